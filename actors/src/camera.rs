@@ -1,0 +1,451 @@
+//! `CameraActor`: owns one camera's recording pipeline and its state machine
+//! `connecting → streaming → backoff → … (failed)`, with exponential backoff and jitter, a connect
+//! timeout (a port that accepts but never answers) and a no-frame watchdog (a frozen camera posts no bus
+//! message at all). Every reconnect builds a new pipeline from NULL. A failure touches only this camera.
+
+use crate::backoff::reconnect_delay;
+use crate::context::NodeContext;
+use crate::metrics;
+use crate::pipeline::{
+    FailureKind, FlowStats, PipelineEvent, PipelineSettings, RecordingPipeline, SegmentLayout,
+    last_seq_on_disk,
+};
+use crate::retention::{RETENTION_ACTOR, RetentionMsg};
+use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
+use chrono::Utc;
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
+
+/// How often the watchdog and rate figures are updated.
+const TICK: Duration = Duration::from_millis(500);
+/// Retry period of a camera that needs a change to record (unsupported codec, refused credentials).
+const SLOW_RETRY: Duration = Duration::from_secs(30);
+/// How long a graceful stop waits for the open segment to be finalised.
+const EOS_WAIT: Duration = Duration::from_secs(2);
+
+/// Registry name of a camera's actor, so the API finds it by id.
+pub fn camera_actor_name(id: CameraId) -> String {
+    format!("camera:{id}")
+}
+
+/// Messages of [`CameraActor`].
+pub enum CameraMsg {
+    /// Periodic watchdog and statistics.
+    Tick,
+    /// Build and start a pipeline (ignored unless `generation` is current).
+    Connect {
+        /// Generation the reconnect was scheduled for.
+        generation: u64,
+    },
+    /// Something the pipeline of `generation` reported.
+    Pipeline {
+        /// Pipeline generation.
+        generation: u64,
+        /// What happened.
+        event: PipelineEvent,
+    },
+    /// New configuration, applied live.
+    Reconfigure(Camera),
+    /// Current status.
+    GetStatus(RpcReplyPort<CameraStatus>),
+}
+
+impl ractor::Message for CameraMsg {}
+
+/// Arguments of [`CameraActor`].
+pub struct CameraArgs {
+    /// Camera configuration.
+    pub camera: Camera,
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+}
+
+/// State of [`CameraActor`].
+pub struct CameraActorState {
+    camera: Camera,
+    ctx: Arc<NodeContext>,
+    status: CameraStatus,
+    generation: u64,
+    pipeline: Option<Arc<RecordingPipeline>>,
+    attempt: u32,
+    connect_started: Instant,
+    next_seq: i64,
+    segmenter: Option<ActorRef<SegmenterMsg>>,
+    ticker: Option<JoinHandle<()>>,
+    sample: (Instant, u64, u64),
+    label: String,
+    last_failure: Option<FailureKind>,
+    consecutive: u32,
+}
+
+/// Records one camera; see the module docs.
+pub struct CameraActor;
+
+impl CameraActorState {
+    fn set_state(&mut self, state: CameraState, reason: Option<String>) {
+        if self.status.state != state {
+            let _ = metrics::CAMERA_STATE
+                .remove_label_values(&[&self.label, self.status.state.as_str()]);
+            metrics::CAMERA_STATE
+                .with_label_values(&[&self.label, state.as_str()])
+                .set(1);
+            tracing::info!(camera_id = %self.camera.id, from = self.status.state.as_str(), to = state.as_str(), reason = reason.as_deref().unwrap_or(""), "camera state");
+            self.status.since = Utc::now();
+        }
+        self.status.state = state;
+        if reason.is_some() || state == CameraState::Disabled {
+            self.status.reason = reason;
+        }
+        if state != CameraState::Streaming {
+            self.status.fps = 0.0;
+            self.status.bitrate_bps = 0.0;
+        }
+    }
+
+    fn settings(&self) -> PipelineSettings {
+        let r = &self.ctx.config.recording;
+        PipelineSettings {
+            url: self.camera.url.clone(),
+            segment: Duration::from_secs(u64::from(r.segment_seconds)),
+            tcp_timeout: Duration::from_secs(u64::from(r.connect_timeout_seconds)),
+            layout: SegmentLayout {
+                camera_dir: self.ctx.camera_dir(self.camera.tenant_id, self.camera.id),
+                first_seq: self.next_seq,
+            },
+        }
+    }
+
+    /// Stops the pipeline (if any) and hands its unfinished segment to the segmenter.
+    async fn teardown(&mut self, graceful: bool) {
+        self.generation += 1;
+        let Some(pipeline) = self.pipeline.take() else {
+            return;
+        };
+        let camera_dir = self.ctx.camera_dir(self.camera.tenant_id, self.camera.id);
+        let stopped = tokio::task::spawn_blocking(move || {
+            let closed = pipeline.stop(graceful, EOS_WAIT);
+            (closed, last_seq_on_disk(&camera_dir))
+        })
+        .await;
+        match stopped {
+            Ok((closed, last_on_disk)) => {
+                self.next_seq = self.next_seq.max(last_on_disk + 1);
+                if let Some(seg) = closed {
+                    self.next_seq = self.next_seq.max(seg.seq + 1);
+                    self.forward(seg);
+                }
+            }
+            Err(e) => {
+                tracing::error!(camera_id = %self.camera.id, error = %e, "pipeline stop panicked")
+            }
+        }
+    }
+
+    fn forward(&mut self, seg: crate::pipeline::ClosedSegment) {
+        self.status.segments_written += 1;
+        if let Some(segmenter) = &self.segmenter {
+            if let Err(e) = segmenter.cast(SegmenterMsg::Closed(seg)) {
+                tracing::error!(camera_id = %self.camera.id, error = %e, "segmenter gone; segment not indexed");
+            }
+        }
+    }
+
+    fn connect(&mut self, myself: &ActorRef<CameraMsg>) {
+        let generation = self.generation;
+        let me = myself.clone();
+        let stats = Arc::new(FlowStats::default());
+        let settings = self.settings();
+        self.connect_started = Instant::now();
+        self.sample = (Instant::now(), 0, 0);
+        match RecordingPipeline::start(&settings, stats, move |event| {
+            let _ = me.cast(CameraMsg::Pipeline { generation, event });
+        }) {
+            Ok(p) => {
+                self.pipeline = Some(Arc::new(p));
+                self.set_state(CameraState::Connecting, None);
+            }
+            Err(e) => {
+                // A missing plugin will not fix itself; say so and retry slowly.
+                self.set_state(CameraState::Failed, Some(e.to_string()));
+                self.schedule_reconnect(myself, true);
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self, myself: &ActorRef<CameraMsg>, slow: bool) {
+        let r = &self.ctx.config.recording;
+        let max = Duration::from_millis(r.backoff_max_ms);
+        let delay = if slow {
+            SLOW_RETRY.max(max)
+        } else {
+            reconnect_delay(
+                self.attempt,
+                Duration::from_millis(r.backoff_initial_ms),
+                max,
+            )
+        };
+        self.attempt = self.attempt.saturating_add(1);
+        let generation = self.generation;
+        myself.send_after(delay, move || CameraMsg::Connect { generation });
+    }
+
+    async fn fail(&mut self, myself: &ActorRef<CameraMsg>, kind: FailureKind, reason: String) {
+        self.teardown(false).await;
+        if kind == FailureKind::DiskFull {
+            if let Some(cell) = ractor::registry::where_is(RETENTION_ACTOR.to_string()) {
+                let _ = ActorRef::<RetentionMsg>::from(cell).cast(RetentionMsg::Sweep);
+            }
+        }
+        let reason = match kind {
+            FailureKind::DiskFull => format!("disk full, retention is freeing space: {reason}"),
+            _ => reason,
+        };
+        self.consecutive = if Some(kind) == self.last_failure {
+            self.consecutive + 1
+        } else {
+            1
+        };
+        self.last_failure = Some(kind);
+        let state = if kind.shows_failed(self.consecutive) {
+            CameraState::Failed
+        } else {
+            CameraState::Backoff
+        };
+        tracing::warn!(camera_id = %self.camera.id, reason = %reason, "camera lost its stream");
+        self.set_state(state, Some(reason));
+        self.status.reconnects += 1;
+        metrics::CAMERA_RECONNECTS
+            .with_label_values(&[&self.label])
+            .inc();
+        self.schedule_reconnect(myself, kind.is_permanent());
+    }
+
+    /// Watchdog, connect timeout and rate figures.
+    async fn tick(&mut self, myself: &ActorRef<CameraMsg>) {
+        let Some(pipeline) = &self.pipeline else {
+            return;
+        };
+        let stats = Arc::clone(pipeline.stats());
+        let frames = stats.frames.load(Ordering::Relaxed);
+        let bytes = stats.bytes.load(Ordering::Relaxed);
+        let (at, last_frames, last_bytes) = self.sample;
+        let elapsed = at.elapsed().as_secs_f64().max(1e-3);
+        let df = frames.saturating_sub(last_frames);
+        let db = bytes.saturating_sub(last_bytes);
+        self.sample = (Instant::now(), frames, bytes);
+        metrics::CAMERA_FRAMES
+            .with_label_values(&[&self.label])
+            .inc_by(df);
+        metrics::CAMERA_BYTES
+            .with_label_values(&[&self.label])
+            .inc_by(db);
+        self.status.last_frame_at = stats.last_frame_at();
+        let r = &self.ctx.config.recording;
+        match self.status.state {
+            CameraState::Connecting if frames > 0 => {
+                self.attempt = 0;
+                self.last_failure = None;
+                self.consecutive = 0;
+                self.set_state(CameraState::Streaming, None);
+            }
+            CameraState::Connecting
+                if self.connect_started.elapsed()
+                    > Duration::from_secs(u64::from(r.connect_timeout_seconds)) =>
+            {
+                let reason = format!(
+                    "no video within {} s of connecting (camera accepts but does not answer?)",
+                    r.connect_timeout_seconds
+                );
+                self.fail(myself, FailureKind::Transient, reason).await;
+            }
+            CameraState::Streaming => {
+                // Smooth over ticks so one late packet does not make the figures jump.
+                let fps = df as f64 / elapsed;
+                let bps = db as f64 * 8.0 / elapsed;
+                self.status.fps = 0.7 * self.status.fps + 0.3 * fps;
+                self.status.bitrate_bps = 0.7 * self.status.bitrate_bps + 0.3 * bps;
+                metrics::CAMERA_FPS
+                    .with_label_values(&[&self.label])
+                    .set(self.status.fps);
+                metrics::CAMERA_BITRATE
+                    .with_label_values(&[&self.label])
+                    .set(self.status.bitrate_bps);
+                let silent_ms =
+                    Utc::now().timestamp_millis() - stats.last_frame_ms.load(Ordering::Relaxed);
+                if silent_ms > i64::from(r.watchdog_seconds) * 1000 {
+                    let reason = format!(
+                        "no frames for {} s (camera stopped sending or froze)",
+                        r.watchdog_seconds
+                    );
+                    self.fail(myself, FailureKind::Transient, reason).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Actor for CameraActor {
+    type Msg = CameraMsg;
+    type State = CameraActorState;
+    type Arguments = CameraArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let CameraArgs { camera, ctx } = args;
+        let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
+        let last_indexed = ctx.store.last_seq(camera.id).await?;
+        let last_on_disk =
+            tokio::task::spawn_blocking(move || last_seq_on_disk(&camera_dir)).await?;
+        let (segmenter, _) = Actor::spawn_linked(
+            None,
+            SegmenterActor,
+            SegmenterArgs {
+                camera_id: camera.id,
+                tenant_id: camera.tenant_id,
+                ctx: Arc::clone(&ctx),
+            },
+            myself.get_cell(),
+        )
+        .await?;
+        metrics::register_camera(&camera.id.to_string());
+        let mut status = CameraStatus::unknown();
+        status.node = Some(ctx.node_id().to_string());
+        status.reason = None;
+        Ok(CameraActorState {
+            label: camera.id.to_string(),
+            camera,
+            ctx,
+            status,
+            generation: 0,
+            pipeline: None,
+            attempt: 0,
+            connect_started: Instant::now(),
+            next_seq: last_indexed.max(last_on_disk) + 1,
+            segmenter: Some(segmenter),
+            ticker: None,
+            sample: (Instant::now(), 0, 0),
+            last_failure: None,
+            consecutive: 0,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ticker = Some(myself.send_interval(TICK, || CameraMsg::Tick));
+        if state.camera.enabled {
+            state.connect(&myself);
+        } else {
+            state.set_state(CameraState::Disabled, Some("camera is disabled".into()));
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        state.teardown(true).await;
+        if let Some(segmenter) = state.segmenter.take() {
+            let _ = ractor::call_t!(segmenter, SegmenterMsg::Flush, 10_000);
+            segmenter.stop(None);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CameraMsg::Tick => state.tick(&myself).await,
+            CameraMsg::Connect { generation } => {
+                if generation == state.generation
+                    && state.pipeline.is_none()
+                    && state.camera.enabled
+                {
+                    state.connect(&myself);
+                }
+            }
+            CameraMsg::Pipeline { generation, event } => match event {
+                // A segment finished by an older pipeline is still a recording: always index it.
+                PipelineEvent::SegmentClosed(seg) => {
+                    state.next_seq = state.next_seq.max(seg.seq + 1);
+                    state.forward(seg);
+                }
+                PipelineEvent::Failed { kind, reason } if generation == state.generation => {
+                    state.fail(&myself, kind, reason).await;
+                }
+                PipelineEvent::Eos if generation == state.generation => {
+                    state
+                        .fail(
+                            &myself,
+                            FailureKind::Transient,
+                            "camera ended the stream".into(),
+                        )
+                        .await;
+                }
+                _ => {}
+            },
+            CameraMsg::Reconfigure(camera) => {
+                let restart =
+                    camera.url != state.camera.url || camera.enabled != state.camera.enabled;
+                state.camera = camera;
+                if restart {
+                    state.teardown(true).await;
+                    state.attempt = 0;
+                    if state.camera.enabled {
+                        state.connect(&myself);
+                    } else {
+                        state.set_state(CameraState::Disabled, Some("camera is disabled".into()));
+                    }
+                }
+            }
+            CameraMsg::GetStatus(reply) => {
+                let _ = reply.send(state.status.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The segmenter died: start a fresh one; recording goes on meanwhile.
+        if let SupervisionEvent::ActorFailed(_, err) = &evt {
+            tracing::error!(camera_id = %state.camera.id, error = %err, "segmenter failed; restarting it");
+            let (segmenter, _) = Actor::spawn_linked(
+                None,
+                SegmenterActor,
+                SegmenterArgs {
+                    camera_id: state.camera.id,
+                    tenant_id: state.camera.tenant_id,
+                    ctx: Arc::clone(&state.ctx),
+                },
+                myself.get_cell(),
+            )
+            .await?;
+            state.segmenter = Some(segmenter);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! Prometheus metrics of the node, registered in the default registry that `/metrics` renders.
+
+use prometheus::{
+    GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, register_gauge_vec, register_int_counter,
+    register_int_counter_vec, register_int_gauge_vec,
+};
+use std::sync::LazyLock;
+
+/// Frames per second received, per camera.
+pub static CAMERA_FPS: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!("vms_camera_fps", "frames per second received", &["camera"])
+        .expect("metric registers")
+});
+/// Bits per second received, per camera.
+pub static CAMERA_BITRATE: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        "vms_camera_bitrate_bps",
+        "bits per second received",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Video bytes received, per camera.
+pub static CAMERA_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_camera_bytes_total",
+        "video bytes received",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Frames received, per camera.
+pub static CAMERA_FRAMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!("vms_camera_frames_total", "frames received", &["camera"])
+        .expect("metric registers")
+});
+/// Segments indexed, per camera.
+pub static CAMERA_SEGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!("vms_camera_segments_total", "segments indexed", &["camera"])
+        .expect("metric registers")
+});
+/// Seconds between a segment's end and its index row, per camera (last segment).
+pub static CAMERA_SEGMENT_LAG: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        "vms_camera_segment_lag_seconds",
+        "seconds from segment end to index row",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Reconnections, per camera.
+pub static CAMERA_RECONNECTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!("vms_camera_reconnects_total", "reconnections", &["camera"])
+        .expect("metric registers")
+});
+/// 1 for the state each camera is in, per camera and state.
+pub static CAMERA_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "vms_camera_state",
+        "1 for the current state of the camera",
+        &["camera", "state"]
+    )
+    .expect("metric registers")
+});
+/// Segments waiting to be indexed (the database was unavailable), per camera.
+pub static SEGMENTS_PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "vms_segments_pending_index",
+        "segments waiting for the database",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Segments deleted by retention.
+pub static RETENTION_DELETED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "vms_retention_deleted_segments_total",
+        "segments deleted by retention"
+    )
+    .expect("metric registers")
+});
+
+/// Creates every per-camera series at zero, so a camera's metrics exist before anything happens to it.
+pub fn register_camera(camera: &str) {
+    for g in [&*CAMERA_FPS, &*CAMERA_BITRATE, &*CAMERA_SEGMENT_LAG] {
+        g.with_label_values(&[camera]);
+    }
+    for c in [
+        &*CAMERA_BYTES,
+        &*CAMERA_FRAMES,
+        &*CAMERA_SEGMENTS,
+        &*CAMERA_RECONNECTS,
+    ] {
+        c.with_label_values(&[camera]);
+    }
+    SEGMENTS_PENDING.with_label_values(&[camera]);
+}
+
+/// Removes every per-camera series of a camera that left this node.
+pub fn forget_camera(camera: &str) {
+    for g in [&*CAMERA_FPS, &*CAMERA_BITRATE, &*CAMERA_SEGMENT_LAG] {
+        let _ = g.remove_label_values(&[camera]);
+    }
+    for c in [
+        &*CAMERA_BYTES,
+        &*CAMERA_FRAMES,
+        &*CAMERA_SEGMENTS,
+        &*CAMERA_RECONNECTS,
+    ] {
+        let _ = c.remove_label_values(&[camera]);
+    }
+    let _ = SEGMENTS_PENDING.remove_label_values(&[camera]);
+    for state in [
+        "disabled",
+        "connecting",
+        "streaming",
+        "backoff",
+        "failed",
+        "unknown",
+    ] {
+        let _ = CAMERA_STATE.remove_label_values(&[camera, state]);
+    }
+}

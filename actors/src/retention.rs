@@ -1,0 +1,130 @@
+//! `RetentionActor`: deletes this node's segments past their retention, and the oldest ones while the
+//! data disk is above its high watermark (down to the low watermark). Index rows go first, then files,
+//! so the API never serves a row whose file is gone.
+
+use crate::context::NodeContext;
+use crate::metrics;
+use crate::store::SegmentFile;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Registry name of the node's retention actor.
+pub const RETENTION_ACTOR: &str = "retention";
+/// Segments handled per database round trip.
+const BATCH: i64 = 200;
+
+/// Messages of [`RetentionActor`].
+pub enum RetentionMsg {
+    /// Run a sweep now (also sent on a schedule and when a camera hits a full disk).
+    Sweep,
+    /// Run a sweep and reply with how many segments it deleted.
+    SweepNow(RpcReplyPort<u64>),
+}
+
+impl ractor::Message for RetentionMsg {}
+
+/// Deletes old segments; see the module docs.
+pub struct RetentionActor;
+
+/// Percentage of the filesystem holding `path` that is in use.
+pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
+    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    let total = st.f_blocks as f64;
+    if total == 0.0 {
+        return Ok(0.0);
+    }
+    let avail = st.f_bavail as f64;
+    Ok(100.0 * (total - avail) / total)
+}
+
+async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, ActorProcessingErr> {
+    if segments.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = segments.iter().map(|s| s.segment.id).collect();
+    let deleted = ctx.store.delete_segments(&ids).await?;
+    tokio::task::spawn_blocking(move || {
+        for s in segments {
+            if let Err(e) = std::fs::remove_file(&s.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %s.path.display(), error = %e, "cannot delete segment file");
+                }
+            }
+        }
+    })
+    .await?;
+    metrics::RETENTION_DELETED.inc_by(deleted);
+    Ok(deleted)
+}
+
+async fn sweep(ctx: &NodeContext) -> Result<u64, ActorProcessingErr> {
+    let mut total = 0;
+    loop {
+        let expired = ctx.store.expired_segments(ctx.node_id(), BATCH).await?;
+        let n = expired.len();
+        total += delete(ctx, expired).await?;
+        if n < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    let dir = ctx.config.segments_dir();
+    let t = &ctx.config.retention;
+    let used = |d: &Path| disk_used_percent(d).unwrap_or(0.0);
+    if used(&dir) > f64::from(t.disk_high_watermark_percent) {
+        tracing::warn!(
+            used_percent = used(&dir),
+            high = t.disk_high_watermark_percent,
+            "disk above high watermark; deleting oldest segments"
+        );
+        while used(&dir) > f64::from(t.disk_low_watermark_percent) {
+            let oldest = ctx.store.oldest_segments(ctx.node_id(), 20).await?;
+            if oldest.is_empty() {
+                tracing::warn!("disk above watermark and no segments left to delete");
+                break;
+            }
+            total += delete(ctx, oldest).await?;
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "retention sweep");
+    }
+    Ok(total)
+}
+
+impl Actor for RetentionActor {
+    type Msg = RetentionMsg;
+    type State = Arc<NodeContext>;
+    type Arguments = Arc<NodeContext>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let every = Duration::from_secs(u64::from(ctx.config.retention.interval_seconds));
+        myself.send_interval(every, || RetentionMsg::Sweep);
+        Ok(ctx)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        ctx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = sweep(ctx).await;
+        match msg {
+            RetentionMsg::Sweep => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "retention sweep failed; will retry");
+                }
+            }
+            RetentionMsg::SweepNow(reply) => {
+                let _ = reply.send(result.unwrap_or(0));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,914 @@
+//! PostgreSQL store through deadpool-postgres: migrations, tenants, cameras and the segment index.
+//! Every list uses keyset pagination; every write that enforces a licence does so in one transaction.
+
+use chrono::{DateTime, TimeZone, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use thiserror::Error;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+use vms_messages::{
+    Camera, CameraCreate, CameraId, CameraUpdate, Segment, Tenant, TenantCreate, TenantId,
+    TenantUpdate,
+};
+
+/// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "recording",
+    include_str!("../migrations/0001_recording.sql"),
+)];
+
+/// Advisory lock key serialising migrations across nodes.
+const MIGRATION_LOCK: i64 = 0x766d_735f_6d69_67; // "vms_mig"
+
+/// Most items one list call returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The object does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique or state constraint refused the write.
+    #[error("{message}")]
+    Conflict {
+        /// Field at fault.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A licence limit refused the write.
+    #[error("{message}")]
+    QuotaExceeded {
+        /// The licence limit, e.g. `max_cameras`.
+        limit: &'static str,
+        /// Why, naming the limit's value.
+        message: String,
+    },
+    /// A referenced object does not exist.
+    #[error("{message}")]
+    UnknownReference {
+        /// Field holding the reference.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A pagination cursor could not be decoded.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// No connection could be had from the pool.
+    #[error("database unavailable")]
+    Unavailable(#[source] deadpool_postgres::PoolError),
+    /// The database refused or failed a statement.
+    #[error("database error")]
+    Db(#[source] tokio_postgres::Error),
+    /// The connection URL is invalid.
+    #[error("invalid postgres url")]
+    Config(#[source] tokio_postgres::Error),
+    /// The pool could not be built.
+    #[error("cannot build connection pool: {0}")]
+    Pool(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+impl StoreError {
+    /// Whether the error is the database being away (retry later), rather than a refusal.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Db(e) => e.is_closed() || e.as_db_error().is_none(),
+            _ => false,
+        }
+    }
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A segment file closed by a camera, before it is indexed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSegment {
+    /// Camera recorded.
+    pub camera_id: CameraId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Per-camera sequence number.
+    pub seq: i64,
+    /// Wall-clock start.
+    pub start: DateTime<Utc>,
+    /// Wall-clock end.
+    pub end: DateTime<Utc>,
+    /// File size.
+    pub bytes: i64,
+    /// Absolute file path.
+    pub path: PathBuf,
+}
+
+/// A segment row with its file path, for serving media and deleting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentFile {
+    /// Index entry.
+    pub segment: Segment,
+    /// Absolute file path.
+    pub path: PathBuf,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+fn to_u32(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn tenant_from_row(row: &Row) -> Tenant {
+    Tenant {
+        id: TenantId(row.get("id")),
+        name: row.get("name"),
+        max_cameras: to_u32(row.get("max_cameras")),
+        retention_days: to_u32(row.get("retention_days")),
+        created_at: row.get("created_at"),
+    }
+}
+
+fn camera_from_row(row: &Row) -> Camera {
+    let labels: serde_json::Value = row.get("labels");
+    let labels: BTreeMap<String, String> = serde_json::from_value(labels).unwrap_or_default();
+    Camera {
+        id: CameraId(row.get("id")),
+        tenant_id: TenantId(row.get("tenant_id")),
+        name: row.get("name"),
+        url: row.get("url"),
+        enabled: row.get("enabled"),
+        retention_days: row.get::<_, Option<i32>>("retention_days").map(to_u32),
+        labels,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn segment_from_row(row: &Row) -> SegmentFile {
+    let id: i64 = row.get("id");
+    let start: DateTime<Utc> = row.get("start_ts");
+    let end: DateTime<Utc> = row.get("end_ts");
+    SegmentFile {
+        segment: Segment {
+            id,
+            camera_id: CameraId(row.get("camera_id")),
+            tenant_id: TenantId(row.get("tenant_id")),
+            seq: row.get("seq"),
+            start,
+            end,
+            duration_ms: (end - start).num_milliseconds(),
+            bytes: row.get("bytes"),
+            node: row.get("node"),
+            media_url: format!("/api/v1/segments/{id}/media"),
+        },
+        path: PathBuf::from(row.get::<_, String>("path")),
+    }
+}
+
+/// Cursor of a list ordered by id: the last id seen.
+fn decode_id_cursor(cursor: Option<&str>) -> Result<Uuid, StoreError> {
+    match cursor {
+        None => Ok(Uuid::nil()),
+        Some(c) => Uuid::parse_str(c).map_err(|_| StoreError::InvalidCursor),
+    }
+}
+
+/// Cursor of a segment list: `<start micros>_<id>` of the last item.
+fn decode_segment_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, i64)>, StoreError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
+    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let id: i64 = id.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let ts = Utc
+        .timestamp_micros(micros)
+        .single()
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(Some((ts, id)))
+}
+
+/// Encodes the cursor after `segment`.
+pub fn segment_cursor(segment: &Segment) -> String {
+    format!("{}_{}", segment.start.timestamp_micros(), segment.id)
+}
+
+const TENANT_COLS: &str = "id, name, max_cameras, retention_days, created_at";
+const CAMERA_COLS: &str =
+    "id, tenant_id, name, url, enabled, retention_days, labels, created_at, updated_at";
+const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
+
+impl Store {
+    /// Builds a pool for `url` (no connection is made until first use).
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
+        let mut pg = pg;
+        pg.connect_timeout(std::time::Duration::from_secs(3));
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Whether a connection can be had and answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Applies the migrations not applied yet; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let result = async {
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version integer PRIMARY KEY, name text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now())",
+                )
+                .await?;
+            let mut applied = 0;
+            for (version, name, sql) in MIGRATIONS {
+                let done = client
+                    .query_opt(
+                        "SELECT 1 FROM schema_migrations WHERE version = $1",
+                        &[version],
+                    )
+                    .await?
+                    .is_some();
+                if done {
+                    continue;
+                }
+                let tx = client.transaction().await?;
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    &[version, name],
+                )
+                .await?;
+                tx.commit().await?;
+                tracing::info!(version, name, "migration applied");
+                applied += 1;
+            }
+            Ok::<_, StoreError>(applied)
+        }
+        .await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        result
+    }
+
+    // ---- tenants ----
+
+    /// Creates a tenant with licence defaults for absent limits.
+    pub async fn create_tenant(&self, req: &TenantCreate) -> Result<Tenant, StoreError> {
+        let client = self.pool.get().await?;
+        let max = to_i32(
+            req.max_cameras
+                .unwrap_or(vms_messages::tenant::DEFAULT_MAX_CAMERAS),
+        );
+        let days = to_i32(
+            req.retention_days
+                .unwrap_or(vms_messages::tenant::DEFAULT_RETENTION_DAYS),
+        );
+        let sql = format!(
+            "INSERT INTO tenants (id, name, max_cameras, retention_days) VALUES ($1, $2, $3, $4) RETURNING {TENANT_COLS}"
+        );
+        match client
+            .query_one(&sql, &[&TenantId::new().0, &req.name, &max, &days])
+            .await
+        {
+            Ok(row) => Ok(tenant_from_row(&row)),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
+                field: "name",
+                message: format!("a tenant named {:?} exists", req.name),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, id: TenantId) -> Result<Tenant, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
+                &[&id.0],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("tenant"))?;
+        Ok(tenant_from_row(&row))
+    }
+
+    /// A page of tenants ordered by id, after `cursor`.
+    pub async fn tenants(
+        &self,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Tenant>, Option<String>), StoreError> {
+        let after = decode_id_cursor(cursor)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id > $1 ORDER BY id LIMIT $2"),
+                &[&after, &(limit + 1)],
+            )
+            .await?;
+        let mut items: Vec<Tenant> = rows.iter().map(tenant_from_row).collect();
+        let next = page_cursor(&mut items, limit, |t| t.id.to_string());
+        Ok((items, next))
+    }
+
+    /// Every tenant (node start).
+    pub async fn all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {TENANT_COLS} FROM tenants ORDER BY id"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// Changes a tenant; a camera limit below its current camera count is refused.
+    pub async fn update_tenant(
+        &self,
+        id: TenantId,
+        req: &TenantUpdate,
+    ) -> Result<Tenant, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1 FOR UPDATE"),
+                &[&id.0],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("tenant"))?;
+        let current = tenant_from_row(&row);
+        if let Some(max) = req.max_cameras {
+            let count: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM cameras WHERE tenant_id = $1",
+                    &[&id.0],
+                )
+                .await?
+                .get(0);
+            if i64::from(max) < count {
+                return Err(StoreError::Conflict {
+                    field: "max_cameras",
+                    message: format!(
+                        "tenant has {count} cameras; remove some before lowering max_cameras to {max}"
+                    ),
+                });
+            }
+        }
+        let name = req.name.clone().unwrap_or(current.name);
+        let max = to_i32(req.max_cameras.unwrap_or(current.max_cameras));
+        let days = to_i32(req.retention_days.unwrap_or(current.retention_days));
+        let result = tx
+            .query_one(
+                &format!(
+                    "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4 WHERE id = $1 RETURNING {TENANT_COLS}"
+                ),
+                &[&id.0, &name, &max, &days],
+            )
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict {
+                    field: "name",
+                    message: format!("a tenant named {name:?} exists"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit().await?;
+        Ok(tenant_from_row(&row))
+    }
+
+    /// Deletes a tenant that has no cameras.
+    pub async fn delete_tenant(&self, id: TenantId) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", &[&id.0])
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        let count: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM cameras WHERE tenant_id = $1",
+                &[&id.0],
+            )
+            .await?
+            .get(0);
+        if count > 0 {
+            return Err(StoreError::Conflict {
+                field: "id",
+                message: format!("tenant still has {count} cameras; delete them first"),
+            });
+        }
+        tx.execute("DELETE FROM tenants WHERE id = $1", &[&id.0])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- cameras ----
+
+    /// Adds a camera, enforcing the tenant's licence (camera count, retention) in the same transaction.
+    pub async fn create_camera(&self, req: &CameraCreate) -> Result<Camera, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let tenant = tx
+            .query_opt(
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1 FOR UPDATE"),
+                &[&req.tenant_id.0],
+            )
+            .await?
+            .map(|r| tenant_from_row(&r))
+            .ok_or_else(|| StoreError::UnknownReference {
+                field: "tenant_id",
+                message: format!("unknown tenant {}", req.tenant_id),
+            })?;
+        let count: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM cameras WHERE tenant_id = $1",
+                &[&tenant.id.0],
+            )
+            .await?
+            .get(0);
+        if count >= i64::from(tenant.max_cameras) {
+            return Err(StoreError::QuotaExceeded {
+                limit: "max_cameras",
+                message: format!(
+                    "tenant licence allows at most {} cameras (max_cameras)",
+                    tenant.max_cameras
+                ),
+            });
+        }
+        check_retention(&tenant, req.retention_days)?;
+        let labels = serde_json::to_value(&req.labels).unwrap_or_default();
+        let result = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CAMERA_COLS}"
+                ),
+                &[
+                    &CameraId::new().0,
+                    &tenant.id.0,
+                    &req.name,
+                    &req.url,
+                    &req.enabled,
+                    &req.retention_days.map(to_i32),
+                    &labels,
+                ],
+            )
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict {
+                    field: "name",
+                    message: format!("a camera named {:?} exists in this tenant", req.name),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit().await?;
+        Ok(camera_from_row(&row))
+    }
+
+    /// One camera.
+    pub async fn camera(&self, id: CameraId) -> Result<Camera, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1"),
+                &[&id.0],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("camera"))?;
+        Ok(camera_from_row(&row))
+    }
+
+    /// A page of cameras ordered by id, optionally of one tenant.
+    pub async fn cameras(
+        &self,
+        tenant: Option<TenantId>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Camera>, Option<String>), StoreError> {
+        let after = decode_id_cursor(cursor)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let client = self.pool.get().await?;
+        let tenant = tenant.map(|t| t.0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {CAMERA_COLS} FROM cameras WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                     ORDER BY id LIMIT $3"
+                ),
+                &[&after, &tenant, &(limit + 1)],
+            )
+            .await?;
+        let mut items: Vec<Camera> = rows.iter().map(camera_from_row).collect();
+        let next = page_cursor(&mut items, limit, |c| c.id.to_string());
+        Ok((items, next))
+    }
+
+    /// Every camera of a tenant (tenant actor start).
+    pub async fn tenant_cameras(&self, tenant: TenantId) -> Result<Vec<Camera>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {CAMERA_COLS} FROM cameras WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant.0],
+            )
+            .await?;
+        Ok(rows.iter().map(camera_from_row).collect())
+    }
+
+    /// Changes a camera; retention is checked against the tenant's licence.
+    pub async fn update_camera(
+        &self,
+        id: CameraId,
+        req: &CameraUpdate,
+    ) -> Result<Camera, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 FOR UPDATE"),
+                &[&id.0],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("camera"))?;
+        let current = camera_from_row(&row);
+        if req.retention_days.is_some() {
+            let tenant_row = tx
+                .query_one(
+                    &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
+                    &[&current.tenant_id.0],
+                )
+                .await?;
+            check_retention(&tenant_from_row(&tenant_row), req.retention_days)?;
+        }
+        let name = req.name.clone().unwrap_or(current.name);
+        let url = req.url.clone().unwrap_or(current.url);
+        let enabled = req.enabled.unwrap_or(current.enabled);
+        let retention = req.retention_days.or(current.retention_days).map(to_i32);
+        let labels = serde_json::to_value(req.labels.as_ref().unwrap_or(&current.labels))
+            .unwrap_or_default();
+        let result = tx
+            .query_one(
+                &format!(
+                    "UPDATE cameras SET name = $2, url = $3, enabled = $4, retention_days = $5, labels = $6,
+                     updated_at = now() WHERE id = $1 RETURNING {CAMERA_COLS}"
+                ),
+                &[&id.0, &name, &url, &enabled, &retention, &labels],
+            )
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict {
+                    field: "name",
+                    message: format!("a camera named {name:?} exists in this tenant"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit().await?;
+        Ok(camera_from_row(&row))
+    }
+
+    /// Deletes a camera and its segment index (the node deletes the files).
+    pub async fn delete_camera(&self, id: CameraId) -> Result<Camera, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("DELETE FROM cameras WHERE id = $1 RETURNING {CAMERA_COLS}"),
+                &[&id.0],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("camera"))?;
+        Ok(camera_from_row(&row))
+    }
+
+    // ---- segments ----
+
+    /// Highest sequence number indexed for a camera (0 when none).
+    pub async fn last_seq(&self, camera: CameraId) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(max(seq), 0) FROM segments WHERE camera_id = $1",
+                &[&camera.0],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Indexes a segment; idempotent on (camera, seq). Returns the row and whether it was new.
+    pub async fn insert_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+    ) -> Result<(Segment, bool), StoreError> {
+        let client = self.pool.get().await?;
+        let path = seg.path.to_string_lossy().into_owned();
+        let row = client
+            .query_opt(
+                &format!(
+                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes
+                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted"
+                ),
+                &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node],
+            )
+            .await;
+        match row {
+            Ok(Some(row)) => {
+                let inserted: bool = row.get("inserted");
+                Ok((segment_from_row(&row).segment, inserted))
+            }
+            Ok(None) => Err(StoreError::NotFound("camera")),
+            // The camera was deleted while this segment was being written.
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                Err(StoreError::NotFound("camera"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of a camera's segments overlapping `[from, to)`, oldest first.
+    pub async fn segments(
+        &self,
+        camera: CameraId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Segment>, Option<String>), StoreError> {
+        let after = decode_segment_cursor(cursor)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let (after_ts, after_id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SEGMENT_COLS} FROM segments
+                     WHERE camera_id = $1
+                       AND ($2::timestamptz IS NULL OR end_ts > $2)
+                       AND ($3::timestamptz IS NULL OR start_ts < $3)
+                       AND ($4::timestamptz IS NULL OR (start_ts, id) > ($4, $5::bigint))
+                     ORDER BY start_ts, id LIMIT $6"
+                ),
+                &[&camera.0, &from, &to, &after_ts, &after_id, &(limit + 1)],
+            )
+            .await?;
+        let mut items: Vec<Segment> = rows.iter().map(|r| segment_from_row(r).segment).collect();
+        let next = page_cursor(&mut items, limit, segment_cursor);
+        Ok((items, next))
+    }
+
+    /// One segment with its file path.
+    pub async fn segment(&self, id: i64) -> Result<SegmentFile, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {SEGMENT_COLS} FROM segments WHERE id = $1"),
+                &[&id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("segment"))?;
+        Ok(segment_from_row(&row))
+    }
+
+    /// Segments recorded by `node` older than their camera's retention (capped by the tenant licence).
+    pub async fn expired_segments(
+        &self,
+        node: &str,
+        limit: i64,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node
+                 FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                 WHERE s.node = $1
+                   AND s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
+                 ORDER BY s.start_ts LIMIT $2",
+                &[&node, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(segment_from_row).collect())
+    }
+
+    /// The oldest segments recorded by `node` (disk pressure).
+    pub async fn oldest_segments(
+        &self,
+        node: &str,
+        limit: i64,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SEGMENT_COLS} FROM segments WHERE node = $1 ORDER BY start_ts LIMIT $2"
+                ),
+                &[&node, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(segment_from_row).collect())
+    }
+
+    /// Removes index rows (after their files are scheduled for deletion).
+    pub async fn delete_segments(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute("DELETE FROM segments WHERE id = ANY($1)", &[&ids])
+            .await?)
+    }
+}
+
+fn check_retention(tenant: &Tenant, days: Option<u32>) -> Result<(), StoreError> {
+    match days {
+        Some(d) if d > tenant.retention_days => Err(StoreError::QuotaExceeded {
+            limit: "retention_days",
+            message: format!(
+                "tenant licence allows at most {} retention days (retention_days)",
+                tenant.retention_days
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Trims a `limit + 1` result to `limit` and returns the cursor of the next page when there is one.
+fn page_cursor<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor_of)
+    } else {
+        None
+    }
+}
+
+/// `url` with its database name replaced by `database` (for admin connections and scratch databases).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// Creates a database (for tests and benchmarks) through the server's `postgres` database.
+pub async fn create_database(url: &str, name: &str) -> Result<(), StoreError> {
+    admin_execute(url, &format!("CREATE DATABASE \"{name}\"")).await
+}
+
+/// Drops a database if it exists, disconnecting its sessions.
+pub async fn drop_database(url: &str, name: &str) -> Result<(), StoreError> {
+    admin_execute(
+        url,
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+    .await
+}
+
+async fn admin_execute(url: &str, sql: &str) -> Result<(), StoreError> {
+    let admin: tokio_postgres::Config = with_database(url, "postgres")
+        .parse()
+        .map_err(StoreError::Config)?;
+    let (client, connection) = admin.connect(NoTls).await?;
+    let conn = tokio::spawn(connection);
+    let result = client.batch_execute(sql).await;
+    drop(client);
+    let _ = conn.await;
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_cursor_round_trips() {
+        let seg = Segment {
+            id: 42,
+            camera_id: CameraId::new(),
+            tenant_id: TenantId::new(),
+            seq: 1,
+            start: Utc
+                .timestamp_micros(1_700_000_000_123_456)
+                .single()
+                .expect("ts"),
+            end: Utc::now(),
+            duration_ms: 0,
+            bytes: 0,
+            node: "n".into(),
+            media_url: String::new(),
+        };
+        let c = segment_cursor(&seg);
+        assert_eq!(
+            decode_segment_cursor(Some(&c)).expect("decodes"),
+            Some((seg.start, 42))
+        );
+        assert!(matches!(
+            decode_segment_cursor(Some("x")),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            decode_segment_cursor(Some("1_b")),
+            Err(StoreError::InvalidCursor)
+        ));
+        assert!(matches!(
+            decode_id_cursor(Some("nope")),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/vms", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/vms?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+
+    #[test]
+    fn page_cursor_trims() {
+        let mut v = vec![1, 2, 3];
+        assert_eq!(page_cursor(&mut v, 2, |x| x.to_string()), Some("2".into()));
+        assert_eq!(v, vec![1, 2]);
+        let mut v = vec![1];
+        assert_eq!(page_cursor(&mut v, 2, |x| x.to_string()), None);
+    }
+}

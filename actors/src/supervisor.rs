@@ -1,0 +1,230 @@
+//! `NodeSupervisor`: the root actor of a node. Starts a `TenantActor` per tenant and the retention
+//! actor, routes configuration changes to them, and restarts any of them that crashes.
+
+use crate::context::NodeContext;
+use crate::retention::{RETENTION_ACTOR, RetentionActor};
+use crate::tenant::{TenantActor, TenantArgs, TenantMsg};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use vms_messages::{Camera, CameraId, Tenant, TenantId};
+
+/// Registry name of the node supervisor.
+pub const NODE_SUPERVISOR: &str = "node-supervisor";
+const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// Messages of [`NodeSupervisor`].
+pub enum NodeMsg {
+    /// A tenant was created or changed.
+    TenantUpserted(Tenant),
+    /// A tenant was deleted.
+    TenantRemoved(TenantId),
+    /// A camera was created or changed.
+    CameraUpserted(Camera),
+    /// A camera was deleted.
+    CameraRemoved {
+        /// Camera.
+        camera: CameraId,
+        /// Its tenant.
+        tenant: TenantId,
+    },
+    /// (Re)start a tenant actor, loading the tenant from the store.
+    StartTenant(TenantId),
+    /// (Re)start the retention actor.
+    StartRetention,
+}
+
+impl ractor::Message for NodeMsg {}
+
+/// State of [`NodeSupervisor`].
+pub struct NodeState {
+    ctx: Arc<NodeContext>,
+    tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
+    by_actor: HashMap<ActorId, TenantId>,
+    retention: Option<ActorRef<crate::retention::RetentionMsg>>,
+}
+
+/// Root of a node's actors; see the module docs.
+pub struct NodeSupervisor;
+
+impl NodeState {
+    async fn start_tenant(&mut self, myself: &ActorRef<NodeMsg>, tenant: Tenant) {
+        let id = tenant.id;
+        if self.tenants.contains_key(&id) {
+            return;
+        }
+        let args = TenantArgs {
+            tenant,
+            ctx: Arc::clone(&self.ctx),
+        };
+        match Actor::spawn_linked(
+            Some(format!("tenant:{id}")),
+            TenantActor,
+            args,
+            myself.get_cell(),
+        )
+        .await
+        {
+            Ok((actor, _)) => {
+                self.by_actor.insert(actor.get_id(), id);
+                self.tenants.insert(id, actor);
+            }
+            Err(e) => {
+                tracing::warn!(tenant_id = %id, error = %e, "tenant actor did not start; retrying");
+                myself.send_after(RESTART_DELAY * 4, move || NodeMsg::StartTenant(id));
+            }
+        }
+    }
+
+    async fn load_and_start_tenant(&mut self, myself: &ActorRef<NodeMsg>, id: TenantId) {
+        match self.ctx.store.tenant(id).await {
+            Ok(tenant) => self.start_tenant(myself, tenant).await,
+            Err(crate::StoreError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(tenant_id = %id, error = %e, "cannot load tenant; retrying");
+                myself.send_after(RESTART_DELAY * 4, move || NodeMsg::StartTenant(id));
+            }
+        }
+    }
+}
+
+impl Actor for NodeSupervisor {
+    type Msg = NodeMsg;
+    type State = NodeState;
+    type Arguments = Arc<NodeContext>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(NodeState {
+            ctx,
+            tenants: HashMap::new(),
+            by_actor: HashMap::new(),
+            retention: None,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let tenants = state.ctx.store.all_tenants().await?;
+        for tenant in tenants {
+            state.start_tenant(&myself, tenant).await;
+        }
+        let _ = myself.cast(NodeMsg::StartRetention);
+        tracing::info!(node_id = %state.ctx.node_id(), tenants = state.tenants.len(), "node supervisor started");
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.by_actor.clear();
+        if let Some(r) = state.retention.take() {
+            r.stop(None);
+        }
+        let stops: Vec<_> = state
+            .tenants
+            .drain()
+            .map(|(_, a)| {
+                tokio::spawn(
+                    async move { a.stop_and_wait(None, Some(Duration::from_secs(20))).await },
+                )
+            })
+            .collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NodeMsg::TenantUpserted(tenant) => match state.tenants.get(&tenant.id) {
+                Some(actor) => {
+                    let _ = actor.cast(TenantMsg::Updated(tenant));
+                }
+                None => state.start_tenant(&myself, tenant).await,
+            },
+            NodeMsg::TenantRemoved(id) => {
+                if let Some(actor) = state.tenants.remove(&id) {
+                    state.by_actor.remove(&actor.get_id());
+                    let _ = actor
+                        .stop_and_wait(None, Some(Duration::from_secs(20)))
+                        .await;
+                }
+            }
+            NodeMsg::CameraUpserted(camera) => {
+                if !state.tenants.contains_key(&camera.tenant_id) {
+                    // The tenant actor loads its cameras, this one included.
+                    state.load_and_start_tenant(&myself, camera.tenant_id).await;
+                } else if let Some(actor) = state.tenants.get(&camera.tenant_id) {
+                    let _ = actor.cast(TenantMsg::CameraUpserted(camera));
+                }
+            }
+            NodeMsg::CameraRemoved { camera, tenant } => {
+                if let Some(actor) = state.tenants.get(&tenant) {
+                    let _ = actor.cast(TenantMsg::CameraRemoved(camera));
+                }
+            }
+            NodeMsg::StartTenant(id) => state.load_and_start_tenant(&myself, id).await,
+            NodeMsg::StartRetention => {
+                let started = Actor::spawn_linked(
+                    Some(RETENTION_ACTOR.into()),
+                    RetentionActor,
+                    Arc::clone(&state.ctx),
+                    myself.get_cell(),
+                )
+                .await;
+                match started {
+                    Ok((actor, _)) => state.retention = Some(actor),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention actor did not start; retrying");
+                        myself.send_after(RESTART_DELAY * 4, || NodeMsg::StartRetention);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let cell = match &evt {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(actor = ?cell.get_name(), error = %err, "child actor failed; restarting it");
+                cell
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => cell,
+            _ => return Ok(()),
+        };
+        if state
+            .retention
+            .as_ref()
+            .is_some_and(|r| r.get_id() == cell.get_id())
+        {
+            state.retention = None;
+            myself.send_after(RESTART_DELAY, || NodeMsg::StartRetention);
+        } else if let Some(id) = state.by_actor.remove(&cell.get_id()) {
+            state.tenants.remove(&id);
+            myself.send_after(RESTART_DELAY, move || NodeMsg::StartTenant(id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! `TenantActor`: one per tenant; holds the tenant's licence and supervises its cameras, restarting a
+//! crashed camera from its configuration without touching the others.
+
+use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
+use crate::context::NodeContext;
+use crate::metrics;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use vms_messages::{Camera, CameraId, Tenant};
+
+/// Delay before a crashed camera is restarted.
+const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// Messages of [`TenantActor`].
+pub enum TenantMsg {
+    /// A camera was added or changed.
+    CameraUpserted(Camera),
+    /// A camera was deleted: stop it and delete its files.
+    CameraRemoved(CameraId),
+    /// The tenant (licence) changed.
+    Updated(Tenant),
+    /// (Re)start a camera actor that is not running.
+    Start(CameraId),
+}
+
+impl ractor::Message for TenantMsg {}
+
+/// Arguments of [`TenantActor`].
+pub struct TenantArgs {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+}
+
+struct RunningCamera {
+    camera: Camera,
+    actor: Option<ActorRef<CameraMsg>>,
+}
+
+/// State of [`TenantActor`].
+pub struct TenantState {
+    tenant: Tenant,
+    ctx: Arc<NodeContext>,
+    cameras: HashMap<CameraId, RunningCamera>,
+    by_actor: HashMap<ActorId, CameraId>,
+}
+
+/// Supervises one tenant's cameras; see the module docs.
+pub struct TenantActor;
+
+impl TenantState {
+    async fn start(&mut self, myself: &ActorRef<TenantMsg>, id: CameraId) {
+        let Some(running) = self.cameras.get_mut(&id) else {
+            return;
+        };
+        if running.actor.is_some() {
+            return;
+        }
+        let args = CameraArgs {
+            camera: running.camera.clone(),
+            ctx: Arc::clone(&self.ctx),
+        };
+        match Actor::spawn_linked(
+            Some(camera_actor_name(id)),
+            CameraActor,
+            args,
+            myself.get_cell(),
+        )
+        .await
+        {
+            Ok((actor, _)) => {
+                self.by_actor.insert(actor.get_id(), id);
+                running.actor = Some(actor);
+            }
+            Err(e) => {
+                tracing::warn!(camera_id = %id, error = %e, "camera actor did not start; retrying");
+                myself.send_after(RESTART_DELAY * 4, move || TenantMsg::Start(id));
+            }
+        }
+    }
+}
+
+impl Actor for TenantActor {
+    type Msg = TenantMsg;
+    type State = TenantState;
+    type Arguments = TenantArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let cameras = args.ctx.store.tenant_cameras(args.tenant.id).await?;
+        let cameras = cameras
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    RunningCamera {
+                        camera: c,
+                        actor: None,
+                    },
+                )
+            })
+            .collect();
+        Ok(TenantState {
+            tenant: args.tenant,
+            ctx: args.ctx,
+            cameras,
+            by_actor: HashMap::new(),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let ids: Vec<CameraId> = state.cameras.keys().copied().collect();
+        for id in ids {
+            state.start(&myself, id).await;
+        }
+        tracing::info!(tenant_id = %state.tenant.id, cameras = state.cameras.len(), "tenant started");
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let actors: Vec<ActorRef<CameraMsg>> = state
+            .cameras
+            .values_mut()
+            .filter_map(|r| r.actor.take())
+            .collect();
+        state.by_actor.clear();
+        // Stop cameras concurrently: each may wait for its open segment to be finalised.
+        let stops: Vec<_> = actors
+            .into_iter()
+            .map(|a| {
+                tokio::spawn(
+                    async move { a.stop_and_wait(None, Some(Duration::from_secs(10))).await },
+                )
+            })
+            .collect();
+        for stop in stops {
+            if let Ok(Err(e)) = stop.await {
+                tracing::warn!(error = %e, "camera did not stop cleanly");
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TenantMsg::CameraUpserted(camera) => {
+                let id = camera.id;
+                match state.cameras.get_mut(&id) {
+                    Some(running) => {
+                        running.camera = camera.clone();
+                        if let Some(actor) = &running.actor {
+                            let _ = actor.cast(CameraMsg::Reconfigure(camera));
+                        }
+                    }
+                    None => {
+                        state.cameras.insert(
+                            id,
+                            RunningCamera {
+                                camera,
+                                actor: None,
+                            },
+                        );
+                        state.start(&myself, id).await;
+                    }
+                }
+            }
+            TenantMsg::CameraRemoved(id) => {
+                if let Some(running) = state.cameras.remove(&id) {
+                    if let Some(actor) = running.actor {
+                        state.by_actor.remove(&actor.get_id());
+                        let _ = actor
+                            .stop_and_wait(None, Some(Duration::from_secs(10)))
+                            .await;
+                    }
+                    metrics::forget_camera(&id.to_string());
+                    let dir = state.ctx.camera_dir(running.camera.tenant_id, id);
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = std::fs::remove_dir_all(&dir) {
+                            if e.kind() != std::io::ErrorKind::NotFound {
+                                tracing::warn!(path = %dir.display(), error = %e, "cannot delete camera files");
+                            }
+                        }
+                    });
+                }
+            }
+            TenantMsg::Updated(tenant) => state.tenant = tenant,
+            TenantMsg::Start(id) => state.start(&myself, id).await,
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match &evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!("stopped: {}", reason.as_deref().unwrap_or("no reason")),
+            ),
+            _ => return Ok(()),
+        };
+        let Some(id) = state.by_actor.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        if let Some(running) = state.cameras.get_mut(&id) {
+            running.actor = None;
+            tracing::error!(camera_id = %id, why = %why, "camera actor ended unexpectedly; restarting it");
+            myself.send_after(RESTART_DELAY, move || TenantMsg::Start(id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,476 @@
+//! Typed configuration of a VMS node: a TOML file, `VMS_*` environment overrides on top, defaults for
+//! everything, and [`NodeConfig::validate`] whose errors name the key at fault.
+//!
+//! Environment overrides use `__` between a section and its key: `VMS_NODE_ID`, `VMS_API__LISTEN`,
+//! `VMS_RECORDING__SEGMENT_SECONDS`. Variables whose first part is not a config key (such as `VMS_LOG`)
+//! are left to other tools.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Version of the config file format this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// What the parser said, with the key and line.
+        message: String,
+    },
+    /// A key has a value outside what it accepts.
+    #[error("invalid config key {key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `recording.segment_seconds`.
+        key: String,
+        /// Why.
+        message: String,
+    },
+    /// An environment override names no known key or has a mistyped value.
+    #[error("invalid environment override {var}: {message}")]
+    Env {
+        /// Variable name.
+        var: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Configuration of one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Config format version; must be [`CONFIG_VERSION`].
+    pub version: u32,
+    /// Node id, unique in the cluster (`[a-z0-9-]`, 1-63 characters).
+    pub node_id: String,
+    /// Where segments and durable buffers live.
+    pub data_dir: PathBuf,
+    /// HTTP API.
+    pub api: ApiConfig,
+    /// PostgreSQL.
+    pub postgres: PostgresConfig,
+    /// NATS.
+    pub nats: NatsConfig,
+    /// Recording.
+    pub recording: RecordingConfig,
+    /// Retention.
+    pub retention: RetentionConfig,
+}
+
+/// HTTP API settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+/// PostgreSQL settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// Connection URL, `postgres://user@host:port/db`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: usize,
+}
+
+/// NATS settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL, `nats://host:port`.
+    pub url: String,
+}
+
+/// Recording settings, applied to every camera of the node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Target segment length; segments are cut on the first keyframe after it.
+    pub segment_seconds: u32,
+    /// Logical overlap each segment's analytics range takes from its predecessor.
+    pub overlap_seconds: u32,
+    /// A streaming camera with no frame for this long is declared frozen and reconnected.
+    pub watchdog_seconds: u32,
+    /// A connecting camera with no frame after this long goes to backoff.
+    pub connect_timeout_seconds: u32,
+    /// First reconnect delay.
+    pub backoff_initial_ms: u64,
+    /// Longest reconnect delay: a camera that comes back records again within about this long.
+    pub backoff_max_ms: u64,
+}
+
+/// Retention settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How often the retention sweep runs.
+    pub interval_seconds: u32,
+    /// Disk use (percent of the data filesystem) above which the oldest segments are deleted.
+    pub disk_high_watermark_percent: u8,
+    /// Disk use the sweep deletes down to once above the high watermark.
+    pub disk_low_watermark_percent: u8,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            version: CONFIG_VERSION,
+            node_id: "node-1".into(),
+            data_dir: PathBuf::from("/var/lib/vms"),
+            api: ApiConfig::default(),
+            postgres: PostgresConfig::default(),
+            nats: NatsConfig::default(),
+            recording: RecordingConfig::default(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/vms".into(),
+            pool_size: 16,
+        }
+    }
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+        }
+    }
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            segment_seconds: 5,
+            overlap_seconds: 1,
+            watchdog_seconds: 3,
+            connect_timeout_seconds: 10,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 3_000,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 60,
+            disk_high_watermark_percent: 90,
+            disk_low_watermark_percent: 85,
+        }
+    }
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file (all keys optional), then applies `VMS_*` overrides from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(std::env::vars())?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file without environment overrides.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error names the key and line.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    /// Applies `VMS_*` overrides from the given variables.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (var, value) in vars {
+            let Some(rest) = var.strip_prefix("VMS_") else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            let top = key.split('.').next().unwrap_or_default();
+            if !TOP_LEVEL_KEYS.contains(&top) {
+                continue;
+            }
+            self.set(&key, &value).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets one dotted key from its text form.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected a number, got {value:?}"))
+        }
+        match key {
+            "version" => self.version = num(value)?,
+            "node_id" => self.node_id = value.to_string(),
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "api.listen" => self.api.listen = value.to_string(),
+            "api.max_body_bytes" => self.api.max_body_bytes = num(value)?,
+            "api.workers" => self.api.workers = num(value)?,
+            "postgres.url" => self.postgres.url = value.to_string(),
+            "postgres.pool_size" => self.postgres.pool_size = num(value)?,
+            "nats.url" => self.nats.url = value.to_string(),
+            "recording.segment_seconds" => self.recording.segment_seconds = num(value)?,
+            "recording.overlap_seconds" => self.recording.overlap_seconds = num(value)?,
+            "recording.watchdog_seconds" => self.recording.watchdog_seconds = num(value)?,
+            "recording.connect_timeout_seconds" => {
+                self.recording.connect_timeout_seconds = num(value)?
+            }
+            "recording.backoff_initial_ms" => self.recording.backoff_initial_ms = num(value)?,
+            "recording.backoff_max_ms" => self.recording.backoff_max_ms = num(value)?,
+            "retention.interval_seconds" => self.retention.interval_seconds = num(value)?,
+            "retention.disk_high_watermark_percent" => {
+                self.retention.disk_high_watermark_percent = num(value)?
+            }
+            "retention.disk_low_watermark_percent" => {
+                self.retention.disk_low_watermark_percent = num(value)?
+            }
+            _ => return Err(format!("unknown config key {key}")),
+        }
+        Ok(())
+    }
+
+    /// Checks every value, naming the first key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version != CONFIG_VERSION {
+            return Err(invalid(
+                "version",
+                format!(
+                    "this build reads version {CONFIG_VERSION}, got {}",
+                    self.version
+                ),
+            ));
+        }
+        let id_ok = !self.node_id.is_empty()
+            && self.node_id.len() <= 63
+            && self
+                .node_id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !id_ok {
+            return Err(invalid(
+                "node_id",
+                format!("must match [a-z0-9-]{{1,63}}, got {:?}", self.node_id),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        self.api.listen.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "api.listen",
+                format!(
+                    "must be an address like 127.0.0.1:8080, got {:?}",
+                    self.api.listen
+                ),
+            )
+        })?;
+        if !(1024..=64 * 1024 * 1024).contains(&self.api.max_body_bytes) {
+            return Err(invalid(
+                "api.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if !self.postgres.url.starts_with("postgres://")
+            && !self.postgres.url.starts_with("postgresql://")
+        {
+            return Err(invalid(
+                "postgres.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        if self.postgres.pool_size == 0 || self.postgres.pool_size > 512 {
+            return Err(invalid("postgres.pool_size", "must be between 1 and 512"));
+        }
+        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
+            return Err(invalid("nats.url", "must start with nats:// or tls://"));
+        }
+        let r = &self.recording;
+        if !(1..=600).contains(&r.segment_seconds) {
+            return Err(invalid(
+                "recording.segment_seconds",
+                "must be between 1 and 600",
+            ));
+        }
+        if r.overlap_seconds >= r.segment_seconds {
+            return Err(invalid(
+                "recording.overlap_seconds",
+                "must be shorter than recording.segment_seconds",
+            ));
+        }
+        if !(1..=300).contains(&r.watchdog_seconds) {
+            return Err(invalid(
+                "recording.watchdog_seconds",
+                "must be between 1 and 300",
+            ));
+        }
+        if !(1..=300).contains(&r.connect_timeout_seconds) {
+            return Err(invalid(
+                "recording.connect_timeout_seconds",
+                "must be between 1 and 300",
+            ));
+        }
+        if r.backoff_initial_ms == 0 || r.backoff_initial_ms > r.backoff_max_ms {
+            return Err(invalid(
+                "recording.backoff_initial_ms",
+                "must be positive and at most recording.backoff_max_ms",
+            ));
+        }
+        let t = &self.retention;
+        if t.interval_seconds == 0 {
+            return Err(invalid("retention.interval_seconds", "must be positive"));
+        }
+        if t.disk_high_watermark_percent == 0 || t.disk_high_watermark_percent > 99 {
+            return Err(invalid(
+                "retention.disk_high_watermark_percent",
+                "must be between 1 and 99",
+            ));
+        }
+        if t.disk_low_watermark_percent >= t.disk_high_watermark_percent {
+            return Err(invalid(
+                "retention.disk_low_watermark_percent",
+                "must be below retention.disk_high_watermark_percent",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Root folder of recorded segments.
+    pub fn segments_dir(&self) -> PathBuf {
+        self.data_dir.join("segments")
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "version",
+    "node_id",
+    "data_dir",
+    "api",
+    "postgres",
+    "nats",
+    "recording",
+    "retention",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        let err = NodeConfig::from_toml("[recording]\nsegmnt_seconds = 5\n").unwrap_err();
+        assert!(err.contains("segmnt_seconds"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_and_names_bad_var() {
+        let mut c = NodeConfig::default();
+        c.apply_env([
+            (
+                "VMS_RECORDING__SEGMENT_SECONDS".to_string(),
+                "6".to_string(),
+            ),
+            ("VMS_NODE_ID".to_string(), "edge-7".to_string()),
+            ("VMS_LOG".to_string(), "debug".to_string()),
+        ])
+        .expect("overrides apply");
+        assert_eq!(c.recording.segment_seconds, 6);
+        assert_eq!(c.node_id, "edge-7");
+        let err = c
+            .apply_env([(
+                "VMS_RECORDING__SEGMENT_SECONDS".to_string(),
+                "abc".to_string(),
+            )])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("VMS_RECORDING__SEGMENT_SECONDS"),
+            "{err}"
+        );
+        let err = c
+            .apply_env([("VMS_API__LISTENN".to_string(), "x".to_string())])
+            .unwrap_err();
+        assert!(err.to_string().contains("api.listenn"), "{err}");
+    }
+
+    #[test]
+    fn validate_names_key() {
+        let mut c = NodeConfig::default();
+        c.recording.overlap_seconds = 5;
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("recording.overlap_seconds"),
+            "{err}"
+        );
+        let mut c = NodeConfig::default();
+        c.api.listen = "nonsense".into();
+        assert!(c.validate().unwrap_err().to_string().contains("api.listen"));
+    }
+}

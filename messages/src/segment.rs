@@ -1,0 +1,78 @@
+//! Recorded segments, their index entries, and the jobs they produce for analytics.
+
+use crate::ids::{CameraId, TenantId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One recorded segment (about 5 s of video in an MPEG-TS file), as indexed in PostgreSQL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Segment {
+    /// Segment id.
+    pub id: i64,
+    /// Camera recorded.
+    pub camera_id: CameraId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Per-camera sequence number, increasing.
+    pub seq: i64,
+    /// Wall-clock time of the first frame.
+    pub start: DateTime<Utc>,
+    /// Wall-clock time just after the last frame.
+    pub end: DateTime<Utc>,
+    /// `end - start` in milliseconds.
+    pub duration_ms: i64,
+    /// File size in bytes.
+    pub bytes: i64,
+    /// Node that recorded it.
+    pub node: String,
+    /// Relative URL of the media (`/api/v1/segments/{id}/media`, supports HTTP Range).
+    pub media_url: String,
+}
+
+/// A page of segments with the cursor of the next page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentPage {
+    /// Segments, oldest first.
+    pub items: Vec<Segment>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Published on NATS when a segment is on disk and indexed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentReady {
+    /// Wire version ([`crate::WIRE_VERSION`]).
+    pub v: u32,
+    /// The indexed segment.
+    pub segment: Segment,
+}
+
+/// How urgently analytics should look at a piece of video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPriority {
+    /// Live video: analyse now.
+    High,
+    /// Backfill or re-analysis.
+    Standard,
+}
+
+/// A piece of recorded video for analytics: the segment's range widened by the overlap, so an event at
+/// a segment boundary is seen whole (the neighbouring segment supplies the overlap).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoJob {
+    /// Wire version ([`crate::WIRE_VERSION`]).
+    pub v: u32,
+    /// Segment the job is for.
+    pub segment_id: i64,
+    /// Camera.
+    pub camera_id: CameraId,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Start of the range to analyse (segment start minus overlap).
+    pub from: DateTime<Utc>,
+    /// End of the range to analyse.
+    pub to: DateTime<Utc>,
+    /// Queue to put it on.
+    pub priority: JobPriority,
+}

@@ -1,0 +1,18 @@
+//! NATS subject names. Every subject carries the tenant so a consumer can be given only its own.
+
+use crate::ids::{CameraId, TenantId};
+
+/// Subject of [`crate::SegmentReady`] for one camera.
+pub fn segment_ready(tenant: TenantId, camera: CameraId) -> String {
+    format!("vms.segments.{tenant}.{camera}")
+}
+
+/// Subject of [`crate::VideoJob`]s for one camera.
+pub fn video_job(tenant: TenantId, camera: CameraId) -> String {
+    format!("vms.jobs.{tenant}.{camera}")
+}
+
+/// Wildcard for every segment of one tenant.
+pub fn tenant_segments(tenant: TenantId) -> String {
+    format!("vms.segments.{tenant}.*")
+}

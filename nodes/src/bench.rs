@@ -1,0 +1,252 @@
+//! `vms bench ingest`: CPU cost of recording, ours against ffmpeg's segment muxer (how Frigate records),
+//! measured in one run against the same simulated cameras. Prints CPU seconds per camera-minute for each
+//! and the ratio ours/ffmpeg.
+
+use crate::process::{SimOptions, SimProcess, cpu_seconds, terminate, vms_exe};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use vms_actors::Store;
+use vms_actors::store::{create_database, drop_database, with_database};
+use vms_config::NodeConfig;
+use vms_messages::{CameraCreate, TenantCreate};
+
+/// Options of `vms bench ingest`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Simulated cameras recorded at once.
+    #[arg(long, default_value_t = 16)]
+    pub cameras: usize,
+    /// Seconds measured for each recorder (after a warm-up).
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 8)]
+    pub warmup: u64,
+    /// Picture size of the simulated cameras.
+    #[arg(long, default_value = "1080p", value_parser = ["720p", "1080p"])]
+    pub resolution: String,
+    /// RTSP port of the simulator.
+    #[arg(long, default_value_t = 18554)]
+    pub sim_port: u16,
+    /// PostgreSQL server (a scratch database is created on it and dropped afterwards).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
+}
+
+/// One recorder's measurement.
+#[derive(Clone, Copy, Debug)]
+pub struct Measurement {
+    /// CPU seconds used over the window.
+    pub cpu_seconds: f64,
+    /// CPU seconds per camera-minute.
+    pub per_camera_minute: f64,
+}
+
+fn measurement(cpu: f64, cameras: usize, seconds: u64) -> Measurement {
+    let camera_minutes = cameras as f64 * seconds as f64 / 60.0;
+    Measurement {
+        cpu_seconds: cpu,
+        per_camera_minute: cpu / camera_minutes,
+    }
+}
+
+async fn measure(pids: &[u32], warmup: u64, seconds: u64, what: &str) -> anyhow::Result<f64> {
+    eprintln!("[bench] {what}: warming up {warmup} s");
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    let sum = |pids: &[u32]| -> anyhow::Result<f64> { pids.iter().map(|p| cpu_seconds(*p)).sum() };
+    let before = sum(pids)?;
+    eprintln!("[bench] {what}: measuring {seconds} s");
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    Ok(sum(pids)? - before)
+}
+
+async fn wait_exit(child: &mut Child) {
+    if tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+/// Records with our node (a separate `vms node` process) and returns its CPU over the window.
+async fn run_ours(
+    args: &IngestArgs,
+    sim: &SimProcess,
+    dir: &Path,
+    db_url: &str,
+) -> anyhow::Result<(f64, i64)> {
+    let store = Store::connect(db_url, 4)?;
+    store.migrate().await?;
+    let max = u32::try_from(args.cameras).unwrap_or(u32::MAX);
+    let tenant = store
+        .create_tenant(&TenantCreate {
+            name: "bench".into(),
+            max_cameras: Some(max),
+            retention_days: Some(1),
+        })
+        .await?;
+    for i in 0..args.cameras {
+        let req = CameraCreate {
+            tenant_id: tenant.id,
+            name: format!("cam{i}"),
+            url: sim.url(i),
+            enabled: true,
+            retention_days: None,
+            labels: Default::default(),
+        };
+        store.create_camera(&req).await?;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut node = Command::new(vms_exe()?)
+        .arg("node")
+        .env("VMS_NODE_ID", "bench")
+        .env("VMS_DATA_DIR", dir.join("ours"))
+        .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
+        .env("VMS_POSTGRES__URL", db_url)
+        .env("VMS_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = node.id().context("node exited")?;
+    let cpu = measure(&[pid], args.warmup, args.seconds, "vms node").await;
+    terminate(pid);
+    wait_exit(&mut node).await;
+    let segments: i64 = {
+        let mut total = 0;
+        for c in store.tenant_cameras(tenant.id).await? {
+            total += store.last_seq(c.id).await?;
+        }
+        total
+    };
+    Ok((cpu?, segments))
+}
+
+/// Records with one ffmpeg segment muxer per camera and returns their CPU over the window.
+async fn run_ffmpeg(
+    args: &IngestArgs,
+    sim: &SimProcess,
+    dir: &Path,
+) -> anyhow::Result<(f64, usize)> {
+    let mut children = Vec::new();
+    for i in 0..args.cameras {
+        let out = dir.join("ffmpeg").join(format!("cam{i}"));
+        std::fs::create_dir_all(&out)?;
+        let child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                &sim.url(i),
+            ])
+            .args([
+                "-c",
+                "copy",
+                "-f",
+                "segment",
+                "-segment_time",
+                "5",
+                "-reset_timestamps",
+                "1",
+            ])
+            .arg(out.join("%06d.ts"))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot run ffmpeg (install the ffmpeg package)")?;
+        children.push(child);
+    }
+    let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
+    if pids.len() != children.len() {
+        bail!("an ffmpeg process exited at once");
+    }
+    let cpu = measure(&pids, args.warmup, args.seconds, "ffmpeg").await;
+    for pid in &pids {
+        terminate(*pid);
+    }
+    for child in &mut children {
+        wait_exit(child).await;
+    }
+    let files = walk_count(&dir.join("ffmpeg"));
+    Ok((cpu?, files))
+}
+
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                walk_count(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Runs the ingest benchmark and prints the figures.
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    NodeConfig::default().validate()?;
+    let scratch = format!("vms_bench_{}", std::process::id());
+    let db_url = with_database(&args.postgres, &scratch);
+    let dir: PathBuf = std::env::temp_dir().join(format!("vms-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    create_database(&args.postgres, &scratch)
+        .await
+        .context("cannot create the scratch database")?;
+    eprintln!(
+        "[bench] {} {} cameras, {} s per recorder",
+        args.cameras, args.resolution, args.seconds
+    );
+    let sim = SimProcess::start(&SimOptions {
+        cameras: args.cameras,
+        port: args.sim_port,
+        resolution: args.resolution.clone(),
+    })
+    .await?;
+    let sim_pid = sim.pid().context("sim exited")?;
+    let sim_before = cpu_seconds(sim_pid)?;
+    let sim_started = std::time::Instant::now();
+    let ours = run_ours(&args, &sim, &dir, &db_url).await;
+    let theirs = run_ffmpeg(&args, &sim, &dir).await;
+    let sim_cpu = cpu_seconds(sim_pid)? - sim_before;
+    let sim_elapsed = sim_started.elapsed().as_secs_f64();
+    sim.stop().await;
+    let _ = drop_database(&args.postgres, &scratch).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ours_cpu, segments) = ours?;
+    let (ffmpeg_cpu, files) = theirs?;
+    let a = measurement(ours_cpu, args.cameras, args.seconds);
+    let b = measurement(ffmpeg_cpu, args.cameras, args.seconds);
+    println!(
+        "ingest benchmark: {} x {} cameras, {} s measured per recorder",
+        args.cameras, args.resolution, args.seconds
+    );
+    println!(
+        "  (a) vms node          {:8.3} CPU-s per camera-minute  ({:.2} CPU-s total, {segments} segments indexed)",
+        a.per_camera_minute, a.cpu_seconds
+    );
+    println!(
+        "  (b) ffmpeg -f segment {:8.3} CPU-s per camera-minute  ({:.2} CPU-s total, {files} files)",
+        b.per_camera_minute, b.cpu_seconds
+    );
+    println!(
+        "  ratio a/b             {:8.3}",
+        a.per_camera_minute / b.per_camera_minute.max(1e-9)
+    );
+    println!(
+        "  simulator             {:8.3} % of a core per camera",
+        100.0 * sim_cpu / sim_elapsed / args.cameras as f64
+    );
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! `vms demo`: one node with embedded defaults and simulated cameras. Prints where to look and a line
+//! per recorded segment; Ctrl-C stops everything cleanly.
+
+use crate::node;
+use crate::process::{SimOptions, SimProcess};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use vms_config::NodeConfig;
+use vms_messages::{CameraCreate, CameraUpdate, SegmentReady, TenantCreate};
+
+/// Options of `vms demo`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Simulated cameras to record.
+    #[arg(long, default_value_t = 4)]
+    pub cameras: usize,
+    /// RTSP port of the simulator.
+    #[arg(long, default_value_t = 8554)]
+    pub sim_port: u16,
+    /// API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Data folder.
+    #[arg(long, default_value = ".vms-data")]
+    pub data_dir: PathBuf,
+    /// Stop by itself after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let mut config = NodeConfig {
+        node_id: "demo".into(),
+        data_dir: args.data_dir.clone(),
+        ..NodeConfig::default()
+    };
+    config.api.listen = args.listen.clone();
+    config.apply_env(std::env::vars())?;
+    config.validate()?;
+
+    println!(
+        "vms demo: starting {} simulated cameras on rtsp://127.0.0.1:{}/cam0 …",
+        args.cameras, args.sim_port
+    );
+    let sim = SimProcess::start(&SimOptions {
+        cameras: args.cameras,
+        port: args.sim_port,
+        resolution: "720p".into(),
+    })
+    .await?;
+    let node = node::start(config.clone()).await?;
+    let ctx = node.ctx.clone();
+
+    let tenant = match ctx
+        .store
+        .all_tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.name == "demo")
+    {
+        Some(t) => t,
+        None => {
+            let req = TenantCreate {
+                name: "demo".into(),
+                max_cameras: Some(64),
+                retention_days: Some(1),
+            };
+            vms_api::Backend::create_tenant(&node.backend, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
+    let existing = ctx.store.tenant_cameras(tenant.id).await?;
+    let mut names = HashMap::new();
+    for i in 0..args.cameras {
+        let name = format!("cam{i}");
+        let url = sim.url(i);
+        let camera = match existing.iter().find(|c| c.name == name) {
+            Some(c) => {
+                let req = CameraUpdate {
+                    url: Some(url),
+                    enabled: Some(true),
+                    ..CameraUpdate::default()
+                };
+                vms_api::Backend::update_camera(&node.backend, c.id, req)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .camera
+            }
+            None => {
+                let req = CameraCreate {
+                    tenant_id: tenant.id,
+                    name: name.clone(),
+                    url,
+                    enabled: true,
+                    retention_days: None,
+                    labels: Default::default(),
+                };
+                vms_api::Backend::create_camera(&node.backend, req)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .camera
+            }
+        };
+        names.insert(camera.id, name);
+    }
+
+    let api = format!("http://{}", args.listen);
+    println!();
+    println!(
+        "  API          {api}/api/v1/cameras?tenant_id={}",
+        tenant.id
+    );
+    println!(
+        "  one camera   {api}/api/v1/cameras/<id>   (live status: state, fps, bitrate, last frame)"
+    );
+    println!("  segments     {api}/api/v1/cameras/<id>/segments");
+    println!("  OpenAPI      {api}/api/v1/openapi.json");
+    println!("  metrics      {api}/metrics");
+    println!("  recordings   {}", config.segments_dir().display());
+    println!();
+    println!(
+        "first segments appear after about {} s; Ctrl-C stops",
+        config.recording.segment_seconds
+    );
+
+    let mut segments = match &ctx.nats {
+        Some(nats) => Some(
+            nats.subscribe(vms_messages::subjects::tenant_segments(tenant.id))
+                .await?,
+        ),
+        None => None,
+    };
+    let stop = async {
+        match args.seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => node::shutdown_signal().await,
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            msg = async { match segments.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                let Some(msg) = msg else { break };
+                if let Ok(ready) = serde_json::from_slice::<SegmentReady>(&msg.payload) {
+                    let s = ready.segment;
+                    let name = names.get(&s.camera_id).map_or("?", String::as_str);
+                    println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, s.media_url);
+                }
+            }
+        }
+    }
+    println!("stopping …");
+    node.stop().await;
+    sim.stop().await;
+    println!("stopped");
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The `vms` binary: run a node, the demo, the camera simulator, migrations, config checks, benchmarks.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+use vms_config::NodeConfig;
+use vms_node::{bench, demo, node, sim};
+
+/// Distributed video management and analytics platform.
+#[derive(Parser)]
+#[command(name = "vms", version, about)]
+struct Cli {
+    /// Log as JSON lines.
+    #[arg(long, global = true, env = "VMS_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: record cameras and serve the API.
+    Node {
+        /// Config file (TOML); `VMS_*` variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// One node with embedded defaults and simulated cameras.
+    Demo(demo::DemoArgs),
+    /// Serve simulated RTSP cameras.
+    Sim(sim::SimArgs),
+    /// Apply database migrations.
+    Migrate {
+        /// Config file (TOML); `VMS_*` variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file (with `VMS_*` overrides) and print the result.
+    Check {
+        /// Config file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// CPU per camera-minute of recording, ours vs ffmpeg.
+    Ingest(bench::IngestArgs),
+}
+
+fn init_tracing(json: bool, default: &str) {
+    let filter = std::env::var("VMS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| default.to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vms")
+        .build()
+        .context("cannot start runtime")
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node { config } => {
+            init_tracing(cli.log_json, "info,vms_api::access=warn");
+            let config = NodeConfig::load(config.as_deref())?;
+            runtime()?.block_on(node::run(config))
+        }
+        Command::Demo(args) => {
+            init_tracing(cli.log_json, "warn");
+            runtime()?.block_on(demo::run(args))
+        }
+        Command::Sim(args) => {
+            init_tracing(cli.log_json, "warn");
+            sim::run(args)
+        }
+        Command::Migrate { config } => {
+            init_tracing(cli.log_json, "info");
+            let config = NodeConfig::load(config.as_deref())?;
+            config.validate()?;
+            runtime()?.block_on(async {
+                node::connect_store(&config).await?;
+                println!("database at {} is up to date", config.postgres.url);
+                Ok(())
+            })
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let config = NodeConfig::load(Some(&file)).and_then(|c| c.validate().map(|()| c));
+            match config {
+                Ok(c) => {
+                    println!(
+                        "{} is valid (node_id {}, api {}, data_dir {})",
+                        file.display(),
+                        c.node_id,
+                        c.api.listen,
+                        c.data_dir.display()
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => {
+            init_tracing(cli.log_json, "warn");
+            runtime()?.block_on(bench::ingest(args))
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `vms node`: wires configuration, PostgreSQL, NATS, the actor tree and the HTTP API into one node.
+
+use crate::backend::NodeBackend;
+use anyhow::Context;
+use ractor::{Actor, ActorRef};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vms_actors::supervisor::{NODE_SUPERVISOR, NodeMsg, NodeSupervisor};
+use vms_actors::{NodeContext, Store};
+use vms_config::NodeConfig;
+
+/// How long a starting node waits for PostgreSQL before giving up.
+const DB_WAIT: Duration = Duration::from_secs(60);
+
+/// A running node.
+pub struct RunningNode {
+    /// Shared context.
+    pub ctx: Arc<NodeContext>,
+    /// Root actor.
+    pub supervisor: ActorRef<NodeMsg>,
+    /// API backend (also usable in-process, e.g. by the demo).
+    pub backend: NodeBackend,
+    api: actix_web::dev::ServerHandle,
+    api_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
+pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.postgres.url, config.postgres.pool_size)
+        .context("invalid postgres.url")?;
+    let started = Instant::now();
+    loop {
+        match store.migrate().await {
+            Ok(applied) => {
+                if applied > 0 {
+                    tracing::info!(applied, "database migrated");
+                }
+                return Ok(store);
+            }
+            Err(e) if e.is_unavailable() && started.elapsed() < DB_WAIT => {
+                tracing::warn!(error = %e, url = %config.postgres.url, "waiting for postgresql");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot use postgresql at {}", config.postgres.url)));
+            }
+        }
+    }
+}
+
+/// Starts a node: store, NATS, actors, API. Returns once the API listens.
+pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
+    config.validate()?;
+    gstreamer::init().context("cannot initialise gstreamer")?;
+    let segments = config.segments_dir();
+    std::fs::create_dir_all(&segments)
+        .with_context(|| format!("cannot create data folder {}", segments.display()))?;
+    let store = connect_store(&config).await?;
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .name(format!("vms-{}", config.node_id))
+        .connect(config.nats.url.as_str())
+        .await
+        .with_context(|| format!("invalid nats.url {}", config.nats.url))?;
+    let ctx = Arc::new(NodeContext {
+        config: config.clone(),
+        store,
+        nats: Some(nats),
+    });
+    let (supervisor, _) = Actor::spawn(
+        Some(NODE_SUPERVISOR.into()),
+        NodeSupervisor,
+        Arc::clone(&ctx),
+    )
+    .await
+    .context("node supervisor did not start")?;
+    let backend = NodeBackend::new(
+        Arc::clone(&ctx),
+        supervisor.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let server = vms_api::serve(&config.api, Arc::new(backend.clone()))
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    let api = server.handle();
+    let api_task = tokio::spawn(server);
+    tracing::info!(node_id = %config.node_id, api = %config.api.listen, data_dir = %config.data_dir.display(), "node started");
+    Ok(RunningNode {
+        ctx,
+        supervisor,
+        backend,
+        api,
+        api_task,
+    })
+}
+
+impl RunningNode {
+    /// Stops the API, then every actor (finalising open segments), then waits for them.
+    pub async fn stop(self) {
+        tracing::info!("stopping node");
+        self.api.stop(true).await;
+        let _ = self.api_task.await;
+        if let Err(e) = self
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await
+        {
+            tracing::warn!(error = %e, "actors did not stop in time");
+        }
+        if let Some(nats) = &self.ctx.nats {
+            let _ = nats.flush().await;
+        }
+        tracing::info!("node stopped");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs a node until Ctrl-C or SIGTERM.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let node = start(config).await?;
+    shutdown_signal().await;
+    node.stop().await;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Child processes the node's tools drive: the camera simulator, and CPU accounting from `/proc`.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How long the simulator may take to start (the first start encodes the clip).
+const SIM_START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Options of a simulator child.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Cameras.
+    pub cameras: usize,
+    /// RTSP port.
+    pub port: u16,
+    /// `720p` or `1080p`.
+    pub resolution: String,
+}
+
+/// A running `vms sim` child process, controlled through its standard input.
+pub struct SimProcess {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<String>,
+    port: u16,
+}
+
+/// The `vms` executable of this process.
+pub fn vms_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the vms executable")
+}
+
+impl SimProcess {
+    /// Starts `vms sim` from this executable.
+    pub async fn start(opts: &SimOptions) -> anyhow::Result<Self> {
+        Self::start_exe(&vms_exe()?, opts).await
+    }
+
+    /// Starts `<exe> sim` and waits until it serves.
+    pub async fn start_exe(exe: &Path, opts: &SimOptions) -> anyhow::Result<Self> {
+        let mut child = Command::new(exe)
+            .args([
+                "sim",
+                "--cameras",
+                &opts.cameras.to_string(),
+                "--port",
+                &opts.port.to_string(),
+            ])
+            .args(["--resolution", &opts.resolution])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {} sim", exe.display()))?;
+        let stdin = child.stdin.take().context("sim without stdin")?;
+        let stdout = child.stdout.take().context("sim without stdout")?;
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let ready = tokio::time::timeout(SIM_START_TIMEOUT, async {
+            while let Some(line) = lines.recv().await {
+                if line.starts_with("ready") {
+                    return Ok(());
+                }
+            }
+            bail!(
+                "simulator exited before serving (is port {} free?)",
+                opts.port
+            )
+        })
+        .await
+        .context("simulator did not start in time")?;
+        ready?;
+        Ok(Self {
+            child,
+            stdin,
+            lines,
+            port: opts.port,
+        })
+    }
+
+    /// RTSP URL of camera `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("rtsp://127.0.0.1:{}/cam{i}", self.port)
+    }
+
+    /// RTSP URL of a path on the simulator (e.g. `/mjpeg0`).
+    pub fn url_of(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends a command (`stop N`, `freeze N`, `resume N`) and waits for its acknowledgement.
+    pub async fn command(&mut self, cmd: &str) -> anyhow::Result<()> {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        let answer = tokio::time::timeout(Duration::from_secs(10), self.lines.recv())
+            .await
+            .context("simulator did not answer")?
+            .context("simulator exited")?;
+        if !answer.starts_with("ok") {
+            bail!("simulator refused {cmd:?}: {answer}");
+        }
+        Ok(())
+    }
+
+    /// Stops the simulator.
+    pub async fn stop(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("no process {pid}"))?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+    };
+    let hz = rustix::param::clock_ticks_per_second() as f64;
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// Sends SIGTERM to a process.
+pub fn terminate(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        let before = cpu_seconds(std::process::id()).expect("readable");
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        let after = cpu_seconds(std::process::id()).expect("readable");
+        assert!(after >= before);
+        assert!(cpu_seconds(u32::MAX).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! A builder-style harness for tests and chaos scenarios: a scratch PostgreSQL database, the camera
+//! simulator and `vms node` processes on free ports, an HTTP client for the API, and a deadline-based
+//! `wait_for`. Setup noise lives here, not in each test.
+
+use crate::process::{SimOptions, SimProcess};
+use anyhow::{Context, bail};
+use serde_json::Value;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use vms_actors::store::{create_database, drop_database, with_database};
+
+/// The PostgreSQL server tests use (`VMS_TEST_POSTGRES` overrides).
+pub fn test_postgres() -> String {
+    std::env::var("VMS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Polls `check` every 200 ms until it returns `Some` or `deadline` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if started.elapsed() > deadline {
+            match last_err {
+                Some(e) => {
+                    bail!("timed out after {deadline:?} waiting for {what}; last error: {e:#}")
+                }
+                None => bail!("timed out after {deadline:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A scratch database, dropped with the value.
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+    /// Connection URL of the database.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `vms_t_<random>` on the test server.
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin = test_postgres();
+        let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
+        create_database(&admin, &name)
+            .await
+            .with_context(|| format!("cannot create database on {admin}"))?;
+        let url = with_database(&admin, &name);
+        Ok(Self { admin, name, url })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs outside any async context guarantee: use a private runtime on a private thread.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(drop_database(&admin, &name));
+            }
+        })
+        .join();
+    }
+}
+
+/// A `vms node` child process.
+pub struct NodeProcess {
+    child: Child,
+    /// Base URL of its API, `http://127.0.0.1:<port>`.
+    pub api: String,
+    /// Its data folder.
+    pub data_dir: PathBuf,
+}
+
+impl NodeProcess {
+    /// Process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Stops it with SIGTERM and waits.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            crate::process::terminate(pid);
+        }
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Builds a [`Sandbox`].
+pub struct SandboxBuilder {
+    exe: PathBuf,
+    cameras: usize,
+    env: Vec<(String, String)>,
+}
+
+impl SandboxBuilder {
+    /// Simulated cameras to serve (default 1).
+    pub fn cameras(mut self, n: usize) -> Self {
+        self.cameras = n;
+        self
+    }
+
+    /// A `VMS_*` override for the node.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the database, the simulator and one node, and waits until the node is ready.
+    pub async fn start(self) -> anyhow::Result<Sandbox> {
+        let db = TestDatabase::create().await?;
+        let sim = SimProcess::start_exe(
+            &self.exe,
+            &SimOptions {
+                cameras: self.cameras,
+                port: free_port()?,
+                resolution: "720p".into(),
+            },
+        )
+        .await?;
+        let dir =
+            std::env::temp_dir().join(format!("vms-sandbox-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let mut sandbox = Sandbox {
+            exe: self.exe,
+            db,
+            sim,
+            node: None,
+            dir,
+            http,
+            env: self.env,
+        };
+        sandbox.start_node().await?;
+        Ok(sandbox)
+    }
+}
+
+/// Database, simulator and a node for one test.
+pub struct Sandbox {
+    // Fields drop in order: the node stops before the simulator and the database go.
+    /// The node, while running.
+    pub node: Option<NodeProcess>,
+    /// Camera simulator.
+    pub sim: SimProcess,
+    /// Scratch database.
+    pub db: TestDatabase,
+    exe: PathBuf,
+    dir: PathBuf,
+    http: reqwest::Client,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    /// A builder running `exe` (in tests: `env!("CARGO_BIN_EXE_vms")`).
+    pub fn builder(exe: impl AsRef<Path>) -> SandboxBuilder {
+        SandboxBuilder {
+            exe: exe.as_ref().to_path_buf(),
+            cameras: 1,
+            env: Vec::new(),
+        }
+    }
+
+    /// Starts a node (again) on a fresh port and waits for `/readyz`.
+    pub async fn start_node(&mut self) -> anyhow::Result<()> {
+        let port = free_port()?;
+        let data_dir = self.dir.join("data");
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("node")
+            .env("VMS_NODE_ID", "test-node")
+            .env("VMS_DATA_DIR", &data_dir)
+            .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("VMS_POSTGRES__URL", &self.db.url)
+            .env(
+                "VMS_LOG",
+                std::env::var("VMS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("cannot start vms node")?;
+        let node = NodeProcess {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            data_dir,
+        };
+        let ready = format!("{}/readyz", node.api);
+        let http = self.http.clone();
+        self.node = Some(node);
+        wait_for("node ready", Duration::from_secs(60), || {
+            let (http, ready) = (http.clone(), ready.clone());
+            async move {
+                Ok(http
+                    .get(&ready)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ()))
+            }
+        })
+        .await
+    }
+
+    /// The running node.
+    pub fn node(&self) -> anyhow::Result<&NodeProcess> {
+        self.node.as_ref().context("node not running")
+    }
+
+    /// `http://127.0.0.1:<port>/api/v1`.
+    pub fn api(&self) -> anyhow::Result<String> {
+        Ok(format!("{}/api/v1", self.node()?.api))
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends a request with an optional JSON body; returns status and JSON body (`Null` when empty).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.api()?)
+        };
+        let mut req = self.http.request(method, &url);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("request to {url}"))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok((status, json))
+    }
+
+    /// GET returning JSON.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Creates a tenant, failing unless 201.
+    pub async fn create_tenant(&self, name: &str, max_cameras: u32) -> anyhow::Result<String> {
+        let (status, body) = self
+            .post(
+                "/tenants",
+                &serde_json::json!({"name": name, "max_cameras": max_cameras}),
+            )
+            .await?;
+        if status != 201 {
+            bail!("create tenant: {status} {body}");
+        }
+        Ok(body["id"].as_str().context("tenant id")?.to_string())
+    }
+
+    /// Creates a camera, failing unless 201; returns its id.
+    pub async fn create_camera(
+        &self,
+        tenant: &str,
+        name: &str,
+        url: &str,
+    ) -> anyhow::Result<String> {
+        let (status, body) = self
+            .post(
+                "/cameras",
+                &serde_json::json!({"tenant_id": tenant, "name": name, "url": url}),
+            )
+            .await?;
+        if status != 201 {
+            bail!("create camera: {status} {body}");
+        }
+        Ok(body["id"].as_str().context("camera id")?.to_string())
+    }
+
+    /// Waits until the camera's status state is `state`; returns the whole camera view.
+    pub async fn wait_state(
+        &self,
+        camera: &str,
+        state: &str,
+        deadline: Duration,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/cameras/{camera}");
+        wait_for(&format!("camera {camera} {state}"), deadline, || {
+            let path = path.clone();
+            async move {
+                let (_, v) = self.get(&path).await?;
+                Ok((v["status"]["state"] == state).then_some(v))
+            }
+        })
+        .await
+    }
+
+    /// Every segment of a camera (following cursors).
+    pub async fn segments(&self, camera: &str) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/cameras/{camera}/segments?limit=100&cursor={c}"),
+                None => format!("/cameras/{camera}/segments?limit=100"),
+            };
+            let (status, page) = self.get(&path).await?;
+            if status != 200 {
+                bail!("segments: {status} {page}");
+            }
+            out.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Waits until a camera has at least `n` segments.
+    pub async fn wait_segments(
+        &self,
+        camera: &str,
+        n: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
+        wait_for(
+            &format!("{n} segments of camera {camera}"),
+            deadline,
+            || async move {
+                let segs = self.segments(camera).await?;
+                Ok((segs.len() >= n).then_some(segs))
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Duration of a media file as `ffprobe` reads it, in seconds.
+pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path)
+        .output()
+        .context("cannot run ffprobe (install ffmpeg)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.contains("codec_name=h264") {
+        bail!(
+            "ffprobe cannot read {}: {text} {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .context("no duration")?
+        .trim()
+        .parse()
+        .context("bad duration")
+}

@@ -1,0 +1,412 @@
+//! `vms sim`: a camera simulator on gst-rtsp-server. Serves `rtsp://127.0.0.1:<port>/cam{i}` from a
+//! looping, pre-encoded H.264 clip (encoded once with `x264enc`, keyframe every GOP, `scenecut=0`, and
+//! cached on disk), so serving a camera costs almost nothing: a pacing thread pushes the cached access
+//! units into each camera's `appsrc` in real time, and `rtph264pay` packetises them.
+//!
+//! It also serves `/mjpeg0`, a Motion-JPEG stream for testing codec refusal. Commands on standard input
+//! control cameras for tests: `stop N` (drops the camera's clients and unmounts it: reconnects get 404),
+//! `freeze N` (keeps connections open, sends nothing), `resume N`, `quit`.
+
+use anyhow::{Context, bail};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Options of `vms sim`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SimArgs {
+    /// Number of cameras (`/cam0` … `/cam{N-1}`).
+    #[arg(long, default_value_t = 4)]
+    pub cameras: usize,
+    /// Picture size.
+    #[arg(long, default_value = "720p", value_parser = ["720p", "1080p"])]
+    pub resolution: String,
+    /// RTSP port on 127.0.0.1.
+    #[arg(long, default_value_t = 8554)]
+    pub port: u16,
+    /// Frames per second of the clip.
+    #[arg(long, default_value_t = 25)]
+    pub fps: u32,
+    /// Seconds between keyframes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub gop_seconds: u32,
+    /// Where the encoded clip is cached (default: `$XDG_CACHE_HOME/vms-sim` or `~/.cache/vms-sim`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Length of the looping clip.
+const CLIP_SECONDS: u32 = 10;
+
+const MODE_LIVE: u8 = 0;
+const MODE_FROZEN: u8 = 1;
+const MODE_STOPPED: u8 = 2;
+
+/// One access unit of the clip.
+struct AccessUnit {
+    data: glib::Bytes,
+    keyframe: bool,
+}
+
+/// A cached clip, loaded in memory.
+struct Clip {
+    units: Vec<AccessUnit>,
+    caps: gst::Caps,
+    fps: u32,
+}
+
+struct SimCamera {
+    path: String,
+    mode: AtomicU8,
+    sources: Mutex<Vec<gst_app::AppSrc>>,
+}
+
+fn dims(resolution: &str) -> (u32, u32, u32) {
+    match resolution {
+        "1080p" => (1920, 1080, 4000),
+        _ => (1280, 720, 2000),
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("vms-sim")
+}
+
+/// Runs a pipeline to EOS, failing on the first error.
+fn run_to_eos(pipeline: &gst::Pipeline, what: &str) -> anyhow::Result<()> {
+    pipeline
+        .set_state(gst::State::Playing)
+        .with_context(|| format!("cannot start {what}"))?;
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    let result = loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(300)) else {
+            break Err(anyhow::anyhow!("{what} timed out"));
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => {
+                break Err(anyhow::anyhow!(
+                    "{what} failed: {} ({:?})",
+                    e.error(),
+                    e.debug()
+                ));
+            }
+            _ => {}
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+/// Encodes the clip unless it is cached; returns its path.
+pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
+    let (w, h, kbps) = dims(&args.resolution);
+    let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+    let name = format!(
+        "clip-v1-{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.h264",
+        args.fps, args.gop_seconds
+    );
+    let path = dir.join(name);
+    if path.exists() {
+        return Ok(path);
+    }
+    eprintln!(
+        "[sim] encoding a {CLIP_SECONDS} s {w}x{h} clip once into {} …",
+        path.display()
+    );
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let frames = args.fps * CLIP_SECONDS;
+    let gop = args.fps * args.gop_seconds;
+    let launch = format!(
+        "videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4 ! \
+         video/x-raw,width={w},height={h},framerate={fps}/1,format=I420 ! \
+         x264enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
+           option-string=\"scenecut=0:keyint_min={gop}\" ! \
+         h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+         filesink location=\"{tmp}\"",
+        fps = args.fps,
+        tmp = tmp.display()
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .context(
+            "cannot build the clip encoder (are gstreamer1.0-plugins-ugly and -base installed?)",
+        )?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("clip encoder is not a pipeline"))?;
+    run_to_eos(&pipeline, "clip encoding")?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Splits the cached clip into access units.
+fn load_clip(path: &Path, fps: u32) -> anyhow::Result<Clip> {
+    let launch = format!(
+        "filesrc location=\"{}\" ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out sync=false",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&launch)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("clip loader is not a pipeline"))?;
+    let sink = pipeline
+        .by_name("out")
+        .context("no appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
+    let units = Arc::new(Mutex::new(Vec::new()));
+    let caps = Arc::new(Mutex::new(None));
+    let (units_cb, caps_cb) = (Arc::clone(&units), Arc::clone(&caps));
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                units_cb
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(AccessUnit {
+                        data: glib::Bytes::from(map.as_slice()),
+                        keyframe,
+                    });
+                let mut c = caps_cb.lock().unwrap_or_else(PoisonError::into_inner);
+                if c.is_none() {
+                    *c = sample.caps().map(|c| c.to_owned());
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    run_to_eos(&pipeline, "clip loading")?;
+    let units = std::mem::take(&mut *units.lock().unwrap_or_else(PoisonError::into_inner));
+    let caps = caps
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .context("clip has no caps")?;
+    if units.is_empty() || !units[0].keyframe {
+        bail!(
+            "clip {} is empty or does not start with a keyframe; delete it to re-encode",
+            path.display()
+        );
+    }
+    Ok(Clip { units, caps, fps })
+}
+
+/// Pushes the clip into every connected `appsrc` of a camera, in real time, forever.
+fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>) {
+    let frame = Duration::from_secs(1) / clip.fps;
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    loop {
+        let due = start + frame * u32::try_from(n % u64::from(u32::MAX)).unwrap_or(0);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let unit = &clip.units[usize::try_from(n).unwrap_or(0) % clip.units.len()];
+        n += 1;
+        if camera.mode.load(Ordering::Relaxed) != MODE_LIVE {
+            continue;
+        }
+        let sources = camera
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for src in sources {
+            let mut buffer = gst::Buffer::from_slice(unit.data.clone());
+            if let Some(b) = buffer.get_mut() {
+                b.set_duration(gst::ClockTime::from_nseconds(
+                    u64::try_from(frame.as_nanos()).unwrap_or(0),
+                ));
+                if !unit.keyframe {
+                    b.set_flags(gst::BufferFlags::DELTA_UNIT);
+                }
+            }
+            if src.push_buffer(buffer).is_err() {
+                camera
+                    .sources
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|s| s != &src);
+            }
+        }
+    }
+}
+
+fn h264_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaFactory {
+    let factory = rtsp::RTSPMediaFactory::new();
+    factory.set_launch(
+        "( appsrc name=src is-live=true do-timestamp=true format=time max-bytes=4000000 leaky-type=downstream \
+           ! rtph264pay name=pay0 pt=96 config-interval=-1 mtu=1400 )",
+    );
+    factory.set_shared(true);
+    let (camera, caps) = (Arc::clone(camera), clip.caps.clone());
+    factory.connect_media_configure(move |_factory, media| {
+        let element = media.element();
+        let Some(bin) = element.downcast_ref::<gst::Bin>() else {
+            return;
+        };
+        let Some(src) = bin
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        else {
+            return;
+        };
+        src.set_caps(Some(&caps));
+        camera
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(src.clone());
+        let camera_unprep = Arc::clone(&camera);
+        media.connect_unprepared(move |_media| {
+            camera_unprep
+                .sources
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|s| s != &src);
+        });
+    });
+    factory
+}
+
+/// Runs the simulator until `quit` on standard input or the process is killed.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    gst::init()?;
+    let clip_path = ensure_clip(&args)?;
+    let clip = Arc::new(load_clip(&clip_path, args.fps)?);
+    let server = rtsp::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service(&args.port.to_string());
+    let mounts = server
+        .mount_points()
+        .context("rtsp server without mount points")?;
+    let mut cameras = Vec::new();
+    for i in 0..args.cameras {
+        let camera = Arc::new(SimCamera {
+            path: format!("/cam{i}"),
+            mode: AtomicU8::new(MODE_LIVE),
+            sources: Mutex::new(Vec::new()),
+        });
+        mounts.add_factory(&camera.path, h264_factory(&camera, &clip));
+        let (c, k) = (Arc::clone(&camera), Arc::clone(&clip));
+        std::thread::Builder::new()
+            .name(format!("sim-cam{i}"))
+            .spawn(move || pace(c, k))?;
+        cameras.push(camera);
+    }
+    let mjpeg = rtsp::RTSPMediaFactory::new();
+    mjpeg.set_launch(
+        "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=5/1,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )",
+    );
+    mjpeg.set_shared(true);
+    mounts.add_factory("/mjpeg0", mjpeg);
+
+    let main_loop = glib::MainLoop::new(None, false);
+    let _source = server
+        .attach(None)
+        .with_context(|| format!("cannot listen on 127.0.0.1:{} (port in use?)", args.port))?;
+    println!(
+        "ready {} cameras at rtsp://127.0.0.1:{}/cam0 … /cam{} ({}, {} fps, keyframe every {} s)",
+        args.cameras,
+        args.port,
+        args.cameras.saturating_sub(1),
+        args.resolution,
+        args.fps,
+        args.gop_seconds
+    );
+    let control_loop = main_loop.clone();
+    std::thread::Builder::new()
+        .name("sim-control".into())
+        .spawn(move || {
+            control(&server, &mounts, &cameras, &clip);
+            // `quit` ends the simulator; end of input (no controller attached) leaves it serving.
+        })?;
+    let _ = control_loop;
+    main_loop.run();
+    Ok(())
+}
+
+/// Reads commands from standard input until `quit` (then exits the process) or end of input.
+fn control(
+    server: &rtsp::RTSPServer,
+    mounts: &rtsp::RTSPMountPoints,
+    cameras: &[Arc<SimCamera>],
+    clip: &Arc<Clip>,
+) {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { return };
+        let mut words = line.split_whitespace();
+        let (Some(cmd), index) = (
+            words.next(),
+            words.next().and_then(|w| w.parse::<usize>().ok()),
+        ) else {
+            continue;
+        };
+        if cmd == "quit" {
+            println!("ok quit");
+            std::process::exit(0);
+        }
+        let Some(camera) = index.and_then(|i| cameras.get(i)) else {
+            println!("error unknown camera in {line:?}");
+            continue;
+        };
+        match cmd {
+            "stop" => {
+                camera.mode.store(MODE_STOPPED, Ordering::Relaxed);
+                mounts.remove_factory(&camera.path);
+                drop_clients(server, &camera.path);
+            }
+            "freeze" => camera.mode.store(MODE_FROZEN, Ordering::Relaxed),
+            "resume" => {
+                if camera.mode.swap(MODE_LIVE, Ordering::Relaxed) == MODE_STOPPED {
+                    mounts.add_factory(&camera.path, h264_factory(camera, clip));
+                }
+            }
+            other => {
+                println!("error unknown command {other:?} (stop N, freeze N, resume N, quit)");
+                continue;
+            }
+        }
+        println!("ok {line}");
+    }
+}
+
+/// Closes every client connection that plays `path`.
+fn drop_clients(server: &rtsp::RTSPServer, path: &str) {
+    server.client_filter(Some(
+        &mut |_server: &rtsp::RTSPServer, client: &rtsp::RTSPClient| {
+            let mut plays = false;
+            client.session_filter(Some(
+                &mut |_client: &rtsp::RTSPClient, session: &rtsp::RTSPSession| {
+                    if session.media(path).0.is_some() {
+                        plays = true;
+                    }
+                    rtsp::RTSPFilterResult::Keep
+                },
+            ));
+            if plays {
+                rtsp::RTSPFilterResult::Remove
+            } else {
+                rtsp::RTSPFilterResult::Keep
+            }
+        },
+    ));
+}
