@@ -147,10 +147,10 @@ impl CameraActorState {
 
     fn forward(&mut self, seg: crate::pipeline::ClosedSegment) {
         self.status.segments_written += 1;
-        if let Some(segmenter) = &self.segmenter {
-            if let Err(e) = segmenter.cast(SegmenterMsg::Closed(seg)) {
-                tracing::error!(camera_id = %self.camera.id, error = %e, "segmenter gone; segment not indexed");
-            }
+        if let Some(segmenter) = &self.segmenter
+            && let Err(e) = segmenter.cast(SegmenterMsg::Closed(seg))
+        {
+            tracing::error!(camera_id = %self.camera.id, error = %e, "segmenter gone; segment not indexed");
         }
     }
 
@@ -195,10 +195,10 @@ impl CameraActorState {
 
     async fn fail(&mut self, myself: &ActorRef<CameraMsg>, kind: FailureKind, reason: String) {
         self.teardown(false).await;
-        if kind == FailureKind::DiskFull {
-            if let Some(cell) = ractor::registry::where_is(RETENTION_ACTOR.to_string()) {
-                let _ = ActorRef::<RetentionMsg>::from(cell).cast(RetentionMsg::Sweep);
-            }
+        if kind == FailureKind::DiskFull
+            && let Some(cell) = ractor::registry::where_is(RETENTION_ACTOR)
+        {
+            let _ = ActorRef::<RetentionMsg>::from(cell).cast(RetentionMsg::Sweep);
         }
         let reason = match kind {
             FailureKind::DiskFull => format!("disk full, retention is freeing space: {reason}"),

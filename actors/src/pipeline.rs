@@ -351,10 +351,10 @@ impl RecordingPipeline {
             let fragment: u32 = args.get(1).and_then(|v| v.get().ok()).unwrap_or(0);
             let seq = shared_loc.layout.first_seq + i64::from(fragment);
             let path = shared_loc.layout.path_for(seq, Utc::now());
-            if let Some(dir) = path.parent() {
-                if let Err(e) = std::fs::create_dir_all(dir) {
-                    tracing::warn!(path = %dir.display(), error = %e, "cannot create segment folder");
-                }
+            if let Some(dir) = path.parent()
+                && let Err(e) = std::fs::create_dir_all(dir)
+            {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot create segment folder");
             }
             Some(path.to_string_lossy().into_owned().to_value())
         });
@@ -464,16 +464,14 @@ impl Shared {
                 let error = err.error();
                 let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
                 let kind = classify(&error, &debug);
-                let detail = debug.lines().last().unwrap_or_default().trim().to_string();
-                let reason = if detail.is_empty() {
-                    error.to_string()
-                } else {
-                    format!("{error} ({detail})")
-                };
-                (self.on_event)(PipelineEvent::Failed {
-                    kind,
-                    reason: reason.to_lowercase(),
-                });
+                // The debug text starts with the C source location; keep only what is said after it.
+                let detail = debug
+                    .lines()
+                    .filter(|l| !l.contains(".c("))
+                    .next_back()
+                    .unwrap_or_default();
+                let reason = failure_reason(&error.to_string(), detail);
+                (self.on_event)(PipelineEvent::Failed { kind, reason });
             }
             gst::MessageView::Eos(_) => {
                 if let Some(tx) = self
@@ -488,6 +486,20 @@ impl Shared {
             }
             _ => {}
         }
+    }
+}
+
+/// One lowercase line from a GStreamer error and the last line of its debug text, without trailing
+/// periods or repetition: `could not open resource for reading: failed to connect`.
+fn failure_reason(error: &str, detail: &str) -> String {
+    let clean = |s: &str| s.trim().trim_end_matches('.').to_lowercase();
+    let (error, detail) = (clean(error), clean(detail));
+    if detail.is_empty() || error.contains(&detail) {
+        error
+    } else if detail.contains(&error) {
+        detail
+    } else {
+        format!("{error}: {detail}")
     }
 }
 
@@ -536,6 +548,25 @@ mod tests {
         assert_eq!(last_seq_on_disk(&dir), 7);
         assert_eq!(seq_of(&p), Some(7));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn failure_reasons_read_cleanly() {
+        assert_eq!(
+            failure_reason("Not found.", "Not Found (404)"),
+            "not found (404)"
+        );
+        assert_eq!(
+            failure_reason(
+                "Could not open resource for reading and writing.",
+                "Failed to connect. (Generic error)"
+            ),
+            "could not open resource for reading and writing: failed to connect. (generic error)"
+        );
+        assert_eq!(
+            failure_reason("Internal data stream error.", ""),
+            "internal data stream error"
+        );
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
     Ok(100.0 * (total - avail) / total)
 }
 
+/// Deletes a file or a whole folder; a path already gone is not an error, anything else is logged.
+pub fn remove_path(path: &Path) {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    if let Err(e) = result
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete recording");
+    }
+}
+
 async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, ActorProcessingErr> {
     if segments.is_empty() {
         return Ok(0);
@@ -47,11 +61,7 @@ async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, Ac
     let deleted = ctx.store.delete_segments(&ids).await?;
     tokio::task::spawn_blocking(move || {
         for s in segments {
-            if let Err(e) = std::fs::remove_file(&s.path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %s.path.display(), error = %e, "cannot delete segment file");
-                }
-            }
+            remove_path(&s.path);
         }
     })
     .await?;

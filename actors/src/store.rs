@@ -22,7 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
 )];
 
 /// Advisory lock key serialising migrations across nodes.
-const MIGRATION_LOCK: i64 = 0x766d_735f_6d69_67; // "vms_mig"
+const MIGRATION_LOCK: i64 = 0x0076_6d73_5f6d_6967; // "vms_mig"
 
 /// Most items one list call returns.
 pub const MAX_PAGE: i64 = 1000;

@@ -4,6 +4,7 @@
 use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::retention::remove_path;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -193,13 +194,7 @@ impl Actor for TenantActor {
                     }
                     metrics::forget_camera(&id.to_string());
                     let dir = state.ctx.camera_dir(running.camera.tenant_id, id);
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = std::fs::remove_dir_all(&dir) {
-                            if e.kind() != std::io::ErrorKind::NotFound {
-                                tracing::warn!(path = %dir.display(), error = %e, "cannot delete camera files");
-                            }
-                        }
-                    });
+                    tokio::task::spawn_blocking(move || remove_path(&dir));
                 }
             }
             TenantMsg::Updated(tenant) => state.tenant = tenant,

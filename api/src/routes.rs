@@ -268,10 +268,10 @@ pub async fn list_segments(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = check_limit(q.limit)?;
-    if let (Some(from), Some(to)) = (q.from, q.to) {
-        if to <= from {
-            return Err(ApiError::invalid("to", "to must be after from"));
-        }
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && to <= from
+    {
+        return Err(ApiError::invalid("to", "to must be after from"));
     }
     Ok(HttpResponse::Ok().json(
         backend

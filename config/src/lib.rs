@@ -230,7 +230,19 @@ impl NodeConfig {
 
     /// Parses TOML text; the error names the key and line.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+        toml::from_str(text).map_err(|e| {
+            // toml renders "<where>\n<source excerpt>\n<what>"; keep where and what on one line.
+            let rendered = e.to_string();
+            let lines: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            match (lines.first(), lines.last()) {
+                (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
+                _ => rendered.trim().to_string(),
+            }
+        })
     }
 
     /// Applies `VMS_*` overrides from the given variables.

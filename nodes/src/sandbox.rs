@@ -122,6 +122,7 @@ pub struct SandboxBuilder {
     exe: PathBuf,
     cameras: usize,
     env: Vec<(String, String)>,
+    data_tmpfs_mib: Option<u32>,
 }
 
 impl SandboxBuilder {
@@ -134,6 +135,12 @@ impl SandboxBuilder {
     /// A `VMS_*` override for the node.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Puts the node's data folder on a private tmpfs of this size (needs root), to fill the disk.
+    pub fn data_on_tmpfs(mut self, mib: u32) -> Self {
+        self.data_tmpfs_mib = Some(mib);
         self
     }
 
@@ -151,7 +158,11 @@ impl SandboxBuilder {
         .await?;
         let dir =
             std::env::temp_dir().join(format!("vms-sandbox-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(dir.join("data"))?;
+        let tmpfs = match self.data_tmpfs_mib {
+            Some(mib) => Some(Tmpfs::mount(&dir.join("data"), mib)?),
+            None => None,
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
@@ -163,6 +174,7 @@ impl SandboxBuilder {
             dir,
             http,
             env: self.env,
+            tmpfs,
         };
         sandbox.start_node().await?;
         Ok(sandbox)
@@ -182,6 +194,37 @@ pub struct Sandbox {
     dir: PathBuf,
     http: reqwest::Client,
     env: Vec<(String, String)>,
+    tmpfs: Option<Tmpfs>,
+}
+
+/// A private tmpfs mount, unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &Path, mib: u32) -> anyhow::Result<Self> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .context("cannot run mount")?;
+        if !status.success() {
+            bail!("cannot mount a tmpfs at {} (root needed)", path.display());
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
 }
 
 impl Sandbox {
@@ -191,6 +234,7 @@ impl Sandbox {
             exe: exe.as_ref().to_path_buf(),
             cameras: 1,
             env: Vec::new(),
+            data_tmpfs_mib: None,
         }
     }
 
@@ -385,6 +429,8 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.node = None;
+        self.tmpfs = None;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -208,6 +208,10 @@ fn load_clip(path: &Path, fps: u32) -> anyhow::Result<Clip> {
 }
 
 /// Pushes the clip into every connected `appsrc` of a camera, in real time, forever.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "runs on its own OS thread, never in async code"
+)]
 fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>) {
     let frame = Duration::from_secs(1) / clip.fps;
     let start = Instant::now();

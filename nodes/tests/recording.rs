@@ -341,3 +341,49 @@ async fn retention_frees_disk_above_the_watermark_while_recording_goes_on() -> a
     assert_eq!(v["status"]["state"], "streaming", "recording goes on: {v}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_is_reported_and_retention_frees_space() -> anyhow::Result<()> {
+    // An 8 MiB data disk fills in about 30 s at 2 Mbit/s; the periodic sweep is too slow on purpose, so
+    // the write fails with ENOSPC and the camera's failure triggers retention.
+    let sb = Sandbox::builder(VMS)
+        .cameras(1)
+        .data_on_tmpfs(8)
+        .env("VMS_RETENTION__INTERVAL_SECONDS", "3600")
+        .start()
+        .await?;
+    let tenant = sb.create_tenant("acme", 4).await?;
+    let cam = sb.create_camera(&tenant, "door", &sb.sim.url(0)).await?;
+    let view = wait_for(
+        "the disk to fill and the camera to recover",
+        Duration::from_secs(90),
+        || async {
+            let (_, v) = sb.get(&format!("/cameras/{cam}")).await?;
+            let recovered = v["status"]["state"] == "streaming"
+                && v["status"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("disk full"));
+            Ok(recovered.then_some(v))
+        },
+    )
+    .await?;
+    assert!(view["status"]["reconnects"].as_u64() >= Some(1), "{view}");
+    let metrics = sb
+        .http()
+        .get(format!("{}/metrics", sb.node()?.api))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("vms_retention_deleted_segments_total") && !l.ends_with(" 0")),
+        "retention deleted segments"
+    );
+    // Recording goes on after the space is freed.
+    let count = sb.segments(&cam).await?.len();
+    sb.wait_segments(&cam, count + 1, Duration::from_secs(15))
+        .await?;
+    Ok(())
+}
