@@ -24,8 +24,6 @@ use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
 const TICK: Duration = Duration::from_millis(500);
 /// Retry period of a camera that needs a change to record (unsupported codec, refused credentials).
 const SLOW_RETRY: Duration = Duration::from_secs(30);
-/// How long a graceful stop waits for the open segment to be finalised.
-const EOS_WAIT: Duration = Duration::from_secs(2);
 
 /// Registry name of a camera's actor, so the API finds it by id.
 pub fn camera_actor_name(id: CameraId) -> String {
@@ -120,22 +118,15 @@ impl CameraActorState {
     }
 
     /// Stops the pipeline (if any) and hands its unfinished segment to the segmenter.
-    async fn teardown(&mut self, graceful: bool) {
+    async fn teardown(&mut self) {
         self.generation += 1;
         let Some(pipeline) = self.pipeline.take() else {
             return;
         };
-        let camera_dir = self.ctx.camera_dir(self.camera.tenant_id, self.camera.id);
-        let stopped = tokio::task::spawn_blocking(move || {
-            let closed = pipeline.stop(graceful, EOS_WAIT);
-            (closed, last_seq_on_disk(&camera_dir))
-        })
-        .await;
-        match stopped {
-            Ok((closed, last_on_disk)) => {
-                self.next_seq = self.next_seq.max(last_on_disk + 1);
+        match tokio::task::spawn_blocking(move || pipeline.stop()).await {
+            Ok((closed, next_seq)) => {
+                self.next_seq = self.next_seq.max(next_seq);
                 if let Some(seg) = closed {
-                    self.next_seq = self.next_seq.max(seg.seq + 1);
                     self.forward(seg);
                 }
             }
@@ -194,7 +185,7 @@ impl CameraActorState {
     }
 
     async fn fail(&mut self, myself: &ActorRef<CameraMsg>, kind: FailureKind, reason: String) {
-        self.teardown(false).await;
+        self.teardown().await;
         if kind == FailureKind::DiskFull
             && let Some(cell) = ractor::registry::where_is(RETENTION_ACTOR)
         {
@@ -359,7 +350,7 @@ impl Actor for CameraActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
-        state.teardown(true).await;
+        state.teardown().await;
         if let Some(segmenter) = state.segmenter.take() {
             let _ = ractor::call_t!(segmenter, SegmenterMsg::Flush, 10_000);
             segmenter.stop(None);
@@ -408,7 +399,7 @@ impl Actor for CameraActor {
                     camera.url != state.camera.url || camera.enabled != state.camera.enabled;
                 state.camera = camera;
                 if restart {
-                    state.teardown(true).await;
+                    state.teardown().await;
                     state.attempt = 0;
                     if state.camera.enabled {
                         state.connect(&myself);

@@ -10,11 +10,13 @@ pub mod camera;
 pub mod context;
 pub mod metrics;
 pub mod pipeline;
+pub mod recorder;
 pub mod retention;
 pub mod segmenter;
 pub mod store;
 pub mod supervisor;
 pub mod tenant;
+pub mod tsmux;
 
 pub use context::NodeContext;
 pub use store::{Store, StoreError};

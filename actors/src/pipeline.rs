@@ -1,28 +1,25 @@
 //! The recording pipeline of one camera:
-//! `rtspsrc protocols=tcp ! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,alignment=au !
-//! splitmuxsink muxer=mpegtsmux`.
+//! `rtspsrc protocols=tcp ! rtph264depay ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink`,
+//! with the access units handed to a [`SegmentRecorder`] on the streaming thread.
 //!
-//! Segments are MPEG-TS (playable up to the last packet after a process kill), cut on the first keyframe
-//! after the target length. A probe after `h264parse` counts frames and bytes and stamps the last frame
-//! time for the no-frame watchdog. Fragment open/close bus messages are tracked synchronously, so after
-//! the pipeline reaches NULL the still-open fragment (a stopped or frozen camera) is known and can be
-//! finalised by the caller.
+//! Compared with `h264parse ! splitmuxsink muxer=mpegtsmux`, this drops a parser, a multiqueue thread,
+//! an aggregator thread and a write per TS chunk: the recorder muxes in memory and writes once per GOP
+//! (see `docs/benchmarks.md`). The recorder also knows its open segment, so stopping is just NULL and
+//! `finish()`: a stopped or frozen camera's last segment is finalised without waiting for an EOS.
 
+use crate::recorder::SegmentRecorder;
+pub use crate::recorder::{ClosedSegment, SEGMENT_EXT, SegmentLayout};
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
-use std::path::{Path, PathBuf};
+use gstreamer_app as gst_app;
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use thiserror::Error;
-
-/// How far past the target length a segment may run to end on the next keyframe.
-pub const CUT_TOLERANCE: Duration = Duration::from_millis(500);
-
-/// File extension of segments.
-pub const SEGMENT_EXT: &str = "ts";
 
 /// Why a pipeline failed, which decides whether to retry soon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,19 +68,6 @@ pub enum PipelineEvent {
     Eos,
 }
 
-/// A finished segment file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClosedSegment {
-    /// Per-camera sequence number.
-    pub seq: i64,
-    /// File path.
-    pub path: PathBuf,
-    /// Wall-clock start.
-    pub start: DateTime<Utc>,
-    /// Wall-clock end.
-    pub end: DateTime<Utc>,
-}
-
 /// Counters updated from the streaming thread.
 #[derive(Debug, Default)]
 pub struct FlowStats {
@@ -102,32 +86,6 @@ impl FlowStats {
             0 => None,
             ms => DateTime::from_timestamp_millis(ms),
         }
-    }
-}
-
-#[derive(Debug)]
-struct OpenFragment {
-    seq: i64,
-    path: PathBuf,
-    start: DateTime<Utc>,
-    running_time: u64,
-}
-
-/// Where segments of one camera go and how they are numbered.
-#[derive(Clone, Debug)]
-pub struct SegmentLayout {
-    /// `<data>/segments/<tenant>/<camera>`.
-    pub camera_dir: PathBuf,
-    /// Sequence number of the first segment this pipeline writes.
-    pub first_seq: i64,
-}
-
-impl SegmentLayout {
-    /// `<camera_dir>/<YYYY-MM-DD>/<seq>.ts`.
-    pub fn path_for(&self, seq: i64, at: DateTime<Utc>) -> PathBuf {
-        self.camera_dir
-            .join(at.format("%Y-%m-%d").to_string())
-            .join(format!("{seq:010}.{SEGMENT_EXT}"))
     }
 }
 
@@ -188,19 +146,11 @@ pub struct PipelineSettings {
 
 type EventSink = Arc<dyn Fn(PipelineEvent) + Send + Sync>;
 
-struct Shared {
-    stats: Arc<FlowStats>,
-    open: Mutex<Option<OpenFragment>>,
-    layout: SegmentLayout,
-    on_event: EventSink,
-    eos: Mutex<Option<std::sync::mpsc::Sender<()>>>,
-}
-
-/// A running recording pipeline; drop after [`RecordingPipeline::stop`].
+/// A running recording pipeline; call [`RecordingPipeline::stop`] before dropping it.
 pub struct RecordingPipeline {
     pipeline: gst::Pipeline,
-    shared: Arc<Shared>,
-    eos_rx: Mutex<std::sync::mpsc::Receiver<()>>,
+    recorder: Arc<Mutex<SegmentRecorder>>,
+    stats: Arc<FlowStats>,
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
@@ -214,6 +164,16 @@ fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
 
 fn setup_err(e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Setup(e.to_string())
+}
+
+/// SPS and PPS from an SDP `sprop-parameter-sets` value (`base64(SPS),base64(PPS)`).
+fn parameter_sets(sprop: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut parts = sprop
+        .split(',')
+        .map(|p| base64::engine::general_purpose::STANDARD.decode(p.trim()));
+    let sps = parts.next()?.ok()?;
+    let pps = parts.next()?.ok()?;
+    Some((sps, pps))
 }
 
 impl RecordingPipeline {
@@ -233,49 +193,36 @@ impl RecordingPipeline {
             "tcp-timeout",
             u64::try_from(settings.tcp_timeout.as_micros()).unwrap_or(u64::MAX),
         );
-        src.set_property("latency", 100u32);
-        src.set_property("retry", 3u32);
+        // Recording needs no reordering window over TCP: release packets on arrival, without timers
+        // or clock-skew smoothing (timestamps are only used relative to each other).
+        src.set_property("latency", 0u32);
+        src.set_property_from_str("buffer-mode", "none");
         let depay = make("rtph264depay")?;
-        let parse = make("h264parse")?;
-        parse.set_property("config-interval", -1i32);
-        // Whole access units downstream: one buffer per frame for the probe and the muxer.
-        let au = make("capsfilter")?;
-        au.set_property(
-            "caps",
-            gst::Caps::builder("video/x-h264")
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .build(),
-        );
-        let mux = make("mpegtsmux")?;
-        let sink = make("splitmuxsink")?;
-        sink.set_property("muxer", &mux);
-        // splitmuxsink cuts before a GOP that would overshoot the limit; the tolerance keeps timestamp
-        // jitter from turning five 1 s GOPs into a 4 s segment.
-        let limit = settings.segment + CUT_TOLERANCE;
-        sink.set_property(
-            "max-size-time",
-            u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX),
-        );
-        sink.set_property("send-keyframe-requests", false);
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build();
+        let sink = gst_app::AppSink::builder()
+            .caps(&caps)
+            .sync(false)
+            .max_buffers(256)
+            .drop(false)
+            .build();
+        sink.set_property("enable-last-sample", false);
         pipeline
-            .add_many([&src, &depay, &parse, &au, &sink])
+            .add_many([&src, &depay, sink.upcast_ref()])
             .map_err(setup_err)?;
-        gst::Element::link_many([&depay, &parse, &au, &sink]).map_err(setup_err)?;
+        depay.link(&sink).map_err(setup_err)?;
 
-        let (eos_tx, eos_rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(Shared {
-            stats,
-            open: Mutex::new(None),
-            layout: settings.layout.clone(),
-            on_event,
-            eos: Mutex::new(Some(eos_tx)),
-        });
+        let recorder = Arc::new(Mutex::new(SegmentRecorder::new(
+            settings.layout.clone(),
+            settings.segment,
+        )));
 
         // Link the RTSP video stream once its codec is known; refuse anything but H.264.
         let depay_weak = depay.downgrade();
         let pipeline_weak = pipeline.downgrade();
-        let shared_pad = Arc::clone(&shared);
+        let (events_pad, recorder_pad) = (Arc::clone(&on_event), Arc::clone(&recorder));
         src.connect_pad_added(move |_src, pad| {
             let Some(caps) = pad.current_caps() else {
                 return;
@@ -287,84 +234,107 @@ impl RecordingPipeline {
                 .unwrap_or("")
                 .to_ascii_uppercase();
             if media != "video" {
-                // Audio and metadata streams are not recorded; drain them so they never stall the session.
+                // Audio and metadata are not recorded; drain them so they never stall the session.
                 if let (Some(pipeline), Ok(fake)) = (
                     pipeline_weak.upgrade(),
-                    gst::ElementFactory::make("fakesink").build(),
-                ) {
-                    fake.set_property("sync", false);
-                    fake.set_property("async", false);
-                    if pipeline.add(&fake).is_ok() {
-                        let _ = fake.sync_state_with_parent();
-                        if let Some(sink_pad) = fake.static_pad("sink") {
-                            let _ = pad.link(&sink_pad);
-                        }
+                    gst::ElementFactory::make("fakesink")
+                        .property("async", false)
+                        .build(),
+                ) && pipeline.add(&fake).is_ok()
+                {
+                    let _ = fake.sync_state_with_parent();
+                    if let Some(sink_pad) = fake.static_pad("sink") {
+                        let _ = pad.link(&sink_pad);
                     }
                 }
                 return;
             }
             if encoding != "H264" {
-                (shared_pad.on_event)(PipelineEvent::Failed {
+                events_pad(PipelineEvent::Failed {
                     kind: FailureKind::UnsupportedCodec,
-                    reason: format!("unsupported codec {encoding} (only H.264 is recorded)"),
+                    reason: format!("unsupported codec {encoding} (only h.264 is recorded)")
+                        .to_lowercase(),
                 });
                 return;
             }
-            let Some(depay) = depay_weak.upgrade() else {
-                return;
-            };
-            let Some(sink_pad) = depay.static_pad("sink") else {
+            if let Some((sps, pps)) = s
+                .get::<&str>("sprop-parameter-sets")
+                .ok()
+                .and_then(parameter_sets)
+            {
+                recorder_pad
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .set_parameter_sets(&sps, &pps);
+            }
+            let Some(sink_pad) = depay_weak.upgrade().and_then(|d| d.static_pad("sink")) else {
                 return;
             };
             if sink_pad.is_linked() {
                 return;
             }
             if let Err(e) = pad.link(&sink_pad) {
-                (shared_pad.on_event)(PipelineEvent::Failed {
+                events_pad(PipelineEvent::Failed {
                     kind: FailureKind::Transient,
                     reason: format!("cannot link video stream: {e:?}"),
                 });
             }
         });
 
-        // Count frames and bytes after the parser; stamp the wall clock for the watchdog.
-        let parse_src = parse
-            .static_pad("src")
-            .ok_or_else(|| setup_err("h264parse has no src pad"))?;
-        let stats_probe = Arc::clone(&shared.stats);
-        parse_src.add_probe(gst::PadProbeType::BUFFER, move |_pad, info| {
-            if let Some(buffer) = info.buffer() {
-                stats_probe.frames.fetch_add(1, Ordering::Relaxed);
-                stats_probe
-                    .bytes
-                    .fetch_add(buffer.size() as u64, Ordering::Relaxed);
-                stats_probe
-                    .last_frame_ms
-                    .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-            }
-            gst::PadProbeReturn::Ok
-        });
-
-        // Name each fragment `<date>/<seq>.ts`, creating the date folder.
-        let shared_loc = Arc::clone(&shared);
-        sink.connect("format-location-full", false, move |args| {
-            let fragment: u32 = args.get(1).and_then(|v| v.get().ok()).unwrap_or(0);
-            let seq = shared_loc.layout.first_seq + i64::from(fragment);
-            let path = shared_loc.layout.path_for(seq, Utc::now());
-            if let Some(dir) = path.parent()
-                && let Err(e) = std::fs::create_dir_all(dir)
-            {
-                tracing::warn!(path = %dir.display(), error = %e, "cannot create segment folder");
-            }
-            Some(path.to_string_lossy().into_owned().to_value())
-        });
+        // Every access unit: count it, stamp the watchdog, hand it to the recorder.
+        let (events_sink, recorder_sink, stats_sink) = (
+            Arc::clone(&on_event),
+            Arc::clone(&recorder),
+            Arc::clone(&stats),
+        );
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    stats_sink.frames.fetch_add(1, Ordering::Relaxed);
+                    stats_sink
+                        .bytes
+                        .fetch_add(map.len() as u64, Ordering::Relaxed);
+                    stats_sink
+                        .last_frame_ms
+                        .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+                    let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                    let pts = buffer.pts().map(gst::ClockTime::nseconds);
+                    let pushed = recorder_sink
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(map.as_slice(), pts, delta);
+                    match pushed {
+                        Ok(Some(closed)) => events_sink(PipelineEvent::SegmentClosed(closed)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            if let Some(closed) = e.closed {
+                                events_sink(PipelineEvent::SegmentClosed(closed));
+                            }
+                            let kind = if e.error.kind() == std::io::ErrorKind::StorageFull {
+                                FailureKind::DiskFull
+                            } else {
+                                FailureKind::Transient
+                            };
+                            let reason =
+                                format!("cannot write segment: {}", e.error).to_lowercase();
+                            events_sink(PipelineEvent::Failed { kind, reason });
+                            return Err(gst::FlowError::Error);
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
 
         let bus = pipeline
             .bus()
             .ok_or_else(|| setup_err("pipeline has no bus"))?;
-        let shared_bus = Arc::clone(&shared);
+        let events_bus = Arc::clone(&on_event);
         bus.set_sync_handler(move |_bus, msg| {
-            shared_bus.on_message(msg);
+            on_message(&events_bus, msg);
             gst::BusSyncReply::Drop
         });
 
@@ -373,119 +343,46 @@ impl RecordingPipeline {
             .map_err(|e| setup_err(format!("cannot start pipeline: {e}")))?;
         Ok(Self {
             pipeline,
-            shared,
-            eos_rx: Mutex::new(eos_rx),
+            recorder,
+            stats,
         })
     }
 
-    /// Stops the pipeline. With `graceful`, first sends end-of-stream and waits up to `eos_wait` for the
-    /// open segment to be finalised. Returns the segment that was still open, if any, closed at the last
-    /// frame received. Blocking: call from a blocking thread.
-    pub fn stop(&self, graceful: bool, eos_wait: Duration) -> Option<ClosedSegment> {
-        if graceful {
-            self.pipeline.send_event(gst::event::Eos::new());
-            let rx = self.eos_rx.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = rx.recv_timeout(eos_wait);
-        }
+    /// Stops the pipeline and closes the open segment at its last frame. Returns that segment, if any,
+    /// and the sequence number the next pipeline should start from. Blocking: call from a blocking thread.
+    pub fn stop(&self) -> (Option<ClosedSegment>, i64) {
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(bus) = self.pipeline.bus() {
             bus.unset_sync_handler();
         }
-        let open = self
-            .shared
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()?;
-        let end = self.shared.stats.last_frame_at().unwrap_or(open.start);
-        let size = std::fs::metadata(&open.path).map(|m| m.len()).unwrap_or(0);
-        if end <= open.start || size == 0 {
-            // Nothing playable was written; leave no empty file behind.
-            let _ = std::fs::remove_file(&open.path);
-            return None;
-        }
-        Some(ClosedSegment {
-            seq: open.seq,
-            path: open.path,
-            start: open.start,
-            end,
-        })
+        let mut recorder = self.recorder.lock().unwrap_or_else(PoisonError::into_inner);
+        (recorder.finish(), recorder.next_seq())
     }
 
     /// Frame counters.
     pub fn stats(&self) -> &Arc<FlowStats> {
-        &self.shared.stats
+        &self.stats
     }
 }
 
-impl Shared {
-    fn on_message(&self, msg: &gst::Message) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let Some(s) = e.structure() else { return };
-                let location = s.get::<String>("location").ok().map(PathBuf::from);
-                let running_time = s.get::<u64>("running-time").unwrap_or(0);
-                match (s.name().as_str(), location) {
-                    ("splitmuxsink-fragment-opened", Some(path)) => {
-                        let seq = seq_of(&path).unwrap_or(self.layout.first_seq);
-                        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-                        *open = Some(OpenFragment {
-                            seq,
-                            path,
-                            start: Utc::now(),
-                            running_time,
-                        });
-                    }
-                    ("splitmuxsink-fragment-closed", Some(path)) => {
-                        let fragment = {
-                            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-                            match open.as_ref() {
-                                Some(f) if f.path == path => open.take(),
-                                _ => None,
-                            }
-                        };
-                        if let Some(f) = fragment {
-                            let nanos = running_time.saturating_sub(f.running_time);
-                            let len = chrono::Duration::nanoseconds(
-                                i64::try_from(nanos).unwrap_or(i64::MAX),
-                            );
-                            (self.on_event)(PipelineEvent::SegmentClosed(ClosedSegment {
-                                seq: f.seq,
-                                path: f.path,
-                                start: f.start,
-                                end: f.start + len,
-                            }));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            gst::MessageView::Error(err) => {
-                let error = err.error();
-                let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
-                let kind = classify(&error, &debug);
-                // The debug text starts with the C source location; keep only what is said after it.
-                let detail = debug
-                    .lines()
-                    .filter(|l| !l.contains(".c("))
-                    .next_back()
-                    .unwrap_or_default();
-                let reason = failure_reason(&error.to_string(), detail);
-                (self.on_event)(PipelineEvent::Failed { kind, reason });
-            }
-            gst::MessageView::Eos(_) => {
-                if let Some(tx) = self
-                    .eos
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take()
-                {
-                    let _ = tx.send(());
-                }
-                (self.on_event)(PipelineEvent::Eos);
-            }
-            _ => {}
+fn on_message(on_event: &EventSink, msg: &gst::Message) {
+    match msg.view() {
+        gst::MessageView::Error(err) => {
+            let error = err.error();
+            let debug = err.debug().map(|d| d.to_string()).unwrap_or_default();
+            let kind = classify(&error, &debug);
+            // The debug text starts with the C source location; keep only what is said after it.
+            let detail = debug
+                .lines()
+                .rfind(|l| !l.contains(".c("))
+                .unwrap_or_default();
+            on_event(PipelineEvent::Failed {
+                kind,
+                reason: failure_reason(&error.to_string(), detail),
+            });
         }
+        gst::MessageView::Eos(_) => on_event(PipelineEvent::Eos),
+        _ => {}
     }
 }
 
@@ -501,10 +398,6 @@ fn failure_reason(error: &str, detail: &str) -> String {
     } else {
         format!("{error}: {detail}")
     }
-}
-
-fn seq_of(path: &Path) -> Option<i64> {
-    path.file_stem()?.to_str()?.parse().ok()
 }
 
 /// Maps a GStreamer error to what the camera should do about it.
@@ -546,7 +439,6 @@ mod tests {
         std::fs::write(&p, b"x").expect("write");
         std::fs::write(layout.path_for(3, at), b"x").expect("write");
         assert_eq!(last_seq_on_disk(&dir), 7);
-        assert_eq!(seq_of(&p), Some(7));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -149,6 +149,24 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / hz)
 }
 
+/// CPU time the whole machine has spent busy so far (all cores, all processes, kernel included), in
+/// seconds, from the first line of `/proc/stat`.
+pub fn machine_busy_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0usize, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Ok(busy / rustix::param::clock_ticks_per_second() as f64)
+}
+
 /// Sends SIGTERM to a process.
 pub fn terminate(pid: u32) {
     if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) {
@@ -171,5 +189,6 @@ mod tests {
         let after = cpu_seconds(std::process::id()).expect("readable");
         assert!(after >= before);
         assert!(cpu_seconds(u32::MAX).is_err());
+        assert!(machine_busy_seconds().expect("readable") > 0.0);
     }
 }
