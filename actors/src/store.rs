@@ -97,8 +97,22 @@ impl StoreError {
     }
 }
 
-fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+/// Maps a unique violation of a write to a conflict on `field`; other errors pass through.
+fn unique_as_conflict<T>(
+    result: Result<T, tokio_postgres::Error>,
+    field: &'static str,
+    message: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    result.map_err(|e| {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict {
+                field,
+                message: message(),
+            }
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// A segment file closed by a camera, before it is indexed.
@@ -313,17 +327,14 @@ impl Store {
         let sql = format!(
             "INSERT INTO tenants (id, name, max_cameras, retention_days) VALUES ($1, $2, $3, $4) RETURNING {TENANT_COLS}"
         );
-        match client
-            .query_one(&sql, &[&TenantId::new().0, &req.name, &max, &days])
-            .await
-        {
-            Ok(row) => Ok(tenant_from_row(&row)),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
-                field: "name",
-                message: format!("a tenant named {:?} exists", req.name),
-            }),
-            Err(e) => Err(e.into()),
-        }
+        let row = unique_as_conflict(
+            client
+                .query_one(&sql, &[&TenantId::new().0, &req.name, &max, &days])
+                .await,
+            "name",
+            || format!("a tenant named {:?} exists", req.name),
+        )?;
+        Ok(tenant_from_row(&row))
     }
 
     /// One tenant.
@@ -415,16 +426,7 @@ impl Store {
                 &[&id.0, &name, &max, &days],
             )
             .await;
-        let row = match result {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict {
-                    field: "name",
-                    message: format!("a tenant named {name:?} exists"),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let row = unique_as_conflict(result, "name", || format!("a tenant named {name:?} exists"))?;
         tx.commit().await?;
         Ok(tenant_from_row(&row))
     }
@@ -511,16 +513,9 @@ impl Store {
                 ],
             )
             .await;
-        let row = match result {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict {
-                    field: "name",
-                    message: format!("a camera named {:?} exists in this tenant", req.name),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let row = unique_as_conflict(result, "name", || {
+            format!("a camera named {:?} exists in this tenant", req.name)
+        })?;
         tx.commit().await?;
         Ok(camera_from_row(&row))
     }
@@ -615,16 +610,9 @@ impl Store {
                 &[&id.0, &name, &url, &enabled, &retention, &labels],
             )
             .await;
-        let row = match result {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict {
-                    field: "name",
-                    message: format!("a camera named {name:?} exists in this tenant"),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let row = unique_as_conflict(result, "name", || {
+            format!("a camera named {name:?} exists in this tenant")
+        })?;
         tx.commit().await?;
         Ok(camera_from_row(&row))
     }

@@ -55,22 +55,39 @@ fn measurement(cpu: f64, cameras: usize, seconds: u64) -> Measurement {
     }
 }
 
-/// CPU used over a measured window: by the recorder's own processes, and by the whole machine.
+/// CPU used over a measured window: by the recorder's own processes, by the simulator serving it, and
+/// by the whole machine.
 #[derive(Clone, Copy, Debug)]
 struct Window {
     process: f64,
+    simulator: f64,
     machine: f64,
 }
 
-async fn measure(pids: &[u32], warmup: u64, seconds: u64, what: &str) -> anyhow::Result<Window> {
+impl Window {
+    /// Machine CPU not spent by the simulator: the recorder, the kernel work it causes, its database.
+    fn machine_without_simulator(&self) -> f64 {
+        self.machine - self.simulator
+    }
+}
+
+async fn measure(
+    pids: &[u32],
+    sim_pid: u32,
+    warmup: u64,
+    seconds: u64,
+    what: &str,
+) -> anyhow::Result<Window> {
     eprintln!("[bench] {what}: warming up {warmup} s");
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let sum = |pids: &[u32]| -> anyhow::Result<f64> { pids.iter().map(|p| cpu_seconds(*p)).sum() };
-    let (before, machine_before) = (sum(pids)?, machine_busy_seconds()?);
+    let (before, sim_before, machine_before) =
+        (sum(pids)?, cpu_seconds(sim_pid)?, machine_busy_seconds()?);
     eprintln!("[bench] {what}: measuring {seconds} s");
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok(Window {
         process: sum(pids)? - before,
+        simulator: cpu_seconds(sim_pid)? - sim_before,
         machine: machine_busy_seconds()? - machine_before,
     })
 }
@@ -126,7 +143,14 @@ async fn run_ours(
         .kill_on_drop(true)
         .spawn()?;
     let pid = node.id().context("node exited")?;
-    let cpu = measure(&[pid], args.warmup, args.seconds, "vms node").await;
+    let cpu = measure(
+        &[pid],
+        sim.pid().unwrap_or(0),
+        args.warmup,
+        args.seconds,
+        "vms node",
+    )
+    .await;
     terminate(pid);
     wait_exit(&mut node).await;
     let segments: i64 = {
@@ -153,7 +177,7 @@ async fn run_ffmpeg(
             .args([
                 "-nostdin",
                 "-loglevel",
-                "error",
+                "fatal",
                 "-rtsp_transport",
                 "tcp",
                 "-i",
@@ -180,7 +204,14 @@ async fn run_ffmpeg(
     if pids.len() != children.len() {
         bail!("an ffmpeg process exited at once");
     }
-    let cpu = measure(&pids, args.warmup, args.seconds, "ffmpeg").await;
+    let cpu = measure(
+        &pids,
+        sim.pid().unwrap_or(0),
+        args.warmup,
+        args.seconds,
+        "ffmpeg",
+    )
+    .await;
     for pid in &pids {
         terminate(*pid);
     }
@@ -229,10 +260,11 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let sim_pid = sim.pid().context("sim exited")?;
     // Baseline: the machine with only the simulator serving (and whatever else runs here).
     let baseline = measure(
-        &[sim_pid],
+        &[],
+        sim_pid,
         args.warmup.min(3),
         args.seconds,
-        "baseline (simulator only)",
+        "baseline (no recorder)",
     )
     .await?;
     let ours = run_ours(&args, &sim, &dir, &db_url).await;
@@ -244,14 +276,16 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let (theirs, files) = theirs?;
     let a = measurement(ours.process, args.cameras, args.seconds);
     let b = measurement(theirs.process, args.cameras, args.seconds);
-    // Machine-wide: everything the recorder causes (kernel writeback, PostgreSQL for ours), minus baseline.
+    // Machine-wide: everything the recorder causes (kernel writeback, PostgreSQL for ours), without the
+    // simulator's serving and the idle baseline.
+    let base = baseline.machine_without_simulator();
     let am = measurement(
-        (ours.machine - baseline.machine).max(0.0),
+        (ours.machine_without_simulator() - base).max(0.0),
         args.cameras,
         args.seconds,
     );
     let bm = measurement(
-        (theirs.machine - baseline.machine).max(0.0),
+        (theirs.machine_without_simulator() - base).max(0.0),
         args.cameras,
         args.seconds,
     );
@@ -260,7 +294,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         args.cameras, args.resolution, args.seconds
     );
     println!(
-        "                        CPU-s per camera-minute: own processes | whole machine minus baseline"
+        "  CPU-s per camera-minute: own processes | machine (simulator and idle baseline excluded)"
     );
     println!(
         "  (a) vms node          {:8.3} | {:8.3}   ({segments} segments indexed)",
@@ -276,8 +310,8 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         am.per_camera_minute / bm.per_camera_minute.max(1e-9)
     );
     println!(
-        "  simulator             {:8.3} % of a core per camera",
-        100.0 * baseline.process / args.seconds as f64 / args.cameras as f64
+        "  simulator serving     {:8.3} % of a core per camera",
+        100.0 * ours.simulator / args.seconds as f64 / args.cameras as f64
     );
     Ok(())
 }

@@ -336,6 +336,20 @@ impl Sandbox {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// The node's Prometheus metrics, as text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.node()?.api);
+        Ok(self.http.get(url).send().await?.text().await?)
+    }
+
+    /// Waits until some series of the metric `name` is above zero.
+    pub async fn wait_metric_positive(&self, name: &str, deadline: Duration) -> anyhow::Result<()> {
+        wait_for(&format!("{name} above zero"), deadline, || async move {
+            Ok(metric_positive(&self.metrics().await?, name).then_some(()))
+        })
+        .await
+    }
+
     /// Creates a tenant, failing unless 201.
     pub async fn create_tenant(&self, name: &str, max_cameras: u32) -> anyhow::Result<String> {
         let (status, body) = self
@@ -435,6 +449,14 @@ impl Drop for Sandbox {
     }
 }
 
+/// Whether some series of metric `name` in a Prometheus text exposition has a value above zero.
+pub fn metric_positive(text: &str, name: &str) -> bool {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .any(|v| v > 0.0)
+}
+
 /// Duration of a media file as `ffprobe` reads it, in seconds.
 pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
     let out = std::process::Command::new("ffprobe")
@@ -463,4 +485,17 @@ pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
         .trim()
         .parse()
         .context("bad duration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_values_are_read_by_name() {
+        let text = "# HELP x\nvms_a_total{camera=\"c\"} 0\nvms_a_total_other 5\nvms_b_total 2\n";
+        assert!(!metric_positive(text, "vms_a_total"));
+        assert!(metric_positive(text, "vms_b_total"));
+        assert!(!metric_positive(text, "vms_c_total"));
+    }
 }

@@ -244,11 +244,14 @@ async fn broken_cameras_report_why_in_their_status() -> anyhow::Result<()> {
             "unsupported codec jpeg",
         ),
     ];
+    // A good camera records first; the broken ones then must not disturb it.
+    let good = sb.create_camera(&tenant, "good", &sb.sim.url(0)).await?;
+    sb.wait_state(&good, "streaming", Duration::from_secs(20))
+        .await?;
     let mut ids = Vec::new();
     for (name, url, _, _) in &cases {
         ids.push(sb.create_camera(&tenant, name, url).await?);
     }
-    let good = sb.create_camera(&tenant, "good", &sb.sim.url(0)).await?;
     for ((name, _, state, needle), id) in cases.iter().zip(&ids) {
         let view = sb.wait_state(id, state, Duration::from_secs(20)).await?;
         let reason = view["status"]["reason"]

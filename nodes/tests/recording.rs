@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use vms_node::sandbox::{Sandbox, ffprobe_duration, wait_for};
+use vms_node::sandbox::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -102,13 +102,7 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
         "{view}"
     );
     assert_eq!(view["status"]["node"], "test-node");
-    let metrics = sb
-        .http()
-        .get(format!("{}/metrics", sb.node()?.api))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = sb.metrics().await?;
     for name in [
         "vms_camera_fps",
         "vms_camera_bytes_total",
@@ -297,44 +291,12 @@ async fn retention_frees_disk_above_the_watermark_while_recording_goes_on() -> a
         .await?;
     let tenant = sb.create_tenant("acme", 4).await?;
     let cam = sb.create_camera(&tenant, "door", &sb.sim.url(0)).await?;
-    let first = wait_for(
-        "a segment to be recorded",
+    sb.wait_metric_positive("vms_camera_segments_total", Duration::from_secs(30))
+        .await?;
+    // Segments are recorded and then deleted by retention; recording goes on.
+    sb.wait_metric_positive(
+        "vms_retention_deleted_segments_total",
         Duration::from_secs(30),
-        || async {
-            let metrics = sb
-                .http()
-                .get(format!("{}/metrics", sb.node()?.api))
-                .send()
-                .await?
-                .text()
-                .await?;
-            Ok(metrics
-                .lines()
-                .any(|l| l.starts_with("vms_camera_segments_total") && !l.ends_with(" 0"))
-                .then_some(()))
-        },
-    )
-    .await;
-    first?;
-    // Segments are recorded and then deleted by retention: the index stays near empty, files go too.
-    wait_for(
-        "retention to delete segments",
-        Duration::from_secs(30),
-        || async {
-            let metrics = sb
-                .http()
-                .get(format!("{}/metrics", sb.node()?.api))
-                .send()
-                .await?
-                .text()
-                .await?;
-            Ok(metrics
-                .lines()
-                .any(|l| {
-                    l.starts_with("vms_retention_deleted_segments_total") && !l.ends_with(" 0")
-                })
-                .then_some(()))
-        },
     )
     .await?;
     let (_, v) = sb.get(&format!("/cameras/{cam}")).await?;
@@ -368,17 +330,9 @@ async fn full_disk_is_reported_and_retention_frees_space() -> anyhow::Result<()>
     )
     .await?;
     assert!(view["status"]["reconnects"].as_u64() >= Some(1), "{view}");
-    let metrics = sb
-        .http()
-        .get(format!("{}/metrics", sb.node()?.api))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = sb.metrics().await?;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("vms_retention_deleted_segments_total") && !l.ends_with(" 0")),
+        metric_positive(&metrics, "vms_retention_deleted_segments_total"),
         "retention deleted segments"
     );
     // Recording goes on after the space is freed.
