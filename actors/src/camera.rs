@@ -10,6 +10,7 @@ use crate::pipeline::{
     FailureKind, FlowStats, PipelineEvent, PipelineSettings, RecordingPipeline, SegmentLayout,
     last_seq_on_disk,
 };
+use crate::recorder::unindexed_segments;
 use crate::retention::{RETENTION_ACTOR, RetentionMsg};
 use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
 use chrono::Utc;
@@ -293,8 +294,14 @@ impl Actor for CameraActor {
         let CameraArgs { camera, ctx } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         let last_indexed = ctx.store.last_seq(camera.id).await?;
-        let last_on_disk =
-            tokio::task::spawn_blocking(move || last_seq_on_disk(&camera_dir)).await?;
+        // Files written before a crash but never indexed are indexed now; new ones never overwrite them.
+        let (last_on_disk, recovered) = tokio::task::spawn_blocking(move || {
+            (
+                last_seq_on_disk(&camera_dir),
+                unindexed_segments(&camera_dir, last_indexed),
+            )
+        })
+        .await?;
         let (segmenter, _) = Actor::spawn_linked(
             None,
             SegmenterActor,
@@ -306,6 +313,10 @@ impl Actor for CameraActor {
             myself.get_cell(),
         )
         .await?;
+        for seg in recovered {
+            tracing::info!(camera_id = %camera.id, seq = seg.seq, "indexing a segment left by a crash");
+            segmenter.cast(SegmenterMsg::Closed(seg))?;
+        }
         metrics::register_camera(&camera.id.to_string());
         let mut status = CameraStatus::unknown();
         status.node = Some(ctx.node_id().to_string());

@@ -10,7 +10,7 @@ use crate::tsmux::TsMuxer;
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Access unit delimiter NAL, required before each access unit in MPEG-TS.
@@ -354,6 +354,60 @@ impl SegmentRecorder {
     }
 }
 
+/// Segment files of a camera numbered above `after_seq` (written before a crash, never indexed), with
+/// their time range: the duration from their own timestamps, the end from the file's modification time.
+/// Looks in the two newest date folders only, where such files can be.
+pub fn unindexed_segments(camera_dir: &Path, after_seq: i64) -> Vec<ClosedSegment> {
+    let mut days: Vec<PathBuf> = std::fs::read_dir(camera_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    let mut found = Vec::new();
+    for day in days.iter().rev().take(2) {
+        for entry in std::fs::read_dir(day).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Some(seq) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            if seq <= after_seq {
+                continue;
+            }
+            let recovered = std::fs::read(&path).ok().and_then(|data| {
+                let (first, last) = crate::tsmux::pts_range(&data)?;
+                let modified = entry.metadata().ok()?.modified().ok()?;
+                Some((last.saturating_sub(first), DateTime::<Utc>::from(modified)))
+            });
+            match recovered {
+                Some((ticks, end)) => {
+                    // The last frame's own duration is unknown; one 25 fps frame is assumed.
+                    let nanos = i64::try_from(ticks * 100_000 / 9).unwrap_or(0) + 40_000_000;
+                    let start = end - chrono::Duration::nanoseconds(nanos);
+                    found.push(ClosedSegment {
+                        seq,
+                        path,
+                        start,
+                        end,
+                    });
+                }
+                None => {
+                    tracing::warn!(path = %path.display(), "unreadable segment file left by a crash; removed");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+    found.sort_by_key(|s| s.seq);
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +461,30 @@ mod tests {
             assert_eq!(bytes[0], 0x47);
         }
         assert_eq!(rec.next_seq(), 10);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn files_left_by_a_crash_are_recovered_with_their_duration() {
+        let dir = std::env::temp_dir().join(format!("vms-rec-{}", uuid::Uuid::now_v7()));
+        let layout = SegmentLayout {
+            camera_dir: dir.clone(),
+            first_seq: 3,
+        };
+        let mut rec = SegmentRecorder::new(layout, Duration::from_secs(5));
+        for i in 0..60u64 {
+            let key = i % 25 == 0;
+            rec.push(&au(key, 1000), Some(40_000_000 * i), !key)
+                .unwrap();
+        }
+        // No finish(): the process "crashed" with two GOPs on disk and one in memory.
+        drop(rec);
+        let found = unindexed_segments(&dir, 2);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].seq, 3);
+        let ms = (found[0].end - found[0].start).num_milliseconds();
+        assert_eq!(ms, 2000, "two 1 s GOPs reached the disk");
+        assert!(unindexed_segments(&dir, 3).is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -189,6 +189,35 @@ impl TsMuxer {
     }
 }
 
+/// First and last PTS (90 kHz) of the video PES packets in a transport stream, for recovering the
+/// duration of a segment file that was never indexed (a crash before its row was written).
+pub fn pts_range(data: &[u8]) -> Option<(u64, u64)> {
+    let mut range: Option<(u64, u64)> = None;
+    for p in data.chunks_exact(TS_PACKET) {
+        let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+        if p[0] != 0x47 || pid != PID_VIDEO || p[1] & 0x40 == 0 {
+            continue;
+        }
+        let start = if p[3] & 0x20 != 0 {
+            5 + usize::from(p[4])
+        } else {
+            4
+        };
+        let pes = p.get(start..)?;
+        if pes.len() < 14 || pes[..3] != [0, 0, 1] || pes[7] & 0x80 == 0 {
+            continue;
+        }
+        let b = &pes[9..14];
+        let pts = (u64::from(b[0] & 0x0e) << 29)
+            | (u64::from(b[1]) << 22)
+            | (u64::from(b[2] & 0xfe) << 14)
+            | (u64::from(b[3]) << 7)
+            | (u64::from(b[4]) >> 1);
+        range = Some(range.map_or((pts, pts), |(lo, hi)| (lo.min(pts), hi.max(pts))));
+    }
+    range
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +270,24 @@ mod tests {
         for w in video.windows(2) {
             assert_eq!(w[1], (w[0] + 1) & 0x0f);
         }
+    }
+
+    #[test]
+    fn pts_range_reads_back_what_was_written() {
+        let mut mux = TsMuxer::new();
+        let mut out = Vec::new();
+        mux.write_tables(&mut out);
+        for i in 0..50u64 {
+            mux.write_access_unit(
+                &mut out,
+                126_000 + i * 3600,
+                63_000 + i * 3600,
+                i == 0,
+                &[&[0u8; 500]],
+            );
+        }
+        assert_eq!(pts_range(&out), Some((126_000, 126_000 + 49 * 3600)));
+        assert_eq!(pts_range(&[0u8; 376]), None);
     }
 
     #[test]

@@ -103,6 +103,11 @@ impl NodeProcess {
         self.child.id()
     }
 
+    /// Kills it with SIGKILL (a crash) and waits.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Stops it with SIGTERM and waits.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {

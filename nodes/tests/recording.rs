@@ -341,3 +341,67 @@ async fn full_disk_is_reported_and_retention_frees_space() -> anyhow::Result<()>
         .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> anyhow::Result<()> {
+    let mut sb = Sandbox::builder(VMS).cameras(1).start().await?;
+    let tenant = sb.create_tenant("acme", 4).await?;
+    let cam = sb.create_camera(&tenant, "door", &sb.sim.url(0)).await?;
+    sb.wait_segments(&cam, 1, Duration::from_secs(30)).await?;
+    // Crash in the middle of the next segment.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let data = sb.node()?.data_dir.clone();
+    sb.node.take().expect("node").kill().await;
+    let camera_dir = data.join("segments").join(&tenant).join(&cam);
+    let newest = std::fs::read_dir(&camera_dir)?
+        .flatten()
+        .flat_map(|day| {
+            std::fs::read_dir(day.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|f| f.path())
+        .max()
+        .expect("segment files");
+    let size = std::fs::metadata(&newest)?.len();
+    let probed = ffprobe_duration(&newest)?;
+    assert!(
+        probed >= 1.0,
+        "the unfinished segment plays up to its last written GOP: {probed} s"
+    );
+    sb.start_node().await?;
+    sb.wait_state(&cam, "streaming", Duration::from_secs(20))
+        .await?;
+    let before = sb.segments(&cam).await?.len();
+    let segs = sb
+        .wait_segments(&cam, before + 1, Duration::from_secs(15))
+        .await?;
+    let newest_seq: i64 = newest
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .expect("seq");
+    let last = segs.last().expect("segment");
+    assert!(
+        last["seq"].as_i64() > Some(newest_seq),
+        "restart continues after seq {newest_seq}: {last}"
+    );
+    assert_eq!(
+        std::fs::metadata(&newest)?.len(),
+        size,
+        "the crashed segment is not overwritten"
+    );
+    // The restarted node indexed the crashed segment with the duration its file holds.
+    let recovered = segs
+        .iter()
+        .find(|s| s["seq"].as_i64() == Some(newest_seq))
+        .expect("crashed segment indexed");
+    let indexed_s = recovered["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    assert!(
+        (indexed_s - probed).abs() < 0.5,
+        "indexed {indexed_s} s vs file {probed} s"
+    );
+    assert_eq!(recovered["bytes"].as_u64(), Some(size));
+    Ok(())
+}
