@@ -73,6 +73,7 @@ pub struct PageQuery {
     /// Cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -87,6 +88,7 @@ pub struct CameraListQuery {
     /// Cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -102,6 +104,7 @@ pub struct SegmentQuery {
     /// Cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -141,7 +144,7 @@ pub async fn openapi_json() -> HttpResponse {
 
 /// Create a tenant.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = TenantCreate, responses(
-    (status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_tenant(
     backend: SharedBackend,
     body: web::Json<TenantCreate>,
@@ -165,7 +168,7 @@ pub async fn list_tenants(
 
 /// Get a tenant.
 #[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, format = Uuid)), responses(
-    (status = 200, body = Tenant), (status = 404, body = ErrorBody)))]
+    (status = 200, body = Tenant), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_tenant(
     backend: SharedBackend,
     id: web::Path<TenantId>,
@@ -176,7 +179,7 @@ pub async fn get_tenant(
 /// Change a tenant's name or licence.
 #[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, format = Uuid)),
     request_body = TenantUpdate, responses(
-    (status = 200, body = Tenant), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 200, body = Tenant), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_tenant(
     backend: SharedBackend,
     id: web::Path<TenantId>,
@@ -189,7 +192,7 @@ pub async fn update_tenant(
 
 /// Delete a tenant that has no cameras.
 #[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, format = Uuid)), responses(
-    (status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_tenant(
     backend: SharedBackend,
     id: web::Path<TenantId>,
@@ -200,7 +203,7 @@ pub async fn delete_tenant(
 
 /// Add a camera; recording starts at once.
 #[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", request_body = CameraCreate, responses(
-    (status = 201, body = CameraView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 201, body = CameraView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_camera(
     backend: SharedBackend,
     body: web::Json<CameraCreate>,
@@ -224,7 +227,7 @@ pub async fn list_cameras(
 
 /// Get a camera with its live status (state, reason, fps, bitrate, last frame, node).
 #[utoipa::path(get, path = "/api/v1/cameras/{id}", tag = "cameras", params(("id" = String, Path, format = Uuid)), responses(
-    (status = 200, body = CameraView), (status = 404, body = ErrorBody)))]
+    (status = 200, body = CameraView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_camera(
     backend: SharedBackend,
     id: web::Path<CameraId>,
@@ -235,7 +238,7 @@ pub async fn get_camera(
 /// Change a camera; takes effect live (a new URL reconnects, `enabled` starts or stops recording).
 #[utoipa::path(patch, path = "/api/v1/cameras/{id}", tag = "cameras", params(("id" = String, Path, format = Uuid)),
     request_body = CameraUpdate, responses(
-    (status = 200, body = CameraView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 200, body = CameraView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_camera(
     backend: SharedBackend,
     id: web::Path<CameraId>,
@@ -248,7 +251,7 @@ pub async fn update_camera(
 
 /// Delete a camera and its recordings.
 #[utoipa::path(delete, path = "/api/v1/cameras/{id}", tag = "cameras", params(("id" = String, Path, format = Uuid)), responses(
-    (status = 204), (status = 404, body = ErrorBody)))]
+    (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_camera(
     backend: SharedBackend,
     id: web::Path<CameraId>,
@@ -282,7 +285,7 @@ pub async fn list_segments(
 
 /// Get a segment's index entry.
 #[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "recordings", params(("id" = i64, Path)), responses(
-    (status = 200, body = Segment), (status = 404, body = ErrorBody)))]
+    (status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_segment(
     backend: SharedBackend,
     id: web::Path<i64>,
@@ -294,7 +297,7 @@ pub async fn get_segment(
 #[utoipa::path(get, path = "/api/v1/segments/{id}/media", tag = "recordings", params(("id" = i64, Path)), responses(
     (status = 200, description = "the whole file", content_type = "video/mp2t"),
     (status = 206, description = "the requested range", content_type = "video/mp2t"),
-    (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable")))]
+    (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable"), (status = 400, body = ErrorBody)))]
 pub async fn segment_media(
     backend: SharedBackend,
     id: web::Path<i64>,

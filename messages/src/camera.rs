@@ -38,14 +38,20 @@ pub struct CameraCreate {
     /// Owning tenant.
     pub tenant_id: TenantId,
     /// Name, unique within the tenant.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// RTSP URL (`rtsp://` or `rtsps://`).
+    #[schema(
+        max_length = 2048,
+        pattern = "^[Rr][Tt][Ss][Pp][Ss]?://[A-Za-z0-9._:\\[\\]-]+([:/?#@][^\\s]*)?$"
+    )]
     pub url: String,
     /// Whether to record (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Retention in days; absent means the tenant's.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
     /// Labels.
     #[serde(default)]
@@ -74,15 +80,21 @@ impl CameraCreate {
 pub struct CameraUpdate {
     /// New name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub name: Option<String>,
     /// New RTSP URL; the camera reconnects.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^[Rr][Tt][Ss][Pp][Ss]?://[A-Za-z0-9._:\\[\\]-]+([:/?#@][^\\s]*)?$"
+    )]
     pub url: Option<String>,
     /// Start or stop recording.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// New retention in days.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
     /// Replaces all labels.
     #[serde(default)]

@@ -35,12 +35,15 @@ pub struct Tenant {
 #[serde(deny_unknown_fields)]
 pub struct TenantCreate {
     /// Unique display name (1-128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// Licence: most cameras (default 16).
     #[serde(default)]
+    #[schema(maximum = 100_000)]
     pub max_cameras: Option<u32>,
     /// Licence: retention in days (default 30).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
 }
 
@@ -64,12 +67,15 @@ impl TenantCreate {
 pub struct TenantUpdate {
     /// New name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub name: Option<String>,
     /// New camera limit; refused when below the tenant's current camera count.
     #[serde(default)]
+    #[schema(maximum = 100_000)]
     pub max_cameras: Option<u32>,
     /// New retention in days.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
 }
 
