@@ -8,7 +8,6 @@ use crate::context::NodeContext;
 use crate::metrics;
 use crate::pipeline::{
     FailureKind, FlowStats, PipelineEvent, PipelineSettings, RecordingPipeline, SegmentLayout,
-    last_seq_on_disk,
 };
 use crate::recorder::unindexed_segments;
 use crate::retention::{RETENTION_ACTOR, RetentionMsg};
@@ -294,14 +293,12 @@ impl Actor for CameraActor {
         let CameraArgs { camera, ctx } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         let last_indexed = ctx.store.last_seq(camera.id).await?;
-        // Files written before a crash but never indexed are indexed now; new ones never overwrite them.
-        let (last_on_disk, recovered) = tokio::task::spawn_blocking(move || {
-            (
-                last_seq_on_disk(&camera_dir),
-                unindexed_segments(&camera_dir, last_indexed),
-            )
-        })
-        .await?;
+        // Files written before a crash but never indexed are indexed now, and numbering goes on after them,
+        // so a new segment never overwrites one.
+        let recovered =
+            tokio::task::spawn_blocking(move || unindexed_segments(&camera_dir, last_indexed))
+                .await?;
+        let last_on_disk = recovered.last().map_or(last_indexed, |s| s.seq);
         let (segmenter, _) = Actor::spawn_linked(
             None,
             SegmenterActor,

@@ -354,6 +354,11 @@ impl SegmentRecorder {
     }
 }
 
+/// Sequence number of a segment file, from its name (`0000000042.ts`).
+fn seq_of(path: &Path) -> Option<i64> {
+    path.file_stem()?.to_str()?.parse().ok()
+}
+
 /// Segment files of a camera numbered above `after_seq` (written before a crash, never indexed), with
 /// their time range: the duration from their own timestamps, the end from the file's modification time.
 /// Looks in the two newest date folders only, where such files can be.
@@ -370,13 +375,7 @@ pub fn unindexed_segments(camera_dir: &Path, after_seq: i64) -> Vec<ClosedSegmen
     for day in days.iter().rev().take(2) {
         for entry in std::fs::read_dir(day).into_iter().flatten().flatten() {
             let path = entry.path();
-            let Some(seq) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse::<i64>().ok())
-            else {
-                continue;
-            };
+            let Some(seq) = seq_of(&path) else { continue };
             if seq <= after_seq {
                 continue;
             }
