@@ -298,7 +298,7 @@ impl Actor for CameraActor {
         let recovered =
             tokio::task::spawn_blocking(move || unindexed_segments(&camera_dir, last_indexed))
                 .await?;
-        let last_on_disk = recovered.last().map_or(last_indexed, |s| s.seq);
+        let last_seq = recovered.last().map_or(last_indexed, |s| s.seq);
         let (segmenter, _) = Actor::spawn_linked(
             None,
             SegmenterActor,
@@ -327,7 +327,7 @@ impl Actor for CameraActor {
             pipeline: None,
             attempt: 0,
             connect_started: Instant::now(),
-            next_seq: last_indexed.max(last_on_disk) + 1,
+            next_seq: last_seq + 1,
             segmenter: Some(segmenter),
             ticker: None,
             sample: (Instant::now(), 0, 0),

@@ -72,6 +72,10 @@ struct OpenSegment {
     first_pts: u64,
     /// Timestamp up to which the file holds every frame (the start of the GOP not yet written).
     durable_pts: u64,
+    /// Bytes of whole GOPs in the file.
+    durable_len: u64,
+    /// A GOP could not be written: the file ends at `durable_pts`, whatever came after.
+    damaged: bool,
 }
 
 /// NAL unit types found at the start of an access unit.
@@ -193,9 +197,16 @@ impl SegmentRecorder {
             && !self.gop.is_empty()
         {
             let written = open.file.write_all(&self.gop);
+            let len = self.gop.len() as u64;
             self.gop.clear();
-            written?;
+            if let Err(e) = written {
+                // Cut a partly written GOP off, so the file ends on a whole packet at `durable_pts`.
+                let _ = open.file.set_len(open.durable_len);
+                open.damaged = true;
+                return Err(e);
+            }
             open.durable_pts = through_pts;
+            open.durable_len += len;
         }
         self.gop.clear();
         Ok(())
@@ -210,7 +221,7 @@ impl SegmentRecorder {
             return (None, error);
         };
         drop(open.file);
-        let end = if error.is_some() {
+        let end = if error.is_some() || open.damaged {
             open.durable_pts
         } else {
             end_pts
@@ -243,6 +254,8 @@ impl SegmentRecorder {
             file,
             first_pts: pts,
             durable_pts: pts,
+            durable_len: 0,
+            damaged: false,
         });
         Ok(())
     }
@@ -460,6 +473,34 @@ mod tests {
             assert_eq!(bytes[0], 0x47);
         }
         assert_eq!(rec.next_seq(), 10);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_failed_gop_write_never_makes_the_segment_claim_it() {
+        // The segment file is a link to /dev/full: every write fails with ENOSPC.
+        let dir = std::env::temp_dir().join(format!("vms-rec-{}", uuid::Uuid::now_v7()));
+        let layout = SegmentLayout {
+            camera_dir: dir.clone(),
+            first_seq: 1,
+        };
+        let path = layout.path_for(1, Utc::now());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut rec = SegmentRecorder::new(layout, Duration::from_secs(5));
+        let mut failed = false;
+        for i in 0..30u64 {
+            let key = i % 25 == 0;
+            if let Err(e) = rec.push(&au(key, 1000), Some(40_000_000 * i), !key) {
+                assert_eq!(e.error.kind(), std::io::ErrorKind::StorageFull);
+                assert!(e.closed.is_none());
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "the second keyframe's GOP write fails");
+        // Nothing reached the disk, so no segment is reported for the frames that were lost.
+        assert!(rec.finish().is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 
