@@ -78,7 +78,12 @@ impl NodeState {
     }
 
     async fn load_and_start_tenant(&mut self, myself: &ActorRef<NodeMsg>, id: TenantId) {
-        match self.ctx.store.tenant(id).await {
+        match self
+            .ctx
+            .store
+            .tenant(vms_messages::TenantScope::All, id)
+            .await
+        {
             Ok(tenant) => self.start_tenant(myself, tenant).await,
             Err(crate::StoreError::NotFound(_)) => {}
             Err(e) => {

@@ -1,5 +1,6 @@
 //! `TenantActor`: one per tenant; holds the tenant's licence and supervises its cameras, restarting a
-//! crashed camera from its configuration without touching the others.
+//! crashed camera from its configuration without touching the others. When the licence ends, its cameras
+//! stop recording (their recordings stay) until the licence is renewed.
 
 use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
@@ -10,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use vms_messages::{Camera, CameraId, Tenant};
+
+/// How often the licence's end date is checked.
+const LICENCE_CHECK: Duration = Duration::from_secs(1);
 
 /// Delay before a crashed camera is restarted.
 const RESTART_DELAY: Duration = Duration::from_millis(500);
@@ -24,6 +28,8 @@ pub enum TenantMsg {
     Updated(Tenant),
     /// (Re)start a camera actor that is not running.
     Start(CameraId),
+    /// Stop or resume recording as the licence's end date requires.
+    CheckLicence,
 }
 
 impl ractor::Message for TenantMsg {}
@@ -47,6 +53,8 @@ pub struct TenantState {
     ctx: Arc<NodeContext>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
+    /// The licence has ended: no camera records.
+    suspended: bool,
 }
 
 /// Supervises one tenant's cameras; see the module docs.
@@ -57,7 +65,7 @@ impl TenantState {
         let Some(running) = self.cameras.get_mut(&id) else {
             return;
         };
-        if running.actor.is_some() {
+        if running.actor.is_some() || self.suspended {
             return;
         }
         let args = CameraArgs {
@@ -79,6 +87,46 @@ impl TenantState {
             Err(e) => {
                 tracing::warn!(camera_id = %id, error = %e, "camera actor did not start; retrying");
                 myself.send_after(RESTART_DELAY * 4, move || TenantMsg::Start(id));
+            }
+        }
+    }
+
+    /// Stops every camera when the licence has ended and starts them again when it is renewed.
+    async fn apply_licence(&mut self, myself: &ActorRef<TenantMsg>) {
+        let expired = self.tenant.licence_expired(chrono::Utc::now());
+        if expired && !self.suspended {
+            self.suspended = true;
+            tracing::warn!(tenant_id = %self.tenant.id, "licence expired; recording stopped, recordings kept");
+            self.stop_all().await;
+        } else if !expired && self.suspended {
+            self.suspended = false;
+            tracing::info!(tenant_id = %self.tenant.id, "licence renewed; recording resumes");
+            let ids: Vec<CameraId> = self.cameras.keys().copied().collect();
+            for id in ids {
+                self.start(myself, id).await;
+            }
+        }
+    }
+
+    /// Stops every running camera concurrently (each may finalise its open segment).
+    async fn stop_all(&mut self) {
+        let actors: Vec<ActorRef<CameraMsg>> = self
+            .cameras
+            .values_mut()
+            .filter_map(|r| r.actor.take())
+            .collect();
+        self.by_actor.clear();
+        let stops: Vec<_> = actors
+            .into_iter()
+            .map(|a| {
+                tokio::spawn(
+                    async move { a.stop_and_wait(None, Some(Duration::from_secs(10))).await },
+                )
+            })
+            .collect();
+        for stop in stops {
+            if let Ok(Err(e)) = stop.await {
+                tracing::warn!(error = %e, "camera did not stop cleanly");
             }
         }
     }
@@ -108,6 +156,7 @@ impl Actor for TenantActor {
             })
             .collect();
         Ok(TenantState {
+            suspended: args.tenant.licence_expired(chrono::Utc::now()),
             tenant: args.tenant,
             ctx: args.ctx,
             cameras,
@@ -124,7 +173,8 @@ impl Actor for TenantActor {
         for id in ids {
             state.start(&myself, id).await;
         }
-        tracing::info!(tenant_id = %state.tenant.id, cameras = state.cameras.len(), "tenant started");
+        myself.send_interval(LICENCE_CHECK, || TenantMsg::CheckLicence);
+        tracing::info!(tenant_id = %state.tenant.id, cameras = state.cameras.len(), suspended = state.suspended, "tenant started");
         Ok(())
     }
 
@@ -133,26 +183,7 @@ impl Actor for TenantActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let actors: Vec<ActorRef<CameraMsg>> = state
-            .cameras
-            .values_mut()
-            .filter_map(|r| r.actor.take())
-            .collect();
-        state.by_actor.clear();
-        // Stop cameras concurrently: each may wait for its open segment to be finalised.
-        let stops: Vec<_> = actors
-            .into_iter()
-            .map(|a| {
-                tokio::spawn(
-                    async move { a.stop_and_wait(None, Some(Duration::from_secs(10))).await },
-                )
-            })
-            .collect();
-        for stop in stops {
-            if let Ok(Err(e)) = stop.await {
-                tracing::warn!(error = %e, "camera did not stop cleanly");
-            }
-        }
+        state.stop_all().await;
         Ok(())
     }
 
@@ -197,8 +228,12 @@ impl Actor for TenantActor {
                     tokio::task::spawn_blocking(move || remove_path(&dir));
                 }
             }
-            TenantMsg::Updated(tenant) => state.tenant = tenant,
+            TenantMsg::Updated(tenant) => {
+                state.tenant = tenant;
+                state.apply_licence(&myself).await;
+            }
             TenantMsg::Start(id) => state.start(&myself, id).await,
+            TenantMsg::CheckLicence => state.apply_licence(&myself).await,
         }
         Ok(())
     }

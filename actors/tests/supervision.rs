@@ -39,20 +39,26 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                 name: "acme".into(),
                 max_cameras: None,
                 retention_days: None,
+                ..Default::default()
             })
             .await?;
         let mut ids = Vec::new();
         for cam in ["door", "yard"] {
             // Nothing listens on port 1: the cameras back off, their actors stay up.
             let req = CameraCreate {
-                tenant_id: tenant.id,
+                tenant_id: Some(tenant.id),
                 name: cam.into(),
                 url: "rtsp://127.0.0.1:1/x".into(),
                 enabled: true,
                 retention_days: None,
                 labels: Default::default(),
             };
-            ids.push(store.create_camera(&req).await?.id);
+            ids.push(
+                store
+                    .create_camera(vms_messages::TenantScope::All, tenant.id, &req)
+                    .await?
+                    .id,
+            );
         }
         let data_dir = std::env::temp_dir().join(format!("vms-supervision-{name}"));
         let config = NodeConfig {

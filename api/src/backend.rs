@@ -1,13 +1,19 @@
 //! What the API needs from the node. The node implements it with its store and actors; tests can
-//! implement it with fakes.
+//! implement it with fakes. Every method that touches a tenant's objects takes the caller's
+//! [`TenantScope`], and the implementation applies it in its queries.
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+use vms_messages::auth::{
+    KeyCredentials, NewApiKey, NewAuditEntry, NewUser, SigningKey, UserChange,
+};
 use vms_messages::{
-    CameraCreate, CameraId, CameraUpdate, CameraView, Segment, SegmentPage, Tenant, TenantCreate,
-    TenantId, TenantUpdate,
+    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Segment,
+    SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 
 /// A page of tenants.
@@ -28,54 +34,154 @@ pub struct CameraPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a list starts and how long it is.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Items wanted (validated: 1-1000).
+    pub limit: i64,
+}
+
 /// The node as the API sees it. Every method is given validated input.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Whether the node can serve (database reachable, actors running); the error says why not.
     async fn ready(&self) -> Result<(), String>;
 
+    // ---- tenants ----
+
     /// Creates a tenant.
     async fn create_tenant(&self, req: TenantCreate) -> Result<Tenant, ApiError>;
-    /// Lists tenants.
-    async fn list_tenants(
-        &self,
-        cursor: Option<String>,
-        limit: i64,
-    ) -> Result<TenantPage, ApiError>;
-    /// One tenant.
-    async fn get_tenant(&self, id: TenantId) -> Result<Tenant, ApiError>;
+    /// Lists the tenants within `scope`.
+    async fn list_tenants(&self, scope: TenantScope, page: Page) -> Result<TenantPage, ApiError>;
+    /// One tenant within `scope`.
+    async fn get_tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, ApiError>;
     /// Changes a tenant.
     async fn update_tenant(&self, id: TenantId, req: TenantUpdate) -> Result<Tenant, ApiError>;
     /// Deletes a tenant without cameras.
     async fn delete_tenant(&self, id: TenantId) -> Result<(), ApiError>;
 
-    /// Adds a camera and starts recording it.
-    async fn create_camera(&self, req: CameraCreate) -> Result<CameraView, ApiError>;
-    /// Lists cameras, optionally of one tenant.
+    // ---- cameras and recordings ----
+
+    /// Adds a camera to `tenant` (within `scope`) and starts recording it.
+    async fn create_camera(
+        &self,
+        scope: TenantScope,
+        tenant: TenantId,
+        req: CameraCreate,
+    ) -> Result<CameraView, ApiError>;
+    /// Lists the cameras within `scope`, optionally of one tenant.
     async fn list_cameras(
         &self,
+        scope: TenantScope,
         tenant: Option<TenantId>,
-        cursor: Option<String>,
-        limit: i64,
+        page: Page,
     ) -> Result<CameraPage, ApiError>;
-    /// One camera with live status.
-    async fn get_camera(&self, id: CameraId) -> Result<CameraView, ApiError>;
-    /// Changes a camera, live.
-    async fn update_camera(&self, id: CameraId, req: CameraUpdate) -> Result<CameraView, ApiError>;
-    /// Deletes a camera and its recordings.
-    async fn delete_camera(&self, id: CameraId) -> Result<(), ApiError>;
-
+    /// One camera within `scope`, with live status.
+    async fn get_camera(&self, scope: TenantScope, id: CameraId) -> Result<CameraView, ApiError>;
+    /// Changes a camera within `scope`, live.
+    async fn update_camera(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+        req: CameraUpdate,
+    ) -> Result<CameraView, ApiError>;
+    /// Deletes a camera within `scope` and its recordings.
+    async fn delete_camera(&self, scope: TenantScope, id: CameraId) -> Result<(), ApiError>;
     /// A page of a camera's segments overlapping `[from, to)`.
     async fn list_segments(
         &self,
+        scope: TenantScope,
         camera: CameraId,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        cursor: Option<String>,
-        limit: i64,
+        page: Page,
     ) -> Result<SegmentPage, ApiError>;
-    /// One segment's index entry.
-    async fn get_segment(&self, id: i64) -> Result<Segment, ApiError>;
-    /// The file of a segment.
-    async fn segment_file(&self, id: i64) -> Result<PathBuf, ApiError>;
+    /// One segment's index entry within `scope`.
+    async fn get_segment(&self, scope: TenantScope, id: i64) -> Result<Segment, ApiError>;
+    /// The file of a segment within `scope`.
+    async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError>;
+
+    // ---- identities ----
+
+    /// Signing keys still good for verification, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError>;
+    /// Adds a signing key that signs from now on; the others retire after `grace` (never when `None`).
+    async fn add_signing_key(
+        &self,
+        kid: &str,
+        secret: &[u8],
+        grace: Option<Duration>,
+    ) -> Result<(), ApiError>;
+    /// An enabled user and its password hash, by e-mail.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>, ApiError>;
+    /// Opens a session; returns its id.
+    async fn create_session(
+        &self,
+        user: UserId,
+        refresh_hash: &[u8],
+        expires_at: DateTime<Utc>,
+        ip: Option<&str>,
+    ) -> Result<Uuid, ApiError>;
+    /// Swaps a live session's refresh token for a new one.
+    async fn refresh_session(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, User)>, ApiError>;
+    /// Ends a session.
+    async fn revoke_session(&self, id: Uuid) -> Result<(), ApiError>;
+    /// The enabled user of a live session.
+    async fn session_user(&self, id: Uuid) -> Result<Option<User>, ApiError>;
+    /// A live API key by prefix, with its user.
+    async fn api_key_credentials(&self, prefix: &str) -> Result<Option<KeyCredentials>, ApiError>;
+
+    /// Creates a user; its tenant must be within `scope`.
+    async fn create_user(&self, scope: TenantScope, user: NewUser) -> Result<User, ApiError>;
+    /// One user within `scope`.
+    async fn get_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError>;
+    /// Lists the users within `scope`.
+    async fn list_users(&self, scope: TenantScope, page: Page) -> Result<UserPage, ApiError>;
+    /// Changes a user within `scope`.
+    async fn update_user(
+        &self,
+        scope: TenantScope,
+        id: UserId,
+        change: UserChange,
+    ) -> Result<User, ApiError>;
+    /// Deletes a user within `scope`.
+    async fn delete_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError>;
+
+    /// Stores an API key.
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, ApiError>;
+    /// Lists API keys within `scope`, optionally only `owner`'s.
+    async fn list_api_keys(
+        &self,
+        scope: TenantScope,
+        owner: Option<UserId>,
+        page: Page,
+    ) -> Result<(Vec<ApiKey>, Option<String>), ApiError>;
+    /// Revokes an API key within `scope` (and `owner`'s, when given).
+    async fn revoke_api_key(
+        &self,
+        scope: TenantScope,
+        owner: Option<UserId>,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, ApiError>;
+
+    // ---- audit ----
+
+    /// Appends to the audit log.
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<(), ApiError>;
+    /// Reads the audit log within `scope`, newest first.
+    async fn list_audit(
+        &self,
+        scope: TenantScope,
+        tenant: Option<TenantId>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: Page,
+    ) -> Result<AuditPage, ApiError>;
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The JSON body.
     pub body: ErrorBody,
+    /// Seconds to send in `Retry-After`, when set.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
         Self {
             status,
             body: ErrorBody::new(code, message, field.map(str::to_string)),
+            retry_after: None,
         }
     }
     /// 404 for an object that does not exist (or is not the caller's).
@@ -64,6 +67,49 @@ impl ApiError {
             None,
         )
     }
+    /// 403 for a caller without the permission a route needs.
+    pub fn forbidden(permission: vms_messages::Permission) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the permission {permission}, which your role does not have"),
+            None,
+        )
+    }
+    /// 403 for an action the caller's role may not take on this object (e.g. granting a higher role).
+    pub fn not_allowed(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message, Some(field))
+    }
+    /// 402 when the tenant's licence has ended.
+    pub fn licence_expired(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "licence_expired",
+            message,
+            Some("expires_at"),
+        )
+    }
+    /// 429 with how long to wait.
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {secs} s"),
+            None,
+        );
+        e.retry_after = Some(secs.max(1));
+        e
+    }
+    /// 405 for a method a path does not have.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{path} does not support {method}"),
+            None,
+        )
+    }
     /// 500 for a failure of the server itself; details are logged, not returned.
     pub fn internal() -> Self {
         Self::new(
@@ -93,8 +139,13 @@ impl ResponseError for ApiError {
     }
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header(("Retry-After", "1"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
         resp.json(&self.body)
     }

@@ -3,25 +3,39 @@
 //!
 //! Handlers reach the node only through the [`Backend`] trait, which the node implements with its store
 //! and actors; every failure is answered with the one JSON error shape of [`vms_messages::ErrorBody`].
+//! Access is decided in one place, [`guard`], from the permission each operation declares in the
+//! OpenAPI document; [`audit`] records every change.
 
+pub mod audit;
+pub mod auth;
 pub mod backend;
 pub mod error;
+pub mod guard;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 
-pub use backend::{Backend, CameraPage, TenantPage};
+pub use auth::Authenticator;
+pub use backend::{Backend, CameraPage, Page, TenantPage};
 pub use error::ApiError;
+pub use guard::Guard;
 
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::sync::Arc;
-use vms_config::ApiConfig;
+use vms_config::NodeConfig;
 
 /// Shared state of every handler.
 pub type SharedBackend = web::Data<dyn Backend>;
 
 /// Registers every route, the extractor error handlers and the JSON 404 on `cfg`.
-pub fn configure(cfg: &mut web::ServiceConfig, backend: Arc<dyn Backend>, max_body_bytes: usize) {
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    backend: Arc<dyn Backend>,
+    guard: web::Data<Guard>,
+    max_body_bytes: usize,
+) {
     cfg.app_data(web::Data::from(backend))
+        .app_data(guard)
         .app_data(error::json_config(max_body_bytes))
         .app_data(error::query_config())
         .app_data(error::path_config())
@@ -29,25 +43,57 @@ pub fn configure(cfg: &mut web::ServiceConfig, backend: Arc<dyn Backend>, max_bo
     routes::configure(cfg);
 }
 
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::RANGE,
+        ])
+        .expose_headers(["Retry-After", "Content-Range"])
+        .max_age(600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
 /// Binds the API server; run the returned [`Server`] to serve.
-pub fn serve(config: &ApiConfig, backend: Arc<dyn Backend>) -> std::io::Result<Server> {
-    let max_body = config.max_body_bytes;
+pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<Server> {
+    let api = config.api.clone();
+    let auth = Arc::new(Authenticator::new(Arc::clone(&backend), &config.auth));
+    let guard = web::Data::new(Guard::new(auth, &api));
+    let origins = api.cors_allowed_origins.clone();
+    let max_body = api.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(guard::authorize))
+            .wrap(middleware::from_fn(audit::record))
+            .wrap(cors(&origins))
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("X-Frame-Options", "DENY"))
-                    .add(("Referrer-Policy", "no-referrer")),
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("Cache-Control", "no-store"))
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'none'; frame-ancestors 'none'",
+                    )),
             )
             .wrap(middleware::Logger::new("%r %s %Dms").log_target("vms_api::access"))
-            .configure(|cfg| configure(cfg, Arc::clone(&backend), max_body))
+            .configure(|cfg| configure(cfg, Arc::clone(&backend), guard.clone(), max_body))
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(5)
     .disable_signals();
-    if config.workers > 0 {
-        server = server.workers(config.workers);
+    if api.workers > 0 {
+        server = server.workers(api.workers);
     }
-    Ok(server.bind(&config.listen)?.run())
+    Ok(server.bind(&api.listen)?.run())
 }

@@ -1,29 +1,51 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
+//! The OpenAPI 3 document, generated from the handlers' annotations and the wire types. Every
+//! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use utoipa::OpenApi;
+use crate::routes::{audit, cameras, identity, tenants};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "VMS API", description = "Distributed video management and analytics platform"),
+    info(title = "VMS API", description = "Distributed video management and analytics platform. \
+        Authenticate with `Authorization: Bearer <access token or API key>`; each operation's security \
+        entry names the permission it needs."),
+    modifiers(&Security),
     paths(
         routes::healthz,
         routes::readyz,
         routes::metrics,
-        routes::create_tenant,
-        routes::list_tenants,
-        routes::get_tenant,
-        routes::update_tenant,
-        routes::delete_tenant,
-        routes::create_camera,
-        routes::list_cameras,
-        routes::get_camera,
-        routes::update_camera,
-        routes::delete_camera,
-        routes::list_segments,
-        routes::get_segment,
-        routes::segment_media,
+        routes::openapi_json,
+        identity::login,
+        identity::refresh,
+        identity::logout,
+        identity::me,
+        identity::rotate_signing_key,
+        identity::create_user,
+        identity::list_users,
+        identity::get_user,
+        identity::update_user,
+        identity::delete_user,
+        identity::create_api_key,
+        identity::list_api_keys,
+        identity::revoke_api_key,
+        audit::list_audit,
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::get_tenant,
+        tenants::update_tenant,
+        tenants::delete_tenant,
+        cameras::create_camera,
+        cameras::list_cameras,
+        cameras::get_camera,
+        cameras::update_camera,
+        cameras::delete_camera,
+        cameras::list_segments,
+        cameras::get_segment,
+        cameras::segment_media,
     ),
     components(schemas(
         vms_messages::ErrorBody,
@@ -39,17 +61,103 @@ use utoipa::OpenApi;
         vms_messages::CameraState,
         vms_messages::Segment,
         vms_messages::SegmentPage,
+        vms_messages::Role,
+        vms_messages::User,
+        vms_messages::UserCreate,
+        vms_messages::UserUpdate,
+        vms_messages::UserPage,
+        vms_messages::ApiKey,
+        vms_messages::ApiKeyCreate,
+        vms_messages::ApiKeyCreated,
+        vms_messages::ApiKeyPage,
+        vms_messages::LoginRequest,
+        vms_messages::RefreshRequest,
+        vms_messages::TokenPair,
+        vms_messages::Me,
+        vms_messages::SigningKeyRotated,
+        vms_messages::AuditEntry,
+        vms_messages::AuditPage,
         crate::TenantPage,
         crate::CameraPage,
     )),
     tags(
         (name = "health", description = "liveness, readiness, metrics"),
+        (name = "auth", description = "login, tokens, sessions"),
+        (name = "users", description = "users and roles"),
+        (name = "api-keys", description = "API keys"),
+        (name = "audit", description = "the audit log"),
         (name = "tenants", description = "tenants and their licences"),
         (name = "cameras", description = "cameras and their live status"),
         (name = "recordings", description = "recorded segments"),
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the bearer scheme, and the answers the guard gives to any operation: 429 everywhere,
+/// 401 and 403 where a permission is needed.
+struct Security;
+
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "an access token (JWT) from /auth/login, or an API key",
+                        ))
+                        .build(),
+                ),
+            );
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| {
+                    serde_json::to_value(s).is_ok_and(|v| v != serde_json::json!([{}]))
+                });
+                let responses = &mut op.responses.responses;
+                responses
+                    .entry("429".into())
+                    .or_insert_with(|| error_response("rate limited; see Retry-After"));
+                responses
+                    .entry("405".into())
+                    .or_insert_with(|| error_response("method not allowed"));
+                if secured {
+                    responses.entry("401".into()).or_insert_with(|| {
+                        error_response("missing, invalid or expired credentials")
+                    });
+                    responses.entry("403".into()).or_insert_with(|| {
+                        error_response("the caller's role lacks the permission")
+                    });
+                }
+            }
+        }
+    }
+}
 
 /// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {

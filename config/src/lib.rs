@@ -57,6 +57,9 @@ pub enum ConfigError {
 pub struct NodeConfig {
     /// Config format version; must be [`CONFIG_VERSION`].
     pub version: u32,
+    /// `development` (the default) or `production`, which refuses insecure settings such as a missing
+    /// cluster cookie.
+    pub mode: Mode,
     /// Node id, unique in the cluster (`[a-z0-9-]`, 1-63 characters).
     pub node_id: String,
     /// Where segments and durable buffers live.
@@ -71,6 +74,54 @@ pub struct NodeConfig {
     pub recording: RecordingConfig,
     /// Retention.
     pub retention: RetentionConfig,
+    /// Users, sessions and tokens.
+    pub auth: AuthConfig,
+    /// Links between nodes (ractor_cluster).
+    pub cluster: ClusterConfig,
+}
+
+/// How strict the node is about its own settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Convenient defaults for a laptop or a test.
+    #[default]
+    Development,
+    /// Refuses insecure settings.
+    Production,
+}
+
+/// Identity settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of an access token (JWT), in seconds.
+    pub access_ttl_seconds: u64,
+    /// Lifetime of a refresh token (a session), in seconds.
+    pub refresh_ttl_seconds: u64,
+    /// E-mail of the platform admin created on first start.
+    pub admin_email: String,
+    /// File holding that admin's password; otherwise `VMS_ADMIN_PASSWORD`, otherwise one is generated
+    /// and printed once on standard output.
+    pub admin_password_file: Option<PathBuf>,
+    /// Password hashes computed at once; more wait (bounds the CPU and memory logins can take).
+    pub hash_concurrency: usize,
+}
+
+/// Inter-node link settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Shared secret nodes present to each other; required in production (at least 16 characters).
+    pub cookie: String,
+    /// File holding the cookie instead (a mounted secret).
+    pub cookie_file: Option<PathBuf>,
+    /// TLS certificate (PEM) of this node; with `tls_key` and `tls_ca`, links are TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of this node.
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that signed every node's certificate.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// HTTP API settings.
@@ -83,6 +134,18 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_allowed_origins: Vec<String>,
+    /// Requests per second each caller (user or API key) may make, on average.
+    pub rate_limit_per_second: u32,
+    /// Requests a caller may make in a burst.
+    pub rate_limit_burst: u32,
+    /// Requests per second each client address may make, on average.
+    pub ip_rate_limit_per_second: u32,
+    /// Requests a client address may make in a burst.
+    pub ip_rate_limit_burst: u32,
+    /// Login attempts per minute for each client address and for each e-mail.
+    pub login_per_minute: u32,
 }
 
 /// PostgreSQL settings.
@@ -144,6 +207,9 @@ impl Default for NodeConfig {
             nats: NatsConfig::default(),
             recording: RecordingConfig::default(),
             retention: RetentionConfig::default(),
+            mode: Mode::Development,
+            auth: AuthConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -154,9 +220,44 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
             workers: 0,
+            cors_allowed_origins: Vec::new(),
+            rate_limit_per_second: 50,
+            rate_limit_burst: 200,
+            ip_rate_limit_per_second: 200,
+            ip_rate_limit_burst: 400,
+            login_per_minute: 10,
         }
     }
 }
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_seconds: 900,
+            refresh_ttl_seconds: 7 * 24 * 3600,
+            admin_email: "admin@vms.local".into(),
+            admin_password_file: None,
+            hash_concurrency: 2,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The cookie: from `cookie_file` when set, else `cookie`; `None` when neither is set.
+    pub fn resolve_cookie(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(path) = &self.cookie_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(Some(text.trim().to_string()));
+        }
+        Ok(Some(self.cookie.clone()).filter(|c| !c.is_empty()))
+    }
+}
+
+/// Cookies that must never protect a production cluster.
+const WEAK_COOKIES: &[&str] = &["vms", "cookie", "changeme", "secret", "password"];
 
 impl Default for PostgresConfig {
     fn default() -> Self {
@@ -275,8 +376,44 @@ impl NodeConfig {
                 .parse()
                 .map_err(|_| format!("expected a number, got {value:?}"))
         }
+        fn list(value: &str) -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        }
+        fn path(value: &str) -> Option<PathBuf> {
+            Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
+        }
         match key {
             "version" => self.version = num(value)?,
+            "mode" => {
+                self.mode = match value.trim() {
+                    "development" => Mode::Development,
+                    "production" => Mode::Production,
+                    other => {
+                        return Err(format!("expected development or production, got {other:?}"));
+                    }
+                }
+            }
+            "api.cors_allowed_origins" => self.api.cors_allowed_origins = list(value),
+            "api.rate_limit_per_second" => self.api.rate_limit_per_second = num(value)?,
+            "api.rate_limit_burst" => self.api.rate_limit_burst = num(value)?,
+            "api.ip_rate_limit_per_second" => self.api.ip_rate_limit_per_second = num(value)?,
+            "api.ip_rate_limit_burst" => self.api.ip_rate_limit_burst = num(value)?,
+            "api.login_per_minute" => self.api.login_per_minute = num(value)?,
+            "auth.access_ttl_seconds" => self.auth.access_ttl_seconds = num(value)?,
+            "auth.refresh_ttl_seconds" => self.auth.refresh_ttl_seconds = num(value)?,
+            "auth.admin_email" => self.auth.admin_email = value.to_string(),
+            "auth.admin_password_file" => self.auth.admin_password_file = path(value),
+            "auth.hash_concurrency" => self.auth.hash_concurrency = num(value)?,
+            "cluster.cookie" => self.cluster.cookie = value.to_string(),
+            "cluster.cookie_file" => self.cluster.cookie_file = path(value),
+            "cluster.tls_cert" => self.cluster.tls_cert = path(value),
+            "cluster.tls_key" => self.cluster.tls_key = path(value),
+            "cluster.tls_ca" => self.cluster.tls_ca = path(value),
             "node_id" => self.node_id = value.to_string(),
             "data_dir" => self.data_dir = PathBuf::from(value),
             "api.listen" => self.api.listen = value.to_string(),
@@ -391,6 +528,7 @@ impl NodeConfig {
                 "must be positive and at most recording.backoff_max_ms",
             ));
         }
+        self.validate_security()?;
         let t = &self.retention;
         if t.interval_seconds == 0 {
             return Err(invalid("retention.interval_seconds", "must be positive"));
@@ -410,6 +548,81 @@ impl NodeConfig {
         Ok(())
     }
 
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let a = &self.api;
+        for (key, v) in [
+            ("api.rate_limit_per_second", a.rate_limit_per_second),
+            ("api.rate_limit_burst", a.rate_limit_burst),
+            ("api.ip_rate_limit_per_second", a.ip_rate_limit_per_second),
+            ("api.ip_rate_limit_burst", a.ip_rate_limit_burst),
+            ("api.login_per_minute", a.login_per_minute),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
+        for origin in &a.cors_allowed_origins {
+            if origin != "*" && !origin.starts_with("http://") && !origin.starts_with("https://") {
+                return Err(invalid(
+                    "api.cors_allowed_origins",
+                    format!("{origin:?} must be an origin like https://vms.example.com"),
+                ));
+            }
+        }
+        let auth = &self.auth;
+        if !(60..=86_400).contains(&auth.access_ttl_seconds) {
+            return Err(invalid(
+                "auth.access_ttl_seconds",
+                "must be between 60 and 86400",
+            ));
+        }
+        if auth.refresh_ttl_seconds < auth.access_ttl_seconds {
+            return Err(invalid(
+                "auth.refresh_ttl_seconds",
+                "must be at least auth.access_ttl_seconds",
+            ));
+        }
+        if !auth.admin_email.contains('@') {
+            return Err(invalid("auth.admin_email", "must be an e-mail address"));
+        }
+        if !(1..=64).contains(&auth.hash_concurrency) {
+            return Err(invalid("auth.hash_concurrency", "must be between 1 and 64"));
+        }
+        let c = &self.cluster;
+        let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];
+        if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
+            return Err(invalid(
+                "cluster.tls_cert",
+                "set cluster.tls_cert, cluster.tls_key and cluster.tls_ca together",
+            ));
+        }
+        if self.mode == Mode::Production {
+            if a.cors_allowed_origins.iter().any(|o| o == "*") {
+                return Err(invalid(
+                    "api.cors_allowed_origins",
+                    "\"*\" is not allowed in production; list the origins",
+                ));
+            }
+            let cookie = c.resolve_cookie()?;
+            match cookie.as_deref() {
+                None => {
+                    return Err(invalid(
+                        "cluster.cookie",
+                        "production mode needs a cluster cookie (cluster.cookie or cluster.cookie_file)",
+                    ));
+                }
+                Some(k) if k.chars().count() < 16 || WEAK_COOKIES.contains(&k) => {
+                    return Err(invalid(
+                        "cluster.cookie",
+                        "must be at least 16 characters and not a well-known default",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Root folder of recorded segments.
     pub fn segments_dir(&self) -> PathBuf {
         self.data_dir.join("segments")
@@ -418,6 +631,9 @@ impl NodeConfig {
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "version",
+    "mode",
+    "auth",
+    "cluster",
     "node_id",
     "data_dir",
     "api",
@@ -470,6 +686,32 @@ mod tests {
             .apply_env([("VMS_API__LISTENN".to_string(), "x".to_string())])
             .unwrap_err();
         assert!(err.to_string().contains("api.listenn"), "{err}");
+    }
+
+    #[test]
+    fn production_needs_a_strong_cookie() {
+        let mut c = NodeConfig {
+            mode: Mode::Production,
+            ..NodeConfig::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("cluster.cookie"), "{err}");
+        c.cluster.cookie = "changeme".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cluster.cookie")
+        );
+        c.cluster.cookie = "a-long-random-cluster-secret".into();
+        c.validate().expect("strong cookie validates");
+        c.cluster.tls_cert = Some("/etc/vms/node.pem".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cluster.tls_cert")
+        );
     }
 
     #[test]

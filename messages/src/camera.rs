@@ -35,8 +35,9 @@ pub struct Camera {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraCreate {
-    /// Owning tenant.
-    pub tenant_id: TenantId,
+    /// Owning tenant; defaults to the caller's. Platform admins must give it.
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
     /// Name, unique within the tenant.
     #[schema(min_length = 1, max_length = 128)]
     pub name: String,
@@ -134,6 +135,8 @@ pub enum CameraState {
     Backoff,
     /// Cannot record until something changes (see `reason`); retried slowly.
     Failed,
+    /// Recording stopped by the tenant's licence (expired); recordings are kept.
+    Suspended,
     /// No node is running this camera at the moment.
     Unknown,
 }
@@ -147,6 +150,7 @@ impl CameraState {
             Self::Streaming => "streaming",
             Self::Backoff => "backoff",
             Self::Failed => "failed",
+            Self::Suspended => "suspended",
             Self::Unknown => "unknown",
         }
     }

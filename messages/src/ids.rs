@@ -55,3 +55,11 @@ uuid_id!(
     /// Identifies a camera.
     CameraId
 );
+uuid_id!(
+    /// Identifies a user.
+    UserId
+);
+uuid_id!(
+    /// Identifies an API key.
+    ApiKeyId
+);

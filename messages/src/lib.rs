@@ -1,6 +1,7 @@
 //! Types that cross an actor, node, NATS or HTTP boundary: ids, tenants, cameras, segments, camera
 //! status, events on NATS and the API's error shape. Everything here is plain serde data.
 
+pub mod auth;
 pub mod camera;
 pub mod error;
 pub mod ids;
@@ -9,9 +10,14 @@ pub mod subjects;
 pub mod tenant;
 pub mod validate;
 
+pub use auth::{
+    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, Credential,
+    LoginRequest, Me, Permission, Principal, RefreshRequest, Role, SigningKeyRotated, TenantScope,
+    TokenPair, User, UserCreate, UserPage, UserUpdate,
+};
 pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView};
 pub use error::{ErrorBody, ErrorDetail, FieldError};
-pub use ids::{CameraId, TenantId};
+pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
 

@@ -26,12 +26,16 @@ pub struct Tenant {
     pub max_cameras: u32,
     /// Licence: longest time recordings are kept, in days.
     pub retention_days: u32,
+    /// Licence: detectors this tenant may run (model names); empty for none.
+    pub allowed_detectors: Vec<String>,
+    /// Licence: when it ends; from then on recording stops (recordings are kept). `null` for never.
+    pub expires_at: Option<DateTime<Utc>>,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// Request body to create a tenant.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantCreate {
     /// Unique display name (1-128 characters).
@@ -45,6 +49,13 @@ pub struct TenantCreate {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
+    /// Licence: detectors this tenant may run (default none).
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub allowed_detectors: Vec<String>,
+    /// Licence: end (RFC 3339); absent for never.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl TenantCreate {
@@ -57,7 +68,7 @@ impl TenantCreate {
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
         }
-        Ok(())
+        validate_detectors("allowed_detectors", &self.allowed_detectors)
     }
 }
 
@@ -77,6 +88,43 @@ pub struct TenantUpdate {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<u32>,
+    /// Replaces the allowed detectors.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub allowed_detectors: Option<Vec<String>>,
+    /// New licence end; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Tells an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Detector names: at most 64, each `[a-z0-9_-]{1,64}`.
+pub fn validate_detectors(field: &'static str, names: &[String]) -> Result<(), FieldError> {
+    if names.len() > 64 {
+        return Err(FieldError::new(field, "at most 64 detectors"));
+    }
+    for n in names {
+        let ok = !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+        if !ok {
+            return Err(FieldError::new(
+                field,
+                format!("detector name {n:?} must match [a-z0-9_-]{{1,64}}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl TenantUpdate {
@@ -91,6 +139,16 @@ impl TenantUpdate {
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
         }
+        if let Some(names) = &self.allowed_detectors {
+            validate_detectors("allowed_detectors", names)?;
+        }
         Ok(())
+    }
+}
+
+impl Tenant {
+    /// Whether the licence has ended at `now`.
+    pub fn licence_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 }

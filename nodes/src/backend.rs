@@ -8,14 +8,21 @@ use ractor::ActorRef;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::runtime::Handle;
+use uuid::Uuid;
+use vms_actors::Store;
 use vms_actors::camera::{CameraMsg, camera_actor_name};
 use vms_actors::supervisor::NodeMsg;
 use vms_actors::{NodeContext, StoreError};
-use vms_api::{ApiError, Backend, CameraPage, TenantPage};
+use vms_api::{ApiError, Backend, CameraPage, Page, TenantPage};
+use vms_messages::auth::{
+    KeyCredentials, NewApiKey, NewAuditEntry, NewUser, SigningKey, UserChange,
+};
 use vms_messages::{
-    Camera, CameraCreate, CameraId, CameraState, CameraStatus, CameraUpdate, CameraView, Segment,
-    SegmentPage, Tenant, TenantCreate, TenantId, TenantUpdate,
+    ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
+    CameraUpdate, CameraView, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
+    TenantUpdate, User, UserId, UserPage,
 };
 
 /// How long the API waits for a camera actor's status.
@@ -53,6 +60,17 @@ impl NodeBackend {
         }
     }
 
+    /// Runs a store call on the node's runtime, mapping its error.
+    async fn db<T, F, Fut>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Store) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.on_runtime(|b| async move { work(b.ctx.store.clone()).await.map_err(api_error) })
+            .await
+    }
+
     async fn status(&self, camera: &Camera) -> CameraStatus {
         if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera.id)) {
             let actor: ActorRef<CameraMsg> = cell.into();
@@ -64,6 +82,20 @@ impl NodeBackend {
         if !camera.enabled {
             status.state = CameraState::Disabled;
             status.reason = Some("camera is disabled".into());
+        } else if let Ok(tenant) = self
+            .ctx
+            .store
+            .tenant(TenantScope::All, camera.tenant_id)
+            .await
+            && let Some(at) = tenant
+                .expires_at
+                .filter(|_| tenant.licence_expired(chrono::Utc::now()))
+        {
+            status.state = CameraState::Suspended;
+            status.reason = Some(format!(
+                "tenant licence expired at {}; recording stopped, recordings are kept",
+                at.to_rfc3339()
+            ));
         }
         status
     }
@@ -81,6 +113,7 @@ pub fn api_error(e: StoreError) -> ApiError {
         StoreError::Conflict { field, message } => ApiError::conflict(field, message),
         StoreError::QuotaExceeded { limit, message } => ApiError::quota(limit, message),
         StoreError::UnknownReference { field, message } => ApiError::invalid(field, message),
+        StoreError::LicenceExpired { message } => ApiError::licence_expired(message),
         StoreError::InvalidCursor => ApiError::invalid(
             "cursor",
             "invalid cursor; pass next_cursor from the previous page",
@@ -99,99 +132,84 @@ pub fn api_error(e: StoreError) -> ApiError {
 #[async_trait]
 impl Backend for NodeBackend {
     async fn ready(&self) -> Result<(), String> {
-        self.on_runtime(|b| async move {
-            b.ctx
-                .store
-                .ping()
-                .await
-                .map_err(|e| ApiError::unavailable(e.to_string()))
-        })
-        .await
-        .map_err(|e| format!("database unavailable: {}", e.body.error.message))
+        self.db(|s| async move { s.ping().await })
+            .await
+            .map_err(|e| format!("database unavailable: {}", e.body.error.message))
     }
 
     async fn create_tenant(&self, req: TenantCreate) -> Result<Tenant, ApiError> {
-        self.on_runtime(|b| async move {
-            let tenant = b.ctx.store.create_tenant(&req).await.map_err(api_error)?;
-            let _ = b.supervisor.cast(NodeMsg::TenantUpserted(tenant.clone()));
-            Ok(tenant)
-        })
-        .await
+        let tenant = self
+            .db(|s| async move { s.create_tenant(&req).await })
+            .await?;
+        let _ = self
+            .supervisor
+            .cast(NodeMsg::TenantUpserted(tenant.clone()));
+        Ok(tenant)
     }
 
-    async fn list_tenants(
-        &self,
-        cursor: Option<String>,
-        limit: i64,
-    ) -> Result<TenantPage, ApiError> {
-        self.on_runtime(|b| async move {
-            let (items, next_cursor) = b
-                .ctx
-                .store
-                .tenants(cursor.as_deref(), limit)
-                .await
-                .map_err(api_error)?;
-            Ok(TenantPage { items, next_cursor })
-        })
-        .await
+    async fn list_tenants(&self, scope: TenantScope, page: Page) -> Result<TenantPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move { s.tenants(scope, page.cursor.as_deref(), page.limit).await })
+            .await?;
+        Ok(TenantPage { items, next_cursor })
     }
 
-    async fn get_tenant(&self, id: TenantId) -> Result<Tenant, ApiError> {
-        self.on_runtime(|b| async move { b.ctx.store.tenant(id).await.map_err(api_error) })
+    async fn get_tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, ApiError> {
+        self.db(move |s| async move { s.tenant(scope, id).await })
             .await
     }
 
     async fn update_tenant(&self, id: TenantId, req: TenantUpdate) -> Result<Tenant, ApiError> {
-        self.on_runtime(|b| async move {
-            let tenant = b
-                .ctx
-                .store
-                .update_tenant(id, &req)
-                .await
-                .map_err(api_error)?;
-            let _ = b.supervisor.cast(NodeMsg::TenantUpserted(tenant.clone()));
-            Ok(tenant)
-        })
-        .await
+        let tenant = self
+            .db(move |s| async move { s.update_tenant(id, &req).await })
+            .await?;
+        let _ = self
+            .supervisor
+            .cast(NodeMsg::TenantUpserted(tenant.clone()));
+        Ok(tenant)
     }
 
     async fn delete_tenant(&self, id: TenantId) -> Result<(), ApiError> {
-        self.on_runtime(|b| async move {
-            b.ctx.store.delete_tenant(id).await.map_err(api_error)?;
-            let _ = b.supervisor.cast(NodeMsg::TenantRemoved(id));
-            Ok(())
-        })
-        .await
+        self.db(move |s| async move { s.delete_tenant(id).await })
+            .await?;
+        let _ = self.supervisor.cast(NodeMsg::TenantRemoved(id));
+        Ok(())
     }
 
-    async fn create_camera(&self, req: CameraCreate) -> Result<CameraView, ApiError> {
-        self.on_runtime(|b| async move {
-            let camera = b.ctx.store.create_camera(&req).await.map_err(api_error)?;
-            let _ = b.supervisor.cast(NodeMsg::CameraUpserted(camera.clone()));
-            let mut status = CameraStatus::unknown();
-            status.state = if camera.enabled {
-                CameraState::Connecting
-            } else {
-                CameraState::Disabled
-            };
-            status.reason = None;
-            status.node = Some(b.ctx.node_id().to_string());
-            Ok(CameraView { camera, status })
-        })
-        .await
+    async fn create_camera(
+        &self,
+        scope: TenantScope,
+        tenant: TenantId,
+        req: CameraCreate,
+    ) -> Result<CameraView, ApiError> {
+        let camera = self
+            .db(move |s| async move { s.create_camera(scope, tenant, &req).await })
+            .await?;
+        let _ = self
+            .supervisor
+            .cast(NodeMsg::CameraUpserted(camera.clone()));
+        let mut status = CameraStatus::unknown();
+        status.state = if camera.enabled {
+            CameraState::Connecting
+        } else {
+            CameraState::Disabled
+        };
+        status.reason = None;
+        status.node = Some(self.ctx.node_id().to_string());
+        Ok(CameraView { camera, status })
     }
 
     async fn list_cameras(
         &self,
+        scope: TenantScope,
         tenant: Option<TenantId>,
-        cursor: Option<String>,
-        limit: i64,
+        page: Page,
     ) -> Result<CameraPage, ApiError> {
-        self.on_runtime(|b| async move {
+        self.on_runtime(move |b| async move {
             let (cameras, next_cursor) = b
                 .ctx
                 .store
-                .cameras(tenant, cursor.as_deref(), limit)
+                .cameras(scope, tenant, page.cursor.as_deref(), page.limit)
                 .await
                 .map_err(api_error)?;
             let mut items = Vec::with_capacity(cameras.len());
@@ -203,20 +221,25 @@ impl Backend for NodeBackend {
         .await
     }
 
-    async fn get_camera(&self, id: CameraId) -> Result<CameraView, ApiError> {
-        self.on_runtime(|b| async move {
-            let camera = b.ctx.store.camera(id).await.map_err(api_error)?;
+    async fn get_camera(&self, scope: TenantScope, id: CameraId) -> Result<CameraView, ApiError> {
+        self.on_runtime(move |b| async move {
+            let camera = b.ctx.store.camera(scope, id).await.map_err(api_error)?;
             Ok(b.view(camera).await)
         })
         .await
     }
 
-    async fn update_camera(&self, id: CameraId, req: CameraUpdate) -> Result<CameraView, ApiError> {
-        self.on_runtime(|b| async move {
+    async fn update_camera(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+        req: CameraUpdate,
+    ) -> Result<CameraView, ApiError> {
+        self.on_runtime(move |b| async move {
             let camera = b
                 .ctx
                 .store
-                .update_camera(id, &req)
+                .update_camera(scope, id, &req)
                 .await
                 .map_err(api_error)?;
             let _ = b.supervisor.cast(NodeMsg::CameraUpserted(camera.clone()));
@@ -225,56 +248,200 @@ impl Backend for NodeBackend {
         .await
     }
 
-    async fn delete_camera(&self, id: CameraId) -> Result<(), ApiError> {
-        self.on_runtime(|b| async move {
-            let camera = b.ctx.store.delete_camera(id).await.map_err(api_error)?;
-            let _ = b.supervisor.cast(NodeMsg::CameraRemoved {
-                camera: camera.id,
-                tenant: camera.tenant_id,
-            });
-            Ok(())
-        })
-        .await
+    async fn delete_camera(&self, scope: TenantScope, id: CameraId) -> Result<(), ApiError> {
+        let camera = self
+            .db(move |s| async move { s.delete_camera(scope, id).await })
+            .await?;
+        let _ = self.supervisor.cast(NodeMsg::CameraRemoved {
+            camera: camera.id,
+            tenant: camera.tenant_id,
+        });
+        Ok(())
     }
 
     async fn list_segments(
         &self,
+        scope: TenantScope,
         camera: CameraId,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        cursor: Option<String>,
-        limit: i64,
+        page: Page,
     ) -> Result<SegmentPage, ApiError> {
-        self.on_runtime(|b| async move {
-            // 404 for an unknown camera rather than an empty list.
-            b.ctx.store.camera(camera).await.map_err(api_error)?;
-            let (items, next_cursor) = b
-                .ctx
-                .store
-                .segments(camera, from, to, cursor.as_deref(), limit)
-                .await
-                .map_err(api_error)?;
+        self.db(move |s| async move {
+            // 404 for an unknown (or another tenant's) camera rather than an empty list.
+            s.camera(scope, camera).await?;
+            let (items, next_cursor) = s
+                .segments(scope, camera, from, to, page.cursor.as_deref(), page.limit)
+                .await?;
             Ok(SegmentPage { items, next_cursor })
         })
         .await
     }
 
-    async fn get_segment(&self, id: i64) -> Result<Segment, ApiError> {
-        self.on_runtime(
-            |b| async move { Ok(b.ctx.store.segment(id).await.map_err(api_error)?.segment) },
-        )
+    async fn get_segment(&self, scope: TenantScope, id: i64) -> Result<Segment, ApiError> {
+        self.db(move |s| async move { Ok(s.segment(scope, id).await?.segment) })
+            .await
+    }
+
+    async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError> {
+        let file = self
+            .db(move |s| async move { s.segment(scope, id).await })
+            .await?;
+        // Only files under this node's segment folder are served, whatever the index says.
+        if !file.path.starts_with(self.ctx.config.segments_dir())
+            || file
+                .path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            tracing::error!(path = %file.path.display(), "segment path outside the data folder refused");
+            return Err(ApiError::not_found("segment file"));
+        }
+        Ok(file.path)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError> {
+        self.db(|s| async move { s.signing_keys().await }).await
+    }
+
+    async fn add_signing_key(
+        &self,
+        kid: &str,
+        secret: &[u8],
+        grace: Option<Duration>,
+    ) -> Result<(), ApiError> {
+        let (kid, secret) = (kid.to_string(), secret.to_vec());
+        self.db(move |s| async move { s.add_signing_key(&kid, &secret, grace).await })
+            .await
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>, ApiError> {
+        let email = email.to_string();
+        self.db(move |s| async move { s.user_credentials(&email).await })
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        refresh_hash: &[u8],
+        expires_at: DateTime<Utc>,
+        ip: Option<&str>,
+    ) -> Result<Uuid, ApiError> {
+        let (hash, ip) = (refresh_hash.to_vec(), ip.map(str::to_string));
+        self.db(move |s| async move {
+            s.create_session(user, &hash, expires_at, ip.as_deref())
+                .await
+        })
         .await
     }
 
-    async fn segment_file(&self, id: i64) -> Result<PathBuf, ApiError> {
-        self.on_runtime(|b| async move {
-            let file = b.ctx.store.segment(id).await.map_err(api_error)?;
-            // Only files under this node's segment folder are served.
-            if !file.path.starts_with(b.ctx.config.segments_dir()) {
-                return Err(ApiError::not_found("segment file"));
-            }
-            Ok(file.path)
+    async fn refresh_session(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, User)>, ApiError> {
+        let (old, new) = (old_hash.to_vec(), new_hash.to_vec());
+        self.db(move |s| async move { s.refresh_session(&old, &new, expires_at).await })
+            .await
+    }
+
+    async fn revoke_session(&self, id: Uuid) -> Result<(), ApiError> {
+        self.db(move |s| async move { s.revoke_session(id).await })
+            .await
+    }
+
+    async fn session_user(&self, id: Uuid) -> Result<Option<User>, ApiError> {
+        self.db(move |s| async move { s.session_user(id).await })
+            .await
+    }
+
+    async fn api_key_credentials(&self, prefix: &str) -> Result<Option<KeyCredentials>, ApiError> {
+        let prefix = prefix.to_string();
+        self.db(move |s| async move { s.api_key_credentials(&prefix).await })
+            .await
+    }
+
+    async fn create_user(&self, scope: TenantScope, user: NewUser) -> Result<User, ApiError> {
+        self.db(move |s| async move { s.create_user(scope, &user).await })
+            .await
+    }
+
+    async fn get_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError> {
+        self.db(move |s| async move { s.user(scope, id).await })
+            .await
+    }
+
+    async fn list_users(&self, scope: TenantScope, page: Page) -> Result<UserPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move { s.users(scope, page.cursor.as_deref(), page.limit).await })
+            .await?;
+        Ok(UserPage { items, next_cursor })
+    }
+
+    async fn update_user(
+        &self,
+        scope: TenantScope,
+        id: UserId,
+        change: UserChange,
+    ) -> Result<User, ApiError> {
+        self.db(move |s| async move { s.update_user(scope, id, &change).await })
+            .await
+    }
+
+    async fn delete_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError> {
+        self.db(move |s| async move { s.delete_user(scope, id).await })
+            .await
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, ApiError> {
+        self.db(move |s| async move { s.create_api_key(&key).await })
+            .await
+    }
+
+    async fn list_api_keys(
+        &self,
+        scope: TenantScope,
+        owner: Option<UserId>,
+        page: Page,
+    ) -> Result<(Vec<ApiKey>, Option<String>), ApiError> {
+        self.db(move |s| async move {
+            s.api_keys(scope, owner, page.cursor.as_deref(), page.limit)
+                .await
         })
         .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        scope: TenantScope,
+        owner: Option<UserId>,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, ApiError> {
+        self.db(move |s| async move { s.revoke_api_key(scope, owner, id).await })
+            .await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<(), ApiError> {
+        self.db(move |s| async move { s.append_audit(&entry).await })
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        scope: TenantScope,
+        tenant: Option<TenantId>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: Page,
+    ) -> Result<AuditPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move {
+                s.audit(scope, tenant, from, to, page.cursor.as_deref(), page.limit)
+                    .await
+            })
+            .await?;
+        Ok(AuditPage { items, next_cursor })
     }
 }

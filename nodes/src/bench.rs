@@ -116,18 +116,21 @@ async fn run_ours(
             name: "bench".into(),
             max_cameras: Some(max),
             retention_days: Some(1),
+            ..Default::default()
         })
         .await?;
     for i in 0..args.cameras {
         let req = CameraCreate {
-            tenant_id: tenant.id,
+            tenant_id: Some(tenant.id),
             name: format!("cam{i}"),
             url: sim.url(i),
             enabled: true,
             retention_days: None,
             labels: Default::default(),
         };
-        store.create_camera(&req).await?;
+        store
+            .create_camera(vms_messages::TenantScope::All, tenant.id, &req)
+            .await?;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

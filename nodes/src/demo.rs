@@ -7,8 +7,44 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use vms_actors::Store;
+use vms_api::Authenticator;
 use vms_config::NodeConfig;
-use vms_messages::{CameraCreate, CameraUpdate, SegmentReady, TenantCreate};
+use vms_messages::auth::NewUser;
+use vms_messages::{
+    CameraCreate, CameraUpdate, Role, SegmentReady, Tenant, TenantCreate, TenantScope,
+};
+
+/// E-mail of the demo tenant's admin.
+const DEMO_ADMIN: &str = "demo-admin@vms.local";
+
+/// A fresh API key (valid one day) for the demo tenant's admin, created with the user if needed.
+async fn demo_api_key(store: &Store, tenant: &Tenant) -> anyhow::Result<String> {
+    let user = match store.user_credentials(DEMO_ADMIN).await? {
+        Some((user, _)) => user,
+        None => {
+            // Nobody logs in as this user: its password is random and never shown.
+            let password = crate::bootstrap::random_password();
+            let hash = tokio::task::spawn_blocking(move || {
+                vms_api::auth::hash_password_blocking(&password)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = NewUser {
+                email: DEMO_ADMIN.into(),
+                password_hash: hash,
+                role: Role::TenantAdmin,
+                tenant_id: Some(tenant.id),
+            };
+            store.create_user(TenantScope::All, &user).await?
+        }
+    };
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    let (secret, key) =
+        Authenticator::new_api_key(user.id, "demo".into(), Role::TenantAdmin, Some(expires));
+    store.create_api_key(&key).await?;
+    Ok(secret)
+}
 
 /// Options of `vms demo`.
 #[derive(Clone, Debug, clap::Args)]
@@ -67,6 +103,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 name: "demo".into(),
                 max_cameras: Some(64),
                 retention_days: Some(1),
+                ..TenantCreate::default()
             };
             vms_api::Backend::create_tenant(&node.backend, req)
                 .await
@@ -85,21 +122,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     enabled: Some(true),
                     ..CameraUpdate::default()
                 };
-                vms_api::Backend::update_camera(&node.backend, c.id, req)
+                vms_api::Backend::update_camera(&node.backend, TenantScope::All, c.id, req)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .camera
             }
             None => {
                 let req = CameraCreate {
-                    tenant_id: tenant.id,
+                    tenant_id: Some(tenant.id),
                     name: name.clone(),
                     url,
                     enabled: true,
                     retention_days: None,
                     labels: Default::default(),
                 };
-                vms_api::Backend::create_camera(&node.backend, req)
+                vms_api::Backend::create_camera(&node.backend, TenantScope::All, tenant.id, req)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .camera
@@ -108,18 +145,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         names.insert(camera.id, name);
     }
 
+    let key = demo_api_key(&ctx.store, &tenant).await?;
     let api = format!("http://{}", args.listen);
     println!();
+    println!("  API key      {key}");
     println!(
-        "  API          {api}/api/v1/cameras?tenant_id={}",
-        tenant.id
+        "               (tenant admin of the demo tenant, valid one day; send it as a bearer token)"
     );
+    println!("  try          curl -H 'Authorization: Bearer {key}' {api}/api/v1/cameras");
     println!(
         "  one camera   {api}/api/v1/cameras/<id>   (live status: state, fps, bitrate, last frame)"
     );
     println!("  segments     {api}/api/v1/cameras/<id>/segments");
     println!("  OpenAPI      {api}/api/v1/openapi.json");
-    println!("  metrics      {api}/metrics");
+    println!("  metrics      {api}/metrics   (platform admins)");
     println!("  recordings   {}", config.segments_dir().display());
     println!();
     println!(

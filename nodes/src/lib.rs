@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bootstrap;
 pub mod demo;
 pub mod node;
 pub mod process;

@@ -57,6 +57,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     std::fs::create_dir_all(&segments)
         .with_context(|| format!("cannot create data folder {}", segments.display()))?;
     let store = connect_store(&config).await?;
+    crate::bootstrap::ensure_admin(&config, &store).await?;
     let nats = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .name(format!("vms-{}", config.node_id))
@@ -80,7 +81,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         supervisor.clone(),
         tokio::runtime::Handle::current(),
     );
-    let server = vms_api::serve(&config.api, Arc::new(backend.clone()))
+    let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let api = server.handle();
     let api_task = tokio::spawn(server);

@@ -177,11 +177,14 @@ impl SandboxBuilder {
             sim,
             node: None,
             dir,
+            anonymous: http.clone(),
             http,
+            admin_key: String::new(),
             env: self.env,
             tmpfs,
         };
         sandbox.start_node().await?;
+        sandbox.become_admin().await?;
         Ok(sandbox)
     }
 }
@@ -195,9 +198,12 @@ pub struct Sandbox {
     pub sim: SimProcess,
     /// Scratch database.
     pub db: TestDatabase,
+    /// A platform admin's API key, sent by [`Sandbox::request`] and [`Sandbox::http`].
+    pub admin_key: String,
     exe: PathBuf,
     dir: PathBuf,
     http: reqwest::Client,
+    anonymous: reqwest::Client,
     env: Vec<(String, String)>,
     tmpfs: Option<Tmpfs>,
 }
@@ -249,6 +255,7 @@ impl Sandbox {
         let data_dir = self.dir.join("data");
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
+            .env(crate::bootstrap::ADMIN_PASSWORD_ENV, SANDBOX_ADMIN_PASSWORD)
             .env("VMS_NODE_ID", "test-node")
             .env("VMS_DATA_DIR", &data_dir)
             .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
@@ -286,6 +293,85 @@ impl Sandbox {
         .await
     }
 
+    /// Logs in as the bootstrap admin, makes a platform-admin API key, and sends it from then on.
+    async fn become_admin(&mut self) -> anyhow::Result<()> {
+        let token = self
+            .login(SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD)
+            .await?;
+        let (status, key) = self
+            .request_as(
+                Some(&token),
+                reqwest::Method::POST,
+                "/api-keys",
+                Some(&serde_json::json!({"name": "sandbox"})),
+            )
+            .await?;
+        if status != 201 {
+            bail!("create admin api key: {status} {key}");
+        }
+        self.admin_key = key["key"].as_str().context("api key")?.to_string();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.admin_key).parse()?,
+        );
+        self.http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .default_headers(headers)
+            .build()?;
+        Ok(())
+    }
+
+    /// Logs in; returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let (status, body) = self
+            .request_as(
+                None,
+                reqwest::Method::POST,
+                "/auth/login",
+                Some(&serde_json::json!({"email": email, "password": password})),
+            )
+            .await?;
+        if status != 200 {
+            bail!("login {email}: {status} {body}");
+        }
+        Ok(body["access_token"]
+            .as_str()
+            .context("access token")?
+            .to_string())
+    }
+
+    /// Sends a request with the given bearer token (none: anonymous); returns status and JSON body.
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = self.url(path)?;
+        let mut req = self.anonymous.request(method, &url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("request to {url}"))?;
+        json_response(resp).await
+    }
+
+    fn url(&self, path: &str) -> anyhow::Result<String> {
+        Ok(if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.api()?)
+        })
+    }
+
     /// The running node.
     pub fn node(&self) -> anyhow::Result<&NodeProcess> {
         self.node.as_ref().context("node not running")
@@ -301,34 +387,16 @@ impl Sandbox {
         &self.http
     }
 
-    /// Sends a request with an optional JSON body; returns status and JSON body (`Null` when empty).
+    /// Sends a request as the platform admin with an optional JSON body; returns status and JSON body
+    /// (`Null` when empty).
     pub async fn request(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, Value)> {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.api()?)
-        };
-        let mut req = self.http.request(method, &url);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let resp = req
-            .send()
+        self.request_as(Some(&self.admin_key), method, path, body)
             .await
-            .with_context(|| format!("request to {url}"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await?;
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok((status, json))
     }
 
     /// GET returning JSON.
@@ -452,6 +520,23 @@ impl Drop for Sandbox {
         self.tmpfs = None;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// E-mail of the sandbox node's first platform admin (the default `auth.admin_email`).
+pub const SANDBOX_ADMIN_EMAIL: &str = "admin@vms.local";
+/// Password the sandbox gives that admin.
+pub const SANDBOX_ADMIN_PASSWORD: &str = "sandbox-admin-password";
+
+/// Status and JSON body (`Null` when empty or not JSON) of a response.
+pub async fn json_response(resp: reqwest::Response) -> anyhow::Result<(u16, Value)> {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await?;
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    Ok((status, json))
 }
 
 /// Whether some series of metric `name` in a Prometheus text exposition has a value above zero.

@@ -11,15 +11,24 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 use vms_messages::{
     Camera, CameraCreate, CameraId, CameraUpdate, Segment, Tenant, TenantCreate, TenantId,
-    TenantUpdate,
+    TenantScope, TenantUpdate,
 };
 
+pub mod security;
+
 /// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "recording",
-    include_str!("../migrations/0001_recording.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "recording",
+        include_str!("../../migrations/0001_recording.sql"),
+    ),
+    (
+        2,
+        "security",
+        include_str!("../../migrations/0002_security.sql"),
+    ),
+];
 
 /// Advisory lock key serialising migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x0076_6d73_5f6d_6967; // "vms_mig"
@@ -55,6 +64,12 @@ pub enum StoreError {
         /// Field holding the reference.
         field: &'static str,
         /// Why.
+        message: String,
+    },
+    /// The tenant's licence has ended; nothing new may be recorded.
+    #[error("{message}")]
+    LicenceExpired {
+        /// Why, naming the end date.
         message: String,
     },
     /// A pagination cursor could not be decoded.
@@ -163,6 +178,8 @@ fn tenant_from_row(row: &Row) -> Tenant {
         name: row.get("name"),
         max_cameras: to_u32(row.get("max_cameras")),
         retention_days: to_u32(row.get("retention_days")),
+        allowed_detectors: row.get("allowed_detectors"),
+        expires_at: row.get("expires_at"),
         created_at: row.get("created_at"),
     }
 }
@@ -230,7 +247,8 @@ pub fn segment_cursor(segment: &Segment) -> String {
     format!("{}_{}", segment.start.timestamp_micros(), segment.id)
 }
 
-const TENANT_COLS: &str = "id, name, max_cameras, retention_days, created_at";
+const TENANT_COLS: &str =
+    "id, name, max_cameras, retention_days, allowed_detectors, expires_at, created_at";
 const CAMERA_COLS: &str =
     "id, tenant_id, name, url, enabled, retention_days, labels, created_at, updated_at";
 const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
@@ -325,11 +343,22 @@ impl Store {
                 .unwrap_or(vms_messages::tenant::DEFAULT_RETENTION_DAYS),
         );
         let sql = format!(
-            "INSERT INTO tenants (id, name, max_cameras, retention_days) VALUES ($1, $2, $3, $4) RETURNING {TENANT_COLS}"
+            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TENANT_COLS}"
         );
         let row = unique_as_conflict(
             client
-                .query_one(&sql, &[&TenantId::new().0, &req.name, &max, &days])
+                .query_one(
+                    &sql,
+                    &[
+                        &TenantId::new().0,
+                        &req.name,
+                        &max,
+                        &days,
+                        &req.allowed_detectors,
+                        &req.expires_at,
+                    ],
+                )
                 .await,
             "name",
             || format!("a tenant named {:?} exists", req.name),
@@ -337,22 +366,25 @@ impl Store {
         Ok(tenant_from_row(&row))
     }
 
-    /// One tenant.
-    pub async fn tenant(&self, id: TenantId) -> Result<Tenant, StoreError> {
+    /// One tenant, if within `scope`.
+    pub async fn tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
-                &[&id.0],
+                &format!(
+                    "SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND ($2::uuid IS NULL OR id = $2)"
+                ),
+                &[&id.0, &scope_param(scope)],
             )
             .await?
             .ok_or(StoreError::NotFound("tenant"))?;
         Ok(tenant_from_row(&row))
     }
 
-    /// A page of tenants ordered by id, after `cursor`.
+    /// A page of the tenants within `scope`, ordered by id, after `cursor`.
     pub async fn tenants(
         &self,
+        scope: TenantScope,
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Tenant>, Option<String>), StoreError> {
@@ -361,8 +393,11 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id > $1 ORDER BY id LIMIT $2"),
-                &[&after, &(limit + 1)],
+                &format!(
+                    "SELECT {TENANT_COLS} FROM tenants WHERE id > $1 AND ($3::uuid IS NULL OR id = $3)
+                     ORDER BY id LIMIT $2"
+                ),
+                &[&after, &(limit + 1), &scope_param(scope)],
             )
             .await?;
         let mut items: Vec<Tenant> = rows.iter().map(tenant_from_row).collect();
@@ -418,12 +453,18 @@ impl Store {
         let name = req.name.clone().unwrap_or(current.name);
         let max = to_i32(req.max_cameras.unwrap_or(current.max_cameras));
         let days = to_i32(req.retention_days.unwrap_or(current.retention_days));
+        let detectors = req
+            .allowed_detectors
+            .clone()
+            .unwrap_or(current.allowed_detectors);
+        let expires_at = req.expires_at.unwrap_or(current.expires_at);
         let result = tx
             .query_one(
                 &format!(
-                    "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4 WHERE id = $1 RETURNING {TENANT_COLS}"
+                    "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4,
+                     allowed_detectors = $5, expires_at = $6 WHERE id = $1 RETURNING {TENANT_COLS}"
                 ),
-                &[&id.0, &name, &max, &days],
+                &[&id.0, &name, &max, &days, &detectors, &expires_at],
             )
             .await;
         let row = unique_as_conflict(result, "name", || format!("a tenant named {name:?} exists"))?;
@@ -463,21 +504,30 @@ impl Store {
 
     // ---- cameras ----
 
-    /// Adds a camera, enforcing the tenant's licence (camera count, retention) in the same transaction.
-    pub async fn create_camera(&self, req: &CameraCreate) -> Result<Camera, StoreError> {
+    /// Adds a camera to `tenant` (which must be within `scope`), enforcing the tenant's licence (expiry,
+    /// camera count, retention) in the same transaction.
+    pub async fn create_camera(
+        &self,
+        scope: TenantScope,
+        tenant: TenantId,
+        req: &CameraCreate,
+    ) -> Result<Camera, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let tenant = tx
             .query_opt(
-                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1 FOR UPDATE"),
-                &[&req.tenant_id.0],
+                &format!(
+                    "SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND ($2::uuid IS NULL OR id = $2) FOR UPDATE"
+                ),
+                &[&tenant.0, &scope_param(scope)],
             )
             .await?
             .map(|r| tenant_from_row(&r))
             .ok_or_else(|| StoreError::UnknownReference {
                 field: "tenant_id",
-                message: format!("unknown tenant {}", req.tenant_id),
+                message: format!("unknown tenant {tenant}"),
             })?;
+        check_licence_current(&tenant)?;
         let count: i64 = tx
             .query_one(
                 "SELECT count(*) FROM cameras WHERE tenant_id = $1",
@@ -520,22 +570,25 @@ impl Store {
         Ok(camera_from_row(&row))
     }
 
-    /// One camera.
-    pub async fn camera(&self, id: CameraId) -> Result<Camera, StoreError> {
+    /// One camera, if within `scope`.
+    pub async fn camera(&self, scope: TenantScope, id: CameraId) -> Result<Camera, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                &format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1"),
-                &[&id.0],
+                &format!(
+                    "SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+                ),
+                &[&id.0, &scope_param(scope)],
             )
             .await?
             .ok_or(StoreError::NotFound("camera"))?;
         Ok(camera_from_row(&row))
     }
 
-    /// A page of cameras ordered by id, optionally of one tenant.
+    /// A page of the cameras within `scope` ordered by id, optionally of one tenant.
     pub async fn cameras(
         &self,
+        scope: TenantScope,
         tenant: Option<TenantId>,
         cursor: Option<&str>,
         limit: i64,
@@ -548,9 +601,9 @@ impl Store {
             .query(
                 &format!(
                     "SELECT {CAMERA_COLS} FROM cameras WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
-                     ORDER BY id LIMIT $3"
+                     AND ($4::uuid IS NULL OR tenant_id = $4) ORDER BY id LIMIT $3"
                 ),
-                &[&after, &tenant, &(limit + 1)],
+                &[&after, &tenant, &(limit + 1), &scope_param(scope)],
             )
             .await?;
         let mut items: Vec<Camera> = rows.iter().map(camera_from_row).collect();
@@ -570,9 +623,11 @@ impl Store {
         Ok(rows.iter().map(camera_from_row).collect())
     }
 
-    /// Changes a camera; retention is checked against the tenant's licence.
+    /// Changes a camera within `scope`; refused while the licence has ended, and retention is checked
+    /// against the licence.
     pub async fn update_camera(
         &self,
+        scope: TenantScope,
         id: CameraId,
         req: &CameraUpdate,
     ) -> Result<Camera, StoreError> {
@@ -580,21 +635,24 @@ impl Store {
         let tx = client.transaction().await?;
         let row = tx
             .query_opt(
-                &format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 FOR UPDATE"),
-                &[&id.0],
+                &format!(
+                    "SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                     FOR UPDATE"
+                ),
+                &[&id.0, &scope_param(scope)],
             )
             .await?
             .ok_or(StoreError::NotFound("camera"))?;
         let current = camera_from_row(&row);
-        if req.retention_days.is_some() {
-            let tenant_row = tx
-                .query_one(
-                    &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
-                    &[&current.tenant_id.0],
-                )
-                .await?;
-            check_retention(&tenant_from_row(&tenant_row), req.retention_days)?;
-        }
+        let tenant_row = tx
+            .query_one(
+                &format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"),
+                &[&current.tenant_id.0],
+            )
+            .await?;
+        let tenant = tenant_from_row(&tenant_row);
+        check_licence_current(&tenant)?;
+        check_retention(&tenant, req.retention_days)?;
         let name = req.name.clone().unwrap_or(current.name);
         let url = req.url.clone().unwrap_or(current.url);
         let enabled = req.enabled.unwrap_or(current.enabled);
@@ -617,13 +675,20 @@ impl Store {
         Ok(camera_from_row(&row))
     }
 
-    /// Deletes a camera and its segment index (the node deletes the files).
-    pub async fn delete_camera(&self, id: CameraId) -> Result<Camera, StoreError> {
+    /// Deletes a camera within `scope` and its segment index (the node deletes the files).
+    pub async fn delete_camera(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+    ) -> Result<Camera, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                &format!("DELETE FROM cameras WHERE id = $1 RETURNING {CAMERA_COLS}"),
-                &[&id.0],
+                &format!(
+                    "DELETE FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                     RETURNING {CAMERA_COLS}"
+                ),
+                &[&id.0, &scope_param(scope)],
             )
             .await?
             .ok_or(StoreError::NotFound("camera"))?;
@@ -677,9 +742,10 @@ impl Store {
         }
     }
 
-    /// A page of a camera's segments overlapping `[from, to)`, oldest first.
+    /// A page of a camera's segments overlapping `[from, to)`, oldest first, within `scope`.
     pub async fn segments(
         &self,
+        scope: TenantScope,
         camera: CameraId,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
@@ -698,9 +764,18 @@ impl Store {
                        AND ($2::timestamptz IS NULL OR end_ts > $2)
                        AND ($3::timestamptz IS NULL OR start_ts < $3)
                        AND ($4::timestamptz IS NULL OR (start_ts, id) > ($4, $5::bigint))
+                       AND ($7::uuid IS NULL OR tenant_id = $7)
                      ORDER BY start_ts, id LIMIT $6"
                 ),
-                &[&camera.0, &from, &to, &after_ts, &after_id, &(limit + 1)],
+                &[
+                    &camera.0,
+                    &from,
+                    &to,
+                    &after_ts,
+                    &after_id,
+                    &(limit + 1),
+                    &scope_param(scope),
+                ],
             )
             .await?;
         let mut items: Vec<Segment> = rows.iter().map(|r| segment_from_row(r).segment).collect();
@@ -708,13 +783,15 @@ impl Store {
         Ok((items, next))
     }
 
-    /// One segment with its file path.
-    pub async fn segment(&self, id: i64) -> Result<SegmentFile, StoreError> {
+    /// One segment with its file path, if within `scope`.
+    pub async fn segment(&self, scope: TenantScope, id: i64) -> Result<SegmentFile, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                &format!("SELECT {SEGMENT_COLS} FROM segments WHERE id = $1"),
-                &[&id],
+                &format!(
+                    "SELECT {SEGMENT_COLS} FROM segments WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+                ),
+                &[&id, &scope_param(scope)],
             )
             .await?
             .ok_or(StoreError::NotFound("segment"))?;
@@ -765,6 +842,24 @@ impl Store {
         Ok(client
             .execute("DELETE FROM segments WHERE id = ANY($1)", &[&ids])
             .await?)
+    }
+}
+
+/// The tenant filter of a scoped query: `NULL` matches every tenant.
+fn scope_param(scope: TenantScope) -> Option<Uuid> {
+    scope.tenant().map(|t| t.0)
+}
+
+/// Refuses writes for a tenant whose licence has ended.
+fn check_licence_current(tenant: &Tenant) -> Result<(), StoreError> {
+    match tenant.expires_at {
+        Some(at) if at <= Utc::now() => Err(StoreError::LicenceExpired {
+            message: format!(
+                "tenant licence expired at {} (expires_at); recordings are kept, renew the licence to change cameras",
+                at.to_rfc3339()
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

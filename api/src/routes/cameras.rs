@@ -1,0 +1,217 @@
+//! Cameras, their live status, and their recordings; always within the caller's tenant scope, so
+//! another tenant's ids answer 404 exactly like ids that do not exist.
+
+use crate::SharedBackend;
+use crate::audit::{AuditNote, note};
+use crate::backend::CameraPage;
+use crate::error::ApiError;
+use crate::guard::Caller;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use vms_messages::{
+    CameraCreate, CameraId, CameraUpdate, CameraView, ErrorBody, Segment, SegmentPage, TenantId,
+};
+
+/// Query of the camera list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CameraListQuery {
+    /// Only this tenant's cameras.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<TenantId>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// Query of the segment list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentQuery {
+    /// Only segments ending after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Only segments starting before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+fn noted(req: &HttpRequest, camera: &CameraView) {
+    note(
+        req,
+        AuditNote {
+            tenant_id: Some(camera.camera.tenant_id),
+            object_id: Some(camera.camera.id.to_string()),
+            actor: None,
+        },
+    );
+}
+
+/// Add a camera; recording starts at once. `tenant_id` defaults to the caller's tenant.
+#[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", security(("bearer" = ["cameras:write"])),
+    request_body = CameraCreate, responses(
+    (status = 201, body = CameraView), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn create_camera(
+    backend: SharedBackend,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Json<CameraCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    body.validate()?;
+    let tenant = body.tenant_id.or(caller.0.tenant_id).ok_or_else(|| {
+        ApiError::invalid("tenant_id", "tenant_id is required for platform admins")
+    })?;
+    let camera = backend
+        .create_camera(caller.0.scope(), tenant, body)
+        .await?;
+    noted(&req, &camera);
+    Ok(HttpResponse::Created().json(camera))
+}
+
+/// List cameras with their live status.
+#[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras", security(("bearer" = ["cameras:read"])),
+    params(CameraListQuery), responses((status = 200, body = CameraPage), (status = 400, body = ErrorBody)))]
+pub async fn list_cameras(
+    backend: SharedBackend,
+    caller: Caller,
+    q: web::Query<CameraListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let page = super::page(q.cursor, q.limit)?;
+    Ok(HttpResponse::Ok().json(
+        backend
+            .list_cameras(caller.0.scope(), q.tenant_id, page)
+            .await?,
+    ))
+}
+
+/// Get a camera with its live status (state, reason, fps, bitrate, last frame, node).
+#[utoipa::path(get, path = "/api/v1/cameras/{id}", tag = "cameras", security(("bearer" = ["cameras:read"])),
+    params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = CameraView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn get_camera(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<CameraId>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        backend
+            .get_camera(caller.0.scope(), id.into_inner())
+            .await?,
+    ))
+}
+
+/// Change a camera; takes effect live (a new URL reconnects, `enabled` starts or stops recording).
+#[utoipa::path(patch, path = "/api/v1/cameras/{id}", tag = "cameras", security(("bearer" = ["cameras:write"])),
+    params(("id" = String, Path, format = Uuid)), request_body = CameraUpdate, responses(
+    (status = 200, body = CameraView), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn update_camera(
+    backend: SharedBackend,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<CameraId>,
+    body: web::Json<CameraUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    body.validate()?;
+    let camera = backend
+        .update_camera(caller.0.scope(), id.into_inner(), body)
+        .await?;
+    noted(&req, &camera);
+    Ok(HttpResponse::Ok().json(camera))
+}
+
+/// Delete a camera and its recordings.
+#[utoipa::path(delete, path = "/api/v1/cameras/{id}", tag = "cameras", security(("bearer" = ["cameras:write"])),
+    params(("id" = String, Path, format = Uuid)), responses(
+    (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn delete_camera(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<CameraId>,
+) -> Result<HttpResponse, ApiError> {
+    backend
+        .delete_camera(caller.0.scope(), id.into_inner())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a camera's segments overlapping a time range, oldest first.
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/segments", tag = "recordings", security(("bearer" = ["recordings:read"])),
+    params(("id" = String, Path, format = Uuid), SegmentQuery), responses(
+    (status = 200, body = SegmentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_segments(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<CameraId>,
+    q: web::Query<SegmentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let page = super::page(q.cursor, q.limit)?;
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && to <= from
+    {
+        return Err(ApiError::invalid("to", "to must be after from"));
+    }
+    Ok(HttpResponse::Ok().json(
+        backend
+            .list_segments(caller.0.scope(), id.into_inner(), q.from, q.to, page)
+            .await?,
+    ))
+}
+
+/// Get a segment's index entry.
+#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "recordings", security(("bearer" = ["recordings:read"])),
+    params(("id" = i64, Path)), responses(
+    (status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn get_segment(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        backend
+            .get_segment(caller.0.scope(), id.into_inner())
+            .await?,
+    ))
+}
+
+/// Download a segment (MPEG-TS); supports HTTP Range.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/media", tag = "recordings", security(("bearer" = ["recordings:read"])),
+    params(("id" = i64, Path)), responses(
+    (status = 200, description = "the whole file", content_type = "video/mp2t"),
+    (status = 206, description = "the requested range", content_type = "video/mp2t"),
+    (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable"), (status = 400, body = ErrorBody)))]
+pub async fn segment_media(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<i64>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let path = backend
+        .segment_file(caller.0.scope(), id.into_inner())
+        .await?;
+    let file = actix_files::NamedFile::open_async(&path)
+        .await
+        .map_err(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "segment file missing");
+            ApiError::not_found("segment file")
+        })?;
+    let file = file
+        .set_content_type(
+            "video/mp2t"
+                .parse()
+                .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM),
+        )
+        .disable_content_disposition();
+    Ok(file.into_response(&req))
+}
