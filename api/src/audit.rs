@@ -10,7 +10,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use vms_messages::auth::NewAuditEntry;
-use vms_messages::{Credential, Principal, TenantId};
+use vms_messages::{Credential, Principal, TenantId, UserId};
 
 /// What a handler knows about the object it acted on.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +21,8 @@ pub struct AuditNote {
     pub object_id: Option<String>,
     /// Who tried, when no caller was authenticated (the e-mail of a login).
     pub actor: Option<String>,
+    /// The user who logged in, when no caller was authenticated.
+    pub user_id: Option<UserId>,
 }
 
 /// Attaches `note` to the request for the audit line.
@@ -67,7 +69,7 @@ pub async fn record(
         tenant_id: note
             .tenant_id
             .or_else(|| principal.as_ref().and_then(|p| p.tenant_id)),
-        user_id: principal.as_ref().map(|p| p.user_id),
+        user_id: principal.as_ref().map(|p| p.user_id).or(note.user_id),
         actor: principal
             .as_ref()
             .map(|p| p.email.clone())

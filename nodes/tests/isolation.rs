@@ -59,7 +59,11 @@ fn operations(doc: &Value) -> Vec<Op> {
                     let scope = one["bearer"][0]
                         .as_str()
                         .unwrap_or_else(|| panic!("{method} {path}: no bearer scope"));
-                    Some(scope.parse::<Permission>().unwrap_or_else(|e| panic!("{method} {path}: {e}")))
+                    Some(
+                        scope
+                            .parse::<Permission>()
+                            .unwrap_or_else(|e| panic!("{method} {path}: {e}")),
+                    )
                 }
                 other => panic!("{method} {path}: unexpected security {other:?}"),
             };
@@ -81,12 +85,16 @@ fn example_body(op: &Op) -> Option<Value> {
     let body = match op.id.as_str() {
         "login" => json!({"email": "nobody@example.test", "password": "not the password"}),
         "refresh" => json!({"refresh_token": "vmsr_not-a-token"}),
-        "create_user" => json!({"email": format!("u{n}@example.test"), "password": PASSWORD, "role": "viewer"}),
+        "create_user" => {
+            json!({"email": format!("u{n}@example.test"), "password": PASSWORD, "role": "viewer"})
+        }
         "update_user" => json!({"role": "viewer"}),
         "create_api_key" => json!({"name": format!("key {n}")}),
         "create_tenant" => json!({"name": format!("tenant {n}")}),
         "update_tenant" => json!({"max_cameras": 8}),
-        "create_camera" => json!({"name": format!("cam {n}"), "url": "rtsp://127.0.0.1:1/x", "enabled": false}),
+        "create_camera" => {
+            json!({"name": format!("cam {n}"), "url": "rtsp://127.0.0.1:1/x", "enabled": false})
+        }
         "update_camera" => json!({"labels": {"touched": "yes"}}),
         _ => {
             assert!(
@@ -126,7 +134,10 @@ impl Objects {
         } else if template.starts_with("/api/v1/api-keys/") {
             &self.api_key
         } else {
-            assert!(!template.contains('{'), "{template}: which object does this path name?");
+            assert!(
+                !template.contains('{'),
+                "{template}: which object does this path name?"
+            );
             ""
         };
         template.replace("{id}", id)
@@ -139,14 +150,25 @@ struct Credential {
     role: Role,
 }
 
-async fn send(sb: &Sandbox, token: Option<&str>, op: &Op, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn send(
+    sb: &Sandbox,
+    token: Option<&str>,
+    op: &Op,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = format!("{}{path}", sb.node().expect("node").api);
     sb.request_as(token, op.method.clone(), &url, body.as_ref())
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", op.label()))
 }
 
-async fn make_user(sb: &Sandbox, tenant: &str, role: Role, tag: &str) -> anyhow::Result<(String, String)> {
+async fn make_user(
+    sb: &Sandbox,
+    tenant: &str,
+    role: Role,
+    tag: &str,
+) -> anyhow::Result<(String, String)> {
     let email = format!("{}-{tag}@example.test", role.as_str());
     let (s, user) = sb
         .post(
@@ -160,7 +182,11 @@ async fn make_user(sb: &Sandbox, tenant: &str, role: Role, tag: &str) -> anyhow:
 }
 
 /// A tenant with a recording camera (and its first segment), a spare user and a spare API key.
-async fn tenant_objects(sb: &Sandbox, tag: &str, sim_index: usize) -> anyhow::Result<(Objects, Vec<Credential>)> {
+async fn tenant_objects(
+    sb: &Sandbox,
+    tag: &str,
+    sim_index: usize,
+) -> anyhow::Result<(Objects, Vec<Credential>)> {
     let tenant = sb.create_tenant(&format!("tenant {tag}"), 8).await?;
     let camera = sb
         .create_camera(&tenant, &format!("camera {tag}"), &sb.sim.url(sim_index))
@@ -176,7 +202,12 @@ async fn tenant_objects(sb: &Sandbox, tag: &str, sim_index: usize) -> anyhow::Re
     }
     // An API key of the tenant admin: keys must be scoped like sessions.
     let (s, key) = sb
-        .request_as(Some(&creds[0].token), Method::POST, "/api-keys", Some(&json!({"name": "admin key"})))
+        .request_as(
+            Some(&creds[0].token),
+            Method::POST,
+            "/api-keys",
+            Some(&json!({"name": "admin key"})),
+        )
         .await?;
     anyhow::ensure!(s == 201, "create key: {s} {key}");
     creds.push(Credential {
@@ -186,10 +217,17 @@ async fn tenant_objects(sb: &Sandbox, tag: &str, sim_index: usize) -> anyhow::Re
     });
     let (spare_user, _) = make_user(sb, &tenant, Role::Viewer, &format!("{tag}-spare")).await?;
     let (s, spare_key) = sb
-        .request_as(Some(&creds[2].token), Method::POST, "/api-keys", Some(&json!({"name": "spare"})))
+        .request_as(
+            Some(&creds[2].token),
+            Method::POST,
+            "/api-keys",
+            Some(&json!({"name": "spare"})),
+        )
         .await?;
     anyhow::ensure!(s == 201, "create spare key: {s} {spare_key}");
-    let segs = sb.wait_segments(&camera, 1, Duration::from_secs(30)).await?;
+    let segs = sb
+        .wait_segments(&camera, 1, Duration::from_secs(30))
+        .await?;
     let segment = segs[0]["id"].as_i64().unwrap_or_default().to_string();
     let objects = Objects {
         secrets: vec![
@@ -203,7 +241,10 @@ async fn tenant_objects(sb: &Sandbox, tag: &str, sim_index: usize) -> anyhow::Re
         camera,
         segment,
         user: spare_user,
-        api_key: spare_key["api_key"]["id"].as_str().unwrap_or_default().to_string(),
+        api_key: spare_key["api_key"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     };
     Ok((objects, creds))
 }
@@ -219,7 +260,9 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
         .env("VMS_API__LOGIN_PER_MINUTE", "1000")
         .start()
         .await?;
-    let (_, doc) = sb.request_as(None, Method::GET, "/openapi.json", None).await?;
+    let (_, doc) = sb
+        .request_as(None, Method::GET, "/openapi.json", None)
+        .await?;
     let ops = operations(&doc);
     assert!(ops.len() >= 28, "{} operations in the document", ops.len());
     let (a, a_creds) = tenant_objects(&sb, "a", 0).await?;
@@ -238,7 +281,10 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
 
     // 2. Tenant A's credentials against tenant B's objects (before anything of A's is deleted).
     for cred in &a_creds {
-        for op in ops.iter().filter(|o| o.permission.is_some() && o.id != "logout") {
+        for op in ops
+            .iter()
+            .filter(|o| o.permission.is_some() && o.id != "logout")
+        {
             let permitted = op.permission.is_some_and(|p| cred.role.permits(p));
             let names_object = op.path.contains("{id}");
             let mut body = example_body(op);
@@ -247,12 +293,35 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
                     b_obj.insert("tenant_id".into(), json!(b.tenant));
                 }
             }
-            let path = if names_object { b.path(&op.path) } else { op.path.clone() };
+            let path = if names_object {
+                b.path(&op.path)
+            } else {
+                op.path.clone()
+            };
             let (s, answer) = send(&sb, Some(&cred.token), op, &path, body).await;
             checked += 1;
             let text = answer.to_string();
-            if let Some(secret) = b.secrets.iter().find(|s| text.contains(s.as_str())) {
-                failures.push(format!("LEAK {} {}: answer holds {secret}: {text}", cred.label, op.label()));
+            if op.id == "list_audit" {
+                // The log holds A's own requests (paths naming B's ids included): only A's lines.
+                let foreign = answer["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["tenant_id"] != a.tenant.as_str())
+                    .count();
+                if foreign > 0 {
+                    failures.push(format!(
+                        "LEAK {} {}: {foreign} lines of other tenants",
+                        cred.label,
+                        op.label()
+                    ));
+                }
+            } else if let Some(secret) = b.secrets.iter().find(|s| text.contains(s.as_str())) {
+                failures.push(format!(
+                    "LEAK {} {}: answer holds {secret}: {text}",
+                    cred.label,
+                    op.label()
+                ));
             }
             let ok = if !permitted {
                 s == 403
@@ -273,10 +342,13 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             format!("/api/v1/audit?tenant_id={}", b.tenant),
         ] {
             let url = format!("{}{path}", sb.node()?.api);
-            let (s, answer) = sb.request_as(Some(&cred.token), Method::GET, &url, None).await?;
+            let (s, answer) = sb
+                .request_as(Some(&cred.token), Method::GET, &url, None)
+                .await?;
             checked += 1;
             let text = answer.to_string();
-            if (200..300).contains(&s) && answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            if (200..300).contains(&s) && answer["items"].as_array().is_some_and(|i| !i.is_empty())
+            {
                 failures.push(format!("LEAK {} {path}: {s} {text}", cred.label));
             }
         }
@@ -296,9 +368,18 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
     everyone.push(&admin);
     for op in ops.iter().filter(|o| o.permission.is_some()) {
         for cred in &everyone {
-            let Some(permission) = op.permission else { continue };
+            let Some(permission) = op.permission else {
+                continue;
+            };
             let permitted = cred.role.permits(permission);
-            let (s, answer) = send(&sb, Some(&cred.token), op, &a.path(&op.path), example_body(op)).await;
+            let (s, answer) = send(
+                &sb,
+                Some(&cred.token),
+                op,
+                &a.path(&op.path),
+                example_body(op),
+            )
+            .await;
             checked += 1;
             let ok = if permitted {
                 s != 401 && !(s == 403 && answer["error"]["field"].is_null()) && s < 500
@@ -321,18 +402,38 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
     assert_eq!(cam["name"], "camera b");
     assert!(cam["labels"].get("touched").is_none(), "{cam}");
     let (s, user) = sb.get(&format!("/users/{}", b.user)).await?;
-    assert_eq!((s, user["disabled"].as_bool()), (200, Some(false)), "{user}");
+    assert_eq!(
+        (s, user["disabled"].as_bool()),
+        (200, Some(false)),
+        "{user}"
+    );
     let (_, keys) = sb.get("/api-keys").await?;
     let spare = keys["items"]
         .as_array()
         .and_then(|k| k.iter().find(|k| k["id"] == b.api_key.as_str()))
         .cloned()
         .unwrap_or_default();
-    assert!(spare["revoked_at"].is_null(), "B's key was revoked: {spare}");
+    assert!(
+        spare["revoked_at"].is_null(),
+        "B's key was revoked: {spare}"
+    );
     let (_, b_cams) = sb.get(&format!("/cameras?tenant_id={}", b.tenant)).await?;
-    assert_eq!(b_cams["items"].as_array().map(Vec::len), Some(1), "{b_cams}");
+    assert_eq!(
+        b_cams["items"].as_array().map(Vec::len),
+        Some(1),
+        "{b_cams}"
+    );
 
-    println!("isolation: {} operations, {checked} requests, {} failures", ops.len(), failures.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "isolation: {} operations, {checked} requests, {} failures",
+        ops.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     Ok(())
 }

@@ -525,7 +525,7 @@ impl Store {
             .map(|r| tenant_from_row(&r))
             .ok_or_else(|| StoreError::UnknownReference {
                 field: "tenant_id",
-                message: format!("unknown tenant {tenant}"),
+                message: "unknown tenant".into(),
             })?;
         check_licence_current(&tenant)?;
         let count: i64 = tx

@@ -127,7 +127,7 @@ impl Store {
             if !known {
                 return Err(StoreError::UnknownReference {
                     field: "tenant_id",
-                    message: format!("unknown tenant {t}"),
+                    message: "unknown tenant".into(),
                 });
             }
         }

@@ -50,7 +50,7 @@ fn noted(req: &HttpRequest, camera: &CameraView) {
         AuditNote {
             tenant_id: Some(camera.camera.tenant_id),
             object_id: Some(camera.camera.id.to_string()),
-            actor: None,
+            ..AuditNote::default()
         },
     );
 }

@@ -20,7 +20,7 @@ fn noted_user(req: &HttpRequest, user: &User) {
         AuditNote {
             tenant_id: user.tenant_id,
             object_id: Some(user.id.to_string()),
-            actor: None,
+            ..AuditNote::default()
         },
     );
 }
@@ -65,6 +65,7 @@ pub async fn login(
             tenant_id: user.tenant_id,
             object_id: Some(user.id.to_string()),
             actor: Some(email),
+            user_id: Some(user.id),
         },
     );
     Ok(HttpResponse::Ok().json(pair))
@@ -86,6 +87,7 @@ pub async fn refresh(
             tenant_id: user.tenant_id,
             object_id: Some(user.id.to_string()),
             actor: Some(user.email),
+            user_id: Some(user.id),
         },
     );
     Ok(HttpResponse::Ok().json(pair))
@@ -291,7 +293,7 @@ pub async fn create_api_key(
         AuditNote {
             tenant_id: api_key.tenant_id,
             object_id: Some(api_key.id.to_string()),
-            actor: None,
+            ..AuditNote::default()
         },
     );
     Ok(HttpResponse::Created().json(ApiKeyCreated {
@@ -333,7 +335,7 @@ pub async fn revoke_api_key(
         AuditNote {
             tenant_id: key.tenant_id,
             object_id: Some(key.id.to_string()),
-            actor: None,
+            ..AuditNote::default()
         },
     );
     Ok(HttpResponse::NoContent().finish())

@@ -15,7 +15,7 @@ fn noted(req: &HttpRequest, id: TenantId) {
         AuditNote {
             tenant_id: Some(id),
             object_id: Some(id.to_string()),
-            actor: None,
+            ..AuditNote::default()
         },
     );
 }
