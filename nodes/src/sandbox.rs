@@ -437,6 +437,26 @@ impl Sandbox {
         Ok(body["id"].as_str().context("tenant id")?.to_string())
     }
 
+    /// Creates a user as the platform admin, failing unless 201; returns its id.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        role: &str,
+        tenant: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let (status, body) = self
+            .post(
+                "/users",
+                &serde_json::json!({"email": email, "password": password, "role": role, "tenant_id": tenant}),
+            )
+            .await?;
+        if status != 201 {
+            bail!("create user {email}: {status} {body}");
+        }
+        Ok(body["id"].as_str().context("user id")?.to_string())
+    }
+
     /// Creates a camera, failing unless 201; returns its id.
     pub async fn create_camera(
         &self,

@@ -170,15 +170,10 @@ async fn make_user(
     tag: &str,
 ) -> anyhow::Result<(String, String)> {
     let email = format!("{}-{tag}@example.test", role.as_str());
-    let (s, user) = sb
-        .post(
-            "/users",
-            &json!({"email": email, "password": PASSWORD, "role": role.as_str(), "tenant_id": tenant}),
-        )
+    let id = sb
+        .create_user(&email, PASSWORD, role.as_str(), Some(tenant))
         .await?;
-    anyhow::ensure!(s == 201, "create user: {s} {user}");
-    let token = sb.login(&email, PASSWORD).await?;
-    Ok((user["id"].as_str().unwrap_or_default().to_string(), token))
+    Ok((id, sb.login(&email, PASSWORD).await?))
 }
 
 /// A tenant with a recording camera (and its first segment), a spare user and a spare API key.
