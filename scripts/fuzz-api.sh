@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes a live node's API from its OpenAPI document with schemathesis (from PyPI), against real
 # PostgreSQL: fails on any 5xx, any response that breaks the documented schema or content type, and any
-# status code the document does not declare. Usage: scripts/fuzz-api.sh [examples per operation, default 150]
+# status code the document does not declare, and on fewer than 1000 requests in all. It authenticates as
+# a platform admin with an API key (so every route is reached past the guard) and raises the rate limits
+# for the run. Usage: scripts/fuzz-api.sh [examples per operation, default 150]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-150}
@@ -23,10 +25,21 @@ cleanup() {
 }
 trap cleanup EXIT
 target/debug/vms sim --cameras 1 --port "$sim_port" >/dev/null </dev/null & sim_pid=$!
-VMS_LOG=warn VMS_NODE_ID=fuzz VMS_DATA_DIR="$data" VMS_API__LISTEN="127.0.0.1:$api_port" \
+VMS_ADMIN_PASSWORD=fuzz-admin-password VMS_API__RATE_LIMIT_PER_SECOND=100000 VMS_API__RATE_LIMIT_BURST=100000 \
+  VMS_API__IP_RATE_LIMIT_PER_SECOND=100000 VMS_API__IP_RATE_LIMIT_BURST=100000 \
+  VMS_LOG=warn VMS_NODE_ID=fuzz VMS_DATA_DIR="$data" VMS_API__LISTEN="127.0.0.1:$api_port" \
   VMS_POSTGRES__URL="${pg%/*}/$db" target/debug/vms node 2>"$data/node.log" & node_pid=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$api_port/readyz" >/dev/null && break; sleep 1; done
-python3 -m schemathesis.cli run "http://127.0.0.1:$api_port/api/v1/openapi.json" --url "http://127.0.0.1:$api_port" \
-  -n "$examples" --seed 1 \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+api="http://127.0.0.1:$api_port/api/v1"
+token=$(curl -sf "$api/auth/login" -H 'Content-Type: application/json' \
+  -d '{"email":"admin@vms.local","password":"fuzz-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+key=$(curl -sf "$api/api-keys" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"name":"fuzz"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+python3 -m schemathesis.cli run "$api/openapi.json" --url "http://127.0.0.1:$api_port" \
+  -H "Authorization: Bearer $key" -n "$examples" --seed 1 \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  | tee "$data/fuzz.out"
+requests=$(grep -oE '[0-9]+ generated' "$data/fuzz.out" | head -1 | grep -oE '[0-9]+' || echo 0)
+echo "fuzz: $requests generated test cases"
+if [ "$requests" -lt 1000 ]; then echo "fewer than 1000 generated requests ($requests)" >&2; exit 1; fi
 if grep -qi panicked "$data/node.log"; then echo "the node panicked during fuzzing" >&2; exit 1; fi

@@ -211,26 +211,6 @@ impl Authenticator {
         Ok(kid)
     }
 
-    fn sign(&self, key: &SigningKey, user: UserId, sid: Uuid) -> Result<String, ApiError> {
-        let now = Utc::now().timestamp();
-        let claims = Claims {
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            sub: user.0,
-            sid,
-            iat: now,
-            exp: now + i64::try_from(self.access_ttl.as_secs()).unwrap_or(900),
-        };
-        let mut header = Header::new(JwtAlgorithm::HS256);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret)).map_err(
-            |e| {
-                tracing::error!(error = %e, "cannot sign token");
-                ApiError::internal()
-            },
-        )
-    }
-
     async fn token_pair(
         &self,
         user: UserId,
@@ -240,7 +220,7 @@ impl Authenticator {
         let keys = self.keys().await?;
         let key = keys.first().ok_or_else(ApiError::internal)?;
         Ok(TokenPair {
-            access_token: self.sign(key, user, sid)?,
+            access_token: encode_access(key, user, sid, self.access_ttl)?,
             token_type: "Bearer".into(),
             expires_in: self.access_ttl.as_secs(),
             refresh_token: refresh,
@@ -368,24 +348,9 @@ impl Authenticator {
     }
 
     async fn session_principal(&self, token: &str) -> Result<Principal, ApiError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated())?;
-        if header.alg != JwtAlgorithm::HS256 {
-            return Err(unauthenticated());
-        }
-        let kid = header.kid.ok_or_else(unauthenticated)?;
+        let kid = token_kid(token)?;
         let key = self.key_for(&kid).await?.ok_or_else(unauthenticated)?;
-        let mut validation = Validation::new(JwtAlgorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(
-            token,
-            &DecodingKey::from_secret(&key.secret),
-            &validation,
-        )
-        .map_err(|_| unauthenticated())?;
-        let claims = data.claims;
+        let claims = decode_access(token, &key)?;
         let user = self
             .backend
             .session_user(claims.sid)
@@ -400,6 +365,51 @@ impl Authenticator {
             credential: Credential::Session(claims.sid),
         })
     }
+}
+
+/// Signs an access token for a session of `user`, valid for `ttl`.
+pub fn encode_access(
+    key: &SigningKey,
+    user: UserId,
+    sid: Uuid,
+    ttl: Duration,
+) -> Result<String, ApiError> {
+    let now = Utc::now().timestamp();
+    let claims = Claims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: user.0,
+        sid,
+        iat: now,
+        exp: now + i64::try_from(ttl.as_secs()).unwrap_or(900),
+    };
+    let mut header = Header::new(JwtAlgorithm::HS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret)).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign token");
+        ApiError::internal()
+    })
+}
+
+/// The `kid` of a token, refusing any algorithm but HS256 (`none` included).
+pub fn token_kid(token: &str) -> Result<String, ApiError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated())?;
+    if header.alg != JwtAlgorithm::HS256 {
+        return Err(unauthenticated());
+    }
+    header.kid.ok_or_else(unauthenticated)
+}
+
+/// Checks an access token's signature with `key`, and its issuer, audience and expiry.
+pub fn decode_access(token: &str, key: &SigningKey) -> Result<Claims, ApiError> {
+    let mut validation = Validation::new(JwtAlgorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 5;
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation)
+        .map(|d| d.claims)
+        .map_err(|_| unauthenticated())
 }
 
 /// The caller an API key stands for: its user, with the key's role capped at the user's current one.

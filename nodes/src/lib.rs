@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_auth;
 pub mod bootstrap;
 pub mod demo;
 pub mod node;

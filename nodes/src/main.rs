@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::{bench, demo, node, sim};
+use vms_node::{bench, bench_auth, demo, node, sim};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -61,6 +61,8 @@ enum ConfigCommand {
 enum BenchCommand {
     /// CPU per camera-minute of recording, ours vs ffmpeg.
     Ingest(bench::IngestArgs),
+    /// Cost of a login against an authenticated request.
+    Auth(bench_auth::AuthBenchArgs),
 }
 
 fn init_tracing(json: bool, default: &str) {
@@ -140,5 +142,8 @@ fn main() -> anyhow::Result<()> {
             init_tracing(cli.log_json, "warn");
             runtime()?.block_on(bench::ingest(args))
         }
+        Command::Bench {
+            command: BenchCommand::Auth(args),
+        } => bench_auth::auth(args),
     }
 }

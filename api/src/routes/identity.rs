@@ -221,6 +221,20 @@ pub async fn update_user(
     let id = id.into_inner();
     // The user must be within the caller's scope before any work (and a hash) is spent on it.
     let current = backend.get_user(caller.0.scope(), id).await?;
+    if id == caller.0.user_id {
+        if body.disabled == Some(true) {
+            return Err(ApiError::conflict(
+                "disabled",
+                "you cannot disable yourself",
+            ));
+        }
+        if body.role.is_some_and(|r| r != current.role) {
+            return Err(ApiError::conflict(
+                "role",
+                "you cannot change your own role",
+            ));
+        }
+    }
     check_grant(&caller, current.role)?;
     let password_hash = match body.password {
         Some(p) => Some(guard.auth.hash_password(p).await?),
