@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod bench_auth;
 pub mod bootstrap;
+pub mod ctl;
 pub mod demo;
 pub mod node;
 pub mod process;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::{bench, bench_auth, demo, node, sim};
+use vms_node::{bench, bench_auth, ctl, demo, node, sim};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -41,6 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with a running node's API (tenants, cameras, users, API keys, audit).
+    Ctl(ctl::CtlArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -141,6 +143,16 @@ fn main() -> anyhow::Result<()> {
         } => {
             init_tracing(cli.log_json, "warn");
             runtime()?.block_on(bench::ingest(args))
+        }
+        Command::Ctl(args) => {
+            init_tracing(cli.log_json, "warn");
+            match runtime()?.block_on(ctl::run(args)) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Bench {
             command: BenchCommand::Auth(args),
