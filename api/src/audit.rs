@@ -92,10 +92,10 @@ pub async fn record(
         status: res.status().as_u16(),
         ip: Some(client_ip(http)),
     };
-    if let Some(backend) = http.app_data::<SharedBackend>() {
-        if let Err(e) = backend.append_audit(entry).await {
-            tracing::error!(error = %e, "cannot append to the audit log");
-        }
+    if let Some(backend) = http.app_data::<SharedBackend>()
+        && let Err(e) = backend.append_audit(entry).await
+    {
+        tracing::error!(error = %e, "cannot append to the audit log");
     }
     Ok(res)
 }

@@ -283,10 +283,10 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             let permitted = op.permission.is_some_and(|p| cred.role.permits(p));
             let names_object = op.path.contains("{id}");
             let mut body = example_body(op);
-            if op.id == "create_camera" || op.id == "create_user" {
-                if let Some(b_obj) = body.as_mut().and_then(Value::as_object_mut) {
-                    b_obj.insert("tenant_id".into(), json!(b.tenant));
-                }
+            if (op.id == "create_camera" || op.id == "create_user")
+                && let Some(b_obj) = body.as_mut().and_then(Value::as_object_mut)
+            {
+                b_obj.insert("tenant_id".into(), json!(b.tenant));
             }
             let path = if names_object {
                 b.path(&op.path)
