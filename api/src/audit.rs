@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
-use vms_messages::auth::NewAuditEntry;
+use vms_messages::auth::AuditRecord;
 use vms_messages::{Credential, Principal, TenantId, UserId};
 
 /// What a handler knows about the object it acted on.
@@ -65,7 +65,7 @@ pub async fn record(
         .get::<AuditNote>()
         .cloned()
         .unwrap_or_default();
-    let entry = NewAuditEntry {
+    let entry = AuditRecord {
         tenant_id: note
             .tenant_id
             .or_else(|| principal.as_ref().and_then(|p| p.tenant_id)),

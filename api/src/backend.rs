@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
-use vms_messages::auth::{
-    KeyCredentials, NewApiKey, NewAuditEntry, NewUser, SigningKey, UserChange,
-};
+use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Segment,
     SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
@@ -174,7 +172,7 @@ pub trait Backend: Send + Sync + 'static {
     // ---- audit ----
 
     /// Appends to the audit log.
-    async fn append_audit(&self, entry: NewAuditEntry) -> Result<(), ApiError>;
+    async fn append_audit(&self, entry: AuditRecord) -> Result<(), ApiError>;
     /// Reads the audit log within `scope`, newest first.
     async fn list_audit(
         &self,

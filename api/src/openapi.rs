@@ -76,6 +76,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::Me,
         vms_messages::SigningKeyRotated,
         vms_messages::AuditEntry,
+        vms_messages::auth::AuditRecord,
         vms_messages::AuditPage,
         crate::TenantPage,
         crate::CameraPage,

@@ -510,28 +510,9 @@ pub struct AuditEntry {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Tenant the object belongs to (or the caller's); `null` for platform-wide actions.
-    pub tenant_id: Option<TenantId>,
-    /// Acting user, when known.
-    pub user_id: Option<UserId>,
-    /// Acting user's e-mail, the e-mail tried at a failed login, or `anonymous`.
-    pub actor: String,
-    /// `session`, `api_key`, or `null` when unauthenticated.
-    pub credential: Option<String>,
-    /// API key used, when one was.
-    pub api_key_id: Option<ApiKeyId>,
-    /// What was done: the API operation, e.g. `create_camera`.
-    pub action: String,
-    /// Kind of object acted on, e.g. `camera`.
-    pub object_kind: Option<String>,
-    /// Id of the object acted on.
-    pub object_id: Option<String>,
-    /// HTTP method and path.
-    pub request: String,
-    /// HTTP status of the answer.
-    pub status: u16,
-    /// Client address.
-    pub ip: Option<String>,
+    /// What was recorded.
+    #[serde(flatten)]
+    pub record: AuditRecord,
 }
 
 /// A page of the audit log, newest first.
@@ -608,28 +589,28 @@ pub struct SigningKey {
     pub created_at: DateTime<Utc>,
 }
 
-/// An audit line to append.
-#[derive(Clone, Debug, Default)]
-pub struct NewAuditEntry {
-    /// Tenant of the object (or the caller's).
+/// What an audit line records (the log adds its position and time).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// Tenant the object belongs to (or the caller's); `null` for platform-wide actions.
     pub tenant_id: Option<TenantId>,
-    /// Acting user.
+    /// Acting user, when known.
     pub user_id: Option<UserId>,
-    /// Acting user's e-mail, or the e-mail tried, or `anonymous`.
+    /// Acting user's e-mail, the e-mail tried at a failed login, or `anonymous`.
     pub actor: String,
-    /// `session` or `api_key`.
+    /// `session`, `api_key`, or `null` when unauthenticated.
     pub credential: Option<String>,
-    /// API key used.
+    /// API key used, when one was.
     pub api_key_id: Option<ApiKeyId>,
-    /// Operation.
+    /// What was done: the API operation, e.g. `create_camera`.
     pub action: String,
-    /// Kind of object.
+    /// Kind of object acted on, e.g. `camera`.
     pub object_kind: Option<String>,
-    /// Id of object.
+    /// Id of the object acted on.
     pub object_id: Option<String>,
-    /// Method and path.
+    /// HTTP method and path.
     pub request: String,
-    /// HTTP status.
+    /// HTTP status of the answer.
     pub status: u16,
     /// Client address.
     pub ip: Option<String>,

@@ -16,9 +16,7 @@ use vms_actors::camera::{CameraMsg, camera_actor_name};
 use vms_actors::supervisor::NodeMsg;
 use vms_actors::{NodeContext, StoreError};
 use vms_api::{ApiError, Backend, CameraPage, Page, TenantPage};
-use vms_messages::auth::{
-    KeyCredentials, NewApiKey, NewAuditEntry, NewUser, SigningKey, UserChange,
-};
+use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
     CameraUpdate, CameraView, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
@@ -423,7 +421,7 @@ impl Backend for NodeBackend {
             .await
     }
 
-    async fn append_audit(&self, entry: NewAuditEntry) -> Result<(), ApiError> {
+    async fn append_audit(&self, entry: AuditRecord) -> Result<(), ApiError> {
         self.db(move |s| async move { s.append_audit(&entry).await })
             .await
     }

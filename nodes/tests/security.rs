@@ -35,6 +35,20 @@ async fn me(sb: &Sandbox, token: &str) -> anyhow::Result<u16> {
         .0)
 }
 
+async fn new_key(sb: &Sandbox, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+    sb.request_as(Some(token), Method::POST, "/api-keys", Some(&body))
+        .await
+}
+
+/// Asserts an error answer's status and field.
+fn assert_refused(status: u16, body: &Value, want: u16, field: &str) {
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (want, Some(field)),
+        "{body}"
+    );
+}
+
 async fn login_pair(sb: &Sandbox, email: &str, password: &str) -> anyhow::Result<(u16, Value)> {
     sb.request_as(
         None,
@@ -189,14 +203,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     );
 
     // API keys: shown once, role capped, revocable; disabling the user stops everything.
-    let (s, key) = sb
-        .request_as(
-            Some(&new_access),
-            Method::POST,
-            "/api-keys",
-            Some(&json!({"name": "ci", "role": "viewer"})),
-        )
-        .await?;
+    let (s, key) = new_key(&sb, &new_access, json!({"name": "ci", "role": "viewer"})).await?;
     assert_eq!(s, 201, "{key}");
     let secret_key = key["key"].as_str().unwrap_or_default().to_string();
     assert!(secret_key.starts_with(key["api_key"]["prefix"].as_str().unwrap_or("?")));
@@ -214,32 +221,20 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         (me_key["role"].as_str(), me_key["credential"].as_str()),
         (Some("viewer"), Some("api_key"))
     );
-    let (s, higher) = sb
-        .request_as(
-            Some(&new_access),
-            Method::POST,
-            "/api-keys",
-            Some(&json!({"name": "x", "role": "tenant_admin"})),
-        )
-        .await?;
-    assert_eq!(
-        (s, higher["error"]["field"].as_str()),
-        (403, Some("role")),
-        "{higher}"
-    );
-    let (s, past) = sb
-        .request_as(
-            Some(&new_access),
-            Method::POST,
-            "/api-keys",
-            Some(&json!({"name": "x", "expires_at": "2000-01-01T00:00:00Z"})),
-        )
-        .await?;
-    assert_eq!(
-        (s, past["error"]["field"].as_str()),
-        (400, Some("expires_at")),
-        "{past}"
-    );
+    let (s, higher) = new_key(
+        &sb,
+        &new_access,
+        json!({"name": "x", "role": "tenant_admin"}),
+    )
+    .await?;
+    assert_refused(s, &higher, 403, "role");
+    let (s, past) = new_key(
+        &sb,
+        &new_access,
+        json!({"name": "x", "expires_at": "2000-01-01T00:00:00Z"}),
+    )
+    .await?;
+    assert_refused(s, &past, 400, "expires_at");
     let key_id = key["api_key"]["id"].as_str().unwrap_or_default();
     let (s, _) = sb
         .request_as(
@@ -426,27 +421,15 @@ async fn hostile_input_is_refused_and_every_change_is_audited() -> anyhow::Resul
     let (s, body) = sb
         .post("/tenants", &json!({"name": "n".repeat(10_000)}))
         .await?;
-    assert_eq!(
-        (s, body["error"]["field"].as_str()),
-        (400, Some("name")),
-        "{body}"
-    );
+    assert_refused(s, &body, 400, "name");
     let (s, body) = sb
         .post("/users", &json!({"email": format!("{}@x.test", "a".repeat(300)), "password": PASSWORD, "role": "viewer", "tenant_id": tenant}))
         .await?;
-    assert_eq!(
-        (s, body["error"]["field"].as_str()),
-        (400, Some("email")),
-        "{body}"
-    );
+    assert_refused(s, &body, 400, "email");
     let (s, body) = sb
         .post("/users", &json!({"email": "short@x.test", "password": "short", "role": "viewer", "tenant_id": tenant}))
         .await?;
-    assert_eq!(
-        (s, body["error"]["field"].as_str()),
-        (400, Some("password")),
-        "{body}"
-    );
+    assert_refused(s, &body, 400, "password");
     let (s, _) = sb
         .post(
             "/auth/login",

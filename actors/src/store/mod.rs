@@ -368,17 +368,15 @@ impl Store {
 
     /// One tenant, if within `scope`.
     pub async fn tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND ($2::uuid IS NULL OR id = $2)"
-                ),
-                &[&id.0, &scope_param(scope)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound("tenant"))?;
-        Ok(tenant_from_row(&row))
+        self.one(
+            &format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE id = $1 AND ($2::uuid IS NULL OR id = $2)"
+            ),
+            &[&id.0, &scope_param(scope)],
+            "tenant",
+            tenant_from_row,
+        )
+        .await
     }
 
     /// A page of the tenants within `scope`, ordered by id, after `cursor`.
@@ -390,19 +388,17 @@ impl Store {
     ) -> Result<(Vec<Tenant>, Option<String>), StoreError> {
         let after = decode_id_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLS} FROM tenants WHERE id > $1 AND ($3::uuid IS NULL OR id = $3)
-                     ORDER BY id LIMIT $2"
-                ),
-                &[&after, &(limit + 1), &scope_param(scope)],
-            )
-            .await?;
-        let mut items: Vec<Tenant> = rows.iter().map(tenant_from_row).collect();
-        let next = page_cursor(&mut items, limit, |t| t.id.to_string());
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE id > $1 AND ($3::uuid IS NULL OR id = $3)
+                 ORDER BY id LIMIT $2"
+            ),
+            &[&after, &(limit + 1), &scope_param(scope)],
+            limit,
+            tenant_from_row,
+            |t| t.id.to_string(),
+        )
+        .await
     }
 
     /// Every tenant (node start).
@@ -572,17 +568,15 @@ impl Store {
 
     /// One camera, if within `scope`.
     pub async fn camera(&self, scope: TenantScope, id: CameraId) -> Result<Camera, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
-                ),
-                &[&id.0, &scope_param(scope)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound("camera"))?;
-        Ok(camera_from_row(&row))
+        self.one(
+            &format!(
+                "SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+            ),
+            &[&id.0, &scope_param(scope)],
+            "camera",
+            camera_from_row,
+        )
+        .await
     }
 
     /// A page of the cameras within `scope` ordered by id, optionally of one tenant.
@@ -595,20 +589,18 @@ impl Store {
     ) -> Result<(Vec<Camera>, Option<String>), StoreError> {
         let after = decode_id_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
-        let client = self.pool.get().await?;
         let tenant = tenant.map(|t| t.0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {CAMERA_COLS} FROM cameras WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
-                     AND ($4::uuid IS NULL OR tenant_id = $4) ORDER BY id LIMIT $3"
-                ),
-                &[&after, &tenant, &(limit + 1), &scope_param(scope)],
-            )
-            .await?;
-        let mut items: Vec<Camera> = rows.iter().map(camera_from_row).collect();
-        let next = page_cursor(&mut items, limit, |c| c.id.to_string());
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {CAMERA_COLS} FROM cameras WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                 AND ($4::uuid IS NULL OR tenant_id = $4) ORDER BY id LIMIT $3"
+            ),
+            &[&after, &tenant, &(limit + 1), &scope_param(scope)],
+            limit,
+            camera_from_row,
+            |c| c.id.to_string(),
+        )
+        .await
     }
 
     /// Every camera of a tenant (tenant actor start).
@@ -681,18 +673,16 @@ impl Store {
         scope: TenantScope,
         id: CameraId,
     ) -> Result<Camera, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "DELETE FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
-                     RETURNING {CAMERA_COLS}"
-                ),
-                &[&id.0, &scope_param(scope)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound("camera"))?;
-        Ok(camera_from_row(&row))
+        self.one(
+            &format!(
+                "DELETE FROM cameras WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                 RETURNING {CAMERA_COLS}"
+            ),
+            &[&id.0, &scope_param(scope)],
+            "camera",
+            camera_from_row,
+        )
+        .await
     }
 
     // ---- segments ----
@@ -755,47 +745,43 @@ impl Store {
         let after = decode_segment_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
         let (after_ts, after_id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {SEGMENT_COLS} FROM segments
-                     WHERE camera_id = $1
-                       AND ($2::timestamptz IS NULL OR end_ts > $2)
-                       AND ($3::timestamptz IS NULL OR start_ts < $3)
-                       AND ($4::timestamptz IS NULL OR (start_ts, id) > ($4, $5::bigint))
-                       AND ($7::uuid IS NULL OR tenant_id = $7)
-                     ORDER BY start_ts, id LIMIT $6"
-                ),
-                &[
-                    &camera.0,
-                    &from,
-                    &to,
-                    &after_ts,
-                    &after_id,
-                    &(limit + 1),
-                    &scope_param(scope),
-                ],
-            )
-            .await?;
-        let mut items: Vec<Segment> = rows.iter().map(|r| segment_from_row(r).segment).collect();
-        let next = page_cursor(&mut items, limit, segment_cursor);
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments
+                 WHERE camera_id = $1
+                   AND ($2::timestamptz IS NULL OR end_ts > $2)
+                   AND ($3::timestamptz IS NULL OR start_ts < $3)
+                   AND ($4::timestamptz IS NULL OR (start_ts, id) > ($4, $5::bigint))
+                   AND ($7::uuid IS NULL OR tenant_id = $7)
+                 ORDER BY start_ts, id LIMIT $6"
+            ),
+            &[
+                &camera.0,
+                &from,
+                &to,
+                &after_ts,
+                &after_id,
+                &(limit + 1),
+                &scope_param(scope),
+            ],
+            limit,
+            |r| segment_from_row(r).segment,
+            segment_cursor,
+        )
+        .await
     }
 
     /// One segment with its file path, if within `scope`.
     pub async fn segment(&self, scope: TenantScope, id: i64) -> Result<SegmentFile, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {SEGMENT_COLS} FROM segments WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
-                ),
-                &[&id, &scope_param(scope)],
-            )
-            .await?
-            .ok_or(StoreError::NotFound("segment"))?;
-        Ok(segment_from_row(&row))
+        self.one(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+            ),
+            &[&id, &scope_param(scope)],
+            "segment",
+            segment_from_row,
+        )
+        .await
     }
 
     /// Segments recorded by `node` older than their camera's retention (capped by the tenant licence).
@@ -873,6 +859,41 @@ fn check_retention(tenant: &Tenant, days: Option<u32>) -> Result<(), StoreError>
             ),
         }),
         _ => Ok(()),
+    }
+}
+
+impl Store {
+    /// Runs a query for one row; `NotFound(what)` when there is none (or it is outside the scope).
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        what: &'static str,
+        from_row: impl Fn(&Row) -> T,
+    ) -> Result<T, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(sql, params)
+            .await?
+            .ok_or(StoreError::NotFound(what))?;
+        Ok(from_row(&row))
+    }
+
+    /// Runs a keyset-page query (its parameters ask for `limit + 1` rows, so a further page shows) and
+    /// returns at most `limit` items with the cursor of the next page.
+    async fn keyset_page<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        limit: i64,
+        from_row: impl Fn(&Row) -> T,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client.query(sql, params).await?;
+        let mut items: Vec<T> = rows.iter().map(from_row).collect();
+        let next = page_cursor(&mut items, limit, cursor_of);
+        Ok((items, next))
     }
 }
 

@@ -1,16 +1,12 @@
 //! Users, sessions, API keys, signing keys and the audit log. Every query that reads or changes a
 //! tenant's objects takes a [`TenantScope`] and applies it in SQL.
 
-use super::{
-    MAX_PAGE, Store, StoreError, decode_id_cursor, page_cursor, scope_param, unique_as_conflict,
-};
+use super::{MAX_PAGE, Store, StoreError, decode_id_cursor, scope_param, unique_as_conflict};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-use vms_messages::auth::{
-    KeyCredentials, NewApiKey, NewAuditEntry, NewUser, SigningKey, UserChange,
-};
+use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{ApiKey, ApiKeyId, AuditEntry, Role, TenantId, TenantScope, User, UserId};
 
 const USER_COLS: &str = "id, email, tenant_id, role, disabled, created_at";
@@ -51,17 +47,19 @@ fn audit_from_row(row: &Row) -> AuditEntry {
     AuditEntry {
         id: row.get("id"),
         at: row.get("at"),
-        tenant_id: row.get::<_, Option<Uuid>>("tenant_id").map(TenantId),
-        user_id: row.get::<_, Option<Uuid>>("user_id").map(UserId),
-        actor: row.get("actor"),
-        credential: row.get("credential"),
-        api_key_id: row.get::<_, Option<Uuid>>("api_key_id").map(ApiKeyId),
-        action: row.get("action"),
-        object_kind: row.get("object_kind"),
-        object_id: row.get("object_id"),
-        request: row.get("request"),
-        status: u16::try_from(row.get::<_, i32>("status")).unwrap_or(0),
-        ip: row.get("ip"),
+        record: AuditRecord {
+            tenant_id: row.get::<_, Option<Uuid>>("tenant_id").map(TenantId),
+            user_id: row.get::<_, Option<Uuid>>("user_id").map(UserId),
+            actor: row.get("actor"),
+            credential: row.get("credential"),
+            api_key_id: row.get::<_, Option<Uuid>>("api_key_id").map(ApiKeyId),
+            action: row.get("action"),
+            object_kind: row.get("object_kind"),
+            object_id: row.get("object_id"),
+            request: row.get("request"),
+            status: u16::try_from(row.get::<_, i32>("status")).unwrap_or(0),
+            ip: row.get("ip"),
+        },
     }
 }
 
@@ -154,17 +152,15 @@ impl Store {
 
     /// A user within `scope` (platform admins are outside every tenant scope).
     pub async fn user(&self, scope: TenantScope, id: UserId) -> Result<User, StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .query_opt(
-                &format!(
-                    "SELECT {USER_COLS} FROM users WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
-                ),
-                &[&id.0, &scope_param(scope)],
-            )
-            .await?
-            .map(|r| user_from_row(&r))
-            .ok_or(StoreError::NotFound("user"))
+        self.one(
+            &format!(
+                "SELECT {USER_COLS} FROM users WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+            ),
+            &[&id.0, &scope_param(scope)],
+            "user",
+            user_from_row,
+        )
+        .await
     }
 
     /// A page of the users within `scope`, ordered by id.
@@ -176,19 +172,17 @@ impl Store {
     ) -> Result<(Vec<User>, Option<String>), StoreError> {
         let after = decode_id_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {USER_COLS} FROM users WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
-                     ORDER BY id LIMIT $3"
-                ),
-                &[&after, &scope_param(scope), &(limit + 1)],
-            )
-            .await?;
-        let mut items: Vec<User> = rows.iter().map(user_from_row).collect();
-        let next = page_cursor(&mut items, limit, |u| u.id.to_string());
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {USER_COLS} FROM users WHERE id > $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+                 ORDER BY id LIMIT $3"
+            ),
+            &[&after, &scope_param(scope), &(limit + 1)],
+            limit,
+            user_from_row,
+            |u| u.id.to_string(),
+        )
+        .await
     }
 
     /// Changes a user within `scope`; a new password or disabling ends its sessions.
@@ -240,17 +234,15 @@ impl Store {
 
     /// Deletes a user within `scope` (its sessions and keys go with it).
     pub async fn delete_user(&self, scope: TenantScope, id: UserId) -> Result<User, StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .query_opt(
-                &format!(
-                    "DELETE FROM users WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING {USER_COLS}"
-                ),
-                &[&id.0, &scope_param(scope)],
-            )
-            .await?
-            .map(|r| user_from_row(&r))
-            .ok_or(StoreError::NotFound("user"))
+        self.one(
+            &format!(
+                "DELETE FROM users WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING {USER_COLS}"
+            ),
+            &[&id.0, &scope_param(scope)],
+            "user",
+            user_from_row,
+        )
+        .await
     }
 
     /// An enabled user and its password hash, by e-mail (case-insensitive).
@@ -412,20 +404,18 @@ impl Store {
     ) -> Result<(Vec<ApiKey>, Option<String>), StoreError> {
         let after = decode_id_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {KEY_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id
-                     WHERE k.id > $1 AND ($2::uuid IS NULL OR u.tenant_id = $2) AND ($3::uuid IS NULL OR k.user_id = $3)
-                     ORDER BY k.id LIMIT $4"
-                ),
-                &[&after, &scope_param(scope), &owner.map(|o| o.0), &(limit + 1)],
-            )
-            .await?;
-        let mut items: Vec<ApiKey> = rows.iter().map(key_from_row).collect();
-        let next = page_cursor(&mut items, limit, |k| k.id.to_string());
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {KEY_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id
+                 WHERE k.id > $1 AND ($2::uuid IS NULL OR u.tenant_id = $2) AND ($3::uuid IS NULL OR k.user_id = $3)
+                 ORDER BY k.id LIMIT $4"
+            ),
+            &[&after, &scope_param(scope), &owner.map(|o| o.0), &(limit + 1)],
+            limit,
+            key_from_row,
+            |k| k.id.to_string(),
+        )
+        .await
     }
 
     /// Revokes a key within `scope` (and of `owner`, when given); revoking twice is harmless.
@@ -435,22 +425,20 @@ impl Store {
         owner: Option<UserId>,
         id: ApiKeyId,
     ) -> Result<ApiKey, StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .query_opt(
-                &format!(
-                    "WITH k AS (
-                         UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())
-                         FROM users u WHERE u.id = k.user_id AND k.id = $1
-                           AND ($2::uuid IS NULL OR u.tenant_id = $2) AND ($3::uuid IS NULL OR k.user_id = $3)
-                         RETURNING k.*)
-                     SELECT {KEY_COLS} FROM k JOIN users u ON u.id = k.user_id"
-                ),
-                &[&id.0, &scope_param(scope), &owner.map(|o| o.0)],
-            )
-            .await?
-            .map(|r| key_from_row(&r))
-            .ok_or(StoreError::NotFound("api key"))
+        self.one(
+            &format!(
+                "WITH k AS (
+                     UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())
+                     FROM users u WHERE u.id = k.user_id AND k.id = $1
+                       AND ($2::uuid IS NULL OR u.tenant_id = $2) AND ($3::uuid IS NULL OR k.user_id = $3)
+                     RETURNING k.*)
+                 SELECT {KEY_COLS} FROM k JOIN users u ON u.id = k.user_id"
+            ),
+            &[&id.0, &scope_param(scope), &owner.map(|o| o.0)],
+            "api key",
+            key_from_row,
+        )
+        .await
     }
 
     // ---- signing keys ----
@@ -506,7 +494,7 @@ impl Store {
     // ---- audit ----
 
     /// Appends an audit line.
-    pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<(), StoreError> {
+    pub async fn append_audit(&self, e: &AuditRecord) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
         client
             .execute(
@@ -543,20 +531,18 @@ impl Store {
     ) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
         let before = decode_audit_cursor(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE);
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {AUDIT_COLS} FROM audit_log
-                     WHERE id < $1 AND ($2::uuid IS NULL OR tenant_id = $2) AND ($3::uuid IS NULL OR tenant_id = $3)
-                       AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
-                     ORDER BY id DESC LIMIT $6"
-                ),
-                &[&before, &scope_param(scope), &tenant.map(|t| t.0), &from, &to, &(limit + 1)],
-            )
-            .await?;
-        let mut items: Vec<AuditEntry> = rows.iter().map(audit_from_row).collect();
-        let next = page_cursor(&mut items, limit, |e| e.id.to_string());
-        Ok((items, next))
+        self.keyset_page(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit_log
+                 WHERE id < $1 AND ($2::uuid IS NULL OR tenant_id = $2) AND ($3::uuid IS NULL OR tenant_id = $3)
+                   AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
+                 ORDER BY id DESC LIMIT $6"
+            ),
+            &[&before, &scope_param(scope), &tenant.map(|t| t.0), &from, &to, &(limit + 1)],
+            limit,
+            audit_from_row,
+            |e| e.id.to_string(),
+        )
+        .await
     }
 }
