@@ -65,4 +65,5 @@ for db in vms vms_test; do
     psql_admin "CREATE DATABASE $db"
   fi
 done
+"$(dirname "$0")/fetch-onnxruntime.sh"
 log "ready: PostgreSQL on $PGHOST_ADDR:$PGPORT_NUM, NATS on 127.0.0.1:4222"

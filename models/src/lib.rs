@@ -1,7 +1,30 @@
-//! Machine-learning side of the VMS: the [`Detector`] trait every detector implements. Model workers,
-//! ONNX Runtime sessions and the model zoo build on it.
+//! Machine-learning side of the VMS: the [`Detector`] trait every detector implements; ONNX Runtime
+//! (loaded dynamically, see [`runtime`]); model manifests ([`manifest`]) so a new model of a known
+//! family needs no code; pre-processing (resize, letterbox, layout, normalisation) and the SSD and YOLO
+//! output families with non-maximum suppression; and the zoo in `models/zoo/`.
+
+pub mod manifest;
+pub mod onnx;
+pub mod postprocess;
+pub mod preprocess;
+pub mod registry;
+pub mod runtime;
+
+pub use manifest::{Family, Manifest};
+pub use onnx::OnnxDetector;
 
 use thiserror::Error;
+
+/// Why a model could not be loaded.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// ONNX Runtime is missing or failed.
+    #[error("{0}")]
+    Runtime(String),
+    /// The manifest or the model does not hold together (the message names the problem).
+    #[error("{0}")]
+    Manifest(String),
+}
 
 /// Pixel layout and size a detector wants its frames in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

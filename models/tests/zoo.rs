@@ -1,0 +1,193 @@
+//! The zoo against real ONNX Runtime and real pictures: the person model finds the astronaut and no
+//! one in the cat or coffee pictures; the synthetic YOLO model exercises YOLO decoding; every detector
+//! survives odd frames; broken manifests are refused with the problem named.
+
+use std::path::{Path, PathBuf};
+use vms_models::registry::{default_zoo, manifests, open_all};
+use vms_models::{Detector, Frame, Manifest, OnnxDetector, runtime};
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn picture(name: &str) -> (u32, u32, Vec<u8>) {
+    let img = image::open(testdata().join("images").join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .to_rgb8();
+    (img.width(), img.height(), img.into_raw())
+}
+
+fn person() -> OnnxDetector {
+    let env = runtime::environment(None).expect("ONNX Runtime (scripts/fetch-onnxruntime.sh)");
+    let m = Manifest::load(&default_zoo().join("person")).expect("person manifest");
+    OnnxDetector::open(m, env, 1).expect("person model")
+}
+
+#[test]
+fn the_person_model_finds_the_astronaut_and_nobody_else() {
+    let mut det = person();
+    let (w, h, rgb) = picture("astronaut.png");
+    let found = det
+        .detect(&Frame {
+            width: w,
+            height: h,
+            rgb: &rgb,
+        })
+        .expect("detect");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].label, "person");
+    assert!(found[0].score > 0.8, "{found:?}");
+    let b = found[0].bbox;
+    assert!(
+        b[0] < b[2] && b[1] < b[3] && b.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{b:?}"
+    );
+    for name in ["coffee.png", "chelsea.png"] {
+        let (w, h, rgb) = picture(name);
+        let found = det
+            .detect(&Frame {
+                width: w,
+                height: h,
+                rgb: &rgb,
+            })
+            .expect("detect");
+        assert!(found.is_empty(), "{name}: {found:?}");
+    }
+}
+
+#[test]
+fn the_synthetic_yolo_model_decodes_to_suppressed_boxes() {
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let m = Manifest::load(&testdata().join("synthetic-yolo")).expect("manifest");
+    let mut det = OnnxDetector::open(m, env, 1).expect("model");
+    let (w, h, rgb) = picture("chelsea.png");
+    let found = det
+        .detect(&Frame {
+            width: w,
+            height: h,
+            rgb: &rgb,
+        })
+        .expect("detect");
+    assert!(
+        !found.is_empty(),
+        "its sigmoid outputs exceed the 0.3 threshold somewhere"
+    );
+    for d in &found {
+        assert!(d.label == "a" || d.label == "b");
+        assert!(d.bbox.iter().all(|v| (0.0..=1.0).contains(v)), "{d:?}");
+    }
+    for (i, a) in found.iter().enumerate() {
+        for b in &found[i + 1..] {
+            if a.label == b.label {
+                assert!(
+                    vms_models::postprocess::iou(a.bbox, b.bbox) <= 0.45 + 1e-6,
+                    "NMS left {a:?} and {b:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_detector_survives_odd_frames() {
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let (mut detectors, failed) = open_all(&default_zoo(), env, 1);
+    assert!(failed.is_empty(), "{failed:?}");
+    let (extra, _) = open_all(&testdata(), env, 1);
+    detectors.extend(extra);
+    assert!(detectors.len() >= 2);
+    let frames: Vec<(u32, u32, Vec<u8>)> = vec![
+        (1, 1, vec![0; 3]),
+        (3, 2000, vec![255; 3 * 2000 * 3]),
+        (4096, 2160, vec![128; 4096 * 2160 * 3]),
+        (640, 480, vec![0; 640 * 480 * 3]),
+        (640, 480, vec![90; 640 * 480 * 3]),
+    ];
+    for det in &mut detectors {
+        for (w, h, rgb) in &frames {
+            let out = det.detect(&Frame {
+                width: *w,
+                height: *h,
+                rgb,
+            });
+            let found = out.unwrap_or_else(|e| panic!("{} on {w}x{h}: {e}", det.name()));
+            assert!(found.iter().all(|d| d.score.is_finite()), "{}", det.name());
+        }
+        // Frames that lie about their size are refused, not read out of bounds.
+        assert!(
+            det.detect(&Frame {
+                width: 10,
+                height: 10,
+                rgb: &[0; 7]
+            })
+            .is_err()
+        );
+        assert!(
+            det.detect(&Frame {
+                width: 0,
+                height: 0,
+                rgb: &[]
+            })
+            .is_err()
+        );
+    }
+}
+
+#[test]
+fn broken_manifests_are_refused_naming_the_problem() {
+    let dir = std::env::temp_dir().join(format!("vms-bad-zoo-{}", std::process::id()));
+    let model = |name: &str, text: &str, with_file: Option<&Path>| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::write(d.join("model.toml"), text).expect("write");
+        if let Some(f) = with_file {
+            std::fs::copy(f, d.join("model.onnx")).expect("copy");
+        }
+    };
+    let base = |family: &str, labels: &str| {
+        format!(
+            "name = \"x\"\nversion = \"1\"\nfamily = \"{family}\"\nlicence = \"MIT\"\nlabels = {labels}\n\
+             [input]\nwidth = 64\nheight = 64\nlayout = \"nchw\"\ndtype = \"f32\"\n"
+        )
+    };
+    let synthetic = testdata().join("synthetic-yolo/model.onnx");
+    model("a-missing-file", &base("yolo", "[\"a\", \"b\"]"), None);
+    model(
+        "b-unknown-family",
+        &base("rcnn", "[\"a\"]"),
+        Some(&synthetic),
+    );
+    model(
+        "c-labels-mismatch",
+        &base("yolo", "[\"a\", \"b\", \"c\"]"),
+        Some(&synthetic),
+    );
+    model(
+        "d-wrong-family-outputs",
+        &base("ssd", "[\"a\", \"b\"]"),
+        Some(&synthetic),
+    );
+    model(
+        "e-not-onnx",
+        &base("yolo", "[\"a\", \"b\"]"),
+        Some(&testdata().join("README.md")),
+    );
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let (ok, failed) = open_all(&dir, env, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok.is_empty(), "{} loaded", ok.len());
+    let messages: Vec<String> = failed.iter().map(ToString::to_string).collect();
+    let expect = [
+        "is missing",
+        "known families: ssd, yolo",
+        "does not match 3 labels",
+        "needs an output named *boxes",
+        "cannot load",
+    ];
+    assert_eq!(messages.len(), expect.len(), "{messages:#?}");
+    for (m, want) in messages.iter().zip(expect) {
+        assert!(m.contains(want), "{m:?} should say {want:?}");
+    }
+    let (found, _) = manifests(&default_zoo());
+    assert!(found.iter().all(|m| m.file.is_file()));
+}
