@@ -9,9 +9,11 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod registry;
 pub mod runtime;
+pub mod worker;
 
 pub use manifest::{Family, Manifest};
 pub use onnx::OnnxDetector;
+pub use worker::{ModelWorker, OwnedFrame, Priority};
 
 use thiserror::Error;
 

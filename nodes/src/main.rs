@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::{bench, bench_auth, ctl, demo, node, sim};
+use vms_node::{bench, bench_auth, bench_detect, ctl, demo, node, sim};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -65,6 +65,8 @@ enum BenchCommand {
     Ingest(bench::IngestArgs),
     /// Cost of a login against an authenticated request.
     Auth(bench_auth::AuthBenchArgs),
+    /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
+    Detect(bench_detect::DetectBenchArgs),
 }
 
 fn init_tracing(json: bool, default: &str) {
@@ -157,5 +159,11 @@ fn main() -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Auth(args),
         } => bench_auth::auth(args),
+        Command::Bench {
+            command: BenchCommand::Detect(args),
+        } => {
+            init_tracing(cli.log_json, "warn");
+            bench_detect::detect(args)
+        }
     }
 }
