@@ -60,6 +60,8 @@ pub struct CameraArgs {
     pub camera: Camera,
     /// Node context.
     pub ctx: Arc<NodeContext>,
+    /// Run the node's analytics on this camera (its tenant's licence allows the model).
+    pub analytics: bool,
 }
 
 /// State of [`CameraActor`].
@@ -78,6 +80,11 @@ pub struct CameraActorState {
     label: String,
     last_failure: Option<FailureKind>,
     consecutive: u32,
+    /// Keyframe sampling and the rule, kept across reconnects.
+    analytics: Option<(
+        crate::analytics::CameraAnalytics,
+        crate::pipeline::KeyframeSink,
+    )>,
 }
 
 /// Records one camera; see the module docs.
@@ -114,6 +121,7 @@ impl CameraActorState {
                 camera_dir: self.ctx.camera_dir(self.camera.tenant_id, self.camera.id),
                 first_seq: self.next_seq,
             },
+            keyframes: self.analytics.as_ref().map(|(_, sink)| sink.clone()),
         }
     }
 
@@ -290,7 +298,11 @@ impl Actor for CameraActor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let CameraArgs { camera, ctx } = args;
+        let CameraArgs {
+            camera,
+            ctx,
+            analytics,
+        } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         let last_indexed = ctx.store.last_seq(camera.id).await?;
         // Files written before a crash but never indexed are indexed now, and numbering goes on after them,
@@ -318,7 +330,18 @@ impl Actor for CameraActor {
         let mut status = CameraStatus::unknown();
         status.node = Some(ctx.node_id().to_string());
         status.reason = None;
+        let analytics = match (&ctx.analytics, analytics) {
+            (Some(a), true) => match crate::analytics::CameraAnalytics::start(&ctx, a, &camera) {
+                Ok(started) => Some(started),
+                Err(e) => {
+                    tracing::warn!(camera_id = %camera.id, error = %e, "analytics not started; recording only");
+                    None
+                }
+            },
+            _ => None,
+        };
         Ok(CameraActorState {
+            analytics,
             label: camera.id.to_string(),
             camera,
             ctx,

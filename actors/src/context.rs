@@ -13,6 +13,8 @@ pub struct NodeContext {
     pub store: Store,
     /// NATS client (absent when NATS is not configured for this process, e.g. in unit tests).
     pub nats: Option<async_nats::Client>,
+    /// Detection, when enabled and its model loaded.
+    pub analytics: Option<std::sync::Arc<crate::analytics::Analytics>>,
 }
 
 impl NodeContext {

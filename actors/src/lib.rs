@@ -5,6 +5,7 @@
 //! [`camera::CameraActor`] per camera → [`segmenter::SegmenterActor`]; plus [`retention::RetentionActor`].
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
+pub mod analytics;
 pub mod backoff;
 pub mod camera;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod recorder;
 pub mod retention;
+pub mod sampler;
 pub mod segmenter;
 pub mod store;
 pub mod supervisor;

@@ -34,6 +34,33 @@ pub static CAMERA_FRAMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!("vms_camera_frames_total", "frames received", &["camera"])
         .expect("metric registers")
 });
+/// Events a rule raised (a retry of the same event counts again), per camera.
+pub static EVENTS_RAISED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_events_raised_total",
+        "events raised by rules, retries included",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Events stored for the first time, per camera.
+pub static EVENTS_STORED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_events_stored_total",
+        "events stored for the first time",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Frames sampled for analytics, per camera.
+pub static FRAMES_SAMPLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_frames_sampled_total",
+        "keyframes decoded for analytics",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
 /// Segments indexed, per camera.
 pub static CAMERA_SEGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!("vms_camera_segments_total", "segments indexed", &["camera"])

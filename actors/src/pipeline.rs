@@ -116,6 +116,21 @@ pub struct PipelineSettings {
     pub tcp_timeout: Duration,
     /// Where segments go.
     pub layout: SegmentLayout,
+    /// Where keyframes go for analytics, when the camera has any.
+    pub keyframes: Option<KeyframeSink>,
+}
+
+/// What a [`KeyframeSink`] calls: parameter sets (Annex B), the keyframe picture, its arrival time.
+pub type KeyframeFn = dyn Fn(&[u8], &[u8], DateTime<Utc>) + Send + Sync;
+
+/// Receives each keyframe picture with the stream's parameter sets and its arrival time.
+#[derive(Clone)]
+pub struct KeyframeSink(pub Arc<KeyframeFn>);
+
+impl std::fmt::Debug for KeyframeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyframeSink")
+    }
 }
 
 type EventSink = Arc<dyn Fn(PipelineEvent) + Send + Sync>;
@@ -193,6 +208,9 @@ impl RecordingPipeline {
             settings.segment,
         )));
 
+        // Parameter sets from the SDP, put in front of each keyframe handed to analytics.
+        let stream_params: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let params_pad = Arc::clone(&stream_params);
         // Link the RTSP video stream once its codec is known; refuse anything but H.264.
         let depay_weak = depay.downgrade();
         let pipeline_weak = pipeline.downgrade();
@@ -240,6 +258,8 @@ impl RecordingPipeline {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .set_parameter_sets(&sps, &pps);
+                *params_pad.lock().unwrap_or_else(PoisonError::into_inner) =
+                    crate::sampler::annex_b(&sps, &pps);
             }
             let Some(sink_pad) = depay_weak.upgrade().and_then(|d| d.static_pad("sink")) else {
                 return;
@@ -261,6 +281,8 @@ impl RecordingPipeline {
             Arc::clone(&recorder),
             Arc::clone(&stats),
         );
+        let keyframes = settings.keyframes.clone();
+        let keyframe: Mutex<Vec<u8>> = Mutex::default();
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -276,6 +298,25 @@ impl RecordingPipeline {
                         .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
                     let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     let pts = buffer.pts().map(gst::ClockTime::nseconds);
+                    if let Some(KeyframeSink(sink)) = &keyframes {
+                        // A keyframe may come as several buffers (one per slice): gather them and hand
+                        // the whole picture over when the next frame starts.
+                        let mut pending = keyframe.lock().unwrap_or_else(PoisonError::into_inner);
+                        if !delta {
+                            if pending.is_empty() {
+                                pending.extend_from_slice(
+                                    &stream_params.lock().unwrap_or_else(PoisonError::into_inner),
+                                );
+                                pending.extend_from_slice(map.as_slice());
+                            } else {
+                                // Parameter sets between two slices of one picture would end it early.
+                                crate::sampler::append_slices(&mut pending, map.as_slice());
+                            }
+                        } else if !pending.is_empty() {
+                            sink(&[], &pending, Utc::now());
+                            pending.clear();
+                        }
+                    }
                     let pushed = recorder_sink
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)

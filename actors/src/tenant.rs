@@ -62,6 +62,7 @@ pub struct TenantActor;
 
 impl TenantState {
     async fn start(&mut self, myself: &ActorRef<TenantMsg>, id: CameraId) {
+        let analytics = self.analytics_allowed(&self.tenant);
         let Some(running) = self.cameras.get_mut(&id) else {
             return;
         };
@@ -71,6 +72,7 @@ impl TenantState {
         let args = CameraArgs {
             camera: running.camera.clone(),
             ctx: Arc::clone(&self.ctx),
+            analytics,
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -89,6 +91,14 @@ impl TenantState {
                 myself.send_after(RESTART_DELAY * 4, move || TenantMsg::Start(id));
             }
         }
+    }
+
+    /// Whether the licence allows the node's analytics model.
+    fn analytics_allowed(&self, tenant: &Tenant) -> bool {
+        self.ctx
+            .analytics
+            .as_ref()
+            .is_some_and(|a| tenant.allowed_detectors.iter().any(|d| d == a.model()))
     }
 
     /// Stops every camera when the licence has ended and starts them again when it is renewed.
@@ -229,7 +239,17 @@ impl Actor for TenantActor {
                 }
             }
             TenantMsg::Updated(tenant) => {
+                let restart =
+                    state.analytics_allowed(&tenant) != state.analytics_allowed(&state.tenant);
                 state.tenant = tenant;
+                if restart && !state.suspended {
+                    // Analytics were granted or withdrawn: restart the cameras with or without them.
+                    state.stop_all().await;
+                    let ids: Vec<CameraId> = state.cameras.keys().copied().collect();
+                    for id in ids {
+                        state.start(&myself, id).await;
+                    }
+                }
                 state.apply_licence(&myself).await;
             }
             TenantMsg::Start(id) => state.start(&myself, id).await,

@@ -66,6 +66,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
             ..NodeConfig::default()
         };
         let ctx = Arc::new(NodeContext {
+            analytics: None,
             config,
             store,
             nats: None,

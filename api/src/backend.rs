@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
+use vms_messages::event::EventFilter;
 use vms_messages::{
-    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Segment,
-    SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Event,
+    EventPage, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate,
+    User, UserId, UserPage,
 };
 
 /// A page of tenants.
@@ -100,6 +102,20 @@ pub trait Backend: Send + Sync + 'static {
     async fn get_segment(&self, scope: TenantScope, id: i64) -> Result<Segment, ApiError>;
     /// The file of a segment within `scope`.
     async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError>;
+
+    // ---- events ----
+
+    /// A page of events within `scope`, newest first.
+    async fn list_events(
+        &self,
+        scope: TenantScope,
+        filter: EventFilter,
+        page: Page,
+    ) -> Result<EventPage, ApiError>;
+    /// One event within `scope`.
+    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<Event, ApiError>;
+    /// An event's JPEG snapshot within `scope`.
+    async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
 
     // ---- identities ----
 

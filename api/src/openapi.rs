@@ -2,7 +2,7 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, identity, tenants};
+use crate::routes::{audit, cameras, events, identity, tenants};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -46,6 +46,9 @@ use utoipa::{Modify, OpenApi};
         cameras::list_segments,
         cameras::get_segment,
         cameras::segment_media,
+        events::list_events,
+        events::get_event,
+        events::event_snapshot,
     ),
     components(schemas(
         vms_messages::ErrorBody,
@@ -78,6 +81,8 @@ use utoipa::{Modify, OpenApi};
         vms_messages::AuditEntry,
         vms_messages::auth::AuditRecord,
         vms_messages::AuditPage,
+        vms_messages::Event,
+        vms_messages::EventPage,
         crate::TenantPage,
         crate::CameraPage,
     )),
@@ -90,6 +95,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tenants", description = "tenants and their licences"),
         (name = "cameras", description = "cameras and their live status"),
         (name = "recordings", description = "recorded segments"),
+        (name = "events", description = "analytics events"),
     )
 )]
 pub struct ApiDoc;

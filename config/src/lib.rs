@@ -78,6 +78,45 @@ pub struct NodeConfig {
     pub auth: AuthConfig,
     /// Links between nodes (ractor_cluster).
     pub cluster: ClusterConfig,
+    /// Detection on sampled keyframes.
+    pub analytics: AnalyticsConfig,
+}
+
+/// Analytics settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Run detectors on cameras whose tenant licence allows them.
+    pub enabled: bool,
+    /// Model of the intrusion rule (a folder of the zoo).
+    pub model: String,
+    /// Model zoo folder (default: the one shipped beside the sources or the binary).
+    pub zoo_dir: Option<PathBuf>,
+    /// ONNX Runtime library (default: `ORT_DYLIB_PATH`, beside the binary, `third_party/onnxruntime`).
+    pub onnxruntime: Option<PathBuf>,
+    /// Detector sessions (threads) of the model worker.
+    pub workers: usize,
+    /// Intra-op threads of each session; workers x threads should not exceed the cores.
+    pub intra_threads: usize,
+    /// Lowest detector score that raises an event.
+    pub min_score: f32,
+    /// One event per camera and rule per this many seconds.
+    pub cooldown_seconds: u32,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model: "person".into(),
+            zoo_dir: None,
+            onnxruntime: None,
+            workers: 1,
+            intra_threads: 1,
+            min_score: 0.6,
+            cooldown_seconds: 30,
+        }
+    }
 }
 
 /// How strict the node is about its own settings.
@@ -210,6 +249,7 @@ impl Default for NodeConfig {
             mode: Mode::Development,
             auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
@@ -414,6 +454,19 @@ impl NodeConfig {
             "cluster.tls_cert" => self.cluster.tls_cert = path(value),
             "cluster.tls_key" => self.cluster.tls_key = path(value),
             "cluster.tls_ca" => self.cluster.tls_ca = path(value),
+            "analytics.enabled" => {
+                self.analytics.enabled = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected true or false, got {value:?}"))?
+            }
+            "analytics.model" => self.analytics.model = value.to_string(),
+            "analytics.zoo_dir" => self.analytics.zoo_dir = path(value),
+            "analytics.onnxruntime" => self.analytics.onnxruntime = path(value),
+            "analytics.workers" => self.analytics.workers = num(value)?,
+            "analytics.intra_threads" => self.analytics.intra_threads = num(value)?,
+            "analytics.min_score" => self.analytics.min_score = num(value)?,
+            "analytics.cooldown_seconds" => self.analytics.cooldown_seconds = num(value)?,
             "node_id" => self.node_id = value.to_string(),
             "data_dir" => self.data_dir = PathBuf::from(value),
             "api.listen" => self.api.listen = value.to_string(),
@@ -588,6 +641,19 @@ impl NodeConfig {
         if !(1..=64).contains(&auth.hash_concurrency) {
             return Err(invalid("auth.hash_concurrency", "must be between 1 and 64"));
         }
+        let an = &self.analytics;
+        if !(1..=64).contains(&an.workers) || !(1..=64).contains(&an.intra_threads) {
+            return Err(invalid(
+                "analytics.workers",
+                "analytics.workers and analytics.intra_threads must be between 1 and 64",
+            ));
+        }
+        if !(0.0..=1.0).contains(&an.min_score) {
+            return Err(invalid("analytics.min_score", "must be between 0 and 1"));
+        }
+        if an.cooldown_seconds == 0 {
+            return Err(invalid("analytics.cooldown_seconds", "must be positive"));
+        }
         let c = &self.cluster;
         let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];
         if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
@@ -634,6 +700,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "mode",
     "auth",
     "cluster",
+    "analytics",
     "node_id",
     "data_dir",
     "api",

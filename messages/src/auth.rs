@@ -46,6 +46,8 @@ pub enum Permission {
     CamerasWrite,
     /// Read the segment index and download recordings.
     RecordingsRead,
+    /// Read analytics events and their snapshots.
+    EventsRead,
     /// Read users.
     UsersRead,
     /// Create, change and delete users.
@@ -66,12 +68,13 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
         Self::CamerasWrite,
         Self::RecordingsRead,
+        Self::EventsRead,
         Self::UsersRead,
         Self::UsersWrite,
         Self::ApiKeysRead,
@@ -90,6 +93,7 @@ impl Permission {
             Self::CamerasRead => "cameras:read",
             Self::CamerasWrite => "cameras:write",
             Self::RecordingsRead => "recordings:read",
+            Self::EventsRead => "events:read",
             Self::UsersRead => "users:read",
             Self::UsersWrite => "users:write",
             Self::ApiKeysRead => "api_keys:read",
@@ -148,6 +152,7 @@ impl Role {
                     | CamerasRead
                     | CamerasWrite
                     | RecordingsRead
+                    | EventsRead
                     | UsersRead
                     | UsersWrite
                     | ApiKeysRead
@@ -157,7 +162,13 @@ impl Role {
             ),
             Self::Operator | Self::Viewer => matches!(
                 permission,
-                TenantsRead | CamerasRead | RecordingsRead | ApiKeysRead | ApiKeysWrite | Session
+                TenantsRead
+                    | CamerasRead
+                    | RecordingsRead
+                    | EventsRead
+                    | ApiKeysRead
+                    | ApiKeysWrite
+                    | Session
             ),
         }
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod camera;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod segment;
 pub mod subjects;
@@ -17,6 +18,7 @@ pub use auth::{
 };
 pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView};
 pub use error::{ErrorBody, ErrorDetail, FieldError};
+pub use event::{Event, EventPage};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};

@@ -16,3 +16,16 @@ pub fn video_job(tenant: TenantId, camera: CameraId) -> String {
 pub fn tenant_segments(tenant: TenantId) -> String {
     format!("vms.segments.{tenant}.*")
 }
+
+/// JetStream stream holding every event.
+pub const EVENTS_STREAM: &str = "VMS_EVENTS";
+
+/// Subject of an event: `vms.events.<tenant>.<camera>.<kind>`.
+pub fn event(tenant: TenantId, camera: CameraId, kind: &str) -> String {
+    format!("vms.events.{tenant}.{camera}.{kind}")
+}
+
+/// Wildcard for every event of one tenant.
+pub fn tenant_events(tenant: TenantId) -> String {
+    format!("vms.events.{tenant}.>")
+}

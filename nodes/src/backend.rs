@@ -17,10 +17,11 @@ use vms_actors::supervisor::NodeMsg;
 use vms_actors::{NodeContext, StoreError};
 use vms_api::{ApiError, Backend, CameraPage, Page, TenantPage};
 use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
+use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
-    CameraUpdate, CameraView, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
-    TenantUpdate, User, UserId, UserPage,
+    CameraUpdate, CameraView, Event, EventPage, Segment, SegmentPage, Tenant, TenantCreate,
+    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 
 /// How long the API waits for a camera actor's status.
@@ -296,6 +297,31 @@ impl Backend for NodeBackend {
             return Err(ApiError::not_found("segment file"));
         }
         Ok(file.path)
+    }
+
+    async fn list_events(
+        &self,
+        scope: TenantScope,
+        filter: EventFilter,
+        page: Page,
+    ) -> Result<EventPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move {
+                s.events(scope, &filter, page.cursor.as_deref(), page.limit)
+                    .await
+            })
+            .await?;
+        Ok(EventPage { items, next_cursor })
+    }
+
+    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<Event, ApiError> {
+        self.db(move |s| async move { s.event(scope, id).await })
+            .await
+    }
+
+    async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError> {
+        self.db(move |s| async move { s.event_snapshot(scope, id).await })
+            .await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError> {

@@ -258,6 +258,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         cameras: args.cameras,
         port: args.sim_port,
         resolution: args.resolution.clone(),
+        scene: "plain".into(),
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;

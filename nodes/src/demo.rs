@@ -85,6 +85,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         cameras: args.cameras,
         port: args.sim_port,
         resolution: "720p".into(),
+        scene: "person".into(),
     })
     .await?;
     let node = node::start(config.clone()).await?;
@@ -97,12 +98,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .into_iter()
         .find(|t| t.name == "demo")
     {
-        Some(t) => t,
+        Some(t) if t.allowed_detectors.iter().any(|d| d == "person") => t,
+        Some(t) => {
+            let req = vms_messages::TenantUpdate {
+                allowed_detectors: Some(vec!["person".into()]),
+                ..Default::default()
+            };
+            vms_api::Backend::update_tenant(&node.backend, t.id, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
         None => {
             let req = TenantCreate {
                 name: "demo".into(),
                 max_cameras: Some(64),
                 retention_days: Some(1),
+                allowed_detectors: vec!["person".into()],
                 ..TenantCreate::default()
             };
             vms_api::Backend::create_tenant(&node.backend, req)
@@ -157,6 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  one camera   {api}/api/v1/cameras/<id>   (live status: state, fps, bitrate, last frame)"
     );
     println!("  segments     {api}/api/v1/cameras/<id>/segments");
+    println!("  events       {api}/api/v1/events   (a person walks through every 10 s)");
     println!("  OpenAPI      {api}/api/v1/openapi.json");
     println!("  metrics      {api}/metrics   (platform admins)");
     println!("  recordings   {}", config.segments_dir().display());
@@ -173,6 +185,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let mut events = match &ctx.nats {
+        Some(nats) => Some(
+            nats.subscribe(vms_messages::subjects::tenant_events(tenant.id))
+                .await?,
+        ),
+        None => None,
+    };
+    if ctx.analytics.is_none() {
+        println!("(analytics are off: the detector model could not be loaded; see the log)");
+    }
     let stop = async {
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
@@ -189,6 +211,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     let s = ready.segment;
                     let name = names.get(&s.camera_id).map_or("?", String::as_str);
                     println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, s.media_url);
+                }
+            }
+            msg = async { match events.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                let Some(msg) = msg else { break };
+                if let Ok(e) = serde_json::from_slice::<vms_messages::Event>(&msg.payload) {
+                    let name = names.get(&e.camera_id).map_or("?", String::as_str);
+                    println!("event   {name} {} {} {:.2}  {api}/api/v1/events/{}", e.kind, e.label, e.score, e.id);
                 }
             }
         }

@@ -64,10 +64,28 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .connect(config.nats.url.as_str())
         .await
         .with_context(|| format!("invalid nats.url {}", config.nats.url))?;
+    if let Err(e) = vms_actors::analytics::ensure_stream(&nats).await {
+        tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
+    }
+    let analytics = if config.analytics.enabled {
+        let cfg = config.analytics.clone();
+        match tokio::task::spawn_blocking(move || vms_actors::analytics::Analytics::start(&cfg))
+            .await?
+        {
+            Ok(a) => Some(Arc::new(a)),
+            Err(e) => {
+                tracing::warn!(error = %e, "analytics disabled: its model could not be loaded; recording goes on");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let ctx = Arc::new(NodeContext {
         config: config.clone(),
         store,
         nats: Some(nats),
+        analytics,
     });
     let (supervisor, _) = Actor::spawn(
         Some(NODE_SUPERVISOR.into()),

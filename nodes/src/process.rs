@@ -20,6 +20,8 @@ pub struct SimOptions {
     pub port: u16,
     /// `720p` or `1080p`.
     pub resolution: String,
+    /// `plain` or `person`.
+    pub scene: String,
 }
 
 /// A running `vms sim` child process, controlled through its standard input.
@@ -52,6 +54,7 @@ impl SimProcess {
                 &opts.port.to_string(),
             ])
             .args(["--resolution", &opts.resolution])
+            .args(["--scene", &opts.scene])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

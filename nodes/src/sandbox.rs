@@ -128,12 +128,19 @@ pub struct SandboxBuilder {
     cameras: usize,
     env: Vec<(String, String)>,
     data_tmpfs_mib: Option<u32>,
+    scene: String,
 }
 
 impl SandboxBuilder {
     /// Simulated cameras to serve (default 1).
     pub fn cameras(mut self, n: usize) -> Self {
         self.cameras = n;
+        self
+    }
+
+    /// What the simulated cameras see: `plain` (default) or `person`.
+    pub fn scene(mut self, scene: &str) -> Self {
+        self.scene = scene.into();
         self
     }
 
@@ -158,6 +165,7 @@ impl SandboxBuilder {
                 cameras: self.cameras,
                 port: free_port()?,
                 resolution: "720p".into(),
+                scene: self.scene.clone(),
             },
         )
         .await?;
@@ -246,6 +254,7 @@ impl Sandbox {
             cameras: 1,
             env: Vec::new(),
             data_tmpfs_mib: None,
+            scene: "plain".into(),
         }
     }
 

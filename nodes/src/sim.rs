@@ -41,6 +41,9 @@ pub struct SimArgs {
     /// Where the encoded clip is cached (default: `$XDG_CACHE_HOME/vms-sim` or `~/.cache/vms-sim`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// What the cameras see: test bars (`plain`) or a person walking through a room (`person`).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "person"])]
+    pub scene: String,
 }
 
 /// Length of the looping clip.
@@ -116,8 +119,13 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
     let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+    let scene = if args.scene == "person" {
+        "person-"
+    } else {
+        ""
+    };
     let name = format!(
-        "clip-v1-{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.h264",
+        "clip-v1-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.h264",
         args.fps, args.gop_seconds
     );
     let path = dir.join(name);
@@ -131,8 +139,16 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let frames = args.fps * CLIP_SECONDS;
     let gop = args.fps * args.gop_seconds;
+    let source = if args.scene == "person" {
+        format!(
+            "appsrc name=scene format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate={fps}/1 ! videoconvert",
+            fps = args.fps
+        )
+    } else {
+        format!("videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4")
+    };
     let launch = format!(
-        "videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4 ! \
+        "{source} ! \
          video/x-raw,width={w},height={h},framerate={fps}/1,format=I420 ! \
          x264enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
            option-string=\"scenecut=0:keyint_min={gop}\" ! \
@@ -147,9 +163,87 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
         )?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow::anyhow!("clip encoder is not a pipeline"))?;
+    if let Some(src) = pipeline
+        .by_name("scene")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+    {
+        let person = load_person(h * 4 / 5)?;
+        let fps = args.fps;
+        std::thread::spawn(move || {
+            for i in 0..frames {
+                let mut buffer = gst::Buffer::from_mut_slice(person_frame(&person, w, h, i, fps));
+                if let Some(b) = buffer.get_mut() {
+                    b.set_pts(gst::ClockTime::from_nseconds(
+                        u64::from(i) * 1_000_000_000 / u64::from(fps),
+                    ));
+                }
+                if src.push_buffer(buffer).is_err() {
+                    return;
+                }
+            }
+            let _ = src.end_of_stream();
+        });
+    }
     run_to_eos(&pipeline, "clip encoding")?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// An RGB picture.
+struct Picture {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+/// The astronaut (public domain, NASA) from the repository's test pictures, scaled to `height`.
+fn load_person(height: u32) -> anyhow::Result<Picture> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/testdata/images/astronaut.png");
+    let img = image::open(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .resize(height, height, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    Ok(Picture {
+        width: img.width(),
+        height: img.height(),
+        rgb: img.into_raw(),
+    })
+}
+
+/// Frame `i` of the person scene: an empty room for 2 s, the person crossing it for 6 s, empty again.
+fn person_frame(person: &Picture, w: u32, h: u32, i: u32, fps: u32) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            // A wall and a floor.
+            let v = if y < h * 2 / 3 {
+                170 + (x * 20 / w) as u8
+            } else {
+                90 + (y * 30 / h) as u8
+            };
+            rgb.extend_from_slice(&[v, v - 10, v - 25]);
+        }
+    }
+    let t = f64::from(i) / f64::from(fps);
+    if (2.0..8.0).contains(&t) {
+        let progress = (t - 2.0) / 6.0;
+        let span = f64::from(w + person.width);
+        let left = (progress * span) as i64 - i64::from(person.width);
+        let top = i64::from(h - person.height) - i64::from(h / 12);
+        for py in 0..person.height {
+            for px in 0..person.width {
+                let (x, y) = (left + i64::from(px), top + i64::from(py));
+                if x < 0 || y < 0 || x >= i64::from(w) || y >= i64::from(h) {
+                    continue;
+                }
+                let s = ((py * person.width + px) * 3) as usize;
+                let d = ((y as u32 * w + x as u32) * 3) as usize;
+                rgb[d..d + 3].copy_from_slice(&person.rgb[s..s + 3]);
+            }
+        }
+    }
+    rgb
 }
 
 /// Splits the cached clip into access units.

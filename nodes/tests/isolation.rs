@@ -117,6 +117,7 @@ struct Objects {
     segment: String,
     user: String,
     api_key: String,
+    event: String,
     /// Strings that must never appear in another tenant's answers.
     secrets: Vec<String>,
 }
@@ -133,6 +134,8 @@ impl Objects {
             &self.user
         } else if template.starts_with("/api/v1/api-keys/") {
             &self.api_key
+        } else if template.starts_with("/api/v1/events/") {
+            &self.event
         } else {
             assert!(
                 !template.contains('{'),
@@ -224,11 +227,23 @@ async fn tenant_objects(
         .wait_segments(&camera, 1, Duration::from_secs(30))
         .await?;
     let segment = segs[0]["id"].as_i64().unwrap_or_default().to_string();
+    // An event with a snapshot, as the analytics would store it.
+    let event = uuid::Uuid::now_v7();
+    let (client, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .execute(
+            "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node)
+             VALUES ($1, $2::text::uuid, $3::text::uuid, 'intrusion', 'intrusion', 'person', 0.9, '{0,0,1,1}', now(), '\\xffd8ffd9', 'test')",
+            &[&event, &tenant, &camera],
+        )
+        .await?;
     let objects = Objects {
         secrets: vec![
             tenant.clone(),
             camera.clone(),
             spare_user.clone(),
+            event.to_string(),
             format!("tenant {tag}"),
             format!("camera {tag}"),
         ],
@@ -240,6 +255,7 @@ async fn tenant_objects(
             .as_str()
             .unwrap_or_default()
             .to_string(),
+        event: event.to_string(),
     };
     Ok((objects, creds))
 }

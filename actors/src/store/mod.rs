@@ -14,6 +14,7 @@ use vms_messages::{
     TenantScope, TenantUpdate,
 };
 
+pub mod events;
 pub mod security;
 
 /// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.
@@ -27,6 +28,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         2,
         "security",
         include_str!("../../migrations/0002_security.sql"),
+    ),
+    (
+        3,
+        "events",
+        include_str!("../../migrations/0003_events.sql"),
     ),
 ];
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod cameras;
+pub mod events;
 pub mod identity;
 pub mod tenants;
 
@@ -22,7 +23,7 @@ pub const MAX_LIMIT: i64 = 1000;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use self::{audit as a, cameras as c, identity as i, tenants as t};
+    use self::{audit as a, cameras as c, events as e, identity as i, tenants as t};
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
@@ -59,6 +60,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/cameras/{id}/segments", web::get().to(c::list_segments))
                 .route("/segments/{id}", web::get().to(c::get_segment))
                 .route("/segments/{id}/media", web::get().to(c::segment_media))
+                .route("/events", web::get().to(e::list_events))
+                .route("/events/{id}", web::get().to(e::get_event))
+                .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))
                 .default_service(web::to(not_found)),
         );
 }

@@ -1,0 +1,137 @@
+//! The event store: idempotent inserts (the id is deterministic), scoped reads, snapshots.
+
+use super::{MAX_PAGE, Store, StoreError, scope_param};
+use chrono::{DateTime, TimeZone, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+use vms_messages::{CameraId, Event, TenantId, TenantScope};
+
+pub use vms_messages::event::EventFilter;
+
+const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot";
+
+fn event_from_row(row: &Row) -> Event {
+    Event {
+        id: row.get("id"),
+        tenant_id: TenantId(row.get("tenant_id")),
+        camera_id: CameraId(row.get("camera_id")),
+        kind: row.get("kind"),
+        rule: row.get("rule"),
+        label: row.get("label"),
+        score: row.get("score"),
+        bbox: row.get("bbox"),
+        at: row.get("at"),
+        node: row.get("node"),
+        has_snapshot: row.get("has_snapshot"),
+    }
+}
+
+/// Cursor of the event list (newest first): `<at micros>_<id>` of the last item.
+fn decode_event_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, StoreError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
+    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let id = Uuid::parse_str(id).map_err(|_| StoreError::InvalidCursor)?;
+    let at = Utc
+        .timestamp_micros(micros)
+        .single()
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(Some((at, id)))
+}
+
+impl Store {
+    /// Stores an event once; `false` when its id was already stored (a retry).
+    pub async fn insert_event(
+        &self,
+        e: &Event,
+        snapshot: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                &[
+                    &e.id,
+                    &e.tenant_id.0,
+                    &e.camera_id.0,
+                    &e.kind,
+                    &e.rule,
+                    &e.label,
+                    &e.score,
+                    &e.bbox,
+                    &e.at,
+                    &snapshot,
+                    &e.node,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// One event within `scope`.
+    pub async fn event(&self, scope: TenantScope, id: Uuid) -> Result<Event, StoreError> {
+        self.one(
+            &format!(
+                "SELECT {EVENT_COLS} FROM events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+            ),
+            &[&id, &scope_param(scope)],
+            "event",
+            event_from_row,
+        )
+        .await
+    }
+
+    /// An event's JPEG snapshot within `scope`.
+    pub async fn event_snapshot(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.one(
+            "SELECT snapshot FROM events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) AND snapshot IS NOT NULL",
+            &[&id, &scope_param(scope)],
+            "snapshot",
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .await
+    }
+
+    /// A page of events within `scope`, newest first.
+    pub async fn events(
+        &self,
+        scope: TenantScope,
+        filter: &EventFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Event>, Option<String>), StoreError> {
+        let before = decode_event_cursor(cursor)?;
+        let (before_at, before_id) = before.map_or((None, None), |(a, i)| (Some(a), Some(i)));
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.keyset_page(
+            &format!(
+                "SELECT {EVENT_COLS} FROM events
+                 WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR camera_id = $2)
+                   AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR at >= $4)
+                   AND ($5::timestamptz IS NULL OR at < $5) AND ($6::real IS NULL OR score >= $6)
+                   AND ($7::timestamptz IS NULL OR (at, id) < ($7, $8::uuid))
+                 ORDER BY at DESC, id DESC LIMIT $9"
+            ),
+            &[
+                &scope_param(scope),
+                &filter.camera.map(|c| c.0),
+                &filter.kind,
+                &filter.from,
+                &filter.to,
+                &filter.min_score,
+                &before_at,
+                &before_id,
+                &(limit + 1),
+            ],
+            limit,
+            event_from_row,
+            |e| format!("{}_{}", e.at.timestamp_micros(), e.id),
+        )
+        .await
+    }
+}

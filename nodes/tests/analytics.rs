@@ -1,0 +1,152 @@
+//! Analytics end to end against the simulator (a person walking through), real ONNX Runtime, real
+//! PostgreSQL and real JetStream: the person raises one intrusion event, stored once and published once
+//! (a restarted node re-raises it and neither duplicates), with a JPEG snapshot; a tenant whose licence
+//! does not allow the model gets no analytics.
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use vms_node::sandbox::{Sandbox, wait_for};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+
+/// Messages on JetStream for `subject` with `Nats-Msg-Id` = `id`.
+async fn published(subject: &str, id: &str) -> anyhow::Result<usize> {
+    let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    let js = jetstream::new(client);
+    let stream = js.get_stream(vms_messages::subjects::EVENTS_STREAM).await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            filter_subject: subject.to_string(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await?;
+    let mut n = 0;
+    while let Some(Ok(msg)) = batch.next().await {
+        let msg_id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string());
+        let body: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+        assert_eq!(
+            msg_id.as_deref(),
+            body["id"].as_str(),
+            "Nats-Msg-Id is the event id"
+        );
+        if msg_id.as_deref() == Some(id) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+async fn events_of(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<Value>> {
+    let (s, page) = sb.get(&format!("/events?camera_id={camera}")).await?;
+    anyhow::ensure!(s == 200, "{page}");
+    Ok(page["items"].as_array().cloned().unwrap_or_default())
+}
+
+fn metric(text: &str, name: &str, camera: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l.contains(camera))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> anyhow::Result<()> {
+    // One bucket a day: every sighting in this test is the same event.
+    let mut sb = Sandbox::builder(VMS)
+        .cameras(2)
+        .scene("person")
+        .env("VMS_ANALYTICS__COOLDOWN_SECONDS", "86400")
+        .start()
+        .await?;
+    let (s, t) = sb
+        .post(
+            "/tenants",
+            &json!({"name": "watched", "allowed_detectors": ["person"]}),
+        )
+        .await?;
+    assert_eq!(s, 201, "{t}");
+    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
+    let unlicensed = sb.create_tenant("unwatched", 2).await?;
+    let other = sb
+        .create_camera(&unlicensed, "hall", &sb.sim.url(1))
+        .await?;
+
+    let events = wait_for("an intrusion event", Duration::from_secs(60), || {
+        let (sb, cam) = (&sb, cam.clone());
+        async move { Ok(Some(events_of(sb, &cam).await?).filter(|e| !e.is_empty())) }
+    })
+    .await?;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(
+        (event["kind"].as_str(), event["label"].as_str()),
+        (Some("intrusion"), Some("person"))
+    );
+    assert!(event["score"].as_f64().unwrap_or(0.0) >= 0.6, "{event}");
+    assert_eq!(event["tenant_id"], tenant.as_str());
+    let id = event["id"].as_str().unwrap_or_default().to_string();
+    let snapshot = sb
+        .http()
+        .get(format!("{}/events/{id}/snapshot", sb.api()?))
+        .send()
+        .await?;
+    assert_eq!(snapshot.status(), 200);
+    assert_eq!(snapshot.headers()["content-type"], "image/jpeg");
+    assert!(snapshot.bytes().await?.starts_with(&[0xff, 0xd8]), "a JPEG");
+    let subject = vms_messages::subjects::event(tenant.parse()?, cam.parse()?, "intrusion");
+    assert_eq!(published(&subject, &id).await?, 1, "published once");
+
+    // A restarted node sees the person again in the same bucket: it re-raises the same event, which is
+    // neither stored nor published twice.
+    sb.node.take().expect("node").kill().await;
+    sb.start_node().await?;
+    wait_for(
+        "the restarted node to re-raise the event",
+        Duration::from_secs(60),
+        || {
+            let sb = &sb;
+            let cam = cam.clone();
+            async move {
+                Ok(
+                    (metric(&sb.metrics().await?, "vms_events_raised_total", &cam) >= 1.0)
+                        .then_some(()),
+                )
+            }
+        },
+    )
+    .await?;
+    let text = sb.metrics().await?;
+    assert_eq!(
+        metric(&text, "vms_events_stored_total", &cam),
+        0.0,
+        "stored again after restart"
+    );
+    assert_eq!(events_of(&sb, &cam).await?.len(), 1, "one row");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        published(&subject, &id).await?,
+        1,
+        "one message after the retry"
+    );
+
+    // The unlicensed tenant's camera records but runs no analytics.
+    assert!(events_of(&sb, &other).await?.is_empty());
+    assert_eq!(metric(&text, "vms_frames_sampled_total", &other), 0.0);
+    assert!(metric(&text, "vms_frames_sampled_total", &cam) > 0.0);
+    Ok(())
+}
