@@ -1,41 +1,40 @@
-//! Analytics of a node: one [`ModelWorker`] for the intrusion rule's model, shared by every camera,
-//! and per camera a keyframe [`FrameSampler`] feeding a task that runs the rule and raises events.
+//! Analytics of a node: one [`ModelWorker`] for the node's model, shared by every camera, and per camera
+//! a keyframe [`FrameSampler`] feeding a task that checks the camera's rules and raises events.
 //!
-//! The rule (for now one per node, applied to cameras whose tenant licence lists the model): a
-//! detection of the model's first class at or above `analytics.min_score` anywhere in the frame raises
-//! an `intrusion` event, at most one per camera per `analytics.cooldown_seconds` bucket. The event id
-//! is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO NOTHING`) and
-//! published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
+//! Cameras whose tenant licence lists the node's model are sampled; each of the camera's enabled rules
+//! for that model (classes, lowest score, polygon zone, cooldown) is checked on every sampled frame: a
+//! detection whose foot point (bottom centre of its box) lies in the zone raises an event, at most one
+//! per rule per cooldown bucket. The event id is derived from (camera, rule, bucket), so it is stored
+//! once (`ON CONFLICT DO NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however
+//! often it is retried.
 
 use crate::context::NodeContext;
 use crate::pipeline::KeyframeSink;
 use crate::sampler::{FrameSampler, SampledFrame};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 use vms_config::AnalyticsConfig;
 use vms_messages::event::event_id;
-use vms_messages::{Camera, Event, subjects};
+use vms_messages::rule::contains;
+use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
 use vms_models::worker::DetectorFactory;
 use vms_models::{
-    Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
+    Detection, Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority,
+    runtime,
 };
 
-/// Name of the node's one rule.
-pub const INTRUSION: &str = "intrusion";
-
-/// The node's model worker and rule settings.
+/// The node's model worker.
 pub struct Analytics {
     worker: ModelWorker,
     model: String,
-    label: String,
     input: (u32, u32),
-    min_score: f32,
-    cooldown: i64,
 }
 
 impl Analytics {
-    /// Loads the rule's model and starts its worker.
+    /// Loads the node's model and starts its worker.
     pub fn start(config: &AnalyticsConfig) -> Result<Self, ModelError> {
         let env = runtime::environment(config.onnxruntime.as_deref())?;
         let zoo = config
@@ -43,7 +42,6 @@ impl Analytics {
             .clone()
             .unwrap_or_else(vms_models::registry::default_zoo);
         let manifest = Manifest::load(&zoo.join(&config.model))?;
-        let label = manifest.labels.first().cloned().unwrap_or_default();
         let input = (manifest.input.width, manifest.input.height);
         let threads = config.intra_threads;
         let factory: DetectorFactory = Arc::new(move || {
@@ -54,14 +52,11 @@ impl Analytics {
         Ok(Self {
             worker,
             model: config.model.clone(),
-            label,
             input,
-            min_score: config.min_score,
-            cooldown: i64::from(config.cooldown_seconds),
         })
     }
 
-    /// The model the rule runs, as a tenant licence names it.
+    /// The model rules may name, as tenant licences name it.
     pub fn model(&self) -> &str {
         &self.model
     }
@@ -76,6 +71,8 @@ impl Analytics {
 pub struct CameraAnalytics {
     _sampler: Arc<FrameSampler>,
     task: tokio::task::JoinHandle<()>,
+    rules: Arc<RwLock<Vec<Rule>>>,
+    camera: CameraId,
 }
 
 impl Drop for CameraAnalytics {
@@ -85,7 +82,7 @@ impl Drop for CameraAnalytics {
 }
 
 impl CameraAnalytics {
-    /// Starts sampling and the rule for `camera`; returns it with the sink the pipeline feeds.
+    /// Starts sampling and the rules of `camera`; returns it with the sink the pipeline feeds.
     pub fn start(
         ctx: &Arc<NodeContext>,
         analytics: &Arc<Analytics>,
@@ -101,31 +98,72 @@ impl CameraAnalytics {
         let sink = KeyframeSink(Arc::new(move |params, au, at| {
             feed.push_keyframe(params, au, at)
         }));
-        let task = tokio::spawn(run_rule(
+        let rules: Arc<RwLock<Vec<Rule>>> = Arc::default();
+        let task = tokio::spawn(run_rules(
             Arc::clone(ctx),
             Arc::clone(analytics),
             camera.clone(),
+            Arc::clone(&rules),
             rx,
         ));
-        Ok((
-            Self {
-                _sampler: sampler,
-                task,
-            },
-            sink,
-        ))
+        let me = Self {
+            _sampler: sampler,
+            task,
+            rules,
+            camera: camera.id,
+        };
+        Ok((me, sink))
+    }
+
+    /// Re-reads the camera's rules (after a change through the API).
+    pub async fn reload(&self, ctx: &NodeContext) {
+        load_rules(ctx, self.camera, &self.rules).await;
     }
 }
 
-async fn run_rule(
+async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &RwLock<Vec<Rule>>) {
+    match ctx.store.camera_rules(TenantScope::All, camera).await {
+        Ok(rules) => *into.write().unwrap_or_else(PoisonError::into_inner) = rules,
+        Err(e) => {
+            tracing::warn!(camera_id = %camera, error = %e, "cannot read rules; keeping the previous ones")
+        }
+    }
+}
+
+/// The best detection a rule accepts in a frame, if any: class, score, and foot point in the zone.
+pub fn rule_match<'a>(rule: &Rule, detections: &'a [Detection]) -> Option<&'a Detection> {
+    detections
+        .iter()
+        .filter(|d| rule.classes.is_empty() || rule.classes.contains(&d.label))
+        .filter(|d| d.score >= rule.min_score)
+        .filter(|d| {
+            let foot = [(d.bbox[0] + d.bbox[2]) / 2.0, d.bbox[3]];
+            rule.zone.as_deref().is_none_or(|z| contains(z, foot))
+        })
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+}
+
+async fn run_rules(
     ctx: Arc<NodeContext>,
     analytics: Arc<Analytics>,
     camera: Camera,
+    rules: Arc<RwLock<Vec<Rule>>>,
     mut frames: mpsc::Receiver<SampledFrame>,
 ) {
-    let mut last_bucket = None;
+    load_rules(&ctx, camera.id, &rules).await;
+    let mut last_bucket: HashMap<Uuid, i64> = HashMap::new();
     let label = camera.id.to_string();
     while let Some(frame) = frames.recv().await {
+        let active: Vec<Rule> = rules
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|r| r.enabled && r.detector == analytics.model)
+            .cloned()
+            .collect();
+        if active.is_empty() {
+            continue; // nothing to check: spend no detector time
+        }
         crate::metrics::FRAMES_SAMPLED
             .with_label_values(&[&label])
             .inc();
@@ -147,36 +185,37 @@ async fn run_rule(
             Err(_) => continue, // dropped by a full queue
         };
         tracing::debug!(camera_id = %camera.id, detections = ?detections, "sampled frame");
-        let Some(best) = detections
-            .iter()
-            .filter(|d| d.label == analytics.label && d.score >= analytics.min_score)
-            .max_by(|a, b| a.score.total_cmp(&b.score))
-        else {
-            continue;
-        };
-        let bucket = frame.at.timestamp().div_euclid(analytics.cooldown);
-        if last_bucket == Some(bucket) {
-            continue;
+        for rule in &active {
+            let Some(best) = rule_match(rule, &detections) else {
+                continue;
+            };
+            let bucket = frame
+                .at
+                .timestamp()
+                .div_euclid(i64::from(rule.cooldown_seconds.max(1)));
+            if last_bucket.get(&rule.id) == Some(&bucket) {
+                continue;
+            }
+            last_bucket.insert(rule.id, bucket);
+            let event = Event {
+                id: event_id(camera.id, &rule.id.to_string(), bucket),
+                tenant_id: camera.tenant_id,
+                camera_id: camera.id,
+                kind: rule.kind.clone(),
+                rule: rule.name.clone(),
+                label: best.label.clone(),
+                score: best.score,
+                bbox: best.bbox.to_vec(),
+                at: frame.at,
+                node: ctx.node_id().to_string(),
+                has_snapshot: true,
+            };
+            crate::metrics::EVENTS_RAISED
+                .with_label_values(&[&label])
+                .inc();
+            let snapshot = jpeg(&job).unwrap_or_default();
+            deliver(&ctx, &event, &snapshot).await;
         }
-        last_bucket = Some(bucket);
-        let event = Event {
-            id: event_id(camera.id, INTRUSION, bucket),
-            tenant_id: camera.tenant_id,
-            camera_id: camera.id,
-            kind: INTRUSION.into(),
-            rule: INTRUSION.into(),
-            label: best.label.clone(),
-            score: best.score,
-            bbox: best.bbox.to_vec(),
-            at: frame.at,
-            node: ctx.node_id().to_string(),
-            has_snapshot: true,
-        };
-        crate::metrics::EVENTS_RAISED
-            .with_label_values(&[&label])
-            .inc();
-        let snapshot = jpeg(&job).unwrap_or_default();
-        deliver(&ctx, &event, &snapshot).await;
     }
 }
 

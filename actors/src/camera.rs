@@ -50,6 +50,8 @@ pub enum CameraMsg {
     Reconfigure(Camera),
     /// Current status.
     GetStatus(RpcReplyPort<CameraStatus>),
+    /// The camera's analytics rules changed: re-read them.
+    RulesChanged,
 }
 
 impl ractor::Message for CameraMsg {}
@@ -425,6 +427,11 @@ impl Actor for CameraActor {
                 }
                 _ => {}
             },
+            CameraMsg::RulesChanged => {
+                if let Some((analytics, _)) = &state.analytics {
+                    analytics.reload(&state.ctx).await;
+                }
+            }
             CameraMsg::Reconfigure(camera) => {
                 let restart =
                     camera.url != state.camera.url || camera.enabled != state.camera.enabled;

@@ -12,8 +12,8 @@ use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, Signin
 use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Event,
-    EventPage, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate,
-    User, UserId, UserPage,
+    EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate,
+    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 
 /// A page of tenants.
@@ -116,6 +116,29 @@ pub trait Backend: Send + Sync + 'static {
     async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<Event, ApiError>;
     /// An event's JPEG snapshot within `scope`.
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
+
+    // ---- rules ----
+
+    /// Adds a rule to a camera within `scope`; the detector must be known and allowed by the licence.
+    async fn create_rule(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        req: RuleCreate,
+    ) -> Result<Rule, ApiError>;
+    /// A camera's rules within `scope`.
+    async fn list_rules(&self, scope: TenantScope, camera: CameraId) -> Result<RulePage, ApiError>;
+    /// One rule within `scope`.
+    async fn get_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError>;
+    /// Changes a rule within `scope`.
+    async fn update_rule(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        req: RuleUpdate,
+    ) -> Result<Rule, ApiError>;
+    /// Deletes a rule within `scope`.
+    async fn delete_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError>;
 
     // ---- identities ----
 

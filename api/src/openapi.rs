@@ -2,7 +2,7 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, events, identity, tenants};
+use crate::routes::{audit, cameras, events, identity, rules, tenants};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -46,6 +46,11 @@ use utoipa::{Modify, OpenApi};
         cameras::list_segments,
         cameras::get_segment,
         cameras::segment_media,
+        rules::create_rule,
+        rules::list_rules,
+        rules::get_rule,
+        rules::update_rule,
+        rules::delete_rule,
         events::list_events,
         events::get_event,
         events::event_snapshot,
@@ -81,6 +86,10 @@ use utoipa::{Modify, OpenApi};
         vms_messages::AuditEntry,
         vms_messages::auth::AuditRecord,
         vms_messages::AuditPage,
+        vms_messages::Rule,
+        vms_messages::RuleCreate,
+        vms_messages::RuleUpdate,
+        vms_messages::RulePage,
         vms_messages::Event,
         vms_messages::EventPage,
         crate::TenantPage,
@@ -95,6 +104,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tenants", description = "tenants and their licences"),
         (name = "cameras", description = "cameras and their live status"),
         (name = "recordings", description = "recorded segments"),
+        (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),
     )
 )]

@@ -88,7 +88,7 @@ pub struct NodeConfig {
 pub struct AnalyticsConfig {
     /// Run detectors on cameras whose tenant licence allows them.
     pub enabled: bool,
-    /// Model of the intrusion rule (a folder of the zoo).
+    /// Model the node runs for rules (a folder of the zoo).
     pub model: String,
     /// Model zoo folder (default: the one shipped beside the sources or the binary).
     pub zoo_dir: Option<PathBuf>,
@@ -98,10 +98,6 @@ pub struct AnalyticsConfig {
     pub workers: usize,
     /// Intra-op threads of each session; workers x threads should not exceed the cores.
     pub intra_threads: usize,
-    /// Lowest detector score that raises an event.
-    pub min_score: f32,
-    /// One event per camera and rule per this many seconds.
-    pub cooldown_seconds: u32,
 }
 
 impl Default for AnalyticsConfig {
@@ -113,8 +109,6 @@ impl Default for AnalyticsConfig {
             onnxruntime: None,
             workers: 1,
             intra_threads: 1,
-            min_score: 0.6,
-            cooldown_seconds: 30,
         }
     }
 }
@@ -465,8 +459,6 @@ impl NodeConfig {
             "analytics.onnxruntime" => self.analytics.onnxruntime = path(value),
             "analytics.workers" => self.analytics.workers = num(value)?,
             "analytics.intra_threads" => self.analytics.intra_threads = num(value)?,
-            "analytics.min_score" => self.analytics.min_score = num(value)?,
-            "analytics.cooldown_seconds" => self.analytics.cooldown_seconds = num(value)?,
             "node_id" => self.node_id = value.to_string(),
             "data_dir" => self.data_dir = PathBuf::from(value),
             "api.listen" => self.api.listen = value.to_string(),
@@ -647,12 +639,6 @@ impl NodeConfig {
                 "analytics.workers",
                 "analytics.workers and analytics.intra_threads must be between 1 and 64",
             ));
-        }
-        if !(0.0..=1.0).contains(&an.min_score) {
-            return Err(invalid("analytics.min_score", "must be between 0 and 1"));
-        }
-        if an.cooldown_seconds == 0 {
-            return Err(invalid("analytics.cooldown_seconds", "must be positive"));
         }
         let c = &self.cluster;
         let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];

@@ -48,6 +48,10 @@ pub enum Permission {
     RecordingsRead,
     /// Read analytics events and their snapshots.
     EventsRead,
+    /// Read analytics rules.
+    RulesRead,
+    /// Create, change and delete analytics rules.
+    RulesWrite,
     /// Read users.
     UsersRead,
     /// Create, change and delete users.
@@ -68,13 +72,15 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 16] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
         Self::CamerasWrite,
         Self::RecordingsRead,
         Self::EventsRead,
+        Self::RulesRead,
+        Self::RulesWrite,
         Self::UsersRead,
         Self::UsersWrite,
         Self::ApiKeysRead,
@@ -94,6 +100,8 @@ impl Permission {
             Self::CamerasWrite => "cameras:write",
             Self::RecordingsRead => "recordings:read",
             Self::EventsRead => "events:read",
+            Self::RulesRead => "rules:read",
+            Self::RulesWrite => "rules:write",
             Self::UsersRead => "users:read",
             Self::UsersWrite => "users:write",
             Self::ApiKeysRead => "api_keys:read",
@@ -153,6 +161,8 @@ impl Role {
                     | CamerasWrite
                     | RecordingsRead
                     | EventsRead
+                    | RulesRead
+                    | RulesWrite
                     | UsersRead
                     | UsersWrite
                     | ApiKeysRead
@@ -166,6 +176,7 @@ impl Role {
                     | CamerasRead
                     | RecordingsRead
                     | EventsRead
+                    | RulesRead
                     | ApiKeysRead
                     | ApiKeysWrite
                     | Session

@@ -6,6 +6,7 @@ pub mod camera;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod rule;
 pub mod segment;
 pub mod subjects;
 pub mod tenant;
@@ -20,6 +21,7 @@ pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{Event, EventPage};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
+pub use rule::{Rule, RuleCreate, RulePage, RuleUpdate};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
 

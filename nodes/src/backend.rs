@@ -20,8 +20,8 @@ use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, Signin
 use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
-    CameraUpdate, CameraView, Event, EventPage, Segment, SegmentPage, Tenant, TenantCreate,
-    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    CameraUpdate, CameraView, Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment,
+    SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 
 /// How long the API waits for a camera actor's status.
@@ -97,6 +97,14 @@ impl NodeBackend {
             ));
         }
         status
+    }
+
+    /// Tells the camera's actor, if it runs here, to re-read its rules.
+    fn rules_changed(&self, camera: CameraId) {
+        if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera)) {
+            let actor: ActorRef<CameraMsg> = cell.into();
+            let _ = actor.cast(CameraMsg::RulesChanged);
+        }
     }
 
     async fn view(&self, camera: Camera) -> CameraView {
@@ -322,6 +330,76 @@ impl Backend for NodeBackend {
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError> {
         self.db(move |s| async move { s.event_snapshot(scope, id).await })
             .await
+    }
+
+    async fn create_rule(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        req: RuleCreate,
+    ) -> Result<Rule, ApiError> {
+        let known = self.ctx.analytics.as_ref().map(|a| a.model().to_string());
+        if known.as_deref() != Some(req.detector.as_str()) {
+            return Err(ApiError::invalid(
+                "detector",
+                format!(
+                    "unknown detector {:?}; this node runs: {}",
+                    req.detector,
+                    known.as_deref().unwrap_or("none (analytics are off)")
+                ),
+            ));
+        }
+        let detector = req.detector.clone();
+        let rule = self
+            .db(move |s| async move {
+                let cam = s.camera(scope, camera).await?;
+                let tenant = s.tenant(TenantScope::All, cam.tenant_id).await?;
+                if !tenant.allowed_detectors.contains(&detector) {
+                    return Err(StoreError::QuotaExceeded {
+                        limit: "allowed_detectors",
+                        message: format!(
+                            "the tenant licence does not allow the detector {detector:?} (allowed_detectors)"
+                        ),
+                    });
+                }
+                s.create_rule(scope, camera, &req).await
+            })
+            .await?;
+        self.rules_changed(rule.camera_id);
+        Ok(rule)
+    }
+
+    async fn list_rules(&self, scope: TenantScope, camera: CameraId) -> Result<RulePage, ApiError> {
+        let items = self
+            .db(move |s| async move { s.camera_rules(scope, camera).await })
+            .await?;
+        Ok(RulePage { items })
+    }
+
+    async fn get_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError> {
+        self.db(move |s| async move { s.rule(scope, id).await })
+            .await
+    }
+
+    async fn update_rule(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        req: RuleUpdate,
+    ) -> Result<Rule, ApiError> {
+        let rule = self
+            .db(move |s| async move { s.update_rule(scope, id, &req).await })
+            .await?;
+        self.rules_changed(rule.camera_id);
+        Ok(rule)
+    }
+
+    async fn delete_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError> {
+        let rule = self
+            .db(move |s| async move { s.delete_rule(scope, id).await })
+            .await?;
+        self.rules_changed(rule.camera_id);
+        Ok(rule)
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError> {

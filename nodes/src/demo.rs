@@ -153,6 +153,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     .camera
             }
         };
+        let rules = ctx.store.camera_rules(TenantScope::All, camera.id).await?;
+        if ctx.analytics.is_some() && rules.is_empty() {
+            let rule = vms_messages::RuleCreate {
+                name: "floor".into(),
+                detector: "person".into(),
+                classes: vec!["person".into()],
+                min_score: Some(0.6),
+                zone: Some(vec![[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]),
+                cooldown_seconds: Some(30),
+                enabled: Some(true),
+            };
+            vms_api::Backend::create_rule(&node.backend, TenantScope::All, camera.id, rule)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         names.insert(camera.id, name);
     }
 
@@ -168,7 +183,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  one camera   {api}/api/v1/cameras/<id>   (live status: state, fps, bitrate, last frame)"
     );
     println!("  segments     {api}/api/v1/cameras/<id>/segments");
-    println!("  events       {api}/api/v1/events   (a person walks through every 10 s)");
+    println!(
+        "  events       {api}/api/v1/events   (a person walks through every 10 s; rule: {api}/api/v1/cameras/<id>/rules)"
+    );
     println!("  OpenAPI      {api}/api/v1/openapi.json");
     println!("  metrics      {api}/metrics   (platform admins)");
     println!("  recordings   {}", config.segments_dir().display());

@@ -65,11 +65,9 @@ fn metric(text: &str, name: &str, camera: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> anyhow::Result<()> {
-    // One bucket a day: every sighting in this test is the same event.
     let mut sb = Sandbox::builder(VMS)
         .cameras(2)
         .scene("person")
-        .env("VMS_ANALYTICS__COOLDOWN_SECONDS", "86400")
         .start()
         .await?;
     let (s, t) = sb
@@ -85,6 +83,63 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     let other = sb
         .create_camera(&unlicensed, "hall", &sb.sim.url(1))
         .await?;
+    let rule = |body: Value, camera: &str| {
+        let path = format!("/cameras/{camera}/rules");
+        let sb = &sb;
+        async move { sb.post(&path, &body).await }
+    };
+    // Bad rules are refused, naming the field.
+    let (s, b) = rule(json!({"name": "x", "detector": "fire"}), &cam).await?;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("detector")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("person")),
+        "{b}"
+    );
+    let bowtie = json!([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]);
+    let (s, b) = rule(
+        json!({"name": "x", "detector": "person", "zone": bowtie}),
+        &cam,
+    )
+    .await?;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("zone")),
+        "{b}"
+    );
+    let (s, b) = rule(
+        json!({"name": "x", "detector": "person", "zone": [[0, 0], [2, 0], [0, 1]]}),
+        &cam,
+    )
+    .await?;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("zone")),
+        "{b}"
+    );
+    let (s, b) = rule(json!({"name": "x", "detector": "person"}), &other).await?;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (409, Some("allowed_detectors")),
+        "{b}"
+    );
+    // The floor is the zone (the person's feet walk there); the ceiling corner never sees anyone.
+    // One bucket a day: every sighting in this test is the same event.
+    let floor = json!([[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]);
+    let (s, b) = rule(
+        json!({"name": "floor", "detector": "person", "zone": floor, "cooldown_seconds": 86400}),
+        &cam,
+    )
+    .await?;
+    assert_eq!(s, 201, "{b}");
+    let ceiling = json!([[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]]);
+    let (s, b) = rule(json!({"name": "ceiling", "detector": "person", "zone": ceiling, "cooldown_seconds": 86400}), &cam).await?;
+    assert_eq!(s, 201, "{b}");
 
     let events = wait_for("an intrusion event", Duration::from_secs(60), || {
         let (sb, cam) = (&sb, cam.clone());
@@ -96,6 +151,10 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     assert_eq!(
         (event["kind"].as_str(), event["label"].as_str()),
         (Some("intrusion"), Some("person"))
+    );
+    assert_eq!(
+        event["rule"], "floor",
+        "the ceiling zone never sees the person's feet"
     );
     assert!(event["score"].as_f64().unwrap_or(0.0) >= 0.6, "{event}");
     assert_eq!(event["tenant_id"], tenant.as_str());

@@ -96,6 +96,8 @@ fn example_body(op: &Op) -> Option<Value> {
             json!({"name": format!("cam {n}"), "url": "rtsp://127.0.0.1:1/x", "enabled": false})
         }
         "update_camera" => json!({"labels": {"touched": "yes"}}),
+        "create_rule" => json!({"name": format!("rule {n}"), "detector": "person"}),
+        "update_rule" => json!({"min_score": 0.7}),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
@@ -118,6 +120,7 @@ struct Objects {
     user: String,
     api_key: String,
     event: String,
+    rule: String,
     /// Strings that must never appear in another tenant's answers.
     secrets: Vec<String>,
 }
@@ -136,6 +139,8 @@ impl Objects {
             &self.api_key
         } else if template.starts_with("/api/v1/events/") {
             &self.event
+        } else if template.starts_with("/api/v1/rules/") {
+            &self.rule
         } else {
             assert!(
                 !template.contains('{'),
@@ -186,6 +191,14 @@ async fn tenant_objects(
     sim_index: usize,
 ) -> anyhow::Result<(Objects, Vec<Credential>)> {
     let tenant = sb.create_tenant(&format!("tenant {tag}"), 8).await?;
+    let (s, t) = sb
+        .request(
+            Method::PATCH,
+            &format!("/tenants/{tenant}"),
+            Some(&json!({"allowed_detectors": ["person"]})),
+        )
+        .await?;
+    anyhow::ensure!(s == 200, "licence: {s} {t}");
     let camera = sb
         .create_camera(&tenant, &format!("camera {tag}"), &sb.sim.url(sim_index))
         .await?;
@@ -227,6 +240,13 @@ async fn tenant_objects(
         .wait_segments(&camera, 1, Duration::from_secs(30))
         .await?;
     let segment = segs[0]["id"].as_i64().unwrap_or_default().to_string();
+    let (s, rule) = sb
+        .post(
+            &format!("/cameras/{camera}/rules"),
+            &json!({"name": "door", "detector": "person"}),
+        )
+        .await?;
+    anyhow::ensure!(s == 201, "rule: {s} {rule}");
     // An event with a snapshot, as the analytics would store it.
     let event = uuid::Uuid::now_v7();
     let (client, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
@@ -256,6 +276,7 @@ async fn tenant_objects(
             .unwrap_or_default()
             .to_string(),
         event: event.to_string(),
+        rule: rule["id"].as_str().unwrap_or_default().to_string(),
     };
     Ok((objects, creds))
 }

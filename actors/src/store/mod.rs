@@ -15,6 +15,7 @@ use vms_messages::{
 };
 
 pub mod events;
+pub mod rules;
 pub mod security;
 
 /// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "events",
         include_str!("../../migrations/0003_events.sql"),
     ),
+    (4, "rules", include_str!("../../migrations/0004_rules.sql")),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

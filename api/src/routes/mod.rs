@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cameras;
 pub mod events;
 pub mod identity;
+pub mod rules;
 pub mod tenants;
 
 use crate::SharedBackend;
@@ -23,7 +24,7 @@ pub const MAX_LIMIT: i64 = 1000;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use self::{audit as a, cameras as c, events as e, identity as i, tenants as t};
+    use self::{audit as a, cameras as c, events as e, identity as i, rules as r, tenants as t};
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
@@ -60,6 +61,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/cameras/{id}/segments", web::get().to(c::list_segments))
                 .route("/segments/{id}", web::get().to(c::get_segment))
                 .route("/segments/{id}/media", web::get().to(c::segment_media))
+                .route("/cameras/{id}/rules", web::post().to(r::create_rule))
+                .route("/cameras/{id}/rules", web::get().to(r::list_rules))
+                .route("/rules/{id}", web::get().to(r::get_rule))
+                .route("/rules/{id}", web::patch().to(r::update_rule))
+                .route("/rules/{id}", web::delete().to(r::delete_rule))
                 .route("/events", web::get().to(e::list_events))
                 .route("/events/{id}", web::get().to(e::get_event))
                 .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))
