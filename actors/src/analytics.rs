@@ -4,11 +4,12 @@
 //! Cameras whose tenant licence lists the node's model are sampled; each of the camera's enabled rules
 //! for that model (classes, lowest score, polygon zone, cooldown) is checked on every sampled frame: a
 //! detection whose foot point (bottom centre of its box) lies in the zone raises an event, at most one
-//! per rule per cooldown bucket. The event id is derived from (camera, rule, bucket), so it is stored
-//! once (`ON CONFLICT DO NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however
-//! often it is retried.
+//! per rule per cooldown bucket. Events go to the node's [`Outbox`] on disk, which stores and publishes
+//! them; the event id is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO
+//! NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
 
 use crate::context::NodeContext;
+use crate::outbox::Outbox;
 use crate::pipeline::KeyframeSink;
 use crate::sampler::{FrameSampler, SampledFrame};
 use std::collections::HashMap;
@@ -31,11 +32,12 @@ pub struct Analytics {
     worker: ModelWorker,
     model: String,
     input: (u32, u32),
+    outbox: Arc<Outbox>,
 }
 
 impl Analytics {
-    /// Loads the node's model and starts its worker.
-    pub fn start(config: &AnalyticsConfig) -> Result<Self, ModelError> {
+    /// Loads the node's model and starts its worker; events go to `outbox`.
+    pub fn start(config: &AnalyticsConfig, outbox: Arc<Outbox>) -> Result<Self, ModelError> {
         let env = runtime::environment(config.onnxruntime.as_deref())?;
         let zoo = config
             .zoo_dir
@@ -53,6 +55,7 @@ impl Analytics {
             worker,
             model: config.model.clone(),
             input,
+            outbox,
         })
     }
 
@@ -214,7 +217,9 @@ async fn run_rules(
                 .with_label_values(&[&label])
                 .inc();
             let snapshot = jpeg(&job).unwrap_or_default();
-            deliver(&ctx, &event, &snapshot).await;
+            if let Err(e) = analytics.outbox.push(&event, &snapshot).await {
+                tracing::error!(event_id = %event.id, error = %e, "cannot queue event in the outbox");
+            }
         }
     }
 }
@@ -230,51 +235,6 @@ fn jpeg(frame: &OwnedFrame) -> Option<Vec<u8>> {
         )
         .ok()?;
     Some(out.into_inner())
-}
-
-/// Stores the event (retrying while PostgreSQL is away) and publishes it to JetStream with its id as
-/// `Nats-Msg-Id`.
-async fn deliver(ctx: &NodeContext, event: &Event, snapshot: &[u8]) {
-    let mut delay = Duration::from_millis(500);
-    for attempt in 1..=20 {
-        match ctx.store.insert_event(event, Some(snapshot)).await {
-            Ok(new) => {
-                if new {
-                    crate::metrics::EVENTS_STORED
-                        .with_label_values(&[&event.camera_id.to_string()])
-                        .inc();
-                    tracing::info!(event_id = %event.id, camera_id = %event.camera_id, score = event.score, "event");
-                }
-                break;
-            }
-            Err(e) if attempt < 20 => {
-                tracing::warn!(error = %e, attempt, "cannot store event; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, event_id = %event.id, "event not stored");
-                return;
-            }
-        }
-    }
-    let Some(nats) = &ctx.nats else { return };
-    let js = async_nats::jetstream::new(nats.clone());
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
-    let subject = subjects::event(event.tenant_id, event.camera_id, &event.kind);
-    let payload = serde_json::to_vec(event).unwrap_or_default();
-    match js
-        .publish_with_headers(subject, headers, payload.into())
-        .await
-    {
-        Ok(ack) => {
-            if let Err(e) = ack.await {
-                tracing::warn!(error = %e, event_id = %event.id, "event not acknowledged by JetStream");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, event_id = %event.id, "cannot publish event"),
-    }
 }
 
 /// Creates the `VMS_EVENTS` stream if it does not exist (deduplication window 5 minutes).

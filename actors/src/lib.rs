@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod camera;
 pub mod context;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod recorder;
 pub mod retention;

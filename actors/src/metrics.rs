@@ -52,6 +52,14 @@ pub static EVENTS_STORED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
+/// Events waiting in the outbox for PostgreSQL or JetStream.
+pub static OUTBOX_PENDING: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
+    prometheus::register_int_gauge!(
+        "vms_events_outbox_pending",
+        "events waiting in the outbox for PostgreSQL or JetStream"
+    )
+    .expect("metric registers")
+});
 /// Frames sampled for analytics, per camera.
 pub static FRAMES_SAMPLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

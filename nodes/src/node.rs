@@ -67,10 +67,20 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     if let Err(e) = vms_actors::analytics::ensure_stream(&nats).await {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
+    let outbox =
+        vms_actors::outbox::Outbox::open(&config.data_dir.join("outbox")).with_context(|| {
+            format!(
+                "cannot create the event outbox in {}",
+                config.data_dir.display()
+            )
+        })?;
+    let _drainer = outbox.spawn_drainer(store.clone(), Some(nats.clone()));
     let analytics = if config.analytics.enabled {
         let cfg = config.analytics.clone();
-        match tokio::task::spawn_blocking(move || vms_actors::analytics::Analytics::start(&cfg))
-            .await?
+        match tokio::task::spawn_blocking(move || {
+            vms_actors::analytics::Analytics::start(&cfg, outbox)
+        })
+        .await?
         {
             Ok(a) => Some(Arc::new(a)),
             Err(e) => {

@@ -62,7 +62,12 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates `vms_t_<random>` on the test server.
     pub async fn create() -> anyhow::Result<Self> {
-        let admin = test_postgres();
+        Self::create_on(&test_postgres()).await
+    }
+
+    /// Creates `vms_t_<random>` on the server at `admin` (a URL of its `postgres` database).
+    pub async fn create_on(admin: &str) -> anyhow::Result<Self> {
+        let admin = admin.to_string();
         let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
         create_database(&admin, &name)
             .await
@@ -129,12 +134,19 @@ pub struct SandboxBuilder {
     env: Vec<(String, String)>,
     data_tmpfs_mib: Option<u32>,
     scene: String,
+    postgres: Option<String>,
 }
 
 impl SandboxBuilder {
     /// Simulated cameras to serve (default 1).
     pub fn cameras(mut self, n: usize) -> Self {
         self.cameras = n;
+        self
+    }
+
+    /// Uses the PostgreSQL server at `admin_url` (e.g. a [`PrivatePostgres`]) instead of the shared one.
+    pub fn postgres_server(mut self, admin_url: &str) -> Self {
+        self.postgres = Some(admin_url.into());
         self
     }
 
@@ -158,7 +170,10 @@ impl SandboxBuilder {
 
     /// Starts the database, the simulator and one node, and waits until the node is ready.
     pub async fn start(self) -> anyhow::Result<Sandbox> {
-        let db = TestDatabase::create().await?;
+        let db = match &self.postgres {
+            Some(server) => TestDatabase::create_on(server).await?,
+            None => TestDatabase::create().await?,
+        };
         let sim = SimProcess::start_exe(
             &self.exe,
             &SimOptions {
@@ -255,6 +270,7 @@ impl Sandbox {
             env: Vec::new(),
             data_tmpfs_mib: None,
             scene: "plain".into(),
+            postgres: None,
         }
     }
 
@@ -604,6 +620,106 @@ pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
         .trim()
         .parse()
         .context("bad duration")
+}
+
+/// A PostgreSQL server of this test alone (`initdb` + `pg_ctl` on a free port), for stopping and
+/// starting without touching the shared one. Needs root (it runs the server as `postgres`).
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    /// Creates and starts a server.
+    pub fn start() -> anyhow::Result<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .context("PostgreSQL server binaries not found in /usr/lib/postgresql")?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|p| p.join("initdb").is_file())
+            .context("initdb not found")?;
+        let dir = std::env::temp_dir().join(format!("vms-pg-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        run("chown", &["postgres:postgres", &dir.to_string_lossy()])?;
+        let data = dir.join("data");
+        run(
+            "runuser",
+            &[
+                "-u",
+                "postgres",
+                "--",
+                &bin.join("initdb").to_string_lossy(),
+                "-D",
+                &data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )?;
+        let pg = Self {
+            dir,
+            port: free_port()?,
+            bin,
+        };
+        pg.resume()?;
+        Ok(pg)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn ctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        let data = self.dir.join("data");
+        let mut all = vec!["-u", "postgres", "--"];
+        let pg_ctl = self.bin.join("pg_ctl");
+        let pg_ctl = pg_ctl.to_string_lossy();
+        let data = data.to_string_lossy();
+        all.extend([pg_ctl.as_ref(), "-D", data.as_ref(), "-w"]);
+        all.extend(args);
+        run("runuser", &all)
+    }
+
+    /// Stops the server (fast shutdown: connections are cut).
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.ctl(&["-m", "fast", "stop"])
+    }
+
+    /// Starts the server again.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.ctl(&["-o", &opts, "-l", &log.to_string_lossy(), "start"])
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.pause();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
