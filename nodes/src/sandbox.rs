@@ -567,6 +567,41 @@ impl Drop for Sandbox {
     }
 }
 
+/// Every message on the JetStream events stream (shared NATS at 127.0.0.1:4222) for `subject`, as
+/// (`Nats-Msg-Id`, JSON body), oldest first.
+pub async fn jetstream_events(subject: &str) -> anyhow::Result<Vec<(Option<String>, Value)>> {
+    use async_nats::jetstream;
+    use futures_util::StreamExt;
+    let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    let stream = jetstream::new(client)
+        .get_stream(vms_messages::subjects::EVENTS_STREAM)
+        .await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            filter_subject: subject.to_string(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1000)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await?;
+    let mut out = Vec::new();
+    while let Some(Ok(msg)) = batch.next().await {
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string());
+        out.push((id, serde_json::from_slice(&msg.payload).unwrap_or_default()));
+    }
+    Ok(out)
+}
+
 /// E-mail of the sandbox node's first platform admin (the default `auth.admin_email`).
 pub const SANDBOX_ADMIN_EMAIL: &str = "admin@vms.local";
 /// Password the sandbox gives that admin.

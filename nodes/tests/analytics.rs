@@ -3,51 +3,26 @@
 //! (a restarted node re-raises it and neither duplicates), with a JPEG snapshot; a tenant whose licence
 //! does not allow the model gets no analytics.
 
-use async_nats::jetstream;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_node::sandbox::{Sandbox, wait_for};
+use vms_node::sandbox::{Sandbox, jetstream_events, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
-/// Messages on JetStream for `subject` with `Nats-Msg-Id` = `id`.
+/// Messages on JetStream for `subject` with `Nats-Msg-Id` = `id` (every message's id is its event's).
 async fn published(subject: &str, id: &str) -> anyhow::Result<usize> {
-    let client = async_nats::connect("nats://127.0.0.1:4222").await?;
-    let js = jetstream::new(client);
-    let stream = js.get_stream(vms_messages::subjects::EVENTS_STREAM).await?;
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            filter_subject: subject.to_string(),
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut batch = consumer
-        .fetch()
-        .max_messages(100)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await?;
-    let mut n = 0;
-    while let Some(Ok(msg)) = batch.next().await {
-        let msg_id = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_string());
-        let body: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+    let messages = jetstream_events(subject).await?;
+    for (msg_id, body) in &messages {
         assert_eq!(
             msg_id.as_deref(),
             body["id"].as_str(),
             "Nats-Msg-Id is the event id"
         );
-        if msg_id.as_deref() == Some(id) {
-            n += 1;
-        }
     }
-    Ok(n)
+    Ok(messages
+        .iter()
+        .filter(|(msg_id, _)| msg_id.as_deref() == Some(id))
+        .count())
 }
 
 async fn events_of(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<Value>> {

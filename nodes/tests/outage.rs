@@ -2,39 +2,19 @@
 //! outage waits in the node's on-disk outbox and reaches PostgreSQL and JetStream once it returns,
 //! none lost and none twice. The test runs its own PostgreSQL server (the shared one is never stopped).
 
-use async_nats::jetstream;
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
-use vms_node::sandbox::{PrivatePostgres, Sandbox, wait_for};
+use vms_node::sandbox::{PrivatePostgres, Sandbox, jetstream_events, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
 async fn published_ids(subject: &str) -> anyhow::Result<Vec<String>> {
-    let client = async_nats::connect("nats://127.0.0.1:4222").await?;
-    let js = jetstream::new(client);
-    let stream = js.get_stream(vms_messages::subjects::EVENTS_STREAM).await?;
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            filter_subject: subject.to_string(),
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut batch = consumer
-        .fetch()
-        .max_messages(1000)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await?;
-    let mut ids = Vec::new();
-    while let Some(Ok(msg)) = batch.next().await {
-        let body: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
-        ids.push(body["id"].as_str().unwrap_or_default().to_string());
-    }
-    Ok(ids)
+    Ok(jetstream_events(subject)
+        .await?
+        .into_iter()
+        .map(|(_, body)| body["id"].as_str().unwrap_or_default().to_string())
+        .collect())
 }
 
 fn outbox_files(sb: &Sandbox) -> usize {
