@@ -11,9 +11,9 @@ use uuid::Uuid;
 use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::event::EventFilter;
 use vms_messages::{
-    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, Event,
-    EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate,
-    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, DetectorList,
+    Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant,
+    TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 
 /// A page of tenants.
@@ -118,6 +118,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
 
     // ---- rules ----
+
+    /// The detectors of the model zoo, and which one this node runs.
+    async fn detectors(&self) -> Result<DetectorList, ApiError>;
 
     /// Adds a rule to a camera within `scope`; the detector must be known and allowed by the licence.
     async fn create_rule(

@@ -21,7 +21,7 @@ pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{Event, EventPage};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
-pub use rule::{Rule, RuleCreate, RulePage, RuleUpdate};
+pub use rule::{DetectorInfo, DetectorList, Rule, RuleCreate, RulePage, RuleUpdate};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
 

@@ -255,3 +255,29 @@ mod tests {
         assert!(validate_zone("zone", &[[0.0, 0.0], [1.0, 0.0]]).is_err());
     }
 }
+
+/// A detector this node knows, from its model manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DetectorInfo {
+    /// Name rules and licences use.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// Output family (`ssd`, `yolo`).
+    pub family: String,
+    /// Classes it reports.
+    pub labels: Vec<String>,
+    /// Licence of the model.
+    pub licence: String,
+    /// Input width and height.
+    pub input: [u32; 2],
+    /// Whether this node runs it (rules may name it).
+    pub running: bool,
+}
+
+/// The detectors of the model zoo.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DetectorList {
+    /// Detectors, by name.
+    pub items: Vec<DetectorInfo>,
+}

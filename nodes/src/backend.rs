@@ -20,8 +20,9 @@ use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, Signin
 use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
-    CameraUpdate, CameraView, Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment,
-    SegmentPage, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, Rule, RuleCreate,
+    RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
+    TenantUpdate, User, UserId, UserPage,
 };
 
 /// How long the API waits for a camera actor's status.
@@ -330,6 +331,37 @@ impl Backend for NodeBackend {
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError> {
         self.db(move |s| async move { s.event_snapshot(scope, id).await })
             .await
+    }
+
+    async fn detectors(&self) -> Result<DetectorList, ApiError> {
+        let running = self.ctx.analytics.as_ref().map(|a| a.model().to_string());
+        let zoo = self
+            .ctx
+            .config
+            .analytics
+            .zoo_dir
+            .clone()
+            .unwrap_or_else(vms_models::registry::default_zoo);
+        let (manifests, failed) =
+            tokio::task::spawn_blocking(move || vms_models::registry::manifests(&zoo))
+                .await
+                .map_err(|_| ApiError::internal())?;
+        for e in failed {
+            tracing::warn!(error = %e, "model manifest refused");
+        }
+        let items = manifests
+            .into_iter()
+            .map(|m| DetectorInfo {
+                running: running.as_deref() == Some(m.name.as_str()),
+                name: m.name,
+                version: m.version,
+                family: m.family.to_string(),
+                labels: m.labels,
+                licence: m.licence,
+                input: [m.input.width, m.input.height],
+            })
+            .collect();
+        Ok(DetectorList { items })
     }
 
     async fn create_rule(

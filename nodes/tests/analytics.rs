@@ -63,6 +63,18 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         let sb = &sb;
         async move { sb.post(&path, &body).await }
     };
+    let (s, detectors) = sb.get("/detectors").await?;
+    assert_eq!(s, 200, "{detectors}");
+    let person = detectors["items"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["name"] == "person"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (person["running"].as_bool(), person["family"].as_str()),
+        (Some(true), Some("ssd")),
+        "{detectors}"
+    );
     // Bad rules are refused, naming the field.
     let (s, b) = rule(json!({"name": "x", "detector": "fire"}), &cam).await?;
     assert_eq!(

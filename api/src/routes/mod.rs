@@ -63,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/segments/{id}/media", web::get().to(c::segment_media))
                 .route("/cameras/{id}/rules", web::post().to(r::create_rule))
                 .route("/cameras/{id}/rules", web::get().to(r::list_rules))
+                .route("/detectors", web::get().to(r::list_detectors))
                 .route("/rules/{id}", web::get().to(r::get_rule))
                 .route("/rules/{id}", web::patch().to(r::update_rule))
                 .route("/rules/{id}", web::delete().to(r::delete_rule))

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
-use vms_messages::{CameraId, ErrorBody, Rule, RuleCreate, RulePage, RuleUpdate};
+use vms_messages::{CameraId, DetectorList, ErrorBody, Rule, RuleCreate, RulePage, RuleUpdate};
 
 fn noted(req: &HttpRequest, rule: &Rule) {
     note(
@@ -103,4 +103,11 @@ pub async fn delete_rule(
         .await?;
     noted(&req, &rule);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The detectors of the model zoo (name, family, classes, licence) and which one this node runs.
+#[utoipa::path(get, path = "/api/v1/detectors", tag = "rules", security(("bearer" = ["rules:read"])),
+    responses((status = 200, body = DetectorList)))]
+pub async fn list_detectors(backend: SharedBackend) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(backend.detectors().await?))
 }
