@@ -129,6 +129,11 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
                         .with_label_values(&[&event.camera_id.to_string()])
                         .inc();
                     tracing::info!(event_id = %event.id, camera_id = %event.camera_id, score = event.score, "event");
+                    // A new event opens a ticket or joins the camera and rule's unfinished one. A crash
+                    // between the two writes leaves the event without its ticket line (logged).
+                    if let Err(e) = store.ticket_for_event(event).await {
+                        tracing::warn!(event_id = %event.id, error = %e, "event stored without a ticket");
+                    }
                 }
                 break;
             }

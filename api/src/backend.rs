@@ -15,6 +15,7 @@ use vms_messages::{
     Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant,
     TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// A page of tenants.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -142,6 +143,34 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Rule, ApiError>;
     /// Deletes a rule within `scope`.
     async fn delete_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError>;
+
+    // ---- tickets ----
+
+    /// A page of tickets within `scope`, newest first.
+    async fn list_tickets(
+        &self,
+        scope: TenantScope,
+        state: Option<TicketState>,
+        page: Page,
+    ) -> Result<TicketPage, ApiError>;
+    /// One ticket with its history, within `scope`.
+    async fn get_ticket(&self, scope: TenantScope, id: Uuid) -> Result<TicketView, ApiError>;
+    /// Moves a ticket within `scope` on behalf of `actor`.
+    async fn move_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        action: TicketAction,
+        actor: &Principal,
+    ) -> Result<TicketView, ApiError>;
+    /// Comments on a ticket within `scope`.
+    async fn comment_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        actor: &Principal,
+        text: String,
+    ) -> Result<TicketView, ApiError>;
 
     // ---- identities ----
 

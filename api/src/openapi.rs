@@ -2,7 +2,7 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, events, identity, rules, tenants};
+use crate::routes::{audit, cameras, events, identity, rules, tenants, tickets};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -52,6 +52,12 @@ use utoipa::{Modify, OpenApi};
         rules::get_rule,
         rules::update_rule,
         rules::delete_rule,
+        tickets::list_tickets,
+        tickets::get_ticket,
+        tickets::acknowledge_ticket,
+        tickets::resolve_ticket,
+        tickets::close_ticket,
+        tickets::comment_ticket,
         events::list_events,
         events::get_event,
         events::event_snapshot,
@@ -93,6 +99,12 @@ use utoipa::{Modify, OpenApi};
         vms_messages::RuleCreate,
         vms_messages::RuleUpdate,
         vms_messages::RulePage,
+        vms_messages::Ticket,
+        vms_messages::TicketState,
+        vms_messages::TicketView,
+        vms_messages::TicketPage,
+        vms_messages::TicketHistoryEntry,
+        vms_messages::TicketComment,
         vms_messages::Event,
         vms_messages::EventPage,
         crate::TenantPage,
@@ -109,6 +121,7 @@ use utoipa::{Modify, OpenApi};
         (name = "recordings", description = "recorded segments"),
         (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),
+        (name = "tickets", description = "tickets opened by events"),
     )
 )]
 pub struct ApiDoc;

@@ -52,6 +52,10 @@ pub enum Permission {
     RulesRead,
     /// Create, change and delete analytics rules.
     RulesWrite,
+    /// Read tickets.
+    TicketsRead,
+    /// Acknowledge, resolve, close and comment on tickets.
+    TicketsWrite,
     /// Read users.
     UsersRead,
     /// Create, change and delete users.
@@ -72,7 +76,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
@@ -81,6 +85,8 @@ impl Permission {
         Self::EventsRead,
         Self::RulesRead,
         Self::RulesWrite,
+        Self::TicketsRead,
+        Self::TicketsWrite,
         Self::UsersRead,
         Self::UsersWrite,
         Self::ApiKeysRead,
@@ -102,6 +108,8 @@ impl Permission {
             Self::EventsRead => "events:read",
             Self::RulesRead => "rules:read",
             Self::RulesWrite => "rules:write",
+            Self::TicketsRead => "tickets:read",
+            Self::TicketsWrite => "tickets:write",
             Self::UsersRead => "users:read",
             Self::UsersWrite => "users:write",
             Self::ApiKeysRead => "api_keys:read",
@@ -163,6 +171,8 @@ impl Role {
                     | EventsRead
                     | RulesRead
                     | RulesWrite
+                    | TicketsRead
+                    | TicketsWrite
                     | UsersRead
                     | UsersWrite
                     | ApiKeysRead
@@ -170,13 +180,15 @@ impl Role {
                     | AuditRead
                     | Session
             ),
-            Self::Operator | Self::Viewer => matches!(
+            Self::Operator => permission == TicketsWrite || Self::Viewer.permits(permission),
+            Self::Viewer => matches!(
                 permission,
                 TenantsRead
                     | CamerasRead
                     | RecordingsRead
                     | EventsRead
                     | RulesRead
+                    | TicketsRead
                     | ApiKeysRead
                     | ApiKeysWrite
                     | Session

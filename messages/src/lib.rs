@@ -10,6 +10,7 @@ pub mod rule;
 pub mod segment;
 pub mod subjects;
 pub mod tenant;
+pub mod ticket;
 pub mod validate;
 
 pub use auth::{
@@ -24,6 +25,9 @@ pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use rule::{DetectorInfo, DetectorList, Rule, RuleCreate, RulePage, RuleUpdate};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
+pub use ticket::{
+    Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,
+};
 
 /// Version of the wire format carried by NATS payloads; bumped on incompatible changes.
 pub const WIRE_VERSION: u32 = 1;

@@ -24,6 +24,7 @@ use vms_messages::{
     RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
     TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// How long the API waits for a camera actor's status.
 const STATUS_TIMEOUT_MS: u64 = 1000;
@@ -432,6 +433,52 @@ impl Backend for NodeBackend {
             .await?;
         self.rules_changed(rule.camera_id);
         Ok(rule)
+    }
+
+    async fn list_tickets(
+        &self,
+        scope: TenantScope,
+        state: Option<TicketState>,
+        page: Page,
+    ) -> Result<TicketPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move {
+                s.tickets(scope, state, page.cursor.as_deref(), page.limit)
+                    .await
+            })
+            .await?;
+        Ok(TicketPage { items, next_cursor })
+    }
+
+    async fn get_ticket(&self, scope: TenantScope, id: Uuid) -> Result<TicketView, ApiError> {
+        self.db(move |s| async move { s.ticket(scope, id).await })
+            .await
+    }
+
+    async fn move_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        action: TicketAction,
+        actor: &Principal,
+    ) -> Result<TicketView, ApiError> {
+        let (email, user) = (actor.email.clone(), actor.user_id);
+        self.db(
+            move |s| async move { s.move_ticket(scope, id, action, (&email, user), None).await },
+        )
+        .await
+    }
+
+    async fn comment_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        actor: &Principal,
+        text: String,
+    ) -> Result<TicketView, ApiError> {
+        let email = actor.email.clone();
+        self.db(move |s| async move { s.comment_ticket(scope, id, &email, &text).await })
+            .await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError> {

@@ -157,6 +157,66 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     let subject = vms_messages::subjects::event(tenant.parse()?, cam.parse()?, "intrusion");
     assert_eq!(published(&subject, &id).await?, 1, "published once");
 
+    // The event opened a ticket, which operators move through its states.
+    let ticket = wait_for("a ticket", Duration::from_secs(10), || {
+        let sb = &sb;
+        async move {
+            let (_, page) = sb.get("/tickets").await?;
+            Ok(page["items"].as_array().and_then(|t| t.first().cloned()))
+        }
+    })
+    .await?;
+    assert_eq!(
+        (ticket["state"].as_str(), ticket["rule"].as_str()),
+        (Some("open"), Some("floor")),
+        "{ticket}"
+    );
+    assert_eq!(ticket["first_event"], id.as_str());
+    let tid = ticket["id"].as_str().unwrap_or_default().to_string();
+    let (s, t) = sb
+        .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
+        .await?;
+    assert_eq!((s, t["state"].as_str()), (200, Some("acknowledged")), "{t}");
+    assert!(t["assignee"].is_string(), "{t}");
+    let (s, t) = sb
+        .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
+        .await?;
+    assert_eq!(
+        (s, t["error"]["field"].as_str()),
+        (409, Some("state")),
+        "{t}"
+    );
+    assert!(
+        t["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("acknowledged")),
+        "{t}"
+    );
+    let (s, t) = sb
+        .post(
+            &format!("/tickets/{tid}/comments"),
+            &json!({"text": "guard sent"}),
+        )
+        .await?;
+    assert_eq!(s, 200, "{t}");
+    let (s, t) = sb
+        .post(&format!("/tickets/{tid}/resolve"), &json!(null))
+        .await?;
+    assert_eq!((s, t["state"].as_str()), (200, Some("resolved")), "{t}");
+    let (s, t) = sb
+        .post(&format!("/tickets/{tid}/close"), &json!(null))
+        .await?;
+    assert_eq!((s, t["state"].as_str()), (200, Some("closed")), "{t}");
+    let actions: Vec<&str> = t["history"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        actions,
+        ["open", "acknowledge", "comment", "resolve", "close"],
+        "{t}"
+    );
+
     // A restarted node sees the person again in the same bucket: it re-raises the same event, which is
     // neither stored nor published twice.
     sb.node.take().expect("node").kill().await;

@@ -98,10 +98,18 @@ fn example_body(op: &Op) -> Option<Value> {
         "update_camera" => json!({"labels": {"touched": "yes"}}),
         "create_rule" => json!({"name": format!("rule {n}"), "detector": "person"}),
         "update_rule" => json!({"min_score": 0.7}),
+        "comment_ticket" => json!({"text": "on my way"}),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
-                    || ["logout", "rotate_signing_key"].contains(&op.id.as_str()),
+                    || [
+                        "logout",
+                        "rotate_signing_key",
+                        "acknowledge_ticket",
+                        "resolve_ticket",
+                        "close_ticket",
+                    ]
+                    .contains(&op.id.as_str()),
                 "{}: add an example body to example_body()",
                 op.label()
             );
@@ -121,6 +129,7 @@ struct Objects {
     api_key: String,
     event: String,
     rule: String,
+    ticket: String,
     /// Strings that must never appear in another tenant's answers.
     secrets: Vec<String>,
 }
@@ -141,6 +150,8 @@ impl Objects {
             &self.event
         } else if template.starts_with("/api/v1/rules/") {
             &self.rule
+        } else if template.starts_with("/api/v1/tickets/") {
+            &self.ticket
         } else {
             assert!(
                 !template.contains('{'),
@@ -258,12 +269,21 @@ async fn tenant_objects(
             &[&event, &tenant, &camera],
         )
         .await?;
+    let ticket = uuid::Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO tickets (id, tenant_id, camera_id, rule, kind, state, first_event, last_event)
+             VALUES ($1, $2::text::uuid, $3::text::uuid, 'door', 'intrusion', 'open', $4, $4)",
+            &[&ticket, &tenant, &camera, &event],
+        )
+        .await?;
     let objects = Objects {
         secrets: vec![
             tenant.clone(),
             camera.clone(),
             spare_user.clone(),
             event.to_string(),
+            ticket.to_string(),
             format!("tenant {tag}"),
             format!("camera {tag}"),
         ],
@@ -277,6 +297,7 @@ async fn tenant_objects(
             .to_string(),
         event: event.to_string(),
         rule: rule["id"].as_str().unwrap_or_default().to_string(),
+        ticket: ticket.to_string(),
     };
     Ok((objects, creds))
 }

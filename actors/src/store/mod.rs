@@ -17,6 +17,7 @@ use vms_messages::{
 pub mod events;
 pub mod rules;
 pub mod security;
+pub mod tickets;
 
 /// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -36,6 +37,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0003_events.sql"),
     ),
     (4, "rules", include_str!("../../migrations/0004_rules.sql")),
+    (
+        5,
+        "tickets",
+        include_str!("../../migrations/0005_tickets.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -8,6 +8,7 @@ pub mod events;
 pub mod identity;
 pub mod rules;
 pub mod tenants;
+pub mod tickets;
 
 use crate::SharedBackend;
 use crate::backend::Page;
@@ -24,7 +25,10 @@ pub const MAX_LIMIT: i64 = 1000;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use self::{audit as a, cameras as c, events as e, identity as i, rules as r, tenants as t};
+    use self::{
+        audit as a, cameras as c, events as e, identity as i, rules as r, tenants as t,
+        tickets as k,
+    };
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
@@ -67,6 +71,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/rules/{id}", web::get().to(r::get_rule))
                 .route("/rules/{id}", web::patch().to(r::update_rule))
                 .route("/rules/{id}", web::delete().to(r::delete_rule))
+                .route("/tickets", web::get().to(k::list_tickets))
+                .route("/tickets/{id}", web::get().to(k::get_ticket))
+                .route(
+                    "/tickets/{id}/acknowledge",
+                    web::post().to(k::acknowledge_ticket),
+                )
+                .route("/tickets/{id}/resolve", web::post().to(k::resolve_ticket))
+                .route("/tickets/{id}/close", web::post().to(k::close_ticket))
+                .route("/tickets/{id}/comments", web::post().to(k::comment_ticket))
                 .route("/events", web::get().to(e::list_events))
                 .route("/events/{id}", web::get().to(e::get_event))
                 .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))

@@ -1,0 +1,216 @@
+//! Tickets: opened or joined by new events, moved by operators; every change is in the history.
+
+use super::{MAX_PAGE, Store, StoreError, scope_param};
+use chrono::{DateTime, TimeZone, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+use vms_messages::{
+    CameraId, Event, TenantId, TenantScope, Ticket, TicketAction, TicketHistoryEntry, TicketState,
+    TicketView, UserId,
+};
+
+const TICKET_COLS: &str = "id, tenant_id, camera_id, rule, kind, state, assignee, events, first_event, last_event, opened_at, updated_at";
+
+fn state_of(row: &Row, col: &str) -> TicketState {
+    TicketState::parse(&row.get::<_, String>(col)).unwrap_or(TicketState::Open)
+}
+
+fn ticket_from_row(row: &Row) -> Ticket {
+    Ticket {
+        id: row.get("id"),
+        tenant_id: TenantId(row.get("tenant_id")),
+        camera_id: CameraId(row.get("camera_id")),
+        rule: row.get("rule"),
+        kind: row.get("kind"),
+        state: state_of(row, "state"),
+        assignee: row.get::<_, Option<Uuid>>("assignee").map(UserId),
+        events: row.get("events"),
+        first_event: row.get("first_event"),
+        last_event: row.get("last_event"),
+        opened_at: row.get("opened_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, StoreError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
+    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let id = Uuid::parse_str(id).map_err(|_| StoreError::InvalidCursor)?;
+    let at = Utc
+        .timestamp_micros(micros)
+        .single()
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(Some((at, id)))
+}
+
+impl Store {
+    /// Opens a ticket for a new event, or adds the event to the unfinished ticket of its camera and
+    /// rule. Returns the ticket and whether it was opened now.
+    pub async fn ticket_for_event(&self, e: &Event) -> Result<(Ticket, bool), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let joined = tx
+            .query_opt(
+                &format!(
+                    "UPDATE tickets SET events = events + 1, last_event = $3, updated_at = now()
+                     WHERE camera_id = $1 AND rule = $2 AND state IN ('open', 'acknowledged') RETURNING {TICKET_COLS}"
+                ),
+                &[&e.camera_id.0, &e.rule, &e.id],
+            )
+            .await?;
+        let (ticket, opened) = match joined {
+            Some(row) => (ticket_from_row(&row), false),
+            None => {
+                let row = tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO tickets (id, tenant_id, camera_id, rule, kind, state, first_event, last_event)
+                             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6) RETURNING {TICKET_COLS}"
+                        ),
+                        &[&Uuid::now_v7(), &e.tenant_id.0, &e.camera_id.0, &e.rule, &e.kind, &e.id],
+                    )
+                    .await?;
+                (ticket_from_row(&row), true)
+            }
+        };
+        tx.execute(
+            "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, 'system', $2, $3, $4)",
+            &[
+                &ticket.id,
+                &if opened { "open" } else { "event" },
+                &ticket.state.as_str(),
+                &Some(format!("event {} ({} {:.2})", e.id, e.label, e.score)),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((ticket, opened))
+    }
+
+    /// One ticket with its history, within `scope`.
+    pub async fn ticket(&self, scope: TenantScope, id: Uuid) -> Result<TicketView, StoreError> {
+        let ticket = self
+            .one(
+                &format!("SELECT {TICKET_COLS} FROM tickets WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"),
+                &[&id, &scope_param(scope)],
+                "ticket",
+                ticket_from_row,
+            )
+            .await?;
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT at, actor, action, state, comment FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
+                &[&id],
+            )
+            .await?;
+        let history = rows
+            .iter()
+            .map(|r| TicketHistoryEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                state: state_of(r, "state"),
+                comment: r.get("comment"),
+            })
+            .collect();
+        Ok(TicketView { ticket, history })
+    }
+
+    /// A page of tickets within `scope`, newest first, optionally in one state.
+    pub async fn tickets(
+        &self,
+        scope: TenantScope,
+        state: Option<TicketState>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Ticket>, Option<String>), StoreError> {
+        let before = decode_cursor(cursor)?;
+        let (before_at, before_id) = before.map_or((None, None), |(a, i)| (Some(a), Some(i)));
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.keyset_page(
+            &format!(
+                "SELECT {TICKET_COLS} FROM tickets
+                 WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR state = $2)
+                   AND ($3::timestamptz IS NULL OR (opened_at, id) < ($3, $4::uuid))
+                 ORDER BY opened_at DESC, id DESC LIMIT $5"
+            ),
+            &[
+                &scope_param(scope),
+                &state.map(TicketState::as_str),
+                &before_at,
+                &before_id,
+                &(limit + 1),
+            ],
+            limit,
+            ticket_from_row,
+            |t| format!("{}_{}", t.opened_at.timestamp_micros(), t.id),
+        )
+        .await
+    }
+
+    /// Moves a ticket within `scope`; a move its state does not allow is a conflict naming the state.
+    pub async fn move_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        action: TicketAction,
+        actor: (&str, UserId),
+        comment: Option<&str>,
+    ) -> Result<TicketView, StoreError> {
+        let (from, to) = TicketState::transition(action);
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {TICKET_COLS} FROM tickets WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) FOR UPDATE"),
+                &[&id, &scope_param(scope)],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("ticket"))?;
+        let current = ticket_from_row(&row);
+        if !from.contains(&current.state) {
+            return Err(StoreError::Conflict {
+                field: "state",
+                message: format!(
+                    "cannot {} a ticket that is {}",
+                    action.as_str(),
+                    current.state.as_str()
+                ),
+            });
+        }
+        let assignee = (action == TicketAction::Acknowledge).then_some(actor.1.0);
+        tx.execute(
+            "UPDATE tickets SET state = $2, assignee = coalesce($3, assignee), updated_at = now() WHERE id = $1",
+            &[&id, &to.as_str(), &assignee],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &actor.0, &action.as_str(), &to.as_str(), &comment],
+        )
+        .await?;
+        tx.commit().await?;
+        self.ticket(scope, id).await
+    }
+
+    /// Adds a comment to a ticket within `scope`.
+    pub async fn comment_ticket(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        actor: &str,
+        text: &str,
+    ) -> Result<TicketView, StoreError> {
+        let current = self.ticket(scope, id).await?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, $2, 'comment', $3, $4)",
+                &[&id, &actor, &current.ticket.state.as_str(), &text],
+            )
+            .await?;
+        self.ticket(scope, id).await
+    }
+}
