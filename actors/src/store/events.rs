@@ -1,7 +1,6 @@
 //! The event store: idempotent inserts (the id is deterministic), scoped reads, snapshots.
 
-use super::{MAX_PAGE, Store, StoreError, scope_param};
-use chrono::{DateTime, TimeZone, Utc};
+use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use vms_messages::{CameraId, Event, TenantId, TenantScope};
@@ -24,19 +23,6 @@ fn event_from_row(row: &Row) -> Event {
         node: row.get("node"),
         has_snapshot: row.get("has_snapshot"),
     }
-}
-
-/// Cursor of the event list (newest first): `<at micros>_<id>` of the last item.
-fn decode_event_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, StoreError> {
-    let Some(c) = cursor else { return Ok(None) };
-    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
-    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
-    let id = Uuid::parse_str(id).map_err(|_| StoreError::InvalidCursor)?;
-    let at = Utc
-        .timestamp_micros(micros)
-        .single()
-        .ok_or(StoreError::InvalidCursor)?;
-    Ok(Some((at, id)))
 }
 
 impl Store {
@@ -105,7 +91,7 @@ impl Store {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Event>, Option<String>), StoreError> {
-        let before = decode_event_cursor(cursor)?;
+        let before = decode_time_id_cursor(cursor)?;
         let (before_at, before_id) = before.map_or((None, None), |(a, i)| (Some(a), Some(i)));
         let limit = limit.clamp(1, MAX_PAGE);
         self.keyset_page(
@@ -130,7 +116,7 @@ impl Store {
             ],
             limit,
             event_from_row,
-            |e| format!("{}_{}", e.at.timestamp_micros(), e.id),
+            |e| time_id_cursor(e.at, e.id),
         )
         .await
     }

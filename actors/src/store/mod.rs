@@ -256,6 +256,26 @@ fn decode_segment_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, 
     Ok(Some((ts, id)))
 }
 
+/// Cursor of a newest-first list keyed by time and id: `<micros>_<uuid>` of the last item.
+fn decode_time_id_cursor(
+    cursor: Option<&str>,
+) -> Result<Option<(DateTime<Utc>, Uuid)>, StoreError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
+    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
+    let id = Uuid::parse_str(id).map_err(|_| StoreError::InvalidCursor)?;
+    let at = Utc
+        .timestamp_micros(micros)
+        .single()
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(Some((at, id)))
+}
+
+/// Encodes a time-and-id cursor.
+fn time_id_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{id}", at.timestamp_micros())
+}
+
 /// Encodes the cursor after `segment`.
 pub fn segment_cursor(segment: &Segment) -> String {
     format!("{}_{}", segment.start.timestamp_micros(), segment.id)

@@ -1,7 +1,6 @@
 //! Tickets: opened or joined by new events, moved by operators; every change is in the history.
 
-use super::{MAX_PAGE, Store, StoreError, scope_param};
-use chrono::{DateTime, TimeZone, Utc};
+use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use vms_messages::{
@@ -30,18 +29,6 @@ fn ticket_from_row(row: &Row) -> Ticket {
         opened_at: row.get("opened_at"),
         updated_at: row.get("updated_at"),
     }
-}
-
-fn decode_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, StoreError> {
-    let Some(c) = cursor else { return Ok(None) };
-    let (micros, id) = c.split_once('_').ok_or(StoreError::InvalidCursor)?;
-    let micros: i64 = micros.parse().map_err(|_| StoreError::InvalidCursor)?;
-    let id = Uuid::parse_str(id).map_err(|_| StoreError::InvalidCursor)?;
-    let at = Utc
-        .timestamp_micros(micros)
-        .single()
-        .ok_or(StoreError::InvalidCursor)?;
-    Ok(Some((at, id)))
 }
 
 impl Store {
@@ -126,7 +113,7 @@ impl Store {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Ticket>, Option<String>), StoreError> {
-        let before = decode_cursor(cursor)?;
+        let before = decode_time_id_cursor(cursor)?;
         let (before_at, before_id) = before.map_or((None, None), |(a, i)| (Some(a), Some(i)));
         let limit = limit.clamp(1, MAX_PAGE);
         self.keyset_page(
@@ -145,7 +132,7 @@ impl Store {
             ],
             limit,
             ticket_from_row,
-            |t| format!("{}_{}", t.opened_at.timestamp_micros(), t.id),
+            |t| time_id_cursor(t.opened_at, t.id),
         )
         .await
     }
