@@ -282,7 +282,8 @@ impl RecordingPipeline {
             Arc::clone(&stats),
         );
         let keyframes = settings.keyframes.clone();
-        let keyframe: Mutex<Vec<u8>> = Mutex::default();
+        // The keyframe being gathered and when its first part arrived.
+        let keyframe: Mutex<(Vec<u8>, DateTime<Utc>)> = Mutex::new((Vec::new(), Utc::now()));
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -301,19 +302,21 @@ impl RecordingPipeline {
                     if let Some(KeyframeSink(sink)) = &keyframes {
                         // A keyframe may come as several buffers (one per slice): gather them and hand
                         // the whole picture over when the next frame starts.
-                        let mut pending = keyframe.lock().unwrap_or_else(PoisonError::into_inner);
+                        let mut guard = keyframe.lock().unwrap_or_else(PoisonError::into_inner);
+                        let (pending, arrived) = &mut *guard;
                         if !delta {
                             if pending.is_empty() {
+                                *arrived = Utc::now();
                                 pending.extend_from_slice(
                                     &stream_params.lock().unwrap_or_else(PoisonError::into_inner),
                                 );
                                 pending.extend_from_slice(map.as_slice());
                             } else {
                                 // Parameter sets between two slices of one picture would end it early.
-                                crate::sampler::append_slices(&mut pending, map.as_slice());
+                                crate::sampler::append_slices(pending, map.as_slice());
                             }
                         } else if !pending.is_empty() {
-                            sink(&[], &pending, Utc::now());
+                            sink(&[], pending, *arrived);
                             pending.clear();
                         }
                     }

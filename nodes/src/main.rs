@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::{bench, bench_auth, bench_detect, ctl, demo, node, sim};
+use vms_node::{bench, bench_auth, bench_detect, bench_events, ctl, demo, node, sim};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -67,6 +67,8 @@ enum BenchCommand {
     Auth(bench_auth::AuthBenchArgs),
     /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
     Detect(bench_detect::DetectBenchArgs),
+    /// Frame-to-event latency with N cameras.
+    Events(bench_events::EventsBenchArgs),
 }
 
 fn init_tracing(json: bool, default: &str) {
@@ -159,6 +161,12 @@ fn main() -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Auth(args),
         } => bench_auth::auth(args),
+        Command::Bench {
+            command: BenchCommand::Events(args),
+        } => {
+            init_tracing(cli.log_json, "warn");
+            runtime()?.block_on(bench_events::events(args))
+        }
         Command::Bench {
             command: BenchCommand::Detect(args),
         } => {
