@@ -3,7 +3,7 @@
 //! and the ratio ours/ffmpeg.
 
 use crate::process::{
-    SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate, vms_exe,
+    SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, spawn_bench_node, terminate,
 };
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -132,19 +132,7 @@ async fn run_ours(
             .create_camera(vms_messages::TenantScope::All, tenant.id, &req)
             .await?;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut node = Command::new(vms_exe()?)
-        .arg("node")
-        .env("VMS_NODE_ID", "bench")
-        .env("VMS_DATA_DIR", dir.join("ours"))
-        .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
-        .env("VMS_POSTGRES__URL", db_url)
-        .env("VMS_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut node = spawn_bench_node(&dir.join("ours"), db_url, &[])?;
     let pid = node.id().context("node exited")?;
     let cpu = measure(
         &[pid],

@@ -3,11 +3,9 @@
 //! event); afterwards the events' capture time (`at`, when the keyframe arrived) is compared with the
 //! time PostgreSQL stored them (`created_at`): p50, p99 and max, over every event of the run.
 
-use crate::process::{SimOptions, SimProcess, terminate, vms_exe};
+use crate::process::{SimOptions, SimProcess, spawn_bench_node, terminate};
 use anyhow::Context;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::Command;
 use vms_actors::Store;
 use vms_actors::store::{create_database, drop_database, with_database};
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
@@ -95,21 +93,11 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             )
             .await?;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut node = Command::new(vms_exe()?)
-        .arg("node")
-        .env("VMS_NODE_ID", "bench")
-        .env("VMS_DATA_DIR", dir)
-        .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
-        .env("VMS_POSTGRES__URL", db_url)
-        .env("VMS_ANALYTICS__WORKERS", args.workers.to_string())
-        .env("VMS_ADMIN_PASSWORD", "bench admin password")
-        .env("VMS_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut node = spawn_bench_node(
+        dir,
+        db_url,
+        &[("VMS_ANALYTICS__WORKERS", args.workers.to_string())],
+    )?;
     let pid = node.id().context("node exited")?;
     eprintln!(
         "[bench] {} cameras with a person walking through, {} s (after 10 s warm-up)",
