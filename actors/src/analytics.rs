@@ -63,11 +63,6 @@ impl Analytics {
     pub fn model(&self) -> &str {
         &self.model
     }
-
-    /// The worker's counters.
-    pub fn worker_stats(&self) -> vms_models::worker::WorkerStats {
-        self.worker.stats()
-    }
 }
 
 /// Analytics of one camera; stops with the value.
@@ -98,9 +93,7 @@ impl CameraAnalytics {
             let _ = tx.try_send(frame);
         })?);
         let feed = Arc::clone(&sampler);
-        let sink = KeyframeSink(Arc::new(move |params, au, at| {
-            feed.push_keyframe(params, au, at)
-        }));
+        let sink = KeyframeSink(Arc::new(move |picture, at| feed.push_keyframe(picture, at)));
         let rules: Arc<RwLock<Vec<Rule>>> = Arc::default();
         let task = tokio::spawn(run_rules(
             Arc::clone(ctx),

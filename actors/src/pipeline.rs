@@ -120,10 +120,11 @@ pub struct PipelineSettings {
     pub keyframes: Option<KeyframeSink>,
 }
 
-/// What a [`KeyframeSink`] calls: parameter sets (Annex B), the keyframe picture, its arrival time.
-pub type KeyframeFn = dyn Fn(&[u8], &[u8], DateTime<Utc>) + Send + Sync;
+/// What a [`KeyframeSink`] calls: the keyframe picture (Annex B, parameter sets in front) and its
+/// arrival time.
+pub type KeyframeFn = dyn Fn(&[u8], DateTime<Utc>) + Send + Sync;
 
-/// Receives each keyframe picture with the stream's parameter sets and its arrival time.
+/// Receives each keyframe picture, decodable alone, with its arrival time.
 #[derive(Clone)]
 pub struct KeyframeSink(pub Arc<KeyframeFn>);
 
@@ -316,7 +317,7 @@ impl RecordingPipeline {
                                 crate::sampler::append_slices(pending, map.as_slice());
                             }
                         } else if !pending.is_empty() {
-                            sink(&[], pending, *arrived);
+                            sink(pending, *arrived);
                             pending.clear();
                         }
                     }

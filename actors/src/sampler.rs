@@ -92,8 +92,8 @@ impl FrameSampler {
         })
     }
 
-    /// Queues one keyframe access unit (Annex B), with the parameter sets to put in front of it.
-    pub fn push_keyframe(&self, parameter_sets: &[u8], au: &[u8], at: DateTime<Utc>) {
+    /// Queues one keyframe picture (Annex B, parameter sets in front).
+    pub fn push_keyframe(&self, picture: &[u8], at: DateTime<Utc>) {
         {
             let mut arrivals = self.arrivals.lock().unwrap_or_else(PoisonError::into_inner);
             // A decoder that fell behind must not pair frames with stale times.
@@ -102,10 +102,9 @@ impl FrameSampler {
             }
             arrivals.push_back(at);
         }
-        let mut data = Vec::with_capacity(parameter_sets.len() + au.len());
-        data.extend_from_slice(parameter_sets);
-        data.extend_from_slice(au);
-        let _ = self.src.push_buffer(gst::Buffer::from_mut_slice(data));
+        let _ = self
+            .src
+            .push_buffer(gst::Buffer::from_slice(picture.to_vec()));
     }
 }
 

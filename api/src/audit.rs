@@ -100,7 +100,8 @@ pub async fn record(
     Ok(res)
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// `s` cut to at most `max` characters (for echoing client input into logs and errors).
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -382,21 +382,8 @@ impl Backend for NodeBackend {
                 ),
             ));
         }
-        let detector = req.detector.clone();
         let rule = self
-            .db(move |s| async move {
-                let cam = s.camera(scope, camera).await?;
-                let tenant = s.tenant(TenantScope::All, cam.tenant_id).await?;
-                if !tenant.allowed_detectors.contains(&detector) {
-                    return Err(StoreError::QuotaExceeded {
-                        limit: "allowed_detectors",
-                        message: format!(
-                            "the tenant licence does not allow the detector {detector:?} (allowed_detectors)"
-                        ),
-                    });
-                }
-                s.create_rule(scope, camera, &req).await
-            })
+            .db(move |s| async move { s.create_rule(scope, camera, &req).await })
             .await?;
         self.rules_changed(rule.camera_id);
         Ok(rule)

@@ -31,7 +31,7 @@ fn rule_from_row(row: &Row) -> Rule {
 }
 
 impl Store {
-    /// Adds a rule to a camera within `scope`.
+    /// Adds a rule to a camera within `scope`; its detector must be in the tenant's licence.
     pub async fn create_rule(
         &self,
         scope: TenantScope,
@@ -39,6 +39,16 @@ impl Store {
         req: &RuleCreate,
     ) -> Result<Rule, StoreError> {
         let cam = self.camera(scope, camera).await?;
+        let tenant = self.tenant(TenantScope::All, cam.tenant_id).await?;
+        if !tenant.allowed_detectors.contains(&req.detector) {
+            return Err(StoreError::QuotaExceeded {
+                limit: "allowed_detectors",
+                message: format!(
+                    "the tenant licence does not allow the detector {:?} (allowed_detectors)",
+                    req.detector
+                ),
+            });
+        }
         let client = self.pool.get().await?;
         let zone = req.zone.as_ref().map(|z| serde_json::json!(z));
         let cooldown =

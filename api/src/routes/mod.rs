@@ -93,17 +93,14 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no route for {} {}", req.method(), truncate(req.path())),
+        format!(
+            "no route for {} {}",
+            req.method(),
+            crate::audit::truncate(req.path(), 200)
+        ),
         None,
     )
     .error_response()
-}
-
-fn truncate(path: &str) -> &str {
-    match path.char_indices().nth(200) {
-        Some((i, _)) => &path[..i],
-        None => path,
-    }
 }
 
 /// Query of list endpoints.
