@@ -3,7 +3,8 @@
 # PostgreSQL: fails on any 5xx, any response that breaks the documented schema or content type, and any
 # status code the document does not declare, and on fewer than 1000 requests in all. It authenticates as
 # a platform admin with an API key (so every route is reached past the guard) and raises the rate limits
-# for the run. Usage: scripts/fuzz-api.sh [examples per operation, default 150]
+# for the run. The live event stream (SSE, open until the client leaves) is left out; the isolation
+# and notification tests cover it. Usage: scripts/fuzz-api.sh [examples per operation, default 150]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-150}
@@ -36,7 +37,7 @@ token=$(curl -sf "$api/auth/login" -H 'Content-Type: application/json' \
 key=$(curl -sf "$api/api-keys" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"name":"fuzz"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 python3 -m schemathesis.cli run "$api/openapi.json" --url "http://127.0.0.1:$api_port" \
-  -H "Authorization: Bearer $key" -n "$examples" --seed 1 \
+  -H "Authorization: Bearer $key" -n "$examples" --seed 1 --exclude-operation-id stream_events \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   | tee "$data/fuzz.out"
 requests=$(grep -oE '[0-9]+ generated' "$data/fuzz.out" | head -1 | grep -oE '[0-9]+' || echo 0)

@@ -1,30 +1,26 @@
 //! Analytics of a node: one [`ModelWorker`] for the node's model, shared by every camera, and per camera
 //! a keyframe [`FrameSampler`] feeding a task that checks the camera's rules and raises events.
 //!
-//! Cameras whose tenant licence lists the node's model are sampled; each of the camera's enabled rules
-//! for that model (classes, lowest score, polygon zone, cooldown) is checked on every sampled frame: a
-//! detection whose foot point (bottom centre of its box) lies in the zone raises an event, at most one
-//! per rule per cooldown bucket. Events go to the node's [`Outbox`] on disk, which stores and publishes
+//! Cameras whose tenant licence lists the node's model are sampled; the camera's enabled rules for that
+//! model are checked on every sampled frame by its [`RuleEngine`] (intrusion, loitering, line crossing,
+//! crowd; schedules; at most one event per rule per cooldown bucket). Events go to the node's [`Outbox`] on disk, which stores and publishes
 //! them; the event id is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO
 //! NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
 
 use crate::context::NodeContext;
 use crate::outbox::Outbox;
 use crate::pipeline::KeyframeSink;
+use crate::rules::RuleEngine;
 use crate::sampler::{FrameSampler, SampledFrame};
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 use vms_config::AnalyticsConfig;
 use vms_messages::event::event_id;
-use vms_messages::rule::contains;
 use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
 use vms_models::worker::DetectorFactory;
 use vms_models::{
-    Detection, Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority,
-    runtime,
+    Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
 };
 
 /// The node's model worker.
@@ -126,19 +122,6 @@ async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &RwLock<Vec<Rule>
     }
 }
 
-/// The best detection a rule accepts in a frame, if any: class, score, and foot point in the zone.
-pub fn rule_match<'a>(rule: &Rule, detections: &'a [Detection]) -> Option<&'a Detection> {
-    detections
-        .iter()
-        .filter(|d| rule.classes.is_empty() || rule.classes.contains(&d.label))
-        .filter(|d| d.score >= rule.min_score)
-        .filter(|d| {
-            let foot = [(d.bbox[0] + d.bbox[2]) / 2.0, d.bbox[3]];
-            rule.zone.as_deref().is_none_or(|z| contains(z, foot))
-        })
-        .max_by(|a, b| a.score.total_cmp(&b.score))
-}
-
 async fn run_rules(
     ctx: Arc<NodeContext>,
     analytics: Arc<Analytics>,
@@ -147,7 +130,7 @@ async fn run_rules(
     mut frames: mpsc::Receiver<SampledFrame>,
 ) {
     load_rules(&ctx, camera.id, &rules).await;
-    let mut last_bucket: HashMap<Uuid, i64> = HashMap::new();
+    let mut engine = RuleEngine::default();
     let label = camera.id.to_string();
     while let Some(frame) = frames.recv().await {
         let active: Vec<Rule> = rules
@@ -181,35 +164,32 @@ async fn run_rules(
             Err(_) => continue, // dropped by a full queue
         };
         tracing::debug!(camera_id = %camera.id, detections = ?detections, "sampled frame");
-        for rule in &active {
-            let Some(best) = rule_match(rule, &detections) else {
+        let hits = engine.evaluate(&active, &detections, frame.at);
+        if hits.is_empty() {
+            continue;
+        }
+        let snapshot = jpeg(&job).unwrap_or_default();
+        for hit in hits {
+            let Some(rule) = active.iter().find(|r| r.id == hit.rule) else {
                 continue;
             };
-            let bucket = frame
-                .at
-                .timestamp()
-                .div_euclid(i64::from(rule.cooldown_seconds.max(1)));
-            if last_bucket.get(&rule.id) == Some(&bucket) {
-                continue;
-            }
-            last_bucket.insert(rule.id, bucket);
             let event = Event {
-                id: event_id(camera.id, &rule.id.to_string(), bucket),
+                id: event_id(camera.id, &rule.id.to_string(), hit.bucket),
                 tenant_id: camera.tenant_id,
                 camera_id: camera.id,
                 kind: rule.kind.clone(),
                 rule: rule.name.clone(),
-                label: best.label.clone(),
-                score: best.score,
-                bbox: best.bbox.to_vec(),
+                label: hit.label,
+                score: hit.score,
+                bbox: hit.bbox.to_vec(),
                 at: frame.at,
                 node: ctx.node_id().to_string(),
                 has_snapshot: true,
+                ticket_id: None,
             };
             crate::metrics::EVENTS_RAISED
                 .with_label_values(&[&label])
                 .inc();
-            let snapshot = jpeg(&job).unwrap_or_default();
             if let Err(e) = analytics.outbox.push(&event, &snapshot).await {
                 tracing::error!(event_id = %event.id, error = %e, "cannot queue event in the outbox");
             }

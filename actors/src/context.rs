@@ -13,6 +13,8 @@ pub struct NodeContext {
     pub store: Store,
     /// NATS client (absent when NATS is not configured for this process, e.g. in unit tests).
     pub nats: Option<async_nats::Client>,
+    /// Event outbox (absent in processes that raise no events, e.g. unit tests).
+    pub outbox: Option<std::sync::Arc<crate::outbox::Outbox>>,
     /// Detection, when enabled and its model loaded.
     pub analytics: Option<std::sync::Arc<crate::analytics::Analytics>>,
 }

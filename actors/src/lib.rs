@@ -2,18 +2,23 @@
 //! and the NATS publisher.
 //!
 //! Supervision tree: [`supervisor::NodeSupervisor`] → [`tenant::TenantActor`] per tenant →
-//! [`camera::CameraActor`] per camera → [`segmenter::SegmenterActor`]; plus [`retention::RetentionActor`].
+//! [`camera::CameraActor`] per camera → [`segmenter::SegmenterActor`]; plus the singletons
+//! [`retention::RetentionActor`], [`notifier::NotifierActor`] and [`escalation::EscalationActor`].
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
 pub mod analytics;
 pub mod backoff;
 pub mod camera;
 pub mod context;
+pub mod escalation;
+pub mod feed;
 pub mod metrics;
+pub mod notifier;
 pub mod outbox;
 pub mod pipeline;
 pub mod recorder;
 pub mod retention;
+pub mod rules;
 pub mod sampler;
 pub mod segmenter;
 pub mod store;

@@ -156,3 +156,21 @@ pub fn forget_camera(camera: &str) {
         let _ = CAMERA_STATE.remove_label_values(&[camera, state]);
     }
 }
+
+/// Notification attempts, by channel kind and outcome (`delivered`, `retry`, `dead`).
+pub static NOTIFICATION_ATTEMPTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_notification_attempts_total",
+        "notification delivery attempts by channel kind and outcome",
+        &["kind", "outcome"]
+    )
+    .expect("metric registers")
+});
+/// Tickets escalated for missing their tenant's acknowledgement limit.
+pub static TICKETS_ESCALATED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "vms_tickets_escalated_total",
+        "tickets escalated for missing the acknowledgement limit"
+    )
+    .expect("metric registers")
+});

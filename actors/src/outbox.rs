@@ -3,7 +3,8 @@
 //! and deletes the file only when both have taken it. While PostgreSQL or NATS is away the files wait
 //! and the rules keep running; after a crash the drainer carries on from the files. Retries are safe:
 //! the event id is deterministic, the insert is `ON CONFLICT DO NOTHING` and JetStream deduplicates on
-//! `Nats-Msg-Id`.
+//! `Nats-Msg-Id`. Storing an event also opens or joins its ticket and queues its notifications, in
+//! one transaction.
 
 use crate::metrics;
 use crate::store::Store;
@@ -119,22 +120,20 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
     let snapshot = base64::engine::general_purpose::STANDARD
         .decode(&entry.snapshot)
         .unwrap_or_default();
-    let event = &entry.event;
+    let mut event = entry.event;
     let mut delay = Duration::from_millis(250);
     loop {
-        match store.insert_event(event, Some(&snapshot)).await {
-            Ok(new) => {
-                if new {
+        let snapshot = Some(snapshot.as_slice()).filter(|s| !s.is_empty());
+        match store.insert_event(&event, snapshot).await {
+            Ok(stored) => {
+                if stored.new {
                     metrics::EVENTS_STORED
                         .with_label_values(&[&event.camera_id.to_string()])
                         .inc();
-                    tracing::info!(event_id = %event.id, camera_id = %event.camera_id, score = event.score, "event");
-                    // A new event opens a ticket or joins the camera and rule's unfinished one. A crash
-                    // between the two writes leaves the event without its ticket line (logged).
-                    if let Err(e) = store.ticket_for_event(event).await {
-                        tracing::warn!(event_id = %event.id, error = %e, "event stored without a ticket");
-                    }
+                    tracing::info!(event_id = %event.id, camera_id = %event.camera_id, kind = %event.kind, score = event.score,
+                        ticket_id = ?stored.ticket_id, notifications = stored.notifications, "event");
                 }
+                event.ticket_id = stored.ticket_id;
                 break;
             }
             Err(e) => {
@@ -144,6 +143,7 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
             }
         }
     }
+    let event = &event;
     if let Some(nats) = nats {
         let js = async_nats::jetstream::new(nats.clone());
         let subject = subjects::event(event.tenant_id, event.camera_id, &event.kind);

@@ -1,10 +1,13 @@
-//! `NodeSupervisor`: the root actor of a node. Starts a `TenantActor` per tenant and the retention
-//! actor, routes configuration changes to them, and restarts any of them that crashes.
+//! `NodeSupervisor`: the root actor of a node. Starts a `TenantActor` per tenant and the node's
+//! singletons (retention, notifier, ticket escalation), routes configuration changes to them, and
+//! restarts any of them that crashes.
 
 use crate::context::NodeContext;
+use crate::escalation::{ESCALATION_ACTOR, EscalationActor};
+use crate::notifier::{NOTIFIER_ACTOR, NotifierActor};
 use crate::retention::{RETENTION_ACTOR, RetentionActor};
 use crate::tenant::{TenantActor, TenantArgs, TenantMsg};
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +34,64 @@ pub enum NodeMsg {
     },
     /// (Re)start a tenant actor, loading the tenant from the store.
     StartTenant(TenantId),
-    /// (Re)start the retention actor.
-    StartRetention,
+    /// (Re)start one of the node's singleton actors.
+    StartSingleton(Singleton),
+}
+
+/// The actors a node runs once, beside its tenants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Singleton {
+    /// [`RetentionActor`].
+    Retention,
+    /// [`NotifierActor`] (when `notifications.enabled`).
+    Notifier,
+    /// [`EscalationActor`] (when `notifications.enabled`).
+    Escalation,
+}
+
+impl Singleton {
+    /// The singletons a node with `ctx` runs.
+    fn wanted(ctx: &NodeContext) -> Vec<Self> {
+        let mut all = vec![Self::Retention];
+        if ctx.config.notifications.enabled {
+            all.extend([Self::Notifier, Self::Escalation]);
+        }
+        all
+    }
+
+    async fn spawn(
+        self,
+        ctx: Arc<NodeContext>,
+        supervisor: ActorCell,
+    ) -> Result<ActorCell, ractor::SpawnErr> {
+        let cell = match self {
+            Self::Retention => Actor::spawn_linked(
+                Some(RETENTION_ACTOR.into()),
+                RetentionActor,
+                ctx,
+                supervisor,
+            )
+            .await?
+            .0
+            .get_cell(),
+            Self::Notifier => {
+                Actor::spawn_linked(Some(NOTIFIER_ACTOR.into()), NotifierActor, ctx, supervisor)
+                    .await?
+                    .0
+                    .get_cell()
+            }
+            Self::Escalation => Actor::spawn_linked(
+                Some(ESCALATION_ACTOR.into()),
+                EscalationActor,
+                ctx,
+                supervisor,
+            )
+            .await?
+            .0
+            .get_cell(),
+        };
+        Ok(cell)
+    }
 }
 
 impl ractor::Message for NodeMsg {}
@@ -42,7 +101,7 @@ pub struct NodeState {
     ctx: Arc<NodeContext>,
     tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
     by_actor: HashMap<ActorId, TenantId>,
-    retention: Option<ActorRef<crate::retention::RetentionMsg>>,
+    singletons: HashMap<Singleton, ActorCell>,
 }
 
 /// Root of a node's actors; see the module docs.
@@ -108,7 +167,7 @@ impl Actor for NodeSupervisor {
             ctx,
             tenants: HashMap::new(),
             by_actor: HashMap::new(),
-            retention: None,
+            singletons: HashMap::new(),
         })
     }
 
@@ -121,7 +180,9 @@ impl Actor for NodeSupervisor {
         for tenant in tenants {
             state.start_tenant(&myself, tenant).await;
         }
-        let _ = myself.cast(NodeMsg::StartRetention);
+        for singleton in Singleton::wanted(&state.ctx) {
+            let _ = myself.cast(NodeMsg::StartSingleton(singleton));
+        }
         tracing::info!(node_id = %state.ctx.node_id(), tenants = state.tenants.len(), "node supervisor started");
         Ok(())
     }
@@ -132,8 +193,8 @@ impl Actor for NodeSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.by_actor.clear();
-        if let Some(r) = state.retention.take() {
-            r.stop(None);
+        for (_, cell) in state.singletons.drain() {
+            cell.stop(None);
         }
         let stops: Vec<_> = state
             .tenants
@@ -185,19 +246,15 @@ impl Actor for NodeSupervisor {
                 }
             }
             NodeMsg::StartTenant(id) => state.load_and_start_tenant(&myself, id).await,
-            NodeMsg::StartRetention => {
-                let started = Actor::spawn_linked(
-                    Some(RETENTION_ACTOR.into()),
-                    RetentionActor,
-                    Arc::clone(&state.ctx),
-                    myself.get_cell(),
-                )
-                .await;
-                match started {
-                    Ok((actor, _)) => state.retention = Some(actor),
+            NodeMsg::StartSingleton(which) => {
+                match which.spawn(Arc::clone(&state.ctx), myself.get_cell()).await {
+                    Ok(cell) => {
+                        state.singletons.insert(which, cell);
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "retention actor did not start; retrying");
-                        myself.send_after(RESTART_DELAY * 4, || NodeMsg::StartRetention);
+                        tracing::warn!(actor = ?which, error = %e, "actor did not start; retrying");
+                        myself
+                            .send_after(RESTART_DELAY * 4, move || NodeMsg::StartSingleton(which));
                     }
                 }
             }
@@ -219,13 +276,14 @@ impl Actor for NodeSupervisor {
             SupervisionEvent::ActorTerminated(cell, _, _) => cell,
             _ => return Ok(()),
         };
-        if state
-            .retention
-            .as_ref()
-            .is_some_and(|r| r.get_id() == cell.get_id())
-        {
-            state.retention = None;
-            myself.send_after(RESTART_DELAY, || NodeMsg::StartRetention);
+        let singleton = state
+            .singletons
+            .iter()
+            .find(|(_, c)| c.get_id() == cell.get_id())
+            .map(|(s, _)| *s);
+        if let Some(which) = singleton {
+            state.singletons.remove(&which);
+            myself.send_after(RESTART_DELAY, move || NodeMsg::StartSingleton(which));
         } else if let Some(id) = state.by_actor.remove(&cell.get_id()) {
             state.tenants.remove(&id);
             myself.send_after(RESTART_DELAY, move || NodeMsg::StartTenant(id));

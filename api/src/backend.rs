@@ -15,6 +15,9 @@ use vms_messages::{
     Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant,
     TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{
+    Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
+};
 use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// A page of tenants.
@@ -171,6 +174,43 @@ pub trait Backend: Send + Sync + 'static {
         actor: &Principal,
         text: String,
     ) -> Result<TicketView, ApiError>;
+
+    // ---- notifications ----
+
+    /// Adds a notification channel to `tenant` (within `scope`); `secret` signs a webhook's deliveries.
+    async fn create_channel(
+        &self,
+        scope: TenantScope,
+        tenant: TenantId,
+        req: ChannelCreate,
+        secret: Option<String>,
+    ) -> Result<Channel, ApiError>;
+    /// The notification channels within `scope`.
+    async fn list_channels(&self, scope: TenantScope, page: Page) -> Result<ChannelPage, ApiError>;
+    /// One channel within `scope`.
+    async fn get_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError>;
+    /// Changes a channel within `scope`; fields that do not fit its kind are refused.
+    async fn update_channel(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        req: ChannelUpdate,
+    ) -> Result<Channel, ApiError>;
+    /// Deletes a channel within `scope`.
+    async fn delete_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError>;
+    /// A page of a channel's deliveries within `scope`, newest first.
+    async fn list_deliveries(
+        &self,
+        scope: TenantScope,
+        channel: Uuid,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<DeliveryPage, ApiError>;
+    /// Queues a dead letter within `scope` again.
+    async fn retry_delivery(&self, scope: TenantScope, id: Uuid) -> Result<Delivery, ApiError>;
+
+    /// Live events as they are published on JetStream; `None` when this node has no feed.
+    fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>>;
 
     // ---- identities ----
 

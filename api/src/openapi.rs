@@ -2,7 +2,7 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, events, identity, rules, tenants, tickets};
+use crate::routes::{audit, cameras, events, identity, notify, rules, tenants, tickets};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -58,7 +58,15 @@ use utoipa::{Modify, OpenApi};
         tickets::resolve_ticket,
         tickets::close_ticket,
         tickets::comment_ticket,
+        notify::create_channel,
+        notify::list_channels,
+        notify::get_channel,
+        notify::update_channel,
+        notify::delete_channel,
+        notify::list_deliveries,
+        notify::retry_delivery,
         events::list_events,
+        events::stream_events,
         events::get_event,
         events::event_snapshot,
     ),
@@ -107,6 +115,15 @@ use utoipa::{Modify, OpenApi};
         vms_messages::TicketComment,
         vms_messages::Event,
         vms_messages::EventPage,
+        vms_messages::Channel,
+        vms_messages::ChannelKind,
+        vms_messages::ChannelCreate,
+        vms_messages::ChannelCreated,
+        vms_messages::ChannelUpdate,
+        vms_messages::ChannelPage,
+        vms_messages::Delivery,
+        vms_messages::DeliveryState,
+        vms_messages::DeliveryPage,
         crate::TenantPage,
         crate::CameraPage,
     )),
@@ -122,6 +139,7 @@ use utoipa::{Modify, OpenApi};
         (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),
         (name = "tickets", description = "tickets opened by events"),
+        (name = "notifications", description = "webhook and e-mail channels, delivery log"),
     )
 )]
 pub struct ApiDoc;

@@ -80,6 +80,87 @@ pub struct NodeConfig {
     pub cluster: ClusterConfig,
     /// Detection on sampled keyframes.
     pub analytics: AnalyticsConfig,
+    /// Webhook and e-mail notifications, and ticket escalation.
+    pub notifications: NotificationsConfig,
+}
+
+/// Notification settings: how deliveries are retried, and the SMTP relay for e-mail channels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Deliver notifications and escalate tickets from this node.
+    pub enabled: bool,
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// Wait before the first retry; it doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    /// Longest wait between retries.
+    pub retry_max_ms: u64,
+    /// Time allowed for one webhook request or SMTP session.
+    pub timeout_seconds: u32,
+    /// Let webhooks reach loopback and private-range addresses (off: a tenant cannot probe the
+    /// node's own network).
+    pub allow_private_targets: bool,
+    /// SMTP relay for e-mail channels.
+    pub smtp: SmtpConfig,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 6,
+            retry_initial_ms: 1000,
+            retry_max_ms: 300_000,
+            timeout_seconds: 10,
+            allow_private_targets: false,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// STARTTLS after connecting (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// The SMTP relay e-mail channels send through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Relay host; empty: e-mail channels fail their deliveries with a reason.
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// Connection security.
+    pub tls: SmtpTls,
+    /// Sender address.
+    pub from: String,
+    /// User name, when the relay needs one.
+    pub username: String,
+    /// File holding the password of `username`.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            from: "vms@localhost".into(),
+            username: String::new(),
+            password_file: None,
+        }
+    }
 }
 
 /// Analytics settings.
@@ -244,6 +325,7 @@ impl Default for NodeConfig {
             auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
             analytics: AnalyticsConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -418,6 +500,12 @@ impl NodeConfig {
                 .map(str::to_string)
                 .collect()
         }
+        fn boolean(value: &str) -> Result<bool, String> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected true or false, got {value:?}"))
+        }
         fn path(value: &str) -> Option<PathBuf> {
             Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
         }
@@ -448,17 +536,35 @@ impl NodeConfig {
             "cluster.tls_cert" => self.cluster.tls_cert = path(value),
             "cluster.tls_key" => self.cluster.tls_key = path(value),
             "cluster.tls_ca" => self.cluster.tls_ca = path(value),
-            "analytics.enabled" => {
-                self.analytics.enabled = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("expected true or false, got {value:?}"))?
-            }
+            "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.model" => self.analytics.model = value.to_string(),
             "analytics.zoo_dir" => self.analytics.zoo_dir = path(value),
             "analytics.onnxruntime" => self.analytics.onnxruntime = path(value),
             "analytics.workers" => self.analytics.workers = num(value)?,
             "analytics.intra_threads" => self.analytics.intra_threads = num(value)?,
+            "notifications.enabled" => self.notifications.enabled = boolean(value)?,
+            "notifications.max_attempts" => self.notifications.max_attempts = num(value)?,
+            "notifications.retry_initial_ms" => self.notifications.retry_initial_ms = num(value)?,
+            "notifications.retry_max_ms" => self.notifications.retry_max_ms = num(value)?,
+            "notifications.timeout_seconds" => self.notifications.timeout_seconds = num(value)?,
+            "notifications.allow_private_targets" => {
+                self.notifications.allow_private_targets = boolean(value)?
+            }
+            "notifications.smtp.host" => self.notifications.smtp.host = value.to_string(),
+            "notifications.smtp.port" => self.notifications.smtp.port = num(value)?,
+            "notifications.smtp.tls" => {
+                self.notifications.smtp.tls = match value.trim() {
+                    "none" => SmtpTls::None,
+                    "starttls" => SmtpTls::Starttls,
+                    "tls" => SmtpTls::Tls,
+                    other => return Err(format!("expected none, starttls or tls, got {other:?}")),
+                }
+            }
+            "notifications.smtp.from" => self.notifications.smtp.from = value.to_string(),
+            "notifications.smtp.username" => self.notifications.smtp.username = value.to_string(),
+            "notifications.smtp.password_file" => {
+                self.notifications.smtp.password_file = path(value)
+            }
             "node_id" => self.node_id = value.to_string(),
             "data_dir" => self.data_dir = PathBuf::from(value),
             "api.listen" => self.api.listen = value.to_string(),
@@ -574,6 +680,7 @@ impl NodeConfig {
             ));
         }
         self.validate_security()?;
+        self.validate_notifications()?;
         let t = &self.retention;
         if t.interval_seconds == 0 {
             return Err(invalid("retention.interval_seconds", "must be positive"));
@@ -589,6 +696,47 @@ impl NodeConfig {
                 "retention.disk_low_watermark_percent",
                 "must be below retention.disk_high_watermark_percent",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_notifications(&self) -> Result<(), ConfigError> {
+        let n = &self.notifications;
+        if !(1..=100).contains(&n.max_attempts) {
+            return Err(invalid(
+                "notifications.max_attempts",
+                "must be between 1 and 100",
+            ));
+        }
+        if n.retry_initial_ms == 0 || n.retry_initial_ms > n.retry_max_ms {
+            return Err(invalid(
+                "notifications.retry_initial_ms",
+                "must be positive and at most notifications.retry_max_ms",
+            ));
+        }
+        if !(1..=120).contains(&n.timeout_seconds) {
+            return Err(invalid(
+                "notifications.timeout_seconds",
+                "must be between 1 and 120",
+            ));
+        }
+        let smtp = &n.smtp;
+        if !smtp.host.is_empty() {
+            if smtp.port == 0 {
+                return Err(invalid("notifications.smtp.port", "must be 1-65535"));
+            }
+            if !smtp.from.contains('@') || smtp.from.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "notifications.smtp.from",
+                    format!("must be an e-mail address, got {:?}", smtp.from),
+                ));
+            }
+            if smtp.password_file.is_some() && smtp.username.is_empty() {
+                return Err(invalid(
+                    "notifications.smtp.username",
+                    "is required with notifications.smtp.password_file",
+                ));
+            }
         }
         Ok(())
     }
@@ -687,6 +835,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "auth",
     "cluster",
     "analytics",
+    "notifications",
     "node_id",
     "data_dir",
     "api",

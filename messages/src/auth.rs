@@ -56,6 +56,10 @@ pub enum Permission {
     TicketsRead,
     /// Acknowledge, resolve, close and comment on tickets.
     TicketsWrite,
+    /// Read notification channels and their delivery log.
+    NotificationsRead,
+    /// Create, change and delete notification channels; retry dead letters.
+    NotificationsWrite,
     /// Read users.
     UsersRead,
     /// Create, change and delete users.
@@ -76,7 +80,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 20] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
@@ -87,6 +91,8 @@ impl Permission {
         Self::RulesWrite,
         Self::TicketsRead,
         Self::TicketsWrite,
+        Self::NotificationsRead,
+        Self::NotificationsWrite,
         Self::UsersRead,
         Self::UsersWrite,
         Self::ApiKeysRead,
@@ -110,6 +116,8 @@ impl Permission {
             Self::RulesWrite => "rules:write",
             Self::TicketsRead => "tickets:read",
             Self::TicketsWrite => "tickets:write",
+            Self::NotificationsRead => "notifications:read",
+            Self::NotificationsWrite => "notifications:write",
             Self::UsersRead => "users:read",
             Self::UsersWrite => "users:write",
             Self::ApiKeysRead => "api_keys:read",
@@ -173,6 +181,8 @@ impl Role {
                     | RulesWrite
                     | TicketsRead
                     | TicketsWrite
+                    | NotificationsRead
+                    | NotificationsWrite
                     | UsersRead
                     | UsersWrite
                     | ApiKeysRead
@@ -180,7 +190,10 @@ impl Role {
                     | AuditRead
                     | Session
             ),
-            Self::Operator => permission == TicketsWrite || Self::Viewer.permits(permission),
+            Self::Operator => {
+                matches!(permission, TicketsWrite | NotificationsRead)
+                    || Self::Viewer.permits(permission)
+            }
             Self::Viewer => matches!(
                 permission,
                 TenantsRead

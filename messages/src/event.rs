@@ -30,6 +30,17 @@ pub struct Event {
     pub node: String,
     /// Whether a JPEG snapshot is at `/events/{id}/snapshot`.
     pub has_snapshot: bool,
+    /// Ticket the event opened or joined (an escalation: the ticket escalated).
+    #[serde(default)]
+    pub ticket_id: Option<Uuid>,
+}
+
+/// Kind of the event raised when a ticket is not acknowledged within its tenant's limit.
+pub const ESCALATION_KIND: &str = "escalation";
+
+/// Id of a ticket's escalation event: a ticket is escalated once, whichever node sees it first.
+pub fn escalation_event_id(ticket: Uuid) -> Uuid {
+    Uuid::new_v5(&EVENT_NAMESPACE, format!("escalation/{ticket}").as_bytes())
 }
 
 /// A page of events, newest first.

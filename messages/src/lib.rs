@@ -6,6 +6,7 @@ pub mod camera;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod notify;
 pub mod rule;
 pub mod segment;
 pub mod subjects;
@@ -22,7 +23,14 @@ pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{Event, EventPage};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
-pub use rule::{DetectorInfo, DetectorList, Rule, RuleCreate, RulePage, RuleUpdate};
+pub use notify::{
+    Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate, Delivery,
+    DeliveryPage, DeliveryState,
+};
+pub use rule::{
+    CrossingDirection, DetectorInfo, DetectorList, Rule, RuleCreate, RuleKind, RulePage,
+    RuleUpdate, ScheduleWindow, Weekday,
+};
 pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
 pub use ticket::{

@@ -37,12 +37,260 @@ pub struct Rule {
     pub cooldown_seconds: u32,
     /// Whether the rule runs.
     pub enabled: bool,
+    /// Loitering: seconds a tracked object must stay in the zone.
+    pub dwell_seconds: Option<u32>,
+    /// Line crossing: the line `[[x, y], [x, y]]` in `[0, 1]`.
+    pub line: Option<[[f32; 2]; 2]>,
+    /// Line crossing: which way counts.
+    pub direction: Option<CrossingDirection>,
+    /// Crowd: fewest objects in the zone at once that raise an event.
+    pub min_count: Option<u32>,
+    /// When the rule runs (UTC); `null` for always.
+    pub schedule: Option<Vec<ScheduleWindow>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
+/// What a rule looks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// A detection whose foot point is in the zone.
+    #[default]
+    Intrusion,
+    /// A tracked object that stays in the zone for `dwell_seconds`.
+    Loitering,
+    /// A tracked object whose foot point crosses `line` in `direction`.
+    LineCrossing,
+    /// At least `min_count` detections in the zone at once.
+    Crowd,
+}
+
+impl RuleKind {
+    /// The kind as stored, and as the kind of the events it raises.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Intrusion => "intrusion",
+            Self::Loitering => "loitering",
+            Self::LineCrossing => "line_crossing",
+            Self::Crowd => "crowd",
+        }
+    }
+
+    /// Parses a stored kind.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Intrusion,
+            Self::Loitering,
+            Self::LineCrossing,
+            Self::Crowd,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Which crossings of a line count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossingDirection {
+    /// Either way.
+    #[default]
+    Any,
+    /// The way the line points after a quarter turn counter-clockwise on screen (a line drawn top
+    /// to bottom: left to right; drawn left to right: bottom to top).
+    Forward,
+    /// The other way.
+    Backward,
+}
+
+/// A day of the week.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Weekday {
+    /// Monday.
+    Mon,
+    /// Tuesday.
+    Tue,
+    /// Wednesday.
+    Wed,
+    /// Thursday.
+    Thu,
+    /// Friday.
+    Fri,
+    /// Saturday.
+    Sat,
+    /// Sunday.
+    Sun,
+}
+
+impl Weekday {
+    fn from_chrono(d: chrono::Weekday) -> Self {
+        match d {
+            chrono::Weekday::Mon => Self::Mon,
+            chrono::Weekday::Tue => Self::Tue,
+            chrono::Weekday::Wed => Self::Wed,
+            chrono::Weekday::Thu => Self::Thu,
+            chrono::Weekday::Fri => Self::Fri,
+            chrono::Weekday::Sat => Self::Sat,
+            chrono::Weekday::Sun => Self::Sun,
+        }
+    }
+}
+
+/// A weekly window in which a rule runs, in UTC: on `days`, from `start` to `end` (`HH:MM`); an
+/// `end` before `start` runs past midnight into the next day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleWindow {
+    /// Days the window starts on.
+    #[schema(min_items = 1, max_items = 7)]
+    pub days: Vec<Weekday>,
+    /// Start, `HH:MM` (UTC).
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub start: String,
+    /// End, `HH:MM` (UTC), `24:00` for midnight.
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+    pub end: String,
+}
+
+/// Minutes since midnight of `HH:MM` (`24:00` allowed with `allow_24`).
+fn minutes(text: &str, allow_24: bool) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    match (h, m) {
+        (24, 0) if allow_24 => Some(24 * 60),
+        (0..=23, 0..=59) => Some(h * 60 + m),
+        _ => None,
+    }
+}
+
+/// Whether `at` falls in one of `windows` (no schedule: always).
+pub fn in_schedule(windows: Option<&[ScheduleWindow]>, at: DateTime<Utc>) -> bool {
+    use chrono::{Datelike, Timelike};
+    let Some(windows) = windows else { return true };
+    let now = at.hour() * 60 + at.minute();
+    let today = Weekday::from_chrono(at.weekday());
+    let yesterday = Weekday::from_chrono(at.weekday().pred());
+    windows.iter().any(|w| {
+        let (Some(start), Some(end)) = (minutes(&w.start, false), minutes(&w.end, true)) else {
+            return false;
+        };
+        if start < end {
+            w.days.contains(&today) && (start..end).contains(&now)
+        } else {
+            // Past midnight: the evening part today, the morning part from yesterday's window.
+            (w.days.contains(&today) && now >= start) || (w.days.contains(&yesterday) && now < end)
+        }
+    })
+}
+
+fn validate_schedule(windows: &[ScheduleWindow]) -> Result<(), FieldError> {
+    if windows.is_empty() || windows.len() > 14 {
+        return Err(FieldError::new("schedule", "a schedule needs 1-14 windows"));
+    }
+    for w in windows {
+        if w.days.is_empty() {
+            return Err(FieldError::new(
+                "schedule",
+                "each window needs at least one day",
+            ));
+        }
+        let start = minutes(&w.start, false).ok_or_else(|| {
+            FieldError::new(
+                "schedule",
+                format!("start {:?} must be HH:MM, 00:00-23:59", w.start),
+            )
+        })?;
+        let end = minutes(&w.end, true).ok_or_else(|| {
+            FieldError::new(
+                "schedule",
+                format!("end {:?} must be HH:MM, 00:00-24:00", w.end),
+            )
+        })?;
+        if start == end {
+            return Err(FieldError::new(
+                "schedule",
+                "a window's start and end must differ",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_line(line: &[[f32; 2]; 2]) -> Result<(), FieldError> {
+    if line
+        .iter()
+        .flatten()
+        .any(|v| !v.is_finite() || !(0.0..=1.0).contains(v))
+    {
+        return Err(FieldError::new(
+            "line",
+            "line points must be in [0, 1] (fractions of the frame)",
+        ));
+    }
+    let len = ((line[1][0] - line[0][0]).powi(2) + (line[1][1] - line[0][1]).powi(2)).sqrt();
+    if len < 0.01 {
+        return Err(FieldError::new("line", "the line's two points must differ"));
+    }
+    Ok(())
+}
+
+/// The kind-specific settings of a rule, checked against its kind.
+struct KindParams<'a> {
+    dwell_seconds: Option<u32>,
+    line: Option<&'a [[f32; 2]; 2]>,
+    direction: Option<CrossingDirection>,
+    min_count: Option<u32>,
+}
+
+fn validate_kind_params(kind: RuleKind, p: &KindParams<'_>) -> Result<(), FieldError> {
+    let only = |field: &'static str, for_kind: RuleKind| {
+        Err(FieldError::new(
+            field,
+            format!("{field} is for {} rules", for_kind.as_str()),
+        ))
+    };
+    if p.dwell_seconds.is_some() && kind != RuleKind::Loitering {
+        return only("dwell_seconds", RuleKind::Loitering);
+    }
+    if (p.line.is_some() || p.direction.is_some()) && kind != RuleKind::LineCrossing {
+        return only(
+            if p.line.is_some() {
+                "line"
+            } else {
+                "direction"
+            },
+            RuleKind::LineCrossing,
+        );
+    }
+    if p.min_count.is_some() && kind != RuleKind::Crowd {
+        return only("min_count", RuleKind::Crowd);
+    }
+    if let Some(d) = p.dwell_seconds
+        && !(1..=3600).contains(&d)
+    {
+        return Err(FieldError::new(
+            "dwell_seconds",
+            "must be between 1 and 3600",
+        ));
+    }
+    if let Some(n) = p.min_count
+        && !(2..=1000).contains(&n)
+    {
+        return Err(FieldError::new("min_count", "must be between 2 and 1000"));
+    }
+    if let Some(line) = p.line {
+        validate_line(line)?;
+    }
+    Ok(())
+}
+
 /// Request body to create a rule on a camera.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleCreate {
     /// Name, unique per camera (1-128 characters).
@@ -70,6 +318,27 @@ pub struct RuleCreate {
     /// Whether it runs (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// What it looks for (default `intrusion`); the events it raises have this kind.
+    #[serde(default)]
+    pub kind: Option<RuleKind>,
+    /// Loitering: seconds in the zone, 1-3600 (default 10).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub dwell_seconds: Option<u32>,
+    /// Line crossing (required): two points in `[0, 1]`.
+    #[serde(default)]
+    pub line: Option<[[f32; 2]; 2]>,
+    /// Line crossing: which way counts (default `any`).
+    #[serde(default)]
+    pub direction: Option<CrossingDirection>,
+    /// Crowd: fewest objects at once, 2-1000 (default 3).
+    #[serde(default)]
+    #[schema(minimum = 2, maximum = 1000)]
+    pub min_count: Option<u32>,
+    /// When it runs, 1-14 weekly windows in UTC (default: always).
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 14)]
+    pub schedule: Option<Vec<ScheduleWindow>>,
 }
 
 /// Request body to change a rule; absent fields stay.
@@ -95,6 +364,24 @@ pub struct RuleUpdate {
     /// Start or stop it.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// New dwell time (loitering rules).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub dwell_seconds: Option<u32>,
+    /// New line (line-crossing rules).
+    #[serde(default)]
+    pub line: Option<[[f32; 2]; 2]>,
+    /// New direction (line-crossing rules).
+    #[serde(default)]
+    pub direction: Option<CrossingDirection>,
+    /// New fewest count (crowd rules).
+    #[serde(default)]
+    #[schema(minimum = 2, maximum = 1000)]
+    pub min_count: Option<u32>,
+    /// New schedule; an empty list removes it (always on).
+    #[serde(default)]
+    #[schema(max_items = 14)]
+    pub schedule: Option<Vec<ScheduleWindow>>,
 }
 
 /// A page of rules.
@@ -147,7 +434,24 @@ impl RuleCreate {
             self.zone.as_deref(),
             Some(&self.classes),
             self.cooldown_seconds,
-        )
+        )?;
+        let kind = self.kind.unwrap_or_default();
+        validate_kind_params(
+            kind,
+            &KindParams {
+                dwell_seconds: self.dwell_seconds,
+                line: self.line.as_ref(),
+                direction: self.direction,
+                min_count: self.min_count,
+            },
+        )?;
+        if kind == RuleKind::LineCrossing && self.line.is_none() {
+            return Err(FieldError::new("line", "a line_crossing rule needs a line"));
+        }
+        if let Some(w) = &self.schedule {
+            validate_schedule(w)?;
+        }
+        Ok(())
     }
 }
 
@@ -159,6 +463,23 @@ impl RuleUpdate {
             self.zone.as_deref(),
             self.classes.as_deref(),
             self.cooldown_seconds,
+        )?;
+        if let Some(w) = self.schedule.as_deref().filter(|w| !w.is_empty()) {
+            validate_schedule(w)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses settings that do not fit a rule of `kind`.
+    pub fn check_kind(&self, kind: RuleKind) -> Result<(), FieldError> {
+        validate_kind_params(
+            kind,
+            &KindParams {
+                dwell_seconds: self.dwell_seconds,
+                line: self.line.as_ref(),
+                direction: self.direction,
+                min_count: self.min_count,
+            },
         )
     }
 }
@@ -253,6 +574,71 @@ mod tests {
         );
         assert!(validate_zone("zone", &[[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]).is_err());
         assert!(validate_zone("zone", &[[0.0, 0.0], [1.0, 0.0]]).is_err());
+    }
+
+    #[test]
+    fn schedules() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        // 2026-12-02 is a Wednesday.
+        let nights = vec![ScheduleWindow {
+            days: vec![Weekday::Wed],
+            start: "22:00".into(),
+            end: "06:00".into(),
+        }];
+        assert!(in_schedule(Some(&nights), t("2026-12-02T23:00:00Z")));
+        assert!(
+            in_schedule(Some(&nights), t("2026-12-03T05:59:00Z")),
+            "thursday morning"
+        );
+        assert!(
+            !in_schedule(Some(&nights), t("2026-12-03T23:00:00Z")),
+            "thursday night"
+        );
+        assert!(!in_schedule(Some(&nights), t("2026-12-02T12:00:00Z")));
+        let office = vec![ScheduleWindow {
+            days: vec![Weekday::Mon, Weekday::Wed],
+            start: "09:00".into(),
+            end: "24:00".into(),
+        }];
+        assert!(in_schedule(Some(&office), t("2026-12-02T23:59:00Z")));
+        assert!(!in_schedule(Some(&office), t("2026-12-02T08:59:00Z")));
+        assert!(in_schedule(None, t("2026-12-02T08:59:00Z")));
+        assert!(validate_schedule(&office).is_ok());
+        let mut bad = office.clone();
+        bad[0].start = "9:00".into();
+        assert!(
+            validate_schedule(&bad)
+                .unwrap_err()
+                .message
+                .contains("HH:MM")
+        );
+        bad[0].start = "24:00".into();
+        assert!(validate_schedule(&bad).is_err());
+    }
+
+    #[test]
+    fn kind_settings_fit_their_kind() {
+        let p = |dwell, min_count| KindParams {
+            dwell_seconds: dwell,
+            line: None,
+            direction: None,
+            min_count,
+        };
+        assert!(validate_kind_params(RuleKind::Loitering, &p(Some(5), None)).is_ok());
+        assert_eq!(
+            validate_kind_params(RuleKind::Intrusion, &p(Some(5), None))
+                .unwrap_err()
+                .field,
+            "dwell_seconds"
+        );
+        assert_eq!(
+            validate_kind_params(RuleKind::Crowd, &p(None, Some(1)))
+                .unwrap_err()
+                .field,
+            "min_count"
+        );
+        assert!(validate_line(&[[0.5, 0.0], [0.5, 1.0]]).is_ok());
+        assert!(validate_line(&[[0.5, 0.5], [0.5, 0.5]]).is_err());
     }
 }
 

@@ -14,6 +14,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 pub const MAX_CAMERAS_LIMIT: u32 = 100_000;
 /// Longest retention a licence may state, in days.
 pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// Shortest and longest time a tenant may give operators to acknowledge a ticket, in seconds.
+pub const ACK_SLA_RANGE: (u32, u32) = (1, 604_800);
 
 /// A tenant: a customer whose cameras and recordings are kept apart from everyone else's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -30,6 +32,8 @@ pub struct Tenant {
     pub allowed_detectors: Vec<String>,
     /// Licence: when it ends; from then on recording stops (recordings are kept). `null` for never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Seconds operators have to acknowledge a new ticket before it is escalated; `null` for no limit.
+    pub ack_sla_seconds: Option<u32>,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
 }
@@ -56,6 +60,10 @@ pub struct TenantCreate {
     /// Licence: end (RFC 3339); absent for never.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Seconds to acknowledge a new ticket before it is escalated, 1-604800 (default: no limit).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 604_800)]
+    pub ack_sla_seconds: Option<u32>,
 }
 
 impl TenantCreate {
@@ -67,6 +75,9 @@ impl TenantCreate {
         }
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
+        }
+        if let Some(s) = self.ack_sla_seconds {
+            validate_range("ack_sla_seconds", s, ACK_SLA_RANGE.0, ACK_SLA_RANGE.1)?;
         }
         validate_detectors("allowed_detectors", &self.allowed_detectors)
     }
@@ -96,6 +107,10 @@ pub struct TenantUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New acknowledgement limit in seconds (1-604800); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 604_800)]
+    pub ack_sla_seconds: Option<Option<u32>>,
 }
 
 /// Tells an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
@@ -141,6 +156,9 @@ impl TenantUpdate {
         }
         if let Some(names) = &self.allowed_detectors {
             validate_detectors("allowed_detectors", names)?;
+        }
+        if let Some(Some(s)) = self.ack_sla_seconds {
+            validate_range("ack_sla_seconds", s, ACK_SLA_RANGE.0, ACK_SLA_RANGE.1)?;
         }
         Ok(())
     }

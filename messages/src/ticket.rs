@@ -101,6 +101,8 @@ pub struct Ticket {
     pub opened_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it was escalated for not being acknowledged within the tenant's `ack_sla_seconds`.
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
 /// One line of a ticket's history.

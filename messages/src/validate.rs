@@ -1,4 +1,4 @@
-//! Validation shared by every request type: names, ranges, labels and RTSP URLs.
+//! Validation shared by every request type: names, ranges, labels and URLs.
 
 use crate::error::FieldError;
 use std::collections::BTreeMap;
@@ -83,10 +83,17 @@ pub fn validate_labels(
 
 /// An RTSP URL: `rtsp://` or `rtsps://`, optional `user:pass@`, a host, an optional numeric port, a path.
 pub fn validate_rtsp_url(field: &'static str, url: &str) -> Result<(), FieldError> {
+    validate_url(field, url, &["rtsp", "rtsps"])
+}
+
+/// A URL of one of `schemes`: optional `user:pass@`, a host, an optional numeric port, a path; the
+/// error names the schemes and what is wrong.
+pub fn validate_url(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), FieldError> {
     let bad = |why: &str| {
+        let wanted: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
         Err(FieldError::new(
             field,
-            format!("must be an rtsp:// or rtsps:// URL: {why}"),
+            format!("must be an {} URL: {why}", wanted.join(" or ")),
         ))
     };
     if url.len() > MAX_URL_CHARS {
@@ -98,7 +105,7 @@ pub fn validate_rtsp_url(field: &'static str, url: &str) -> Result<(), FieldErro
     let Some((scheme, rest)) = url.split_once("://") else {
         return bad("missing scheme");
     };
-    if !scheme.eq_ignore_ascii_case("rtsp") && !scheme.eq_ignore_ascii_case("rtsps") {
+    if !schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
         return bad(&format!("unsupported scheme {scheme:?}"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();

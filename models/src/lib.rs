@@ -9,6 +9,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod registry;
 pub mod runtime;
+pub mod tracker;
 pub mod worker;
 
 pub use manifest::{Family, Manifest};

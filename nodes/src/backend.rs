@@ -24,6 +24,9 @@ use vms_messages::{
     RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
     TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{
+    Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
+};
 use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// How long the API waits for a camera actor's status.
@@ -35,15 +38,23 @@ pub struct NodeBackend {
     ctx: Arc<NodeContext>,
     supervisor: ActorRef<NodeMsg>,
     runtime: Handle,
+    feed: Option<tokio::sync::broadcast::Sender<Event>>,
 }
 
 impl NodeBackend {
-    /// A backend over the node's context and supervisor, running its work on `runtime`.
-    pub fn new(ctx: Arc<NodeContext>, supervisor: ActorRef<NodeMsg>, runtime: Handle) -> Self {
+    /// A backend over the node's context and supervisor, running its work on `runtime`; `feed`
+    /// carries live events to SSE clients.
+    pub fn new(
+        ctx: Arc<NodeContext>,
+        supervisor: ActorRef<NodeMsg>,
+        runtime: Handle,
+        feed: Option<tokio::sync::broadcast::Sender<Event>>,
+    ) -> Self {
         Self {
             ctx,
             supervisor,
             runtime,
+            feed,
         }
     }
 
@@ -407,6 +418,10 @@ impl Backend for NodeBackend {
         id: Uuid,
         req: RuleUpdate,
     ) -> Result<Rule, ApiError> {
+        let current = self.get_rule(scope, id).await?;
+        if let Some(kind) = vms_messages::RuleKind::parse(&current.kind) {
+            req.check_kind(kind)?;
+        }
         let rule = self
             .db(move |s| async move { s.update_rule(scope, id, &req).await })
             .await?;
@@ -420,6 +435,76 @@ impl Backend for NodeBackend {
             .await?;
         self.rules_changed(rule.camera_id);
         Ok(rule)
+    }
+
+    async fn create_channel(
+        &self,
+        scope: TenantScope,
+        tenant: TenantId,
+        req: ChannelCreate,
+        secret: Option<String>,
+    ) -> Result<Channel, ApiError> {
+        self.db(move |s| async move {
+            s.create_channel(scope, tenant, &req, secret.as_deref())
+                .await
+        })
+        .await
+    }
+
+    async fn list_channels(&self, scope: TenantScope, page: Page) -> Result<ChannelPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move { s.channels(scope, page.cursor.as_deref(), page.limit).await })
+            .await?;
+        Ok(ChannelPage { items, next_cursor })
+    }
+
+    async fn get_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError> {
+        self.db(move |s| async move { s.channel(scope, id).await })
+            .await
+    }
+
+    async fn update_channel(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        req: ChannelUpdate,
+    ) -> Result<Channel, ApiError> {
+        let current = self.get_channel(scope, id).await?;
+        req.check_kind(current.kind)?;
+        self.db(move |s| async move { s.update_channel(scope, id, &req).await })
+            .await
+    }
+
+    async fn delete_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError> {
+        self.db(move |s| async move { s.delete_channel(scope, id).await })
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        scope: TenantScope,
+        channel: Uuid,
+        state: Option<DeliveryState>,
+        page: Page,
+    ) -> Result<DeliveryPage, ApiError> {
+        let (items, next_cursor) = self
+            .db(move |s| async move {
+                s.deliveries(scope, channel, state, page.cursor.as_deref(), page.limit)
+                    .await
+            })
+            .await?;
+        Ok(DeliveryPage { items, next_cursor })
+    }
+
+    async fn retry_delivery(&self, scope: TenantScope, id: Uuid) -> Result<Delivery, ApiError> {
+        self.db(move |s| async move { s.retry_delivery(scope, id).await })
+            .await
+    }
+
+    fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>> {
+        self.feed
+            .as_ref()
+            .map(tokio::sync::broadcast::Sender::subscribe)
     }
 
     async fn list_tickets(

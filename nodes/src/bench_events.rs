@@ -89,6 +89,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
                     zone: None,
                     cooldown_seconds: Some(1),
                     enabled: Some(true),
+                    ..RuleCreate::default()
                 },
             )
             .await?;

@@ -163,6 +163,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 zone: Some(vec![[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]),
                 cooldown_seconds: Some(30),
                 enabled: Some(true),
+                ..vms_messages::RuleCreate::default()
             };
             vms_api::Backend::create_rule(&node.backend, TenantScope::All, camera.id, rule)
                 .await

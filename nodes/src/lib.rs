@@ -11,5 +11,6 @@ pub mod ctl;
 pub mod demo;
 pub mod node;
 pub mod process;
+pub mod receivers;
 pub mod sandbox;
 pub mod sim;

@@ -77,8 +77,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let _drainer = outbox.spawn_drainer(store.clone(), Some(nats.clone()));
     let analytics = if config.analytics.enabled {
         let cfg = config.analytics.clone();
+        let analytics_outbox = Arc::clone(&outbox);
         match tokio::task::spawn_blocking(move || {
-            vms_actors::analytics::Analytics::start(&cfg, outbox)
+            vms_actors::analytics::Analytics::start(&cfg, analytics_outbox)
         })
         .await?
         {
@@ -95,6 +96,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         config: config.clone(),
         store,
         nats: Some(nats),
+        outbox: Some(outbox),
         analytics,
     });
     let (supervisor, _) = Actor::spawn(
@@ -104,10 +106,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     )
     .await
     .context("node supervisor did not start")?;
+    let feed = ctx.nats.clone().map(vms_actors::feed::spawn_event_feed);
     let backend = NodeBackend::new(
         Arc::clone(&ctx),
         supervisor.clone(),
         tokio::runtime::Handle::current(),
+        feed,
     );
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;

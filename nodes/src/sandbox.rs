@@ -619,6 +619,23 @@ pub async fn json_response(resp: reqwest::Response) -> anyhow::Result<(u16, Valu
     Ok((status, json))
 }
 
+/// Value of the first series of metric `name` whose line mentions `label` (0 when there is none).
+pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Asserts an API error answer's status and the field it names.
+pub fn assert_refused(status: u16, body: &Value, want: u16, field: &str) {
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (want, Some(field)),
+        "{body}"
+    );
+}
+
 /// Whether some series of metric `name` in a Prometheus text exposition has a value above zero.
 pub fn metric_positive(text: &str, name: &str) -> bool {
     text.lines()

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_node::sandbox::{Sandbox, jetstream_events, wait_for};
+use vms_node::sandbox::{Sandbox, assert_refused, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -29,13 +29,6 @@ async fn events_of(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<Value>> {
     let (s, page) = sb.get(&format!("/events?camera_id={camera}")).await?;
     anyhow::ensure!(s == 200, "{page}");
     Ok(page["items"].as_array().cloned().unwrap_or_default())
-}
-
-fn metric(text: &str, name: &str, camera: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l.contains(camera))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,11 +70,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     );
     // Bad rules are refused, naming the field.
     let (s, b) = rule(json!({"name": "x", "detector": "fire"}), &cam).await?;
-    assert_eq!(
-        (s, b["error"]["field"].as_str()),
-        (400, Some("detector")),
-        "{b}"
-    );
+    assert_refused(s, &b, 400, "detector");
     assert!(
         b["error"]["message"]
             .as_str()
@@ -94,27 +83,15 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         &cam,
     )
     .await?;
-    assert_eq!(
-        (s, b["error"]["field"].as_str()),
-        (400, Some("zone")),
-        "{b}"
-    );
+    assert_refused(s, &b, 400, "zone");
     let (s, b) = rule(
         json!({"name": "x", "detector": "person", "zone": [[0, 0], [2, 0], [0, 1]]}),
         &cam,
     )
     .await?;
-    assert_eq!(
-        (s, b["error"]["field"].as_str()),
-        (400, Some("zone")),
-        "{b}"
-    );
+    assert_refused(s, &b, 400, "zone");
     let (s, b) = rule(json!({"name": "x", "detector": "person"}), &other).await?;
-    assert_eq!(
-        (s, b["error"]["field"].as_str()),
-        (409, Some("allowed_detectors")),
-        "{b}"
-    );
+    assert_refused(s, &b, 409, "allowed_detectors");
     // The floor is the zone (the person's feet walk there); the ceiling corner never sees anyone.
     // One bucket a day: every sighting in this test is the same event.
     let floor = json!([[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]);
@@ -181,11 +158,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     let (s, t) = sb
         .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
         .await?;
-    assert_eq!(
-        (s, t["error"]["field"].as_str()),
-        (409, Some("state")),
-        "{t}"
-    );
+    assert_refused(s, &t, 409, "state");
     assert!(
         t["error"]["message"]
             .as_str()
@@ -229,7 +202,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
             let cam = cam.clone();
             async move {
                 Ok(
-                    (metric(&sb.metrics().await?, "vms_events_raised_total", &cam) >= 1.0)
+                    (metric_value(&sb.metrics().await?, "vms_events_raised_total", &cam) >= 1.0)
                         .then_some(()),
                 )
             }
@@ -238,7 +211,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     .await?;
     let text = sb.metrics().await?;
     assert_eq!(
-        metric(&text, "vms_events_stored_total", &cam),
+        metric_value(&text, "vms_events_stored_total", &cam),
         0.0,
         "stored again after restart"
     );
@@ -252,7 +225,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
 
     // The unlicensed tenant's camera records but runs no analytics.
     assert!(events_of(&sb, &other).await?.is_empty());
-    assert_eq!(metric(&text, "vms_frames_sampled_total", &other), 0.0);
-    assert!(metric(&text, "vms_frames_sampled_total", &cam) > 0.0);
+    assert_eq!(metric_value(&text, "vms_frames_sampled_total", &other), 0.0);
+    assert!(metric_value(&text, "vms_frames_sampled_total", &cam) > 0.0);
     Ok(())
 }

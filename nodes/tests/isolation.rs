@@ -99,6 +99,10 @@ fn example_body(op: &Op) -> Option<Value> {
         "create_rule" => json!({"name": format!("rule {n}"), "detector": "person"}),
         "update_rule" => json!({"min_score": 0.7}),
         "comment_ticket" => json!({"text": "on my way"}),
+        "create_channel" => {
+            json!({"name": format!("hook {n}"), "kind": "webhook", "url": "http://127.0.0.1:9/hook"})
+        }
+        "update_channel" => json!({"enabled": false}),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
@@ -108,6 +112,7 @@ fn example_body(op: &Op) -> Option<Value> {
                         "acknowledge_ticket",
                         "resolve_ticket",
                         "close_ticket",
+                        "retry_delivery",
                     ]
                     .contains(&op.id.as_str()),
                 "{}: add an example body to example_body()",
@@ -130,6 +135,8 @@ struct Objects {
     event: String,
     rule: String,
     ticket: String,
+    channel: String,
+    delivery: String,
     /// Strings that must never appear in another tenant's answers.
     secrets: Vec<String>,
 }
@@ -152,6 +159,10 @@ impl Objects {
             &self.rule
         } else if template.starts_with("/api/v1/tickets/") {
             &self.ticket
+        } else if template.starts_with("/api/v1/notification-channels/") {
+            &self.channel
+        } else if template.starts_with("/api/v1/notification-deliveries/") {
+            &self.delivery
         } else {
             assert!(
                 !template.contains('{'),
@@ -176,7 +187,10 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let url = format!("{}{path}", sb.node().expect("node").api);
+    let mut url = format!("{}{path}", sb.node().expect("node").api);
+    if op.id == "stream_events" {
+        url.push_str("?seconds=1"); // the stream stays open until the client leaves otherwise
+    }
     sb.request_as(token, op.method.clone(), &url, body.as_ref())
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", op.label()))
@@ -277,8 +291,31 @@ async fn tenant_objects(
             &[&ticket, &tenant, &camera, &event],
         )
         .await?;
+    // A notification channel with a dead delivery (of the event above) in its log.
+    let (s, channel) = sb
+        .post(
+            "/notification-channels",
+            &json!({"tenant_id": tenant, "name": "ops", "kind": "email", "to": ["ops@example.test"]}),
+        )
+        .await?;
+    anyhow::ensure!(s == 201, "channel: {s} {channel}");
+    let channel = channel["channel"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let delivery = uuid::Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO notification_deliveries (id, tenant_id, channel_id, event_id, kind, payload, state, attempts, last_error)
+             VALUES ($1, $2::text::uuid, $3::text::uuid, $4, 'intrusion', '{}', 'dead', 6, 'smtp: refused')",
+            &[&delivery, &tenant, &channel, &event],
+        )
+        .await?;
     let objects = Objects {
+        channel: channel.clone(),
+        delivery: delivery.to_string(),
         secrets: vec![
+            channel,
             tenant.clone(),
             camera.clone(),
             spare_user.clone(),
@@ -341,7 +378,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             let permitted = op.permission.is_some_and(|p| cred.role.permits(p));
             let names_object = op.path.contains("{id}");
             let mut body = example_body(op);
-            if (op.id == "create_camera" || op.id == "create_user")
+            if (["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()))
                 && let Some(b_obj) = body.as_mut().and_then(Value::as_object_mut)
             {
                 b_obj.insert("tenant_id".into(), json!(b.tenant));
@@ -380,7 +417,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
                 s == 403
             } else if names_object {
                 s == 404
-            } else if op.id == "create_camera" || op.id == "create_user" {
+            } else if ["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()) {
                 s == 400 && answer["error"]["field"] == "tenant_id"
             } else {
                 (200..300).contains(&s) || s == 403

@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
-use vms_node::sandbox::{PrivatePostgres, Sandbox, jetstream_events, wait_for};
+use vms_node::sandbox::{PrivatePostgres, Sandbox, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -92,11 +92,7 @@ async fn events_raised_while_postgresql_is_down_arrive_once_when_it_returns() ->
         sb.metrics().await.map(Some)
     })
     .await?;
-    let raised: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("vms_events_raised_total") && l.contains(&cam))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0);
+    let raised = metric_value(&metrics, "vms_events_raised_total", &cam);
     let mut stored = Vec::new();
     let mut cursor = String::new();
     loop {

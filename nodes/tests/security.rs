@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vms_node::sandbox::{SANDBOX_ADMIN_EMAIL, Sandbox, wait_for};
+use vms_node::sandbox::{SANDBOX_ADMIN_EMAIL, Sandbox, assert_refused, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "security test password";
@@ -40,13 +40,14 @@ async fn new_key(sb: &Sandbox, token: &str, body: Value) -> anyhow::Result<(u16,
         .await
 }
 
-/// Asserts an error answer's status and field.
-fn assert_refused(status: u16, body: &Value, want: u16, field: &str) {
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (want, Some(field)),
-        "{body}"
-    );
+async fn refresh_with(sb: &Sandbox, token: &str) -> anyhow::Result<(u16, Value)> {
+    sb.request_as(
+        None,
+        Method::POST,
+        "/auth/refresh",
+        Some(&json!({"refresh_token": token})),
+    )
+    .await
 }
 
 async fn login_pair(sb: &Sandbox, email: &str, password: &str) -> anyhow::Result<(u16, Value)> {
@@ -87,23 +88,9 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     assert_eq!(header["alg"], "HS256");
     assert!(header["kid"].is_string(), "{header}");
     assert_eq!(claims["sub"], user.as_str());
-    let (s, next) = sb
-        .request_as(
-            None,
-            Method::POST,
-            "/auth/refresh",
-            Some(&json!({"refresh_token": refresh})),
-        )
-        .await?;
+    let (s, next) = refresh_with(&sb, &refresh).await?;
     assert_eq!(s, 200, "{next}");
-    let (s, reused) = sb
-        .request_as(
-            None,
-            Method::POST,
-            "/auth/refresh",
-            Some(&json!({"refresh_token": refresh})),
-        )
-        .await?;
+    let (s, reused) = refresh_with(&sb, &refresh).await?;
     assert_eq!(
         (s, reused["error"]["code"].as_str()),
         (401, Some("invalid_refresh_token")),

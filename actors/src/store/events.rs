@@ -3,11 +3,12 @@
 use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use vms_messages::event::ESCALATION_KIND;
 use vms_messages::{CameraId, Event, TenantId, TenantScope};
 
 pub use vms_messages::event::EventFilter;
 
-const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot";
+const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot, ticket_id";
 
 fn event_from_row(row: &Row) -> Event {
     Event {
@@ -22,21 +23,38 @@ fn event_from_row(row: &Row) -> Event {
         at: row.get("at"),
         node: row.get("node"),
         has_snapshot: row.get("has_snapshot"),
+        ticket_id: row.get("ticket_id"),
     }
 }
 
+/// What storing an event did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertedEvent {
+    /// Whether it was stored now (`false`: its id was stored before, a retry).
+    pub new: bool,
+    /// The ticket it opened or joined (or, for an escalation, the ticket escalated).
+    pub ticket_id: Option<Uuid>,
+    /// Whether it opened that ticket.
+    pub opened_ticket: bool,
+    /// Notifications queued for it.
+    pub notifications: u64,
+}
+
 impl Store {
-    /// Stores an event once; `false` when its id was already stored (a retry).
+    /// Stores an event once. In the same transaction a new event opens a ticket or joins the unfinished
+    /// one of its camera and rule (an escalation only points at its ticket), and its notifications are
+    /// queued, so a stored event never lacks either.
     pub async fn insert_event(
         &self,
         e: &Event,
         snapshot: Option<&[u8]>,
-    ) -> Result<bool, StoreError> {
-        let client = self.pool.get().await?;
-        let n = client
+    ) -> Result<InsertedEvent, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let n = tx
             .execute(
-                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
                 &[
                     &e.id,
                     &e.tenant_id.0,
@@ -49,10 +67,42 @@ impl Store {
                     &e.at,
                     &snapshot,
                     &e.node,
+                    &e.ticket_id,
                 ],
             )
             .await?;
-        Ok(n == 1)
+        if n == 0 {
+            let ticket_id = tx
+                .query_opt("SELECT ticket_id FROM events WHERE id = $1", &[&e.id])
+                .await?
+                .and_then(|r| r.get(0));
+            return Ok(InsertedEvent {
+                new: false,
+                ticket_id,
+                opened_ticket: false,
+                notifications: 0,
+            });
+        }
+        let mut stored = e.clone();
+        let mut opened_ticket = false;
+        if e.kind != ESCALATION_KIND {
+            let (ticket, opened) = super::tickets::ticket_for_event(&tx, e).await?;
+            tx.execute(
+                "UPDATE events SET ticket_id = $2 WHERE id = $1",
+                &[&e.id, &ticket.id],
+            )
+            .await?;
+            stored.ticket_id = Some(ticket.id);
+            opened_ticket = opened;
+        }
+        let notifications = super::notify::queue_deliveries(&tx, &stored).await?;
+        tx.commit().await?;
+        Ok(InsertedEvent {
+            new: true,
+            ticket_id: stored.ticket_id,
+            opened_ticket,
+            notifications,
+        })
     }
 
     /// One event within `scope`.

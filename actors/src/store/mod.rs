@@ -15,6 +15,7 @@ use vms_messages::{
 };
 
 pub mod events;
+pub mod notify;
 pub mod rules;
 pub mod security;
 pub mod tickets;
@@ -41,6 +42,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         5,
         "tickets",
         include_str!("../../migrations/0005_tickets.sql"),
+    ),
+    (
+        6,
+        "notifications",
+        include_str!("../../migrations/0006_notifications.sql"),
+    ),
+    (
+        7,
+        "rule kinds",
+        include_str!("../../migrations/0007_rule_kinds.sql"),
     ),
 ];
 
@@ -194,6 +205,7 @@ fn tenant_from_row(row: &Row) -> Tenant {
         retention_days: to_u32(row.get("retention_days")),
         allowed_detectors: row.get("allowed_detectors"),
         expires_at: row.get("expires_at"),
+        ack_sla_seconds: row.get::<_, Option<i32>>("ack_sla_seconds").map(to_u32),
         created_at: row.get("created_at"),
     }
 }
@@ -281,8 +293,7 @@ pub fn segment_cursor(segment: &Segment) -> String {
     format!("{}_{}", segment.start.timestamp_micros(), segment.id)
 }
 
-const TENANT_COLS: &str =
-    "id, name, max_cameras, retention_days, allowed_detectors, expires_at, created_at";
+const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, created_at";
 const CAMERA_COLS: &str =
     "id, tenant_id, name, url, enabled, retention_days, labels, created_at, updated_at";
 const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
@@ -377,8 +388,8 @@ impl Store {
                 .unwrap_or(vms_messages::tenant::DEFAULT_RETENTION_DAYS),
         );
         let sql = format!(
-            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TENANT_COLS}"
+            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TENANT_COLS}"
         );
         let row = unique_as_conflict(
             client
@@ -391,6 +402,7 @@ impl Store {
                         &days,
                         &req.allowed_detectors,
                         &req.expires_at,
+                        &req.ack_sla_seconds.map(to_i32),
                     ],
                 )
                 .await,
@@ -488,13 +500,17 @@ impl Store {
             .clone()
             .unwrap_or(current.allowed_detectors);
         let expires_at = req.expires_at.unwrap_or(current.expires_at);
+        let sla = req
+            .ack_sla_seconds
+            .unwrap_or(current.ack_sla_seconds)
+            .map(to_i32);
         let result = tx
             .query_one(
                 &format!(
                     "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4,
-                     allowed_detectors = $5, expires_at = $6 WHERE id = $1 RETURNING {TENANT_COLS}"
+                     allowed_detectors = $5, expires_at = $6, ack_sla_seconds = $7 WHERE id = $1 RETURNING {TENANT_COLS}"
                 ),
-                &[&id.0, &name, &max, &days, &detectors, &expires_at],
+                &[&id.0, &name, &max, &days, &detectors, &expires_at, &sla],
             )
             .await;
         let row = unique_as_conflict(result, "name", || format!("a tenant named {name:?} exists"))?;

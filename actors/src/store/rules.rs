@@ -3,9 +3,29 @@
 use super::{Store, StoreError, scope_param, unique_as_conflict};
 use tokio_postgres::Row;
 use uuid::Uuid;
-use vms_messages::{CameraId, Rule, RuleCreate, RuleUpdate, TenantId, TenantScope};
+use vms_messages::{
+    CameraId, CrossingDirection, Rule, RuleCreate, RuleKind, RuleUpdate, TenantId, TenantScope,
+};
 
-const RULE_COLS: &str = "id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone, cooldown_seconds, enabled, created_at";
+const RULE_COLS: &str = "id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone, cooldown_seconds, enabled, params, schedule, created_at";
+
+/// Default dwell time of a loitering rule, in seconds.
+pub const DEFAULT_DWELL: u32 = 10;
+/// Default fewest count of a crowd rule.
+pub const DEFAULT_MIN_COUNT: u32 = 3;
+
+/// The kind-specific settings of a rule, as stored in `params`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RuleParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dwell_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<[[f32; 2]; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<CrossingDirection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_count: Option<u32>,
+}
 
 /// Default lowest score of a rule.
 pub const DEFAULT_MIN_SCORE: f32 = 0.6;
@@ -14,6 +34,8 @@ pub const DEFAULT_COOLDOWN: u32 = 30;
 
 fn rule_from_row(row: &Row) -> Rule {
     let zone: Option<serde_json::Value> = row.get("zone");
+    let params: RuleParams = serde_json::from_value(row.get("params")).unwrap_or_default();
+    let schedule: Option<serde_json::Value> = row.get("schedule");
     Rule {
         id: row.get("id"),
         tenant_id: TenantId(row.get("tenant_id")),
@@ -26,6 +48,11 @@ fn rule_from_row(row: &Row) -> Rule {
         zone: zone.and_then(|z| serde_json::from_value(z).ok()),
         cooldown_seconds: u32::try_from(row.get::<_, i32>("cooldown_seconds")).unwrap_or(1),
         enabled: row.get("enabled"),
+        dwell_seconds: params.dwell_seconds,
+        line: params.line,
+        direction: params.direction,
+        min_count: params.min_count,
+        schedule: schedule.and_then(|s| serde_json::from_value(s).ok()),
         created_at: row.get("created_at"),
     }
 }
@@ -53,12 +80,31 @@ impl Store {
         let zone = req.zone.as_ref().map(|z| serde_json::json!(z));
         let cooldown =
             i32::try_from(req.cooldown_seconds.unwrap_or(DEFAULT_COOLDOWN)).unwrap_or(i32::MAX);
+        let kind = req.kind.unwrap_or_default();
+        let params = match kind {
+            RuleKind::Intrusion => RuleParams::default(),
+            RuleKind::Loitering => RuleParams {
+                dwell_seconds: Some(req.dwell_seconds.unwrap_or(DEFAULT_DWELL)),
+                ..RuleParams::default()
+            },
+            RuleKind::LineCrossing => RuleParams {
+                line: req.line,
+                direction: Some(req.direction.unwrap_or_default()),
+                ..RuleParams::default()
+            },
+            RuleKind::Crowd => RuleParams {
+                min_count: Some(req.min_count.unwrap_or(DEFAULT_MIN_COUNT)),
+                ..RuleParams::default()
+            },
+        };
+        let params = serde_json::to_value(&params).unwrap_or_default();
+        let schedule = req.schedule.as_ref().map(|s| serde_json::json!(s));
         let result = client
             .query_one(
                 &format!(
                     "INSERT INTO rules (id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone,
-                                        cooldown_seconds, enabled)
-                     VALUES ($1, $2, $3, $4, 'intrusion', $5, $6, $7, $8, $9, $10) RETURNING {RULE_COLS}"
+                                        cooldown_seconds, enabled, params, schedule)
+                     VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13) RETURNING {RULE_COLS}"
                 ),
                 &[
                     &Uuid::now_v7(),
@@ -71,6 +117,9 @@ impl Store {
                     &zone,
                     &cooldown,
                     &req.enabled.unwrap_or(true),
+                    &kind.as_str(),
+                    &params,
+                    &schedule,
                 ],
             )
             .await;
@@ -119,11 +168,25 @@ impl Store {
         let cooldown = req
             .cooldown_seconds
             .map(|c| i32::try_from(c).unwrap_or(i32::MAX));
+        let params = serde_json::to_value(RuleParams {
+            dwell_seconds: req.dwell_seconds,
+            line: req.line,
+            direction: req.direction,
+            min_count: req.min_count,
+        })
+        .unwrap_or_default();
+        let set_schedule = req.schedule.is_some();
+        let schedule = req
+            .schedule
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::json!(s));
         self.one(
             &format!(
                 "UPDATE rules SET min_score = coalesce($3, min_score), zone = coalesce($4, zone),
                  classes = coalesce($5, classes), cooldown_seconds = coalesce($6, cooldown_seconds),
-                 enabled = coalesce($7, enabled)
+                 enabled = coalesce($7, enabled), params = params || $8,
+                 schedule = CASE WHEN $9 THEN $10 ELSE schedule END
                  WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING {RULE_COLS}"
             ),
             &[
@@ -134,6 +197,9 @@ impl Store {
                 &req.classes,
                 &cooldown,
                 &req.enabled,
+                &params,
+                &set_schedule,
+                &schedule,
             ],
             "rule",
             rule_from_row,

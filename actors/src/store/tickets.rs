@@ -8,7 +8,7 @@ use vms_messages::{
     TicketView, UserId,
 };
 
-const TICKET_COLS: &str = "id, tenant_id, camera_id, rule, kind, state, assignee, events, first_event, last_event, opened_at, updated_at";
+const TICKET_COLS: &str = "id, tenant_id, camera_id, rule, kind, state, assignee, events, first_event, last_event, opened_at, updated_at, escalated_at";
 
 fn state_of(row: &Row, col: &str) -> TicketState {
     TicketState::parse(&row.get::<_, String>(col)).unwrap_or(TicketState::Open)
@@ -28,51 +28,102 @@ fn ticket_from_row(row: &Row) -> Ticket {
         last_event: row.get("last_event"),
         opened_at: row.get("opened_at"),
         updated_at: row.get("updated_at"),
+        escalated_at: row.get("escalated_at"),
     }
 }
 
-impl Store {
-    /// Opens a ticket for a new event, or adds the event to the unfinished ticket of its camera and
-    /// rule. Returns the ticket and whether it was opened now.
-    pub async fn ticket_for_event(&self, e: &Event) -> Result<(Ticket, bool), StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let joined = tx
-            .query_opt(
-                &format!(
-                    "UPDATE tickets SET events = events + 1, last_event = $3, updated_at = now()
-                     WHERE camera_id = $1 AND rule = $2 AND state IN ('open', 'acknowledged') RETURNING {TICKET_COLS}"
-                ),
-                &[&e.camera_id.0, &e.rule, &e.id],
-            )
-            .await?;
-        let (ticket, opened) = match joined {
-            Some(row) => (ticket_from_row(&row), false),
-            None => {
-                let row = tx
-                    .query_one(
-                        &format!(
-                            "INSERT INTO tickets (id, tenant_id, camera_id, rule, kind, state, first_event, last_event)
-                             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6) RETURNING {TICKET_COLS}"
-                        ),
-                        &[&Uuid::now_v7(), &e.tenant_id.0, &e.camera_id.0, &e.rule, &e.kind, &e.id],
-                    )
-                    .await?;
-                (ticket_from_row(&row), true)
-            }
-        };
-        tx.execute(
-            "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, 'system', $2, $3, $4)",
-            &[
-                &ticket.id,
-                &if opened { "open" } else { "event" },
-                &ticket.state.as_str(),
-                &Some(format!("event {} ({} {:.2})", e.id, e.label, e.score)),
-            ],
+/// Opens a ticket for a new event, or adds the event to the unfinished ticket of its camera and rule,
+/// within the caller's transaction. Returns the ticket and whether it was opened now.
+pub(super) async fn ticket_for_event(
+    tx: &tokio_postgres::Transaction<'_>,
+    e: &Event,
+) -> Result<(Ticket, bool), StoreError> {
+    let joined = tx
+        .query_opt(
+            &format!(
+                "UPDATE tickets SET events = events + 1, last_event = $3, updated_at = now()
+                 WHERE camera_id = $1 AND rule = $2 AND state IN ('open', 'acknowledged') RETURNING {TICKET_COLS}"
+            ),
+            &[&e.camera_id.0, &e.rule, &e.id],
         )
         .await?;
+    let (ticket, opened) = match joined {
+        Some(row) => (ticket_from_row(&row), false),
+        None => {
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO tickets (id, tenant_id, camera_id, rule, kind, state, first_event, last_event)
+                         VALUES ($1, $2, $3, $4, $5, 'open', $6, $6) RETURNING {TICKET_COLS}"
+                    ),
+                    &[&Uuid::now_v7(), &e.tenant_id.0, &e.camera_id.0, &e.rule, &e.kind, &e.id],
+                )
+                .await?;
+            (ticket_from_row(&row), true)
+        }
+    };
+    tx.execute(
+        "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, 'system', $2, $3, $4)",
+        &[
+            &ticket.id,
+            &if opened { "open" } else { "event" },
+            &ticket.state.as_str(),
+            &Some(format!("event {} ({} {:.2})", e.id, e.label, e.score)),
+        ],
+    )
+    .await?;
+    Ok((ticket, opened))
+}
+
+impl Store {
+    /// Open tickets that have waited past their tenant's `ack_sla_seconds` and are not escalated yet,
+    /// oldest first, each with that limit.
+    pub async fn overdue_tickets(&self, limit: i64) -> Result<Vec<(Ticket, u32)>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLS}, sla FROM (
+                        SELECT t.*, n.ack_sla_seconds AS sla FROM tickets t JOIN tenants n ON n.id = t.tenant_id
+                        WHERE t.state = 'open' AND t.escalated_at IS NULL AND n.ack_sla_seconds IS NOT NULL
+                          AND t.opened_at + make_interval(secs => n.ack_sla_seconds) <= now()
+                        ORDER BY t.opened_at LIMIT $1) overdue"
+                ),
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (ticket_from_row(r), super::to_u32(r.get("sla"))))
+            .collect())
+    }
+
+    /// Marks an open ticket escalated by `event` and notes it in the history; `false` when it already
+    /// was escalated or is no longer open (another node, or an operator, was first).
+    pub async fn mark_escalated(
+        &self,
+        id: Uuid,
+        event: Uuid,
+        sla: u32,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE tickets SET escalated_at = now(), updated_at = now()
+                 WHERE id = $1 AND state = 'open' AND escalated_at IS NULL",
+                &[&id],
+            )
+            .await?;
+        if n == 1 {
+            tx.execute(
+                "INSERT INTO ticket_history (ticket_id, actor, action, state, comment) VALUES ($1, 'system', 'escalate', 'open', $2)",
+                &[&id, &format!("not acknowledged within {sla} s; escalation event {event}")],
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok((ticket, opened))
+        Ok(n == 1)
     }
 
     /// One ticket with its history, within `scope`.

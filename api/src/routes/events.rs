@@ -6,6 +6,8 @@ use crate::guard::Caller;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 use vms_messages::event::EventFilter;
 use vms_messages::{CameraId, ErrorBody, Event, EventPage};
@@ -45,20 +47,7 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let page = super::page(q.cursor, q.limit)?;
-    if let Some(s) = q.min_score
-        && !(0.0..=1.0).contains(&s)
-    {
-        return Err(ApiError::invalid(
-            "min_score",
-            "min_score must be between 0 and 1",
-        ));
-    }
-    if q.kind.as_ref().is_some_and(|k| k.chars().count() > 64) {
-        return Err(ApiError::invalid(
-            "kind",
-            "kind must be at most 64 characters",
-        ));
-    }
+    check_filters(q.min_score, q.kind.as_deref())?;
     let filter = EventFilter {
         camera: q.camera_id,
         kind: q.kind,
@@ -67,6 +56,127 @@ pub async fn list_events(
         min_score: q.min_score,
     };
     Ok(HttpResponse::Ok().json(backend.list_events(caller.0.scope(), filter, page).await?))
+}
+
+fn check_filters(min_score: Option<f32>, kind: Option<&str>) -> Result<(), ApiError> {
+    if let Some(s) = min_score
+        && !(0.0..=1.0).contains(&s)
+    {
+        return Err(ApiError::invalid(
+            "min_score",
+            "min_score must be between 0 and 1",
+        ));
+    }
+    if kind.is_some_and(|k| k.chars().count() > 64) {
+        return Err(ApiError::invalid(
+            "kind",
+            "kind must be at most 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Query of the live event stream.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Only this camera's events.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub camera_id: Option<CameraId>,
+    /// Only this kind (e.g. `intrusion`, `escalation`).
+    #[param(max_length = 64)]
+    pub kind: Option<String>,
+    /// Only events with at least this score.
+    #[param(minimum = 0.0, maximum = 1.0)]
+    pub min_score: Option<f32>,
+    /// Close the stream after this many seconds, 1-86400 (default: open until the client leaves).
+    #[param(minimum = 1, maximum = 86400)]
+    pub seconds: Option<u32>,
+}
+
+/// How often an idle stream sends a comment, so proxies and clients keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn sse_frame(event: &Event) -> web::Bytes {
+    let json = serde_json::to_string(event).unwrap_or_default();
+    web::Bytes::from(format!("id: {}\nevent: event\ndata: {json}\n\n", event.id))
+}
+
+/// Live events as server-sent events (`text/event-stream`), as they are published: each is
+/// `id: <event id>`, `event: event`, `data: <the event as JSON>`. A client that falls behind gets
+/// `event: lagged` with how many it missed (read them from `GET /events`). Filters as for the list.
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", security(("bearer" = ["events:read"])),
+    params(StreamQuery), responses(
+    (status = 200, description = "server-sent events", content_type = "text/event-stream"),
+    (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stream_events(
+    backend: SharedBackend,
+    caller: Caller,
+    q: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    check_filters(q.min_score, q.kind.as_deref())?;
+    if let Some(s) = q.seconds
+        && !(1..=86_400).contains(&s)
+    {
+        return Err(ApiError::invalid(
+            "seconds",
+            "seconds must be between 1 and 86400",
+        ));
+    }
+    let feed = backend.event_feed().ok_or_else(|| {
+        ApiError::unavailable("live events are not available on this node (no NATS connection)")
+    })?;
+    let tenant = caller.0.scope().tenant();
+    let wanted = move |e: &Event| {
+        tenant.is_none_or(|t| e.tenant_id == t)
+            && q.camera_id.is_none_or(|c| e.camera_id == c)
+            && q.kind.as_deref().is_none_or(|k| e.kind == k)
+            && q.min_score.is_none_or(|s| e.score >= s)
+    };
+    let until = q
+        .seconds
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.reset(); // the first tick would fire at once; the opening comment covers it
+    let opening = futures_util::stream::once(async {
+        Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n"))
+    });
+    let events = futures_util::stream::unfold(
+        (feed, keep_alive, until),
+        move |(mut feed, mut keep_alive, until)| {
+            let wanted = wanted.clone();
+            async move {
+                let deadline = async {
+                    match until {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::pin!(deadline);
+                loop {
+                    let frame = tokio::select! {
+                        () = &mut deadline => return None,
+                        _ = keep_alive.tick() => web::Bytes::from_static(b": keep-alive\n\n"),
+                        got = feed.recv() => match got {
+                            Ok(e) if wanted(&e) => sse_frame(&e),
+                            Ok(_) => continue,
+                            Err(RecvError::Lagged(n)) => web::Bytes::from(format!(
+                                "event: lagged\ndata: {{\"missed\":{n}}}\n\n"
+                            )),
+                            Err(RecvError::Closed) => return None,
+                        },
+                    };
+                    return Some((Ok(frame), (feed, keep_alive, until)));
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(futures_util::StreamExt::chain(opening, events)))
 }
 
 /// Get an event.

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cameras;
 pub mod events;
 pub mod identity;
+pub mod notify;
 pub mod rules;
 pub mod tenants;
 pub mod tickets;
@@ -26,8 +27,8 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use self::{
-        audit as a, cameras as c, events as e, identity as i, rules as r, tenants as t,
-        tickets as k,
+        audit as a, cameras as c, events as e, identity as i, notify as n, rules as r,
+        tenants as t, tickets as k,
     };
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -80,7 +81,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tickets/{id}/resolve", web::post().to(k::resolve_ticket))
                 .route("/tickets/{id}/close", web::post().to(k::close_ticket))
                 .route("/tickets/{id}/comments", web::post().to(k::comment_ticket))
+                .route("/notification-channels", web::post().to(n::create_channel))
+                .route("/notification-channels", web::get().to(n::list_channels))
+                .route("/notification-channels/{id}", web::get().to(n::get_channel))
+                .route(
+                    "/notification-channels/{id}",
+                    web::patch().to(n::update_channel),
+                )
+                .route(
+                    "/notification-channels/{id}",
+                    web::delete().to(n::delete_channel),
+                )
+                .route(
+                    "/notification-channels/{id}/deliveries",
+                    web::get().to(n::list_deliveries),
+                )
+                .route(
+                    "/notification-deliveries/{id}/retry",
+                    web::post().to(n::retry_delivery),
+                )
                 .route("/events", web::get().to(e::list_events))
+                .route("/events/stream", web::get().to(e::stream_events))
                 .route("/events/{id}", web::get().to(e::get_event))
                 .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))
                 .default_service(web::to(not_found)),
