@@ -1,8 +1,9 @@
-//! Analytics of a node: one [`ModelWorker`] for the node's model, shared by every camera, and per camera
-//! a keyframe [`FrameSampler`] feeding a task that checks the camera's rules and raises events.
+//! Analytics of a node: one [`ModelWorker`] per model the node runs (`analytics.models`), shared by
+//! every camera, and per camera a keyframe [`FrameSampler`] feeding a task that checks the camera's
+//! rules and raises events.
 //!
-//! Cameras whose tenant licence lists the node's model are sampled; the camera's enabled rules for that
-//! model are checked on every sampled frame by its [`RuleEngine`] (intrusion, loitering, line crossing,
+//! Cameras whose tenant licence lists one of the node's models are sampled; each frame goes to the
+//! models the camera's enabled rules name (at once), and the rules are checked on every sampled frame by its [`RuleEngine`] (intrusion, loitering, line crossing,
 //! crowd; schedules; at most one event per rule per cooldown bucket). Events go to the node's [`Outbox`] on disk, which stores and publishes
 //! them; the event id is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO
 //! NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
@@ -23,41 +24,106 @@ use vms_models::{
     Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
 };
 
-/// The node's model worker.
-pub struct Analytics {
+/// One model the node runs, with its worker.
+struct NodeModel {
+    name: String,
     worker: ModelWorker,
-    model: String,
     input: (u32, u32),
+}
+
+/// The node's models, each with its worker.
+pub struct Analytics {
+    models: Vec<NodeModel>,
+    sample: (u32, u32),
     outbox: Arc<Outbox>,
 }
 
+/// Size frames are sampled at for `inputs`: a lone model's own input (no resizing in the detector);
+/// for several, a 16:9 frame as tall as the tallest input (width a multiple of 4, so rows are not
+/// padded), which each detector fits to its own.
+fn sample_size(inputs: &[(u32, u32)]) -> (u32, u32) {
+    match inputs {
+        [one] => *one,
+        _ => {
+            let h = inputs.iter().map(|i| i.1).max().unwrap_or(300);
+            let w = inputs.iter().map(|i| i.0).max().unwrap_or(300);
+            (w.max((h * 16 / 9).next_multiple_of(4)), h)
+        }
+    }
+}
+
 impl Analytics {
-    /// Loads the node's model and starts its worker; events go to `outbox`.
+    /// Loads the node's models and starts a worker for each; events go to `outbox`. A model that
+    /// cannot be loaded is logged and left out; none loading is an error.
     pub fn start(config: &AnalyticsConfig, outbox: Arc<Outbox>) -> Result<Self, ModelError> {
         let env = runtime::environment(config.onnxruntime.as_deref())?;
         let zoo = config
             .zoo_dir
             .clone()
             .unwrap_or_else(vms_models::registry::default_zoo);
-        let manifest = Manifest::load(&zoo.join(&config.model))?;
-        let input = (manifest.input.width, manifest.input.height);
-        let threads = config.intra_threads;
-        let factory: DetectorFactory = Arc::new(move || {
-            Ok(Box::new(OnnxDetector::open(manifest.clone(), env, threads)?) as Box<dyn Detector>)
-        });
-        let worker = ModelWorker::start(&config.model, factory, config.workers, 64)?;
-        tracing::info!(model = %config.model, workers = config.workers, "analytics started");
+        let mut models = Vec::new();
+        let mut refused = Vec::new();
+        for name in &config.models {
+            let loaded = Manifest::load(&zoo.join(name)).and_then(|manifest| {
+                let input = (manifest.input.width, manifest.input.height);
+                let threads = config.intra_threads;
+                let factory: DetectorFactory = Arc::new(move || {
+                    Ok(
+                        Box::new(OnnxDetector::open(manifest.clone(), env, threads)?)
+                            as Box<dyn Detector>,
+                    )
+                });
+                let worker = ModelWorker::start(name, factory, config.workers, 64)?;
+                Ok(NodeModel {
+                    name: name.clone(),
+                    worker,
+                    input,
+                })
+            });
+            match loaded {
+                Ok(m) => models.push(m),
+                Err(e) => {
+                    tracing::warn!(model = %name, error = %e, "model refused; the node runs without it");
+                    refused.push(format!("{name}: {e}"));
+                }
+            }
+        }
+        if models.is_empty() {
+            return Err(ModelError::Manifest(format!(
+                "no analytics model could be loaded ({})",
+                if refused.is_empty() {
+                    "analytics.models is empty".to_string()
+                } else {
+                    refused.join("; ")
+                }
+            )));
+        }
+        let inputs: Vec<(u32, u32)> = models.iter().map(|m| m.input).collect();
+        let sample = sample_size(&inputs);
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        tracing::info!(models = ?names, workers = config.workers, sample = ?sample, "analytics started");
         Ok(Self {
-            worker,
-            model: config.model.clone(),
-            input,
+            models,
+            sample,
             outbox,
         })
     }
 
-    /// The model rules may name, as tenant licences name it.
-    pub fn model(&self) -> &str {
-        &self.model
+    /// The models rules may name, as tenant licences name them.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.models.iter().map(|m| m.name.as_str())
+    }
+
+    /// Whether the node runs `model`.
+    pub fn runs(&self, model: &str) -> bool {
+        self.models().any(|m| m == model)
+    }
+
+    fn worker(&self, model: &str) -> Option<&ModelWorker> {
+        self.models
+            .iter()
+            .find(|m| m.name == model)
+            .map(|m| &m.worker)
     }
 }
 
@@ -83,7 +149,7 @@ impl CameraAnalytics {
         camera: &Camera,
     ) -> Result<(Self, KeyframeSink), crate::pipeline::PipelineError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
-        let (w, h) = analytics.input;
+        let (w, h) = analytics.sample;
         let sampler = Arc::new(FrameSampler::start(w, h, move |frame| {
             // A busy detector skips frames rather than falling behind.
             let _ = tx.try_send(frame);
@@ -133,14 +199,20 @@ async fn run_rules(
     let mut engine = RuleEngine::default();
     let label = camera.id.to_string();
     while let Some(frame) = frames.recv().await {
-        let active: Vec<Rule> = rules
+        // The enabled rules, by the model they need.
+        let mut by_model: Vec<(String, Vec<Rule>)> = Vec::new();
+        for rule in rules
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .filter(|r| r.enabled && r.detector == analytics.model)
-            .cloned()
-            .collect();
-        if active.is_empty() {
+            .filter(|r| r.enabled && analytics.runs(&r.detector))
+        {
+            match by_model.iter_mut().find(|(m, _)| *m == rule.detector) {
+                Some((_, list)) => list.push(rule.clone()),
+                None => by_model.push((rule.detector.clone(), vec![rule.clone()])),
+            }
+        }
+        if by_model.is_empty() {
             continue; // nothing to check: spend no detector time
         }
         crate::metrics::FRAMES_SAMPLED
@@ -151,26 +223,42 @@ async fn run_rules(
             height: frame.height,
             rgb: frame.rgb,
         };
-        let detections = match analytics
-            .worker
-            .submit(job.clone(), Priority::Standard)
-            .await
-        {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                tracing::warn!(camera_id = %camera.id, error = %e, "detector failed on a frame");
-                continue;
+        // Every model the rules need works on the frame at once.
+        let runs = by_model.iter().map(|(model, _)| {
+            let submitted = analytics
+                .worker(model)
+                .map(|w| w.submit(job.clone(), Priority::Standard));
+            async move {
+                match submitted {
+                    Some(pending) => pending.await,
+                    None => Ok(Ok(Vec::new())),
+                }
             }
-            Err(_) => continue, // dropped by a full queue
-        };
-        tracing::debug!(camera_id = %camera.id, detections = ?detections, "sampled frame");
-        let hits = engine.evaluate(&active, &detections, frame.at);
+        });
+        let results = futures_util::future::join_all(runs).await;
+        let mut hits = Vec::new();
+        for ((model, model_rules), result) in by_model.iter().zip(results) {
+            let detections = match result {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    tracing::warn!(camera_id = %camera.id, model = %model, error = %e, "detector failed on a frame");
+                    continue;
+                }
+                Err(_) => continue, // dropped by a full queue
+            };
+            tracing::debug!(camera_id = %camera.id, model = %model, detections = ?detections, "sampled frame");
+            hits.extend(engine.evaluate(model_rules, &detections, frame.at));
+        }
         if hits.is_empty() {
             continue;
         }
         let snapshot = jpeg(&job).unwrap_or_default();
         for hit in hits {
-            let Some(rule) = active.iter().find(|r| r.id == hit.rule) else {
+            let Some(rule) = by_model
+                .iter()
+                .flat_map(|(_, r)| r)
+                .find(|r| r.id == hit.rule)
+            else {
                 continue;
             };
             let event = Event {

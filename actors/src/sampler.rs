@@ -76,7 +76,7 @@ impl FrameSampler {
                         at,
                         width,
                         height,
-                        rgb: map.as_slice().to_vec(),
+                        rgb: packed_rows(map.as_slice(), width, height),
                     });
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -112,6 +112,20 @@ impl Drop for FrameSampler {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// Tightly packed RGB rows of a raw frame whose rows GStreamer may pad to a multiple of 4 bytes.
+fn packed_rows(data: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let row = width as usize * 3;
+    let stride = row.next_multiple_of(4);
+    if data.len() == row * height as usize || stride == row {
+        return data.to_vec();
+    }
+    data.chunks(stride)
+        .take(height as usize)
+        .flat_map(|r| &r[..row.min(r.len())])
+        .copied()
+        .collect()
 }
 
 /// Annex B parameter sets (`00 00 00 01 SPS 00 00 00 01 PPS`).

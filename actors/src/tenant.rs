@@ -93,12 +93,12 @@ impl TenantState {
         }
     }
 
-    /// Whether the licence allows the node's analytics model.
+    /// Whether the licence allows one of the node's analytics models.
     fn analytics_allowed(&self, tenant: &Tenant) -> bool {
         self.ctx
             .analytics
             .as_ref()
-            .is_some_and(|a| tenant.allowed_detectors.iter().any(|d| d == a.model()))
+            .is_some_and(|a| tenant.allowed_detectors.iter().any(|d| a.runs(d)))
     }
 
     /// Stops every camera when the licence has ended and starts them again when it is renewed.

@@ -12,8 +12,8 @@ use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, Signin
 use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, DetectorList,
-    Event, EventPage, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant,
-    TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage,
+    Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
@@ -116,8 +116,8 @@ pub trait Backend: Send + Sync + 'static {
         filter: EventFilter,
         page: Page,
     ) -> Result<EventPage, ApiError>;
-    /// One event within `scope`.
-    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<Event, ApiError>;
+    /// One event within `scope`, with the segments that cover it.
+    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<EventView, ApiError>;
     /// An event's JPEG snapshot within `scope`.
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
 

@@ -115,6 +115,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::TicketComment,
         vms_messages::Event,
         vms_messages::EventPage,
+        vms_messages::EventView,
         vms_messages::Channel,
         vms_messages::ChannelKind,
         vms_messages::ChannelCreate,

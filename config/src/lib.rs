@@ -169,13 +169,14 @@ impl Default for SmtpConfig {
 pub struct AnalyticsConfig {
     /// Run detectors on cameras whose tenant licence allows them.
     pub enabled: bool,
-    /// Model the node runs for rules (a folder of the zoo).
-    pub model: String,
+    /// Models the node runs for rules (folders of the zoo); one that cannot be loaded is logged and
+    /// left out.
+    pub models: Vec<String>,
     /// Model zoo folder (default: the one shipped beside the sources or the binary).
     pub zoo_dir: Option<PathBuf>,
     /// ONNX Runtime library (default: `ORT_DYLIB_PATH`, beside the binary, `third_party/onnxruntime`).
     pub onnxruntime: Option<PathBuf>,
-    /// Detector sessions (threads) of the model worker.
+    /// Detector sessions (threads) of each model's worker.
     pub workers: usize,
     /// Intra-op threads of each session; workers x threads should not exceed the cores.
     pub intra_threads: usize,
@@ -185,7 +186,7 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            model: "person".into(),
+            models: vec!["person".into(), "face".into()],
             zoo_dir: None,
             onnxruntime: None,
             workers: 1,
@@ -537,7 +538,7 @@ impl NodeConfig {
             "cluster.tls_key" => self.cluster.tls_key = path(value),
             "cluster.tls_ca" => self.cluster.tls_ca = path(value),
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
-            "analytics.model" => self.analytics.model = value.to_string(),
+            "analytics.models" => self.analytics.models = list(value),
             "analytics.zoo_dir" => self.analytics.zoo_dir = path(value),
             "analytics.onnxruntime" => self.analytics.onnxruntime = path(value),
             "analytics.workers" => self.analytics.workers = num(value)?,
@@ -681,6 +682,22 @@ impl NodeConfig {
         }
         self.validate_security()?;
         self.validate_notifications()?;
+        if self.analytics.models.len() > 16
+            || self.analytics.models.iter().any(|m| {
+                m.is_empty()
+                    || !m
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c))
+            })
+        {
+            return Err(invalid(
+                "analytics.models",
+                format!(
+                    "at most 16 model names of [a-z0-9_-], got {:?}",
+                    self.analytics.models
+                ),
+            ));
+        }
         let t = &self.retention;
         if t.interval_seconds == 0 {
             return Err(invalid("retention.interval_seconds", "must be positive"));

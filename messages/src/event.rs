@@ -43,6 +43,17 @@ pub fn escalation_event_id(ticket: Uuid) -> Uuid {
     Uuid::new_v5(&EVENT_NAMESPACE, format!("escalation/{ticket}").as_bytes())
 }
 
+/// One event with the recordings that cover it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EventView {
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Segments of its camera overlapping `[at - overlap, at + overlap]` (the recording overlap),
+    /// oldest first; the one being recorded appears once it is closed.
+    pub segments: Vec<crate::Segment>,
+}
+
 /// A page of events, newest first.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {

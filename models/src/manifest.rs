@@ -17,17 +17,21 @@ pub enum Family {
     /// YOLOv5/v8 single output: `[N, 4 + C, A]` (v8) or `[N, A, 5 + C]` (v5, with objectness); boxes are
     /// centre x, centre y, width, height; decoded with non-maximum suppression.
     Yolo,
+    /// MediaPipe BlazeFace: `regressors` `[1, 896, 16]` (box offsets from fixed anchors) and
+    /// `classificators` `[1, 896, 1]` (logits); anchors of strides 8 and 16 over the input.
+    BlazeFace,
 }
 
 impl Family {
     /// Every family, as written in manifests.
-    pub const ALL: [Family; 2] = [Family::Ssd, Family::Yolo];
+    pub const ALL: [Family; 3] = [Family::Ssd, Family::Yolo, Family::BlazeFace];
 
     /// The family as written in manifests.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ssd => "ssd",
             Self::Yolo => "yolo",
+            Self::BlazeFace => "blazeface",
         }
     }
 }

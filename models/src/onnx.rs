@@ -2,7 +2,9 @@
 //! ONNX Runtime session (`Session::run` takes `&mut self`: one detector per worker thread).
 
 use crate::manifest::{BoxUnits, Family, Layout, Manifest};
-use crate::postprocess::{RawBox, decode_ssd, decode_yolo, nms};
+use crate::postprocess::{
+    RawBox, blazeface_anchors, decode_blazeface, decode_ssd, decode_yolo, nms,
+};
 use crate::preprocess::{TensorData, prepare};
 use crate::{Detection, Detector, DetectorError, Frame, InputSpec, ModelError};
 use ort::environment::Environment;
@@ -107,6 +109,30 @@ impl OnnxDetector {
                 }
                 vec![out.name().to_string()]
             }
+            Family::BlazeFace => {
+                let find = |want: &str, width: i64| {
+                    session
+                        .outputs()
+                        .iter()
+                        .find(|o| {
+                            o.name().contains(want)
+                                || o.dtype().tensor_shape().is_some_and(|s| s.last() == Some(&width))
+                        })
+                        .map(|o| o.name().to_string())
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "blazeface model needs outputs *regressors [1, A, 16] and *classificators [1, A, 1]; it has {names:?}"
+                            ))
+                        })
+                };
+                if manifest.input.width != manifest.input.height {
+                    return Err(bad(format!(
+                        "blazeface input must be square, got {}x{}",
+                        manifest.input.width, manifest.input.height
+                    )));
+                }
+                vec![find("regressors", 16)?, find("classificators", 1)?]
+            }
         };
         let input = input.name().to_string();
         Ok(Self {
@@ -172,6 +198,20 @@ impl OnnxDetector {
                     m.labels.len(),
                     m.thresholds.score,
                     scale,
+                )
+                .map_err(DetectorError::Inference)?;
+                Ok(nms(boxes, m.thresholds.iou))
+            }
+            Family::BlazeFace => {
+                let (_, regressors) = f32s(&self.outputs[0])?;
+                let (_, logits) = f32s(&self.outputs[1])?;
+                let anchors = blazeface_anchors(m.input.width);
+                let boxes = decode_blazeface(
+                    &regressors,
+                    &logits,
+                    &anchors,
+                    m.input.width as f32,
+                    m.thresholds.score,
                 )
                 .map_err(DetectorError::Inference)?;
                 Ok(nms(boxes, m.thresholds.iou))

@@ -127,9 +127,90 @@ pub fn decode_yolo(
     Ok(out)
 }
 
+/// Anchor centres of a BlazeFace model with a square `input` (128 for the short-range model): a
+/// 2-anchor grid at stride 8, then a 6-anchor grid at stride 16, as MediaPipe lays them out.
+pub fn blazeface_anchors(input: u32) -> Vec<[f32; 2]> {
+    let mut anchors = Vec::new();
+    for (stride, per_cell) in [(8u32, 2usize), (16, 6)] {
+        let cells = input.div_ceil(stride);
+        for y in 0..cells {
+            for x in 0..cells {
+                let centre = [
+                    (x as f32 + 0.5) / cells as f32,
+                    (y as f32 + 0.5) / cells as f32,
+                ];
+                anchors.extend(std::iter::repeat_n(centre, per_cell));
+            }
+        }
+    }
+    anchors
+}
+
+/// BlazeFace outputs for one image: `regressors` (16 values per anchor: box centre offset and size
+/// in input pixels, then six key points) and `classificators` (one logit per anchor).
+pub fn decode_blazeface(
+    regressors: &[f32],
+    logits: &[f32],
+    anchors: &[[f32; 2]],
+    input: f32,
+    score_threshold: f32,
+) -> Result<Vec<RawBox>, String> {
+    if logits.len() != anchors.len() || regressors.len() != anchors.len() * 16 {
+        return Err(format!(
+            "blazeface outputs hold {} logits and {} regressors for {} anchors",
+            logits.len(),
+            regressors.len() / 16,
+            anchors.len()
+        ));
+    }
+    let mut boxes = Vec::new();
+    for (i, (logit, anchor)) in logits.iter().zip(anchors).enumerate() {
+        let score = 1.0 / (1.0 + (-logit.clamp(-100.0, 100.0)).exp());
+        if score < score_threshold || !score.is_finite() {
+            continue;
+        }
+        let r = &regressors[i * 16..i * 16 + 4];
+        let (cx, cy) = (anchor[0] + r[0] / input, anchor[1] + r[1] / input);
+        let (w, h) = (r[2] / input, r[3] / input);
+        let bbox =
+            [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0].map(|v| v.clamp(0.0, 1.0));
+        if bbox[2] > bbox[0] && bbox[3] > bbox[1] {
+            boxes.push(RawBox {
+                class: 0,
+                score,
+                bbox,
+            });
+        }
+    }
+    Ok(boxes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blazeface_has_896_anchors_and_decodes_an_anchor_box() {
+        let anchors = blazeface_anchors(128);
+        assert_eq!(anchors.len(), 896);
+        assert_eq!(anchors[0], [0.5 / 16.0, 0.5 / 16.0]);
+        assert_eq!(anchors[512], [0.5 / 8.0, 0.5 / 8.0]);
+        let mut regressors = vec![0.0; 896 * 16];
+        let mut logits = vec![-10.0; 896];
+        logits[3] = 5.0; // the second anchor of the second cell
+        regressors[3 * 16 + 2] = 32.0; // 32 px wide
+        regressors[3 * 16 + 3] = 64.0; // 64 px high
+        let boxes = decode_blazeface(&regressors, &logits, &anchors, 128.0, 0.5).expect("decode");
+        assert_eq!(boxes.len(), 1);
+        let b = boxes[0].bbox;
+        let (cx, cy) = (1.5 / 16.0, 0.5 / 16.0);
+        assert!(
+            (b[2] - (cx + 0.125)).abs() < 1e-6 && (b[3] - (cy + 0.25)).abs() < 1e-6,
+            "{b:?}"
+        );
+        assert_eq!((b[0], b[1]), (0.0, 0.0), "clamped to the frame: {b:?}");
+        assert!(decode_blazeface(&regressors, &logits[1..], &anchors, 128.0, 0.5).is_err());
+    }
 
     #[test]
     fn nms_keeps_the_best_of_overlapping_boxes_per_class() {

@@ -55,6 +55,37 @@ fn the_person_model_finds_the_astronaut_and_nobody_else() {
     }
 }
 
+fn detect_in(det: &mut OnnxDetector, name: &str) -> Vec<vms_models::Detection> {
+    let (w, h, rgb) = picture(name);
+    det.detect(&Frame {
+        width: w,
+        height: h,
+        rgb: &rgb,
+    })
+    .expect("detect")
+}
+
+#[test]
+fn the_face_model_finds_the_astronauts_face_and_no_face_in_the_coffee() {
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let m = Manifest::load(&default_zoo().join("face")).expect("face manifest");
+    let mut det = OnnxDetector::open(m, env, 1).expect("face model");
+    let found = detect_in(&mut det, "astronaut.png");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = &found[0];
+    assert_eq!(f.label, "face");
+    assert!(f.score > 0.7, "{found:?}");
+    // Her face is in the upper middle of the portrait, and small beside the picture.
+    let (cx, cy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+    let (w, h) = (f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1]);
+    assert!(
+        (0.3..0.7).contains(&cx) && (0.1..0.5).contains(&cy),
+        "{f:?}"
+    );
+    assert!((0.1..0.5).contains(&w) && (0.1..0.5).contains(&h), "{f:?}");
+    assert!(detect_in(&mut det, "coffee.png").is_empty());
+}
+
 #[test]
 fn the_synthetic_yolo_model_decodes_to_suppressed_boxes() {
     let env = runtime::environment(None).expect("ONNX Runtime");

@@ -20,9 +20,9 @@ use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, Signin
 use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
-    CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, Rule, RuleCreate,
-    RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId, TenantScope,
-    TenantUpdate, User, UserId, UserPage,
+    CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, EventView, Rule,
+    RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId,
+    TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
@@ -110,6 +110,15 @@ impl NodeBackend {
             ));
         }
         status
+    }
+
+    /// The models this node runs (none with analytics off).
+    fn models(&self) -> Vec<String> {
+        self.ctx
+            .analytics
+            .iter()
+            .flat_map(|a| a.models().map(str::to_string).collect::<Vec<_>>())
+            .collect()
     }
 
     /// Tells the camera's actor, if it runs here, to re-read its rules.
@@ -335,9 +344,24 @@ impl Backend for NodeBackend {
         Ok(EventPage { items, next_cursor })
     }
 
-    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<Event, ApiError> {
-        self.db(move |s| async move { s.event(scope, id).await })
-            .await
+    async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<EventView, ApiError> {
+        let overlap =
+            chrono::Duration::seconds(i64::from(self.ctx.config.recording.overlap_seconds.max(1)));
+        self.db(move |s| async move {
+            let event = s.event(scope, id).await?;
+            let (segments, _) = s
+                .segments(
+                    scope,
+                    event.camera_id,
+                    Some(event.at - overlap),
+                    Some(event.at + overlap),
+                    None,
+                    16,
+                )
+                .await?;
+            Ok(EventView { event, segments })
+        })
+        .await
     }
 
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError> {
@@ -346,7 +370,7 @@ impl Backend for NodeBackend {
     }
 
     async fn detectors(&self) -> Result<DetectorList, ApiError> {
-        let running = self.ctx.analytics.as_ref().map(|a| a.model().to_string());
+        let running = self.models();
         let zoo = self
             .ctx
             .config
@@ -364,7 +388,7 @@ impl Backend for NodeBackend {
         let items = manifests
             .into_iter()
             .map(|m| DetectorInfo {
-                running: running.as_deref() == Some(m.name.as_str()),
+                running: running.contains(&m.name),
                 name: m.name,
                 version: m.version,
                 family: m.family.to_string(),
@@ -382,14 +406,18 @@ impl Backend for NodeBackend {
         camera: CameraId,
         req: RuleCreate,
     ) -> Result<Rule, ApiError> {
-        let known = self.ctx.analytics.as_ref().map(|a| a.model().to_string());
-        if known.as_deref() != Some(req.detector.as_str()) {
+        let known = self.models();
+        if !known.contains(&req.detector) {
             return Err(ApiError::invalid(
                 "detector",
                 format!(
                     "unknown detector {:?}; this node runs: {}",
                     req.detector,
-                    known.as_deref().unwrap_or("none (analytics are off)")
+                    if known.is_empty() {
+                        "none (analytics are off)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }

@@ -97,7 +97,10 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
     let mut node = spawn_bench_node(
         dir,
         db_url,
-        &[("VMS_ANALYTICS__WORKERS", args.workers.to_string())],
+        &[
+            ("VMS_ANALYTICS__WORKERS", args.workers.to_string()),
+            ("VMS_ANALYTICS__MODELS", "person".to_string()),
+        ],
     )?;
     let pid = node.id().context("node exited")?;
     eprintln!(

@@ -123,6 +123,39 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     assert!(event["score"].as_f64().unwrap_or(0.0) >= 0.6, "{event}");
     assert_eq!(event["tenant_id"], tenant.as_str());
     let id = event["id"].as_str().unwrap_or_default().to_string();
+    // The event links to the recording that covers it, once that segment is closed.
+    let view = wait_for("the event's segment", Duration::from_secs(20), || {
+        let (sb, id) = (&sb, id.clone());
+        async move {
+            let (_, view) = sb.get(&format!("/events/{id}")).await?;
+            Ok((view["segments"].as_array().is_some_and(|s| !s.is_empty())).then_some(view))
+        }
+    })
+    .await?;
+    let at: chrono::DateTime<chrono::Utc> = view["at"].as_str().unwrap_or_default().parse()?;
+    let covered = view["segments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|seg| {
+            let start: chrono::DateTime<chrono::Utc> = seg["start"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or_default();
+            let end: chrono::DateTime<chrono::Utc> = seg["end"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or_default();
+            start <= at && at < end
+        });
+    assert!(covered, "a segment holds the event's frame: {view}");
+    assert_eq!(
+        view["id"],
+        id.as_str(),
+        "the event's own fields stay at the top: {view}"
+    );
     let snapshot = sb
         .http()
         .get(format!("{}/events/{id}/snapshot", sb.api()?))

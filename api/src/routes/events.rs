@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 use vms_messages::event::EventFilter;
-use vms_messages::{CameraId, ErrorBody, Event, EventPage};
+use vms_messages::{CameraId, ErrorBody, Event, EventPage, EventView};
 
 /// Query of the event list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -179,10 +179,10 @@ pub async fn stream_events(
         .streaming(futures_util::StreamExt::chain(opening, events)))
 }
 
-/// Get an event.
+/// Get an event, with the recorded segments that cover it (within the recording overlap).
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", security(("bearer" = ["events:read"])),
     params(("id" = String, Path, format = Uuid)), responses(
-    (status = 200, body = Event), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    (status = 200, body = EventView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_event(
     backend: SharedBackend,
     caller: Caller,
