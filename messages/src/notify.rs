@@ -217,25 +217,20 @@ pub fn validate_webhook_url(field: &'static str, url: &str) -> Result<(), FieldE
     crate::validate::validate_url(field, url, &["http", "https"])
 }
 
-/// An e-mail address: `local@domain`, no spaces, no line breaks, at most 254 characters.
+/// A recipient address: an e-mail address without the separators (`<>,;"`) that could smuggle in
+/// another recipient or header.
 pub fn validate_email_address(field: &'static str, addr: &str) -> Result<(), FieldError> {
-    let ok = addr.len() <= 254
-        && !addr.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !addr.contains(['<', '>', ',', ';', '"'])
-        && addr
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(FieldError::new(
+    crate::auth::validate_email(field, addr)?;
+    if addr.contains(['<', '>', ',', ';', '"']) {
+        return Err(FieldError::new(
             field,
             format!(
-                "{:?} is not an e-mail address like ops@example.com",
+                "{:?} must be a bare address like ops@example.com",
                 addr.chars().take(64).collect::<String>()
             ),
-        ))
+        ));
     }
+    Ok(())
 }
 
 fn validate_recipients(to: &[String]) -> Result<(), FieldError> {

@@ -247,6 +247,22 @@ struct KindParams<'a> {
     min_count: Option<u32>,
 }
 
+impl<'a> KindParams<'a> {
+    fn of(
+        dwell_seconds: Option<u32>,
+        line: Option<&'a [[f32; 2]; 2]>,
+        direction: Option<CrossingDirection>,
+        min_count: Option<u32>,
+    ) -> Self {
+        Self {
+            dwell_seconds,
+            line,
+            direction,
+            min_count,
+        }
+    }
+}
+
 fn validate_kind_params(kind: RuleKind, p: &KindParams<'_>) -> Result<(), FieldError> {
     let only = |field: &'static str, for_kind: RuleKind| {
         Err(FieldError::new(
@@ -438,12 +454,12 @@ impl RuleCreate {
         let kind = self.kind.unwrap_or_default();
         validate_kind_params(
             kind,
-            &KindParams {
-                dwell_seconds: self.dwell_seconds,
-                line: self.line.as_ref(),
-                direction: self.direction,
-                min_count: self.min_count,
-            },
+            &KindParams::of(
+                self.dwell_seconds,
+                self.line.as_ref(),
+                self.direction,
+                self.min_count,
+            ),
         )?;
         if kind == RuleKind::LineCrossing && self.line.is_none() {
             return Err(FieldError::new("line", "a line_crossing rule needs a line"));
@@ -474,12 +490,12 @@ impl RuleUpdate {
     pub fn check_kind(&self, kind: RuleKind) -> Result<(), FieldError> {
         validate_kind_params(
             kind,
-            &KindParams {
-                dwell_seconds: self.dwell_seconds,
-                line: self.line.as_ref(),
-                direction: self.direction,
-                min_count: self.min_count,
-            },
+            &KindParams::of(
+                self.dwell_seconds,
+                self.line.as_ref(),
+                self.direction,
+                self.min_count,
+            ),
         )
     }
 }
@@ -618,12 +634,7 @@ mod tests {
 
     #[test]
     fn kind_settings_fit_their_kind() {
-        let p = |dwell, min_count| KindParams {
-            dwell_seconds: dwell,
-            line: None,
-            direction: None,
-            min_count,
-        };
+        let p = |dwell, min_count| KindParams::of(dwell, None, None, min_count);
         assert!(validate_kind_params(RuleKind::Loitering, &p(Some(5), None)).is_ok());
         assert_eq!(
             validate_kind_params(RuleKind::Intrusion, &p(Some(5), None))

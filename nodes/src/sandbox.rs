@@ -450,16 +450,23 @@ impl Sandbox {
 
     /// Creates a tenant, failing unless 201.
     pub async fn create_tenant(&self, name: &str, max_cameras: u32) -> anyhow::Result<String> {
-        let (status, body) = self
-            .post(
-                "/tenants",
-                &serde_json::json!({"name": name, "max_cameras": max_cameras}),
-            )
-            .await?;
+        self.create_tenant_from(&serde_json::json!({"name": name, "max_cameras": max_cameras}))
+            .await
+    }
+
+    /// Creates a tenant whose licence allows the person detector, failing unless 201; returns its id.
+    pub async fn create_watched_tenant(&self, name: &str) -> anyhow::Result<String> {
+        self.create_tenant_from(&serde_json::json!({"name": name, "allowed_detectors": ["person"]}))
+            .await
+    }
+
+    /// Creates a tenant from a request body, failing unless 201; returns its id.
+    pub async fn create_tenant_from(&self, body: &Value) -> anyhow::Result<String> {
+        let (status, answer) = self.post("/tenants", body).await?;
         if status != 201 {
-            bail!("create tenant: {status} {body}");
+            bail!("create tenant {body}: {status} {answer}");
         }
-        Ok(body["id"].as_str().context("tenant id")?.to_string())
+        Ok(answer["id"].as_str().context("tenant id")?.to_string())
     }
 
     /// Creates a user as the platform admin, failing unless 201; returns its id.

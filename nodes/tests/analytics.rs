@@ -38,14 +38,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         .scene("person")
         .start()
         .await?;
-    let (s, t) = sb
-        .post(
-            "/tenants",
-            &json!({"name": "watched", "allowed_detectors": ["person"]}),
-        )
-        .await?;
-    assert_eq!(s, 201, "{t}");
-    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    let tenant = sb.create_watched_tenant("watched").await?;
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     let unlicensed = sb.create_tenant("unwatched", 2).await?;
     let other = sb

@@ -38,14 +38,7 @@ async fn events_raised_while_postgresql_is_down_arrive_once_when_it_returns() ->
         .postgres_server(&pg.url())
         .start()
         .await?;
-    let (s, t) = sb
-        .post(
-            "/tenants",
-            &json!({"name": "watched", "allowed_detectors": ["person"]}),
-        )
-        .await?;
-    assert_eq!(s, 201, "{t}");
-    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    let tenant = sb.create_watched_tenant("watched").await?;
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     // A short cooldown: several events per pass of the person.
     let (s, r) = sb

@@ -33,14 +33,7 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         .scene("person")
         .start()
         .await?;
-    let (s, t) = sb
-        .post(
-            "/tenants",
-            &json!({"name": "tracked", "allowed_detectors": ["person"]}),
-        )
-        .await?;
-    assert_eq!(s, 201, "{t}");
-    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    let tenant = sb.create_watched_tenant("tracked").await?;
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     let rules = format!("/cameras/{cam}/rules");
     let rule = |body: Value| {
