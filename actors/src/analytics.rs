@@ -13,6 +13,7 @@ use crate::outbox::Outbox;
 use crate::pipeline::KeyframeSink;
 use crate::rules::RuleEngine;
 use crate::sampler::{FrameSampler, SampledFrame};
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -21,13 +22,14 @@ use vms_messages::event::event_id;
 use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
 use vms_models::worker::DetectorFactory;
 use vms_models::{
-    Detector, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
+    Detector, Frame, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
 };
 
-/// One model the node runs, with its worker.
+/// One model the node runs: an ONNX model with its worker, shared by every camera, or a built-in
+/// pixel detector of which every camera has its own instance.
 struct NodeModel {
     name: String,
-    worker: ModelWorker,
+    worker: Option<ModelWorker>,
     input: (u32, u32),
 }
 
@@ -43,6 +45,7 @@ pub struct Analytics {
 /// padded), which each detector fits to its own.
 fn sample_size(inputs: &[(u32, u32)]) -> (u32, u32) {
     match inputs {
+        [] => (320, 180), // built-in detectors only
         [one] => *one,
         _ => {
             let h = inputs.iter().map(|i| i.1).max().unwrap_or(300);
@@ -64,6 +67,14 @@ impl Analytics {
         let mut models = Vec::new();
         let mut refused = Vec::new();
         for name in &config.models {
+            if vms_models::builtin::create(name).is_some() {
+                models.push(NodeModel {
+                    name: name.clone(),
+                    worker: None,
+                    input: (0, 0),
+                });
+                continue;
+            }
             let loaded = Manifest::load(&zoo.join(name)).and_then(|manifest| {
                 let input = (manifest.input.width, manifest.input.height);
                 let threads = config.intra_threads;
@@ -76,7 +87,7 @@ impl Analytics {
                 let worker = ModelWorker::start(name, factory, config.workers, 64)?;
                 Ok(NodeModel {
                     name: name.clone(),
-                    worker,
+                    worker: Some(worker),
                     input,
                 })
             });
@@ -98,7 +109,11 @@ impl Analytics {
                 }
             )));
         }
-        let inputs: Vec<(u32, u32)> = models.iter().map(|m| m.input).collect();
+        let inputs: Vec<(u32, u32)> = models
+            .iter()
+            .filter(|m| m.worker.is_some())
+            .map(|m| m.input)
+            .collect();
         let sample = sample_size(&inputs);
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(models = ?names, workers = config.workers, sample = ?sample, "analytics started");
@@ -123,7 +138,7 @@ impl Analytics {
         self.models
             .iter()
             .find(|m| m.name == model)
-            .map(|m| &m.worker)
+            .and_then(|m| m.worker.as_ref())
     }
 }
 
@@ -197,6 +212,7 @@ async fn run_rules(
 ) {
     load_rules(&ctx, camera.id, &rules).await;
     let mut engine = RuleEngine::default();
+    let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
     let label = camera.id.to_string();
     while let Some(frame) = frames.recv().await {
         // The enabled rules, by the model they need.
@@ -223,19 +239,34 @@ async fn run_rules(
             height: frame.height,
             rgb: frame.rgb,
         };
-        // Every model the rules need works on the frame at once.
+        // Every model the rules need works on the frame at once; built-in pixel detectors (well
+        // under a millisecond) run here, on this camera's own instance.
         let runs = by_model.iter().map(|(model, _)| {
             let submitted = analytics
                 .worker(model)
                 .map(|w| w.submit(job.clone(), Priority::Standard));
+            let inline = submitted.is_none().then(|| {
+                let detector = builtins
+                    .entry(model.clone())
+                    .or_insert_with(|| vms_models::builtin::create(model));
+                match detector {
+                    Some(d) => d.detect(&Frame {
+                        width: job.width,
+                        height: job.height,
+                        rgb: &job.rgb,
+                    }),
+                    None => Ok(Vec::new()),
+                }
+            });
             async move {
-                match submitted {
-                    Some(pending) => pending.await,
-                    None => Ok(Ok(Vec::new())),
+                match (submitted, inline) {
+                    (Some(pending), _) => pending.await,
+                    (None, Some(result)) => Ok(result),
+                    (None, None) => Ok(Ok(Vec::new())),
                 }
             }
         });
-        let results = futures_util::future::join_all(runs).await;
+        let results = futures_util::future::join_all(runs.collect::<Vec<_>>()).await;
         let mut hits = Vec::new();
         for ((model, model_rules), result) in by_model.iter().zip(results) {
             let detections = match result {

@@ -169,8 +169,8 @@ impl Default for SmtpConfig {
 pub struct AnalyticsConfig {
     /// Run detectors on cameras whose tenant licence allows them.
     pub enabled: bool,
-    /// Models the node runs for rules (folders of the zoo); one that cannot be loaded is logged and
-    /// left out.
+    /// Detectors the node runs for rules: folders of the zoo, or the built-in `motion`, `tampering`
+    /// and `fire`; one that cannot be loaded is logged and left out.
     pub models: Vec<String>,
     /// Model zoo folder (default: the one shipped beside the sources or the binary).
     pub zoo_dir: Option<PathBuf>,
@@ -186,7 +186,9 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            models: vec!["person".into(), "face".into()],
+            models: ["person", "face", "motion", "tampering", "fire"]
+                .map(String::from)
+                .to_vec(),
             zoo_dir: None,
             onnxruntime: None,
             workers: 1,

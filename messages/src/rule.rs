@@ -660,7 +660,7 @@ pub struct DetectorInfo {
     pub name: String,
     /// Model version.
     pub version: String,
-    /// Output family (`ssd`, `yolo`).
+    /// Output family (`ssd`, `yolo`, `blazeface`), or `builtin` for the pixel detectors.
     pub family: String,
     /// Classes it reports.
     pub labels: Vec<String>,

@@ -3,6 +3,7 @@
 //! family needs no code; pre-processing (resize, letterbox, layout, normalisation) and the SSD and YOLO
 //! output families with non-maximum suppression; and the zoo in `models/zoo/`.
 
+pub mod builtin;
 pub mod manifest;
 pub mod onnx;
 pub mod postprocess;

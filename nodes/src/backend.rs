@@ -385,7 +385,7 @@ impl Backend for NodeBackend {
         for e in failed {
             tracing::warn!(error = %e, "model manifest refused");
         }
-        let items = manifests
+        let mut items: Vec<DetectorInfo> = manifests
             .into_iter()
             .map(|m| DetectorInfo {
                 running: running.contains(&m.name),
@@ -397,6 +397,21 @@ impl Backend for NodeBackend {
                 input: [m.input.width, m.input.height],
             })
             .collect();
+        items.extend(vms_models::builtin::NAMES.iter().map(|name| {
+            DetectorInfo {
+                name: (*name).to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                family: "builtin".into(),
+                labels: vms_models::builtin::labels(name)
+                    .iter()
+                    .map(|l| (*l).to_string())
+                    .collect(),
+                licence: "Apache-2.0".into(),
+                input: [320, 180],
+                running: running.iter().any(|r| r == name),
+            }
+        }));
+        items.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(DetectorList { items })
     }
 

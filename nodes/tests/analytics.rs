@@ -62,7 +62,7 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         "{detectors}"
     );
     // Bad rules are refused, naming the field.
-    let (s, b) = rule(json!({"name": "x", "detector": "fire"}), &cam).await?;
+    let (s, b) = rule(json!({"name": "x", "detector": "helmet"}), &cam).await?;
     assert_refused(s, &b, 400, "detector");
     assert!(
         b["error"]["message"]

@@ -2,7 +2,8 @@
 //! sampled one keyframe a second), real ONNX Runtime and PostgreSQL: a line crossed forward raises a
 //! `line_crossing` event and the same line backward none; staying two seconds in the room raises a
 //! `loitering` event and thirty seconds none; one person is no crowd of two; a rule outside its
-//! schedule stays silent. Settings that do not fit a rule's kind are refused, naming the field.
+//! schedule stays silent; the built-in motion detector sees the walker and the tampering detector
+//! nothing. Settings that do not fit a rule's kind are refused, naming the field.
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -33,7 +34,11 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         .scene("person")
         .start()
         .await?;
-    let tenant = sb.create_watched_tenant("tracked").await?;
+    let tenant = sb
+        .create_tenant_from(
+            &json!({"name": "tracked", "allowed_detectors": ["person", "motion", "tampering"]}),
+        )
+        .await?;
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     let rules = format!("/cameras/{cam}/rules");
     let rule = |body: Value| {
@@ -73,6 +78,9 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         json!({"name": "lingers", "detector": "person", "kind": "loitering", "dwell_seconds": 2, "cooldown_seconds": cool}),
         json!({"name": "camps", "detector": "person", "kind": "loitering", "dwell_seconds": 30, "cooldown_seconds": cool}),
         json!({"name": "crowd", "detector": "person", "kind": "crowd", "min_count": 2, "cooldown_seconds": cool}),
+        // The built-in pixel detectors: the walker is motion; the steady room is no tampering.
+        json!({"name": "moves", "detector": "motion", "min_score": 0.2, "cooldown_seconds": cool}),
+        json!({"name": "tampered", "detector": "tampering", "cooldown_seconds": cool}),
         json!({"name": "never", "detector": "person", "cooldown_seconds": cool,
                "schedule": [{"days": [], "start": "00:00", "end": "24:00"}]}),
     ] {
@@ -111,7 +119,7 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
     assert_refused(s, &b, 400, "min_count");
 
     let seen = wait_for(
-        "a forward crossing and a loiterer",
+        "a forward crossing, a loiterer and motion",
         Duration::from_secs(60),
         || {
             let (sb, cam) = (&sb, cam.clone());
@@ -134,7 +142,7 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         later
     };
     let rules_hit: Vec<&str> = seen.iter().map(|(_, r)| r.as_str()).collect();
-    for silent in ["backward", "camps", "crowd"] {
+    for silent in ["backward", "camps", "crowd", "tampered"] {
         assert!(!rules_hit.contains(&silent), "{silent} fired: {seen:?}");
     }
     let at_night = rules_hit.contains(&"off-hours");
