@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use vms_config::AnalyticsConfig;
 use vms_messages::event::event_id;
 use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
+use vms_models::embed::OnnxEmbedder;
 use vms_models::worker::DetectorFactory;
 use vms_models::{
     Detector, Frame, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
@@ -38,6 +39,8 @@ pub struct Analytics {
     models: Vec<NodeModel>,
     sample: (u32, u32),
     outbox: Arc<Outbox>,
+    /// Appearance embeddings of what object detectors found (events only: a few a second at most).
+    embedder: Option<Arc<std::sync::Mutex<OnnxEmbedder>>>,
 }
 
 /// Size frames are sampled at for `inputs`: a lone model's own input (no resizing in the detector);
@@ -116,11 +119,23 @@ impl Analytics {
             .collect();
         let sample = sample_size(&inputs);
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        tracing::info!(models = ?names, workers = config.workers, sample = ?sample, "analytics started");
+        let embedder = (!config.embedding.is_empty())
+            .then(|| {
+                Manifest::load(&zoo.join(&config.embedding))
+                    .and_then(|m| OnnxEmbedder::open(m, env, config.intra_threads))
+                    .map_err(|e| {
+                        tracing::warn!(model = %config.embedding, error = %e, "embedding model refused; events keep no appearance")
+                    })
+                    .ok()
+            })
+            .flatten()
+            .map(|e| Arc::new(std::sync::Mutex::new(e)));
+        tracing::info!(models = ?names, workers = config.workers, sample = ?sample, embedding = embedder.is_some(), "analytics started");
         Ok(Self {
             models,
             sample,
             outbox,
+            embedder,
         })
     }
 
@@ -132,6 +147,29 @@ impl Analytics {
     /// Whether the node runs `model`.
     pub fn runs(&self, model: &str) -> bool {
         self.models().any(|m| m == model)
+    }
+
+    /// The appearance embedding of `bbox` in `frame`, off the async threads; `None` without an
+    /// embedding model or when it fails.
+    async fn embedding(&self, frame: &OwnedFrame, bbox: [f32; 4]) -> Option<Vec<f32>> {
+        let embedder = Arc::clone(self.embedder.as_ref()?);
+        let frame = frame.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut e = embedder.lock().unwrap_or_else(PoisonError::into_inner);
+            e.embed(
+                &Frame {
+                    width: frame.width,
+                    height: frame.height,
+                    rgb: &frame.rgb,
+                },
+                Some(bbox),
+            )
+            .map_err(|err| tracing::debug!(error = %err, "no embedding for this event"))
+            .ok()
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     fn worker(&self, model: &str) -> Option<&ModelWorker> {
@@ -309,7 +347,13 @@ async fn run_rules(
             crate::metrics::EVENTS_RAISED
                 .with_label_values(&[&label])
                 .inc();
-            if let Err(e) = analytics.outbox.push(&event, &snapshot).await {
+            // What an object model found has an appearance; what a pixel detector found does not.
+            let embedding = if analytics.worker(&rule.detector).is_some() {
+                analytics.embedding(&job, hit.bbox).await
+            } else {
+                None
+            };
+            if let Err(e) = analytics.outbox.push(&event, &snapshot, embedding).await {
                 tracing::error!(event_id = %event.id, error = %e, "cannot queue event in the outbox");
             }
         }

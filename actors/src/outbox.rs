@@ -25,6 +25,9 @@ struct Entry {
     event: Event,
     /// JPEG, base64.
     snapshot: String,
+    /// Appearance embedding of what raised the event.
+    #[serde(default)]
+    embedding: Option<Vec<f32>>,
 }
 
 /// Events waiting for PostgreSQL and JetStream.
@@ -56,11 +59,18 @@ impl Outbox {
         files
     }
 
-    /// Durably queues an event with its snapshot.
-    pub async fn push(&self, event: &Event, snapshot: &[u8]) -> std::io::Result<()> {
+    /// Durably queues an event with its snapshot (empty: none) and the appearance embedding of what
+    /// raised it.
+    pub async fn push(
+        &self,
+        event: &Event,
+        snapshot: &[u8],
+        embedding: Option<Vec<f32>>,
+    ) -> std::io::Result<()> {
         let entry = Entry {
             event: event.clone(),
             snapshot: base64::engine::general_purpose::STANDARD.encode(snapshot),
+            embedding,
         };
         let name = format!("{:020}-{}", event.at.timestamp_micros(), event.id);
         let dir = self.dir.clone();
@@ -124,7 +134,10 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
     let mut delay = Duration::from_millis(250);
     loop {
         let snapshot = Some(snapshot.as_slice()).filter(|s| !s.is_empty());
-        match store.insert_event(&event, snapshot).await {
+        match store
+            .insert_event(&event, snapshot, entry.embedding.as_deref())
+            .await
+        {
             Ok(stored) => {
                 if stored.new {
                     metrics::EVENTS_STORED

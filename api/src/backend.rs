@@ -13,7 +13,8 @@ use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, DetectorList,
     Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage,
-    Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    SimilarEvents, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId,
+    UserPage,
 };
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
@@ -118,6 +119,14 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<EventPage, ApiError>;
     /// One event within `scope`, with the segments that cover it.
     async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<EventView, ApiError>;
+    /// Events within `scope` that look like event `id` (appearance similarity at least `min`).
+    async fn similar_events(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        min: f32,
+        limit: i64,
+    ) -> Result<SimilarEvents, ApiError>;
     /// An event's JPEG snapshot within `scope`.
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
 

@@ -69,6 +69,7 @@ use utoipa::{Modify, OpenApi};
         events::stream_events,
         events::get_event,
         events::event_snapshot,
+        events::similar_events,
     ),
     components(schemas(
         vms_messages::ErrorBody,
@@ -116,6 +117,8 @@ use utoipa::{Modify, OpenApi};
         vms_messages::Event,
         vms_messages::EventPage,
         vms_messages::EventView,
+        vms_messages::SimilarEvent,
+        vms_messages::SimilarEvents,
         vms_messages::Channel,
         vms_messages::ChannelKind,
         vms_messages::ChannelCreate,

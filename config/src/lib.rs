@@ -176,6 +176,9 @@ pub struct AnalyticsConfig {
     pub zoo_dir: Option<PathBuf>,
     /// ONNX Runtime library (default: `ORT_DYLIB_PATH`, beside the binary, `third_party/onnxruntime`).
     pub onnxruntime: Option<PathBuf>,
+    /// Appearance embedding model (a zoo folder of the `embedding` family) whose vector events of
+    /// object detectors keep, for `GET /events/{id}/similar`; empty for none.
+    pub embedding: String,
     /// Detector sessions (threads) of each model's worker.
     pub workers: usize,
     /// Intra-op threads of each session; workers x threads should not exceed the cores.
@@ -189,6 +192,7 @@ impl Default for AnalyticsConfig {
             models: ["person", "face", "motion", "tampering", "fire"]
                 .map(String::from)
                 .to_vec(),
+            embedding: "appearance".into(),
             zoo_dir: None,
             onnxruntime: None,
             workers: 1,
@@ -541,6 +545,7 @@ impl NodeConfig {
             "cluster.tls_ca" => self.cluster.tls_ca = path(value),
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.models" => self.analytics.models = list(value),
+            "analytics.embedding" => self.analytics.embedding = value.trim().to_string(),
             "analytics.zoo_dir" => self.analytics.zoo_dir = path(value),
             "analytics.onnxruntime" => self.analytics.onnxruntime = path(value),
             "analytics.workers" => self.analytics.workers = num(value)?,

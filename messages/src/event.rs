@@ -54,6 +54,22 @@ pub struct EventView {
     pub segments: Vec<crate::Segment>,
 }
 
+/// An event that looks like another, with how much.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SimilarEvent {
+    /// The event.
+    pub event: Event,
+    /// Cosine similarity of the appearance embeddings, up to 1.
+    pub similarity: f32,
+}
+
+/// Events that look like one event, most alike first.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SimilarEvents {
+    /// Most alike first.
+    pub items: Vec<SimilarEvent>,
+}
+
 /// A page of events, newest first.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {

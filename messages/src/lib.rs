@@ -21,7 +21,7 @@ pub use auth::{
 };
 pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView};
 pub use error::{ErrorBody, ErrorDetail, FieldError};
-pub use event::{Event, EventPage, EventView};
+pub use event::{Event, EventPage, EventView, SimilarEvent, SimilarEvents};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate, Delivery,

@@ -4,6 +4,7 @@
 //! output families with non-maximum suppression; and the zoo in `models/zoo/`.
 
 pub mod builtin;
+pub mod embed;
 pub mod manifest;
 pub mod onnx;
 pub mod postprocess;

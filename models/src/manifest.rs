@@ -20,11 +20,19 @@ pub enum Family {
     /// MediaPipe BlazeFace: `regressors` `[1, 896, 16]` (box offsets from fixed anchors) and
     /// `classificators` `[1, 896, 1]` (logits); anchors of strides 8 and 16 over the input.
     BlazeFace,
+    /// An appearance embedding, not a detector: one output `[N, D]`, compared by cosine similarity
+    /// (see [`crate::embed`]).
+    Embedding,
 }
 
 impl Family {
     /// Every family, as written in manifests.
-    pub const ALL: [Family; 3] = [Family::Ssd, Family::Yolo, Family::BlazeFace];
+    pub const ALL: [Family; 4] = [
+        Family::Ssd,
+        Family::Yolo,
+        Family::BlazeFace,
+        Family::Embedding,
+    ];
 
     /// The family as written in manifests.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +40,7 @@ impl Family {
             Self::Ssd => "ssd",
             Self::Yolo => "yolo",
             Self::BlazeFace => "blazeface",
+            Self::Embedding => "embedding",
         }
     }
 }
@@ -228,7 +237,7 @@ impl Manifest {
         if !name_ok {
             return Err(format!("name {:?} must match [a-z0-9_-]{{1,64}}", raw.name));
         }
-        if raw.labels.is_empty() {
+        if raw.labels.is_empty() && family != Family::Embedding {
             return Err("labels must list at least one class".into());
         }
         let i = &raw.input;

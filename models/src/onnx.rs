@@ -28,24 +28,39 @@ fn runtime_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Runtime(e.to_string())
 }
 
+/// An ONNX Runtime session of the manifest's model with `threads` intra-op threads.
+pub(crate) fn open_session(
+    manifest: &Manifest,
+    env: &Environment,
+    threads: usize,
+) -> Result<Session, ModelError> {
+    Session::builder(env)
+        .map_err(runtime_error)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(runtime_error)?
+        .with_intra_threads(threads.max(1))
+        .map_err(runtime_error)?
+        .commit_from_file(&manifest.file)
+        .map_err(|e| {
+            ModelError::Manifest(format!(
+                "{}: cannot load {}: {e}",
+                manifest.name,
+                manifest.file.display()
+            ))
+        })
+}
+
 impl OnnxDetector {
     /// Opens the manifest's model with `threads` intra-op threads and checks its inputs and outputs
     /// against the manifest.
     pub fn open(manifest: Manifest, env: &Environment, threads: usize) -> Result<Self, ModelError> {
-        let session = Session::builder(env)
-            .map_err(runtime_error)?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(runtime_error)?
-            .with_intra_threads(threads.max(1))
-            .map_err(runtime_error)?
-            .commit_from_file(&manifest.file)
-            .map_err(|e| {
-                ModelError::Manifest(format!(
-                    "{}: cannot load {}: {e}",
-                    manifest.name,
-                    manifest.file.display()
-                ))
-            })?;
+        if manifest.family == Family::Embedding {
+            return Err(ModelError::Manifest(format!(
+                "{}: an embedding model is not a detector (open it with vms_models::embed::OnnxEmbedder)",
+                manifest.name
+            )));
+        }
+        let session = open_session(&manifest, env, threads)?;
         let bad = |why: String| ModelError::Manifest(format!("{}: {why}", manifest.name));
         let [input] = session.inputs() else {
             return Err(bad(format!(
@@ -109,6 +124,7 @@ impl OnnxDetector {
                 }
                 vec![out.name().to_string()]
             }
+            Family::Embedding => return Err(bad("an embedding model is not a detector".into())),
             Family::BlazeFace => {
                 let find = |want: &str, width: i64| {
                     session
@@ -216,6 +232,7 @@ impl OnnxDetector {
                 .map_err(DetectorError::Inference)?;
                 Ok(nms(boxes, m.thresholds.iou))
             }
+            Family::Embedding => Ok(Vec::new()),
         }
     }
 }

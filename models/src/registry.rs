@@ -39,7 +39,8 @@ pub fn manifests(zoo: &Path) -> (Vec<Manifest>, Vec<ModelError>) {
     (ok, failed)
 }
 
-/// Opens a detector per manifest; failures are returned beside the detectors, never fatal.
+/// Opens a detector per detector manifest (embedding models are not detectors and are left out);
+/// failures are returned beside the detectors, never fatal.
 pub fn open_all(
     zoo: &Path,
     env: &Environment,
@@ -47,7 +48,10 @@ pub fn open_all(
 ) -> (Vec<OnnxDetector>, Vec<ModelError>) {
     let (found, mut failed) = manifests(zoo);
     let mut detectors = Vec::new();
-    for m in found {
+    for m in found
+        .into_iter()
+        .filter(|m| m.family != crate::Family::Embedding)
+    {
         match OnnxDetector::open(m, env, threads) {
             Ok(d) => detectors.push(d),
             Err(e) => failed.push(e),

@@ -222,3 +222,64 @@ fn broken_manifests_are_refused_naming_the_problem() {
     let (found, _) = manifests(&default_zoo());
     assert!(found.iter().all(|m| m.file.is_file()));
 }
+
+#[test]
+fn the_appearance_embedding_knows_the_same_person_from_a_cat() {
+    use vms_models::embed::{OnnxEmbedder, similarity};
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let m = Manifest::load(&default_zoo().join("appearance")).expect("appearance manifest");
+    assert!(
+        OnnxDetector::open(m.clone(), env, 1).is_err(),
+        "an embedding model is no detector"
+    );
+    let mut embedder = OnnxEmbedder::open(m, env, 1).expect("appearance model");
+    let person = detect_in(&mut person(), "astronaut.png")[0].bbox;
+    let (w, h, rgb) = picture("astronaut.png");
+    let frame = Frame {
+        width: w,
+        height: h,
+        rgb: &rgb,
+    };
+    let a = embedder.embed(&frame, Some(person)).expect("embed");
+    let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "unit length: {norm}");
+    // The same person, boxed a little differently (as the next frame's detection would be).
+    let nudged = [
+        person[0] + 0.02,
+        person[1] + 0.01,
+        person[2] - 0.01,
+        person[3] - 0.02,
+    ];
+    let b = embedder.embed(&frame, Some(nudged)).expect("embed");
+    let (cw, ch, cat) = picture("chelsea.png");
+    let c = embedder
+        .embed(
+            &Frame {
+                width: cw,
+                height: ch,
+                rgb: &cat,
+            },
+            None,
+        )
+        .expect("embed");
+    let (same, other) = (similarity(&a, &b), similarity(&a, &c));
+    assert!(same > 0.9, "same person: {same}");
+    assert!(other < same - 0.2, "cat {other} vs same person {same}");
+    // Odd frames and boxes are refused or handled, never a panic.
+    assert!(
+        embedder
+            .embed(
+                &Frame {
+                    width: 10,
+                    height: 10,
+                    rgb: &[0; 7]
+                },
+                None
+            )
+            .is_err()
+    );
+    let one = embedder
+        .embed(&frame, Some([0.99, 0.99, 2.0, 2.0]))
+        .expect("a one-pixel crop");
+    assert!(one.iter().all(|v| v.is_finite()));
+}

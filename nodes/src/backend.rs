@@ -21,8 +21,8 @@ use vms_messages::event::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
     CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, EventView, Rule,
-    RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, Tenant, TenantCreate, TenantId,
-    TenantScope, TenantUpdate, User, UserId, UserPage,
+    RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, SimilarEvents, Tenant, TenantCreate,
+    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
@@ -364,6 +364,24 @@ impl Backend for NodeBackend {
         .await
     }
 
+    async fn similar_events(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        min: f32,
+        limit: i64,
+    ) -> Result<SimilarEvents, ApiError> {
+        let found = self
+            .db(move |s| async move { s.similar_events(scope, id, min, limit).await })
+            .await?;
+        Ok(SimilarEvents {
+            items: found
+                .into_iter()
+                .map(|(event, similarity)| vms_messages::SimilarEvent { event, similarity })
+                .collect(),
+        })
+    }
+
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError> {
         self.db(move |s| async move { s.event_snapshot(scope, id).await })
             .await
@@ -387,6 +405,7 @@ impl Backend for NodeBackend {
         }
         let mut items: Vec<DetectorInfo> = manifests
             .into_iter()
+            .filter(|m| m.family != vms_models::Family::Embedding)
             .map(|m| DetectorInfo {
                 running: running.contains(&m.name),
                 name: m.name,

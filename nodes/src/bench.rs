@@ -247,6 +247,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         port: args.sim_port,
         resolution: args.resolution.clone(),
         scene: "plain".into(),
+        aligned: false,
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;

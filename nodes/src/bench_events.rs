@@ -28,6 +28,10 @@ pub struct EventsBenchArgs {
     /// Detector sessions of the node (`analytics.workers`).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Every camera's keyframes at the same instant (the simulator's worst case) instead of spread
+    /// over the keyframe interval as independent cameras are.
+    #[arg(long)]
+    pub aligned: bool,
 }
 
 /// Runs the benchmark.
@@ -50,6 +54,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         port: args.sim_port,
         resolution: "720p".into(),
         scene: "person".into(),
+        aligned: args.aligned,
     })
     .await?;
     let store = Store::connect(db_url, 4)?;
@@ -104,8 +109,10 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
     )?;
     let pid = node.id().context("node exited")?;
     eprintln!(
-        "[bench] {} cameras with a person walking through, {} s (after 10 s warm-up)",
-        args.cameras, args.seconds
+        "[bench] {} cameras with a person walking through ({} keyframes), {} s (after 10 s warm-up)",
+        args.cameras,
+        if args.aligned { "aligned" } else { "spread" },
+        args.seconds
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
     let started = chrono::Utc::now();
@@ -131,7 +138,12 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         row.get::<_, Option<f64>>(i)
             .map_or(f64::NAN, |v| v * 1000.0)
     };
-    println!("cameras          {}", args.cameras);
+    println!(
+        "cameras          {} ({} keyframes, {} workers)",
+        args.cameras,
+        if args.aligned { "aligned" } else { "spread" },
+        args.workers
+    );
     println!("events           {n} in {} s", args.seconds);
     println!(
         "latency p50      {:>8.1} ms  (keyframe arrival to row stored)",

@@ -86,6 +86,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         port: args.sim_port,
         resolution: "720p".into(),
         scene: "person".into(),
+        aligned: false,
     })
     .await?;
     let node = node::start(config.clone()).await?;

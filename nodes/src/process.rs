@@ -22,6 +22,8 @@ pub struct SimOptions {
     pub resolution: String,
     /// `plain` or `person`.
     pub scene: String,
+    /// All cameras' keyframes at the same instant (default: spread over the keyframe interval).
+    pub aligned: bool,
 }
 
 /// A running `vms sim` child process, controlled through its standard input.
@@ -55,6 +57,7 @@ impl SimProcess {
             ])
             .args(["--resolution", &opts.resolution])
             .args(["--scene", &opts.scene])
+            .args(opts.aligned.then_some("--aligned"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -181,6 +181,7 @@ impl SandboxBuilder {
                 port: free_port()?,
                 resolution: "720p".into(),
                 scene: self.scene.clone(),
+                aligned: false,
             },
         )
         .await?;

@@ -38,6 +38,11 @@ pub struct SimArgs {
     /// Seconds between keyframes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub gop_seconds: u32,
+    /// Start every camera's clip at the same instant, so all keyframes arrive together (a worst case
+    /// for analytics); by default the cameras are spread over the keyframe interval, as independent
+    /// cameras are.
+    #[arg(long)]
+    pub aligned: bool,
     /// Where the encoded clip is cached (default: `$XDG_CACHE_HOME/vms-sim` or `~/.cache/vms-sim`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -306,12 +311,12 @@ fn load_clip(path: &Path, fps: u32) -> anyhow::Result<Clip> {
     clippy::disallowed_methods,
     reason = "runs on its own OS thread, never in async code"
 )]
-fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>) {
+fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64) {
     let frame = Duration::from_secs(1) / clip.fps;
     let start = Instant::now();
-    let mut n: u64 = 0;
+    let mut n: u64 = offset;
     loop {
-        let due = start + frame * u32::try_from(n % u64::from(u32::MAX)).unwrap_or(0);
+        let due = start + frame * u32::try_from((n - offset) % u64::from(u32::MAX)).unwrap_or(0);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
@@ -404,9 +409,16 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         });
         mounts.add_factory(&camera.path, h264_factory(&camera, &clip));
         let (c, k) = (Arc::clone(&camera), Arc::clone(&clip));
+        // Spread the cameras' keyframes over one keyframe interval unless asked to align them.
+        let gop = u64::from(args.fps * args.gop_seconds).max(1);
+        let offset = if args.aligned {
+            0
+        } else {
+            i as u64 * gop / args.cameras.max(1) as u64
+        };
         std::thread::Builder::new()
             .name(format!("sim-cam{i}"))
-            .spawn(move || pace(c, k))?;
+            .spawn(move || pace(c, k, offset))?;
         cameras.push(camera);
     }
     let mjpeg = rtsp::RTSPMediaFactory::new();

@@ -156,5 +156,34 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         1,
         "one event per cooldown: {seen:?}"
     );
+
+    // The walker's events keep its appearance: the crossing looks like the loitering (the same
+    // person), while motion, a pixel detector, has none.
+    let (_, page) = sb.get(&format!("/events?camera_id={cam}")).await?;
+    let id_of = |rule: &str| {
+        page["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|e| e["rule"] == rule))
+            .and_then(|e| e["id"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (s, alike) = sb
+        .get(&format!("/events/{}/similar?min_similarity=0.5", id_of("forward")))
+        .await?;
+    assert_eq!(s, 200, "{alike}");
+    let items = alike["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items.iter().any(|i| i["event"]["rule"] == "lingers"),
+        "the same person: {alike}"
+    );
+    assert!(
+        items.iter().all(|i| i["event"]["rule"] != "moves"
+            && i["event"]["id"] != id_of("forward").as_str()
+            && i["similarity"].as_f64().is_some_and(|v| (0.5..=1.001).contains(&v))),
+        "{alike}"
+    );
+    let (s, b) = sb.get(&format!("/events/{}/similar", id_of("moves"))).await?;
+    assert_eq!(s, 404, "{b}");
     Ok(())
 }

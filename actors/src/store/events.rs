@@ -48,13 +48,14 @@ impl Store {
         &self,
         e: &Event,
         snapshot: Option<&[u8]>,
+        embedding: Option<&[f32]>,
     ) -> Result<InsertedEvent, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let n = tx
             .execute(
-                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id, embedding)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
                 &[
                     &e.id,
                     &e.tenant_id.0,
@@ -68,6 +69,7 @@ impl Store {
                     &snapshot,
                     &e.node,
                     &e.ticket_id,
+                    &embedding,
                 ],
             )
             .await?;
@@ -103,6 +105,46 @@ impl Store {
             opened_ticket,
             notifications,
         })
+    }
+
+    /// Events within `scope` that look like event `id` (cosine similarity of their appearance
+    /// embeddings, at least `min`), most alike first, without `id` itself. An event without an
+    /// embedding is `NotFound("event embedding")`.
+    pub async fn similar_events(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        min: f32,
+        limit: i64,
+    ) -> Result<Vec<(Event, f32)>, StoreError> {
+        let embedding: Vec<f32> = self
+            .one(
+                "SELECT embedding FROM events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)",
+                &[&id, &scope_param(scope)],
+                "event",
+                |r| r.get::<_, Option<Vec<f32>>>(0),
+            )
+            .await?
+            .ok_or(StoreError::NotFound("event embedding"))?;
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT * FROM (
+                        SELECT {EVENT_COLS},
+                          (SELECT sum(a * b) FROM unnest(embedding, $3::real[]) AS t(a, b))::real AS similarity
+                        FROM events
+                        WHERE ($1::uuid IS NULL OR tenant_id = $1) AND id <> $2 AND embedding IS NOT NULL
+                          AND cardinality(embedding) = cardinality($3::real[])) scored
+                     WHERE similarity >= $4 ORDER BY similarity DESC, at DESC LIMIT $5"
+                ),
+                &[&scope_param(scope), &id, &embedding, &min, &limit.clamp(1, MAX_PAGE)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (event_from_row(r), r.get::<_, f32>("similarity")))
+            .collect())
     }
 
     /// One event within `scope`.

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rule kinds",
         include_str!("../../migrations/0007_rule_kinds.sql"),
     ),
+    (
+        8,
+        "embeddings",
+        include_str!("../../migrations/0008_embeddings.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

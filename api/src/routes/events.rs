@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 use vms_messages::event::EventFilter;
-use vms_messages::{CameraId, ErrorBody, Event, EventPage, EventView};
+use vms_messages::{CameraId, ErrorBody, Event, EventPage, EventView, SimilarEvents};
 
 /// Query of the event list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -189,6 +189,53 @@ pub async fn get_event(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(backend.get_event(caller.0.scope(), id.into_inner()).await?))
+}
+
+/// Query of the look-alike search.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    /// Lowest similarity, 0-1 (default 0.5).
+    #[param(minimum = 0.0, maximum = 1.0)]
+    pub min_similarity: Option<f32>,
+    /// Most events answered, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+/// Events whose subject looks like this event's (the same person on other cameras or at other
+/// times), by the cosine similarity of their appearance embeddings, most alike first. Events of
+/// pixel detectors (motion, tampering, fire) have no appearance: 404.
+#[utoipa::path(get, path = "/api/v1/events/{id}/similar", tag = "events", security(("bearer" = ["events:read"])),
+    params(("id" = String, Path, format = Uuid), SimilarQuery), responses(
+    (status = 200, body = SimilarEvents), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn similar_events(
+    backend: SharedBackend,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    q: web::Query<SimilarQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let min = q.min_similarity.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&min) {
+        return Err(ApiError::invalid(
+            "min_similarity",
+            "min_similarity must be between 0 and 1",
+        ));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(
+        backend
+            .similar_events(caller.0.scope(), id.into_inner(), min, limit)
+            .await?,
+    ))
 }
 
 /// The JPEG snapshot of the frame that raised an event.

@@ -104,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/events/stream", web::get().to(e::stream_events))
                 .route("/events/{id}", web::get().to(e::get_event))
                 .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))
+                .route("/events/{id}/similar", web::get().to(e::similar_events))
                 .default_service(web::to(not_found)),
         );
 }
