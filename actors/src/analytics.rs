@@ -203,12 +203,20 @@ impl CameraAnalytics {
     ) -> Result<(Self, KeyframeSink), crate::pipeline::PipelineError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
         let (w, h) = analytics.sample;
-        let sampler = Arc::new(FrameSampler::start(w, h, move |frame| {
-            // A busy detector skips frames rather than falling behind.
-            let _ = tx.try_send(frame);
-        })?);
+        let sampler = Arc::new(FrameSampler::start(
+            w,
+            h,
+            camera.sample_fps,
+            move |frame| {
+                // A busy detector skips frames rather than falling behind.
+                let _ = tx.try_send(frame);
+            },
+        )?);
         let feed = Arc::clone(&sampler);
-        let sink = KeyframeSink(Arc::new(move |picture, at| feed.push_keyframe(picture, at)));
+        let sink = KeyframeSink {
+            feed: Arc::new(move |picture, at| feed.push_keyframe(picture, at)),
+            every_frame: camera.sample_fps.is_some(),
+        };
         let rules: Arc<RwLock<Vec<Rule>>> = Arc::default();
         let task = tokio::spawn(run_rules(
             Arc::clone(ctx),

@@ -92,6 +92,25 @@ pub struct CameraActorState {
 /// Records one camera; see the module docs.
 pub struct CameraActor;
 
+/// The camera's sampling and rules, when the node has analytics; `None` (recording only) if they
+/// cannot start.
+fn start_analytics(
+    ctx: &Arc<NodeContext>,
+    camera: &Camera,
+) -> Option<(
+    crate::analytics::CameraAnalytics,
+    crate::pipeline::KeyframeSink,
+)> {
+    let analytics = ctx.analytics.as_ref()?;
+    match crate::analytics::CameraAnalytics::start(ctx, analytics, camera) {
+        Ok(started) => Some(started),
+        Err(e) => {
+            tracing::warn!(camera_id = %camera.id, error = %e, "analytics not started; recording only");
+            None
+        }
+    }
+}
+
 impl CameraActorState {
     fn set_state(&mut self, state: CameraState, reason: Option<String>) {
         if self.status.state != state {
@@ -332,15 +351,10 @@ impl Actor for CameraActor {
         let mut status = CameraStatus::unknown();
         status.node = Some(ctx.node_id().to_string());
         status.reason = None;
-        let analytics = match (&ctx.analytics, analytics) {
-            (Some(a), true) => match crate::analytics::CameraAnalytics::start(&ctx, a, &camera) {
-                Ok(started) => Some(started),
-                Err(e) => {
-                    tracing::warn!(camera_id = %camera.id, error = %e, "analytics not started; recording only");
-                    None
-                }
-            },
-            _ => None,
+        let analytics = if analytics {
+            start_analytics(&ctx, &camera)
+        } else {
+            None
         };
         Ok(CameraActorState {
             analytics,
@@ -433,11 +447,18 @@ impl Actor for CameraActor {
                 }
             }
             CameraMsg::Reconfigure(camera) => {
-                let restart =
-                    camera.url != state.camera.url || camera.enabled != state.camera.enabled;
+                let resample = camera.sample_fps != state.camera.sample_fps;
+                let restart = resample
+                    || camera.url != state.camera.url
+                    || camera.enabled != state.camera.enabled;
                 state.camera = camera;
                 if restart {
                     state.teardown().await;
+                    if resample && state.analytics.is_some() {
+                        // The sampler decodes keyframes or every frame: build it anew.
+                        state.analytics = None;
+                        state.analytics = start_analytics(&state.ctx, &state.camera);
+                    }
                     state.attempt = 0;
                     if state.camera.enabled {
                         state.connect(&myself);

@@ -124,9 +124,15 @@ pub struct PipelineSettings {
 /// arrival time.
 pub type KeyframeFn = dyn Fn(&[u8], DateTime<Utc>) + Send + Sync;
 
-/// Receives each keyframe picture, decodable alone, with its arrival time.
+/// Receives each keyframe picture, decodable alone, with its arrival time; or, with `every_frame`,
+/// every access unit in order (parameter sets in front of each keyframe).
 #[derive(Clone)]
-pub struct KeyframeSink(pub Arc<KeyframeFn>);
+pub struct KeyframeSink {
+    /// Called from the streaming thread.
+    pub feed: Arc<KeyframeFn>,
+    /// Every access unit rather than keyframes only (sampling at N frames a second).
+    pub every_frame: bool,
+}
 
 impl std::fmt::Debug for KeyframeSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -285,6 +291,8 @@ impl RecordingPipeline {
         let keyframes = settings.keyframes.clone();
         // The keyframe being gathered and when its first part arrived.
         let keyframe: Mutex<(Vec<u8>, DateTime<Utc>)> = Mutex::new((Vec::new(), Utc::now()));
+        // Whether the previous buffer was a delta frame (every-frame sampling).
+        let previous_delta = std::sync::atomic::AtomicBool::new(true);
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -300,7 +308,26 @@ impl RecordingPipeline {
                         .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
                     let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     let pts = buffer.pts().map(gst::ClockTime::nseconds);
-                    if let Some(KeyframeSink(sink)) = &keyframes {
+                    if let Some(KeyframeSink {
+                        feed: sink,
+                        every_frame: true,
+                    }) = &keyframes
+                    {
+                        // Every access unit, in order; the first slice of a keyframe gets the
+                        // parameter sets in front, so the decoder can start there.
+                        let first_slice = !delta && previous_delta.swap(false, Ordering::Relaxed);
+                        previous_delta.store(delta, Ordering::Relaxed);
+                        if first_slice {
+                            let mut unit = stream_params
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clone();
+                            unit.extend_from_slice(map.as_slice());
+                            sink(&unit, Utc::now());
+                        } else {
+                            sink(map.as_slice(), Utc::now());
+                        }
+                    } else if let Some(KeyframeSink { feed: sink, .. }) = &keyframes {
                         // A keyframe may come as several buffers (one per slice): gather them and hand
                         // the whole picture over when the next frame starts.
                         let mut guard = keyframe.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,8 +1,9 @@
-//! Frame sampling for analytics, keyframes only: the recording pipeline hands each keyframe access
-//! unit here; a small decoder pipeline (`appsrc ! h264parse ! avdec_h264 ! videoconvert ! videoscale !
-//! RGB WxH ! appsink`) turns it into a frame scaled once to the detector's input size. Keyframes decode
-//! alone, so the decoder never sees the other frames (measured ~0.5 % of a core per 1080p camera in the
-//! design notes, against 12-15 % for decoding every frame).
+//! Frame sampling for analytics. By default keyframes only: the recording pipeline hands each keyframe
+//! access unit here; a small decoder pipeline (`appsrc ! h264parse ! avdec_h264 ! videoconvert !
+//! videoscale ! RGB WxH ! appsink`) turns it into a frame scaled once to the detectors' size.
+//! Keyframes decode alone, so the decoder never sees the other frames (measured ~0.5 % of a core per
+//! 1080p camera in the design notes). A camera with `sample_fps` hands over every access unit
+//! instead; the decoder decodes them all (12-15 % of a core) and `videorate` keeps N a second.
 
 use crate::pipeline::PipelineError;
 use chrono::{DateTime, Utc};
@@ -30,23 +31,36 @@ pub struct FrameSampler {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
     arrivals: Arc<Mutex<VecDeque<DateTime<Utc>>>>,
+    every_frame: bool,
 }
 
 impl FrameSampler {
-    /// Starts a decoder producing `width`x`height` RGB frames into `on_frame` (from a GStreamer thread).
+    /// Starts a decoder producing `width`x`height` RGB frames into `on_frame` (from a GStreamer
+    /// thread): of keyframes (`fps` `None`), or `fps` a second of every frame.
     pub fn start(
         width: u32,
         height: u32,
+        fps: Option<u32>,
         on_frame: impl Fn(SampledFrame) + Send + Sync + 'static,
     ) -> Result<Self, PipelineError> {
         let setup = |e: &dyn std::fmt::Display| PipelineError::Setup(format!("frame sampler: {e}"));
+        let (alignment, rate) = match fps {
+            None => (",alignment=au", String::new()),
+            // Access units come as the depayloader gives them (slices may be apart): let the parser
+            // assemble them; keep `fps` of the decoded frames.
+            Some(n) => (
+                "",
+                format!("videorate drop-only=true max-rate={} ! ", n.max(1)),
+            ),
+        };
         let launch = format!(
             "appsrc name=src format=time is-live=true do-timestamp=true max-bytes=4000000 block=false \
-               caps=video/x-h264,stream-format=byte-stream,alignment=au ! \
-             h264parse ! avdec_h264 max-threads=1 ! videoconvert ! videoscale add-borders=false ! \
+               caps=video/x-h264,stream-format=byte-stream{alignment} ! \
+             h264parse ! avdec_h264 max-threads=1 ! {rate}videoconvert ! videoscale add-borders=false ! \
              video/x-raw,format=RGB,width={width},height={height} ! \
              appsink name=out sync=false max-buffers=2 drop=true"
         );
+        let every_frame = fps.is_some();
         let pipeline = gst::parse::launch(&launch)
             .map_err(|e| setup(&e))?
             .downcast::<gst::Pipeline>()
@@ -67,11 +81,16 @@ impl FrameSampler {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
                     let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
                     let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    let at = times
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .pop_front()
-                        .unwrap_or_else(Utc::now);
+                    // Every-frame decoding keeps up with the stream: a frame is as old as now.
+                    let at = if every_frame {
+                        Utc::now()
+                    } else {
+                        times
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .pop_front()
+                            .unwrap_or_else(Utc::now)
+                    };
                     on_frame(SampledFrame {
                         at,
                         width,
@@ -89,12 +108,14 @@ impl FrameSampler {
             pipeline,
             src,
             arrivals,
+            every_frame,
         })
     }
 
-    /// Queues one keyframe picture (Annex B, parameter sets in front).
+    /// Queues one keyframe picture (Annex B, parameter sets in front), or in every-frame mode one
+    /// access unit.
     pub fn push_keyframe(&self, picture: &[u8], at: DateTime<Utc>) {
-        {
+        if !self.every_frame {
             let mut arrivals = self.arrivals.lock().unwrap_or_else(PoisonError::into_inner);
             // A decoder that fell behind must not pair frames with stale times.
             if arrivals.len() > 4 {

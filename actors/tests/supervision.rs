@@ -52,6 +52,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                 enabled: true,
                 retention_days: None,
                 labels: Default::default(),
+                sample_fps: None,
             };
             ids.push(
                 store

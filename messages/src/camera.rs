@@ -25,6 +25,9 @@ pub struct Camera {
     pub retention_days: Option<u32>,
     /// Free-form labels (`site`, `zone`, ...).
     pub labels: BTreeMap<String, String>,
+    /// Analytics sampling: frames a second decoded for the detectors (decodes every frame, about
+    /// 12-15 % of a core at 1080p); `null`: keyframes only (about 0.5 %).
+    pub sample_fps: Option<u32>,
     /// When the camera was created.
     pub created_at: DateTime<Utc>,
     /// When the camera's configuration last changed.
@@ -57,7 +60,14 @@ pub struct CameraCreate {
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Analytics sampling in frames a second, 1-30 (default: keyframes only).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 30)]
+    pub sample_fps: Option<u32>,
 }
+
+/// Most frames a second a camera may be sampled at.
+pub const MAX_SAMPLE_FPS: u32 = 30;
 
 fn default_true() -> bool {
     true
@@ -70,6 +80,9 @@ impl CameraCreate {
         validate_rtsp_url("url", &self.url)?;
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
+        }
+        if let Some(f) = self.sample_fps {
+            validate_range("sample_fps", f, 1, MAX_SAMPLE_FPS)?;
         }
         validate_labels("labels", &self.labels)
     }
@@ -100,6 +113,10 @@ pub struct CameraUpdate {
     /// Replaces all labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// New analytics sampling in frames a second (1-30); `null`: keyframes only. The camera restarts.
+    #[serde(default, deserialize_with = "crate::tenant::present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 30)]
+    pub sample_fps: Option<Option<u32>>,
 }
 
 impl CameraUpdate {
@@ -116,6 +133,9 @@ impl CameraUpdate {
         }
         if let Some(labels) = &self.labels {
             validate_labels("labels", labels)?;
+        }
+        if let Some(Some(f)) = self.sample_fps {
+            validate_range("sample_fps", f, 1, MAX_SAMPLE_FPS)?;
         }
         Ok(())
     }

@@ -127,6 +127,7 @@ async fn run_ours(
             enabled: true,
             retention_days: None,
             labels: Default::default(),
+            sample_fps: None,
         };
         store
             .create_camera(vms_messages::TenantScope::All, tenant.id, &req)

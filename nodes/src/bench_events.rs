@@ -79,6 +79,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
                     enabled: true,
                     retention_days: None,
                     labels: Default::default(),
+                    sample_fps: None,
                 },
             )
             .await?;

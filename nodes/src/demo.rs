@@ -147,6 +147,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     enabled: true,
                     retention_days: None,
                     labels: Default::default(),
+                    sample_fps: None,
                 };
                 vms_api::Backend::create_camera(&node.backend, TenantScope::All, tenant.id, req)
                     .await

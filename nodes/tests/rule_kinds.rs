@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_node::sandbox::{Sandbox, assert_refused, wait_for};
+use vms_node::sandbox::{Sandbox, assert_refused, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -169,7 +169,10 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
             .to_string()
     };
     let (s, alike) = sb
-        .get(&format!("/events/{}/similar?min_similarity=0.5", id_of("forward")))
+        .get(&format!(
+            "/events/{}/similar?min_similarity=0.5",
+            id_of("forward")
+        ))
         .await?;
     assert_eq!(s, 200, "{alike}");
     let items = alike["items"].as_array().cloned().unwrap_or_default();
@@ -180,10 +183,53 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
     assert!(
         items.iter().all(|i| i["event"]["rule"] != "moves"
             && i["event"]["id"] != id_of("forward").as_str()
-            && i["similarity"].as_f64().is_some_and(|v| (0.5..=1.001).contains(&v))),
+            && i["similarity"]
+                .as_f64()
+                .is_some_and(|v| (0.5..=1.001).contains(&v))),
         "{alike}"
     );
-    let (s, b) = sb.get(&format!("/events/{}/similar", id_of("moves"))).await?;
+    let (s, b) = sb
+        .get(&format!("/events/{}/similar", id_of("moves")))
+        .await?;
     assert_eq!(s, 404, "{b}");
+
+    // Sampling every frame at 5 a second instead of keyframes (one a second) sees about five times
+    // as many frames.
+    let sampled = |text: &str| metric_value(text, "vms_frames_sampled_total", &cam);
+    let frames_in = |seconds: u64| {
+        let sb = &sb;
+        async move {
+            let before = sampled(&sb.metrics().await?);
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            anyhow::Ok(sampled(&sb.metrics().await?) - before)
+        }
+    };
+    let keyframes = frames_in(4).await?;
+    for bad in [json!({"sample_fps": 0}), json!({"sample_fps": 31})] {
+        let (s, b) = sb
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/cameras/{cam}"),
+                Some(&bad),
+            )
+            .await?;
+        assert_refused(s, &b, 400, "sample_fps");
+    }
+    let (s, b) = sb
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/cameras/{cam}"),
+            Some(&json!({"sample_fps": 5})),
+        )
+        .await?;
+    assert_eq!((s, b["sample_fps"].as_u64()), (200, Some(5)), "{b}");
+    sb.wait_state(&cam, "streaming", Duration::from_secs(15))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let every = frames_in(4).await?;
+    assert!(
+        (2.0..=6.0).contains(&keyframes) && every >= 2.5 * keyframes,
+        "keyframes only: {keyframes} frames in 4 s; at 5 a second: {every}"
+    );
     Ok(())
 }

@@ -55,7 +55,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         8,
-        "embeddings",
+        "embeddings and sampling",
         include_str!("../../migrations/0008_embeddings.sql"),
     ),
 ];
@@ -226,6 +226,7 @@ fn camera_from_row(row: &Row) -> Camera {
         enabled: row.get("enabled"),
         retention_days: row.get::<_, Option<i32>>("retention_days").map(to_u32),
         labels,
+        sample_fps: row.get::<_, Option<i32>>("sample_fps").map(to_u32),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }
@@ -300,7 +301,7 @@ pub fn segment_cursor(segment: &Segment) -> String {
 
 const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, created_at";
 const CAMERA_COLS: &str =
-    "id, tenant_id, name, url, enabled, retention_days, labels, created_at, updated_at";
+    "id, tenant_id, name, url, enabled, retention_days, labels, sample_fps, created_at, updated_at";
 const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
 
 impl Store {
@@ -600,8 +601,8 @@ impl Store {
         let result = tx
             .query_one(
                 &format!(
-                    "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CAMERA_COLS}"
+                    "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels, sample_fps)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CAMERA_COLS}"
                 ),
                 &[
                     &CameraId::new().0,
@@ -611,6 +612,7 @@ impl Store {
                     &req.enabled,
                     &req.retention_days.map(to_i32),
                     &labels,
+                    &req.sample_fps.map(to_i32),
                 ],
             )
             .await;
@@ -706,13 +708,14 @@ impl Store {
         let retention = req.retention_days.or(current.retention_days).map(to_i32);
         let labels = serde_json::to_value(req.labels.as_ref().unwrap_or(&current.labels))
             .unwrap_or_default();
+        let sample_fps = req.sample_fps.unwrap_or(current.sample_fps).map(to_i32);
         let result = tx
             .query_one(
                 &format!(
                     "UPDATE cameras SET name = $2, url = $3, enabled = $4, retention_days = $5, labels = $6,
-                     updated_at = now() WHERE id = $1 RETURNING {CAMERA_COLS}"
+                     sample_fps = $7, updated_at = now() WHERE id = $1 RETURNING {CAMERA_COLS}"
                 ),
-                &[&id.0, &name, &url, &enabled, &retention, &labels],
+                &[&id.0, &name, &url, &enabled, &retention, &labels, &sample_fps],
             )
             .await;
         let row = unique_as_conflict(result, "name", || {
