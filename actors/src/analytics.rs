@@ -23,7 +23,7 @@ use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
 use vms_models::embed::OnnxEmbedder;
 use vms_models::worker::DetectorFactory;
 use vms_models::{
-    Detector, Frame, Manifest, ModelError, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
+    Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority, runtime,
 };
 
 /// One model the node runs: an ONNX model with its worker, shared by every camera, or a built-in
@@ -82,10 +82,7 @@ impl Analytics {
                 let input = (manifest.input.width, manifest.input.height);
                 let threads = config.intra_threads;
                 let factory: DetectorFactory = Arc::new(move || {
-                    Ok(
-                        Box::new(OnnxDetector::open(manifest.clone(), env, threads)?)
-                            as Box<dyn Detector>,
-                    )
+                    vms_models::registry::open_detector(manifest.clone(), env, threads)
                 });
                 let worker = ModelWorker::start(name, factory, config.workers, 64)?;
                 Ok(NodeModel {

@@ -189,7 +189,7 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            models: ["person", "face", "motion", "tampering", "fire"]
+            models: ["person", "face", "plate", "motion", "tampering", "fire"]
                 .map(String::from)
                 .to_vec(),
             embedding: "appearance".into(),

@@ -108,11 +108,11 @@ impl OnnxEmbedder {
 /// The pixels of `frame` inside `bbox`, at least 1x1.
 fn crop(frame: &Frame<'_>, b: [f32; 4]) -> (u32, u32, Vec<u8>) {
     let (fw, fh) = (frame.width as f32, frame.height as f32);
-    let x0 = (b[0].clamp(0.0, 1.0) * fw) as u32;
-    let y0 = (b[1].clamp(0.0, 1.0) * fh) as u32;
-    let x1 = ((b[2].clamp(0.0, 1.0) * fw).ceil() as u32).clamp(x0 + 1, frame.width.max(1));
-    let y1 = ((b[3].clamp(0.0, 1.0) * fh).ceil() as u32).clamp(y0 + 1, frame.height.max(1));
-    let (x0, y0) = (x0.min(x1 - 1), y0.min(y1 - 1));
+    let (w_max, h_max) = (frame.width.max(1), frame.height.max(1));
+    let x0 = ((b[0].clamp(0.0, 1.0) * fw) as u32).min(w_max - 1);
+    let y0 = ((b[1].clamp(0.0, 1.0) * fh) as u32).min(h_max - 1);
+    let x1 = ((b[2].clamp(0.0, 1.0) * fw).ceil() as u32).clamp(x0 + 1, w_max);
+    let y1 = ((b[3].clamp(0.0, 1.0) * fh).ceil() as u32).clamp(y0 + 1, h_max);
     let (w, h) = (x1 - x0, y1 - y0);
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in y0..y1 {
@@ -161,6 +161,10 @@ mod tests {
         assert_eq!(&px[..6], &rgb[6..12]);
         let (w, h, _) = crop(&f, [2.0, 2.0, 3.0, 3.0]);
         assert_eq!((w, h), (1, 1), "a box outside still yields a pixel");
+        let (w, h, _) = crop(&f, [1.0, 1.0, 0.0, 0.0]);
+        assert_eq!((w, h), (1, 1), "an inside-out box too");
+        let (w, h, _) = crop(&f, [f32::NAN, -1.0, f32::INFINITY, 0.5]);
+        assert!(w >= 1 && h >= 1);
         assert!((similarity(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
         assert_eq!(similarity(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
     }

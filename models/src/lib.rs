@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod embed;
 pub mod manifest;
+pub mod ocr;
 pub mod onnx;
 pub mod postprocess;
 pub mod preprocess;

@@ -23,15 +23,19 @@ pub enum Family {
     /// An appearance embedding, not a detector: one output `[N, D]`, compared by cosine similarity
     /// (see [`crate::embed`]).
     Embedding,
+    /// PP-OCR text reading: a DB text detector (`file`, probability map `[1, 1, H, W]`) and a CTC
+    /// recogniser (`recogniser`, `[1, T, classes]`, its character list in the model's metadata).
+    PpOcr,
 }
 
 impl Family {
     /// Every family, as written in manifests.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Ssd,
         Family::Yolo,
         Family::BlazeFace,
         Family::Embedding,
+        Family::PpOcr,
     ];
 
     /// The family as written in manifests.
@@ -41,6 +45,7 @@ impl Family {
             Self::Yolo => "yolo",
             Self::BlazeFace => "blazeface",
             Self::Embedding => "embedding",
+            Self::PpOcr => "ppocr",
         }
     }
 }
@@ -185,6 +190,8 @@ struct RawManifest {
     thresholds: Thresholds,
     #[serde(default = "pixels")]
     box_units: BoxUnits,
+    #[serde(default)]
+    recogniser: Option<String>,
 }
 
 fn default_file() -> String {
@@ -212,6 +219,8 @@ pub struct Manifest {
     pub thresholds: Thresholds,
     /// YOLO box units.
     pub box_units: BoxUnits,
+    /// PP-OCR: path of the text recogniser.
+    pub recogniser: Option<PathBuf>,
 }
 
 impl Manifest {
@@ -237,7 +246,7 @@ impl Manifest {
         if !name_ok {
             return Err(format!("name {:?} must match [a-z0-9_-]{{1,64}}", raw.name));
         }
-        if raw.labels.is_empty() && family != Family::Embedding {
+        if raw.labels.is_empty() && !matches!(family, Family::Embedding | Family::PpOcr) {
             return Err("labels must list at least one class".into());
         }
         let i = &raw.input;
@@ -255,6 +264,20 @@ impl Manifest {
         if !file.is_file() {
             return Err(format!("model file {} is missing", file.display()));
         }
+        let recogniser = match (family, &raw.recogniser) {
+            (Family::PpOcr, None) => {
+                return Err("a ppocr model needs recogniser = \"<file>.onnx\"".into());
+            }
+            (Family::PpOcr, Some(r)) => {
+                let path = dir.join(r);
+                if !path.is_file() {
+                    return Err(format!("recogniser file {} is missing", path.display()));
+                }
+                Some(path)
+            }
+            (_, Some(_)) => return Err("recogniser is only for the ppocr family".into()),
+            (_, None) => None,
+        };
         Ok(Self {
             name: raw.name,
             version: raw.version,
@@ -264,6 +287,7 @@ impl Manifest {
             labels: raw.labels,
             input: raw.input,
             thresholds: raw.thresholds,
+            recogniser,
             box_units: raw.box_units,
         })
     }

@@ -54,11 +54,20 @@ impl OnnxDetector {
     /// Opens the manifest's model with `threads` intra-op threads and checks its inputs and outputs
     /// against the manifest.
     pub fn open(manifest: Manifest, env: &Environment, threads: usize) -> Result<Self, ModelError> {
-        if manifest.family == Family::Embedding {
-            return Err(ModelError::Manifest(format!(
-                "{}: an embedding model is not a detector (open it with vms_models::embed::OnnxEmbedder)",
-                manifest.name
-            )));
+        match manifest.family {
+            Family::Embedding => {
+                return Err(ModelError::Manifest(format!(
+                    "{}: an embedding model is not a detector (open it with vms_models::embed::OnnxEmbedder)",
+                    manifest.name
+                )));
+            }
+            Family::PpOcr => {
+                return Err(ModelError::Manifest(format!(
+                    "{}: a ppocr model is two networks (open it with vms_models::ocr::OcrDetector)",
+                    manifest.name
+                )));
+            }
+            _ => {}
         }
         let session = open_session(&manifest, env, threads)?;
         let bad = |why: String| ModelError::Manifest(format!("{}: {why}", manifest.name));
@@ -124,7 +133,9 @@ impl OnnxDetector {
                 }
                 vec![out.name().to_string()]
             }
-            Family::Embedding => return Err(bad("an embedding model is not a detector".into())),
+            Family::Embedding | Family::PpOcr => {
+                return Err(bad("not a single-network detector".into()));
+            }
             Family::BlazeFace => {
                 let find = |want: &str, width: i64| {
                     session
@@ -232,7 +243,7 @@ impl OnnxDetector {
                 .map_err(DetectorError::Inference)?;
                 Ok(nms(boxes, m.thresholds.iou))
             }
-            Family::Embedding => Ok(Vec::new()),
+            Family::Embedding | Family::PpOcr => Ok(Vec::new()),
         }
     }
 }

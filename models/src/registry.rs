@@ -1,8 +1,11 @@
 //! The model zoo: every `<zoo>/<name>/model.toml`, loaded into detectors. A broken model is reported
 //! with what is wrong and skipped; the others load.
 
+use crate::Detector;
 use crate::ModelError;
+use crate::manifest::Family;
 use crate::manifest::Manifest;
+use crate::ocr::OcrDetector;
 use crate::onnx::OnnxDetector;
 use ort::environment::Environment;
 use std::path::{Path, PathBuf};
@@ -39,20 +42,29 @@ pub fn manifests(zoo: &Path) -> (Vec<Manifest>, Vec<ModelError>) {
     (ok, failed)
 }
 
+/// Opens the detector a manifest describes: a single-network model, or the PP-OCR pair.
+pub fn open_detector(
+    manifest: Manifest,
+    env: &Environment,
+    threads: usize,
+) -> Result<Box<dyn Detector>, ModelError> {
+    Ok(match manifest.family {
+        Family::PpOcr => Box::new(OcrDetector::open(manifest, env, threads)?),
+        _ => Box::new(OnnxDetector::open(manifest, env, threads)?),
+    })
+}
+
 /// Opens a detector per detector manifest (embedding models are not detectors and are left out);
 /// failures are returned beside the detectors, never fatal.
 pub fn open_all(
     zoo: &Path,
     env: &Environment,
     threads: usize,
-) -> (Vec<OnnxDetector>, Vec<ModelError>) {
+) -> (Vec<Box<dyn Detector>>, Vec<ModelError>) {
     let (found, mut failed) = manifests(zoo);
     let mut detectors = Vec::new();
-    for m in found
-        .into_iter()
-        .filter(|m| m.family != crate::Family::Embedding)
-    {
-        match OnnxDetector::open(m, env, threads) {
+    for m in found.into_iter().filter(|m| m.family != Family::Embedding) {
+        match open_detector(m, env, threads) {
             Ok(d) => detectors.push(d),
             Err(e) => failed.push(e),
         }

@@ -283,3 +283,41 @@ fn the_appearance_embedding_knows_the_same_person_from_a_cat() {
         .expect("a one-pixel crop");
     assert!(one.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn the_plate_reader_reads_the_plate_and_finds_no_text_in_the_cat() {
+    use vms_models::registry::open_detector;
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let m = Manifest::load(&default_zoo().join("plate")).expect("plate manifest");
+    assert!(
+        OnnxDetector::open(m.clone(), env, 1).is_err(),
+        "two networks, not one"
+    );
+    let mut reader = open_detector(m, env, 1).expect("plate model");
+    let (w, h, rgb) = picture("plate.png");
+    let found = reader
+        .detect(&Frame {
+            width: w,
+            height: h,
+            rgb: &rgb,
+        })
+        .expect("detect");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].label, "KA4721", "{found:?}");
+    assert!(found[0].score > 0.6, "{found:?}");
+    // The plate is at x 150-490, y 140-230 of 640x360; its text sits inside.
+    let b = found[0].bbox;
+    assert!(
+        b[0] > 0.2 && b[2] < 0.8 && b[1] > 0.35 && b[3] < 0.68,
+        "{b:?}"
+    );
+    let (cw, ch, cat) = picture("chelsea.png");
+    let none = reader
+        .detect(&Frame {
+            width: cw,
+            height: ch,
+            rgb: &cat,
+        })
+        .expect("detect");
+    assert!(none.is_empty(), "{none:?}");
+}
