@@ -358,8 +358,14 @@ async fn run_rules(
             } else {
                 None
             };
-            if let Err(e) = analytics.outbox.push(&event, &snapshot, embedding).await {
-                tracing::error!(event_id = %event.id, error = %e, "cannot queue event in the outbox");
+            match analytics.outbox.push(&event, &snapshot, embedding).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    tracing::info!(event_id = %event.id, "node stopping; the event was not queued")
+                }
+                Err(e) => {
+                    tracing::error!(event_id = %event.id, error = %e, "cannot queue event in the outbox")
+                }
             }
         }
     }

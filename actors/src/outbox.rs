@@ -83,7 +83,14 @@ impl Outbox {
             std::fs::File::open(&dir)?.sync_all()
         })
         .await
-        .map_err(std::io::Error::other)??;
+        .map_err(|e| {
+            if e.is_cancelled() {
+                // The runtime is shutting down with the node.
+                std::io::Error::new(std::io::ErrorKind::Interrupted, "node stopping")
+            } else {
+                std::io::Error::other(e)
+            }
+        })??;
         self.wake.notify_one();
         Ok(())
     }

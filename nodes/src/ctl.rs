@@ -62,6 +62,33 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: ApiKeysCommand,
     },
+    /// Events, newest first.
+    Events {
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Only this kind (`intrusion`, `loitering`, `line_crossing`, `crowd`, `escalation`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Events.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Tickets, newest first.
+    Tickets {
+        /// Only this state (`open`, `acknowledged`, `resolved`, `closed`).
+        #[arg(long)]
+        state: Option<String>,
+        /// Tickets.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Notification channels and their delivery log.
+    Channels {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: ChannelsCommand,
+    },
     /// The audit log, newest first.
     Audit {
         /// Only this tenant (platform admins).
@@ -167,6 +194,61 @@ pub enum ApiKeysCommand {
     /// Revoke an API key.
     Revoke {
         /// Key id.
+        id: String,
+    },
+}
+
+/// `vms ctl channels …`
+#[derive(Debug, clap::Subcommand)]
+pub enum ChannelsCommand {
+    /// List channels.
+    List,
+    /// Add a webhook; its signing secret is printed once.
+    AddWebhook {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// URL (`http://` or `https://`).
+        #[arg(long)]
+        url: String,
+        /// Only these event kinds (comma-separated; default every kind).
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Tenant (platform admins).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Add e-mail recipients.
+    AddEmail {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Recipients (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        /// Only these event kinds (comma-separated; default every kind).
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Tenant (platform admins).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// A channel's delivery log, newest first.
+    Deliveries {
+        /// Channel id.
+        id: String,
+        /// Only dead letters.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Queue a dead letter again.
+    Retry {
+        /// Delivery id.
+        id: String,
+    },
+    /// Delete a channel.
+    Delete {
+        /// Channel id.
         id: String,
     },
 }
@@ -546,6 +628,143 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                 c.call(Method::DELETE, &format!("/api-keys/{id}"), None)
                     .await?;
                 println!("revoked api key {id}");
+            }
+        },
+        CtlCommand::Events {
+            camera,
+            kind,
+            limit,
+        } => {
+            let mut q = format!("/events?limit={limit}");
+            for (key, value) in [("camera_id", camera), ("kind", kind)] {
+                if let Some(v) = value {
+                    q.push_str(&format!("&{key}={v}"));
+                }
+            }
+            let page = c.call(Method::GET, &q, None).await?;
+            show(
+                &page,
+                &[
+                    "at",
+                    "kind",
+                    "rule",
+                    "label",
+                    "score",
+                    "camera_id",
+                    "ticket_id",
+                    "id",
+                ],
+            );
+        }
+        CtlCommand::Tickets { state, limit } => {
+            let q = state.map(|s| format!("&state={s}")).unwrap_or_default();
+            let page = c
+                .call(Method::GET, &format!("/tickets?limit={limit}{q}"), None)
+                .await?;
+            show(
+                &page,
+                &[
+                    "opened_at",
+                    "state",
+                    "kind",
+                    "rule",
+                    "events",
+                    "escalated_at",
+                    "id",
+                ],
+            );
+        }
+        CtlCommand::Channels { command } => match command {
+            ChannelsCommand::List => {
+                let page = c
+                    .call(Method::GET, "/notification-channels?limit=1000", None)
+                    .await?;
+                show(
+                    &page,
+                    &["id", "name", "kind", "url", "to", "kinds", "enabled"],
+                );
+            }
+            ChannelsCommand::AddWebhook {
+                name,
+                url,
+                kinds,
+                tenant,
+            } => {
+                let made = c
+                    .call(
+                        Method::POST,
+                        "/notification-channels",
+                        Some(json!({"name": name, "kind": "webhook", "url": url, "kinds": kinds, "tenant_id": tenant})),
+                    )
+                    .await?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&made)?);
+                } else {
+                    println!("{}", made["secret"].as_str().unwrap_or_default());
+                    eprintln!(
+                        "(the webhook's signing secret, shown once; channel id {})",
+                        made["channel"]["id"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            ChannelsCommand::AddEmail {
+                name,
+                to,
+                kinds,
+                tenant,
+            } => {
+                let made = c
+                    .call(
+                        Method::POST,
+                        "/notification-channels",
+                        Some(json!({"name": name, "kind": "email", "to": to, "kinds": kinds, "tenant_id": tenant})),
+                    )
+                    .await?;
+                show(
+                    &made["channel"],
+                    &["id", "name", "kind", "to", "kinds", "enabled"],
+                );
+            }
+            ChannelsCommand::Deliveries { id, dead } => {
+                let q = if dead { "&state=dead" } else { "" };
+                let page = c
+                    .call(
+                        Method::GET,
+                        &format!("/notification-channels/{id}/deliveries?limit=100{q}"),
+                        None,
+                    )
+                    .await?;
+                show(
+                    &page,
+                    &[
+                        "created_at",
+                        "state",
+                        "attempts",
+                        "kind",
+                        "last_error",
+                        "event_id",
+                        "id",
+                    ],
+                );
+            }
+            ChannelsCommand::Retry { id } => {
+                let d = c
+                    .call(
+                        Method::POST,
+                        &format!("/notification-deliveries/{id}/retry"),
+                        None,
+                    )
+                    .await?;
+                show(&d, &["id", "state", "attempts", "next_attempt_at"]);
+            }
+            ChannelsCommand::Delete { id } => {
+                c.call(
+                    Method::DELETE,
+                    &format!("/notification-channels/{id}"),
+                    None,
+                )
+                .await?;
+                println!("deleted channel {id}");
             }
         },
         CtlCommand::Audit { tenant, limit } => {

@@ -107,6 +107,75 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
         )
         .await?;
     assert!(!ok && err.contains("field url"), "{err}");
+    // Notification channels, and the (still empty) event and ticket lists.
+    let secret = ctl
+        .ok(
+            &[
+                "channels",
+                "add-webhook",
+                "--name",
+                "hook",
+                "--url",
+                "http://127.0.0.1:9/hook",
+                "--kinds",
+                "intrusion,escalation",
+                "--tenant",
+                &tenant,
+            ],
+            &[],
+        )
+        .await?;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    ctl.ok(
+        &[
+            "channels",
+            "add-email",
+            "--name",
+            "desk",
+            "--to",
+            "desk@acme.test,night@acme.test",
+            "--tenant",
+            &tenant,
+        ],
+        &[],
+    )
+    .await?;
+    let channels = ctl.ok(&["channels", "list"], &[]).await?;
+    assert!(
+        channels.contains("hook") && channels.contains("night@acme.test"),
+        "{channels}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ctl.ok(&["--json", "channels", "list"], &[]).await?)?;
+    let hook = listed["items"]
+        .as_array()
+        .and_then(|i| i.iter().find(|c| c["name"] == "hook"))
+        .and_then(|c| c["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let log = ctl
+        .ok(&["channels", "deliveries", &hook, "--dead"], &[])
+        .await?;
+    assert!(log.starts_with("CREATED_AT"), "a table, empty: {log}");
+    let (ok, err) = ctl
+        .run(
+            &[
+                "channels",
+                "add-email",
+                "--name",
+                "x",
+                "--to",
+                "not an address",
+                "--tenant",
+                &tenant,
+            ],
+            &[],
+        )
+        .await?;
+    assert!(!ok && err.contains("field to"), "{err}");
+    ctl.ok(&["events", "--kind", "intrusion"], &[]).await?;
+    ctl.ok(&["tickets", "--state", "open"], &[]).await?;
+    ctl.ok(&["channels", "delete", &hook], &[]).await?;
     ctl.ok(
         &[
             "users",
