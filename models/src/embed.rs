@@ -3,8 +3,8 @@
 //! Events keep the embedding of what raised them, so the API can find the same person on other
 //! cameras and at other times.
 
-use crate::manifest::{Family, Layout, Manifest};
-use crate::onnx::open_session;
+use crate::manifest::{Family, Manifest};
+use crate::onnx::{check_input, open_session};
 use crate::preprocess::{TensorData, check_frame, prepare};
 use crate::{DetectorError, Frame, ModelError};
 use ort::environment::Environment;
@@ -43,19 +43,7 @@ impl OnnxEmbedder {
         {
             return Err(bad(format!("output shape {:?} is not [N, D]", &shape[..])));
         }
-        if let Some(shape) = input.dtype().tensor_shape() {
-            let channels = match manifest.input.layout {
-                Layout::Nhwc => shape.get(3),
-                Layout::Nchw => shape.get(1),
-            };
-            if shape.len() != 4 || channels.is_some_and(|c| *c > 0 && *c != 3) {
-                return Err(bad(format!(
-                    "input shape {:?} does not fit layout {:?} with 3 channels",
-                    &shape[..],
-                    manifest.input.layout
-                )));
-            }
-        }
+        check_input(input, &manifest)?;
         let (input, output) = (input.name().to_string(), output.name().to_string());
         Ok(Self {
             manifest,

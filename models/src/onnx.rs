@@ -28,6 +28,28 @@ fn runtime_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Runtime(e.to_string())
 }
 
+/// Refuses a model input whose shape does not fit the manifest's layout with three channels.
+pub(crate) fn check_input(
+    input: &ort::value::Outlet,
+    manifest: &Manifest,
+) -> Result<(), ModelError> {
+    if let Some(shape) = input.dtype().tensor_shape() {
+        let channels = match manifest.input.layout {
+            Layout::Nhwc => shape.get(3),
+            Layout::Nchw => shape.get(1),
+        };
+        if shape.len() != 4 || channels.is_some_and(|c| *c > 0 && *c != 3) {
+            return Err(ModelError::Manifest(format!(
+                "{}: input shape {:?} does not fit layout {:?} with 3 channels",
+                manifest.name,
+                &shape[..],
+                manifest.input.layout
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// An ONNX Runtime session of the manifest's model with `threads` intra-op threads.
 pub(crate) fn open_session(
     manifest: &Manifest,
@@ -77,19 +99,7 @@ impl OnnxDetector {
                 session.inputs().len()
             )));
         };
-        if let Some(shape) = input.dtype().tensor_shape() {
-            let channels = match manifest.input.layout {
-                Layout::Nhwc => shape.get(3),
-                Layout::Nchw => shape.get(1),
-            };
-            if shape.len() != 4 || channels.is_some_and(|c| *c > 0 && *c != 3) {
-                return Err(bad(format!(
-                    "input shape {:?} does not fit layout {:?} with 3 channels",
-                    &shape[..],
-                    manifest.input.layout
-                )));
-            }
-        }
+        check_input(input, &manifest)?;
         let names: Vec<String> = session
             .outputs()
             .iter()

@@ -17,6 +17,16 @@ fn picture(name: &str) -> (u32, u32, Vec<u8>) {
     (img.width(), img.height(), img.into_raw())
 }
 
+fn detect_in(det: &mut dyn Detector, name: &str) -> Vec<vms_models::Detection> {
+    let (w, h, rgb) = picture(name);
+    det.detect(&Frame {
+        width: w,
+        height: h,
+        rgb: &rgb,
+    })
+    .expect("detect")
+}
+
 fn person() -> OnnxDetector {
     let env = runtime::environment(None).expect("ONNX Runtime (scripts/fetch-onnxruntime.sh)");
     let m = Manifest::load(&default_zoo().join("person")).expect("person manifest");
@@ -26,14 +36,7 @@ fn person() -> OnnxDetector {
 #[test]
 fn the_person_model_finds_the_astronaut_and_nobody_else() {
     let mut det = person();
-    let (w, h, rgb) = picture("astronaut.png");
-    let found = det
-        .detect(&Frame {
-            width: w,
-            height: h,
-            rgb: &rgb,
-        })
-        .expect("detect");
+    let found = detect_in(&mut det, "astronaut.png");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].label, "person");
     assert!(found[0].score > 0.8, "{found:?}");
@@ -43,26 +46,9 @@ fn the_person_model_finds_the_astronaut_and_nobody_else() {
         "{b:?}"
     );
     for name in ["coffee.png", "chelsea.png"] {
-        let (w, h, rgb) = picture(name);
-        let found = det
-            .detect(&Frame {
-                width: w,
-                height: h,
-                rgb: &rgb,
-            })
-            .expect("detect");
+        let found = detect_in(&mut det, name);
         assert!(found.is_empty(), "{name}: {found:?}");
     }
-}
-
-fn detect_in(det: &mut OnnxDetector, name: &str) -> Vec<vms_models::Detection> {
-    let (w, h, rgb) = picture(name);
-    det.detect(&Frame {
-        width: w,
-        height: h,
-        rgb: &rgb,
-    })
-    .expect("detect")
 }
 
 #[test]
@@ -91,14 +77,7 @@ fn the_synthetic_yolo_model_decodes_to_suppressed_boxes() {
     let env = runtime::environment(None).expect("ONNX Runtime");
     let m = Manifest::load(&testdata().join("synthetic-yolo")).expect("manifest");
     let mut det = OnnxDetector::open(m, env, 1).expect("model");
-    let (w, h, rgb) = picture("chelsea.png");
-    let found = det
-        .detect(&Frame {
-            width: w,
-            height: h,
-            rgb: &rgb,
-        })
-        .expect("detect");
+    let found = detect_in(&mut det, "chelsea.png");
     assert!(
         !found.is_empty(),
         "its sigmoid outputs exceed the 0.3 threshold somewhere"
@@ -294,14 +273,7 @@ fn the_plate_reader_reads_the_plate_and_finds_no_text_in_the_cat() {
         "two networks, not one"
     );
     let mut reader = open_detector(m, env, 1).expect("plate model");
-    let (w, h, rgb) = picture("plate.png");
-    let found = reader
-        .detect(&Frame {
-            width: w,
-            height: h,
-            rgb: &rgb,
-        })
-        .expect("detect");
+    let found = detect_in(reader.as_mut(), "plate.png");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].label, "KA4721", "{found:?}");
     assert!(found[0].score > 0.6, "{found:?}");
@@ -311,13 +283,6 @@ fn the_plate_reader_reads_the_plate_and_finds_no_text_in_the_cat() {
         b[0] > 0.2 && b[2] < 0.8 && b[1] > 0.35 && b[3] < 0.68,
         "{b:?}"
     );
-    let (cw, ch, cat) = picture("chelsea.png");
-    let none = reader
-        .detect(&Frame {
-            width: cw,
-            height: ch,
-            rgb: &cat,
-        })
-        .expect("detect");
+    let none = detect_in(reader.as_mut(), "chelsea.png");
     assert!(none.is_empty(), "{none:?}");
 }

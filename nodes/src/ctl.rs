@@ -407,6 +407,12 @@ impl Client {
 }
 
 /// Prints `items` as a table of `columns` (dotted paths into each item).
+/// Creates a notification channel from `body`.
+async fn add_channel(c: &mut Client, body: Value) -> anyhow::Result<Value> {
+    c.call(Method::POST, "/notification-channels", Some(body))
+        .await
+}
+
 fn table(items: &[Value], columns: &[&str]) {
     let cell = |item: &Value, col: &str| {
         let v = col.split('.').fold(item, |v, k| &v[k]);
@@ -690,13 +696,11 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                 kinds,
                 tenant,
             } => {
-                let made = c
-                    .call(
-                        Method::POST,
-                        "/notification-channels",
-                        Some(json!({"name": name, "kind": "webhook", "url": url, "kinds": kinds, "tenant_id": tenant})),
-                    )
-                    .await?;
+                let made = add_channel(
+                    &mut c,
+                    json!({"name": name, "kind": "webhook", "url": url, "kinds": kinds, "tenant_id": tenant}),
+                )
+                .await?;
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&made)?);
                 } else {
@@ -713,13 +717,11 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                 kinds,
                 tenant,
             } => {
-                let made = c
-                    .call(
-                        Method::POST,
-                        "/notification-channels",
-                        Some(json!({"name": name, "kind": "email", "to": to, "kinds": kinds, "tenant_id": tenant})),
-                    )
-                    .await?;
+                let made = add_channel(
+                    &mut c,
+                    json!({"name": name, "kind": "email", "to": to, "kinds": kinds, "tenant_id": tenant}),
+                )
+                .await?;
                 show(
                     &made["channel"],
                     &["id", "name", "kind", "to", "kinds", "enabled"],
