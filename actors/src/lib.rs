@@ -12,6 +12,7 @@ pub mod camera;
 pub mod context;
 pub mod escalation;
 pub mod feed;
+pub mod membership;
 pub mod metrics;
 pub mod notifier;
 pub mod outbox;

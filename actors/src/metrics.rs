@@ -174,3 +174,12 @@ pub static TICKETS_ESCALATED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
+/// Nodes of the cluster as this node sees them, by state (`up`, `down`, `left`).
+pub static CLUSTER_NODES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "vms_cluster_nodes",
+        "nodes of the cluster as this node sees them, by state",
+        &["state"]
+    )
+    .expect("metric registers")
+});

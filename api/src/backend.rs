@@ -218,6 +218,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Queues a dead letter within `scope` again.
     async fn retry_delivery(&self, scope: TenantScope, id: Uuid) -> Result<Delivery, ApiError>;
 
+    /// The cluster's nodes as this node sees them.
+    async fn nodes(&self) -> Result<vms_messages::NodeList, ApiError>;
+
     /// Live events as they are published on JetStream; `None` when this node has no feed.
     fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>>;
 

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         routes::readyz,
         routes::metrics,
         routes::openapi_json,
+        routes::list_nodes,
         identity::login,
         identity::refresh,
         identity::logout,
@@ -117,6 +118,9 @@ use utoipa::{Modify, OpenApi};
         vms_messages::Event,
         vms_messages::EventPage,
         vms_messages::EventView,
+        vms_messages::NodeList,
+        vms_messages::NodeView,
+        vms_messages::NodeState,
         vms_messages::SimilarEvent,
         vms_messages::SimilarEvents,
         vms_messages::Channel,
@@ -144,6 +148,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "analytics events"),
         (name = "tickets", description = "tickets opened by events"),
         (name = "notifications", description = "webhook and e-mail channels, delivery log"),
+        (name = "cluster", description = "the cluster's nodes"),
     )
 )]
 pub struct ApiDoc;

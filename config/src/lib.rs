@@ -230,9 +230,19 @@ pub struct AuthConfig {
 }
 
 /// Inter-node link settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
+    /// How often the node publishes its heartbeat on NATS.
+    pub heartbeat_ms: u64,
+    /// A node not heard from for this long is down.
+    pub down_after_ms: u64,
+    /// Roles this node takes: `ingest`, `inference`, `control`, `api`.
+    pub roles: Vec<String>,
+    /// Labels placement may match (`gpu = "true"`, `site = "north"`).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Most cameras this node takes (0: no limit).
+    pub max_cameras: u32,
     /// Shared secret nodes present to each other; required in production (at least 16 characters).
     pub cookie: String,
     /// File holding the cookie instead (a mounted secret).
@@ -244,6 +254,28 @@ pub struct ClusterConfig {
     /// CA (PEM) that signed every node's certificate.
     pub tls_ca: Option<PathBuf>,
 }
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 500,
+            down_after_ms: 2000,
+            roles: ["ingest", "inference", "control", "api"]
+                .map(String::from)
+                .to_vec(),
+            labels: Default::default(),
+            max_cameras: 0,
+            cookie: String::new(),
+            cookie_file: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+        }
+    }
+}
+
+/// Roles a node may take.
+pub const NODE_ROLES: [&str; 4] = ["ingest", "inference", "control", "api"];
 
 /// HTTP API settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -543,6 +575,10 @@ impl NodeConfig {
             "cluster.tls_cert" => self.cluster.tls_cert = path(value),
             "cluster.tls_key" => self.cluster.tls_key = path(value),
             "cluster.tls_ca" => self.cluster.tls_ca = path(value),
+            "cluster.heartbeat_ms" => self.cluster.heartbeat_ms = num(value)?,
+            "cluster.down_after_ms" => self.cluster.down_after_ms = num(value)?,
+            "cluster.roles" => self.cluster.roles = list(value),
+            "cluster.max_cameras" => self.cluster.max_cameras = num(value)?,
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.models" => self.analytics.models = list(value),
             "analytics.embedding" => self.analytics.embedding = value.trim().to_string(),
@@ -689,6 +725,25 @@ impl NodeConfig {
         }
         self.validate_security()?;
         self.validate_notifications()?;
+        let c = &self.cluster;
+        if !(50..=10_000).contains(&c.heartbeat_ms) {
+            return Err(invalid(
+                "cluster.heartbeat_ms",
+                "must be between 50 and 10000",
+            ));
+        }
+        if c.down_after_ms < 2 * c.heartbeat_ms || c.down_after_ms > 120_000 {
+            return Err(invalid(
+                "cluster.down_after_ms",
+                "must be at least twice cluster.heartbeat_ms and at most 120000",
+            ));
+        }
+        if let Some(r) = c.roles.iter().find(|r| !NODE_ROLES.contains(&r.as_str())) {
+            return Err(invalid(
+                "cluster.roles",
+                format!("unknown role {r:?}; roles are {}", NODE_ROLES.join(", ")),
+            ));
+        }
         if self.analytics.models.len() > 16
             || self.analytics.models.iter().any(|m| {
                 m.is_empty()

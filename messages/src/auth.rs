@@ -74,13 +74,15 @@ pub enum Permission {
     MetricsRead,
     /// Rotate the signing keys of access tokens.
     SigningKeysWrite,
+    /// See the cluster's nodes.
+    NodesRead,
     /// Use one's own session: who am I, log out.
     Session,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
@@ -100,6 +102,7 @@ impl Permission {
         Self::AuditRead,
         Self::MetricsRead,
         Self::SigningKeysWrite,
+        Self::NodesRead,
         Self::Session,
     ];
 
@@ -125,6 +128,7 @@ impl Permission {
             Self::AuditRead => "audit:read",
             Self::MetricsRead => "metrics:read",
             Self::SigningKeysWrite => "signing_keys:write",
+            Self::NodesRead => "nodes:read",
             Self::Session => "session",
         }
     }

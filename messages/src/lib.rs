@@ -6,6 +6,7 @@ pub mod camera;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod node;
 pub mod notify;
 pub mod rule;
 pub mod segment;
@@ -23,6 +24,7 @@ pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{Event, EventPage, EventView, SimilarEvent, SimilarEvents};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
+pub use node::{Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate, Delivery,
     DeliveryPage, DeliveryState,

@@ -39,22 +39,25 @@ pub struct NodeBackend {
     supervisor: ActorRef<NodeMsg>,
     runtime: Handle,
     feed: Option<tokio::sync::broadcast::Sender<Event>>,
+    membership: Option<Arc<vms_actors::membership::Membership>>,
 }
 
 impl NodeBackend {
     /// A backend over the node's context and supervisor, running its work on `runtime`; `feed`
-    /// carries live events to SSE clients.
+    /// carries live events to SSE clients, `membership` the cluster's nodes.
     pub fn new(
         ctx: Arc<NodeContext>,
         supervisor: ActorRef<NodeMsg>,
         runtime: Handle,
         feed: Option<tokio::sync::broadcast::Sender<Event>>,
+        membership: Option<Arc<vms_actors::membership::Membership>>,
     ) -> Self {
         Self {
             ctx,
             supervisor,
             runtime,
             feed,
+            membership,
         }
     }
 
@@ -561,6 +564,15 @@ impl Backend for NodeBackend {
     async fn retry_delivery(&self, scope: TenantScope, id: Uuid) -> Result<Delivery, ApiError> {
         self.db(move |s| async move { s.retry_delivery(scope, id).await })
             .await
+    }
+
+    async fn nodes(&self) -> Result<vms_messages::NodeList, ApiError> {
+        let membership = self.membership.as_ref().ok_or_else(|| {
+            ApiError::unavailable("this node has no cluster membership (no NATS connection)")
+        })?;
+        Ok(vms_messages::NodeList {
+            items: membership.nodes(),
+        })
     }
 
     fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>> {

@@ -83,6 +83,8 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// The cluster's nodes and their state.
+    Nodes,
     /// Notification channels and their delivery log.
     Channels {
         /// The subcommand.
@@ -677,6 +679,22 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                     "events",
                     "escalated_at",
                     "id",
+                ],
+            );
+        }
+        CtlCommand::Nodes => {
+            let page = c.call(Method::GET, "/nodes", None).await?;
+            show(
+                &page,
+                &[
+                    "id",
+                    "state",
+                    "api",
+                    "cameras",
+                    "max_cameras",
+                    "roles",
+                    "last_seen_ms",
+                    "clock_skew_ms",
                 ],
             );
         }

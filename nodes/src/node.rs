@@ -22,6 +22,7 @@ pub struct RunningNode {
     pub backend: NodeBackend,
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    membership: Arc<vms_actors::membership::Membership>,
 }
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
@@ -64,6 +65,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .connect(config.nats.url.as_str())
         .await
         .with_context(|| format!("invalid nats.url {}", config.nats.url))?;
+    // Refuses a node id another running node uses; a crashed run's id is taken over.
+    let membership = Arc::new(
+        vms_actors::membership::Membership::join(&nats, &config)
+            .await
+            .context("cannot join the cluster")?,
+    );
     if let Err(e) = vms_actors::analytics::ensure_stream(&nats).await {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
@@ -112,6 +119,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         supervisor.clone(),
         tokio::runtime::Handle::current(),
         feed,
+        Some(Arc::clone(&membership)),
     );
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
@@ -124,6 +132,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         backend,
         api,
         api_task,
+        membership,
     })
 }
 
@@ -131,6 +140,7 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
+        self.membership.leave().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;
         if let Err(e) = self

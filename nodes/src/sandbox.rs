@@ -103,6 +103,14 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// Waits for it to exit (at most `deadline`); its exit status, if it did.
+    pub async fn exited(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// Process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -204,6 +212,11 @@ impl SandboxBuilder {
             anonymous: http.clone(),
             http,
             admin_key: String::new(),
+            node_id: format!(
+                "test-{}-{}",
+                std::process::id(),
+                SANDBOXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             env: self.env,
             tmpfs,
         };
@@ -212,6 +225,9 @@ impl SandboxBuilder {
         Ok(sandbox)
     }
 }
+
+/// Sandboxes made by this process, for unique node ids.
+static SANDBOXES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Database, simulator and a node for one test.
 pub struct Sandbox {
@@ -224,6 +240,8 @@ pub struct Sandbox {
     pub db: TestDatabase,
     /// A platform admin's API key, sent by [`Sandbox::request`] and [`Sandbox::http`].
     pub admin_key: String,
+    /// The node's id, unique to this sandbox (nodes of every test share NATS).
+    pub node_id: String,
     exe: PathBuf,
     dir: PathBuf,
     http: reqwest::Client,
@@ -277,12 +295,21 @@ impl Sandbox {
 
     /// Starts a node (again) on a fresh port and waits for `/readyz`.
     pub async fn start_node(&mut self) -> anyhow::Result<()> {
+        let node = self.spawn_node(&self.node_id.clone(), "data")?;
+        let ready = format!("{}/readyz", node.api);
+        self.node = Some(node);
+        self.wait_ready(&ready).await
+    }
+
+    /// Starts another node process on this sandbox's database and simulator, with id `node_id` and
+    /// its own data folder `data_name` and port; it is not waited for.
+    pub fn spawn_node(&self, node_id: &str, data_name: &str) -> anyhow::Result<NodeProcess> {
         let port = free_port()?;
-        let data_dir = self.dir.join("data");
+        let data_dir = self.dir.join(data_name);
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
             .env(crate::bootstrap::ADMIN_PASSWORD_ENV, SANDBOX_ADMIN_PASSWORD)
-            .env("VMS_NODE_ID", "test-node")
+            .env("VMS_NODE_ID", node_id)
             .env("VMS_DATA_DIR", &data_dir)
             .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
             .env("VMS_POSTGRES__URL", &self.db.url)
@@ -291,24 +318,45 @@ impl Sandbox {
                 std::env::var("VMS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdin(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().context("cannot start vms node")?;
-        let node = NodeProcess {
+        let mut child = cmd.spawn().context("cannot start vms node")?;
+        // Keep the node's log (stderr) in its data folder's sibling, and pass it on to ours.
+        if let Some(mut err) = child.stderr.take() {
+            let log = self.dir.join(format!("{data_name}.log"));
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut buf = vec![0u8; 8192];
+                let mut file = tokio::fs::File::create(&log).await.ok();
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut err, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = tokio::io::stderr().write_all(&buf[..n]).await;
+                    if let Some(f) = file.as_mut() {
+                        let _ = f.write_all(&buf[..n]).await;
+                    }
+                }
+            });
+        }
+        Ok(NodeProcess {
             child,
             api: format!("http://127.0.0.1:{port}"),
             data_dir,
-        };
-        let ready = format!("{}/readyz", node.api);
+        })
+    }
+
+    /// Waits until `url` (a node's `/readyz`) answers 2xx.
+    pub async fn wait_ready(&self, url: &str) -> anyhow::Result<()> {
         let http = self.http.clone();
-        self.node = Some(node);
         wait_for("node ready", Duration::from_secs(60), || {
-            let (http, ready) = (http.clone(), ready.clone());
+            let (http, url) = (http.clone(), url.to_string());
             async move {
                 Ok(http
-                    .get(&ready)
+                    .get(&url)
                     .send()
                     .await
                     .ok()
@@ -317,6 +365,11 @@ impl Sandbox {
             }
         })
         .await
+    }
+
+    /// The log (stderr) of the node started with data folder `data_name`.
+    pub fn node_log(&self, data_name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{data_name}.log"))).unwrap_or_default()
     }
 
     /// Logs in as the bootstrap admin, makes a platform-admin API key, and sends it from then on.

@@ -174,6 +174,11 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
         .await?;
     assert!(!ok && err.contains("field to"), "{err}");
     ctl.ok(&["events", "--kind", "intrusion"], &[]).await?;
+    let nodes = ctl.ok(&["nodes"], &[]).await?;
+    assert!(
+        nodes.contains(&sb.node_id) && nodes.contains("up"),
+        "{nodes}"
+    );
     ctl.ok(&["tickets", "--state", "open"], &[]).await?;
     ctl.ok(&["channels", "delete", &hook], &[]).await?;
     ctl.ok(

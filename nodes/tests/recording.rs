@@ -101,7 +101,7 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
         view["status"]["bitrate_bps"].as_f64().unwrap_or(0.0) > 100_000.0,
         "{view}"
     );
-    assert_eq!(view["status"]["node"], "test-node");
+    assert_eq!(view["status"]["node"], sb.node_id.as_str());
     let metrics = sb.metrics().await?;
     for name in [
         "vms_camera_fps",

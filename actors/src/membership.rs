@@ -1,0 +1,351 @@
+//! Cluster membership over NATS: every node puts a heartbeat into the JetStream key-value bucket
+//! `VMS_NODES` (key = node id) every `cluster.heartbeat_ms`, and watches the bucket. Each node judges
+//! the others by its own monotonic clock (when it last received their heartbeat), so a node whose
+//! wall clock is off is still judged right, and its skew is reported. A node not heard from for
+//! `cluster.down_after_ms` is down: dead, frozen (SIGSTOP) or cut off, which ractor_cluster alone
+//! never reports.
+//!
+//! A node id is claimed at start: if another process heartbeats under the same id, the node refuses
+//! to start. An entry left by a crashed run of the same id is not in the way: the claim waits until
+//! that entry has gone stale.
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use uuid::Uuid;
+use vms_config::NodeConfig;
+use vms_messages::{Heartbeat, NodeState, NodeView};
+
+/// Key-value bucket of heartbeats.
+pub const NODES_BUCKET: &str = "VMS_NODES";
+/// Wall-clock skew above which a node's clock is reported as off.
+pub const MAX_CLOCK_SKEW_MS: i64 = 2000;
+
+/// Why a node cannot join.
+#[derive(Debug, Error)]
+pub enum MembershipError {
+    /// Another running process uses this node id.
+    #[error(
+        "node id {id} is in use by another running node (api {api}, started {started}); give this node another node_id"
+    )]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The other node's API address.
+        api: String,
+        /// When the other node started.
+        started: String,
+    },
+    /// NATS or its key-value store failed.
+    #[error("membership over nats: {0}")]
+    Nats(String),
+}
+
+struct Seen {
+    heartbeat: Heartbeat,
+    at: Instant,
+    skew_ms: i64,
+}
+
+/// This node's membership: its heartbeat and its view of the others. Stops with the value.
+pub struct Membership {
+    kv: async_nats::jetstream::kv::Store,
+    me: Arc<RwLock<Heartbeat>>,
+    seen: Arc<RwLock<HashMap<String, Seen>>>,
+    down_after: Duration,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn nats_error(e: impl std::fmt::Display) -> MembershipError {
+    MembershipError::Nats(e.to_string())
+}
+
+/// Cameras this process records (its camera actors).
+fn camera_count() -> u32 {
+    let n = ractor::registry::registered()
+        .iter()
+        .filter(|name| name.starts_with("camera:"))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Membership {
+    /// Claims `config.node_id` and starts heartbeating and watching the other nodes.
+    pub async fn join(
+        nats: &async_nats::Client,
+        config: &NodeConfig,
+    ) -> Result<Self, MembershipError> {
+        let kv = open_bucket(nats).await?;
+        let c = &config.cluster;
+        let heartbeat_every = Duration::from_millis(c.heartbeat_ms);
+        let down_after = Duration::from_millis(c.down_after_ms);
+        let instance = Uuid::now_v7();
+        claim(&kv, &config.node_id, instance, down_after + heartbeat_every).await?;
+        let now = Utc::now();
+        let me = Arc::new(RwLock::new(Heartbeat {
+            node_id: config.node_id.clone(),
+            instance,
+            api: config.api.listen.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            roles: c.roles.clone(),
+            labels: c.labels.clone(),
+            max_cameras: c.max_cameras,
+            cameras: 0,
+            started_at: now,
+            sent_at: now,
+            leaving: false,
+        }));
+        let seen: Arc<RwLock<HashMap<String, Seen>>> = Arc::default();
+        let beat = {
+            let (kv, me) = (kv.clone(), Arc::clone(&me));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(heartbeat_every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let hb = {
+                        let mut me = me.write().unwrap_or_else(PoisonError::into_inner);
+                        me.cameras = camera_count();
+                        me.sent_at = Utc::now();
+                        me.clone()
+                    };
+                    if let Err(e) = put(&kv, &hb).await {
+                        tracing::warn!(error = %e, "cannot publish heartbeat");
+                    }
+                }
+            })
+        };
+        let watch = {
+            let (kv, seen) = (kv.clone(), Arc::clone(&seen));
+            let (my_id, my_instance) = (config.node_id.clone(), instance);
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = follow(&kv, &seen, &my_id, my_instance).await {
+                        tracing::warn!(error = %e, "membership watch interrupted; watching again");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        };
+        let membership = Self {
+            kv,
+            me,
+            seen,
+            down_after,
+            tasks: vec![beat, watch],
+        };
+        let first = membership
+            .me
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        put(&membership.kv, &first).await.map_err(nats_error)?;
+        tracing::info!(node_id = %config.node_id, instance = %instance, "joined the cluster");
+        Ok(membership)
+    }
+
+    /// The nodes as this node sees them, by id.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes: Vec<NodeView> = seen
+            .values()
+            .map(|s| {
+                let hb = &s.heartbeat;
+                let quiet = s.at.elapsed();
+                let state = if hb.leaving {
+                    NodeState::Left
+                } else if quiet > self.down_after {
+                    NodeState::Down
+                } else {
+                    NodeState::Up
+                };
+                NodeView {
+                    id: hb.node_id.clone(),
+                    api: hb.api.clone(),
+                    version: hb.version.clone(),
+                    roles: hb.roles.clone(),
+                    labels: hb.labels.clone(),
+                    max_cameras: hb.max_cameras,
+                    cameras: hb.cameras,
+                    state,
+                    started_at: hb.started_at,
+                    last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
+                    clock_skew_ms: s.skew_ms,
+                }
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        crate::metrics::CLUSTER_NODES.reset();
+        for n in &nodes {
+            crate::metrics::CLUSTER_NODES
+                .with_label_values(&[state_name(n.state)])
+                .inc();
+        }
+        nodes
+    }
+
+    /// Tells the others this node is stopping (its entities are not lost, they are handed over).
+    pub async fn leave(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let hb = {
+            let mut me = self.me.write().unwrap_or_else(PoisonError::into_inner);
+            me.leaving = true;
+            me.sent_at = Utc::now();
+            me.clone()
+        };
+        if let Err(e) = put(&self.kv, &hb).await {
+            tracing::warn!(error = %e, "cannot announce leaving the cluster");
+        }
+    }
+}
+
+/// The heartbeat bucket, created if missing. The stream is made as a key-value bucket's stream is
+/// made (`create_key_value` first queries the account, which NATS 2.9 answers in a shape this client
+/// does not read).
+async fn open_bucket(
+    nats: &async_nats::Client,
+) -> Result<async_nats::jetstream::kv::Store, MembershipError> {
+    use async_nats::jetstream::stream;
+    let js = async_nats::jetstream::new(nats.clone());
+    if let Ok(kv) = js.get_key_value(NODES_BUCKET).await {
+        return Ok(kv);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{NODES_BUCKET}"),
+        description: Some("vms node heartbeats".into()),
+        subjects: vec![format!("$KV.{NODES_BUCKET}.>")],
+        max_messages_per_subject: 1,
+        max_age: Duration::from_secs(24 * 3600),
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(nats_error)?;
+    js.get_key_value(NODES_BUCKET).await.map_err(nats_error)
+}
+
+fn state_name(s: NodeState) -> &'static str {
+    match s {
+        NodeState::Up => "up",
+        NodeState::Down => "down",
+        NodeState::Left => "left",
+    }
+}
+
+async fn put(kv: &async_nats::jetstream::kv::Store, hb: &Heartbeat) -> Result<(), String> {
+    let bytes = serde_json::to_vec(hb).map_err(|e| e.to_string())?;
+    kv.put(&hb.node_id, bytes.into())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Refuses `id` while another instance heartbeats under it; waits out a stale entry of a crashed run.
+async fn claim(
+    kv: &async_nats::jetstream::kv::Store,
+    id: &str,
+    instance: Uuid,
+    patience: Duration,
+) -> Result<(), MembershipError> {
+    let entry = kv.entry(id).await.map_err(nats_error)?;
+    let Some(first) = entry else { return Ok(()) };
+    let Ok(other) = serde_json::from_slice::<Heartbeat>(&first.value) else {
+        return Ok(());
+    };
+    if other.leaving || other.instance == instance {
+        return Ok(());
+    }
+    // Alive or not? An alive node puts a new revision within its heartbeat interval.
+    let started = Instant::now();
+    while started.elapsed() < patience {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = kv.entry(id).await.map_err(nats_error)?;
+        if let Some(e) = now
+            && e.revision != first.revision
+        {
+            let hb: Option<Heartbeat> = serde_json::from_slice(&e.value).ok();
+            if hb.as_ref().is_some_and(|h| h.leaving) {
+                return Ok(());
+            }
+            return Err(MembershipError::DuplicateId {
+                id: id.into(),
+                api: other.api,
+                started: other.started_at.to_rfc3339(),
+            });
+        }
+    }
+    tracing::info!(node_id = %id, "the previous run of this node id is gone; taking it over");
+    Ok(())
+}
+
+/// Follows the bucket, recording when each node was last heard by this node's monotonic clock.
+async fn follow(
+    kv: &async_nats::jetstream::kv::Store,
+    seen: &RwLock<HashMap<String, Seen>>,
+    my_id: &str,
+    my_instance: Uuid,
+) -> Result<(), String> {
+    let mut watch = kv.watch_all().await.map_err(|e| e.to_string())?;
+    while let Some(entry) = watch.next().await {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.operation != async_nats::jetstream::kv::Operation::Put {
+            seen.write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&entry.key);
+            continue;
+        }
+        let Ok(hb) = serde_json::from_slice::<Heartbeat>(&entry.value) else {
+            continue;
+        };
+        if hb.node_id == my_id && hb.instance != my_instance && !hb.leaving {
+            tracing::error!(node_id = %my_id, other_api = %hb.api, "another process heartbeats under this node id");
+        }
+        let skew_ms = (hb.sent_at - Utc::now()).num_milliseconds();
+        let previous_skew = seen
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&hb.node_id)
+            .map(|s| s.skew_ms);
+        if skew_ms.abs() > MAX_CLOCK_SKEW_MS
+            && previous_skew.is_none_or(|p| p.abs() <= MAX_CLOCK_SKEW_MS)
+        {
+            tracing::warn!(node_id = %hb.node_id, skew_ms, "node's clock is off; its wall-clock times are not to be trusted");
+        }
+        // A replayed old entry (at watch start) must not look fresh: judge it by its server age.
+        let age = {
+            let created = entry.created.unix_timestamp_nanos() / 1_000_000;
+            let now = Utc::now().timestamp_millis() as i128;
+            Duration::from_millis(u64::try_from((now - created).max(0)).unwrap_or(0))
+        };
+        let at = if entry.seen_current {
+            Instant::now()
+        } else {
+            Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
+        };
+        seen.write().unwrap_or_else(PoisonError::into_inner).insert(
+            hb.node_id.clone(),
+            Seen {
+                heartbeat: hb,
+                at,
+                skew_ms,
+            },
+        );
+    }
+    Ok(())
+}

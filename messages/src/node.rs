@@ -1,0 +1,83 @@
+//! Cluster membership as the API shows it: every node's heartbeat (over NATS) and the state the
+//! answering node derives from when it last heard it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+// `NodeList` is answered by `GET /api/v1/nodes`.
+
+/// What a node publishes about itself on every heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Node id (`node_id` in its config).
+    pub node_id: String,
+    /// This run of the process: a node restarted under the same id has a new one.
+    pub instance: Uuid,
+    /// Address its API listens on.
+    pub api: String,
+    /// Build version.
+    pub version: String,
+    /// Roles it takes (`ingest`, `inference`, `control`, `api`).
+    pub roles: Vec<String>,
+    /// Labels placement may match (`gpu`, `site=…`).
+    pub labels: BTreeMap<String, String>,
+    /// Most cameras it takes (0: no limit).
+    pub max_cameras: u32,
+    /// Cameras it records now.
+    pub cameras: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its wall clock when it sent this heartbeat.
+    pub sent_at: DateTime<Utc>,
+    /// It is stopping (a graceful leave, not a failure).
+    pub leaving: bool,
+}
+
+/// A node's state as seen by the node that answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Heard from within `cluster.down_after_ms`.
+    Up,
+    /// Silent for longer: dead, frozen or cut off.
+    Down,
+    /// Said it was stopping.
+    Left,
+}
+
+/// A node of the cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NodeView {
+    /// Node id.
+    pub id: String,
+    /// Address of its API.
+    pub api: String,
+    /// Build version.
+    pub version: String,
+    /// Roles it takes.
+    pub roles: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Most cameras it takes (0: no limit).
+    pub max_cameras: u32,
+    /// Cameras it records.
+    pub cameras: u32,
+    /// Up, down or left.
+    pub state: NodeState,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Milliseconds since the answering node last heard it (its own monotonic clock).
+    pub last_seen_ms: u64,
+    /// How far its wall clock was from the answering node's when its last heartbeat arrived, in
+    /// milliseconds (positive: it runs ahead); over 2000 is flagged in the logs.
+    pub clock_skew_ms: i64,
+}
+
+/// The nodes of the cluster, by id.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NodeList {
+    /// Nodes, by id.
+    pub items: Vec<NodeView>,
+}

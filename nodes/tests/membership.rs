@@ -1,0 +1,94 @@
+//! Cluster membership against real NATS and PostgreSQL with several node processes: nodes see each
+//! other by their heartbeats; a second process with a node id in use refuses to start; a SIGKILLed
+//! node is reported down within `cluster.down_after_ms` (2 s) plus a heartbeat, its id can be taken
+//! over at once by a restarted run, and a node stopped with SIGTERM is reported as having left.
+
+use std::time::{Duration, Instant};
+use vms_node::sandbox::{Sandbox, wait_for};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+
+async fn state_of(sb: &Sandbox, id: &str) -> anyhow::Result<Option<String>> {
+    let (s, nodes) = sb.get("/nodes").await?;
+    anyhow::ensure!(s == 200, "{nodes}");
+    Ok(nodes["items"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == id))
+        .and_then(|n| n["state"].as_str())
+        .map(str::to_string))
+}
+
+async fn wait_state(sb: &Sandbox, id: &str, want: &str, within: Duration) -> anyhow::Result<()> {
+    wait_for(&format!("{id} {want}"), within, || async move {
+        Ok((state_of(sb, id).await?.as_deref() == Some(want)).then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
+    let sb = Sandbox::builder(VMS).cameras(1).start().await?;
+    let me = sb.node_id.clone();
+    let (s, nodes) = sb.get("/nodes").await?;
+    assert_eq!(s, 200, "{nodes}");
+    let mine = nodes["items"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == me.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(mine["state"], "up", "{nodes}");
+    assert!(
+        mine["api"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{mine}"
+    );
+    assert_eq!(mine["roles"].as_array().map(Vec::len), Some(4), "{mine}");
+    assert!(
+        mine["clock_skew_ms"]
+            .as_i64()
+            .is_some_and(|s| s.abs() < 1000),
+        "{mine}"
+    );
+
+    // The same id in a second process: refused, naming it.
+    let mut twin = sb.spawn_node(&me, "twin")?;
+    let status = twin.exited(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the twin must exit with an error: {status:?}"
+    );
+    let log = sb.node_log("twin");
+    assert!(
+        log.contains(&format!("node id {me} is in use")),
+        "the refusal names the id: {log}"
+    );
+    assert_eq!(state_of(&sb, &me).await?.as_deref(), Some("up"));
+
+    // Another node joins, and is seen.
+    let other = format!("{me}-b");
+    let b = sb.spawn_node(&other, "b")?;
+    sb.wait_ready(&format!("{}/readyz", b.api)).await?;
+    wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
+
+    // Killed: down within down_after (2 s) and a heartbeat.
+    let killed = Instant::now();
+    b.kill().await;
+    wait_state(&sb, &other, "down", Duration::from_secs(10)).await?;
+    let detected = killed.elapsed();
+    assert!(
+        detected <= Duration::from_millis(3500),
+        "down after {detected:?}"
+    );
+    println!("membership: a killed node was reported down after {detected:?}");
+
+    // Restarted under the same id at once: its crashed run's entry does not stand in the way.
+    let b = sb.spawn_node(&other, "b")?;
+    sb.wait_ready(&format!("{}/readyz", b.api)).await?;
+    wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
+
+    // Stopped: it says so.
+    b.stop().await;
+    wait_state(&sb, &other, "left", Duration::from_secs(5)).await?;
+    Ok(())
+}
