@@ -15,6 +15,8 @@ pub struct NodeContext {
     pub nats: Option<async_nats::Client>,
     /// Event outbox (absent in processes that raise no events, e.g. unit tests).
     pub outbox: Option<std::sync::Arc<crate::outbox::Outbox>>,
+    /// The cameras this node records when cameras are placed across nodes (`None`: all of them).
+    pub ownership: Option<std::sync::Arc<crate::placement::Ownership>>,
     /// Detection, when enabled and its model loaded.
     pub analytics: Option<std::sync::Arc<crate::analytics::Analytics>>,
 }
@@ -23,6 +25,11 @@ impl NodeContext {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.config.node_id
+    }
+
+    /// Whether this node records `camera`.
+    pub fn owns(&self, camera: CameraId) -> bool {
+        self.ownership.as_ref().is_none_or(|o| o.owns(camera))
     }
 
     /// `<data>/segments/<tenant>/<camera>`.

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod outbox;
 pub mod pipeline;
+pub mod placement;
 pub mod recorder;
 pub mod retention;
 pub mod rules;

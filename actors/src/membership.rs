@@ -1,7 +1,8 @@
 //! Cluster membership over NATS: every node puts a heartbeat into the JetStream key-value bucket
 //! `VMS_NODES` (key = node id) every `cluster.heartbeat_ms`, and watches the bucket. Each node judges
 //! the others by its own monotonic clock (when it last received their heartbeat), so a node whose
-//! wall clock is off is still judged right, and its skew is reported. A node not heard from for
+//! wall clock is off is still judged right, and its skew (against the NATS server's clock when it
+//! stored the heartbeat) is reported. A node not heard from for
 //! `cluster.down_after_ms` is down: dead, frozen (SIGSTOP) or cut off, which ractor_cluster alone
 //! never reports.
 //!
@@ -316,7 +317,11 @@ async fn follow(
         if hb.node_id == my_id && hb.instance != my_instance && !hb.leaving {
             tracing::error!(node_id = %my_id, other_api = %hb.api, "another process heartbeats under this node id");
         }
-        let skew_ms = (hb.sent_at - Utc::now()).num_milliseconds();
+        // Skew against the NATS server's clock when it stored the heartbeat, so a heartbeat read
+        // late (this node was frozen, or busy) does not look skewed.
+        let stored_ms = i64::try_from(entry.created.unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(i64::MAX);
+        let skew_ms = hb.sent_at.timestamp_millis().saturating_sub(stored_ms);
         let previous_skew = seen
             .read()
             .unwrap_or_else(PoisonError::into_inner)

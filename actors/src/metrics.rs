@@ -183,3 +183,11 @@ pub static CLUSTER_NODES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
+/// Cameras the placement leader moved (or placed for the first time).
+pub static PLACEMENT_MOVES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "vms_placement_moves_total",
+        "cameras placed or moved by the placement leader"
+    )
+    .expect("metric registers")
+});

@@ -36,6 +36,8 @@ pub enum NodeMsg {
     StartTenant(TenantId),
     /// (Re)start one of the node's singleton actors.
     StartSingleton(Singleton),
+    /// A camera is recorded by another node now: stop it here (its files stay).
+    CameraReleased(CameraId),
 }
 
 /// The actors a node runs once, beside its tenants.
@@ -246,6 +248,11 @@ impl Actor for NodeSupervisor {
                 }
             }
             NodeMsg::StartTenant(id) => state.load_and_start_tenant(&myself, id).await,
+            NodeMsg::CameraReleased(camera) => {
+                for actor in state.tenants.values() {
+                    let _ = actor.cast(TenantMsg::Release(camera));
+                }
+            }
             NodeMsg::StartSingleton(which) => {
                 match which.spawn(Arc::clone(&state.ctx), myself.get_cell()).await {
                     Ok(cell) => {

@@ -30,6 +30,8 @@ pub enum TenantMsg {
     Start(CameraId),
     /// Stop or resume recording as the licence's end date requires.
     CheckLicence,
+    /// The camera is recorded by another node now: stop it here, keeping its files.
+    Release(CameraId),
 }
 
 impl ractor::Message for TenantMsg {}
@@ -66,7 +68,7 @@ impl TenantState {
         let Some(running) = self.cameras.get_mut(&id) else {
             return;
         };
-        if running.actor.is_some() || self.suspended {
+        if running.actor.is_some() || self.suspended || !self.ctx.owns(id) {
             return;
         }
         let args = CameraArgs {
@@ -211,6 +213,9 @@ impl Actor for TenantActor {
                         running.camera = camera.clone();
                         if let Some(actor) = &running.actor {
                             let _ = actor.cast(CameraMsg::Reconfigure(camera));
+                        } else {
+                            // Not running here yet (placed here now, or restarting): start it.
+                            state.start(&myself, id).await;
                         }
                     }
                     None => {
@@ -253,6 +258,17 @@ impl Actor for TenantActor {
                 state.apply_licence(&myself).await;
             }
             TenantMsg::Start(id) => state.start(&myself, id).await,
+            TenantMsg::Release(id) => {
+                let actor = state.cameras.get_mut(&id).and_then(|r| r.actor.take());
+                if let Some(actor) = actor {
+                    state.by_actor.remove(&actor.get_id());
+                    // Stopping finalises and indexes the open segment; files stay.
+                    let _ = actor
+                        .stop_and_wait(None, Some(Duration::from_secs(10)))
+                        .await;
+                    metrics::forget_camera(&id.to_string());
+                }
+            }
             TenantMsg::CheckLicence => state.apply_licence(&myself).await,
         }
         Ok(())

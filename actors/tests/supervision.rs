@@ -69,6 +69,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
         let ctx = Arc::new(NodeContext {
             analytics: None,
             outbox: None,
+            ownership: None,
             config,
             store,
             nats: None,

@@ -243,6 +243,9 @@ pub struct ClusterConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Most cameras this node takes (0: no limit).
     pub max_cameras: u32,
+    /// Place cameras across the nodes with a leader (failover when a node dies); off: this node
+    /// records every camera of its database.
+    pub placement: bool,
     /// Shared secret nodes present to each other; required in production (at least 16 characters).
     pub cookie: String,
     /// File holding the cookie instead (a mounted secret).
@@ -265,6 +268,7 @@ impl Default for ClusterConfig {
                 .to_vec(),
             labels: Default::default(),
             max_cameras: 0,
+            placement: false,
             cookie: String::new(),
             cookie_file: None,
             tls_cert: None,
@@ -579,6 +583,7 @@ impl NodeConfig {
             "cluster.down_after_ms" => self.cluster.down_after_ms = num(value)?,
             "cluster.roles" => self.cluster.roles = list(value),
             "cluster.max_cameras" => self.cluster.max_cameras = num(value)?,
+            "cluster.placement" => self.cluster.placement = boolean(value)?,
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.models" => self.analytics.models = list(value),
             "analytics.embedding" => self.analytics.embedding = value.trim().to_string(),

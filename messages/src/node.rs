@@ -70,7 +70,7 @@ pub struct NodeView {
     pub started_at: DateTime<Utc>,
     /// Milliseconds since the answering node last heard it (its own monotonic clock).
     pub last_seen_ms: u64,
-    /// How far its wall clock was from the answering node's when its last heartbeat arrived, in
+    /// How far its wall clock was from the NATS server's when its last heartbeat was stored, in
     /// milliseconds (positive: it runs ahead); over 2000 is flagged in the logs.
     pub clock_skew_ms: i64,
 }

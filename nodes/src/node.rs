@@ -23,6 +23,7 @@ pub struct RunningNode {
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
     membership: Arc<vms_actors::membership::Membership>,
+    placement: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
@@ -104,6 +105,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         store,
         nats: Some(nats),
         outbox: Some(outbox),
+        ownership: config
+            .cluster
+            .placement
+            .then(|| Arc::new(vms_actors::placement::Ownership::default())),
         analytics,
     });
     let (supervisor, _) = Actor::spawn(
@@ -113,6 +118,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     )
     .await
     .context("node supervisor did not start")?;
+    let placement = ctx.ownership.clone().map(|ownership| {
+        vms_actors::placement::spawn(Arc::clone(&ctx), Arc::clone(&membership), ownership)
+    });
     let feed = ctx.nats.clone().map(vms_actors::feed::spawn_event_feed);
     let backend = NodeBackend::new(
         Arc::clone(&ctx),
@@ -133,6 +141,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         api,
         api_task,
         membership,
+        placement,
     })
 }
 
@@ -140,6 +149,9 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
+        if let Some(p) = &self.placement {
+            p.abort();
+        }
         self.membership.leave().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;

@@ -175,8 +175,13 @@ pub fn machine_busy_seconds() -> anyhow::Result<f64> {
 
 /// Sends SIGTERM to a process.
 pub fn terminate(pid: u32) {
+    signal(pid, rustix::process::Signal::TERM);
+}
+
+/// Sends `sig` to process `pid` (errors ignored: it may be gone).
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
     if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 

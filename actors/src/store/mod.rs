@@ -16,6 +16,7 @@ use vms_messages::{
 
 pub mod events;
 pub mod notify;
+pub mod placement;
 pub mod rules;
 pub mod security;
 pub mod tickets;
@@ -57,6 +58,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         8,
         "embeddings and sampling",
         include_str!("../../migrations/0008_embeddings.sql"),
+    ),
+    (
+        9,
+        "placement",
+        include_str!("../../migrations/0009_placement.sql"),
     ),
 ];
 
