@@ -319,8 +319,8 @@ async fn follow(
         }
         // Skew against the NATS server's clock when it stored the heartbeat, so a heartbeat read
         // late (this node was frozen, or busy) does not look skewed.
-        let stored_ms = i64::try_from(entry.created.unix_timestamp_nanos() / 1_000_000)
-            .unwrap_or(i64::MAX);
+        let stored_ms =
+            i64::try_from(entry.created.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let skew_ms = hb.sent_at.timestamp_millis().saturating_sub(stored_ms);
         let previous_skew = seen
             .read()

@@ -113,10 +113,14 @@ async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Resu
     let frozen = Instant::now();
     vms_node::process::signal(pid, rustix::process::Signal::STOP);
     for cam in &on_b {
-        wait_for("the camera on the survivor while b is frozen", Duration::from_secs(20), || {
-            let (sb, a, cam) = (&sb, &a, cam.clone());
-            async move { Ok(streaming_on(sb, &a.1, &cam, &a.0).await?.then_some(())) }
-        })
+        wait_for(
+            "the camera on the survivor while b is frozen",
+            Duration::from_secs(20),
+            || {
+                let (sb, a, cam) = (&sb, &a, cam.clone());
+                async move { Ok(streaming_on(sb, &a.1, &cam, &a.0).await?.then_some(())) }
+            },
+        )
         .await?;
     }
     let moved_after = frozen.elapsed();
@@ -127,17 +131,24 @@ async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Resu
     let resumed = Instant::now();
     vms_node::process::signal(pid, rustix::process::Signal::CONT);
     for cam in &on_b {
-        wait_for("b to stop its stale camera", Duration::from_secs(15), || {
-            let (sb, api, id, cam) = (&sb, b.api.clone(), b_id.clone(), cam.clone());
-            async move { Ok((!streaming_on(sb, &api, &cam, &id).await?).then_some(())) }
-        })
+        wait_for(
+            "b to stop its stale camera",
+            Duration::from_secs(15),
+            || {
+                let (sb, api, id, cam) = (&sb, b.api.clone(), b_id.clone(), cam.clone());
+                async move { Ok((!streaming_on(sb, &api, &cam, &id).await?).then_some(())) }
+            },
+        )
         .await?;
     }
     println!(
         "failover: the resumed node stopped its stale cameras after {:?}",
         resumed.elapsed()
     );
-    assert!(streaming_on(&sb, &a.1, &on_b[0], &a.0).await?, "still on the survivor");
+    assert!(
+        streaming_on(&sb, &a.1, &on_b[0], &a.0).await?,
+        "still on the survivor"
+    );
     b.kill().await;
 
     // And it records: a segment of a moved camera, written by the survivor.
