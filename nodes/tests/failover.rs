@@ -26,6 +26,24 @@ async fn streaming_on(sb: &Sandbox, api: &str, camera: &str, node: &str) -> anyh
     Ok(s["state"] == "streaming" && s["node"] == node)
 }
 
+/// Waits until every camera of `cameras` is streaming (`streaming`) or not streaming on `node`,
+/// as its API at `api` reports.
+async fn wait_all(
+    sb: &Sandbox,
+    what: &str,
+    (api, node): (&str, &str),
+    cameras: &[String],
+    streaming: bool,
+) -> anyhow::Result<()> {
+    for cam in cameras {
+        wait_for(what, Duration::from_secs(20), || async move {
+            Ok((streaming_on(sb, api, cam, node).await? == streaming).then_some(()))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Result<()> {
     let sb = Sandbox::builder(VMS)
@@ -81,17 +99,14 @@ async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Resu
     }
     let killed = Instant::now();
     b.kill().await;
-    for cam in &on_b {
-        wait_for(
-            "the camera back on the survivor",
-            Duration::from_secs(20),
-            || {
-                let (sb, a, cam) = (&sb, &a, cam.clone());
-                async move { Ok(streaming_on(sb, &a.1, &cam, &a.0).await?.then_some(())) }
-            },
-        )
-        .await?;
-    }
+    wait_all(
+        &sb,
+        "the cameras back on the survivor",
+        (&a.1, &a.0),
+        &on_b,
+        true,
+    )
+    .await?;
     let failover = killed.elapsed();
     println!(
         "failover: {} cameras of the killed node streaming on the survivor after {failover:?}",
@@ -101,28 +116,26 @@ async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Resu
     // Restarted, node b takes its cameras back (rendezvous puts them there again).
     let b = sb.spawn_node(&b_id, "b")?;
     sb.wait_ready(&format!("{}/readyz", b.api)).await?;
-    for cam in &on_b {
-        wait_for("the camera back on node b", Duration::from_secs(20), || {
-            let (sb, api, id, cam) = (&sb, b.api.clone(), b_id.clone(), cam.clone());
-            async move { Ok(streaming_on(sb, &api, &cam, &id).await?.then_some(())) }
-        })
-        .await?;
-    }
+    wait_all(
+        &sb,
+        "the cameras back on node b",
+        (&b.api, &b_id),
+        &on_b,
+        true,
+    )
+    .await?;
     // Frozen: the others stop hearing it, and its cameras move within 5 s.
     let pid = b.pid().unwrap_or_default();
     let frozen = Instant::now();
     vms_node::process::signal(pid, rustix::process::Signal::STOP);
-    for cam in &on_b {
-        wait_for(
-            "the camera on the survivor while b is frozen",
-            Duration::from_secs(20),
-            || {
-                let (sb, a, cam) = (&sb, &a, cam.clone());
-                async move { Ok(streaming_on(sb, &a.1, &cam, &a.0).await?.then_some(())) }
-            },
-        )
-        .await?;
-    }
+    wait_all(
+        &sb,
+        "the cameras on the survivor while b is frozen",
+        (&a.1, &a.0),
+        &on_b,
+        true,
+    )
+    .await?;
     let moved_after = frozen.elapsed();
     println!("failover: a frozen node's cameras streaming on the survivor after {moved_after:?}");
     assert!(moved_after <= Duration::from_secs(8), "{moved_after:?}");
@@ -130,17 +143,14 @@ async fn cameras_of_a_killed_node_record_again_on_the_survivor() -> anyhow::Resu
     // Resumed: it sees the cameras are no longer its own and stops them.
     let resumed = Instant::now();
     vms_node::process::signal(pid, rustix::process::Signal::CONT);
-    for cam in &on_b {
-        wait_for(
-            "b to stop its stale camera",
-            Duration::from_secs(15),
-            || {
-                let (sb, api, id, cam) = (&sb, b.api.clone(), b_id.clone(), cam.clone());
-                async move { Ok((!streaming_on(sb, &api, &cam, &id).await?).then_some(())) }
-            },
-        )
-        .await?;
-    }
+    wait_all(
+        &sb,
+        "b to stop its stale cameras",
+        (&b.api, &b_id),
+        &on_b,
+        false,
+    )
+    .await?;
     println!(
         "failover: the resumed node stopped its stale cameras after {:?}",
         resumed.elapsed()
