@@ -109,7 +109,7 @@ impl Membership {
         }));
         let seen: Arc<RwLock<HashMap<String, Seen>>> = Arc::default();
         let beat = {
-            let (kv, me) = (kv.clone(), Arc::clone(&me));
+            let (kv, me, seen) = (kv.clone(), Arc::clone(&me), Arc::clone(&seen));
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(heartbeat_every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -124,6 +124,7 @@ impl Membership {
                     if let Err(e) = put(&kv, &hb).await {
                         tracing::warn!(error = %e, "cannot publish heartbeat");
                     }
+                    record_metrics(&view(&seen, down_after));
                 }
             })
         };
@@ -158,42 +159,7 @@ impl Membership {
 
     /// The nodes as this node sees them, by id.
     pub fn nodes(&self) -> Vec<NodeView> {
-        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
-        let mut nodes: Vec<NodeView> = seen
-            .values()
-            .map(|s| {
-                let hb = &s.heartbeat;
-                let quiet = s.at.elapsed();
-                let state = if hb.leaving {
-                    NodeState::Left
-                } else if quiet > self.down_after {
-                    NodeState::Down
-                } else {
-                    NodeState::Up
-                };
-                NodeView {
-                    id: hb.node_id.clone(),
-                    api: hb.api.clone(),
-                    version: hb.version.clone(),
-                    roles: hb.roles.clone(),
-                    labels: hb.labels.clone(),
-                    max_cameras: hb.max_cameras,
-                    cameras: hb.cameras,
-                    state,
-                    started_at: hb.started_at,
-                    last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
-                    clock_skew_ms: s.skew_ms,
-                }
-            })
-            .collect();
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        crate::metrics::CLUSTER_NODES.reset();
-        for n in &nodes {
-            crate::metrics::CLUSTER_NODES
-                .with_label_values(&[state_name(n.state)])
-                .inc();
-        }
-        nodes
+        view(&self.seen, self.down_after)
     }
 
     /// Tells the others this node is stopping (its entities are not lost, they are handed over).
@@ -239,6 +205,50 @@ async fn open_bucket(
     .await
     .map_err(nats_error)?;
     js.get_key_value(NODES_BUCKET).await.map_err(nats_error)
+}
+
+/// The nodes of `seen`, by id, judged against `down_after`.
+fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeView> {
+    let seen = seen.read().unwrap_or_else(PoisonError::into_inner);
+    let mut nodes: Vec<NodeView> = seen
+        .values()
+        .map(|s| {
+            let hb = &s.heartbeat;
+            let quiet = s.at.elapsed();
+            let state = if hb.leaving {
+                NodeState::Left
+            } else if quiet > down_after {
+                NodeState::Down
+            } else {
+                NodeState::Up
+            };
+            NodeView {
+                id: hb.node_id.clone(),
+                api: hb.api.clone(),
+                version: hb.version.clone(),
+                roles: hb.roles.clone(),
+                labels: hb.labels.clone(),
+                max_cameras: hb.max_cameras,
+                cameras: hb.cameras,
+                state,
+                started_at: hb.started_at,
+                last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
+                clock_skew_ms: s.skew_ms,
+            }
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes
+}
+
+/// Sets `vms_cluster_nodes{state}` from a view.
+fn record_metrics(nodes: &[NodeView]) {
+    for state in [NodeState::Up, NodeState::Down, NodeState::Left] {
+        let n = nodes.iter().filter(|n| n.state == state).count();
+        crate::metrics::CLUSTER_NODES
+            .with_label_values(&[state_name(state)])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
 }
 
 fn state_name(s: NodeState) -> &'static str {

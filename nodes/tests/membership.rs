@@ -4,7 +4,7 @@
 //! over at once by a restarted run, and a node stopped with SIGTERM is reported as having left.
 
 use std::time::{Duration, Instant};
-use vms_node::sandbox::{Sandbox, wait_for};
+use vms_node::sandbox::{Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -70,6 +70,15 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     let b = sb.spawn_node(&other, "b")?;
     sb.wait_ready(&format!("{}/readyz", b.api)).await?;
     wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
+    wait_for(
+        "two nodes up in the metrics",
+        Duration::from_secs(5),
+        || async {
+            let text = sb.metrics().await?;
+            Ok((metric_value(&text, "vms_cluster_nodes", "\"up\"") >= 2.0).then_some(()))
+        },
+    )
+    .await?;
 
     // Killed: down within down_after (2 s) and a heartbeat.
     let killed = Instant::now();
