@@ -4,12 +4,11 @@
 //! cameras and at other times.
 
 use crate::manifest::{Family, Manifest};
-use crate::onnx::{check_input, open_session};
-use crate::preprocess::{TensorData, check_frame, prepare};
+use crate::onnx::{check_input, inference_error, input_tensor, open_session};
+use crate::preprocess::{check_frame, prepare};
 use crate::{DetectorError, Frame, ModelError};
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::value::Tensor;
 
 /// An embedding model with its session (one per thread: `run` takes `&mut self`).
 pub struct OnnxEmbedder {
@@ -76,19 +75,14 @@ impl OnnxEmbedder {
             None => frame.clone(),
         };
         let prepared = prepare(&view, &self.manifest.input)?;
-        let fail = |e: ort::Error| DetectorError::Inference(e.to_string());
-        let shape: Vec<i64> = prepared.shape.iter().map(|d| *d as i64).collect();
-        let value = match prepared.data {
-            TensorData::U8(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-            TensorData::F32(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-        };
+        let value = input_tensor(prepared.data, &prepared.shape)?;
         let outputs = self
             .session
             .run(ort::inputs![self.input.as_str() => value])
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let (_, data) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         Ok(normalised(data.to_vec()))
     }
 }

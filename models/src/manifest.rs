@@ -134,6 +134,16 @@ pub struct InputConfig {
     pub std: [f32; 3],
 }
 
+impl InputConfig {
+    /// The frame size a detector of this input wants.
+    pub fn spec(&self) -> crate::InputSpec {
+        crate::InputSpec {
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
 fn stretch() -> Resize {
     Resize::Stretch
 }

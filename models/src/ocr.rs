@@ -4,12 +4,11 @@
 //! the region. Regions are axis-aligned (plates seen roughly straight on).
 
 use crate::manifest::{Family, Manifest};
-use crate::onnx::open_session;
+use crate::onnx::{inference_error, input_tensor, open_session};
 use crate::preprocess::{TensorData, check_frame, prepare};
 use crate::{Detection, Detector, DetectorError, Frame, InputSpec, ModelError};
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::value::Tensor;
 
 /// Probability above which a map pixel is text.
 const TEXT_PIXEL: f32 = 0.3;
@@ -90,19 +89,14 @@ impl OcrDetector {
     fn regions(&mut self, frame: &Frame<'_>) -> Result<Vec<([f32; 4], f32)>, DetectorError> {
         let prepared = prepare(frame, &self.manifest.input)?;
         let placement = prepared.placement;
-        let fail = |e: ort::Error| DetectorError::Inference(e.to_string());
-        let shape: Vec<i64> = prepared.shape.iter().map(|d| *d as i64).collect();
-        let value = match prepared.data {
-            TensorData::U8(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-            TensorData::F32(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-        };
+        let value = input_tensor(prepared.data, &prepared.shape)?;
         let outputs = self
             .det
             .run(ort::inputs![self.det_io.0.as_str() => value])
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let (shape, map) = outputs[self.det_io.1.as_str()]
             .try_extract_tensor::<f32>()
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let (h, w) = match shape[..] {
             [_, _, h, w] | [_, h, w] => (h as usize, w as usize),
             _ => {
@@ -125,20 +119,14 @@ impl OcrDetector {
     /// Reads the text in `bbox` of `frame`: (text, mean character confidence).
     fn read(&mut self, frame: &Frame<'_>, bbox: [f32; 4]) -> Result<(String, f32), DetectorError> {
         let input = rec_input(frame, bbox);
-        let fail = |e: ort::Error| DetectorError::Inference(e.to_string());
-        let value = Tensor::from_array((
-            vec![1i64, 3, REC_HEIGHT as i64, REC_MAX_WIDTH as i64],
-            input,
-        ))
-        .map_err(fail)?
-        .into_dyn();
+        let value = input_tensor(TensorData::F32(input), &[1, 3, REC_HEIGHT, REC_MAX_WIDTH])?;
         let outputs = self
             .rec
             .run(ort::inputs![self.rec_io.0.as_str() => value])
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let (shape, probs) = outputs[self.rec_io.1.as_str()]
             .try_extract_tensor::<f32>()
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let [_, steps, classes] = shape[..] else {
             return Err(DetectorError::Inference(format!(
                 "recogniser output has shape {shape:?}"
@@ -285,10 +273,7 @@ impl Detector for OcrDetector {
     }
 
     fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            width: self.manifest.input.width,
-            height: self.manifest.input.height,
-        }
+        self.manifest.input.spec()
     }
 
     fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError> {

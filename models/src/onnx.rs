@@ -28,6 +28,27 @@ fn runtime_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Runtime(e.to_string())
 }
 
+/// An inference failure of ONNX Runtime, as a detector error.
+pub(crate) fn inference_error(e: ort::Error) -> DetectorError {
+    DetectorError::Inference(e.to_string())
+}
+
+/// The input tensor of a model run: `data` shaped `shape`.
+pub(crate) fn input_tensor(
+    data: TensorData,
+    shape: &[usize],
+) -> Result<ort::value::DynValue, DetectorError> {
+    let shape: Vec<i64> = shape.iter().map(|d| *d as i64).collect();
+    Ok(match data {
+        TensorData::U8(v) => Tensor::from_array((shape, v))
+            .map_err(inference_error)?
+            .into_dyn(),
+        TensorData::F32(v) => Tensor::from_array((shape, v))
+            .map_err(inference_error)?
+            .into_dyn(),
+    })
+}
+
 /// Refuses a model input whose shape does not fit the manifest's layout with three channels.
 pub(crate) fn check_input(
     input: &ort::value::Outlet,
@@ -186,19 +207,16 @@ impl OnnxDetector {
     }
 
     fn run(&mut self, data: TensorData, shape: [usize; 4]) -> Result<Vec<RawBox>, DetectorError> {
-        let fail = |e: ort::Error| DetectorError::Inference(e.to_string());
-        let shape: Vec<i64> = shape.iter().map(|d| *d as i64).collect();
-        let value = match data {
-            TensorData::U8(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-            TensorData::F32(v) => Tensor::from_array((shape, v)).map_err(fail)?.into_dyn(),
-        };
+        let value = input_tensor(data, &shape)?;
         let m = &self.manifest;
         let outputs = self
             .session
             .run(ort::inputs![self.input.as_str() => value])
-            .map_err(fail)?;
+            .map_err(inference_error)?;
         let f32s = |name: &str| -> Result<(Vec<i64>, Vec<f32>), DetectorError> {
-            let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(fail)?;
+            let (shape, data) = outputs[name]
+                .try_extract_tensor::<f32>()
+                .map_err(inference_error)?;
             Ok((shape.to_vec(), data.to_vec()))
         };
         match m.family {
@@ -264,10 +282,7 @@ impl Detector for OnnxDetector {
     }
 
     fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            width: self.manifest.input.width,
-            height: self.manifest.input.height,
-        }
+        self.manifest.input.spec()
     }
 
     fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError> {
