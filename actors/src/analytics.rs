@@ -358,7 +358,11 @@ async fn run_rules(
             } else {
                 None
             };
-            match analytics.outbox.push(&event, &snapshot, embedding).await {
+            match analytics
+                .outbox
+                .push(&event, &snapshot, embedding, ctx.fencing_epoch(camera.id))
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                     tracing::info!(event_id = %event.id, "node stopping; the event was not queued")

@@ -331,7 +331,15 @@ impl Actor for CameraActor {
         let recovered =
             tokio::task::spawn_blocking(move || unindexed_segments(&camera_dir, last_indexed))
                 .await?;
-        let last_seq = recovered.last().map_or(last_indexed, |s| s.seq);
+        // With placement, numbering starts in the block of this node's ownership epoch, so the node
+        // handing the camera over, still recording, never writes the same number.
+        let epoch_base = ctx
+            .fencing_epoch(camera.id)
+            .map_or(0, |e| e.saturating_mul(crate::placement::SEQ_BLOCK));
+        let last_seq = recovered
+            .last()
+            .map_or(last_indexed, |s| s.seq)
+            .max(epoch_base);
         let (segmenter, _) = Actor::spawn_linked(
             None,
             SegmenterActor,

@@ -27,9 +27,15 @@ impl NodeContext {
         &self.config.node_id
     }
 
-    /// Whether this node records `camera`.
+    /// Whether this node records `camera` (never with `cluster.fake_cameras`).
     pub fn owns(&self, camera: CameraId) -> bool {
-        self.ownership.as_ref().is_none_or(|o| o.owns(camera))
+        !self.config.cluster.fake_cameras && self.ownership.as_ref().is_none_or(|o| o.owns(camera))
+    }
+
+    /// The ownership epoch this node writes `camera`'s segments and events with; `None` without
+    /// placement (writes are not fenced).
+    pub fn fencing_epoch(&self, camera: CameraId) -> Option<i64> {
+        self.ownership.as_ref().map(|o| o.epoch(camera))
     }
 
     /// `<data>/segments/<tenant>/<camera>`.

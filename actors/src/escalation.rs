@@ -87,7 +87,7 @@ impl Actor for EscalationActor {
             let event = escalation_event(&ticket, sla, ctx.node_id());
             // Queue first: a crash between the two steps raises the same event again, which is
             // deduplicated; the other order could mark a ticket escalated that no one hears about.
-            if let Err(e) = outbox.push(&event, &[], None).await {
+            if let Err(e) = outbox.push(&event, &[], None, None).await {
                 tracing::error!(ticket_id = %ticket.id, error = %e, "cannot queue escalation event");
                 continue;
             }

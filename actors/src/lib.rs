@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod backoff;
 pub mod camera;
+pub mod changes;
 pub mod context;
 pub mod escalation;
 pub mod feed;

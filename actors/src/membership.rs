@@ -6,6 +6,13 @@
 //! `cluster.down_after_ms` is down: dead, frozen (SIGSTOP) or cut off, which ractor_cluster alone
 //! never reports.
 //!
+//! Keys are `<cluster.name>.<node id>`: several clusters may share one NATS, and each sees only its
+//! own members.
+//!
+//! Heartbeats are signed with the cluster cookie (`cluster.cookie`, HMAC-SHA256): a node with another
+//! cookie is not a member. Its heartbeats are ignored (and logged) by the others, and it refuses to
+//! start when it finds live members it cannot verify.
+//!
 //! A node id is claimed at start: if another process heartbeats under the same id, the node refuses
 //! to start. An entry left by a crashed run of the same id is not in the way: the claim waits until
 //! that entry has gone stale.
@@ -13,7 +20,8 @@
 use chrono::Utc;
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use uuid::Uuid;
@@ -40,6 +48,19 @@ pub enum MembershipError {
         /// When the other node started.
         started: String,
     },
+    /// Live members carry another cookie.
+    #[error(
+        "cluster {cluster} has live members whose heartbeats this node's cluster.cookie does not verify ({members}); use the cluster's cookie"
+    )]
+    WrongCookie {
+        /// The cluster.
+        cluster: String,
+        /// Some of its members.
+        members: String,
+    },
+    /// The cookie file cannot be read.
+    #[error("cluster.cookie_file: {0}")]
+    Cookie(String),
     /// NATS or its key-value store failed.
     #[error("membership over nats: {0}")]
     Nats(String),
@@ -57,6 +78,13 @@ pub struct Membership {
     me: Arc<RwLock<Heartbeat>>,
     seen: Arc<RwLock<HashMap<String, Seen>>>,
     down_after: Duration,
+    heartbeat_every: Duration,
+    cluster: String,
+    /// When a heartbeat was last stored by NATS.
+    last_stored: Arc<Mutex<Instant>>,
+    /// Cameras this node was given (placement), reported in the heartbeat.
+    owned: Arc<AtomicU32>,
+    cookie: Arc<str>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -89,13 +117,21 @@ impl Membership {
     ) -> Result<Self, MembershipError> {
         let kv = open_bucket(nats).await?;
         let c = &config.cluster;
+        let key = member_key(&c.name, &config.node_id);
+        let cookie: Arc<str> = c
+            .resolve_cookie()
+            .map_err(|e| MembershipError::Cookie(e.to_string()))?
+            .unwrap_or_default()
+            .into();
         let heartbeat_every = Duration::from_millis(c.heartbeat_ms);
         let down_after = Duration::from_millis(c.down_after_ms);
+        check_cookie(&kv, &c.name, &cookie, down_after).await?;
         let instance = Uuid::now_v7();
-        claim(&kv, &config.node_id, instance, down_after + heartbeat_every).await?;
+        claim(&kv, &key, instance, down_after + heartbeat_every).await?;
         let now = Utc::now();
         let me = Arc::new(RwLock::new(Heartbeat {
             node_id: config.node_id.clone(),
+            cluster: c.name.clone(),
             instance,
             api: config.api.listen.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -103,13 +139,19 @@ impl Membership {
             labels: c.labels.clone(),
             max_cameras: c.max_cameras,
             cameras: 0,
+            owned: 0,
             started_at: now,
             sent_at: now,
             leaving: false,
+            mac: String::new(),
         }));
         let seen: Arc<RwLock<HashMap<String, Seen>>> = Arc::default();
+        let last_stored = Arc::new(Mutex::new(Instant::now()));
+        let owned = Arc::new(AtomicU32::new(0));
         let beat = {
             let (kv, me, seen) = (kv.clone(), Arc::clone(&me), Arc::clone(&seen));
+            let (last_stored, owned) = (Arc::clone(&last_stored), Arc::clone(&owned));
+            let cookie = Arc::clone(&cookie);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(heartbeat_every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -118,11 +160,16 @@ impl Membership {
                     let hb = {
                         let mut me = me.write().unwrap_or_else(PoisonError::into_inner);
                         me.cameras = camera_count();
+                        me.owned = owned.load(Ordering::Relaxed);
                         me.sent_at = Utc::now();
                         me.clone()
                     };
-                    if let Err(e) = put(&kv, &hb).await {
-                        tracing::warn!(error = %e, "cannot publish heartbeat");
+                    match put(&kv, &hb, &cookie).await {
+                        Ok(()) => {
+                            *last_stored.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Instant::now();
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot publish heartbeat"),
                     }
                     record_metrics(&view(&seen, down_after));
                 }
@@ -131,9 +178,14 @@ impl Membership {
         let watch = {
             let (kv, seen) = (kv.clone(), Arc::clone(&seen));
             let (my_id, my_instance) = (config.node_id.clone(), instance);
+            let cluster = c.name.clone();
+            let cookie = Arc::clone(&cookie);
             tokio::spawn(async move {
+                let mut refused = std::collections::HashSet::new();
                 loop {
-                    if let Err(e) = follow(&kv, &seen, &my_id, my_instance).await {
+                    let me = (my_id.as_str(), my_instance);
+                    if let Err(e) = follow(&kv, &seen, (&cluster, &cookie), me, &mut refused).await
+                    {
                         tracing::warn!(error = %e, "membership watch interrupted; watching again");
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -145,6 +197,11 @@ impl Membership {
             me,
             seen,
             down_after,
+            heartbeat_every,
+            cluster: c.name.clone(),
+            last_stored,
+            owned,
+            cookie,
             tasks: vec![beat, watch],
         };
         let first = membership
@@ -152,7 +209,9 @@ impl Membership {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        put(&membership.kv, &first).await.map_err(nats_error)?;
+        put(&membership.kv, &first, &membership.cookie)
+            .await
+            .map_err(nats_error)?;
         tracing::info!(node_id = %config.node_id, instance = %instance, "joined the cluster");
         Ok(membership)
     }
@@ -160,6 +219,39 @@ impl Membership {
     /// The nodes as this node sees them, by id.
     pub fn nodes(&self) -> Vec<NodeView> {
         view(&self.seen, self.down_after)
+    }
+
+    /// How long since NATS last stored this node's heartbeat.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.last_stored
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    /// After how long without a stored heartbeat this node must stop its cameras itself: a heartbeat
+    /// before the others declare it down and take them.
+    pub fn fence_after(&self) -> Duration {
+        self.down_after.saturating_sub(self.heartbeat_every)
+    }
+
+    /// Reports how many cameras this node was given (in the next heartbeats).
+    pub fn set_owned(&self, n: usize) {
+        self.owned
+            .store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+
+    /// Removes a node that has stopped from the membership (`DELETE /nodes/{id}`).
+    pub async fn forget(&self, node_id: &str) -> Result<(), MembershipError> {
+        self.kv
+            .delete(member_key(&self.cluster, node_id))
+            .await
+            .map_err(nats_error)?;
+        self.seen
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(node_id);
+        Ok(())
     }
 
     /// Tells the others this node is stopping (its entities are not lost, they are handed over).
@@ -173,7 +265,7 @@ impl Membership {
             me.sent_at = Utc::now();
             me.clone()
         };
-        if let Err(e) = put(&self.kv, &hb).await {
+        if let Err(e) = put(&self.kv, &hb, &self.cookie).await {
             tracing::warn!(error = %e, "cannot announce leaving the cluster");
         }
     }
@@ -207,6 +299,11 @@ async fn open_bucket(
     js.get_key_value(NODES_BUCKET).await.map_err(nats_error)
 }
 
+/// Key of a node's heartbeat: `<cluster>.<node id>`.
+fn member_key(cluster: &str, node_id: &str) -> String {
+    format!("{cluster}.{node_id}")
+}
+
 /// The nodes of `seen`, by id, judged against `down_after`.
 fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeView> {
     let seen = seen.read().unwrap_or_else(PoisonError::into_inner);
@@ -230,6 +327,10 @@ fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeV
                 labels: hb.labels.clone(),
                 max_cameras: hb.max_cameras,
                 cameras: hb.cameras,
+                owned: hb.owned,
+                placed: 0,
+                drained: false,
+                leader: false,
                 state,
                 started_at: hb.started_at,
                 last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
@@ -259,9 +360,77 @@ fn state_name(s: NodeState) -> &'static str {
     }
 }
 
-async fn put(kv: &async_nats::jetstream::kv::Store, hb: &Heartbeat) -> Result<(), String> {
-    let bytes = serde_json::to_vec(hb).map_err(|e| e.to_string())?;
-    kv.put(&hb.node_id, bytes.into())
+/// The MAC of `hb` under `cookie` (computed with `mac` empty).
+fn mac(hb: &Heartbeat, cookie: &str) -> String {
+    let mut unsigned = hb.clone();
+    unsigned.mac = String::new();
+    let body = serde_json::to_vec(&unsigned).unwrap_or_default();
+    crate::notifier::signature(cookie.as_bytes(), hb.sent_at.timestamp_millis(), &body)
+}
+
+/// Whether `hb` was signed with `cookie`.
+fn verified(hb: &Heartbeat, cookie: &str) -> bool {
+    let want = mac(hb, cookie);
+    // Constant-time enough: both are fixed-length hex strings of a MAC.
+    want.len() == hb.mac.len()
+        && want
+            .bytes()
+            .zip(hb.mac.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Refuses to join when the cluster has live members and none carries this node's cookie.
+async fn check_cookie(
+    kv: &async_nats::jetstream::kv::Store,
+    cluster: &str,
+    cookie: &str,
+    fresh: Duration,
+) -> Result<(), MembershipError> {
+    let prefix = format!("{cluster}.");
+    let mut keys = kv.keys().await.map_err(nats_error)?;
+    let (mut good, mut bad) = (0, Vec::new());
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(nats_error)?;
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let Some(entry) = kv.entry(&key).await.map_err(nats_error)? else {
+            continue;
+        };
+        let Ok(hb) = serde_json::from_slice::<Heartbeat>(&entry.value) else {
+            continue;
+        };
+        let age_ms = Utc::now().timestamp_millis() as i128
+            - entry.created.unix_timestamp_nanos() / 1_000_000;
+        if hb.leaving || age_ms > fresh.as_millis() as i128 {
+            continue;
+        }
+        if verified(&hb, cookie) {
+            good += 1;
+        } else {
+            bad.push(hb.node_id);
+        }
+    }
+    if good == 0 && !bad.is_empty() {
+        bad.truncate(5);
+        return Err(MembershipError::WrongCookie {
+            cluster: cluster.into(),
+            members: bad.join(", "),
+        });
+    }
+    Ok(())
+}
+
+async fn put(
+    kv: &async_nats::jetstream::kv::Store,
+    hb: &Heartbeat,
+    cookie: &str,
+) -> Result<(), String> {
+    let mut hb = hb.clone();
+    hb.mac = mac(&hb, cookie);
+    let bytes = serde_json::to_vec(&hb).map_err(|e| e.to_string())?;
+    kv.put(member_key(&hb.cluster, &hb.node_id), bytes.into())
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -270,11 +439,11 @@ async fn put(kv: &async_nats::jetstream::kv::Store, hb: &Heartbeat) -> Result<()
 /// Refuses `id` while another instance heartbeats under it; waits out a stale entry of a crashed run.
 async fn claim(
     kv: &async_nats::jetstream::kv::Store,
-    id: &str,
+    key: &str,
     instance: Uuid,
     patience: Duration,
 ) -> Result<(), MembershipError> {
-    let entry = kv.entry(id).await.map_err(nats_error)?;
+    let entry = kv.entry(key).await.map_err(nats_error)?;
     let Some(first) = entry else { return Ok(()) };
     let Ok(other) = serde_json::from_slice::<Heartbeat>(&first.value) else {
         return Ok(());
@@ -286,7 +455,7 @@ async fn claim(
     let started = Instant::now();
     while started.elapsed() < patience {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = kv.entry(id).await.map_err(nats_error)?;
+        let now = kv.entry(key).await.map_err(nats_error)?;
         if let Some(e) = now
             && e.revision != first.revision
         {
@@ -295,13 +464,13 @@ async fn claim(
                 return Ok(());
             }
             return Err(MembershipError::DuplicateId {
-                id: id.into(),
+                id: other.node_id,
                 api: other.api,
                 started: other.started_at.to_rfc3339(),
             });
         }
     }
-    tracing::info!(node_id = %id, "the previous run of this node id is gone; taking it over");
+    tracing::info!(key = %key, "the previous run of this node id is gone; taking it over");
     Ok(())
 }
 
@@ -309,21 +478,38 @@ async fn claim(
 async fn follow(
     kv: &async_nats::jetstream::kv::Store,
     seen: &RwLock<HashMap<String, Seen>>,
-    my_id: &str,
-    my_instance: Uuid,
+    (cluster, cookie): (&str, &str),
+    (my_id, my_instance): (&str, Uuid),
+    refused: &mut std::collections::HashSet<Uuid>,
 ) -> Result<(), String> {
-    let mut watch = kv.watch_all().await.map_err(|e| e.to_string())?;
+    let prefix = format!("{cluster}.");
+    let mut watch = kv
+        .watch(format!("{prefix}*"))
+        .await
+        .map_err(|e| e.to_string())?;
     while let Some(entry) = watch.next().await {
         let entry = entry.map_err(|e| e.to_string())?;
+        let Some(node_id) = entry.key.strip_prefix(&prefix) else {
+            continue;
+        };
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
             seen.write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remove(&entry.key);
+                .remove(node_id);
             continue;
         }
         let Ok(hb) = serde_json::from_slice::<Heartbeat>(&entry.value) else {
             continue;
         };
+        if hb.cluster != cluster {
+            continue;
+        }
+        if !verified(&hb, cookie) {
+            if refused.insert(hb.instance) {
+                tracing::warn!(node_id = %hb.node_id, api = %hb.api, "heartbeat refused: the node does not carry this cluster's cookie; it is not a member");
+            }
+            continue;
+        }
         if hb.node_id == my_id && hb.instance != my_instance && !hb.leaving {
             tracing::error!(node_id = %my_id, other_api = %hb.api, "another process heartbeats under this node id");
         }

@@ -1,8 +1,9 @@
 //! Prometheus metrics of the node, registered in the default registry that `/metrics` renders.
 
 use prometheus::{
-    GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, register_gauge_vec, register_int_counter,
-    register_int_counter_vec, register_int_gauge_vec,
+    GaugeVec, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, register_gauge_vec,
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 use std::sync::LazyLock;
 
@@ -180,6 +181,48 @@ pub static CLUSTER_NODES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         "vms_cluster_nodes",
         "nodes of the cluster as this node sees them, by state",
         &["state"]
+    )
+    .expect("metric registers")
+});
+/// Writes refused because they carried a stale ownership epoch, by kind (`segment`, `event`).
+pub static FENCED_WRITES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_fenced_writes_total",
+        "writes refused because this node no longer owned the camera at their epoch",
+        &["kind"]
+    )
+    .expect("metric registers")
+});
+/// Times this node stopped its cameras because it could not reach NATS (so the others took them).
+pub static SELF_FENCES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "vms_self_fences_total",
+        "times this node stopped all its cameras itself after losing its heartbeat"
+    )
+    .expect("metric registers")
+});
+/// 1 while this node holds the placement lease.
+pub static PLACEMENT_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "vms_placement_leader",
+        "1 while this node is the placement leader"
+    )
+    .expect("metric registers")
+});
+/// Epoch of the placement lease as this node last saw it held by itself.
+pub static PLACEMENT_EPOCH: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "vms_placement_epoch",
+        "epoch of the placement lease while this node holds it"
+    )
+    .expect("metric registers")
+});
+/// Seconds from a camera being placed on this node to its first segment indexed here.
+pub static TAKEOVER_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "vms_camera_takeover_seconds",
+        "seconds from a camera being placed on this node to its first segment indexed here",
+        vec![0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0]
     )
     .expect("metric registers")
 });

@@ -28,6 +28,9 @@ struct Entry {
     /// Appearance embedding of what raised the event.
     #[serde(default)]
     embedding: Option<Vec<f32>>,
+    /// Ownership epoch of the camera on the node that raised it (none: cameras not placed).
+    #[serde(default)]
+    epoch: Option<i64>,
 }
 
 /// Events waiting for PostgreSQL and JetStream.
@@ -59,18 +62,20 @@ impl Outbox {
         files
     }
 
-    /// Durably queues an event with its snapshot (empty: none) and the appearance embedding of what
-    /// raised it.
+    /// Durably queues an event with its snapshot (empty: none), the appearance embedding of what
+    /// raised it and the camera's ownership epoch on this node (its write is fenced with it).
     pub async fn push(
         &self,
         event: &Event,
         snapshot: &[u8],
         embedding: Option<Vec<f32>>,
+        epoch: Option<i64>,
     ) -> std::io::Result<()> {
         let entry = Entry {
             event: event.clone(),
             snapshot: base64::engine::general_purpose::STANDARD.encode(snapshot),
             embedding,
+            epoch,
         };
         let name = format!("{:020}-{}", event.at.timestamp_micros(), event.id);
         let dir = self.dir.clone();
@@ -142,7 +147,7 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
     loop {
         let snapshot = Some(snapshot.as_slice()).filter(|s| !s.is_empty());
         match store
-            .insert_event(&event, snapshot, entry.embedding.as_deref())
+            .insert_event(&event, snapshot, entry.embedding.as_deref(), entry.epoch)
             .await
         {
             Ok(stored) => {
@@ -155,6 +160,14 @@ async fn drain_one(file: &Path, store: &Store, nats: Option<&async_nats::Client>
                 }
                 event.ticket_id = stored.ticket_id;
                 break;
+            }
+            Err(e @ (crate::StoreError::Fenced { .. } | crate::StoreError::NotFound(_))) => {
+                // Raised by this node for a camera another node records now (it was frozen or cut
+                // off), or for a camera deleted meanwhile: not stored and not published.
+                metrics::FENCED_WRITES.with_label_values(&["event"]).inc();
+                tracing::warn!(error = %e, event_id = %event.id, "event refused; dropped");
+                let _ = std::fs::remove_file(file);
+                return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, event_id = %event.id, "cannot store event yet; it waits in the outbox");

@@ -3,54 +3,126 @@
 //!
 //! - **Leader**: it tries to take or renew the `placement` lease in PostgreSQL (one clock, the
 //!   database's; the lease's epoch grows with every change of holder). The holder places every camera
-//!   by rendezvous hashing over the nodes membership sees `up` with the `ingest` role: a camera on a
-//!   node that is down moves at once; one whose best node changed (a node joined) moves at a bounded
-//!   rate, so about 1/N of the cameras move when the N-th node joins. Every write carries the epoch,
-//!   and a write from an older epoch never overwrites a newer one (a stale leader is fenced).
-//! - **Agent**: it reads the cameras placed on this node and starts the ones it gained and stops (without
-//!   deleting anything) the ones it lost.
-//!
-//! A node that is frozen or cut off stops being `up` for the others after `cluster.down_after_ms`, and
-//! its cameras move; when it comes back its agent sees they are no longer its own and stops them.
+//!   by weighted rendezvous hashing over the nodes membership sees `up` with the `ingest` role and that
+//!   are not drained, honouring each camera's `placement.<label>` constraints and each node's
+//!   `max_cameras`. A camera on a node that is down moves at once; one whose best node changed (a node
+//!   joined, or its node is drained) is handed over make-before-break at a bounded rate, so about 1/N
+//!   of the cameras move when the N-th node joins. The leader's writes are refused once its lease is
+//!   gone (a stale leader is fenced).
+//! - **Agent**: it reads the cameras this node may record, each with its ownership epoch, starts the
+//!   ones it gained and stops (without deleting anything) the ones it lost. Segment and event writes
+//!   carry that epoch and the database refuses stale ones, so a node that was frozen or cut off and
+//!   comes back cannot write for a camera that moved.
+//! - **Self-fencing**: a node that can reach neither NATS (its heartbeat not stored) nor PostgreSQL
+//!   (its grants unreadable) for `down_after_ms - heartbeat_ms` stops all its cameras by itself,
+//!   before the others take them. One that still reads its grants from PostgreSQL follows them: the
+//!   leader moves its cameras once the others stop hearing it, and the database fences its writes.
+//!   A node does not lead while NATS does not store its heartbeat (it would see every node down), nor
+//!   for `down_after_ms` after it stores them again (the others' heartbeats come back too).
 
 use crate::context::NodeContext;
 use crate::membership::Membership;
+use crate::store::placement::{Grant, Move, PlacedCamera};
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
-use vms_messages::{CameraId, NodeState};
+use std::time::{Duration, Instant};
+use vms_messages::{CameraId, NodeState, NodeView};
 
 /// Name of the leader's lease.
 pub const LEASE: &str = "placement";
 /// Time between rounds.
 const ROUND: Duration = Duration::from_millis(500);
-/// Lease length: a dead leader is replaced within it.
-const LEASE_TTL: Duration = Duration::from_secs(3);
-/// Most rebalancing moves per round (moves off a dead node are not limited).
-const MAX_MOVES: usize = 16;
+/// Lease length: a dead leader is replaced within it (no later than its node is seen down).
+const LEASE_TTL: Duration = Duration::from_secs(2);
+/// Weight of a node without `max_cameras`.
+const DEFAULT_WEIGHT: f64 = 64.0;
+/// Camera labels with this prefix are placement constraints: `placement.site = north` needs a node
+/// labelled `site = north`.
+pub const CONSTRAINT_PREFIX: &str = "placement.";
+/// Segment numbers of each ownership epoch start at `epoch * SEQ_BLOCK`, so two nodes recording a
+/// camera during a handover never number a segment alike.
+pub const SEQ_BLOCK: i64 = 1_000_000_000;
 
-/// The cameras this node records; `None` in [`NodeContext`] means every camera (no placement).
+#[derive(Debug, Default)]
+struct Owned {
+    grants: HashMap<CameraId, Grant>,
+    /// The latest epoch this node was given for each camera, kept after it loses the camera: late
+    /// writes carry it and are refused.
+    epochs: HashMap<CameraId, i64>,
+    /// When each camera was gained, until its first segment here.
+    gained_at: HashMap<CameraId, Instant>,
+}
+
+/// The cameras this node may record, with their ownership epochs; `None` in [`NodeContext`] means
+/// every camera (no placement).
 #[derive(Debug, Default)]
 pub struct Ownership {
-    owned: RwLock<HashSet<CameraId>>,
+    inner: RwLock<Owned>,
 }
 
 impl Ownership {
     /// Whether this node records `camera`.
     pub fn owns(&self, camera: CameraId) -> bool {
-        self.owned
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&camera)
+        self.read().grants.contains_key(&camera)
     }
 
-    /// Replaces the owned set; returns (gained, lost).
-    fn replace(&self, now: HashSet<CameraId>) -> (Vec<CameraId>, Vec<CameraId>) {
-        let mut owned = self.owned.write().unwrap_or_else(PoisonError::into_inner);
-        let gained = now.difference(&owned).copied().collect();
-        let lost = owned.difference(&now).copied().collect();
-        *owned = now;
+    /// The epoch this node writes `camera` with: the one it was last given (0: never given).
+    pub fn epoch(&self, camera: CameraId) -> i64 {
+        self.read().epochs.get(&camera).copied().unwrap_or(0)
+    }
+
+    /// How many cameras this node may record.
+    pub fn len(&self) -> usize {
+        self.read().grants.len()
+    }
+
+    /// Whether it may record none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A segment of `camera` was indexed here: the first after gaining it reports the takeover time.
+    pub fn segment_indexed(&self, camera: CameraId) {
+        let gained = self
+            .inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gained_at
+            .remove(&camera);
+        if let Some(at) = gained {
+            crate::metrics::TAKEOVER_SECONDS.observe(at.elapsed().as_secs_f64());
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Owned> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the granted set; returns (gained, lost).
+    fn replace(&self, now: HashMap<CameraId, Grant>) -> (Vec<CameraId>, Vec<CameraId>) {
+        let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let gained: Vec<CameraId> = now
+            .keys()
+            .filter(|c| !o.grants.contains_key(c))
+            .copied()
+            .collect();
+        let lost: Vec<CameraId> = o
+            .grants
+            .keys()
+            .filter(|c| !now.contains_key(c))
+            .copied()
+            .collect();
+        for (camera, grant) in &now {
+            o.epochs.insert(*camera, grant.epoch);
+        }
+        for camera in &gained {
+            o.gained_at.insert(*camera, Instant::now());
+        }
+        for camera in &lost {
+            o.gained_at.remove(camera);
+        }
+        o.grants = now;
         (gained, lost)
     }
 }
@@ -68,11 +140,153 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The node that should record `camera` among `nodes` (rendezvous hashing: the highest score).
+/// Weighted rendezvous score of `node` (weight `weight`) for `camera`: `-weight / ln(u)` with `u`
+/// uniform in (0, 1) from the hash, so each node wins a share of cameras proportional to its weight
+/// and adding or removing a node moves only the cameras it wins or held.
+fn score(camera: CameraId, node: &str, weight: f64) -> f64 {
+    let h = fnv1a(camera.0.as_bytes().iter().copied().chain(node.bytes()));
+    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    -weight / u.ln()
+}
+
+/// A node placement may use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Node id.
+    pub id: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Most cameras (0: no limit).
+    pub max_cameras: u32,
+}
+
+impl Candidate {
+    fn weight(&self) -> f64 {
+        if self.max_cameras > 0 {
+            f64::from(self.max_cameras)
+        } else {
+            DEFAULT_WEIGHT
+        }
+    }
+}
+
+/// The node that should record `camera` among `nodes` (unweighted, unconstrained rendezvous).
 pub fn rendezvous(camera: CameraId, nodes: &[String]) -> Option<&String> {
-    nodes
+    nodes.iter().max_by(|a, b| {
+        score(camera, a, 1.0)
+            .partial_cmp(&score(camera, b, 1.0))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    })
+}
+
+/// The constraints of a camera: `placement.<key> = <value>` labels.
+fn constraints(labels: &BTreeMap<String, String>) -> impl Iterator<Item = (&str, &str)> {
+    labels
         .iter()
-        .max_by_key(|n| fnv1a(camera.0.as_bytes().iter().copied().chain(n.bytes())))
+        .filter_map(|(k, v)| k.strip_prefix(CONSTRAINT_PREFIX).map(|k| (k, v.as_str())))
+}
+
+/// What the leader decides in one round.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Changes to write.
+    pub moves: Vec<Move>,
+    /// Cameras per node after the plan.
+    pub load: HashMap<String, usize>,
+}
+
+/// Plans a round: where every camera of `cameras` goes among `candidates` (up, ingest, not drained),
+/// given the nodes that are up at all (`up`: a camera on an up but drained node is handed over, one
+/// on a node not up moves at once). At most `max_handovers` handovers are started.
+pub fn plan(
+    cameras: &[PlacedCamera],
+    candidates: &[Candidate],
+    up: &[String],
+    max_handovers: usize,
+) -> Plan {
+    let mut load: HashMap<String, usize> = candidates.iter().map(|c| (c.id.clone(), 0)).collect();
+    let mut moves = Vec::new();
+    let mut handovers = 0;
+    for cam in cameras {
+        let wanted: Vec<(&str, &str)> = constraints(&cam.labels).collect();
+        let mut ranked: Vec<(&Candidate, f64)> = candidates
+            .iter()
+            .filter(|n| {
+                wanted
+                    .iter()
+                    .all(|(k, v)| n.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|n| (n, score(cam.camera_id, &n.id, n.weight())))
+            .collect();
+        let matching = ranked.len();
+        ranked.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+        let best = ranked.iter().map(|(n, _)| *n).find(|n| {
+            n.max_cameras == 0
+                || load.get(&n.id).copied().unwrap_or(0) < n.max_cameras as usize
+                || cam.node_id.as_deref() == Some(n.id.as_str())
+        });
+        let current = cam.node_id.as_deref();
+        let current_up = current.is_some_and(|c| up.iter().any(|u| u == c));
+        let Some(best) = best else {
+            let reason = if candidates.is_empty() {
+                "no node can take cameras: none is up with the ingest role and undrained"
+                    .to_string()
+            } else if matching == 0 {
+                let want: Vec<String> = wanted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "no up, undrained ingest node has the labels {}",
+                    want.join(", ")
+                )
+            } else {
+                format!("all {matching} nodes that match are full (max_cameras)")
+            };
+            if cam.unplaced_reason.as_deref() != Some(reason.as_str()) || current.is_some() {
+                moves.push(Move {
+                    camera_id: cam.camera_id,
+                    from: cam.node_id.clone(),
+                    to: None,
+                    handover: false,
+                    reason,
+                });
+            }
+            continue;
+        };
+        let stays = current == Some(best.id.as_str());
+        let target = if stays || cam.handing_over {
+            // A handover under way completes before the camera moves again.
+            cam.node_id.clone().filter(|c| load.contains_key(c))
+        } else if !current_up {
+            moves.push(Move {
+                camera_id: cam.camera_id,
+                from: cam.node_id.clone(),
+                to: Some(best.id.clone()),
+                handover: false,
+                reason: if current.is_some() {
+                    "node down".into()
+                } else {
+                    "placed".into()
+                },
+            });
+            Some(best.id.clone())
+        } else if handovers < max_handovers {
+            handovers += 1;
+            let drained = current.is_some_and(|c| !load.contains_key(c));
+            moves.push(Move {
+                camera_id: cam.camera_id,
+                from: cam.node_id.clone(),
+                to: Some(best.id.clone()),
+                handover: true,
+                reason: if drained { "drain" } else { "rebalance" }.into(),
+            });
+            Some(best.id.clone())
+        } else {
+            cam.node_id.clone()
+        };
+        if let Some(t) = target {
+            *load.entry(t).or_default() += 1;
+        }
+    }
+    Plan { moves, load }
 }
 
 /// Runs the leader and agent rounds for as long as the node runs.
@@ -84,16 +298,73 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROUND);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut grants_read = Instant::now();
+        let mut heard_since: Option<Instant> = None;
         loop {
             tick.tick().await;
+            // First: a node that was frozen or cut off learns what it may still record.
+            match follow(&ctx, &membership, &ownership).await {
+                Ok(()) => grants_read = Instant::now(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read this node's placement");
+                    if grants_read.elapsed() > membership.fence_after() {
+                        fence_if_cut_off(&ctx, &membership, &ownership);
+                    }
+                }
+            }
+            if membership.heartbeat_age() > membership.fence_after() {
+                heard_since = None;
+            }
+            let settled = heard_since.get_or_insert_with(Instant::now).elapsed()
+                >= Duration::from_millis(ctx.config.cluster.down_after_ms);
+            if !settled {
+                crate::metrics::PLACEMENT_LEADER.set(0);
+                continue;
+            }
             if let Err(e) = lead(&ctx, &membership).await {
                 tracing::debug!(error = %e, "placement round failed");
             }
-            if let Err(e) = follow(&ctx, &ownership).await {
-                tracing::debug!(error = %e, "cannot read this node's placement");
-            }
         }
     })
+}
+
+/// Stops every camera when NATS has not stored this node's heartbeat for too long either (the caller
+/// could not read the grants for as long).
+fn fence_if_cut_off(ctx: &NodeContext, membership: &Membership, ownership: &Ownership) {
+    let age = membership.heartbeat_age();
+    if age <= membership.fence_after() {
+        return;
+    }
+    if !ownership.is_empty() {
+        crate::metrics::SELF_FENCES.inc();
+        tracing::error!(
+            heartbeat_age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+            cameras = ownership.len(),
+            "cut off from NATS and PostgreSQL; stopping this node's cameras so that others take them"
+        );
+        let (_, lost) = ownership.replace(HashMap::new());
+        membership.set_owned(0);
+        release(ctx, &lost);
+    }
+}
+
+/// The nodes placement may use now: up, with the ingest role, not drained; and the ids of all up nodes.
+pub fn candidates(
+    nodes: &[NodeView],
+    drained: &std::collections::HashSet<String>,
+) -> (Vec<Candidate>, Vec<String>) {
+    let up: Vec<&NodeView> = nodes.iter().filter(|n| n.state == NodeState::Up).collect();
+    let mut candidates: Vec<Candidate> = up
+        .iter()
+        .filter(|n| n.roles.iter().any(|r| r == "ingest") && !drained.contains(&n.id))
+        .map(|n| Candidate {
+            id: n.id.clone(),
+            labels: n.labels.clone(),
+            max_cameras: n.max_cameras,
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    (candidates, up.iter().map(|n| n.id.clone()).collect())
 }
 
 async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::StoreError> {
@@ -102,57 +373,82 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::S
         .acquire_lease(LEASE, ctx.node_id(), LEASE_TTL)
         .await?
     else {
+        crate::metrics::PLACEMENT_LEADER.set(0);
         return Ok(());
     };
-    let mut live: Vec<String> = membership
-        .nodes()
-        .into_iter()
-        .filter(|n| n.state == NodeState::Up && n.roles.iter().any(|r| r == "ingest"))
-        .map(|n| n.id)
-        .collect();
-    live.sort();
-    if live.is_empty() {
+    crate::metrics::PLACEMENT_LEADER.set(1);
+    crate::metrics::PLACEMENT_EPOCH.set(epoch);
+    let settled = ctx.store.settle_handovers().await?;
+    if settled > 0 {
+        tracing::info!(cameras = settled, "handovers done");
+    }
+    let drained = ctx.store.drained_nodes().await?;
+    let (candidates, up) = candidates(&membership.nodes(), &drained);
+    if up.is_empty() {
         return Ok(());
     }
-    let mut moves = 0;
-    for (camera, current) in ctx.store.placements().await? {
-        let Some(best) = rendezvous(camera, &live) else {
-            continue;
-        };
-        let orphan = current.as_ref().is_none_or(|c| !live.contains(c));
-        let better = current.as_ref() != Some(best);
-        if orphan || (better && moves < MAX_MOVES) {
-            if ctx.store.assign(camera, best, epoch).await? {
-                crate::metrics::PLACEMENT_MOVES.inc();
-                tracing::info!(camera_id = %camera, from = current.as_deref().unwrap_or("-"), to = %best, epoch, "camera placed");
+    let cameras = ctx.store.placements().await?;
+    let c = &ctx.config.cluster;
+    let mut plan = plan(&cameras, &candidates, &up, c.max_handovers as usize);
+    if plan.moves.is_empty() {
+        return Ok(());
+    }
+    if c.fake_cameras {
+        // Nothing records: there is no footage to hand over, so moves are immediate.
+        for m in &mut plan.moves {
+            m.handover = false;
+        }
+    }
+    let moved = ctx.store.apply_moves(LEASE, epoch, &plan.moves).await?;
+    crate::metrics::PLACEMENT_MOVES.inc_by(moved);
+    for m in plan.moves.iter().take(32) {
+        match &m.to {
+            Some(to) => {
+                tracing::info!(camera_id = %m.camera_id, from = m.from.as_deref().unwrap_or("-"), to = %to, handover = m.handover, reason = %m.reason, epoch, "camera placed")
             }
-            if !orphan {
-                moves += 1;
+            None => {
+                tracing::warn!(camera_id = %m.camera_id, reason = %m.reason, "camera cannot be placed")
             }
         }
+    }
+    if plan.moves.len() > 32 {
+        tracing::info!(
+            moves = plan.moves.len(),
+            written = moved,
+            epoch,
+            "cameras placed (first 32 logged)"
+        );
     }
     Ok(())
 }
 
-async fn follow(ctx: &NodeContext, ownership: &Ownership) -> Result<(), crate::StoreError> {
-    let mine: HashSet<CameraId> = ctx
-        .store
-        .assigned_to(ctx.node_id())
-        .await?
-        .into_iter()
-        .collect();
-    let (gained, lost) = ownership.replace(mine);
+async fn follow(
+    ctx: &NodeContext,
+    membership: &Membership,
+    ownership: &Ownership,
+) -> Result<(), crate::StoreError> {
+    let grants = ctx.store.grants(ctx.node_id()).await?;
+    let n = grants.len();
+    let (gained, lost) = ownership.replace(grants);
+    membership.set_owned(n);
     if gained.is_empty() && lost.is_empty() {
         return Ok(());
     }
-    let Some(cell) = ractor::registry::where_is(NODE_SUPERVISOR) else {
+    if ctx.config.cluster.fake_cameras {
+        tracing::debug!(
+            gained = gained.len(),
+            lost = lost.len(),
+            "placement changed (fake cameras: nothing recorded)"
+        );
+        return Ok(());
+    }
+    let Some(supervisor) = supervisor() else {
         return Ok(());
     };
-    let supervisor: ractor::ActorRef<NodeMsg> = cell.into();
     for id in gained {
         match ctx.store.camera(vms_messages::TenantScope::All, id).await {
             Ok(camera) => {
-                tracing::info!(camera_id = %id, "camera placed here; starting it");
+                tracing::info!(camera_id = %id, epoch = ownership.epoch(id), "camera placed here; starting it");
                 let _ = supervisor.cast(NodeMsg::CameraUpserted(camera));
             }
             Err(e) => {
@@ -160,16 +456,69 @@ async fn follow(ctx: &NodeContext, ownership: &Ownership) -> Result<(), crate::S
             }
         }
     }
+    release(ctx, &lost);
+    Ok(())
+}
+
+fn supervisor() -> Option<ractor::ActorRef<NodeMsg>> {
+    ractor::registry::where_is(NODE_SUPERVISOR).map(Into::into)
+}
+
+/// Stops recording `lost` here (nothing is deleted).
+fn release(ctx: &NodeContext, lost: &[CameraId]) {
+    if lost.is_empty() || ctx.config.cluster.fake_cameras {
+        return;
+    }
+    let Some(supervisor) = supervisor() else {
+        return;
+    };
     for id in lost {
         tracing::info!(camera_id = %id, "camera placed elsewhere; stopping it here");
-        let _ = supervisor.cast(NodeMsg::CameraReleased(id));
+        let _ = supervisor.cast(NodeMsg::CameraReleased(*id));
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cams(n: usize) -> Vec<PlacedCamera> {
+        (0..n)
+            .map(|_| PlacedCamera {
+                camera_id: CameraId::new(),
+                labels: BTreeMap::new(),
+                node_id: None,
+                unplaced_reason: None,
+                handing_over: false,
+            })
+            .collect()
+    }
+
+    fn nodes(ids: &[&str]) -> Vec<Candidate> {
+        ids.iter()
+            .map(|id| Candidate {
+                id: (*id).into(),
+                labels: BTreeMap::new(),
+                max_cameras: 0,
+            })
+            .collect()
+    }
+
+    fn ids(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    /// Applies a plan's moves to the cameras, as the store would.
+    fn apply(cameras: &mut [PlacedCamera], plan: &Plan) {
+        for m in &plan.moves {
+            let cam = cameras
+                .iter_mut()
+                .find(|c| c.camera_id == m.camera_id)
+                .expect("camera");
+            cam.node_id = m.to.clone();
+            cam.unplaced_reason = m.to.is_none().then(|| m.reason.clone());
+        }
+    }
 
     #[test]
     fn rendezvous_moves_about_a_quarter_when_a_fourth_node_joins() {
@@ -182,25 +531,136 @@ mod tests {
             .filter(|c| rendezvous(**c, &three) != rendezvous(**c, &four))
             .count();
         assert!((150..=350).contains(&moved), "{moved} of 1000 moved");
-        // Every move goes to the new node.
         assert!(
             cameras
                 .iter()
                 .filter(|c| rendezvous(**c, &three) != rendezvous(**c, &four))
                 .all(|c| rendezvous(*c, &four).map(String::as_str) == Some("d"))
         );
-        let per_node: Vec<usize> = four
-            .iter()
-            .map(|n| {
-                cameras
-                    .iter()
-                    .filter(|c| rendezvous(**c, &four) == Some(n))
-                    .count()
-            })
-            .collect();
+    }
+
+    #[test]
+    fn plan_places_everything_then_hands_over_a_quarter_at_a_bounded_rate() {
+        let mut cameras = cams(1000);
+        let three = nodes(&["a", "b", "c"]);
+        let first = plan(&cameras, &three, &ids(&["a", "b", "c"]), 16);
+        assert_eq!(first.moves.len(), 1000, "all placed at once");
         assert!(
-            per_node.iter().all(|n| (180..=320).contains(n)),
-            "{per_node:?}"
+            first
+                .moves
+                .iter()
+                .all(|m| !m.handover && m.reason == "placed")
         );
+        apply(&mut cameras, &first);
+        let max = *first.load.values().max().expect("load");
+        assert!(max < 400, "{:?}", first.load);
+        // Stable: nothing moves again.
+        assert!(
+            plan(&cameras, &three, &ids(&["a", "b", "c"]), 16)
+                .moves
+                .is_empty()
+        );
+        // A fourth node: handovers to it only, at most 16 a round, about a quarter in all.
+        let four = nodes(&["a", "b", "c", "d"]);
+        let up = ids(&["a", "b", "c", "d"]);
+        let mut moved = 0;
+        for _ in 0..100 {
+            let p = plan(&cameras, &four, &up, 16);
+            if p.moves.is_empty() {
+                break;
+            }
+            assert!(p.moves.len() <= 16);
+            assert!(
+                p.moves
+                    .iter()
+                    .all(|m| m.handover && m.to.as_deref() == Some("d"))
+            );
+            moved += p.moves.len();
+            apply(&mut cameras, &p);
+        }
+        assert!((150..=350).contains(&moved), "{moved} moved");
+    }
+
+    #[test]
+    fn plan_moves_a_dead_nodes_cameras_at_once_and_drains_by_handover() {
+        let mut cameras = cams(200);
+        let abc = nodes(&["a", "b", "c"]);
+        let p = plan(&cameras, &abc, &ids(&["a", "b", "c"]), 16);
+        apply(&mut cameras, &p);
+        let on_c = cameras
+            .iter()
+            .filter(|c| c.node_id.as_deref() == Some("c"))
+            .count();
+        // c is down: every one of its cameras moves in one round, none as a handover.
+        let p = plan(&cameras, &nodes(&["a", "b"]), &ids(&["a", "b"]), 16);
+        assert_eq!(p.moves.len(), on_c);
+        assert!(
+            p.moves
+                .iter()
+                .all(|m| !m.handover && m.reason == "node down")
+        );
+        apply(&mut cameras, &p);
+        // b is drained (up, not a candidate): its cameras are handed over, 16 a round.
+        let p = plan(&cameras, &nodes(&["a"]), &ids(&["a", "b"]), 16);
+        assert_eq!(p.moves.len(), 16);
+        assert!(p.moves.iter().all(|m| m.handover && m.reason == "drain"));
+    }
+
+    #[test]
+    fn plan_honours_labels_and_capacity_and_says_why_not() {
+        let mut cameras = cams(10);
+        cameras[0]
+            .labels
+            .insert("placement.site".into(), "north".into());
+        cameras[1]
+            .labels
+            .insert("placement.gpu".into(), "true".into());
+        let mut n = nodes(&["a", "b"]);
+        n[0].labels.insert("site".into(), "north".into());
+        n[1].max_cameras = 3;
+        let p = plan(&cameras, &n, &ids(&["a", "b"]), 16);
+        let to = |i: usize| {
+            p.moves
+                .iter()
+                .find(|m| m.camera_id == cameras[i].camera_id)
+                .expect("move")
+        };
+        assert_eq!(to(0).to.as_deref(), Some("a"));
+        assert_eq!(to(1).to, None);
+        assert!(to(1).reason.contains("gpu=true"), "{}", to(1).reason);
+        assert!(p.load["b"] <= 3, "{:?}", p.load);
+        // Nothing can be placed with no candidates, and the reason says so.
+        let p = plan(&cams(1), &[], &ids(&["a"]), 16);
+        assert!(p.moves[0].reason.contains("undrained"), "{:?}", p.moves);
+    }
+
+    #[test]
+    fn weights_follow_capacity() {
+        let mut n = nodes(&["small", "big"]);
+        n[0].max_cameras = 100;
+        n[1].max_cameras = 300;
+        let p = plan(&cams(200), &n, &ids(&["small", "big"]), 16);
+        let (small, big) = (p.load["small"], p.load["big"]);
+        assert!(big > 2 * small, "small {small}, big {big}");
+    }
+
+    #[test]
+    fn ownership_keeps_the_last_epoch_after_losing_a_camera() {
+        let o = Ownership::default();
+        let cam = CameraId::new();
+        assert_eq!(o.epoch(cam), 0);
+        let (gained, _) = o.replace(HashMap::from([(
+            cam,
+            Grant {
+                epoch: 4,
+                owner: true,
+            },
+        )]));
+        assert_eq!(gained, vec![cam]);
+        assert!(o.owns(cam));
+        let (_, lost) = o.replace(HashMap::new());
+        assert_eq!(lost, vec![cam]);
+        assert!(!o.owns(cam));
+        assert_eq!(o.epoch(cam), 4, "late writes carry the stale epoch");
     }
 }

@@ -129,11 +129,23 @@ impl Actor for SegmenterActor {
 async fn drain(myself: &ActorRef<SegmenterMsg>, state: &mut SegmenterState) {
     let ctx = Arc::clone(&state.args.ctx);
     while let Some(seg) = state.pending.front() {
-        match ctx.store.insert_segment(seg, ctx.node_id()).await {
+        let epoch = ctx.fencing_epoch(seg.camera_id);
+        match ctx.store.insert_segment(seg, ctx.node_id(), epoch).await {
             Ok((segment, inserted)) => {
                 state.pending.pop_front();
                 if inserted {
+                    if let Some(o) = &ctx.ownership {
+                        o.segment_indexed(segment.camera_id);
+                    }
                     announce(&ctx, &segment, &state.label).await;
+                }
+            }
+            Err(e @ StoreError::Fenced { .. }) => {
+                // This node was frozen or cut off and the camera records elsewhere now: the file stays
+                // on disk, unindexed (the new owner's recording covers the time).
+                metrics::FENCED_WRITES.with_label_values(&["segment"]).inc();
+                if let Some(seg) = state.pending.pop_front() {
+                    tracing::warn!(camera_id = %seg.camera_id, seq = seg.seq, path = %seg.path.display(), error = %e, "segment refused (stale owner); kept on disk, not indexed");
                 }
             }
             Err(StoreError::NotFound(_)) => {

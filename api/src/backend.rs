@@ -220,6 +220,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The cluster's nodes as this node sees them.
     async fn nodes(&self) -> Result<vms_messages::NodeList, ApiError>;
+    /// Drains (`true`) or undrains a node; its view after the change.
+    async fn drain_node(&self, id: &str, drained: bool)
+    -> Result<vms_messages::NodeView, ApiError>;
+    /// Removes a drained, stopped node that holds no camera.
+    async fn remove_node(&self, id: &str) -> Result<(), ApiError>;
+    /// A page of the placement map after camera `after`, optionally one node's.
+    async fn placement(
+        &self,
+        after: Option<vms_messages::CameraId>,
+        node: Option<String>,
+        limit: i64,
+    ) -> Result<vms_messages::PlacementView, ApiError>;
 
     /// Live events as they are published on JetStream; `None` when this node has no feed.
     fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>>;

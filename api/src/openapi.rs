@@ -19,7 +19,11 @@ use utoipa::{Modify, OpenApi};
         routes::readyz,
         routes::metrics,
         routes::openapi_json,
-        routes::list_nodes,
+        routes::cluster::list_nodes,
+        routes::cluster::drain_node,
+        routes::cluster::undrain_node,
+        routes::cluster::remove_node,
+        routes::cluster::placement,
         identity::login,
         identity::refresh,
         identity::logout,
@@ -119,6 +123,8 @@ use utoipa::{Modify, OpenApi};
         vms_messages::EventPage,
         vms_messages::EventView,
         vms_messages::NodeList,
+        vms_messages::PlacementView,
+        vms_messages::PlacementEntry,
         vms_messages::NodeView,
         vms_messages::NodeState,
         vms_messages::SimilarEvent,
@@ -148,7 +154,7 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "analytics events"),
         (name = "tickets", description = "tickets opened by events"),
         (name = "notifications", description = "webhook and e-mail channels, delivery log"),
-        (name = "cluster", description = "the cluster's nodes"),
+        (name = "cluster", description = "the cluster's nodes and the placement map"),
     )
 )]
 pub struct ApiDoc;

@@ -1,21 +1,584 @@
-//! Multi-process cluster scenarios with faults injected. The cluster work fills this crate; for now it
-//! holds the process helpers the scenarios share.
+//! Multi-process cluster scenarios with faults injected, and the oracles that judge them.
+//!
+//! [`Cluster`] starts N `vms node` processes with `cluster.placement` on, over one scratch database,
+//! the shared NATS (a cluster name of their own) and the camera simulator; it kills, freezes, cuts
+//! off (through a [`Proxy`]), adds, drains and stops nodes. The [`oracle`] module reads the store:
+//! writes with a stale ownership epoch, overlapping ownership, recording gaps, duplicates.
+//!
+//! Scenarios live in `tests/`; their sizes come from `VMS_CHAOS_*` variables so that CI runs them
+//! small and a long run (`VMS_CHAOS_KILLS=20`) runs them large.
 
-use std::net::TcpListener;
+use anyhow::{Context, bail};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use vms_node::sandbox::{NodeProcess, Sandbox, wait_for};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+pub mod nats;
+pub mod oracle;
+pub mod proxy;
+
+pub use nats::PrivateNats;
+pub use proxy::Proxy;
+pub use vms_node::sandbox::free_port;
+
+/// A size from the environment (`VMS_CHAOS_<NAME>`), or `default`.
+pub fn size(name: &str, default: usize) -> usize {
+    std::env::var(format!("VMS_CHAOS_{name}"))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The `vms` binary cargo built beside this test (`target/<profile>/vms`).
+pub fn vms_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no parent folder")?;
+    let vms = dir.join("vms");
+    if !vms.is_file() {
+        bail!(
+            "{} not found: build it first (cargo build -p vms-node)",
+            vms.display()
+        );
+    }
+    Ok(vms)
+}
 
-    #[test]
-    fn free_ports_bind() {
-        let port = free_port().expect("port");
-        assert!(port > 0);
-        TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+/// The `p`-th percentile (0-100) of `values`, nearest rank.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// How a cluster starts.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Node processes.
+    pub nodes: usize,
+    /// Simulated cameras (each added to the cluster's tenant).
+    pub cameras: usize,
+    /// Environment of every node (after the harness's own).
+    pub env: Vec<(String, String)>,
+    /// A PostgreSQL server of the test's own (admin URL), instead of the shared one.
+    pub postgres: Option<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            cameras: 6,
+            env: Vec::new(),
+            postgres: None,
+        }
+    }
+}
+
+struct Member {
+    id: String,
+    process: Option<NodeProcess>,
+    env: Vec<(String, String)>,
+}
+
+/// N node processes over one database, the simulator and NATS. Nodes are named `a`, `b`, … in
+/// the harness; their node ids are `<sandbox id>-<name>` (`a` is the sandbox's own id).
+pub struct Cluster {
+    // Fields drop in order: the nodes stop before the sandbox (simulator, database) goes.
+    members: BTreeMap<String, Member>,
+    /// Database, simulator, admin key.
+    pub sb: Sandbox,
+    /// The cameras' tenant.
+    pub tenant: String,
+    /// Camera ids, in simulator order.
+    pub cameras: Vec<String>,
+    db: tokio_postgres::Client,
+}
+
+/// The newest segment file of each (node, camera) at a moment, to tell new recordings from old.
+pub struct Snapshot {
+    files: HashMap<(String, String), Option<PathBuf>>,
+    /// When it was taken.
+    pub at: Instant,
+}
+
+impl Snapshot {
+    /// The newest file of `camera` on `name` then.
+    pub fn file(&self, name: &str, camera: &str) -> Option<&PathBuf> {
+        self.files
+            .get(&(name.to_string(), camera.to_string()))
+            .and_then(Option::as_ref)
+    }
+}
+
+/// Names of nodes: `a`, `b`, …, `z`, then `n26`, ….
+pub fn node_name(i: usize) -> String {
+    match u8::try_from(i) {
+        Ok(i) if i < 26 => char::from(b'a' + i).to_string(),
+        _ => format!("n{i}"),
+    }
+}
+
+/// The data folder name of node `name` (the sandbox's own node keeps `data`).
+fn data_name(name: &str) -> &str {
+    if name == "a" { "data" } else { name }
+}
+
+impl Cluster {
+    /// Starts the cluster, adds the cameras, and waits until every camera is placed.
+    pub async fn start(opts: ClusterOptions) -> anyhow::Result<Self> {
+        let mut builder = Sandbox::builder(vms_exe()?)
+            .cameras(opts.cameras.max(1))
+            .env("VMS_CLUSTER__PLACEMENT", "true")
+            .env("VMS_ANALYTICS__ENABLED", "false");
+        for (k, v) in &opts.env {
+            builder = builder.env(k, v);
+        }
+        if let Some(pg) = &opts.postgres {
+            builder = builder.postgres_server(pg);
+        }
+        let mut sb = builder.start().await?;
+        let tenant = sb
+            .create_tenant(
+                "chaos",
+                u32::try_from(opts.cameras.max(16)).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let mut cameras = Vec::new();
+        for i in 0..opts.cameras {
+            cameras.push(
+                sb.create_camera(&tenant, &format!("cam{i}"), &sb.sim.url(i))
+                    .await?,
+            );
+        }
+        let (db, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let first = sb.node.take().context("sandbox node")?;
+        let mut members = BTreeMap::new();
+        members.insert(
+            "a".to_string(),
+            Member {
+                id: sb.node_id.clone(),
+                process: Some(first),
+                env: Vec::new(),
+            },
+        );
+        let mut cluster = Self {
+            members,
+            sb,
+            tenant,
+            cameras,
+            db,
+        };
+        for i in 1..opts.nodes {
+            cluster.add_node(&node_name(i), Vec::new()).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Waits until node `name` is up in the view of every running node, then for the leader to have
+    /// had two rounds with it.
+    pub async fn wait_member_up(&self, name: &str) -> anyhow::Result<()> {
+        let id = self.id(name);
+        for n in self.running() {
+            let id = id.clone();
+            wait_for(
+                &format!("node {id} up as {n} sees it"),
+                Duration::from_secs(20),
+                || {
+                    let (id, n) = (id.clone(), n.clone());
+                    async move {
+                        let (_, nodes) =
+                            self.call(reqwest::Method::GET, "/nodes", Some(&n)).await?;
+                        let up = nodes["items"].as_array().is_some_and(|items| {
+                            items
+                                .iter()
+                                .any(|i| i["id"] == id.as_str() && i["state"] == "up")
+                        });
+                        Ok(up.then_some(()))
+                    }
+                },
+            )
+            .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        Ok(())
+    }
+
+    /// The store, for oracles.
+    pub fn db(&self) -> &tokio_postgres::Client {
+        &self.db
+    }
+
+    /// Connects to the store again (after its server restarted).
+    pub async fn reconnect(&mut self) -> anyhow::Result<()> {
+        let (db, conn) = tokio_postgres::connect(&self.sb.db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        self.db = db;
+        Ok(())
+    }
+
+    /// Every segment file of every camera in `name`'s data folder: (path, modified).
+    pub fn segment_files(&self, name: &str) -> Vec<(PathBuf, SystemTime)> {
+        let root = self.data_dir(name).join("segments").join(&self.tenant);
+        let mut out = Vec::new();
+        for cam in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            for day in std::fs::read_dir(cam.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                for f in std::fs::read_dir(day.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if let Ok(m) = f.metadata().and_then(|m| m.modified()) {
+                        out.push((f.path(), m));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Node id of `name`.
+    pub fn id(&self, name: &str) -> String {
+        self.members
+            .get(name)
+            .map(|m| m.id.clone())
+            .unwrap_or_else(|| format!("{}-{name}", self.sb.node_id))
+    }
+
+    /// Name of node id `id`.
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.id == id)
+            .map(|(n, _)| n.clone())
+    }
+
+    /// Names of the running nodes.
+    pub fn running(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.process.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// API base URL of `name`, while it runs.
+    pub fn api(&self, name: &str) -> Option<String> {
+        self.members
+            .get(name)
+            .and_then(|m| m.process.as_ref())
+            .map(|p| p.api.clone())
+    }
+
+    /// The log (stderr) of node `name`, every run of it.
+    pub fn log(&self, name: &str) -> String {
+        self.sb.node_log(data_name(name))
+    }
+
+    /// Data folder of `name` (kept across restarts).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.sb.node_dir(data_name(name))
+    }
+
+    /// Starts node `name` (again, with its id and data folder) with `env` of its own, and waits until
+    /// it is ready.
+    pub async fn add_node(&mut self, name: &str, env: Vec<(String, String)>) -> anyhow::Result<()> {
+        let id = self.id(name);
+        let env = if env.is_empty() {
+            self.members
+                .get(name)
+                .map(|m| m.env.clone())
+                .unwrap_or_default()
+        } else {
+            env
+        };
+        let process = self.sb.spawn_node_with(&id, data_name(name), &env)?;
+        let ready = format!("{}/readyz", process.api);
+        self.members.insert(
+            name.to_string(),
+            Member {
+                id,
+                process: Some(process),
+                env,
+            },
+        );
+        self.sb.wait_ready(&ready).await
+    }
+
+    /// SIGKILLs `name` and waits for it to go.
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(p) = self.members.get_mut(name).and_then(|m| m.process.take()) {
+            p.kill().await;
+        }
+    }
+
+    /// Stops `name` cleanly (SIGTERM) and waits.
+    pub async fn stop(&mut self, name: &str) {
+        if let Some(p) = self.members.get_mut(name).and_then(|m| m.process.take()) {
+            p.stop().await;
+        }
+    }
+
+    fn signal(&self, name: &str, sig: rustix::process::Signal) {
+        if let Some(pid) = self
+            .members
+            .get(name)
+            .and_then(|m| m.process.as_ref())
+            .and_then(NodeProcess::pid)
+        {
+            vms_node::process::signal(pid, sig);
+        }
+    }
+
+    /// Freezes `name` (SIGSTOP).
+    pub fn freeze(&self, name: &str) {
+        self.signal(name, rustix::process::Signal::STOP);
+    }
+
+    /// Resumes `name` (SIGCONT).
+    pub fn thaw(&self, name: &str) {
+        self.signal(name, rustix::process::Signal::CONT);
+    }
+
+    /// A running node's API, `name` first if given and running.
+    fn some_api(&self, prefer: Option<&str>) -> anyhow::Result<String> {
+        prefer
+            .and_then(|n| self.api(n))
+            .or_else(|| self.running().iter().find_map(|n| self.api(n)))
+            .context("no node is running")
+    }
+
+    /// An API call as the platform admin, on node `on` (or any running node).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        on: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}/api/v1{path}", self.some_api(on)?);
+        let resp = self.sb.http().request(method, url).send().await?;
+        vms_node::sandbox::json_response(resp).await
+    }
+
+    /// Camera → node id, as the placement map has it.
+    pub async fn placement(&self) -> anyhow::Result<HashMap<String, Option<String>>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT c.id::text, p.node_id FROM cameras c LEFT JOIN placement p ON p.camera_id = c.id",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Waits until every camera is placed on a running node (`among`, if given) and no handover is
+    /// under way; the placement then.
+    pub async fn wait_settled(
+        &self,
+        among: Option<&[String]>,
+        deadline: Duration,
+    ) -> anyhow::Result<HashMap<String, Option<String>>> {
+        let names = among
+            .map(<[String]>::to_vec)
+            .unwrap_or_else(|| self.running());
+        let ids: Vec<String> = names.iter().map(|n| self.id(n)).collect();
+        wait_for("placement settled", deadline, || {
+            let ids = ids.clone();
+            async move {
+                let busy: i64 = self
+                    .db
+                    .query_one(
+                        "SELECT count(*) FROM placement WHERE previous_node IS NOT NULL AND NOT handed_over",
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                let map = self.placement().await?;
+                let placed = map
+                    .values()
+                    .all(|n| n.as_ref().is_some_and(|n| ids.contains(n)));
+                Ok((busy == 0 && placed && !map.is_empty()).then_some(map))
+            }
+        })
+        .await
+    }
+
+    /// The newest segment file of `camera` in `name`'s data folder: (path, modified, bytes).
+    pub fn newest_file(&self, name: &str, camera: &str) -> Option<(PathBuf, SystemTime, u64)> {
+        let dir = self
+            .data_dir(name)
+            .join("segments")
+            .join(&self.tenant)
+            .join(camera);
+        let mut newest: Option<(PathBuf, SystemTime, u64)> = None;
+        for day in std::fs::read_dir(dir).ok()?.flatten() {
+            for f in std::fs::read_dir(day.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let Ok(meta) = f.metadata() else { continue };
+                let Ok(modified) = meta.modified() else {
+                    continue;
+                };
+                if newest.as_ref().is_none_or(|(_, m, _)| modified > *m) {
+                    newest = Some((f.path(), modified, meta.len()));
+                }
+            }
+        }
+        newest
+    }
+
+    /// Whether `name` wrote bytes of `camera` after `since`.
+    pub fn wrote_since(&self, name: &str, camera: &str, since: SystemTime) -> bool {
+        self.newest_file(name, camera)
+            .is_some_and(|(_, m, len)| m > since && len > 0)
+    }
+
+    /// Waits until every camera records on the node the placement map puts it on (bytes in the last
+    /// 2 s).
+    pub async fn wait_recording(&self, deadline: Duration) -> anyhow::Result<()> {
+        wait_for(
+            "every camera recording on its owner",
+            deadline,
+            || async move {
+                let map = self.placement().await?;
+                let recent = SystemTime::now() - Duration::from_secs(2);
+                for (cam, node) in &map {
+                    let Some(name) = node.as_deref().and_then(|n| self.name_of(n)) else {
+                        return Ok(None);
+                    };
+                    if !self.wrote_since(&name, cam, recent) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            },
+        )
+        .await
+    }
+
+    /// The newest segment file of every camera on every running node, before a fault.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut files = HashMap::new();
+        for n in self.running() {
+            for cam in &self.cameras {
+                files.insert(
+                    (n.clone(), cam.clone()),
+                    self.newest_file(&n, cam).map(|f| f.0),
+                );
+            }
+        }
+        Snapshot {
+            files,
+            at: Instant::now(),
+        }
+    }
+
+    /// Whether `name` started a new segment file of `camera`, with bytes, since `snap`.
+    fn started_since(&self, name: &str, camera: &str, snap: &Snapshot) -> bool {
+        let before = snap
+            .files
+            .get(&(name.to_string(), camera.to_string()))
+            .cloned()
+            .flatten();
+        self.newest_file(name, camera)
+            .is_some_and(|(path, _, len)| len > 0 && Some(&path) != before.as_ref())
+    }
+
+    /// For each of `cameras`, how long after `snap` (taken just before a fault) a running node other
+    /// than `not_on` started recording it (a new segment file with bytes); waits at most `deadline`.
+    pub async fn takeover_times(
+        &self,
+        cameras: &[String],
+        not_on: &str,
+        snap: &Snapshot,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<f64>> {
+        let mut times: HashMap<String, f64> = HashMap::new();
+        let others: Vec<String> = self.running().into_iter().filter(|n| n != not_on).collect();
+        while times.len() < cameras.len() {
+            if snap.at.elapsed() > deadline {
+                let missing: Vec<&String> =
+                    cameras.iter().filter(|c| !times.contains_key(*c)).collect();
+                bail!("cameras {missing:?} not recorded elsewhere within {deadline:?}");
+            }
+            for cam in cameras {
+                if times.contains_key(cam) {
+                    continue;
+                }
+                if others.iter().any(|n| self.started_since(n, cam, snap)) {
+                    times.insert(cam.clone(), snap.at.elapsed().as_secs_f64());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(cameras.iter().map(|c| times[c]).collect())
+    }
+
+    /// The cameras placed on node `name`.
+    pub async fn cameras_on(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        let id = self.id(name);
+        Ok(self
+            .placement()
+            .await?
+            .into_iter()
+            .filter(|(_, n)| n.as_deref() == Some(id.as_str()))
+            .map(|(c, _)| c)
+            .collect())
+    }
+
+    /// The running node holding the most cameras.
+    pub async fn busiest(&self) -> anyhow::Result<String> {
+        let mut best = (String::new(), 0);
+        for n in self.running() {
+            let k = self.cameras_on(&n).await?.len();
+            if k > best.1 {
+                best = (n, k);
+            }
+        }
+        if best.1 == 0 {
+            bail!("no node holds a camera");
+        }
+        Ok(best.0)
+    }
+
+    /// A metric of node `name` (sum over its labels).
+    pub async fn metric(&self, name: &str, metric: &str) -> anyhow::Result<f64> {
+        let api = self.api(name).context("node not running")?;
+        let text = self
+            .sb
+            .http()
+            .get(format!("{api}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| {
+                l.starts_with(metric)
+                    && l[metric.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c == '{' || c == ' ')
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            + 0.0)
     }
 }

@@ -233,6 +233,9 @@ pub struct AuthConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
+    /// Name of the cluster: nodes with the same name on the same NATS are its members (several
+    /// clusters may share one NATS).
+    pub name: String,
     /// How often the node publishes its heartbeat on NATS.
     pub heartbeat_ms: u64,
     /// A node not heard from for this long is down.
@@ -246,6 +249,11 @@ pub struct ClusterConfig {
     /// Place cameras across the nodes with a leader (failover when a node dies); off: this node
     /// records every camera of its database.
     pub placement: bool,
+    /// Take the cameras placed here without recording them (control-plane scale tests only).
+    pub fake_cameras: bool,
+    /// Most handovers (rebalancing and drain moves) the leader starts per round (twice a second);
+    /// moves off a node that is down are not limited.
+    pub max_handovers: u32,
     /// Shared secret nodes present to each other; required in production (at least 16 characters).
     pub cookie: String,
     /// File holding the cookie instead (a mounted secret).
@@ -261,6 +269,7 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
+            name: "vms".into(),
             heartbeat_ms: 500,
             down_after_ms: 2000,
             roles: ["ingest", "inference", "control", "api"]
@@ -269,6 +278,8 @@ impl Default for ClusterConfig {
             labels: Default::default(),
             max_cameras: 0,
             placement: false,
+            fake_cameras: false,
+            max_handovers: 16,
             cookie: String::new(),
             cookie_file: None,
             tls_cert: None,
@@ -584,6 +595,9 @@ impl NodeConfig {
             "cluster.roles" => self.cluster.roles = list(value),
             "cluster.max_cameras" => self.cluster.max_cameras = num(value)?,
             "cluster.placement" => self.cluster.placement = boolean(value)?,
+            "cluster.fake_cameras" => self.cluster.fake_cameras = boolean(value)?,
+            "cluster.max_handovers" => self.cluster.max_handovers = num(value)?,
+            "cluster.name" => self.cluster.name = value.trim().to_string(),
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.models" => self.analytics.models = list(value),
             "analytics.embedding" => self.analytics.embedding = value.trim().to_string(),
@@ -731,6 +745,24 @@ impl NodeConfig {
         self.validate_security()?;
         self.validate_notifications()?;
         let c = &self.cluster;
+        if c.name.is_empty()
+            || c.name.len() > 64
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_-".contains(ch))
+        {
+            return Err(invalid(
+                "cluster.name",
+                "must be 1-64 letters, digits, '-' or '_'",
+            ));
+        }
+        if !(1..=100_000).contains(&c.max_handovers) {
+            return Err(invalid(
+                "cluster.max_handovers",
+                "must be between 1 and 100000",
+            ));
+        }
         if !(50..=10_000).contains(&c.heartbeat_ms) {
             return Err(invalid(
                 "cluster.heartbeat_ms",

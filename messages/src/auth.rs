@@ -74,15 +74,17 @@ pub enum Permission {
     MetricsRead,
     /// Rotate the signing keys of access tokens.
     SigningKeysWrite,
-    /// See the cluster's nodes.
+    /// See the cluster's nodes and the placement map.
     NodesRead,
+    /// Drain, undrain and remove nodes.
+    NodesWrite,
     /// Use one's own session: who am I, log out.
     Session,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
@@ -103,6 +105,7 @@ impl Permission {
         Self::MetricsRead,
         Self::SigningKeysWrite,
         Self::NodesRead,
+        Self::NodesWrite,
         Self::Session,
     ];
 
@@ -129,6 +132,7 @@ impl Permission {
             Self::MetricsRead => "metrics:read",
             Self::SigningKeysWrite => "signing_keys:write",
             Self::NodesRead => "nodes:read",
+            Self::NodesWrite => "nodes:write",
             Self::Session => "session",
         }
     }

@@ -8,6 +8,7 @@ pub mod event;
 pub mod ids;
 pub mod node;
 pub mod notify;
+pub mod placement;
 pub mod rule;
 pub mod segment;
 pub mod subjects;
@@ -24,11 +25,12 @@ pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, 
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{Event, EventPage, EventView, SimilarEvent, SimilarEvents};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
-pub use node::{Heartbeat, NodeList, NodeState, NodeView};
+pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate, Delivery,
     DeliveryPage, DeliveryState,
 };
+pub use placement::{PlacementEntry, PlacementView};
 pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, Rule, RuleCreate, RuleKind, RulePage,
     RuleUpdate, ScheduleWindow, Weekday,

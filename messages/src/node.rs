@@ -13,6 +13,10 @@ use uuid::Uuid;
 pub struct Heartbeat {
     /// Node id (`node_id` in its config).
     pub node_id: String,
+    /// The cluster it belongs to (`cluster.name`); nodes of other clusters on the same NATS are
+    /// not members.
+    #[serde(default)]
+    pub cluster: String,
     /// This run of the process: a node restarted under the same id has a new one.
     pub instance: Uuid,
     /// Address its API listens on.
@@ -27,12 +31,19 @@ pub struct Heartbeat {
     pub max_cameras: u32,
     /// Cameras it records now.
     pub cameras: u32,
+    /// Cameras placement gave it (recorded, or being taken over).
+    #[serde(default)]
+    pub owned: u32,
     /// When it started.
     pub started_at: DateTime<Utc>,
     /// Its wall clock when it sent this heartbeat.
     pub sent_at: DateTime<Utc>,
     /// It is stopping (a graceful leave, not a failure).
     pub leaving: bool,
+    /// `sha256=<hex>` HMAC of this heartbeat (with `mac` empty) under the cluster cookie, keyed on
+    /// `sent_at`: members ignore heartbeats that do not carry the cluster's cookie.
+    #[serde(default)]
+    pub mac: String,
 }
 
 /// A node's state as seen by the node that answers.
@@ -64,6 +75,18 @@ pub struct NodeView {
     pub max_cameras: u32,
     /// Cameras it records.
     pub cameras: u32,
+    /// Cameras it says placement gave it (from its heartbeat).
+    #[serde(default)]
+    pub owned: u32,
+    /// Cameras the placement map puts on it (with `cluster.placement`).
+    #[serde(default)]
+    pub placed: u64,
+    /// An admin drained it: no cameras are placed on it.
+    #[serde(default)]
+    pub drained: bool,
+    /// It holds the placement lease.
+    #[serde(default)]
+    pub leader: bool,
     /// Up, down or left.
     pub state: NodeState,
     /// When it started.
@@ -80,4 +103,49 @@ pub struct NodeView {
 pub struct NodeList {
     /// Nodes, by id.
     pub items: Vec<NodeView>,
+}
+
+/// A change made through one node's API, published to every node of the cluster so that the node
+/// recording the entity applies it (any node serves the API; an entity lives on its owner).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterChange {
+    /// Wire version.
+    pub v: u32,
+    /// The node whose API made the change (it applied it already).
+    pub origin: String,
+    /// What changed.
+    pub change: Change,
+}
+
+/// What changed; the receiver reads the entity from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A tenant was created or changed.
+    Tenant {
+        /// The tenant.
+        tenant_id: crate::TenantId,
+    },
+    /// A tenant was deleted.
+    TenantRemoved {
+        /// The tenant.
+        tenant_id: crate::TenantId,
+    },
+    /// A camera was created or changed.
+    Camera {
+        /// The camera.
+        camera_id: crate::CameraId,
+    },
+    /// A camera was deleted.
+    CameraRemoved {
+        /// The camera.
+        camera_id: crate::CameraId,
+        /// Its tenant.
+        tenant_id: crate::TenantId,
+    },
+    /// A camera's rules changed.
+    Rules {
+        /// The camera.
+        camera_id: crate::CameraId,
+    },
 }

@@ -29,3 +29,14 @@ pub fn event(tenant: TenantId, camera: CameraId, kind: &str) -> String {
 pub fn tenant_events(tenant: TenantId) -> String {
     format!("vms.events.{tenant}.>")
 }
+
+/// Changes made through one node's API that other nodes apply (`vms.cluster.<cluster>.changes`).
+pub fn cluster_changes(cluster: &str) -> String {
+    format!("vms.cluster.{cluster}.changes")
+}
+
+/// Requests for the live status of a camera a node records
+/// (`vms.cluster.<cluster>.node.<node>.camera-status`).
+pub fn camera_status(cluster: &str, node: &str) -> String {
+    format!("vms.cluster.{cluster}.node.{node}.camera-status")
+}

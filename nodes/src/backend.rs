@@ -24,10 +24,10 @@ use vms_messages::{
     RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, SimilarEvents, Tenant, TenantCreate,
     TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{Change, Principal, TicketAction, TicketPage, TicketState, TicketView};
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
-use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// How long the API waits for a camera actor's status.
 const STATUS_TIMEOUT_MS: u64 = 1000;
@@ -94,6 +94,11 @@ impl NodeBackend {
             }
         }
         let mut status = CameraStatus::unknown();
+        if camera.enabled
+            && let Some(placed) = self.placed_status(camera).await
+        {
+            return placed;
+        }
         if !camera.enabled {
             status.state = CameraState::Disabled;
             status.reason = Some("camera is disabled".into());
@@ -115,6 +120,34 @@ impl NodeBackend {
         status
     }
 
+    fn membership(&self) -> Result<&Arc<vms_actors::membership::Membership>, ApiError> {
+        self.membership.as_ref().ok_or_else(|| {
+            ApiError::unavailable("this node has no cluster membership (no NATS connection)")
+        })
+    }
+
+    /// The nodes membership sees, with what the placement map says of each (placed, drained, leader).
+    async fn node_views(&self) -> Result<Vec<vms_messages::NodeView>, ApiError> {
+        let mut nodes = self.membership()?.nodes();
+        if self.ctx.ownership.is_some() {
+            let (placed, drained, leader) = self
+                .db(|s| async move {
+                    Ok((
+                        s.placed_per_node().await?,
+                        s.drained_nodes().await?,
+                        s.lease_holder(vms_actors::placement::LEASE).await?,
+                    ))
+                })
+                .await?;
+            for n in &mut nodes {
+                n.placed = placed.get(&n.id).copied().unwrap_or(0);
+                n.drained = drained.contains(&n.id);
+                n.leader = leader.as_ref().is_some_and(|l| l.holder == n.id);
+            }
+        }
+        Ok(nodes)
+    }
+
     /// The models this node runs (none with analytics off).
     fn models(&self) -> Vec<String> {
         self.ctx
@@ -124,12 +157,54 @@ impl NodeBackend {
             .collect()
     }
 
-    /// Tells the camera's actor, if it runs here, to re-read its rules.
+    /// Tells the camera's actor, if it runs here, to re-read its rules (and the node running it,
+    /// if another).
     fn rules_changed(&self, camera: CameraId) {
         if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera)) {
             let actor: ActorRef<CameraMsg> = cell.into();
             let _ = actor.cast(CameraMsg::RulesChanged);
         }
+        self.broadcast(Change::Rules { camera_id: camera });
+    }
+
+    /// Tells the other nodes of a change made here (in the background: the caller has its answer).
+    fn broadcast(&self, change: Change) {
+        let ctx = Arc::clone(&self.ctx);
+        self.runtime.spawn(async move {
+            vms_actors::changes::publish(&ctx, change).await;
+        });
+    }
+
+    /// The status of a camera another node runs, or why none does.
+    async fn placed_status(&self, camera: &Camera) -> Option<CameraStatus> {
+        self.ctx.ownership.as_ref()?;
+        let (node, unplaced) = self.ctx.store.placement_of(camera.id).await.ok()??;
+        let mut status = CameraStatus::unknown();
+        match node {
+            Some(node) if node != self.ctx.node_id() => {
+                if let Some(s) =
+                    vms_actors::changes::remote_status(&self.ctx, &node, camera.id).await
+                {
+                    return Some(s);
+                }
+                status.reason = Some(format!(
+                    "node {node} records this camera and does not answer (it is moving or down); retry in a few seconds"
+                ));
+                status.node = Some(node);
+            }
+            Some(_) => {
+                status.state = CameraState::Connecting;
+                status.reason = Some("placed on this node; starting".into());
+                status.node = Some(self.ctx.node_id().to_string());
+            }
+            None => {
+                status.reason = Some(format!(
+                    "cannot be placed: {}",
+                    unplaced.unwrap_or_else(|| "no node can take it".into())
+                ));
+            }
+        }
+        Some(status)
     }
 
     async fn view(&self, camera: Camera) -> CameraView {
@@ -176,6 +251,9 @@ impl Backend for NodeBackend {
         let _ = self
             .supervisor
             .cast(NodeMsg::TenantUpserted(tenant.clone()));
+        self.broadcast(Change::Tenant {
+            tenant_id: tenant.id,
+        });
         Ok(tenant)
     }
 
@@ -198,6 +276,9 @@ impl Backend for NodeBackend {
         let _ = self
             .supervisor
             .cast(NodeMsg::TenantUpserted(tenant.clone()));
+        self.broadcast(Change::Tenant {
+            tenant_id: tenant.id,
+        });
         Ok(tenant)
     }
 
@@ -205,6 +286,7 @@ impl Backend for NodeBackend {
         self.db(move |s| async move { s.delete_tenant(id).await })
             .await?;
         let _ = self.supervisor.cast(NodeMsg::TenantRemoved(id));
+        self.broadcast(Change::TenantRemoved { tenant_id: id });
         Ok(())
     }
 
@@ -220,6 +302,9 @@ impl Backend for NodeBackend {
         let _ = self
             .supervisor
             .cast(NodeMsg::CameraUpserted(camera.clone()));
+        self.broadcast(Change::Camera {
+            camera_id: camera.id,
+        });
         let mut status = CameraStatus::unknown();
         status.state = if camera.enabled {
             CameraState::Connecting
@@ -244,10 +329,9 @@ impl Backend for NodeBackend {
                 .cameras(scope, tenant, page.cursor.as_deref(), page.limit)
                 .await
                 .map_err(api_error)?;
-            let mut items = Vec::with_capacity(cameras.len());
-            for camera in cameras {
-                items.push(b.view(camera).await);
-            }
+            // Statuses of cameras other nodes run are asked for at once.
+            let items =
+                futures_util::future::join_all(cameras.into_iter().map(|c| b.view(c))).await;
             Ok(CameraPage { items, next_cursor })
         })
         .await
@@ -275,6 +359,9 @@ impl Backend for NodeBackend {
                 .await
                 .map_err(api_error)?;
             let _ = b.supervisor.cast(NodeMsg::CameraUpserted(camera.clone()));
+            b.broadcast(Change::Camera {
+                camera_id: camera.id,
+            });
             Ok(b.view(camera).await)
         })
         .await
@@ -287,6 +374,10 @@ impl Backend for NodeBackend {
         let _ = self.supervisor.cast(NodeMsg::CameraRemoved {
             camera: camera.id,
             tenant: camera.tenant_id,
+        });
+        self.broadcast(Change::CameraRemoved {
+            camera_id: camera.id,
+            tenant_id: camera.tenant_id,
         });
         Ok(())
     }
@@ -567,12 +658,120 @@ impl Backend for NodeBackend {
     }
 
     async fn nodes(&self) -> Result<vms_messages::NodeList, ApiError> {
-        let membership = self.membership.as_ref().ok_or_else(|| {
-            ApiError::unavailable("this node has no cluster membership (no NATS connection)")
-        })?;
         Ok(vms_messages::NodeList {
-            items: membership.nodes(),
+            items: self.node_views().await?,
         })
+    }
+
+    async fn drain_node(
+        &self,
+        id: &str,
+        drained: bool,
+    ) -> Result<vms_messages::NodeView, ApiError> {
+        if self.ctx.ownership.is_none() {
+            return Err(ApiError::conflict(
+                "cluster.placement",
+                "cameras are not placed across nodes (cluster.placement is off), so there is nothing to drain",
+            ));
+        }
+        let nodes = self.node_views().await?;
+        let Some(node) = nodes.iter().find(|n| n.id == id) else {
+            return Err(ApiError::not_found("node"));
+        };
+        if drained && !node.drained {
+            let others = nodes
+                .iter()
+                .filter(|n| {
+                    n.id != id
+                        && n.state == vms_messages::NodeState::Up
+                        && !n.drained
+                        && n.roles.iter().any(|r| r == "ingest")
+                })
+                .count();
+            if others == 0 && node.placed > 0 {
+                return Err(ApiError::conflict(
+                    "id",
+                    format!(
+                        "node {id} is the last up, undrained ingest node: its {} cameras would have nowhere to record; start or undrain another node first",
+                        node.placed
+                    ),
+                ));
+            }
+        }
+        let node_id = id.to_string();
+        self.db(move |s| async move { s.set_drained(&node_id, drained).await })
+            .await?;
+        tracing::info!(node_id = %id, drained, "node drain changed");
+        let mut view = node.clone();
+        view.drained = drained;
+        Ok(view)
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<(), ApiError> {
+        let membership = self.membership()?;
+        let nodes = self.node_views().await?;
+        let Some(node) = nodes.iter().find(|n| n.id == id) else {
+            return Err(ApiError::not_found("node"));
+        };
+        if !node.drained {
+            return Err(ApiError::conflict(
+                "id",
+                format!("node {id} is not drained; drain it first (POST /api/v1/nodes/{id}/drain)"),
+            ));
+        }
+        let node_id = id.to_string();
+        let holds = self
+            .db(move |s| async move { s.node_holds_cameras(&node_id).await })
+            .await?;
+        if holds > 0 {
+            return Err(ApiError::conflict(
+                "id",
+                format!(
+                    "node {id} still holds {holds} cameras; wait until the drain has moved them (GET /api/v1/placement?node={id})"
+                ),
+            ));
+        }
+        if node.state == vms_messages::NodeState::Up {
+            return Err(ApiError::conflict(
+                "id",
+                format!("node {id} is still running; stop its process first"),
+            ));
+        }
+        membership.forget(id).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot remove a node's heartbeat");
+            ApiError::unavailable("NATS unavailable; retry shortly")
+        })?;
+        let node_id = id.to_string();
+        self.db(move |s| async move { s.forget_node(&node_id).await })
+            .await?;
+        tracing::info!(node_id = %id, "node removed from the cluster");
+        Ok(())
+    }
+
+    async fn placement(
+        &self,
+        after: Option<CameraId>,
+        node: Option<String>,
+        limit: i64,
+    ) -> Result<vms_messages::PlacementView, ApiError> {
+        self.db(move |s| async move {
+            let leader = s.lease_holder(vms_actors::placement::LEASE).await?;
+            let totals = s.placement_totals().await?;
+            let items = s.placement_page(after, node.as_deref(), limit).await?;
+            let next_cursor = (items.len() as i64 == limit)
+                .then(|| items.last().map(|e| e.camera_id.to_string()))
+                .flatten();
+            Ok(vms_messages::PlacementView {
+                leader_epoch: leader.as_ref().map(|l| l.epoch),
+                leader: leader.map(|l| l.holder),
+                moves: totals.moves,
+                unplaced: totals.unplaced,
+                handovers: totals.handovers,
+                items,
+                next_cursor,
+            })
+        })
+        .await
     }
 
     fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>> {

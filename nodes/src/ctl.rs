@@ -83,8 +83,21 @@ pub enum CtlCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// The cluster's nodes and their state.
-    Nodes,
+    /// The cluster's nodes and their state; drain, undrain and remove them.
+    Nodes {
+        /// The subcommand (default: list).
+        #[command(subcommand)]
+        command: Option<NodesCommand>,
+    },
+    /// Where every camera is placed, at which ownership epoch; the leader and its epoch.
+    Placement {
+        /// Only this node's cameras.
+        #[arg(long)]
+        node: Option<String>,
+        /// Cameras.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Notification channels and their delivery log.
     Channels {
         /// The subcommand.
@@ -99,6 +112,28 @@ pub enum CtlCommand {
         /// Lines.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+}
+
+/// `vms ctl nodes …`
+#[derive(Debug, clap::Subcommand)]
+pub enum NodesCommand {
+    /// List the nodes.
+    List,
+    /// Hand a node's cameras over to the others (make-before-break) and place none on it.
+    Drain {
+        /// Node id.
+        id: String,
+    },
+    /// Place cameras on a drained node again.
+    Undrain {
+        /// Node id.
+        id: String,
+    },
+    /// Remove a drained, stopped node that holds no camera.
+    Remove {
+        /// Node id.
+        id: String,
     },
 }
 
@@ -408,13 +443,28 @@ impl Client {
     }
 }
 
-/// Prints `items` as a table of `columns` (dotted paths into each item).
+/// Columns of node tables.
+const NODE_COLUMNS: &[&str] = &[
+    "id",
+    "state",
+    "leader",
+    "drained",
+    "api",
+    "cameras",
+    "placed",
+    "max_cameras",
+    "roles",
+    "last_seen_ms",
+    "clock_skew_ms",
+];
+
 /// Creates a notification channel from `body`.
 async fn add_channel(c: &mut Client, body: Value) -> anyhow::Result<Value> {
     c.call(Method::POST, "/notification-channels", Some(body))
         .await
 }
 
+/// Prints `items` as a table of `columns` (dotted paths into each item).
 fn table(items: &[Value], columns: &[&str]) {
     let cell = |item: &Value, col: &str| {
         let v = col.split('.').fold(item, |v, k| &v[k]);
@@ -682,19 +732,57 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                 ],
             );
         }
-        CtlCommand::Nodes => {
-            let page = c.call(Method::GET, "/nodes", None).await?;
+        CtlCommand::Nodes { command } => match command.unwrap_or(NodesCommand::List) {
+            NodesCommand::List => {
+                let page = c.call(Method::GET, "/nodes", None).await?;
+                show(&page, NODE_COLUMNS);
+            }
+            NodesCommand::Drain { id } => {
+                let node = c
+                    .call(Method::POST, &format!("/nodes/{id}/drain"), None)
+                    .await?;
+                show(&node, NODE_COLUMNS);
+                eprintln!(
+                    "node {id} drained: its cameras are handed over to the other nodes (watch `vms ctl placement --node {id}`)"
+                );
+            }
+            NodesCommand::Undrain { id } => {
+                let node = c
+                    .call(Method::POST, &format!("/nodes/{id}/undrain"), None)
+                    .await?;
+                show(&node, NODE_COLUMNS);
+            }
+            NodesCommand::Remove { id } => {
+                c.call(Method::DELETE, &format!("/nodes/{id}"), None)
+                    .await?;
+                eprintln!("node {id} removed");
+            }
+        },
+        CtlCommand::Placement { node, limit } => {
+            let q = node.map(|n| format!("&node={n}")).unwrap_or_default();
+            let page = c
+                .call(Method::GET, &format!("/placement?limit={limit}{q}"), None)
+                .await?;
+            if !args.json {
+                println!(
+                    "leader {} (epoch {}), {} moves, {} unplaced, {} handovers",
+                    page["leader"].as_str().unwrap_or("-"),
+                    page["leader_epoch"],
+                    page["moves"],
+                    page["unplaced"],
+                    page["handovers"]
+                );
+            }
             show(
                 &page,
                 &[
-                    "id",
-                    "state",
-                    "api",
-                    "cameras",
-                    "max_cameras",
-                    "roles",
-                    "last_seen_ms",
-                    "clock_skew_ms",
+                    "camera_name",
+                    "node_id",
+                    "epoch",
+                    "previous_node",
+                    "assigned_at",
+                    "unplaced_reason",
+                    "camera_id",
                 ],
             );
         }

@@ -24,6 +24,7 @@ pub struct RunningNode {
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
     membership: Arc<vms_actors::membership::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
+    changes: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
@@ -122,6 +123,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         vms_actors::placement::spawn(Arc::clone(&ctx), Arc::clone(&membership), ownership)
     });
     let feed = ctx.nats.clone().map(vms_actors::feed::spawn_event_feed);
+    // Changes made through other nodes' APIs, and status requests for the cameras running here.
+    let changes = vms_actors::changes::spawn(Arc::clone(&ctx));
     let backend = NodeBackend::new(
         Arc::clone(&ctx),
         supervisor.clone(),
@@ -142,6 +145,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         api_task,
         membership,
         placement,
+        changes,
     })
 }
 
@@ -149,8 +153,8 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
-        if let Some(p) = &self.placement {
-            p.abort();
+        for task in self.placement.iter().chain(&self.changes) {
+            task.abort();
         }
         self.membership.leave().await;
         self.api.stop(true).await;

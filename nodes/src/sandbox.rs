@@ -304,12 +304,24 @@ impl Sandbox {
     /// Starts another node process on this sandbox's database and simulator, with id `node_id` and
     /// its own data folder `data_name` and port; it is not waited for.
     pub fn spawn_node(&self, node_id: &str, data_name: &str) -> anyhow::Result<NodeProcess> {
+        self.spawn_node_with(node_id, data_name, &[])
+    }
+
+    /// [`Sandbox::spawn_node`] with environment overrides of its own (after the sandbox's).
+    pub fn spawn_node_with(
+        &self,
+        node_id: &str,
+        data_name: &str,
+        env: &[(String, String)],
+    ) -> anyhow::Result<NodeProcess> {
         let port = free_port()?;
         let data_dir = self.dir.join(data_name);
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
             .env(crate::bootstrap::ADMIN_PASSWORD_ENV, SANDBOX_ADMIN_PASSWORD)
             .env("VMS_NODE_ID", node_id)
+            // Nodes of every test share NATS: each sandbox is a cluster of its own.
+            .env("VMS_CLUSTER__NAME", &self.node_id)
             .env("VMS_DATA_DIR", &data_dir)
             .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
             .env("VMS_POSTGRES__URL", &self.db.url)
@@ -320,7 +332,7 @@ impl Sandbox {
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (k, v) in &self.env {
+        for (k, v) in self.env.iter().chain(env) {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().context("cannot start vms node")?;
@@ -347,6 +359,11 @@ impl Sandbox {
             api: format!("http://127.0.0.1:{port}"),
             data_dir,
         })
+    }
+
+    /// The data folder of the node started with data folder name `data_name`.
+    pub fn node_dir(&self, data_name: &str) -> PathBuf {
+        self.dir.join(data_name)
     }
 
     /// Waits until `url` (a node's `/readyz`) answers 2xx.

@@ -113,6 +113,8 @@ fn example_body(op: &Op) -> Option<Value> {
                         "resolve_ticket",
                         "close_ticket",
                         "retry_delivery",
+                        "drain_node",
+                        "undrain_node",
                     ]
                     .contains(&op.id.as_str()),
                 "{}: add an example body to example_body()",
@@ -137,6 +139,8 @@ struct Objects {
     ticket: String,
     channel: String,
     delivery: String,
+    /// A node of the cluster (not a tenant's: only platform admins may touch it).
+    node: String,
     /// Strings that must never appear in another tenant's answers.
     secrets: Vec<String>,
 }
@@ -163,6 +167,8 @@ impl Objects {
             &self.channel
         } else if template.starts_with("/api/v1/notification-deliveries/") {
             &self.delivery
+        } else if template.starts_with("/api/v1/nodes/") {
+            &self.node
         } else {
             assert!(
                 !template.contains('{'),
@@ -335,6 +341,7 @@ async fn tenant_objects(
         event: event.to_string(),
         rule: rule["id"].as_str().unwrap_or_default().to_string(),
         ticket: ticket.to_string(),
+        node: sb.node_id.clone(),
     };
     Ok((objects, creds))
 }

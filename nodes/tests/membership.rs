@@ -65,6 +65,28 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     );
     assert_eq!(state_of(&sb, &me).await?.as_deref(), Some("up"));
 
+    // A node with another cluster cookie: refused, naming the setting; it never shows as a member.
+    let stranger = format!("{me}-x");
+    let mut x = sb.spawn_node_with(
+        &stranger,
+        "stranger",
+        &[(
+            "VMS_CLUSTER__COOKIE".to_string(),
+            "not-this-clusters-cookie".to_string(),
+        )],
+    )?;
+    let status = x.exited(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "a node with the wrong cookie must exit with an error: {status:?}"
+    );
+    let log = sb.node_log("stranger");
+    assert!(
+        log.contains("cluster.cookie does not verify"),
+        "the refusal names the cookie: {log}"
+    );
+    assert_eq!(state_of(&sb, &stranger).await?, None);
+
     // Another node joins, and is seen.
     let other = format!("{me}-b");
     let b = sb.spawn_node(&other, "b")?;

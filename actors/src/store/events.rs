@@ -44,18 +44,26 @@ impl Store {
     /// Stores an event once. In the same transaction a new event opens a ticket or joins the unfinished
     /// one of its camera and rule (an escalation only points at its ticket), and its notifications are
     /// queued, so a stored event never lacks either.
+    ///
+    /// With `epoch` the write is fenced as segments are (see [`Store::insert_segment`]): an event of a
+    /// camera this node no longer owns at that epoch is refused with [`StoreError::Fenced`].
     pub async fn insert_event(
         &self,
         e: &Event,
         snapshot: Option<&[u8]>,
         embedding: Option<&[f32]>,
+        epoch: Option<i64>,
     ) -> Result<InsertedEvent, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let n = tx
             .execute(
-                "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id, embedding)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
+                &format!(
+                    "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id, embedding, epoch)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+                     WHERE {} ON CONFLICT (id) DO NOTHING",
+                    super::owner_at_epoch("$3", "$11", "$14")
+                ),
                 &[
                     &e.id,
                     &e.tenant_id.0,
@@ -70,14 +78,24 @@ impl Store {
                     &e.node,
                     &e.ticket_id,
                     &embedding,
+                    &epoch,
                 ],
             )
             .await?;
         if n == 0 {
-            let ticket_id = tx
+            let Some(existing) = tx
                 .query_opt("SELECT ticket_id FROM events WHERE id = $1", &[&e.id])
                 .await?
-                .and_then(|r| r.get(0));
+            else {
+                return Err(match epoch {
+                    Some(epoch) => StoreError::Fenced {
+                        camera: e.camera_id,
+                        epoch,
+                    },
+                    None => StoreError::NotFound("camera"),
+                });
+            };
+            let ticket_id = existing.get(0);
             return Ok(InsertedEvent {
                 new: false,
                 ticket_id,

@@ -64,10 +64,28 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "placement",
         include_str!("../../migrations/0009_placement.sql"),
     ),
+    (
+        10,
+        "fencing and handover",
+        include_str!("../../migrations/0010_fencing.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x0076_6d73_5f6d_6967; // "vms_mig"
+
+/// SQL condition: camera `camera` may be written by node `node` at ownership epoch `epoch` (all
+/// three placeholders, e.g. `$1`); always when the epoch is null (cameras are not placed). The owner
+/// writes at the camera's generation; the node handing it over writes at the generation before, until
+/// its handover time ends.
+pub(crate) fn owner_at_epoch(camera: &str, node: &str, epoch: &str) -> String {
+    format!(
+        "({epoch}::bigint IS NULL OR EXISTS (
+            SELECT 1 FROM placement p WHERE p.camera_id = {camera} AND (
+                (p.node_id = {node} AND p.generation = {epoch})
+                OR (p.previous_node = {node} AND p.generation = {epoch} + 1 AND p.handover_until > now()))))"
+    )
+}
 
 /// Most items one list call returns.
 pub const MAX_PAGE: i64 = 1000;
@@ -111,6 +129,14 @@ pub enum StoreError {
     /// A pagination cursor could not be decoded.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The write carried an ownership epoch that is no longer the camera's: another node owns it now.
+    #[error("stale ownership epoch {epoch} for camera {camera}: it is placed elsewhere now")]
+    Fenced {
+        /// The camera.
+        camera: CameraId,
+        /// The refused epoch.
+        epoch: i64,
+    },
     /// No connection could be had from the pool.
     #[error("database unavailable")]
     Unavailable(#[source] deadpool_postgres::PoolError),
@@ -764,22 +790,30 @@ impl Store {
     }
 
     /// Indexes a segment; idempotent on (camera, seq). Returns the row and whether it was new.
+    ///
+    /// With `epoch` (cameras placed across nodes), the write is fenced: it is refused with
+    /// [`StoreError::Fenced`] unless `node` still owns the camera at that epoch (or hands it over from
+    /// it). A row another node indexed under the same seq is never overwritten.
     pub async fn insert_segment(
         &self,
         seg: &NewSegment,
         node: &str,
+        epoch: Option<i64>,
     ) -> Result<(Segment, bool), StoreError> {
         let client = self.pool.get().await?;
         let path = seg.path.to_string_lossy().into_owned();
         let row = client
             .query_opt(
                 &format!(
-                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+                     WHERE {}
                      ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes
-                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted"
+                       WHERE segments.node = EXCLUDED.node
+                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted",
+                    owner_at_epoch("$1", "$8", "$9")
                 ),
-                &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node],
+                &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch],
             )
             .await;
         match row {
@@ -787,7 +821,13 @@ impl Store {
                 let inserted: bool = row.get("inserted");
                 Ok((segment_from_row(&row).segment, inserted))
             }
-            Ok(None) => Err(StoreError::NotFound("camera")),
+            Ok(None) => match epoch {
+                Some(epoch) => Err(StoreError::Fenced {
+                    camera: seg.camera_id,
+                    epoch,
+                }),
+                None => Err(StoreError::NotFound("camera")),
+            },
             // The camera was deleted while this segment was being written.
             Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
                 Err(StoreError::NotFound("camera"))

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod cameras;
+pub mod cluster;
 pub mod events;
 pub mod identity;
 pub mod notify;
@@ -53,7 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/api-keys", web::get().to(i::list_api_keys))
                 .route("/api-keys/{id}", web::delete().to(i::revoke_api_key))
                 .route("/audit", web::get().to(a::list_audit))
-                .route("/nodes", web::get().to(list_nodes))
+                .route("/nodes", web::get().to(cluster::list_nodes))
+                .route("/nodes/{id}/drain", web::post().to(cluster::drain_node))
+                .route("/nodes/{id}/undrain", web::post().to(cluster::undrain_node))
+                .route("/nodes/{id}", web::delete().to(cluster::remove_node))
+                .route("/placement", web::get().to(cluster::placement))
                 .route("/tenants", web::post().to(t::create_tenant))
                 .route("/tenants", web::get().to(t::list_tenants))
                 .route("/tenants/{id}", web::get().to(t::get_tenant))
@@ -155,15 +160,6 @@ impl PageQuery {
     pub fn page(self) -> Result<Page, ApiError> {
         page(self.cursor, self.limit)
     }
-}
-
-/// The cluster's nodes (id, API address, roles, labels, capacity, cameras, state) as the answering
-/// node sees them: `up` when heard from within `cluster.down_after_ms`, `down` when silent longer
-/// (dead, frozen or cut off), `left` when it said it was stopping; with its clock skew.
-#[utoipa::path(get, path = "/api/v1/nodes", tag = "cluster", security(("bearer" = ["nodes:read"])),
-    responses((status = 200, body = vms_messages::NodeList), (status = 503, body = ErrorBody)))]
-pub async fn list_nodes(backend: SharedBackend) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(backend.nodes().await?))
 }
 
 /// Liveness: the process answers.

@@ -1,0 +1,152 @@
+//! Any node serves the API, but a camera runs on the node placement gave it. Two small NATS
+//! protocols connect them:
+//!
+//! - **Changes**: a node whose API created, changed or deleted a tenant, camera or rule applies it
+//!   and publishes a [`ClusterChange`] on `vms.cluster.<cluster>.changes`; every other node of the
+//!   cluster reads the entity from the store and applies it too (the owner restarts or reconfigures
+//!   the camera, the others only update what they keep).
+//! - **Live status**: `vms.cluster.<cluster>.node.<node>.camera-status` is a request-reply subject
+//!   each node answers for the cameras it runs, so `GET /cameras/{id}` on any node shows the owner's
+//!   live status; an owner that does not answer in time is reported as such, with a retry hint.
+
+use crate::camera::{CameraMsg, camera_actor_name};
+use crate::context::NodeContext;
+use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
+use futures_util::StreamExt;
+use ractor::ActorRef;
+use std::sync::Arc;
+use std::time::Duration;
+use vms_messages::{
+    CameraId, CameraStatus, Change, ClusterChange, TenantScope, WIRE_VERSION, subjects,
+};
+
+/// How long a node waits for another's answer about a camera it runs.
+pub const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Publishes `change` (made on this node, and applied here already) to the other nodes.
+pub async fn publish(ctx: &NodeContext, change: Change) {
+    let Some(nats) = &ctx.nats else { return };
+    let msg = ClusterChange {
+        v: WIRE_VERSION,
+        origin: ctx.node_id().to_string(),
+        change,
+    };
+    match serde_json::to_vec(&msg) {
+        Ok(bytes) => {
+            let subject = subjects::cluster_changes(&ctx.config.cluster.name);
+            if let Err(e) = nats.publish(subject, bytes.into()).await {
+                tracing::warn!(error = %e, ?change, "cannot tell the other nodes of a change");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot encode a cluster change"),
+    }
+}
+
+/// The live status of `camera` from `node`, which runs it; `None` when it does not answer in time.
+pub async fn remote_status(
+    ctx: &NodeContext,
+    node: &str,
+    camera: CameraId,
+) -> Option<CameraStatus> {
+    let nats = ctx.nats.as_ref()?;
+    let subject = subjects::camera_status(&ctx.config.cluster.name, node);
+    let reply = tokio::time::timeout(
+        STATUS_TIMEOUT,
+        nats.request(subject, camera.to_string().into_bytes().into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    serde_json::from_slice(&reply.payload).ok()
+}
+
+/// The status of a camera actor running here.
+async fn local_status(camera: CameraId) -> Option<CameraStatus> {
+    let actor: ActorRef<CameraMsg> = ractor::registry::where_is(camera_actor_name(camera))?.into();
+    ractor::call_t!(actor, CameraMsg::GetStatus, 2000).ok()
+}
+
+/// Applies the changes other nodes publish and answers status requests, for as long as the node
+/// runs.
+pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
+    let nats = ctx.nats.clone()?;
+    Some(tokio::spawn(async move {
+        let cluster = ctx.config.cluster.name.clone();
+        let changes = nats.subscribe(subjects::cluster_changes(&cluster)).await;
+        let status = nats
+            .subscribe(subjects::camera_status(&cluster, ctx.node_id()))
+            .await;
+        let (Ok(mut changes), Ok(mut status)) = (changes, status) else {
+            tracing::error!(
+                "cannot subscribe to cluster changes; changes made on other nodes apply here only after a restart"
+            );
+            return;
+        };
+        loop {
+            tokio::select! {
+                Some(msg) = changes.next() => {
+                    match serde_json::from_slice::<ClusterChange>(&msg.payload) {
+                        Ok(c) if c.origin != ctx.node_id() => apply(&ctx, c.change).await,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "unreadable cluster change ignored"),
+                    }
+                }
+                Some(msg) = status.next() => {
+                    let Some(reply) = msg.reply else { continue };
+                    let camera = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse::<CameraId>().ok());
+                    let answer = match camera {
+                        Some(c) => local_status(c).await,
+                        None => None,
+                    };
+                    // No answer for a camera not running here: the asker reports it as moving.
+                    if let Some(s) = answer
+                        && let Ok(bytes) = serde_json::to_vec(&s)
+                    {
+                        let _ = nats.publish(reply, bytes.into()).await;
+                    }
+                }
+                else => break,
+            }
+        }
+    }))
+}
+
+async fn apply(ctx: &NodeContext, change: Change) {
+    let Some(cell) = ractor::registry::where_is(NODE_SUPERVISOR) else {
+        return;
+    };
+    let supervisor: ActorRef<NodeMsg> = cell.into();
+    tracing::debug!(?change, "change made on another node");
+    let msg = match change {
+        Change::Tenant { tenant_id } => match ctx.store.tenant(TenantScope::All, tenant_id).await {
+            Ok(t) => NodeMsg::TenantUpserted(t),
+            Err(e) => {
+                tracing::warn!(tenant_id = %tenant_id, error = %e, "cannot load a tenant changed elsewhere");
+                return;
+            }
+        },
+        Change::TenantRemoved { tenant_id } => NodeMsg::TenantRemoved(tenant_id),
+        Change::Camera { camera_id } => match ctx.store.camera(TenantScope::All, camera_id).await {
+            Ok(c) => NodeMsg::CameraUpserted(c),
+            Err(e) => {
+                tracing::warn!(camera_id = %camera_id, error = %e, "cannot load a camera changed elsewhere");
+                return;
+            }
+        },
+        Change::CameraRemoved {
+            camera_id,
+            tenant_id,
+        } => NodeMsg::CameraRemoved {
+            camera: camera_id,
+            tenant: tenant_id,
+        },
+        Change::Rules { camera_id } => {
+            if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera_id)) {
+                let actor: ActorRef<CameraMsg> = cell.into();
+                let _ = actor.cast(CameraMsg::RulesChanged);
+            }
+            return;
+        }
+    };
+    let _ = supervisor.cast(msg);
+}

@@ -1,0 +1,132 @@
+//! Any node serves the API for every camera: the live status of a camera comes from the node that
+//! records it, whichever node is asked, and a change made through a node that does not record the
+//! camera reaches the one that does.
+
+use reqwest::Method;
+use serde_json::json;
+use std::time::{Duration, SystemTime};
+use vms_chaos_tests::{Cluster, ClusterOptions};
+use vms_node::sandbox::wait_for;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterOptions {
+        nodes: 2,
+        cameras: 4,
+        ..Default::default()
+    })
+    .await?;
+    cluster.wait_member_up("b").await?;
+    let map = cluster.wait_settled(None, Duration::from_secs(30)).await?;
+    cluster.wait_recording(Duration::from_secs(30)).await?;
+    // A camera and a node that does not record it.
+    let (cam, owner) = map
+        .iter()
+        .next()
+        .map(|(c, n)| (c.clone(), n.clone().unwrap_or_default()))
+        .ok_or_else(|| anyhow::anyhow!("no camera"))?;
+    let owner_name = cluster.name_of(&owner).unwrap_or_default();
+    let other = if owner_name == "a" { "b" } else { "a" };
+    let (status, view) = cluster
+        .call(Method::GET, &format!("/cameras/{cam}"), Some(other))
+        .await?;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"]["state"], "streaming", "{view}");
+    assert_eq!(view["status"]["node"], owner.as_str(), "{view}");
+    assert!(view["status"]["last_frame_at"].is_string(), "{view}");
+    println!("routing: node {other} shows {owner_name}'s live status of camera {cam}");
+
+    // Disabled through the other node: the owner stops recording it.
+    let url = format!(
+        "{}/api/v1/cameras/{cam}",
+        cluster.api(other).unwrap_or_default()
+    );
+    let resp = cluster
+        .sb
+        .http()
+        .request(Method::PATCH, url)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    let disabled = SystemTime::now();
+    wait_for(
+        "the owner to stop the disabled camera",
+        Duration::from_secs(10),
+        || async {
+            let (_, v) = cluster
+                .call(Method::GET, &format!("/cameras/{cam}"), Some(&owner_name))
+                .await?;
+            Ok((v["status"]["state"] == "disabled").then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !cluster.wrote_since(&owner_name, &cam, disabled + Duration::from_secs(1)),
+        "the owner still records the disabled camera"
+    );
+    // Enabled again through the other node: the owner records it again.
+    let url = format!(
+        "{}/api/v1/cameras/{cam}",
+        cluster.api(other).unwrap_or_default()
+    );
+    let resp = cluster
+        .sb
+        .http()
+        .request(Method::PATCH, url)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    let enabled = SystemTime::now();
+    wait_for(
+        "the owner to record the camera again",
+        Duration::from_secs(15),
+        || async {
+            Ok(cluster
+                .wrote_since(&owner_name, &cam, enabled)
+                .then_some(()))
+        },
+    )
+    .await?;
+
+    // A camera whose placement cannot be satisfied says which constraint fails.
+    let resp = cluster
+        .sb
+        .http()
+        .post(format!(
+            "{}/api/v1/cameras",
+            cluster.api("a").unwrap_or_default()
+        ))
+        .json(&json!({
+            "tenant_id": cluster.tenant,
+            "name": "edge-north",
+            "url": cluster.sb.sim.url(0),
+            "labels": {"placement.site": "north"}
+        }))
+        .send()
+        .await?;
+    let made: serde_json::Value = resp.json().await?;
+    let edge = made["id"].as_str().unwrap_or_default().to_string();
+    let cluster = &cluster;
+    let view = wait_for(
+        "the unplaceable camera's reason",
+        Duration::from_secs(10),
+        || {
+            let edge = edge.clone();
+            async move {
+                let (_, v) = cluster
+                    .call(Method::GET, &format!("/cameras/{edge}"), None)
+                    .await?;
+                Ok(v["status"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("site=north"))
+                    .then_some(v))
+            }
+        },
+    )
+    .await?;
+    println!("routing: {}", view["status"]["reason"]);
+    Ok(())
+}

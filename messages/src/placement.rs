@@ -1,0 +1,49 @@
+//! The placement map as the API shows it (`GET /api/v1/placement`): which node records each camera,
+//! at which ownership epoch, and the leader that placed them.
+
+use crate::{CameraId, TenantId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where one camera is placed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlacementEntry {
+    /// The camera.
+    #[schema(value_type = String, format = Uuid)]
+    pub camera_id: CameraId,
+    /// Its tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: TenantId,
+    /// The camera's name.
+    pub camera_name: String,
+    /// The node that records it; none while no node can (see `unplaced_reason`) or before the
+    /// leader's first round.
+    pub node_id: Option<String>,
+    /// Ownership epoch: one higher on every move. Writes carrying an older one are refused.
+    pub epoch: i64,
+    /// The node handing the camera over (make-before-break), while it still records.
+    pub previous_node: Option<String>,
+    /// Why no node can take the camera (labels, capacity, drains).
+    pub unplaced_reason: Option<String>,
+    /// When it was placed where it is.
+    pub assigned_at: Option<DateTime<Utc>>,
+}
+
+/// A page of the placement map, with the leader that wrote it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlacementView {
+    /// The node holding the placement lease, if any holds it now.
+    pub leader: Option<String>,
+    /// The lease's epoch (one higher on every change of leader).
+    pub leader_epoch: Option<i64>,
+    /// Moves the leaders made so far (first placements included).
+    pub moves: i64,
+    /// Cameras no node can take.
+    pub unplaced: i64,
+    /// Cameras handed over right now (both nodes record).
+    pub handovers: i64,
+    /// The page, by camera id.
+    pub items: Vec<PlacementEntry>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
