@@ -29,9 +29,12 @@ pub struct SimArgs {
     /// Picture size.
     #[arg(long, default_value = "720p", value_parser = ["720p", "1080p"])]
     pub resolution: String,
-    /// RTSP port on 127.0.0.1.
+    /// RTSP port.
     #[arg(long, default_value_t = 8554)]
     pub port: u16,
+    /// Address to listen on (`0.0.0.0` to serve other machines or containers).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: String,
     /// Frames per second of the clip.
     #[arg(long, default_value_t = 25)]
     pub fps: u32,
@@ -395,7 +398,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let clip_path = ensure_clip(&args)?;
     let clip = Arc::new(load_clip(&clip_path, args.fps)?);
     let server = rtsp::RTSPServer::new();
-    server.set_address("127.0.0.1");
+    server.set_address(&args.listen);
     server.set_service(&args.port.to_string());
     let mounts = server
         .mount_points()
@@ -429,12 +432,16 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     mounts.add_factory("/mjpeg0", mjpeg);
 
     let main_loop = glib::MainLoop::new(None, false);
-    let _source = server
-        .attach(None)
-        .with_context(|| format!("cannot listen on 127.0.0.1:{} (port in use?)", args.port))?;
+    let _source = server.attach(None).with_context(|| {
+        format!(
+            "cannot listen on {}:{} (port in use?)",
+            args.listen, args.port
+        )
+    })?;
     println!(
-        "ready {} cameras at rtsp://127.0.0.1:{}/cam0 … /cam{} ({}, {} fps, keyframe every {} s)",
+        "ready {} cameras at rtsp://{}:{}/cam0 … /cam{} ({}, {} fps, keyframe every {} s)",
         args.cameras,
+        args.listen,
         args.port,
         args.cameras.saturating_sub(1),
         args.resolution,
