@@ -5,9 +5,10 @@
 //!   and publishes a [`ClusterChange`] on `vms.cluster.<cluster>.changes`; every other node of the
 //!   cluster reads the entity from the store and applies it too (the owner restarts or reconfigures
 //!   the camera, the others only update what they keep).
-//! - **Live status**: `vms.cluster.<cluster>.node.<node>.camera-status` is a request-reply subject
-//!   each node answers for the cameras it runs, so `GET /cameras/{id}` on any node shows the owner's
-//!   live status; an owner that does not answer in time is reported as such, with a retry hint.
+//! - **Live status**: asked of the owner over its ractor_cluster link (`crate::links`), or, without a
+//!   link, on `vms.cluster.<cluster>.node.<node>.camera-status`, a request-reply subject each node
+//!   answers for the cameras it runs. So `GET /cameras/{id}` on any node shows the owner's live status;
+//!   an owner that does not answer in time is reported as such, with a retry hint.
 
 use crate::camera::{CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
@@ -42,12 +43,16 @@ pub async fn publish(ctx: &NodeContext, change: Change) {
     }
 }
 
-/// The live status of `camera` from `node`, which runs it; `None` when it does not answer in time.
+/// The live status of `camera` from `node`, which runs it: over the ractor_cluster link, or over
+/// NATS request-reply when there is no link; `None` when it does not answer in time.
 pub async fn remote_status(
     ctx: &NodeContext,
     node: &str,
     camera: CameraId,
 ) -> Option<CameraStatus> {
+    if let Some(status) = crate::links::camera_status(node, camera).await {
+        return Some(status);
+    }
     let nats = ctx.nats.as_ref()?;
     let subject = subjects::camera_status(&ctx.config.cluster.name, node);
     let reply = tokio::time::timeout(
@@ -58,12 +63,6 @@ pub async fn remote_status(
     .ok()?
     .ok()?;
     serde_json::from_slice(&reply.payload).ok()
-}
-
-/// The status of a camera actor running here.
-async fn local_status(camera: CameraId) -> Option<CameraStatus> {
-    let actor: ActorRef<CameraMsg> = ractor::registry::where_is(camera_actor_name(camera))?.into();
-    ractor::call_t!(actor, CameraMsg::GetStatus, 2000).ok()
 }
 
 /// Applies the changes other nodes publish and answers status requests, for as long as the node
@@ -95,7 +94,7 @@ pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
                     let Some(reply) = msg.reply else { continue };
                     let camera = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse::<CameraId>().ok());
                     let answer = match camera {
-                        Some(c) => local_status(c).await,
+                        Some(c) => crate::links::local_status(c).await,
                         None => None,
                     };
                     // No answer for a camera not running here: the asker reports it as moving.

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod context;
 pub mod escalation;
 pub mod feed;
+pub mod links;
 pub mod membership;
 pub mod metrics;
 pub mod notifier;

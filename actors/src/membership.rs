@@ -70,6 +70,9 @@ struct Seen {
     heartbeat: Heartbeat,
     at: Instant,
     skew_ms: i64,
+    /// Its ractor_cluster link dropped since this heartbeat (a killed process closes its sockets at
+    /// once): it is down as soon as a heartbeat is overdue, not only after `down_after`.
+    suspected: bool,
 }
 
 /// This node's membership: its heartbeat and its view of the others. Stops with the value.
@@ -134,6 +137,7 @@ impl Membership {
             cluster: c.name.clone(),
             instance,
             api: config.api.listen.clone(),
+            link: (c.link_port != 0).then(|| format!("{}:{}", c.advertise_host, c.link_port)),
             version: env!("CARGO_PKG_VERSION").into(),
             roles: c.roles.clone(),
             labels: c.labels.clone(),
@@ -171,7 +175,7 @@ impl Membership {
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot publish heartbeat"),
                     }
-                    record_metrics(&view(&seen, down_after));
+                    record_metrics(&view(&seen, (down_after, suspect_after(heartbeat_every))));
                 }
             })
         };
@@ -218,7 +222,10 @@ impl Membership {
 
     /// The nodes as this node sees them, by id.
     pub fn nodes(&self) -> Vec<NodeView> {
-        view(&self.seen, self.down_after)
+        view(
+            &self.seen,
+            (self.down_after, suspect_after(self.heartbeat_every)),
+        )
     }
 
     /// How long since NATS last stored this node's heartbeat.
@@ -239,6 +246,19 @@ impl Membership {
     pub fn set_owned(&self, n: usize) {
         self.owned
             .store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+
+    /// The ractor_cluster link to `node_id` dropped: it is down once a heartbeat is overdue, unless
+    /// a heartbeat arrives first.
+    pub fn suspect(&self, node_id: &str) {
+        if let Some(s) = self
+            .seen
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(node_id)
+        {
+            s.suspected = true;
+        }
     }
 
     /// Removes a node that has stopped from the membership (`DELETE /nodes/{id}`).
@@ -305,7 +325,17 @@ fn member_key(cluster: &str, node_id: &str) -> String {
 }
 
 /// The nodes of `seen`, by id, judged against `down_after`.
-fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeView> {
+/// How long a node whose link dropped may be silent before it is down: one and a half heartbeats.
+fn suspect_after(heartbeat_every: Duration) -> Duration {
+    heartbeat_every + heartbeat_every / 2
+}
+
+/// The nodes of `seen`, judged against `down_after` (and, for nodes whose link dropped, the shorter
+/// `suspect_after`).
+fn view(
+    seen: &RwLock<HashMap<String, Seen>>,
+    (down_after, suspect_after): (Duration, Duration),
+) -> Vec<NodeView> {
     let seen = seen.read().unwrap_or_else(PoisonError::into_inner);
     let mut nodes: Vec<NodeView> = seen
         .values()
@@ -314,7 +344,7 @@ fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeV
             let quiet = s.at.elapsed();
             let state = if hb.leaving {
                 NodeState::Left
-            } else if quiet > down_after {
+            } else if quiet > down_after || (s.suspected && quiet > suspect_after) {
                 NodeState::Down
             } else {
                 NodeState::Up
@@ -322,6 +352,7 @@ fn view(seen: &RwLock<HashMap<String, Seen>>, down_after: Duration) -> Vec<NodeV
             NodeView {
                 id: hb.node_id.clone(),
                 api: hb.api.clone(),
+                link: hb.link.clone(),
                 version: hb.version.clone(),
                 roles: hb.roles.clone(),
                 labels: hb.labels.clone(),
@@ -545,6 +576,7 @@ async fn follow(
                 heartbeat: hb,
                 at,
                 skew_ms,
+                suspected: false,
             },
         );
     }

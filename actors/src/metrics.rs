@@ -201,6 +201,14 @@ pub static SELF_FENCES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
+/// ractor_cluster sessions this node has with other nodes.
+pub static CLUSTER_LINKS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "vms_cluster_links",
+        "ractor_cluster sessions with other nodes"
+    )
+    .expect("metric registers")
+});
 /// 1 while this node holds the placement lease.
 pub static PLACEMENT_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(

@@ -2,14 +2,16 @@
 //! second:
 //!
 //! - **Leader**: it tries to take or renew the `placement` lease in PostgreSQL (one clock, the
-//!   database's; the lease's epoch grows with every change of holder). The holder places every camera
+//!   database's; the lease's epoch grows with every change of holder). A lease whose holder
+//!   membership reports down is taken over at once rather than at its expiry. The holder places every camera
 //!   by weighted rendezvous hashing over the nodes membership sees `up` with the `ingest` role and that
 //!   are not drained, honouring each camera's `placement.<label>` constraints and each node's
 //!   `max_cameras`. A camera on a node that is down moves at once; one whose best node changed (a node
 //!   joined, or its node is drained) is handed over make-before-break at a bounded rate, so about 1/N
 //!   of the cameras move when the N-th node joins. The leader's writes are refused once its lease is
 //!   gone (a stale leader is fenced).
-//! - **Agent**: it reads the cameras this node may record, each with its ownership epoch, starts the
+//! - **Agent**: at every round, and at once when the leader announces moves on
+//!   `vms.cluster.<name>.placement`, it reads the cameras this node may record, each with its ownership epoch, starts the
 //!   ones it gained and stops (without deleting anything) the ones it lost. Segment and event writes
 //!   carry that epoch and the database refuses stale ones, so a node that was frozen or cut off and
 //!   comes back cannot write for a camera that moved.
@@ -24,15 +26,16 @@ use crate::context::NodeContext;
 use crate::membership::Membership;
 use crate::store::placement::{Grant, Move, PlacedCamera};
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-use vms_messages::{CameraId, NodeState, NodeView};
+use vms_messages::{CameraId, NodeState, NodeView, subjects};
 
 /// Name of the leader's lease.
 pub const LEASE: &str = "placement";
-/// Time between rounds.
-const ROUND: Duration = Duration::from_millis(500);
+/// Time between rounds (agents also follow at once when the leader says it moved cameras).
+const ROUND: Duration = Duration::from_millis(250);
 /// Lease length: a dead leader is replaced within it (no later than its node is seen down).
 const LEASE_TTL: Duration = Duration::from_secs(2);
 /// Weight of a node without `max_cameras`.
@@ -300,8 +303,29 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut grants_read = Instant::now();
         let mut heard_since: Option<Instant> = None;
+        let mut moved = match &ctx.nats {
+            Some(nats) => nats
+                .subscribe(subjects::placement_moved(&ctx.config.cluster.name))
+                .await
+                .ok(),
+            None => None,
+        };
         loop {
-            tick.tick().await;
+            let woken = async {
+                match moved.as_mut() {
+                    Some(sub) => sub.next().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                true = woken => {
+                    if let Err(e) = follow(&ctx, &membership, &ownership).await {
+                        tracing::debug!(error = %e, "cannot read this node's placement");
+                    }
+                    continue;
+                }
+            }
             // First: a node that was frozen or cut off learns what it may still record.
             match follow(&ctx, &membership, &ownership).await {
                 Ok(()) => grants_read = Instant::now(),
@@ -368,9 +392,15 @@ pub fn candidates(
 }
 
 async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::StoreError> {
+    let nodes = membership.nodes();
+    let gone: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.state != NodeState::Up)
+        .map(|n| n.id.clone())
+        .collect();
     let Some(epoch) = ctx
         .store
-        .acquire_lease(LEASE, ctx.node_id(), LEASE_TTL)
+        .acquire_lease(LEASE, ctx.node_id(), LEASE_TTL, &gone)
         .await?
     else {
         crate::metrics::PLACEMENT_LEADER.set(0);
@@ -383,7 +413,7 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::S
         tracing::info!(cameras = settled, "handovers done");
     }
     let drained = ctx.store.drained_nodes().await?;
-    let (candidates, up) = candidates(&membership.nodes(), &drained);
+    let (candidates, up) = candidates(&nodes, &drained);
     if up.is_empty() {
         return Ok(());
     }
@@ -401,6 +431,14 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::S
     }
     let moved = ctx.store.apply_moves(LEASE, epoch, &plan.moves).await?;
     crate::metrics::PLACEMENT_MOVES.inc_by(moved);
+    if moved > 0
+        && let Some(nats) = &ctx.nats
+    {
+        // Agents follow at once instead of at their next round.
+        let _ = nats
+            .publish(subjects::placement_moved(&c.name), bytes::Bytes::new())
+            .await;
+    }
     for m in plan.moves.iter().take(32) {
         match &m.to {
             Some(to) => {

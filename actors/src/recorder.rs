@@ -347,6 +347,15 @@ impl SegmentRecorder {
             &[aud, sps, pps, data],
         );
         self.last_pts = Some(pts);
+        // A new segment's keyframe goes to disk at once (one extra write per segment): a camera that
+        // starts recording, after a failover say, has bytes on disk a GOP sooner.
+        if scan.keyframe && self.open.as_ref().is_some_and(|o| o.durable_len == 0) {
+            self.flush_gop(pts + self.frame_ns)
+                .map_err(|error| RecordError {
+                    error,
+                    closed: closed.take(),
+                })?;
+        }
         Ok(closed)
     }
 

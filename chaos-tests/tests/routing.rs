@@ -35,6 +35,14 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
     assert_eq!(view["status"]["node"], owner.as_str(), "{view}");
     assert!(view["status"]["last_frame_at"].is_string(), "{view}");
     println!("routing: node {other} shows {owner_name}'s live status of camera {cam}");
+    // The two nodes are linked over ractor_cluster (the status above came over that link).
+    let linked = &cluster;
+    for n in ["a", "b"] {
+        wait_for(&format!("node {n} linked"), Duration::from_secs(10), || async move {
+            Ok((linked.metric(n, "vms_cluster_links").await? == 1.0).then_some(()))
+        })
+        .await?;
+    }
 
     // Disabled through the other node: the owner stops recording it.
     let url = format!(

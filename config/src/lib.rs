@@ -251,7 +251,11 @@ pub struct ClusterConfig {
     pub placement: bool,
     /// Take the cameras placed here without recording them (control-plane scale tests only).
     pub fake_cameras: bool,
-    /// Most handovers (rebalancing and drain moves) the leader starts per round (twice a second);
+    /// Port of this node's ractor_cluster link server (0: no links; calls go over NATS).
+    pub link_port: u16,
+    /// Host name or address other nodes reach this node's link server at.
+    pub advertise_host: String,
+    /// Most handovers (rebalancing and drain moves) the leader starts per round (four times a second);
     /// moves off a node that is down are not limited.
     pub max_handovers: u32,
     /// Shared secret nodes present to each other; required in production (at least 16 characters).
@@ -280,6 +284,8 @@ impl Default for ClusterConfig {
             placement: false,
             fake_cameras: false,
             max_handovers: 16,
+            link_port: 4370,
+            advertise_host: "127.0.0.1".into(),
             cookie: String::new(),
             cookie_file: None,
             tls_cert: None,
@@ -597,6 +603,8 @@ impl NodeConfig {
             "cluster.placement" => self.cluster.placement = boolean(value)?,
             "cluster.fake_cameras" => self.cluster.fake_cameras = boolean(value)?,
             "cluster.max_handovers" => self.cluster.max_handovers = num(value)?,
+            "cluster.link_port" => self.cluster.link_port = num(value)?,
+            "cluster.advertise_host" => self.cluster.advertise_host = value.trim().to_string(),
             "cluster.name" => self.cluster.name = value.trim().to_string(),
             "analytics.enabled" => self.analytics.enabled = boolean(value)?,
             "analytics.models" => self.analytics.models = list(value),

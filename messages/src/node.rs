@@ -21,6 +21,9 @@ pub struct Heartbeat {
     pub instance: Uuid,
     /// Address its API listens on.
     pub api: String,
+    /// Address of its ractor_cluster link server (`host:port`), if it runs one.
+    #[serde(default)]
+    pub link: Option<String>,
     /// Build version.
     pub version: String,
     /// Roles it takes (`ingest`, `inference`, `control`, `api`).
@@ -65,6 +68,9 @@ pub struct NodeView {
     pub id: String,
     /// Address of its API.
     pub api: String,
+    /// Address of its ractor_cluster link server, if it runs one.
+    #[serde(default)]
+    pub link: Option<String>,
     /// Build version.
     pub version: String,
     /// Roles it takes.

@@ -40,3 +40,9 @@ pub fn cluster_changes(cluster: &str) -> String {
 pub fn camera_status(cluster: &str, node: &str) -> String {
     format!("vms.cluster.{cluster}.node.{node}.camera-status")
 }
+
+/// Announcements that the placement leader moved cameras (`vms.cluster.<cluster>.placement`): agents
+/// read their grants at once.
+pub fn placement_moved(cluster: &str) -> String {
+    format!("vms.cluster.{cluster}.placement")
+}

@@ -25,6 +25,7 @@ pub struct RunningNode {
     membership: Arc<vms_actors::membership::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
     changes: Option<tokio::task::JoinHandle<()>>,
+    links: Option<vms_actors::links::Links>,
 }
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
@@ -125,6 +126,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let feed = ctx.nats.clone().map(vms_actors::feed::spawn_event_feed);
     // Changes made through other nodes' APIs, and status requests for the cameras running here.
     let changes = vms_actors::changes::spawn(Arc::clone(&ctx));
+    // ractor_cluster links to the other nodes (calls for the actors they run).
+    let links = vms_actors::links::Links::start(&ctx, Arc::clone(&membership)).await;
     let backend = NodeBackend::new(
         Arc::clone(&ctx),
         supervisor.clone(),
@@ -146,6 +149,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         membership,
         placement,
         changes,
+        links,
     })
 }
 
@@ -156,6 +160,7 @@ impl RunningNode {
         for task in self.placement.iter().chain(&self.changes) {
             task.abort();
         }
+        drop(self.links);
         self.membership.leave().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;

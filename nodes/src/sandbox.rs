@@ -322,6 +322,7 @@ impl Sandbox {
             .env("VMS_NODE_ID", node_id)
             // Nodes of every test share NATS: each sandbox is a cluster of its own.
             .env("VMS_CLUSTER__NAME", &self.node_id)
+            .env("VMS_CLUSTER__LINK_PORT", free_port()?.to_string())
             .env("VMS_DATA_DIR", &data_dir)
             .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
             .env("VMS_POSTGRES__URL", &self.db.url)

@@ -79,11 +79,14 @@ fn secs(d: Duration) -> f64 {
 impl Store {
     /// Takes or renews lease `name` for `holder` for `ttl`; its epoch when held (unchanged while the
     /// same holder renews in time, one higher on every change of holder), `None` when another holds it.
+    /// A lease held by one of `gone` (nodes membership reports down or left) is taken over before it
+    /// expires: the old holder's writes are fenced by the epoch anyway.
     pub async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl: Duration,
+        gone: &[String],
     ) -> Result<Option<i64>, StoreError> {
         let client = self.pool.get().await?;
         let row = client
@@ -95,8 +98,9 @@ impl Store {
                                 THEN cluster_leases.epoch ELSE cluster_leases.epoch + 1 END,
                    holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                  WHERE cluster_leases.holder = EXCLUDED.holder OR cluster_leases.expires_at <= now()
+                    OR cluster_leases.holder = ANY($4)
                  RETURNING epoch",
-                &[&name, &holder, &secs(ttl)],
+                &[&name, &holder, &secs(ttl), &gone],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))

@@ -1,0 +1,277 @@
+//! ractor_cluster links between the nodes of a cluster, for calls to the actors of another node.
+//!
+//! Every node runs a `NodeServer` on `cluster.link_port` (cookie: the cluster cookie) and publishes
+//! `cluster.advertise_host:link_port` in its heartbeat. What ractor_cluster does not do, this module
+//! does, driven by membership:
+//! - **dial and redial**: the node with the lower id dials every `up` member that has no session with
+//!   it, with per-peer exponential backoff;
+//! - **failure detection**: a member that membership reports down (silent past `down_after_ms`: dead,
+//!   frozen or cut off, which ractor_cluster never notices) has its session force-closed; a session
+//!   that drops by itself (a killed process closes its sockets at once) makes membership report the
+//!   peer down as soon as a heartbeat is overdue (1.5 heartbeats) instead of after `down_after_ms`;
+//! - **routing**: each node's [`NodeRpc`] actor joins the process group `vms.node.<id>`; a call for an
+//!   entity goes to the member of its owner's group ([`camera_status`]).
+//!
+//! A peer with another cookie fails ractor_cluster's handshake: no session comes up and the dialer
+//! logs it. Video never travels over these links (a frame over 16 MiB tears a link down).
+
+use crate::camera::{CameraMsg, camera_actor_name};
+use crate::context::NodeContext;
+use crate::membership::Membership;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vms_messages::{CameraId, CameraStatus, NodeState};
+
+/// How long a call over a link may take.
+const CALL_TIMEOUT_MS: u64 = 800;
+/// Longest wait between dials of one peer.
+const MAX_REDIAL: Duration = Duration::from_secs(30);
+
+/// The node id in a ractor_cluster peer name (`<node id>@<host>`).
+fn node_of(peer_name: &str) -> &str {
+    peer_name.split('@').next().unwrap_or(peer_name)
+}
+
+/// The process group of node `id`'s [`NodeRpc`] actor.
+pub fn group(node: &str) -> String {
+    format!("vms.node.{node}")
+}
+
+/// Calls a node answers for its peers.
+#[derive(RactorClusterMessage)]
+pub enum NodeRpcMsg {
+    /// The live status of a camera this node runs, as JSON (empty: not running here).
+    #[rpc]
+    CameraStatus(String, RpcReplyPort<String>),
+}
+
+/// Answers [`NodeRpcMsg`] calls for this node.
+pub struct NodeRpc;
+
+impl Actor for NodeRpc {
+    type Msg = NodeRpcMsg;
+    type State = ();
+    type Arguments = String;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        node: String,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        ractor::pg::join(group(&node), vec![myself.get_cell()]);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NodeRpcMsg::CameraStatus(camera, reply) => {
+                let status = match camera.parse::<CameraId>() {
+                    Ok(id) => local_status(id).await,
+                    Err(_) => None,
+                };
+                let json = status
+                    .and_then(|s| serde_json::to_string(&s).ok())
+                    .unwrap_or_default();
+                let _ = reply.send(json);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The status of a camera actor running here.
+pub async fn local_status(camera: CameraId) -> Option<CameraStatus> {
+    let actor: ActorRef<CameraMsg> = ractor::registry::where_is(camera_actor_name(camera))?.into();
+    ractor::call_t!(actor, CameraMsg::GetStatus, 2000).ok()
+}
+
+/// The live status of `camera` from `node` over its link; `None` without a link or an answer.
+pub async fn camera_status(node: &str, camera: CameraId) -> Option<CameraStatus> {
+    let cell = ractor::pg::get_members(&group(node))
+        .into_iter()
+        .find(|c| !c.get_id().is_local())?;
+    let actor: ActorRef<NodeRpcMsg> = cell.into();
+    let json = ractor::call_t!(
+        actor,
+        NodeRpcMsg::CameraStatus,
+        CALL_TIMEOUT_MS,
+        camera.to_string()
+    )
+    .ok()?;
+    serde_json::from_str(&json).ok()
+}
+
+/// This node's links; they close with the value.
+pub struct Links {
+    server: ActorRef<NodeServerMessage>,
+    rpc: ActorRef<NodeRpcMsg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.rpc.stop(None);
+        self.server.stop(None);
+    }
+}
+
+/// Tells membership when a link drops: a killed peer's sockets close at once, long before its
+/// heartbeats are missed.
+struct LinkWatch {
+    membership: Arc<Membership>,
+}
+
+impl ractor_cluster::NodeEventSubscription for LinkWatch {
+    fn node_session_opened(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
+
+    fn node_session_disconnected(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        if let Some(peer) = ses.peer_name {
+            let node = node_of(&peer.name);
+            tracing::info!(node_id = %node, "link dropped; the node is down unless it heartbeats");
+            self.membership.suspect(node);
+        }
+    }
+
+    fn node_session_authenticated(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
+}
+
+struct Peer {
+    next_dial: Instant,
+    backoff: Duration,
+    warned: bool,
+    dialed: bool,
+}
+
+impl Links {
+    /// Starts the node server, the RPC actor and the dialer; `None` when `cluster.link_port` is 0
+    /// or the server cannot start (the node runs on without links, and says so).
+    pub async fn start(ctx: &Arc<NodeContext>, membership: Arc<Membership>) -> Option<Self> {
+        let c = &ctx.config.cluster;
+        if c.link_port == 0 {
+            return None;
+        }
+        let cookie = c.resolve_cookie().ok().flatten().unwrap_or_default();
+        let node_server = NodeServer::new(
+            c.link_port,
+            cookie,
+            ctx.node_id().to_string(),
+            c.advertise_host.clone(),
+            None,
+            None,
+        );
+        let server = match Actor::spawn(None, node_server, ()).await {
+            Ok((server, _)) => server,
+            Err(e) => {
+                tracing::warn!(port = c.link_port, error = %e, "cluster links disabled: the node server did not start");
+                return None;
+            }
+        };
+        let rpc = match Actor::spawn(None, NodeRpc, ctx.node_id().to_string()).await {
+            Ok((rpc, _)) => rpc,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster links disabled: the RPC actor did not start");
+                server.stop(None);
+                return None;
+            }
+        };
+        let _ = server.cast(NodeServerMessage::SubscribeToEvents {
+            id: "membership".into(),
+            subscription: Box::new(LinkWatch {
+                membership: Arc::clone(&membership),
+            }),
+        });
+        let me = ctx.node_id().to_string();
+        let task = {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let mut peers: HashMap<String, Peer> = HashMap::new();
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tick.tick().await;
+                    maintain(&server, &membership, &me, &mut peers).await;
+                }
+            })
+        };
+        tracing::info!(port = c.link_port, "cluster links listening");
+        Some(Self { server, rpc, task })
+    }
+}
+
+/// One pass of the dialer: dial up members without a session, close sessions of members down.
+async fn maintain(
+    server: &ActorRef<NodeServerMessage>,
+    membership: &Membership,
+    me: &str,
+    peers: &mut HashMap<String, Peer>,
+) {
+    let Ok(sessions) = ractor::call_t!(server, NodeServerMessage::GetSessions, 500) else {
+        return;
+    };
+    let by_name: HashMap<String, _> = sessions
+        .into_values()
+        .filter_map(|s| {
+            let name = node_of(&s.peer_name.as_ref()?.name).to_string();
+            Some((name, s))
+        })
+        .collect();
+    crate::metrics::CLUSTER_LINKS.set(i64::try_from(by_name.len()).unwrap_or(i64::MAX));
+    for node in membership.nodes() {
+        if node.id == me {
+            continue;
+        }
+        let session = by_name.get(&node.id);
+        if node.state != NodeState::Up {
+            if let Some(s) = session {
+                tracing::warn!(node_id = %node.id, "closing the link to a node that is down");
+                s.actor.stop(Some("peer down".into()));
+            }
+            continue;
+        }
+        if session.is_some() {
+            if let Some(p) = peers.remove(&node.id)
+                && p.warned
+            {
+                tracing::info!(node_id = %node.id, "link up again");
+            }
+            continue;
+        }
+        // The lower id dials, so two nodes open one session between them.
+        let (Some(addr), true) = (node.link.clone(), me < node.id.as_str()) else {
+            continue;
+        };
+        let peer = peers.entry(node.id.clone()).or_insert(Peer {
+            next_dial: Instant::now(),
+            // A session takes a moment to authenticate: the first redial waits 2 s.
+            backoff: Duration::from_secs(2),
+            warned: false,
+            dialed: false,
+        });
+        if Instant::now() < peer.next_dial {
+            continue;
+        }
+        if peer.dialed && !peer.warned {
+            // Dialled before and still no session: the handshake was refused.
+            tracing::warn!(node_id = %node.id, link = %addr, "the link to a node did not come up (handshake refused: another cluster cookie?); redialling with backoff");
+            peer.warned = true;
+        }
+        peer.dialed = true;
+        if let Err(e) = ractor_cluster::client_connect(server, addr.as_str()).await
+            && !peer.warned
+        {
+            tracing::warn!(node_id = %node.id, link = %addr, error = %e, "cannot link to a node; redialling with backoff");
+            peer.warned = true;
+        }
+        // A session that does not come up (a refused cookie) is dialled again later.
+        peer.next_dial = Instant::now() + peer.backoff;
+        peer.backoff = (peer.backoff * 2).min(MAX_REDIAL);
+    }
+}
