@@ -254,6 +254,8 @@ async fn run_rules(
     mut frames: mpsc::Receiver<SampledFrame>,
 ) {
     load_rules(&ctx, camera.id, &rules).await;
+    // Events are written with the ownership epoch this camera's actor started under.
+    let epoch = ctx.fencing_epoch(camera.id);
     let mut engine = RuleEngine::default();
     let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
     let label = camera.id.to_string();
@@ -360,7 +362,7 @@ async fn run_rules(
             };
             match analytics
                 .outbox
-                .push(&event, &snapshot, embedding, ctx.fencing_epoch(camera.id))
+                .push(&event, &snapshot, embedding, epoch)
                 .await
             {
                 Ok(()) => {}

@@ -68,6 +68,8 @@ pub struct CameraArgs {
 
 /// State of [`CameraActor`].
 pub struct CameraActorState {
+    /// Ownership epoch this actor records under (see `crate::placement`).
+    epoch: Option<i64>,
     camera: Camera,
     ctx: Arc<NodeContext>,
     status: CameraStatus,
@@ -333,9 +335,8 @@ impl Actor for CameraActor {
                 .await?;
         // With placement, numbering starts in the block of this node's ownership epoch, so the node
         // handing the camera over, still recording, never writes the same number.
-        let epoch_base = ctx
-            .fencing_epoch(camera.id)
-            .map_or(0, |e| e.saturating_mul(crate::placement::SEQ_BLOCK));
+        let epoch = ctx.fencing_epoch(camera.id);
+        let epoch_base = epoch.map_or(0, |e| e.saturating_mul(crate::placement::SEQ_BLOCK));
         let last_seq = recovered
             .last()
             .map_or(last_indexed, |s| s.seq)
@@ -347,6 +348,7 @@ impl Actor for CameraActor {
                 camera_id: camera.id,
                 tenant_id: camera.tenant_id,
                 ctx: Arc::clone(&ctx),
+                epoch,
             },
             myself.get_cell(),
         )
@@ -365,6 +367,7 @@ impl Actor for CameraActor {
             None
         };
         Ok(CameraActorState {
+            epoch,
             analytics,
             label: camera.id.to_string(),
             camera,
@@ -498,6 +501,7 @@ impl Actor for CameraActor {
                     camera_id: state.camera.id,
                     tenant_id: state.camera.tenant_id,
                     ctx: Arc::clone(&state.ctx),
+                    epoch: state.epoch,
                 },
                 myself.get_cell(),
             )

@@ -195,9 +195,14 @@ impl Links {
             tokio::spawn(async move {
                 let mut peers: HashMap<String, Peer> = HashMap::new();
                 let mut tick = tokio::time::interval(Duration::from_millis(500));
+                let mut last_pass = Instant::now();
                 loop {
                     tick.tick().await;
-                    maintain(&server, &membership, &me, &mut peers).await;
+                    // After a stall (the process was frozen) the view is stale until heartbeats
+                    // arrive again: close nothing on it.
+                    let stale = last_pass.elapsed() > Duration::from_secs(2);
+                    last_pass = Instant::now();
+                    maintain(&server, &membership, &me, &mut peers, stale).await;
                 }
             })
         };
@@ -212,6 +217,7 @@ async fn maintain(
     membership: &Membership,
     me: &str,
     peers: &mut HashMap<String, Peer>,
+    stale: bool,
 ) {
     let Ok(sessions) = ractor::call_t!(server, NodeServerMessage::GetSessions, 500) else {
         return;
@@ -230,7 +236,9 @@ async fn maintain(
         }
         let session = by_name.get(&node.id);
         if node.state != NodeState::Up {
-            if let Some(s) = session {
+            if let Some(s) = session
+                && !stale
+            {
                 tracing::warn!(node_id = %node.id, "closing the link to a node that is down");
                 s.actor.stop(Some("peer down".into()));
             }

@@ -20,7 +20,8 @@
 //!   before the others take them. One that still reads its grants from PostgreSQL follows them: the
 //!   leader moves its cameras once the others stop hearing it, and the database fences its writes.
 //!   A node does not lead while NATS does not store its heartbeat (it would see every node down), nor
-//!   for `down_after_ms` after it stores them again (the others' heartbeats come back too).
+//!   for `down_after_ms` after it stores them again or after its own rounds stalled (it was frozen):
+//!   the others' heartbeats must reach it first.
 
 use crate::context::NodeContext;
 use crate::membership::Membership;
@@ -102,18 +103,25 @@ impl Ownership {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Replaces the granted set; returns (gained, lost).
+    /// Replaces the granted set; returns (gained, lost). A camera granted again at another epoch (it
+    /// moved away and back between two reads) is both lost and gained: its actor restarts under the
+    /// new epoch, since what it recorded meanwhile belongs to the old one.
     fn replace(&self, now: HashMap<CameraId, Grant>) -> (Vec<CameraId>, Vec<CameraId>) {
         let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let regranted = |c: &CameraId| {
+            o.grants
+                .get(c)
+                .is_some_and(|g| now.get(c).is_some_and(|n| n.epoch != g.epoch && n.owner))
+        };
         let gained: Vec<CameraId> = now
             .keys()
-            .filter(|c| !o.grants.contains_key(c))
+            .filter(|c| !o.grants.contains_key(c) || regranted(c))
             .copied()
             .collect();
         let lost: Vec<CameraId> = o
             .grants
             .keys()
-            .filter(|c| !now.contains_key(c))
+            .filter(|c| !now.contains_key(c) || regranted(c))
             .copied()
             .collect();
         for (camera, grant) in &now {
@@ -303,6 +311,7 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut grants_read = Instant::now();
         let mut heard_since: Option<Instant> = None;
+        let mut last_round = Instant::now();
         let mut moved = match &ctx.nats {
             Some(nats) => nats
                 .subscribe(subjects::placement_moved(&ctx.config.cluster.name))
@@ -336,7 +345,11 @@ pub fn spawn(
                     }
                 }
             }
-            if membership.heartbeat_age() > membership.fence_after() {
+            // A node that was frozen (or starved) sees everyone as silent until their heartbeats
+            // reach it again: it must not lead on that stale view (nor take the lease).
+            let stalled = last_round.elapsed() > ROUND * 4;
+            last_round = Instant::now();
+            if stalled || membership.heartbeat_age() > membership.fence_after() {
                 heard_since = None;
             }
             let settled = heard_since.get_or_insert_with(Instant::now).elapsed()
@@ -480,6 +493,8 @@ async fn follow(
         );
         return Ok(());
     }
+    // Lost first: a camera granted again at a new epoch is stopped, then started under it.
+    release(ctx, &lost);
     let Some(supervisor) = supervisor() else {
         return Ok(());
     };
@@ -494,7 +509,6 @@ async fn follow(
             }
         }
     }
-    release(ctx, &lost);
     Ok(())
 }
 
@@ -700,5 +714,12 @@ mod tests {
         assert_eq!(lost, vec![cam]);
         assert!(!o.owns(cam));
         assert_eq!(o.epoch(cam), 4, "late writes carry the stale epoch");
+        // Granted again at another epoch while still held: lost and gained (its actor restarts).
+        let grant = |epoch| Grant { epoch, owner: true };
+        o.replace(HashMap::from([(cam, grant(5))]));
+        let (gained, lost) = o.replace(HashMap::from([(cam, grant(7))]));
+        assert_eq!((gained, lost), (vec![cam], vec![cam]));
+        let (gained, lost) = o.replace(HashMap::from([(cam, grant(7))]));
+        assert!(gained.is_empty() && lost.is_empty());
     }
 }

@@ -40,6 +40,9 @@ pub struct SegmenterArgs {
     pub tenant_id: TenantId,
     /// Node context.
     pub ctx: Arc<NodeContext>,
+    /// Ownership epoch the camera's actor started under: every segment it records is written with
+    /// it (none without placement).
+    pub epoch: Option<i64>,
 }
 
 /// State of [`SegmenterActor`].
@@ -129,8 +132,11 @@ impl Actor for SegmenterActor {
 async fn drain(myself: &ActorRef<SegmenterMsg>, state: &mut SegmenterState) {
     let ctx = Arc::clone(&state.args.ctx);
     while let Some(seg) = state.pending.front() {
-        let epoch = ctx.fencing_epoch(seg.camera_id);
-        match ctx.store.insert_segment(seg, ctx.node_id(), epoch).await {
+        match ctx
+            .store
+            .insert_segment(seg, ctx.node_id(), state.args.epoch)
+            .await
+        {
             Ok((segment, inserted)) => {
                 state.pending.pop_front();
                 if inserted {

@@ -213,6 +213,20 @@ impl Cluster {
         Ok(())
     }
 
+    /// [`Cluster::start`], then waits until every node is up for every other, every camera is placed
+    /// and each records on its node; the placement then.
+    pub async fn start_recording(
+        opts: ClusterOptions,
+    ) -> anyhow::Result<(Self, HashMap<String, Option<String>>)> {
+        let cluster = Self::start(opts).await?;
+        for n in cluster.running() {
+            cluster.wait_member_up(&n).await?;
+        }
+        let map = cluster.wait_settled(None, Duration::from_secs(30)).await?;
+        cluster.wait_recording(Duration::from_secs(30)).await?;
+        Ok((cluster, map))
+    }
+
     /// The store, for oracles.
     pub fn db(&self) -> &tokio_postgres::Client {
         &self.db
@@ -361,16 +375,59 @@ impl Cluster {
             .context("no node is running")
     }
 
-    /// An API call as the platform admin, on node `on` (or any running node).
+    /// An API call without a body as the platform admin, on node `on` (or any running node).
     pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         on: Option<&str>,
     ) -> anyhow::Result<(u16, Value)> {
+        self.send(method, path, None, on).await
+    }
+
+    /// An API call with an optional JSON body as the platform admin, on node `on` (or any running
+    /// node).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        on: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}/api/v1{path}", self.some_api(on)?);
-        let resp = self.sb.http().request(method, url).send().await?;
-        vms_node::sandbox::json_response(resp).await
+        let mut req = self.sb.http().request(method, url);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        vms_node::sandbox::json_response(req.send().await?).await
+    }
+
+    /// Asserts that `victim` stopped writing the segment files it had open at `snap` (of `cameras`)
+    /// within `limit` of `since` (the fault or its end).
+    pub fn assert_stopped_writing(
+        &self,
+        victim: &str,
+        cameras: &[String],
+        snap: &Snapshot,
+        since: SystemTime,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        for cam in cameras {
+            let Some(open) = snap.file(victim, cam) else {
+                continue;
+            };
+            let modified = std::fs::metadata(open)?.modified()?;
+            let after = modified.duration_since(since).unwrap_or_default();
+            println!(
+                "camera {cam}: node {victim}'s last write to its open segment {after:?} after"
+            );
+            anyhow::ensure!(
+                after <= limit,
+                "node {victim} still wrote {} {after:?} after",
+                open.display()
+            );
+        }
+        Ok(())
     }
 
     /// Camera → node id, as the placement map has it.

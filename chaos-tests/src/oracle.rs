@@ -2,43 +2,47 @@
 
 use std::time::Duration;
 
-/// Segments written with an ownership epoch their node was never given for that camera (a stale
-/// owner's write that got through). Must be 0.
-pub async fn stale_epoch_segments(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
+/// Rows of `table` (`segments` or `events`) written with an ownership epoch their node was never
+/// given for that camera (a stale owner's write that got through).
+async fn stale_epoch_rows(db: &tokio_postgres::Client, table: &str) -> anyhow::Result<i64> {
     Ok(db
         .query_one(
-            "SELECT count(*) FROM segments s WHERE s.epoch IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM placement_moves m
-               WHERE m.camera_id = s.camera_id AND m.generation = s.epoch AND m.to_node = s.node)",
+            &format!(
+                "SELECT count(*) FROM {table} w WHERE w.epoch IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM placement_moves m
+                   WHERE m.camera_id = w.camera_id AND m.generation = w.epoch AND m.to_node = w.node)"
+            ),
             &[],
         )
         .await?
         .get(0))
+}
+
+/// Segments written with an ownership epoch their node was never given. Must be 0.
+pub async fn stale_epoch_segments(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
+    stale_epoch_rows(db, "segments").await
 }
 
 /// Events written with an ownership epoch their node was never given. Must be 0.
 pub async fn stale_epoch_events(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
-    Ok(db
-        .query_one(
-            "SELECT count(*) FROM events e WHERE e.epoch IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM placement_moves m
-               WHERE m.camera_id = e.camera_id AND m.generation = e.epoch AND m.to_node = e.node)",
-            &[],
-        )
-        .await?
-        .get(0))
+    stale_epoch_rows(db, "events").await
 }
 
 /// Pairs of segments of one camera, indexed by two nodes, that overlap by more than `slack` in time
-/// without a make-before-break handover (a rebalance or drain move) explaining it. Must be 0: a
-/// camera is recorded by two nodes only while it is handed over.
+/// without a make-before-break handover (a rebalance or drain move) explaining it, described. Must be
+/// empty: a camera is recorded by two nodes only while it is handed over.
 pub async fn overlapping_ownership(
     db: &tokio_postgres::Client,
     slack: Duration,
-) -> anyhow::Result<i64> {
-    Ok(db
-        .query_one(
-            "SELECT count(*) FROM segments a JOIN segments b
+) -> anyhow::Result<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT a.camera_id::text, a.node, a.epoch, a.start_ts::text, a.end_ts::text,
+                    b.node, b.epoch, b.start_ts::text, b.end_ts::text,
+                    (SELECT string_agg(m.generation || ':' || coalesce(m.from_node, '-') || '>' || m.to_node
+                                       || ' ' || m.reason || ' ' || m.at::text, '; ' ORDER BY m.id)
+                     FROM placement_moves m WHERE m.camera_id = a.camera_id)
+             FROM segments a JOIN segments b
                ON a.camera_id = b.camera_id AND a.node < b.node
               AND a.start_ts < b.end_ts - make_interval(secs => $1)
               AND b.start_ts < a.end_ts - make_interval(secs => $1)
@@ -49,8 +53,25 @@ pub async fn overlapping_ownership(
                               AND greatest(a.end_ts, b.end_ts))",
             &[&slack.as_secs_f64()],
         )
-        .await?
-        .get(0))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            format!(
+                "camera {}: {} (epoch {:?}) {}..{} and {} (epoch {:?}) {}..{}; moves: {}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, Option<i64>>(2),
+                r.get::<_, String>(3),
+                r.get::<_, String>(4),
+                r.get::<_, String>(5),
+                r.get::<_, Option<i64>>(6),
+                r.get::<_, String>(7),
+                r.get::<_, String>(8),
+                r.get::<_, Option<String>>(9).unwrap_or_default()
+            )
+        })
+        .collect())
 }
 
 /// The longest time of `camera` between `from` and `to` (seconds since the epoch) that no indexed

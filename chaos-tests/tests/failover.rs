@@ -14,9 +14,9 @@ async fn assert_fenced(cluster: &Cluster) -> anyhow::Result<()> {
     let stale = oracle::stale_epoch_segments(db).await?;
     assert_eq!(stale, 0, "segments indexed with a stale epoch");
     let overlap = oracle::overlapping_ownership(db, Duration::from_millis(1500)).await?;
-    assert_eq!(
-        overlap, 0,
-        "segments of one camera from two nodes outside a handover"
+    assert!(
+        overlap.is_empty(),
+        "segments of one camera from two nodes outside a handover: {overlap:#?}"
     );
     assert_eq!(
         oracle::duplicate_segments(db).await?,
@@ -29,14 +29,12 @@ async fn assert_fenced(cluster: &Cluster) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()> {
     let kills = size("KILLS", 3);
-    let mut cluster = Cluster::start(ClusterOptions {
+    let (mut cluster, _) = Cluster::start_recording(ClusterOptions {
         nodes: 3,
         cameras: 6,
         ..Default::default()
     })
     .await?;
-    cluster.wait_settled(None, Duration::from_secs(30)).await?;
-    cluster.wait_recording(Duration::from_secs(30)).await?;
     let mut times = Vec::new();
     for k in 0..kills {
         let victim = cluster.busiest().await?;
@@ -72,14 +70,12 @@ async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterOptions {
+    let (cluster, _) = Cluster::start_recording(ClusterOptions {
         nodes: 3,
         cameras: 6,
         ..Default::default()
     })
     .await?;
-    cluster.wait_settled(None, Duration::from_secs(30)).await?;
-    cluster.wait_recording(Duration::from_secs(30)).await?;
     let victim = cluster.busiest().await?;
     let cameras = cluster.cameras_on(&victim).await?;
     let snap = cluster.snapshot();
@@ -114,18 +110,7 @@ async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyho
     // Resumed: within the lease time it has stopped writing the segments it had open. (It may
     // take cameras back later, handed over at a new epoch, into new files.)
     tokio::time::sleep(Duration::from_secs(3)).await;
-    for cam in &cameras {
-        let Some(open) = snap.file(&victim, cam) else {
-            continue;
-        };
-        let modified = std::fs::metadata(open)?.modified()?;
-        assert!(
-            modified <= thawed + Duration::from_secs(2),
-            "resumed node {victim} still wrote {} {:?} after it resumed",
-            open.display(),
-            modified.duration_since(thawed)
-        );
-    }
+    cluster.assert_stopped_writing(&victim, &cameras, &snap, thawed, Duration::from_secs(2))?;
     let fenced = cluster
         .metric(&victim, "vms_fenced_writes_total")
         .await

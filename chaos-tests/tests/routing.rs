@@ -10,15 +10,12 @@ use vms_node::sandbox::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterOptions {
+    let (cluster, map) = Cluster::start_recording(ClusterOptions {
         nodes: 2,
         cameras: 4,
         ..Default::default()
     })
     .await?;
-    cluster.wait_member_up("b").await?;
-    let map = cluster.wait_settled(None, Duration::from_secs(30)).await?;
-    cluster.wait_recording(Duration::from_secs(30)).await?;
     // A camera and a node that does not record it.
     let (cam, owner) = map
         .iter()
@@ -45,18 +42,16 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
     }
 
     // Disabled through the other node: the owner stops recording it.
-    let url = format!(
-        "{}/api/v1/cameras/{cam}",
-        cluster.api(other).unwrap_or_default()
-    );
-    let resp = cluster
-        .sb
-        .http()
-        .request(Method::PATCH, url)
-        .json(&json!({"enabled": false}))
-        .send()
+    let path = format!("/cameras/{cam}");
+    let (status, body) = cluster
+        .send(
+            Method::PATCH,
+            &path,
+            Some(json!({"enabled": false})),
+            Some(other),
+        )
         .await?;
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(status, 200, "{body}");
     let disabled = SystemTime::now();
     wait_for(
         "the owner to stop the disabled camera",
@@ -75,18 +70,15 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         "the owner still records the disabled camera"
     );
     // Enabled again through the other node: the owner records it again.
-    let url = format!(
-        "{}/api/v1/cameras/{cam}",
-        cluster.api(other).unwrap_or_default()
-    );
-    let resp = cluster
-        .sb
-        .http()
-        .request(Method::PATCH, url)
-        .json(&json!({"enabled": true}))
-        .send()
+    let (status, body) = cluster
+        .send(
+            Method::PATCH,
+            &path,
+            Some(json!({"enabled": true})),
+            Some(other),
+        )
         .await?;
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(status, 200, "{body}");
     let enabled = SystemTime::now();
     wait_for(
         "the owner to record the camera again",
@@ -100,22 +92,16 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
     .await?;
 
     // A camera whose placement cannot be satisfied says which constraint fails.
-    let resp = cluster
-        .sb
-        .http()
-        .post(format!(
-            "{}/api/v1/cameras",
-            cluster.api("a").unwrap_or_default()
-        ))
-        .json(&json!({
-            "tenant_id": cluster.tenant,
-            "name": "edge-north",
-            "url": cluster.sb.sim.url(0),
-            "labels": {"placement.site": "north"}
-        }))
-        .send()
+    let body = json!({
+        "tenant_id": cluster.tenant,
+        "name": "edge-north",
+        "url": cluster.sb.sim.url(0),
+        "labels": {"placement.site": "north"}
+    });
+    let (status, made) = cluster
+        .send(Method::POST, "/cameras", Some(body), None)
         .await?;
-    let made: serde_json::Value = resp.json().await?;
+    assert_eq!(status, 201, "{made}");
     let edge = made["id"].as_str().unwrap_or_default().to_string();
     let cluster = &cluster;
     let view = wait_for(

@@ -4,7 +4,7 @@
 //! over at once by a restarted run, and a node stopped with SIGTERM is reported as having left.
 
 use std::time::{Duration, Instant};
-use vms_node::sandbox::{Sandbox, metric_value, wait_for};
+use vms_node::sandbox::{NodeProcess, Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -23,6 +23,17 @@ async fn wait_state(sb: &Sandbox, id: &str, want: &str, within: Duration) -> any
         Ok((state_of(sb, id).await?.as_deref() == Some(want)).then_some(()))
     })
     .await
+}
+
+/// Asserts that `node` (data folder `name`) exits with an error whose log says `why`.
+async fn refused_at_start(sb: &Sandbox, mut node: NodeProcess, name: &str, why: &str) {
+    let status = node.exited(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "node {name} must exit with an error: {status:?}"
+    );
+    let log = sb.node_log(name);
+    assert!(log.contains(why), "the refusal says {why:?}: {log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,22 +63,13 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     );
 
     // The same id in a second process: refused, naming it.
-    let mut twin = sb.spawn_node(&me, "twin")?;
-    let status = twin.exited(Duration::from_secs(30)).await;
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "the twin must exit with an error: {status:?}"
-    );
-    let log = sb.node_log("twin");
-    assert!(
-        log.contains(&format!("node id {me} is in use")),
-        "the refusal names the id: {log}"
-    );
+    let twin = sb.spawn_node(&me, "twin")?;
+    refused_at_start(&sb, twin, "twin", &format!("node id {me} is in use")).await;
     assert_eq!(state_of(&sb, &me).await?.as_deref(), Some("up"));
 
     // A node with another cluster cookie: refused, naming the setting; it never shows as a member.
     let stranger = format!("{me}-x");
-    let mut x = sb.spawn_node_with(
+    let x = sb.spawn_node_with(
         &stranger,
         "stranger",
         &[(
@@ -75,16 +77,7 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
             "not-this-clusters-cookie".to_string(),
         )],
     )?;
-    let status = x.exited(Duration::from_secs(30)).await;
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "a node with the wrong cookie must exit with an error: {status:?}"
-    );
-    let log = sb.node_log("stranger");
-    assert!(
-        log.contains("cluster.cookie does not verify"),
-        "the refusal names the cookie: {log}"
-    );
+    refused_at_start(&sb, x, "stranger", "cluster.cookie does not verify").await;
     assert_eq!(state_of(&sb, &stranger).await?, None);
 
     // Another node joins, and is seen.

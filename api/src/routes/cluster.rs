@@ -53,9 +53,19 @@ pub async fn drain_node(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = node_id(&id)?;
+    set_drained(backend, req, &id, true).await
+}
+
+/// Drains or undrains node `raw`, checked and noted in the audit log.
+async fn set_drained(
+    backend: SharedBackend,
+    req: HttpRequest,
+    raw: &str,
+    drained: bool,
+) -> Result<HttpResponse, ApiError> {
+    let id = node_id(raw)?;
     noted(&req, &id);
-    Ok(HttpResponse::Ok().json(backend.drain_node(&id, true).await?))
+    Ok(HttpResponse::Ok().json(backend.drain_node(&id, drained).await?))
 }
 
 /// Undrain a node: cameras may be placed on it again (about its share moves back).
@@ -67,9 +77,7 @@ pub async fn undrain_node(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = node_id(&id)?;
-    noted(&req, &id);
-    Ok(HttpResponse::Ok().json(backend.drain_node(&id, false).await?))
+    set_drained(backend, req, &id, false).await
 }
 
 /// Remove a node from the cluster: only once it is drained, holds no camera and its process has
