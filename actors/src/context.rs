@@ -32,8 +32,8 @@ impl NodeContext {
         !self.config.cluster.fake_cameras && self.ownership.as_ref().is_none_or(|o| o.owns(camera))
     }
 
-    /// The ownership epoch this node writes `camera`'s segments and events with; `None` without
-    /// placement (writes are not fenced).
+    /// The ownership epoch a camera actor starting now writes `camera`'s segments and events with
+    /// (0 when not granted here); `None` without placement (writes are not fenced).
     pub fn fencing_epoch(&self, camera: CameraId) -> Option<i64> {
         self.ownership.as_ref().map(|o| o.epoch(camera))
     }

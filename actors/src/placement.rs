@@ -11,10 +11,11 @@
 //!   of the cameras move when the N-th node joins. The leader's writes are refused once its lease is
 //!   gone (a stale leader is fenced).
 //! - **Agent**: at every round, and at once when the leader announces moves on
-//!   `vms.cluster.<name>.placement`, it reads the cameras this node may record, each with its ownership epoch, starts the
-//!   ones it gained and stops (without deleting anything) the ones it lost. Segment and event writes
-//!   carry that epoch and the database refuses stale ones, so a node that was frozen or cut off and
-//!   comes back cannot write for a camera that moved.
+//!   `vms.cluster.<name>.placement`, it reads the cameras this node may record, each with its
+//!   ownership epoch, starts the ones it gained and stops (without deleting anything) the ones it
+//!   lost. Segment and event writes carry the epoch their camera actor started under, and the database
+//!   refuses stale ones, so a node that was frozen or cut off and comes back cannot write for a camera
+//!   that moved.
 //! - **Self-fencing**: a node that can reach neither NATS (its heartbeat not stored) nor PostgreSQL
 //!   (its grants unreadable) for `down_after_ms - heartbeat_ms` stops all its cameras by itself,
 //!   before the others take them. One that still reads its grants from PostgreSQL follows them: the
@@ -51,9 +52,6 @@ pub const SEQ_BLOCK: i64 = 1_000_000_000;
 #[derive(Debug, Default)]
 struct Owned {
     grants: HashMap<CameraId, Grant>,
-    /// The latest epoch this node was given for each camera, kept after it loses the camera: late
-    /// writes carry it and are refused.
-    epochs: HashMap<CameraId, i64>,
     /// When each camera was gained, until its first segment here.
     gained_at: HashMap<CameraId, Instant>,
 }
@@ -71,9 +69,10 @@ impl Ownership {
         self.read().grants.contains_key(&camera)
     }
 
-    /// The epoch this node writes `camera` with: the one it was last given (0: never given).
+    /// The epoch a camera actor started now writes `camera` with (0: not granted here, so every write
+    /// is refused). A running actor keeps the epoch it started under.
     pub fn epoch(&self, camera: CameraId) -> i64 {
-        self.read().epochs.get(&camera).copied().unwrap_or(0)
+        self.read().grants.get(&camera).map_or(0, |g| g.epoch)
     }
 
     /// How many cameras this node may record.
@@ -124,9 +123,6 @@ impl Ownership {
             .filter(|c| !now.contains_key(c) || regranted(c))
             .copied()
             .collect();
-        for (camera, grant) in &now {
-            o.epochs.insert(*camera, grant.epoch);
-        }
         for camera in &gained {
             o.gained_at.insert(*camera, Instant::now());
         }
@@ -697,7 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn ownership_keeps_the_last_epoch_after_losing_a_camera() {
+    fn ownership_reports_gains_losses_and_new_epochs() {
         let o = Ownership::default();
         let cam = CameraId::new();
         assert_eq!(o.epoch(cam), 0);
@@ -713,7 +709,11 @@ mod tests {
         let (_, lost) = o.replace(HashMap::new());
         assert_eq!(lost, vec![cam]);
         assert!(!o.owns(cam));
-        assert_eq!(o.epoch(cam), 4, "late writes carry the stale epoch");
+        assert_eq!(
+            o.epoch(cam),
+            0,
+            "not granted: a new actor's writes are refused"
+        );
         // Granted again at another epoch while still held: lost and gained (its actor restarts).
         let grant = |epoch| Grant { epoch, owner: true };
         o.replace(HashMap::from([(cam, grant(5))]));
