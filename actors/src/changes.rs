@@ -16,13 +16,9 @@ use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
 use futures_util::StreamExt;
 use ractor::ActorRef;
 use std::sync::Arc;
-use std::time::Duration;
 use vms_messages::{
     CameraId, CameraStatus, Change, ClusterChange, TenantScope, WIRE_VERSION, subjects,
 };
-
-/// How long a node waits for another's answer about a camera it runs.
-pub const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Publishes `change` (made on this node, and applied here already) to the other nodes.
 pub async fn publish(ctx: &NodeContext, change: Change) {
@@ -56,7 +52,7 @@ pub async fn remote_status(
     let nats = ctx.nats.as_ref()?;
     let subject = subjects::camera_status(&ctx.config.cluster.name, node);
     let reply = tokio::time::timeout(
-        STATUS_TIMEOUT,
+        crate::links::CALL_TIMEOUT,
         nats.request(subject, camera.to_string().into_bytes().into()),
     )
     .await

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use vms_messages::{CameraId, CameraStatus, NodeState};
 
 /// How long a call over a link may take.
-const CALL_TIMEOUT_MS: u64 = 800;
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 /// Longest wait between dials of one peer.
 const MAX_REDIAL: Duration = Duration::from_secs(30);
 
@@ -102,7 +102,7 @@ pub async fn camera_status(node: &str, camera: CameraId) -> Option<CameraStatus>
     let json = ractor::call_t!(
         actor,
         NodeRpcMsg::CameraStatus,
-        CALL_TIMEOUT_MS,
+        u64::try_from(CALL_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
         camera.to_string()
     )
     .ok()?;

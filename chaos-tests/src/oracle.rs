@@ -122,3 +122,27 @@ pub async fn db_now(db: &tokio_postgres::Client) -> anyhow::Result<f64> {
         .await?
         .get(0))
 }
+
+/// Segments of one camera from two nodes may overlap by this much without a handover: segments are
+/// cut on keyframes, and a released camera's last segment ends when its pipeline stops.
+pub const OVERLAP_SLACK: Duration = Duration::from_millis(1500);
+
+/// Fails unless the store is clean whatever the faults were: no segment or event written with a stale
+/// epoch, no camera recorded by two nodes outside a handover, no segment indexed twice.
+pub async fn assert_clean(db: &tokio_postgres::Client) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        stale_epoch_segments(db).await? == 0,
+        "segments indexed with a stale epoch"
+    );
+    anyhow::ensure!(
+        stale_epoch_events(db).await? == 0,
+        "events stored with a stale epoch"
+    );
+    let overlap = overlapping_ownership(db, OVERLAP_SLACK).await?;
+    anyhow::ensure!(
+        overlap.is_empty(),
+        "segments of one camera from two nodes outside a handover: {overlap:#?}"
+    );
+    anyhow::ensure!(duplicate_segments(db).await? == 0, "segments indexed twice");
+    Ok(())
+}

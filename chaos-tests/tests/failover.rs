@@ -8,24 +8,6 @@
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, oracle, percentile, size};
 
-/// Checks the oracles every scenario shares.
-async fn assert_fenced(cluster: &Cluster) -> anyhow::Result<()> {
-    let db = cluster.db();
-    let stale = oracle::stale_epoch_segments(db).await?;
-    assert_eq!(stale, 0, "segments indexed with a stale epoch");
-    let overlap = oracle::overlapping_ownership(db, Duration::from_millis(1500)).await?;
-    assert!(
-        overlap.is_empty(),
-        "segments of one camera from two nodes outside a handover: {overlap:#?}"
-    );
-    assert_eq!(
-        oracle::duplicate_segments(db).await?,
-        0,
-        "segments indexed twice"
-    );
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()> {
     let kills = size("KILLS", 3);
@@ -65,7 +47,7 @@ async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()>
         percentile(&times, 100.0)
     );
     assert!(p99 < 10.0, "failover p99 {p99:.2} s");
-    assert_fenced(&cluster).await
+    oracle::assert_clean(cluster.db()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,5 +100,5 @@ async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyho
     println!(
         "freeze: the resumed node stopped its stale cameras; {fenced} of its writes were refused as stale"
     );
-    assert_fenced(&cluster).await
+    oracle::assert_clean(cluster.db()).await
 }

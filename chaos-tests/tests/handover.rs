@@ -139,8 +139,5 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
     );
     assert!(map["next_cursor"].is_string());
 
-    assert_eq!(oracle::stale_epoch_segments(cluster.db()).await?, 0);
-    let overlap = oracle::overlapping_ownership(cluster.db(), Duration::from_millis(1500)).await?;
-    assert!(overlap.is_empty(), "overlapping ownership: {overlap:#?}");
-    Ok(())
+    oracle::assert_clean(cluster.db()).await
 }

@@ -17,15 +17,7 @@ async fn assert_nothing_lost(cluster: &Cluster, from: f64, to: f64) -> anyhow::R
         println!("camera {cam}: longest gap {gap:.2} s");
         assert!(gap <= SEGMENT_SECONDS, "camera {cam}: gap {gap:.2} s");
     }
-    assert_eq!(
-        oracle::duplicate_segments(db).await?,
-        0,
-        "segments indexed twice"
-    );
-    assert_eq!(oracle::stale_epoch_segments(db).await?, 0);
-    let overlap = oracle::overlapping_ownership(db, Duration::from_millis(1500)).await?;
-    assert!(overlap.is_empty(), "overlapping ownership: {overlap:#?}");
-    Ok(())
+    oracle::assert_clean(db).await
 }
 
 /// Every segment file older than `settled` on every running node is indexed (by its path).
