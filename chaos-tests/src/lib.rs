@@ -319,8 +319,8 @@ impl Cluster {
         } else {
             env
         };
-        let process = self.sb.spawn_node_with(&id, data_name(name), &env)?;
-        let ready = format!("{}/readyz", process.api);
+        let mut process = self.sb.spawn_node_with(&id, data_name(name), &env)?;
+        let ready = self.sb.wait_ready(&mut process).await;
         self.members.insert(
             name.to_string(),
             Member {
@@ -329,7 +329,7 @@ impl Cluster {
                 env,
             },
         );
-        self.sb.wait_ready(&ready).await
+        ready
     }
 
     /// SIGKILLs `name` and waits for it to go.

@@ -18,11 +18,26 @@ pub fn test_postgres() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// Ports [`free_port`] hands out: below Linux's ephemeral range (32768–60999), so the port cannot
+/// be taken in the meantime as the local end of some process's outgoing connection (a node's own
+/// PostgreSQL or NATS connection, made before it binds its listener).
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, never the same twice in this process.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    // Each test process starts at its own place in the range, so parallel runs rarely meet.
+    let offset = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = TEST_PORTS.start + u16::try_from(offset.wrapping_add(n) % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {TEST_PORTS:?}")
 }
 
 /// Polls `check` every 200 ms until it returns `Some` or `deadline` passes.
@@ -109,6 +124,11 @@ impl NodeProcess {
             .await
             .ok()
             .and_then(Result::ok)
+    }
+
+    /// Where its log (stderr) is kept: beside its data folder.
+    fn log_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.log", self.data_dir.display()))
     }
 
     /// Process id.
@@ -295,10 +315,10 @@ impl Sandbox {
 
     /// Starts a node (again) on a fresh port and waits for `/readyz`.
     pub async fn start_node(&mut self) -> anyhow::Result<()> {
-        let node = self.spawn_node(&self.node_id.clone(), "data")?;
-        let ready = format!("{}/readyz", node.api);
+        let mut node = self.spawn_node(&self.node_id.clone(), "data")?;
+        let ready = self.wait_ready(&mut node).await;
         self.node = Some(node);
-        self.wait_ready(&ready).await
+        ready
     }
 
     /// Starts another node process on this sandbox's database and simulator, with id `node_id` and
@@ -367,22 +387,46 @@ impl Sandbox {
         self.dir.join(data_name)
     }
 
-    /// Waits until `url` (a node's `/readyz`) answers 2xx.
-    pub async fn wait_ready(&self, url: &str) -> anyhow::Result<()> {
-        let http = self.http.clone();
-        wait_for("node ready", Duration::from_secs(60), || {
-            let (http, url) = (http.clone(), url.to_string());
-            async move {
-                Ok(http
-                    .get(&url)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ()))
+    /// Waits until `node`'s `/readyz` answers 2xx; fails at once, with the end of its log, if the
+    /// process exits first, and with the end of its log if it is not ready within 60 s.
+    pub async fn wait_ready(&self, node: &mut NodeProcess) -> anyhow::Result<()> {
+        let url = format!("{}/readyz", node.api);
+        let started = Instant::now();
+        loop {
+            let ready = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(());
             }
-        })
-        .await
+            let exited = node.child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
+                let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                match exited {
+                    Some(status) => bail!(
+                        "node {} exited before it was ready ({status}); its log ends:\n{tail}",
+                        node.api
+                    ),
+                    None => bail!(
+                        "node {} not ready after 60 s; its log ends:\n{tail}",
+                        node.api
+                    ),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// The log (stderr) of the node started with data folder `data_name`.

@@ -82,8 +82,8 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
 
     // Another node joins, and is seen.
     let other = format!("{me}-b");
-    let b = sb.spawn_node(&other, "b")?;
-    sb.wait_ready(&format!("{}/readyz", b.api)).await?;
+    let mut b = sb.spawn_node(&other, "b")?;
+    sb.wait_ready(&mut b).await?;
     wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
     wait_for(
         "two nodes up in the metrics",
@@ -107,8 +107,8 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     println!("membership: a killed node was reported down after {detected:?}");
 
     // Restarted under the same id at once: its crashed run's entry does not stand in the way.
-    let b = sb.spawn_node(&other, "b")?;
-    sb.wait_ready(&format!("{}/readyz", b.api)).await?;
+    let mut b = sb.spawn_node(&other, "b")?;
+    sb.wait_ready(&mut b).await?;
     wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
 
     // Stopped: it says so.
