@@ -115,6 +115,8 @@ pub struct NodeProcess {
     pub api: String,
     /// Its data folder.
     pub data_dir: PathBuf,
+    /// Its log (stderr), beside its data folder.
+    log: PathBuf,
 }
 
 impl NodeProcess {
@@ -124,11 +126,6 @@ impl NodeProcess {
             .await
             .ok()
             .and_then(Result::ok)
-    }
-
-    /// Where its log (stderr) is kept: beside its data folder.
-    fn log_path(&self) -> PathBuf {
-        PathBuf::from(format!("{}.log", self.data_dir.display()))
     }
 
     /// Process id.
@@ -358,8 +355,9 @@ impl Sandbox {
         }
         let mut child = cmd.spawn().context("cannot start vms node")?;
         // Keep the node's log (stderr) in its data folder's sibling, and pass it on to ours.
+        let log = self.log_file(data_name);
         if let Some(mut err) = child.stderr.take() {
-            let log = self.dir.join(format!("{data_name}.log"));
+            let log = log.clone();
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
                 let mut buf = vec![0u8; 8192];
@@ -379,6 +377,7 @@ impl Sandbox {
             child,
             api: format!("http://127.0.0.1:{port}"),
             data_dir,
+            log,
         })
     }
 
@@ -404,16 +403,9 @@ impl Sandbox {
             }
             let exited = node.child.try_wait().ok().flatten();
             if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
-                let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
-                let tail: String = log
-                    .lines()
-                    .rev()
-                    .take(40)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
                 match exited {
                     Some(status) => bail!(
                         "node {} exited before it was ready ({status}); its log ends:\n{tail}",
@@ -431,7 +423,12 @@ impl Sandbox {
 
     /// The log (stderr) of the node started with data folder `data_name`.
     pub fn node_log(&self, data_name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{data_name}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.log_file(data_name)).unwrap_or_default()
+    }
+
+    /// Where the node started with data folder `data_name` keeps its log.
+    fn log_file(&self, data_name: &str) -> PathBuf {
+        self.dir.join(format!("{data_name}.log"))
     }
 
     /// Logs in as the bootstrap admin, makes a platform-admin API key, and sends it from then on.
