@@ -4,14 +4,18 @@
 //! - **Changes**: a node whose API created, changed or deleted a tenant, camera or rule applies it
 //!   and publishes a [`ClusterChange`] on `vms.cluster.<cluster>.changes`; every other node of the
 //!   cluster reads the entity from the store and applies it too (the owner restarts or reconfigures
-//!   the camera, the others only update what they keep).
+//!   the camera, the others only update what they keep). Changes are signed with the cluster cookie
+//!   and refused when forged, stale or replayed (`crate::cluster_auth`); a removal is applied only
+//!   when the store no longer has the row, so no message alone deletes footage.
 //! - **Live status**: asked of the owner over its ractor_cluster link (`crate::links`), or, without a
 //!   link, on `vms.cluster.<cluster>.node.<node>.camera-status`, a request-reply subject each node
 //!   answers for the cameras it runs. So `GET /cameras/{id}` on any node shows the owner's live status;
 //!   an owner that does not answer in time is reported as such, with a retry hint.
 
 use crate::camera::{CameraMsg, camera_actor_name};
+use crate::cluster_auth::{self, Refusal};
 use crate::context::NodeContext;
+use crate::store::StoreError;
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
 use futures_util::StreamExt;
 use ractor::ActorRef;
@@ -23,11 +27,17 @@ use vms_messages::{
 /// Publishes `change` (made on this node, and applied here already) to the other nodes.
 pub async fn publish(ctx: &NodeContext, change: Change) {
     let Some(nats) = &ctx.nats else { return };
-    let msg = ClusterChange {
+    let stamp = ctx.cluster_auth.next_stamp();
+    let mut msg = ClusterChange {
         v: WIRE_VERSION,
-        origin: ctx.node_id().to_string(),
+        origin: stamp.origin,
+        incarnation: stamp.incarnation,
+        seq: stamp.seq,
+        sent_at: stamp.sent_at,
+        mac: String::new(),
         change,
     };
+    cluster_auth::sign(&mut msg, ctx.cluster_auth.cookie());
     match serde_json::to_vec(&msg) {
         Ok(bytes) => {
             let subject = subjects::cluster_changes(&ctx.config.cluster.name);
@@ -81,9 +91,18 @@ pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
             tokio::select! {
                 Some(msg) = changes.next() => {
                     match serde_json::from_slice::<ClusterChange>(&msg.payload) {
-                        Ok(c) if c.origin != ctx.node_id() => apply(&ctx, c.change).await,
+                        Ok(c) if c.origin != ctx.node_id() => match ctx.cluster_auth.admit_change(&c) {
+                            Ok(()) => apply(&ctx, c.change).await,
+                            Err(why) => {
+                                why.count("change");
+                                tracing::warn!(origin = %c.origin, seq = c.seq, reason = why.as_str(), "cluster change refused");
+                            }
+                        },
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "unreadable cluster change ignored"),
+                        Err(e) => {
+                            Refusal::BadSignature.count("change");
+                            tracing::warn!(error = %e, "unreadable cluster change ignored");
+                        }
                     }
                 }
                 Some(msg) = status.next() => {
@@ -120,7 +139,21 @@ async fn apply(ctx: &NodeContext, change: Change) {
                 return;
             }
         },
-        Change::TenantRemoved { tenant_id } => NodeMsg::TenantRemoved(tenant_id),
+        // A removal is acted on only when the store says the row is gone: a message alone never
+        // deletes anything (a still-present row means the message lied, or was overtaken).
+        Change::TenantRemoved { tenant_id } => {
+            match ctx.store.tenant(TenantScope::All, tenant_id).await {
+                Err(StoreError::NotFound(_)) => NodeMsg::TenantRemoved(tenant_id),
+                Ok(_) => {
+                    tracing::warn!(tenant_id = %tenant_id, "tenant removal ignored: the tenant is still in the store");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(tenant_id = %tenant_id, error = %e, "tenant removal not applied: cannot check the store; the periodic reconcile will");
+                    return;
+                }
+            }
+        }
         Change::Camera { camera_id } => match ctx.store.camera(TenantScope::All, camera_id).await {
             Ok(c) => NodeMsg::CameraUpserted(c),
             Err(e) => {
@@ -131,9 +164,19 @@ async fn apply(ctx: &NodeContext, change: Change) {
         Change::CameraRemoved {
             camera_id,
             tenant_id,
-        } => NodeMsg::CameraRemoved {
-            camera: camera_id,
-            tenant: tenant_id,
+        } => match ctx.store.camera(TenantScope::All, camera_id).await {
+            Err(StoreError::NotFound(_)) => NodeMsg::CameraRemoved {
+                camera: camera_id,
+                tenant: tenant_id,
+            },
+            Ok(_) => {
+                tracing::warn!(camera_id = %camera_id, "camera removal ignored: the camera is still in the store");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(camera_id = %camera_id, error = %e, "camera removal not applied: cannot check the store; the periodic reconcile will");
+                return;
+            }
         },
         Change::Rules { camera_id } => {
             if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera_id)) {

@@ -19,6 +19,8 @@ pub struct NodeContext {
     pub ownership: Option<std::sync::Arc<crate::placement::Ownership>>,
     /// Detection, when enabled and its model loaded.
     pub analytics: Option<std::sync::Arc<crate::analytics::Analytics>>,
+    /// Signs what this node publishes to the others and checks what they publish.
+    pub cluster_auth: std::sync::Arc<crate::cluster_auth::ClusterAuth>,
 }
 
 impl NodeContext {

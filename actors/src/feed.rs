@@ -30,6 +30,15 @@ pub fn spawn_event_feed(nats: async_nats::Client) -> broadcast::Sender<Event> {
     tx
 }
 
+/// The tenant of an event subject `vms.events.<tenant>.<camera>.<kind>`: the feed trusts the
+/// subject, which publishing rights can be granted per tenant on, not the body.
+fn subject_tenant(subject: &str) -> Option<String> {
+    let mut parts = subject.split('.');
+    (parts.next() == Some("vms") && parts.next() == Some("events"))
+        .then(|| parts.next().map(str::to_string))
+        .flatten()
+}
+
 async fn follow(nats: &async_nats::Client, tx: &broadcast::Sender<Event>) -> Result<(), String> {
     use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
     use futures_util::StreamExt;
@@ -50,9 +59,13 @@ async fn follow(nats: &async_nats::Client, tx: &broadcast::Sender<Event>) -> Res
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(|e| e.to_string())?;
         match serde_json::from_slice::<Event>(&msg.payload) {
-            Ok(event) => {
+            Ok(event) if subject_tenant(&msg.subject) == Some(event.tenant_id.to_string()) => {
                 // No receiver is fine: nobody is watching.
                 let _ = tx.send(event);
+            }
+            Ok(event) => {
+                crate::cluster_auth::Refusal::BadSignature.count("event");
+                tracing::warn!(subject = %msg.subject, event_id = %event.id, "event whose tenant is not its subject's dropped from the feed");
             }
             Err(e) => {
                 tracing::warn!(subject = %msg.subject, error = %e, "unreadable event on the feed")
@@ -60,4 +73,19 @@ async fn follow(nats: &async_nats::Client, tx: &broadcast::Sender<Event>) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_comes_from_the_subject() {
+        assert_eq!(
+            subject_tenant("vms.events.t1.c1.intrusion").as_deref(),
+            Some("t1")
+        );
+        assert_eq!(subject_tenant("vms.segments.t1.c1"), None);
+        assert_eq!(subject_tenant("vms.events"), None);
+    }
 }

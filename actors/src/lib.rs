@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod backoff;
 pub mod camera;
 pub mod changes;
+pub mod cluster_auth;
 pub mod context;
 pub mod escalation;
 pub mod feed;

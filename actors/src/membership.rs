@@ -11,12 +11,17 @@
 //!
 //! Heartbeats are signed with the cluster cookie (`cluster.cookie`, HMAC-SHA256): a node with another
 //! cookie is not a member. Its heartbeats are ignored (and logged) by the others, and it refuses to
-//! start when it finds live members it cannot verify.
+//! start when it finds live members it cannot verify. Each heartbeat carries its run's sequence
+//! number and is refused when it was sent long before NATS stored it or is not newer than the last
+//! one of its run, so a recorded heartbeat put back cannot keep a dead node up
+//! (`crate::cluster_auth`). Unsigned delete markers only drop nodes that are already down, and an
+//! unsigned entry cannot hold a node id.
 //!
 //! A node id is claimed at start: if another process heartbeats under the same id, the node refuses
 //! to start. An entry left by a crashed run of the same id is not in the way: the claim waits until
 //! that entry has gone stale.
 
+use crate::cluster_auth::{self, Refusal};
 use chrono::Utc;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -130,7 +135,7 @@ impl Membership {
         let down_after = Duration::from_millis(c.down_after_ms);
         check_cookie(&kv, &c.name, &cookie, down_after).await?;
         let instance = Uuid::now_v7();
-        claim(&kv, &key, instance, down_after + heartbeat_every).await?;
+        claim(&kv, &key, (instance, &cookie), down_after + heartbeat_every).await?;
         let now = Utc::now();
         let me = Arc::new(RwLock::new(Heartbeat {
             node_id: config.node_id.clone(),
@@ -146,6 +151,7 @@ impl Membership {
             owned: 0,
             started_at: now,
             sent_at: now,
+            seq: 1,
             leaving: false,
             mac: String::new(),
         }));
@@ -166,6 +172,7 @@ impl Membership {
                         me.cameras = camera_count();
                         me.owned = owned.load(Ordering::Relaxed);
                         me.sent_at = Utc::now();
+                        me.seq += 1;
                         me.clone()
                     };
                     match put(&kv, &hb, &cookie).await {
@@ -188,7 +195,15 @@ impl Membership {
                 let mut refused = std::collections::HashSet::new();
                 loop {
                     let me = (my_id.as_str(), my_instance);
-                    if let Err(e) = follow(&kv, &seen, (&cluster, &cookie), me, &mut refused).await
+                    if let Err(e) = follow(
+                        &kv,
+                        &seen,
+                        (&cluster, &cookie),
+                        me,
+                        &mut refused,
+                        down_after,
+                    )
+                    .await
                     {
                         tracing::warn!(error = %e, "membership watch interrupted; watching again");
                     }
@@ -283,6 +298,7 @@ impl Membership {
             let mut me = self.me.write().unwrap_or_else(PoisonError::into_inner);
             me.leaving = true;
             me.sent_at = Utc::now();
+            me.seq += 1;
             me.clone()
         };
         if let Err(e) = put(&self.kv, &hb, &self.cookie).await {
@@ -391,24 +407,9 @@ fn state_name(s: NodeState) -> &'static str {
     }
 }
 
-/// The MAC of `hb` under `cookie` (computed with `mac` empty).
-fn mac(hb: &Heartbeat, cookie: &str) -> String {
-    let mut unsigned = hb.clone();
-    unsigned.mac = String::new();
-    let body = serde_json::to_vec(&unsigned).unwrap_or_default();
-    crate::notifier::signature(cookie.as_bytes(), hb.sent_at.timestamp_millis(), &body)
-}
-
 /// Whether `hb` was signed with `cookie`.
 fn verified(hb: &Heartbeat, cookie: &str) -> bool {
-    let want = mac(hb, cookie);
-    // Constant-time enough: both are fixed-length hex strings of a MAC.
-    want.len() == hb.mac.len()
-        && want
-            .bytes()
-            .zip(hb.mac.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    cluster_auth::verified(hb, cookie)
 }
 
 /// Refuses to join when the cluster has live members and none carries this node's cookie.
@@ -459,7 +460,7 @@ async fn put(
     cookie: &str,
 ) -> Result<(), String> {
     let mut hb = hb.clone();
-    hb.mac = mac(&hb, cookie);
+    cluster_auth::sign(&mut hb, cookie);
     let bytes = serde_json::to_vec(&hb).map_err(|e| e.to_string())?;
     kv.put(member_key(&hb.cluster, &hb.node_id), bytes.into())
         .await
@@ -471,7 +472,7 @@ async fn put(
 async fn claim(
     kv: &async_nats::jetstream::kv::Store,
     key: &str,
-    instance: Uuid,
+    (instance, cookie): (Uuid, &str),
     patience: Duration,
 ) -> Result<(), MembershipError> {
     let entry = kv.entry(key).await.map_err(nats_error)?;
@@ -479,6 +480,12 @@ async fn claim(
     let Ok(other) = serde_json::from_slice::<Heartbeat>(&first.value) else {
         return Ok(());
     };
+    if !verified(&other, cookie) {
+        // Not a member's entry: it cannot hold the id (nor keep a real node out).
+        Refusal::BadSignature.count("claim");
+        tracing::warn!(key = %key, "an entry not signed with the cluster cookie holds this node id; ignored");
+        return Ok(());
+    }
     if other.leaving || other.instance == instance {
         return Ok(());
     }
@@ -490,8 +497,14 @@ async fn claim(
         if let Some(e) = now
             && e.revision != first.revision
         {
-            let hb: Option<Heartbeat> = serde_json::from_slice(&e.value).ok();
-            if hb.as_ref().is_some_and(|h| h.leaving) {
+            let hb: Option<Heartbeat> = serde_json::from_slice(&e.value)
+                .ok()
+                .filter(|h| verified(h, cookie));
+            let Some(hb) = hb else {
+                Refusal::BadSignature.count("claim");
+                continue;
+            };
+            if hb.leaving {
                 return Ok(());
             }
             return Err(MembershipError::DuplicateId {
@@ -505,6 +518,33 @@ async fn claim(
     Ok(())
 }
 
+/// Refuses a heartbeat that is not new: sent more than [`cluster_auth::MESSAGE_WINDOW`] before the
+/// NATS server stored it (a recording put back), not after the last one of its run, or of an older
+/// run than the one already seen.
+fn admit_heartbeat(
+    hb: &Heartbeat,
+    entry: &async_nats::jetstream::kv::Entry,
+    seen: &RwLock<HashMap<String, Seen>>,
+) -> Result<(), Refusal> {
+    let stored_ms = i64::try_from(entry.created.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let stored = chrono::DateTime::from_timestamp_millis(stored_ms).unwrap_or_else(Utc::now);
+    if !cluster_auth::fresh(hb.sent_at, stored) {
+        return Err(Refusal::Stale);
+    }
+    let seen = seen.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(last) = seen.get(&hb.node_id).map(|s| &s.heartbeat) {
+        let replayed = if last.instance == hb.instance {
+            hb.seq <= last.seq
+        } else {
+            hb.started_at < last.started_at
+        };
+        if replayed {
+            return Err(Refusal::Replayed);
+        }
+    }
+    Ok(())
+}
+
 /// Follows the bucket, recording when each node was last heard by this node's monotonic clock.
 async fn follow(
     kv: &async_nats::jetstream::kv::Store,
@@ -512,6 +552,7 @@ async fn follow(
     (cluster, cookie): (&str, &str),
     (my_id, my_instance): (&str, Uuid),
     refused: &mut std::collections::HashSet<Uuid>,
+    down_after: Duration,
 ) -> Result<(), String> {
     let prefix = format!("{cluster}.");
     let mut watch = kv
@@ -524,9 +565,18 @@ async fn follow(
             continue;
         };
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
-            seen.write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(node_id);
+            // Delete markers carry no signature: one may only drop a node already down (as an
+            // admin's `DELETE /nodes/{id}` of a stopped node does), never hide a live one.
+            let mut seen = seen.write().unwrap_or_else(PoisonError::into_inner);
+            if seen
+                .get(node_id)
+                .is_some_and(|s| s.heartbeat.leaving || s.at.elapsed() >= down_after)
+            {
+                seen.remove(node_id);
+            } else if seen.contains_key(node_id) {
+                Refusal::BadSignature.count("heartbeat");
+                tracing::warn!(node_id = %node_id, "delete marker for a live node ignored");
+            }
             continue;
         }
         let Ok(hb) = serde_json::from_slice::<Heartbeat>(&entry.value) else {
@@ -536,9 +586,15 @@ async fn follow(
             continue;
         }
         if !verified(&hb, cookie) {
+            Refusal::BadSignature.count("heartbeat");
             if refused.insert(hb.instance) {
                 tracing::warn!(node_id = %hb.node_id, api = %hb.api, "heartbeat refused: the node does not carry this cluster's cookie; it is not a member");
             }
+            continue;
+        }
+        if let Err(why) = admit_heartbeat(&hb, &entry, seen) {
+            why.count("heartbeat");
+            tracing::warn!(node_id = %hb.node_id, seq = hb.seq, reason = why.as_str(), "heartbeat refused");
             continue;
         }
         if hb.node_id == my_id && hb.instance != my_instance && !hb.leaving {

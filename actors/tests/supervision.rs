@@ -73,6 +73,10 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
             config,
             store,
             nats: None,
+            cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
+                String::new(),
+                "supervision-test".into(),
+            )),
         });
         let (tenant_actor, _) = Actor::spawn(None, TenantActor, TenantArgs { tenant, ctx }).await?;
         let find = |id| ractor::registry::where_is(camera_actor_name(id));

@@ -1,6 +1,8 @@
 //! The audit middleware: every request that changes something (any method but GET, HEAD and OPTIONS),
 //! allowed or refused, appends who did what to which object, when, from where and with what outcome.
 //! Handlers add what only they know (the object's tenant and id, a login's e-mail) with [`note`].
+//! Requests refused before anyone was authenticated are one row per source and minute, and a metric
+//! counts them all, so an anonymous flood cannot grow the append-only log without bound.
 
 use crate::SharedBackend;
 use crate::guard::{client_ip, operation};
@@ -9,6 +11,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
+use prometheus::{IntCounterVec, register_int_counter_vec};
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
 use vms_messages::auth::AuditRecord;
 use vms_messages::{Credential, Principal, TenantId, UserId};
 
@@ -60,6 +65,19 @@ pub async fn record(
         |op| op.operation_id.clone(),
     );
     let principal = http.extensions().get::<Principal>().cloned();
+    // A failed login (401 with its e-mail noted) keeps its own row; being rate limited does not.
+    let refused_anonymously = principal.is_none()
+        && match res.status().as_u16() {
+            429 => true,
+            401 => http.extensions().get::<AuditNote>().is_none(),
+            _ => false,
+        };
+    if refused_anonymously {
+        REFUSED.with_label_values(&[res.status().as_str()]).inc();
+        if !REFUSALS.first_this_minute(&client_ip(http)) {
+            return Ok(res);
+        }
+    }
     let note = http
         .extensions()
         .get::<AuditNote>()
@@ -88,7 +106,15 @@ pub async fn record(
         object_id: note
             .object_id
             .or_else(|| http.match_info().get("id").map(str::to_string)),
-        request: format!("{method} {}", truncate(http.path(), 512)),
+        request: if refused_anonymously {
+            format!(
+                "{method} {} (the first refused request from this address this minute; the rest \
+                 are counted in vms_api_refused_requests_total)",
+                truncate(http.path(), 512)
+            )
+        } else {
+            format!("{method} {}", truncate(http.path(), 512))
+        },
         status: res.status().as_u16(),
         ip: Some(client_ip(http)),
     };
@@ -98,6 +124,48 @@ pub async fn record(
         tracing::error!(error = %e, "cannot append to the audit log");
     }
     Ok(res)
+}
+
+/// Requests refused before anyone was authenticated (401, 429), by status.
+static REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_api_refused_requests_total",
+        "requests refused before a caller was authenticated (401, 429)",
+        &["status"]
+    )
+    .expect("metric registers")
+});
+
+/// Sources whose anonymous refusals this minute are already in the audit log.
+static REFUSALS: LazyLock<RefusalWindow> = LazyLock::new(RefusalWindow::new);
+
+/// Most sources remembered per minute; past it a flood from many addresses writes no more rows.
+const MAX_REFUSING_SOURCES: usize = 10_000;
+
+/// Which sources had an anonymous request refused in the current minute, so the audit log gets one
+/// row per source and minute however many requests a flood sends (the rest are counted in a metric).
+struct RefusalWindow {
+    seen: Mutex<(i64, HashSet<String>)>,
+}
+
+impl RefusalWindow {
+    fn new() -> Self {
+        Self {
+            seen: Mutex::new((0, HashSet::new())),
+        }
+    }
+
+    /// Whether `source` had no refusal yet this minute (and now has one).
+    fn first_this_minute(&self, source: &str) -> bool {
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        if seen.0 != minute {
+            *seen = (minute, HashSet::new());
+        }
+        seen.1.len() < MAX_REFUSING_SOURCES && seen.1.insert(source.to_string())
+    }
 }
 
 /// `s` cut to at most `max` characters (for echoing client input into logs and errors).
@@ -122,5 +190,16 @@ mod tests {
         assert_eq!(object_kind("/api/v1/tenants").as_deref(), Some("tenant"));
         assert_eq!(object_kind("/healthz"), None);
         assert_eq!(truncate("héllo", 2), "hé");
+    }
+
+    #[test]
+    fn one_refusal_row_per_source_and_minute() {
+        let window = RefusalWindow::new();
+        let minute = chrono::Utc::now().timestamp() / 60;
+        assert!(window.first_this_minute("10.0.0.1"));
+        let again = window.first_this_minute("10.0.0.1");
+        // Unless the minute turned between the two calls.
+        assert!(!again || chrono::Utc::now().timestamp() / 60 != minute);
+        assert!(window.first_this_minute("10.0.0.2"));
     }
 }

@@ -331,6 +331,20 @@ impl Authenticator {
         }
     }
 
+    /// Whether the credential `principal` authenticated with still works: its session is live (not
+    /// logged out, its user enabled) or its API key is not revoked. Long-lived answers (event
+    /// streams) ask this every few seconds.
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, ApiError> {
+        Ok(match principal.credential {
+            Credential::Session(sid) => self
+                .backend
+                .session_user(sid)
+                .await?
+                .is_some_and(|u| u.id == principal.user_id),
+            Credential::ApiKey(id) => self.backend.api_key_live(id).await?,
+        })
+    }
+
     async fn api_key_principal(&self, token: &str) -> Result<Principal, ApiError> {
         // vms_<16 hex>_<secret>
         let prefix = token

@@ -270,6 +270,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn session_user(&self, id: Uuid) -> Result<Option<User>, ApiError>;
     /// A live API key by prefix, with its user.
     async fn api_key_credentials(&self, prefix: &str) -> Result<Option<KeyCredentials>, ApiError>;
+    /// Whether API key `id` still works (not revoked or expired, its user enabled).
+    async fn api_key_live(&self, id: ApiKeyId) -> Result<bool, ApiError>;
 
     /// Creates a user; its tenant must be within `scope`.
     async fn create_user(&self, scope: TenantScope, user: NewUser) -> Result<User, ApiError>;

@@ -1,19 +1,24 @@
 //! The one place that decides access. Every operation in the OpenAPI document declares what it needs
-//! in its `security` entry: `[{}]` for public routes, `[{"bearer": ["<permission>"]}]` otherwise. The
-//! [`authorize`] middleware reads that table, authenticates the caller, applies rate limits and refuses
-//! (401/403/429) before any handler or body extractor runs. A route missing from the document, or
-//! present without a `security` entry, is refused: adding a route without a permission fails closed.
+//! in its `security` entry: `[{}]` for public routes, `[{"bearer": ["<permission>"]}]` otherwise.
+//!
+//! Two layers: [`screen`] runs before routing and refuses paths that are not canonical (so a
+//! percent-encoded or dot-segment path can never be decoded by the router into a route it did not
+//! name); [`authorize`] runs inside each matched route, which [`crate::routes::register`] wraps with
+//! the access its operation declares, and refuses (401/403/429) before the handler or any body
+//! extractor runs. A route missing from the document, or present without a `security` entry, is
+//! refused: adding a route without a permission fails closed, and a test compares the two tables.
 
 use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::ratelimit::RateLimiter;
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::{Arc, LazyLock};
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use vms_config::ApiConfig;
 use vms_messages::{Permission, Principal};
 
@@ -110,6 +115,11 @@ pub fn operation(method: &str, path: &str) -> Option<&'static Operation> {
     ROUTES.get(&(method.to_string(), path.to_string()))
 }
 
+/// Whether the document has any operation on the path template `path`.
+pub fn has_path(path: &str) -> bool {
+    ROUTES.keys().any(|(_, p)| p == path)
+}
+
 /// Authentication and the rate limits, shared by every worker.
 pub struct Guard {
     /// Credentials.
@@ -118,6 +128,31 @@ pub struct Guard {
     caller: RateLimiter,
     login_ip: RateLimiter,
     login_email: RateLimiter,
+    streams: StreamSlots,
+}
+
+/// Open live streams per caller, capped.
+struct StreamSlots {
+    max: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream of a caller; closing the stream (dropping this) frees the slot.
+pub struct StreamSlot {
+    key: String,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Guard {
@@ -136,14 +171,49 @@ impl Guard {
             ),
             login_ip: RateLimiter::new(login, config.login_per_minute),
             login_email: RateLimiter::new(login, config.login_per_minute),
+            streams: StreamSlots {
+                max: usize::try_from(config.max_streams_per_caller).unwrap_or(usize::MAX),
+                open: Arc::default(),
+            },
         }
     }
 
-    /// Login attempts are limited per client address and per e-mail.
-    pub fn check_login(&self, ip: &str, email: &str) -> Result<(), ApiError> {
+    /// A slot for one more live stream of `caller`, or 429 when it holds `api.max_streams_per_caller`.
+    pub fn open_stream(&self, caller: &Principal) -> Result<StreamSlot, ApiError> {
+        let key = format!("{}:{:?}", caller.user_id, caller.credential);
+        let mut open = self
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key.clone()).or_insert(0);
+        if *n >= self.streams.max {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "this caller already holds {} live streams (api.max_streams_per_caller); close one first",
+                    self.streams.max
+                ),
+                None,
+            ));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            key,
+            open: Arc::clone(&self.streams.open),
+        })
+    }
+
+    /// Login attempts are limited per client network (`source`, see [`rate_key`]) and per e-mail from
+    /// that network: guessing from one network cannot lock the right password out from another.
+    pub fn check_login(&self, source: &str, email: &str) -> Result<(), ApiError> {
         self.login_ip
-            .check(ip)
-            .and_then(|()| self.login_email.check(&email.to_lowercase()))
+            .check(source)
+            .and_then(|()| {
+                self.login_email
+                    .check(&format!("{}|{source}", email.to_lowercase()))
+            })
             .map_err(ApiError::too_many_requests)
     }
 }
@@ -154,12 +224,25 @@ pub fn client_ip(req: &HttpRequest) -> String {
         .map_or_else(|| "unknown".into(), |a| a.ip().to_string())
 }
 
-/// Middleware: rate limit by address, then the access the route declares.
-pub async fn authorize(
+/// Middleware on the whole app, before routing: rate limit by address, then refuse any path that is
+/// not in canonical form (400), so the router never decodes its way to a handler the raw path did not
+/// name. Permissions are checked after routing, by [`authorize`], on the route itself.
+pub async fn screen(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    match check(&req).await {
+    let verdict = match req.app_data::<web::Data<Guard>>() {
+        None => {
+            tracing::error!("guard missing from app data");
+            Err(ApiError::internal())
+        }
+        Some(guard) => guard
+            .ip
+            .check(&rate_key(req.request()))
+            .map_err(ApiError::too_many_requests)
+            .and_then(|()| canonical_path(req.path())),
+    };
+    match verdict {
         Ok(()) => next
             .call(req)
             .await
@@ -168,30 +251,82 @@ pub async fn authorize(
     }
 }
 
-async fn check(req: &ServiceRequest) -> Result<(), ApiError> {
+/// Refuses a raw request path that a router could read as another one: any percent-escape (an
+/// encoded letter, `%2F`, `%2e`), empty segments (`//`), dot segments, `;` parameters, backslashes
+/// and anything but printable ASCII. Every path of this API is printable ASCII without them.
+pub fn canonical_path(path: &str) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        Err(ApiError::invalid(
+            "path",
+            format!("the request path must be in canonical form: {why}"),
+        ))
+    };
+    if !path.starts_with('/') {
+        return refuse("it must start with /");
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '%' | ';' | '\\'))
+    {
+        return refuse(&format!("{c:?} is not allowed in a path"));
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        // A trailing slash is canonical (it names no route here, so it gets 404); `//` is not.
+        if segment.is_empty() && i != last {
+            return refuse("empty segment");
+        }
+        if *segment == "." || *segment == ".." {
+            return refuse("dot segment");
+        }
+    }
+    Ok(())
+}
+
+/// The key an address is rate limited by: the address itself for IPv4, its /64 for IPv6 (one
+/// customer network holds a whole /64, so a per-address limit would not limit it at all).
+pub fn rate_key(req: &HttpRequest) -> String {
+    match req.peer_addr().map(|a| a.ip()) {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        None => "unknown".into(),
+    }
+}
+
+/// Route middleware: authenticates the caller and checks the permission `access` names, before the
+/// handler or any body extractor runs. [`crate::routes::register`] wraps every route in it with the
+/// access its OpenAPI operation declares, so no route can be added without a check.
+pub async fn authorize(
+    access: Access,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    match check(&access, &req).await {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+async fn check(access: &Access, req: &ServiceRequest) -> Result<(), ApiError> {
     let Some(guard) = req.app_data::<web::Data<Guard>>().cloned() else {
         tracing::error!("guard missing from app data");
         return Err(ApiError::internal());
     };
-    let http = req.request();
-    guard
-        .ip
-        .check(&client_ip(http))
-        .map_err(ApiError::too_many_requests)?;
-    let Some(pattern) = http.match_pattern() else {
-        return Ok(()); // no such route: the JSON 404 answers
-    };
-    let Some(op) = operation(req.method().as_str(), &pattern) else {
-        return Err(ApiError::method_not_allowed(
-            req.method().as_str(),
-            &pattern,
-        ));
-    };
-    let need = match &op.access {
+    let need = match access {
         Access::Public => return Ok(()),
         Access::Requires(p) => *p,
         Access::Undeclared(why) => {
-            tracing::error!(method = %op.method, path = %op.path, why = %why, "route declares no permission; refused");
+            tracing::error!(method = %req.method(), path = %req.path(), why = %why, "route declares no permission; refused");
             return Err(ApiError::new(
                 actix_web::http::StatusCode::FORBIDDEN,
                 "forbidden",
@@ -238,6 +373,37 @@ impl FromRequest for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_canonical_paths_pass_the_screen() {
+        for ok in [
+            "/",
+            "/healthz",
+            "/api/v1/cameras/0191-ab",
+            "/api/v1/nodes/",
+            "/a-b_c.d~e",
+        ] {
+            assert!(canonical_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/%6Detrics",
+            "/api/v1/%6eodes",
+            "/api/v1%2Fnodes",
+            "//api/v1/nodes",
+            "/api//v1/nodes",
+            "/api/v1/./nodes",
+            "/api/v1/x/../nodes",
+            "/api/v1/%2e%2e/nodes",
+            "/api/v1/nodes;x=1",
+            "/api/v1\\nodes",
+            "/api/v1/nod\u{e9}s",
+            "/api/v1/no des",
+            "api/v1/nodes",
+        ] {
+            let err = canonical_path(bad).expect_err(bad);
+            assert_eq!(err.status.as_u16(), 400, "{bad}");
+        }
+    }
 
     #[test]
     fn every_documented_operation_declares_a_known_permission_or_is_public() {

@@ -72,8 +72,8 @@ pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<
     let max_body = api.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(middleware::from_fn(guard::authorize))
             .wrap(middleware::from_fn(audit::record))
+            .wrap(middleware::from_fn(guard::screen))
             .wrap(cors(&origins))
             .wrap(
                 middleware::DefaultHeaders::new()

@@ -318,8 +318,10 @@ pub struct ApiConfig {
     pub ip_rate_limit_per_second: u32,
     /// Requests a client address may make in a burst.
     pub ip_rate_limit_burst: u32,
-    /// Login attempts per minute for each client address and for each e-mail.
+    /// Login attempts per minute for each client network, and for each e-mail from one network.
     pub login_per_minute: u32,
+    /// Live event streams (SSE) one caller (a session or an API key) may hold open at once.
+    pub max_streams_per_caller: u32,
 }
 
 /// PostgreSQL settings.
@@ -402,6 +404,7 @@ impl Default for ApiConfig {
             ip_rate_limit_per_second: 200,
             ip_rate_limit_burst: 400,
             login_per_minute: 10,
+            max_streams_per_caller: 4,
         }
     }
 }
@@ -586,6 +589,7 @@ impl NodeConfig {
             "api.ip_rate_limit_per_second" => self.api.ip_rate_limit_per_second = num(value)?,
             "api.ip_rate_limit_burst" => self.api.ip_rate_limit_burst = num(value)?,
             "api.login_per_minute" => self.api.login_per_minute = num(value)?,
+            "api.max_streams_per_caller" => self.api.max_streams_per_caller = num(value)?,
             "auth.access_ttl_seconds" => self.auth.access_ttl_seconds = num(value)?,
             "auth.refresh_ttl_seconds" => self.auth.refresh_ttl_seconds = num(value)?,
             "auth.admin_email" => self.auth.admin_email = value.to_string(),
@@ -873,6 +877,7 @@ impl NodeConfig {
             ("api.ip_rate_limit_per_second", a.ip_rate_limit_per_second),
             ("api.ip_rate_limit_burst", a.ip_rate_limit_burst),
             ("api.login_per_minute", a.login_per_minute),
+            ("api.max_streams_per_caller", a.max_streams_per_caller),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be positive"));

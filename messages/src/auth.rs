@@ -222,6 +222,11 @@ impl Role {
         self.rank() >= other.rank()
     }
 
+    /// Whether this role ranks strictly above `other`.
+    pub fn outranks(self, other: Role) -> bool {
+        self.rank() > other.rank()
+    }
+
     /// Whether users of this role belong to one tenant (every role but platform admin).
     pub fn is_tenant_bound(self) -> bool {
         self != Self::PlatformAdmin
@@ -379,6 +384,10 @@ pub struct UserUpdate {
     #[serde(default)]
     #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
+    /// Also revoke every API key of the user (after a suspected compromise). Disabling a user
+    /// always revokes its keys.
+    #[serde(default)]
+    pub revoke_api_keys: Option<bool>,
 }
 
 impl UserUpdate {
@@ -603,6 +612,8 @@ pub struct UserChange {
     pub disabled: Option<bool>,
     /// New password hash.
     pub password_hash: Option<String>,
+    /// Revoke every API key of the user too.
+    pub revoke_api_keys: bool,
 }
 
 /// A new API key, its secret already hashed.

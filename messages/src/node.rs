@@ -41,6 +41,9 @@ pub struct Heartbeat {
     pub started_at: DateTime<Utc>,
     /// Its wall clock when it sent this heartbeat.
     pub sent_at: DateTime<Utc>,
+    /// Position in this run's sequence of heartbeats (from 1): a replayed one is refused.
+    #[serde(default)]
+    pub seq: u64,
     /// It is stopping (a graceful leave, not a failure).
     pub leaving: bool,
     /// `sha256=<hex>` HMAC of this heartbeat (with `mac` empty) under the cluster cookie, keyed on
@@ -119,6 +122,17 @@ pub struct ClusterChange {
     pub v: u32,
     /// The node whose API made the change (it applied it already).
     pub origin: String,
+    /// The origin's run of the process.
+    #[serde(default)]
+    pub incarnation: Uuid,
+    /// Position in that run's sequence of changes (from 1): a receiver refuses one it has seen.
+    #[serde(default)]
+    pub seq: u64,
+    /// The origin's wall clock when it published.
+    pub sent_at: DateTime<Utc>,
+    /// `sha256=<hex>` HMAC of this change (with `mac` empty) under the cluster cookie.
+    #[serde(default)]
+    pub mac: String,
     /// What changed.
     pub change: Change,
 }

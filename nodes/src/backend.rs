@@ -889,6 +889,11 @@ impl Backend for NodeBackend {
             .await
     }
 
+    async fn api_key_live(&self, id: ApiKeyId) -> Result<bool, ApiError> {
+        self.db(move |s| async move { s.api_key_live(id).await })
+            .await
+    }
+
     async fn create_user(&self, scope: TenantScope, user: NewUser) -> Result<User, ApiError> {
         self.db(move |s| async move { s.create_user(scope, &user).await })
             .await

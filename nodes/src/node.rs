@@ -112,6 +112,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             .placement
             .then(|| Arc::new(vms_actors::placement::Ownership::default())),
         analytics,
+        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
+            config.cluster.resolve_cookie()?.unwrap_or_default(),
+            config.node_id.clone(),
+        )),
     });
     let (supervisor, _) = Actor::spawn(
         Some(NODE_SUPERVISOR.into()),

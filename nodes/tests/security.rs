@@ -96,6 +96,19 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         (401, Some("invalid_refresh_token")),
         "a refresh token is good once"
     );
+    let reused_session = next["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        me(&sb, reused_session).await?,
+        401,
+        "reusing a refresh token ends its whole session"
+    );
+    // A new session for what follows.
+    let (_, next) = login_pair(&sb, "op@acme.test", PASSWORD).await?;
+    let access = next["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (header, claims) = jwt_parts(&access);
 
     // Forged, tampered, alg=none and expired tokens.
     let kid = header["kid"].as_str().unwrap_or_default().to_string();

@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "fencing and handover",
         include_str!("../../migrations/0010_fencing.sql"),
     ),
+    (
+        11,
+        "used refresh tokens",
+        include_str!("../../migrations/0011_credentials.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -144,8 +144,10 @@ impl Store {
                 ],
             )
             .await;
+        // Addresses are login names, unique on the platform: the answer says the address is taken,
+        // never by whom or in which tenant.
         let row = unique_as_conflict(result, "email", || {
-            format!("a user with e-mail {:?} exists", user.email)
+            "this e-mail address cannot be used; choose another".to_string()
         })?;
         Ok(user_from_row(&row))
     }
@@ -228,6 +230,13 @@ impl Store {
             )
             .await?;
         }
+        if change.disabled == Some(true) || change.revoke_api_keys {
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+                &[&id.0],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(user_from_row(&row))
     }
@@ -284,15 +293,17 @@ impl Store {
     }
 
     /// Swaps a live session's refresh token for a new one (each is good once); the session and its
-    /// enabled user, or `None`.
+    /// enabled user, or `None`. A token that was already traded in revokes its whole session: it was
+    /// stolen, or copied, and whoever holds the newer one must log in again.
     pub async fn refresh_session(
         &self,
         old_hash: &[u8],
         new_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Option<(Uuid, User)>, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
             .query_opt(
                 "WITH s AS (
                      UPDATE sessions SET refresh_hash = $2, expires_at = $3
@@ -303,7 +314,46 @@ impl Store {
                 &[&old_hash, &new_hash, &expires_at],
             )
             .await?;
-        Ok(row.map(|r| (r.get("sid"), user_from_row(&r))))
+        let refreshed = row.map(|r| (r.get::<_, Uuid>("sid"), user_from_row(&r)));
+        match &refreshed {
+            Some((sid, _)) => {
+                tx.execute(
+                    "INSERT INTO used_refresh_tokens (hash, session_id) VALUES ($1, $2)
+                     ON CONFLICT (hash) DO NOTHING",
+                    &[&old_hash, sid],
+                )
+                .await?;
+            }
+            None => {
+                let reused = tx
+                    .query_opt(
+                        "UPDATE sessions SET revoked_at = coalesce(revoked_at, now())
+                         WHERE id = (SELECT session_id FROM used_refresh_tokens WHERE hash = $1)
+                         RETURNING id, user_id",
+                        &[&old_hash],
+                    )
+                    .await?;
+                if let Some(r) = reused {
+                    tracing::warn!(session_id = %r.get::<_, Uuid>("id"), user_id = %r.get::<_, Uuid>("user_id"), "a refresh token was used twice; its session is revoked");
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(refreshed)
+    }
+
+    /// Whether the API key `id` still works: not revoked, not expired, its user enabled.
+    pub async fn api_key_live(&self, id: ApiKeyId) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM api_keys k JOIN users u ON u.id = k.user_id
+                 WHERE k.id = $1 AND k.revoked_at IS NULL
+                   AND (k.expires_at IS NULL OR k.expires_at > now()) AND NOT u.disabled",
+                &[&id.0],
+            )
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Ends a session.

@@ -2,10 +2,11 @@
 
 use crate::SharedBackend;
 use crate::error::ApiError;
-use crate::guard::Caller;
+use crate::guard::{Caller, Guard};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -97,6 +98,9 @@ pub struct StreamQuery {
 
 /// How often an idle stream sends a comment, so proxies and clients keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream checks that its caller's credential still works (so a logout, a disabled
+/// user or a revoked key closes it within this long).
+const RECHECK: Duration = Duration::from_secs(2);
 
 fn sse_frame(event: &Event) -> web::Bytes {
     let json = serde_json::to_string(event).unwrap_or_default();
@@ -106,12 +110,15 @@ fn sse_frame(event: &Event) -> web::Bytes {
 /// Live events as server-sent events (`text/event-stream`), as they are published: each is
 /// `id: <event id>`, `event: event`, `data: <the event as JSON>`. A client that falls behind gets
 /// `event: lagged` with how many it missed (read them from `GET /events`). Filters as for the list.
+/// The stream ends with `event: closed` within a few seconds of a logout, the user being disabled or
+/// the API key being revoked; a caller holds at most `api.max_streams_per_caller` streams (429).
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", security(("bearer" = ["events:read"])),
     params(StreamQuery), responses(
     (status = 200, description = "server-sent events", content_type = "text/event-stream"),
     (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn stream_events(
     backend: SharedBackend,
+    guard: web::Data<Guard>,
     caller: Caller,
     q: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -128,6 +135,7 @@ pub async fn stream_events(
     let feed = backend.event_feed().ok_or_else(|| {
         ApiError::unavailable("live events are not available on this node (no NATS connection)")
     })?;
+    let slot = guard.open_stream(&caller.0)?;
     let tenant = caller.0.scope().tenant();
     let wanted = move |e: &Event| {
         tenant.is_none_or(|t| e.tenant_id == t)
@@ -140,14 +148,22 @@ pub async fn stream_events(
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.reset(); // the first tick would fire at once; the opening comment covers it
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.reset();
+    let auth = Arc::clone(&guard.auth);
+    let principal = caller.0;
     let opening = futures_util::stream::once(async {
         Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n"))
     });
     let events = futures_util::stream::unfold(
-        (feed, keep_alive, until),
-        move |(mut feed, mut keep_alive, until)| {
+        (feed, keep_alive, until, recheck, slot, false),
+        move |(mut feed, mut keep_alive, until, mut recheck, slot, closed)| {
             let wanted = wanted.clone();
+            let (auth, principal) = (Arc::clone(&auth), principal.clone());
             async move {
+                if closed {
+                    return None;
+                }
                 let deadline = async {
                     match until {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -156,9 +172,21 @@ pub async fn stream_events(
                 };
                 tokio::pin!(deadline);
                 loop {
+                    let mut closing = false;
                     let frame = tokio::select! {
                         () = &mut deadline => return None,
                         _ = keep_alive.tick() => web::Bytes::from_static(b": keep-alive\n\n"),
+                        _ = recheck.tick() => {
+                            // Logout, a disabled user or a revoked key ends the stream. A store
+                            // that cannot answer keeps it (the next check decides).
+                            if auth.still_valid(&principal).await.unwrap_or(true) {
+                                continue;
+                            }
+                            closing = true;
+                            web::Bytes::from_static(
+                                b"event: closed\ndata: {\"reason\":\"credentials revoked\"}\n\n",
+                            )
+                        }
                         got = feed.recv() => match got {
                             Ok(e) if wanted(&e) => sse_frame(&e),
                             Ok(_) => continue,
@@ -168,7 +196,7 @@ pub async fn stream_events(
                             Err(RecvError::Closed) => return None,
                         },
                     };
-                    return Some((Ok(frame), (feed, keep_alive, until)));
+                    return Some((Ok(frame), (feed, keep_alive, until, recheck, slot, closing)));
                 }
             }
         },

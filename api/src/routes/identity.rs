@@ -5,7 +5,7 @@ use crate::SharedBackend;
 use crate::audit::{AuditNote, note};
 use crate::auth::Authenticator;
 use crate::error::ApiError;
-use crate::guard::{Caller, Guard, client_ip};
+use crate::guard::{Caller, Guard, client_ip, rate_key};
 use actix_web::{HttpRequest, HttpResponse, web};
 use vms_messages::auth::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, NewUser, UserChange};
 use vms_messages::{
@@ -57,7 +57,7 @@ pub async fn login(
         ));
     }
     let ip = client_ip(&req);
-    guard.check_login(&ip, &email)?;
+    guard.check_login(&rate_key(&req), &email)?;
     let (pair, user) = guard.auth.login(&email, body.password, Some(&ip)).await?;
     note(
         &req,
@@ -122,6 +122,23 @@ pub async fn me(caller: Caller) -> HttpResponse {
 pub async fn rotate_signing_key(guard: web::Data<Guard>) -> Result<HttpResponse, ApiError> {
     let kid = guard.auth.rotate_signing_key().await?;
     Ok(HttpResponse::Ok().json(SigningKeyRotated { kid }))
+}
+
+/// A caller manages (changes, disables, deletes, resets the password of) another user only when
+/// that user's role is below its own; platform admins manage everyone.
+fn check_manage(caller: &Caller, target: &User) -> Result<(), ApiError> {
+    if caller.0.role == Role::PlatformAdmin || caller.0.role.outranks(target.role) {
+        Ok(())
+    } else {
+        Err(ApiError::not_allowed(
+            "id",
+            format!(
+                "a {} manages only users of a lower role, not a {}",
+                caller.0.role.as_str(),
+                target.role.as_str()
+            ),
+        ))
+    }
 }
 
 fn check_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
@@ -201,7 +218,9 @@ pub async fn get_user(
     Ok(HttpResponse::Ok().json(backend.get_user(caller.0.scope(), id.into_inner()).await?))
 }
 
-/// Change a user's role, password or disabled flag; a new password or disabling ends its sessions.
+/// Change a user's role, password or disabled flag; a new password or disabling ends its sessions,
+/// disabling (or `revoke_api_keys`) revokes its API keys. Only users of a lower role than the
+/// caller's (any, for a platform admin).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = ["users:write"])),
     params(("id" = String, Path, format = Uuid)), request_body = UserUpdate, responses(
     (status = 200, body = User), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -235,7 +254,9 @@ pub async fn update_user(
             ));
         }
     }
-    check_grant(&caller, current.role)?;
+    if id != caller.0.user_id {
+        check_manage(&caller, &current)?;
+    }
     let password_hash = match body.password {
         Some(p) => Some(guard.auth.hash_password(p).await?),
         None => None,
@@ -248,6 +269,7 @@ pub async fn update_user(
                 role: body.role,
                 disabled: body.disabled,
                 password_hash,
+                revoke_api_keys: body.revoke_api_keys == Some(true),
             },
         )
         .await?;
@@ -270,7 +292,7 @@ pub async fn delete_user(
     if id == caller.0.user_id {
         return Err(ApiError::conflict("id", "you cannot delete yourself"));
     }
-    check_grant(&caller, current.role)?;
+    check_manage(&caller, &current)?;
     let user = backend.delete_user(caller.0.scope(), id).await?;
     noted_user(&req, &user);
     Ok(HttpResponse::NoContent().finish())
@@ -286,6 +308,7 @@ fn key_owner(caller: &Caller) -> Option<UserId> {
 }
 
 /// Create an API key acting as the caller, with a role up to the caller's. The key is shown once.
+/// Needs an access token from a password login: an API key cannot make keys.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", security(("bearer" = ["api_keys:write"])),
     request_body = ApiKeyCreate, responses(
     (status = 201, body = ApiKeyCreated), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -295,6 +318,14 @@ pub async fn create_api_key(
     req: HttpRequest,
     body: web::Json<ApiKeyCreate>,
 ) -> Result<HttpResponse, ApiError> {
+    // A key minted by a key would outlive the revocation of its parent: only a person who logged in
+    // with a password (a session's access token) makes keys.
+    if let Credential::ApiKey(_) = caller.0.credential {
+        return Err(ApiError::not_allowed(
+            "authorization",
+            "API keys are created with an access token from a password login, not with an API key",
+        ));
+    }
     let body = body.into_inner();
     body.validate(chrono::Utc::now())?;
     let role = body.role.unwrap_or(caller.0.role);

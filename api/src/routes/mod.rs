@@ -1,5 +1,6 @@
 //! Route handlers. Each declares in its `security` entry the permission it needs (enforced by
-//! [`crate::guard::authorize`] before it runs), validates its input, calls the
+//! [`crate::guard::authorize`], which [`register`] wraps around every route, before it runs),
+//! validates its input, calls the
 //! [`Backend`](crate::Backend) with the caller's tenant scope, and answers JSON.
 
 pub mod audit;
@@ -15,8 +16,12 @@ pub mod tickets;
 use crate::SharedBackend;
 use crate::backend::Page;
 use crate::error::ApiError;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::guard::{self, Access};
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{self, Next};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use serde::Deserialize;
 use vms_messages::ErrorBody;
 
@@ -25,99 +30,183 @@ pub const DEFAULT_LIMIT: i64 = 100;
 /// Largest page size of list endpoints.
 pub const MAX_LIMIT: i64 = 1000;
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Where routes are registered: the app (each route wrapped in its access check) or, in tests, a
+/// list to compare with the OpenAPI document.
+pub trait RouteSink {
+    /// Registers `handler` for `method` on the path template `path`.
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+}
+
+impl RouteSink for web::ServiceConfig {
+    /// The route runs behind [`guard::authorize`] with the access its OpenAPI operation declares; a
+    /// route the document lacks is registered refusing everything (and fails the routes test).
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let access = guard::operation(method.as_str(), path).map_or_else(
+            || Access::Undeclared("not in the OpenAPI document".into()),
+            |op| op.access.clone(),
+        );
+        let route = web::method(method).to(handler).wrap(middleware::from_fn(
+            move |req: ServiceRequest, next: Next<BoxBody>| {
+                guard::authorize(access.clone(), req, next)
+            },
+        ));
+        self.route(path, route);
+    }
+}
+
+/// Registers every route of the API.
+pub fn register(sink: &mut impl RouteSink) {
     use self::{
         audit as a, cameras as c, events as e, identity as i, notify as n, rules as r,
         tenants as t, tickets as k,
     };
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .service(
-            web::scope("/api/v1")
-                .route("/openapi.json", web::get().to(openapi_json))
-                .route("/auth/login", web::post().to(i::login))
-                .route("/auth/refresh", web::post().to(i::refresh))
-                .route("/auth/logout", web::post().to(i::logout))
-                .route("/auth/me", web::get().to(i::me))
-                .route(
-                    "/auth/signing-keys/rotate",
-                    web::post().to(i::rotate_signing_key),
-                )
-                .route("/users", web::post().to(i::create_user))
-                .route("/users", web::get().to(i::list_users))
-                .route("/users/{id}", web::get().to(i::get_user))
-                .route("/users/{id}", web::patch().to(i::update_user))
-                .route("/users/{id}", web::delete().to(i::delete_user))
-                .route("/api-keys", web::post().to(i::create_api_key))
-                .route("/api-keys", web::get().to(i::list_api_keys))
-                .route("/api-keys/{id}", web::delete().to(i::revoke_api_key))
-                .route("/audit", web::get().to(a::list_audit))
-                .route("/nodes", web::get().to(cluster::list_nodes))
-                .route("/nodes/{id}/drain", web::post().to(cluster::drain_node))
-                .route("/nodes/{id}/undrain", web::post().to(cluster::undrain_node))
-                .route("/nodes/{id}", web::delete().to(cluster::remove_node))
-                .route("/placement", web::get().to(cluster::placement))
-                .route("/tenants", web::post().to(t::create_tenant))
-                .route("/tenants", web::get().to(t::list_tenants))
-                .route("/tenants/{id}", web::get().to(t::get_tenant))
-                .route("/tenants/{id}", web::patch().to(t::update_tenant))
-                .route("/tenants/{id}", web::delete().to(t::delete_tenant))
-                .route("/cameras", web::post().to(c::create_camera))
-                .route("/cameras", web::get().to(c::list_cameras))
-                .route("/cameras/{id}", web::get().to(c::get_camera))
-                .route("/cameras/{id}", web::patch().to(c::update_camera))
-                .route("/cameras/{id}", web::delete().to(c::delete_camera))
-                .route("/cameras/{id}/segments", web::get().to(c::list_segments))
-                .route("/segments/{id}", web::get().to(c::get_segment))
-                .route("/segments/{id}/media", web::get().to(c::segment_media))
-                .route("/cameras/{id}/rules", web::post().to(r::create_rule))
-                .route("/cameras/{id}/rules", web::get().to(r::list_rules))
-                .route("/detectors", web::get().to(r::list_detectors))
-                .route("/rules/{id}", web::get().to(r::get_rule))
-                .route("/rules/{id}", web::patch().to(r::update_rule))
-                .route("/rules/{id}", web::delete().to(r::delete_rule))
-                .route("/tickets", web::get().to(k::list_tickets))
-                .route("/tickets/{id}", web::get().to(k::get_ticket))
-                .route(
-                    "/tickets/{id}/acknowledge",
-                    web::post().to(k::acknowledge_ticket),
-                )
-                .route("/tickets/{id}/resolve", web::post().to(k::resolve_ticket))
-                .route("/tickets/{id}/close", web::post().to(k::close_ticket))
-                .route("/tickets/{id}/comments", web::post().to(k::comment_ticket))
-                .route("/notification-channels", web::post().to(n::create_channel))
-                .route("/notification-channels", web::get().to(n::list_channels))
-                .route("/notification-channels/{id}", web::get().to(n::get_channel))
-                .route(
-                    "/notification-channels/{id}",
-                    web::patch().to(n::update_channel),
-                )
-                .route(
-                    "/notification-channels/{id}",
-                    web::delete().to(n::delete_channel),
-                )
-                .route(
-                    "/notification-channels/{id}/deliveries",
-                    web::get().to(n::list_deliveries),
-                )
-                .route(
-                    "/notification-deliveries/{id}/retry",
-                    web::post().to(n::retry_delivery),
-                )
-                .route("/events", web::get().to(e::list_events))
-                .route("/events/stream", web::get().to(e::stream_events))
-                .route("/events/{id}", web::get().to(e::get_event))
-                .route("/events/{id}/snapshot", web::get().to(e::event_snapshot))
-                .route("/events/{id}/similar", web::get().to(e::similar_events))
-                .default_service(web::to(not_found)),
-        );
+    sink.add(Method::GET, "/healthz", healthz);
+    sink.add(Method::GET, "/readyz", readyz);
+    sink.add(Method::GET, "/metrics", metrics);
+    sink.add(Method::GET, "/api/v1/openapi.json", openapi_json);
+    sink.add(Method::POST, "/api/v1/auth/login", i::login);
+    sink.add(Method::POST, "/api/v1/auth/refresh", i::refresh);
+    sink.add(Method::POST, "/api/v1/auth/logout", i::logout);
+    sink.add(Method::GET, "/api/v1/auth/me", i::me);
+    sink.add(
+        Method::POST,
+        "/api/v1/auth/signing-keys/rotate",
+        i::rotate_signing_key,
+    );
+    sink.add(Method::POST, "/api/v1/users", i::create_user);
+    sink.add(Method::GET, "/api/v1/users", i::list_users);
+    sink.add(Method::GET, "/api/v1/users/{id}", i::get_user);
+    sink.add(Method::PATCH, "/api/v1/users/{id}", i::update_user);
+    sink.add(Method::DELETE, "/api/v1/users/{id}", i::delete_user);
+    sink.add(Method::POST, "/api/v1/api-keys", i::create_api_key);
+    sink.add(Method::GET, "/api/v1/api-keys", i::list_api_keys);
+    sink.add(Method::DELETE, "/api/v1/api-keys/{id}", i::revoke_api_key);
+    sink.add(Method::GET, "/api/v1/audit", a::list_audit);
+    sink.add(Method::GET, "/api/v1/nodes", cluster::list_nodes);
+    sink.add(
+        Method::POST,
+        "/api/v1/nodes/{id}/drain",
+        cluster::drain_node,
+    );
+    sink.add(
+        Method::POST,
+        "/api/v1/nodes/{id}/undrain",
+        cluster::undrain_node,
+    );
+    sink.add(Method::DELETE, "/api/v1/nodes/{id}", cluster::remove_node);
+    sink.add(Method::GET, "/api/v1/placement", cluster::placement);
+    sink.add(Method::POST, "/api/v1/tenants", t::create_tenant);
+    sink.add(Method::GET, "/api/v1/tenants", t::list_tenants);
+    sink.add(Method::GET, "/api/v1/tenants/{id}", t::get_tenant);
+    sink.add(Method::PATCH, "/api/v1/tenants/{id}", t::update_tenant);
+    sink.add(Method::DELETE, "/api/v1/tenants/{id}", t::delete_tenant);
+    sink.add(Method::POST, "/api/v1/cameras", c::create_camera);
+    sink.add(Method::GET, "/api/v1/cameras", c::list_cameras);
+    sink.add(Method::GET, "/api/v1/cameras/{id}", c::get_camera);
+    sink.add(Method::PATCH, "/api/v1/cameras/{id}", c::update_camera);
+    sink.add(Method::DELETE, "/api/v1/cameras/{id}", c::delete_camera);
+    sink.add(
+        Method::GET,
+        "/api/v1/cameras/{id}/segments",
+        c::list_segments,
+    );
+    sink.add(Method::GET, "/api/v1/segments/{id}", c::get_segment);
+    sink.add(Method::GET, "/api/v1/segments/{id}/media", c::segment_media);
+    sink.add(Method::POST, "/api/v1/cameras/{id}/rules", r::create_rule);
+    sink.add(Method::GET, "/api/v1/cameras/{id}/rules", r::list_rules);
+    sink.add(Method::GET, "/api/v1/detectors", r::list_detectors);
+    sink.add(Method::GET, "/api/v1/rules/{id}", r::get_rule);
+    sink.add(Method::PATCH, "/api/v1/rules/{id}", r::update_rule);
+    sink.add(Method::DELETE, "/api/v1/rules/{id}", r::delete_rule);
+    sink.add(Method::GET, "/api/v1/tickets", k::list_tickets);
+    sink.add(Method::GET, "/api/v1/tickets/{id}", k::get_ticket);
+    sink.add(
+        Method::POST,
+        "/api/v1/tickets/{id}/acknowledge",
+        k::acknowledge_ticket,
+    );
+    sink.add(
+        Method::POST,
+        "/api/v1/tickets/{id}/resolve",
+        k::resolve_ticket,
+    );
+    sink.add(Method::POST, "/api/v1/tickets/{id}/close", k::close_ticket);
+    sink.add(
+        Method::POST,
+        "/api/v1/tickets/{id}/comments",
+        k::comment_ticket,
+    );
+    sink.add(
+        Method::POST,
+        "/api/v1/notification-channels",
+        n::create_channel,
+    );
+    sink.add(
+        Method::GET,
+        "/api/v1/notification-channels",
+        n::list_channels,
+    );
+    sink.add(
+        Method::GET,
+        "/api/v1/notification-channels/{id}",
+        n::get_channel,
+    );
+    sink.add(
+        Method::PATCH,
+        "/api/v1/notification-channels/{id}",
+        n::update_channel,
+    );
+    sink.add(
+        Method::DELETE,
+        "/api/v1/notification-channels/{id}",
+        n::delete_channel,
+    );
+    sink.add(
+        Method::GET,
+        "/api/v1/notification-channels/{id}/deliveries",
+        n::list_deliveries,
+    );
+    sink.add(
+        Method::POST,
+        "/api/v1/notification-deliveries/{id}/retry",
+        n::retry_delivery,
+    );
+    sink.add(Method::GET, "/api/v1/events", e::list_events);
+    sink.add(Method::GET, "/api/v1/events/stream", e::stream_events);
+    sink.add(Method::GET, "/api/v1/events/{id}", e::get_event);
+    sink.add(
+        Method::GET,
+        "/api/v1/events/{id}/snapshot",
+        e::event_snapshot,
+    );
+    sink.add(
+        Method::GET,
+        "/api/v1/events/{id}/similar",
+        e::similar_events,
+    );
 }
 
-/// JSON 404 for unknown routes.
+/// Registers every route (see [`register`]) and the JSON 404 of `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    register(cfg);
+    cfg.service(web::scope("/api/v1").default_service(web::to(not_found)));
+}
+
+/// JSON 404 for unknown routes (405 for a documented path called with another method).
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
+    if let Some(pattern) = req.match_pattern().filter(|p| guard::has_path(p)) {
+        return ApiError::method_not_allowed(req.method().as_str(), &pattern).error_response();
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -197,4 +286,48 @@ pub async fn metrics() -> HttpResponse {
     responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Records what [`register`] registers.
+    #[derive(Default)]
+    struct Recorder(BTreeSet<(String, String)>);
+
+    impl RouteSink for Recorder {
+        fn add<F, Args>(&mut self, method: Method, path: &'static str, _handler: F)
+        where
+            F: Handler<Args>,
+            Args: FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            assert!(
+                self.0.insert((method.to_string(), path.to_string())),
+                "{method} {path} registered twice"
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_is_a_documented_operation_and_every_operation_is_routed() {
+        let mut routes = Recorder::default();
+        register(&mut routes);
+        let documented: BTreeSet<(String, String)> = guard::operations(&crate::openapi::document())
+            .into_iter()
+            .map(|op| (op.method, op.path))
+            .collect();
+        let undocumented: Vec<_> = routes.0.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes without an OpenAPI operation (and so without a permission): {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routes.0).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
 }
