@@ -138,6 +138,7 @@ impl CameraActorState {
         let r = &self.ctx.config.recording;
         PipelineSettings {
             url: self.camera.url.clone(),
+            credentials: self.camera.credentials.clone(),
             segment: Duration::from_secs(u64::from(r.segment_seconds)),
             tcp_timeout: Duration::from_secs(u64::from(r.connect_timeout_seconds)),
             layout: SegmentLayout {
@@ -461,6 +462,7 @@ impl Actor for CameraActor {
                 let resample = camera.sample_fps != state.camera.sample_fps;
                 let restart = resample
                     || camera.url != state.camera.url
+                    || camera.credentials != state.camera.credentials
                     || camera.enabled != state.camera.enabled;
                 state.camera = camera;
                 if restart {

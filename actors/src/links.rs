@@ -160,6 +160,10 @@ impl Links {
             return None;
         }
         let cookie = c.resolve_cookie().ok().flatten().unwrap_or_default();
+        let Some(listen) = link_listen_addr(c) else {
+            tracing::warn!(advertise_host = %c.advertise_host, "cluster links disabled: cannot tell which address to bind; set cluster.link_listen");
+            return None;
+        };
         let node_server = NodeServer::new(
             c.link_port,
             cookie,
@@ -167,7 +171,8 @@ impl Links {
             c.advertise_host.clone(),
             None,
             None,
-        );
+        )
+        .with_listen_addr(listen);
         let server = match Actor::spawn(None, node_server, ()).await {
             Ok((server, _)) => server,
             Err(e) => {
@@ -206,7 +211,7 @@ impl Links {
                 }
             })
         };
-        tracing::info!(port = c.link_port, "cluster links listening");
+        tracing::info!(address = %listen, port = c.link_port, "cluster links listening");
         Some(Self { server, rpc, task })
     }
 }
@@ -282,4 +287,21 @@ async fn maintain(
         peer.next_dial = Instant::now() + peer.backoff;
         peer.backoff = (peer.backoff * 2).min(MAX_REDIAL);
     }
+}
+
+/// The address the link server binds: `cluster.link_listen`, else `cluster.advertise_host` (as an
+/// address, or the first address its name resolves to). Never every interface.
+fn link_listen_addr(c: &vms_config::ClusterConfig) -> Option<std::net::IpAddr> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = c.link_listen.parse() {
+        return Some(ip);
+    }
+    if let Ok(ip) = c.advertise_host.parse() {
+        return Some(ip);
+    }
+    (c.advertise_host.as_str(), c.link_port)
+        .to_socket_addrs()
+        .ok()?
+        .next()
+        .map(|a| a.ip())
 }

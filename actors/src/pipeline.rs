@@ -108,8 +108,11 @@ pub enum PipelineError {
 /// Settings of one pipeline.
 #[derive(Clone, Debug)]
 pub struct PipelineSettings {
-    /// RTSP URL.
+    /// RTSP URL (without credentials).
     pub url: String,
+    /// RTSP credentials, given to the RTSP client apart from the URL (so no URL with them in it is
+    /// ever built, shown or logged).
+    pub credentials: Option<vms_messages::camera::RtspCredentials>,
     /// Target segment length.
     pub segment: Duration,
     /// RTSP TCP timeout.
@@ -184,6 +187,10 @@ impl RecordingPipeline {
         let pipeline = gst::Pipeline::new();
         let src = make("rtspsrc")?;
         src.set_property("location", &settings.url);
+        if let Some(c) = &settings.credentials {
+            src.set_property("user-id", &c.username);
+            src.set_property("user-pw", &c.password);
+        }
         src.set_property_from_str("protocols", "tcp");
         src.set_property(
             "tcp-timeout",

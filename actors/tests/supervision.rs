@@ -49,6 +49,8 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                 tenant_id: Some(tenant.id),
                 name: cam.into(),
                 url: "rtsp://127.0.0.1:1/x".into(),
+                username: None,
+                password: None,
                 enabled: true,
                 retention_days: None,
                 labels: Default::default(),

@@ -138,6 +138,7 @@ impl Cluster {
         let mut builder = Sandbox::builder(vms_exe()?)
             .cameras(opts.cameras.max(1))
             .env("VMS_CLUSTER__PLACEMENT", "true")
+            .env("VMS_CLUSTER__COOKIE", "chaos cluster cookie 5d1e8a")
             .env("VMS_ANALYTICS__ENABLED", "false");
         for (k, v) in &opts.env {
             builder = builder.env(k, v);

@@ -262,12 +262,9 @@ pub struct ClusterConfig {
     pub cookie: String,
     /// File holding the cookie instead (a mounted secret).
     pub cookie_file: Option<PathBuf>,
-    /// TLS certificate (PEM) of this node; with `tls_key` and `tls_ca`, links are TLS.
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM) of this node.
-    pub tls_key: Option<PathBuf>,
-    /// CA (PEM) that signed every node's certificate.
-    pub tls_ca: Option<PathBuf>,
+    /// Address the link server binds (empty: `advertise_host`, so the links never listen on every
+    /// interface by accident).
+    pub link_listen: String,
 }
 
 impl Default for ClusterConfig {
@@ -288,9 +285,7 @@ impl Default for ClusterConfig {
             advertise_host: "127.0.0.1".into(),
             cookie: String::new(),
             cookie_file: None,
-            tls_cert: None,
-            tls_key: None,
-            tls_ca: None,
+            link_listen: String::new(),
         }
     }
 }
@@ -338,8 +333,55 @@ pub struct PostgresConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsConfig {
-    /// Server URL, `nats://host:port`.
+    /// Server URL, `nats://host:port` (or `tls://host:port`).
     pub url: String,
+    /// User name, with `password_file`.
+    pub user: String,
+    /// File holding the password of `user` (a mounted secret).
+    pub password_file: Option<PathBuf>,
+    /// File holding an authentication token.
+    pub token_file: Option<PathBuf>,
+    /// File holding an NKey seed (`SU…`).
+    pub nkey_seed_file: Option<PathBuf>,
+    /// CA (PEM) to verify the server's certificate with; TLS is then required.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Refuse a connection that is not TLS.
+    pub tls_required: bool,
+}
+
+/// How a node authenticates to NATS, read from the files the config names.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// No credentials (development, or a server that trusts the network).
+    None,
+    /// User and password.
+    UserPassword(String, String),
+    /// Token.
+    Token(String),
+    /// NKey seed.
+    NKey(String),
+}
+
+impl NatsConfig {
+    /// The credentials the config names, read from their files.
+    pub fn auth(&self) -> Result<NatsAuth, ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        Ok(
+            match (&self.password_file, &self.token_file, &self.nkey_seed_file) {
+                (Some(p), None, None) => NatsAuth::UserPassword(self.user.clone(), read(p)?),
+                (None, Some(t), None) => NatsAuth::Token(read(t)?),
+                (None, None, Some(k)) => NatsAuth::NKey(read(k)?),
+                _ => NatsAuth::None,
+            },
+        )
+    }
 }
 
 /// Recording settings, applied to every camera of the node.
@@ -438,6 +480,19 @@ impl ClusterConfig {
 /// Cookies that must never protect a production cluster.
 const WEAK_COOKIES: &[&str] = &["vms", "cookie", "changeme", "secret", "password"];
 
+/// Whether a production secret is a placeholder or too plain to be one: a well-known default, a
+/// `REPLACE…`/`CHANGE…`/`EXAMPLE` placeholder (as in the deploy files), or fewer than 10 distinct
+/// characters.
+pub fn weak_secret(secret: &str) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+    WEAK_COOKIES.contains(&lower.as_str())
+        || ["replace", "change", "example", "placeholder", "your-"]
+            .iter()
+            .any(|p| lower.contains(p))
+        || distinct.len() < 10
+}
+
 impl Default for PostgresConfig {
     fn default() -> Self {
         Self {
@@ -451,6 +506,12 @@ impl Default for NatsConfig {
     fn default() -> Self {
         Self {
             url: "nats://127.0.0.1:4222".into(),
+            user: String::new(),
+            password_file: None,
+            token_file: None,
+            nkey_seed_file: None,
+            tls_ca_file: None,
+            tls_required: false,
         }
     }
 }
@@ -597,9 +658,7 @@ impl NodeConfig {
             "auth.hash_concurrency" => self.auth.hash_concurrency = num(value)?,
             "cluster.cookie" => self.cluster.cookie = value.to_string(),
             "cluster.cookie_file" => self.cluster.cookie_file = path(value),
-            "cluster.tls_cert" => self.cluster.tls_cert = path(value),
-            "cluster.tls_key" => self.cluster.tls_key = path(value),
-            "cluster.tls_ca" => self.cluster.tls_ca = path(value),
+            "cluster.link_listen" => self.cluster.link_listen = value.trim().to_string(),
             "cluster.heartbeat_ms" => self.cluster.heartbeat_ms = num(value)?,
             "cluster.down_after_ms" => self.cluster.down_after_ms = num(value)?,
             "cluster.roles" => self.cluster.roles = list(value),
@@ -648,6 +707,12 @@ impl NodeConfig {
             "postgres.url" => self.postgres.url = value.to_string(),
             "postgres.pool_size" => self.postgres.pool_size = num(value)?,
             "nats.url" => self.nats.url = value.to_string(),
+            "nats.user" => self.nats.user = value.to_string(),
+            "nats.password_file" => self.nats.password_file = path(value),
+            "nats.token_file" => self.nats.token_file = path(value),
+            "nats.nkey_seed_file" => self.nats.nkey_seed_file = path(value),
+            "nats.tls_ca_file" => self.nats.tls_ca_file = path(value),
+            "nats.tls_required" => self.nats.tls_required = boolean(value)?,
             "recording.segment_seconds" => self.recording.segment_seconds = num(value)?,
             "recording.overlap_seconds" => self.recording.overlap_seconds = num(value)?,
             "recording.watchdog_seconds" => self.recording.watchdog_seconds = num(value)?,
@@ -722,6 +787,23 @@ impl NodeConfig {
         }
         if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
             return Err(invalid("nats.url", "must start with nats:// or tls://"));
+        }
+        let n = &self.nats;
+        let methods = [&n.password_file, &n.token_file, &n.nkey_seed_file]
+            .iter()
+            .filter(|m| m.is_some())
+            .count();
+        if methods > 1 {
+            return Err(invalid(
+                "nats.password_file",
+                "set one of nats.password_file (with nats.user), nats.token_file and nats.nkey_seed_file",
+            ));
+        }
+        if n.password_file.is_some() == n.user.is_empty() {
+            return Err(invalid(
+                "nats.user",
+                "nats.user and nats.password_file go together",
+            ));
         }
         let r = &self.recording;
         if !(1..=600).contains(&r.segment_seconds) {
@@ -918,11 +1000,17 @@ impl NodeConfig {
             ));
         }
         let c = &self.cluster;
-        let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];
-        if tls.iter().any(|p| p.is_some()) && !tls.iter().all(|p| p.is_some()) {
+        if !c.link_listen.is_empty() && c.link_listen.parse::<std::net::IpAddr>().is_err() {
             return Err(invalid(
-                "cluster.tls_cert",
-                "set cluster.tls_cert, cluster.tls_key and cluster.tls_ca together",
+                "cluster.link_listen",
+                format!("{:?} is not an IP address", c.link_listen),
+            ));
+        }
+        // Placement trusts heartbeats, changes and links, all authenticated by the cookie.
+        if c.placement && c.resolve_cookie()?.is_none() {
+            return Err(invalid(
+                "cluster.cookie",
+                "cluster.placement needs a cluster cookie (cluster.cookie or cluster.cookie_file): it authenticates heartbeats, changes and links",
             ));
         }
         if self.mode == Mode::Production {
@@ -940,10 +1028,10 @@ impl NodeConfig {
                         "production mode needs a cluster cookie (cluster.cookie or cluster.cookie_file)",
                     ));
                 }
-                Some(k) if k.chars().count() < 16 || WEAK_COOKIES.contains(&k) => {
+                Some(k) if k.chars().count() < 16 || weak_secret(k) => {
                     return Err(invalid(
                         "cluster.cookie",
-                        "must be at least 16 characters and not a well-known default",
+                        "must be at least 16 characters, random, and not a placeholder or well-known default",
                     ));
                 }
                 Some(_) => {}
@@ -1034,15 +1122,32 @@ mod tests {
                 .to_string()
                 .contains("cluster.cookie")
         );
-        c.cluster.cookie = "a-long-random-cluster-secret".into();
+        c.cluster.cookie = "REPLACE-WITH-A-LONG-RANDOM-SECRET".into();
+        assert!(
+            c.validate().is_err(),
+            "the deploy placeholder passes production checks"
+        );
+        c.cluster.cookie = "aaaaaaaaaaaaaaaaaaaabbbbbb".into();
+        assert!(c.validate().is_err(), "a low-entropy cookie");
+        c.cluster.cookie = "q7Vd9-kR2xLp4mZt8WcN".into();
         c.validate().expect("strong cookie validates");
-        c.cluster.tls_cert = Some("/etc/vms/node.pem".into());
+        c.cluster.link_listen = "not-an-ip".into();
         assert!(
             c.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("cluster.tls_cert")
+                .contains("cluster.link_listen")
         );
+    }
+
+    #[test]
+    fn placement_needs_a_cookie() {
+        let mut c = NodeConfig::default();
+        c.cluster.placement = true;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("cluster.cookie"), "{err}");
+        c.cluster.cookie = "a cookie for placement".into();
+        c.validate().expect("placement with a cookie validates");
     }
 
     #[test]

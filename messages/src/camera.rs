@@ -17,8 +17,15 @@ pub struct Camera {
     pub tenant_id: TenantId,
     /// Name, unique within the tenant.
     pub name: String,
-    /// RTSP URL of the stream to record.
+    /// RTSP URL of the stream to record, never with credentials in it.
     pub url: String,
+    /// Whether RTSP credentials are set (they are write-only and never shown).
+    #[serde(default)]
+    pub has_credentials: bool,
+    /// RTSP credentials: never serialised, never logged (`Debug` hides the password).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub credentials: Option<RtspCredentials>,
     /// Whether the camera records.
     pub enabled: bool,
     /// Retention in days; `null` means the tenant's licence retention.
@@ -32,6 +39,57 @@ pub struct Camera {
     pub created_at: DateTime<Utc>,
     /// When the camera's configuration last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A camera's RTSP user and password (basic or digest, as the camera asks).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtspCredentials {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RtspCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Most characters of an RTSP user name or password.
+pub const MAX_CREDENTIAL_CHARS: usize = 256;
+
+fn validate_credential(field: &'static str, value: &str) -> Result<(), FieldError> {
+    if value.chars().count() > MAX_CREDENTIAL_CHARS || value.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must be at most {MAX_CREDENTIAL_CHARS} characters, none of them control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves `user:password@` out of `url` into `username`/`password` (unless those were given), so a
+/// URL is stored and shown without credentials.
+fn lift_userinfo(url: &mut String, username: &mut Option<String>, password: &mut Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((userinfo, _)) = rest[..authority_end].rsplit_once('@') else {
+        return;
+    };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    if username.is_none() && password.is_none() {
+        *username = Some(user.to_string());
+        *password = Some(pass.to_string());
+    }
+    *url = format!("{scheme}://{}", &rest[userinfo.len() + 1..]);
 }
 
 /// Request body to add a camera.
@@ -50,6 +108,14 @@ pub struct CameraCreate {
         pattern = "^[Rr][Tt][Ss][Pp][Ss]?://[A-Za-z0-9._:\\[\\]-]+([:/?#@][^\\s]*)?$"
     )]
     pub url: String,
+    /// RTSP user name (write-only: never returned). Credentials in `url` are moved here.
+    #[serde(default)]
+    #[schema(write_only, max_length = 256)]
+    pub username: Option<String>,
+    /// RTSP password (write-only: never returned).
+    #[serde(default)]
+    #[schema(write_only, max_length = 256)]
+    pub password: Option<String>,
     /// Whether to record (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -74,10 +140,16 @@ fn default_true() -> bool {
 }
 
 impl CameraCreate {
-    /// Checks every field, naming the first one at fault.
-    pub fn validate(&self) -> Result<(), FieldError> {
+    /// Checks every field, naming the first one at fault, and moves credentials out of the URL.
+    pub fn validate(&mut self) -> Result<(), FieldError> {
         validate_name("name", &self.name)?;
         validate_rtsp_url("url", &self.url)?;
+        lift_userinfo(&mut self.url, &mut self.username, &mut self.password);
+        for (field, value) in [("username", &self.username), ("password", &self.password)] {
+            if let Some(v) = value {
+                validate_credential(field, v)?;
+            }
+        }
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
         }
@@ -103,6 +175,14 @@ pub struct CameraUpdate {
         pattern = "^[Rr][Tt][Ss][Pp][Ss]?://[A-Za-z0-9._:\\[\\]-]+([:/?#@][^\\s]*)?$"
     )]
     pub url: Option<String>,
+    /// New RTSP user name (write-only); with `password`. Empty strings for both clear them.
+    #[serde(default)]
+    #[schema(write_only, max_length = 256)]
+    pub username: Option<String>,
+    /// New RTSP password (write-only).
+    #[serde(default)]
+    #[schema(write_only, max_length = 256)]
+    pub password: Option<String>,
     /// Start or stop recording.
     #[serde(default)]
     pub enabled: Option<bool>,
@@ -120,13 +200,20 @@ pub struct CameraUpdate {
 }
 
 impl CameraUpdate {
-    /// Checks every present field, naming the first one at fault.
-    pub fn validate(&self) -> Result<(), FieldError> {
+    /// Checks every present field, naming the first one at fault, and moves credentials out of the
+    /// URL.
+    pub fn validate(&mut self) -> Result<(), FieldError> {
         if let Some(name) = &self.name {
             validate_name("name", name)?;
         }
-        if let Some(url) = &self.url {
+        if let Some(url) = &mut self.url {
             validate_rtsp_url("url", url)?;
+            lift_userinfo(url, &mut self.username, &mut self.password);
+        }
+        for (field, value) in [("username", &self.username), ("password", &self.password)] {
+            if let Some(v) = value {
+                validate_credential(field, v)?;
+            }
         }
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
@@ -224,4 +311,35 @@ pub struct CameraView {
     pub camera: Camera,
     /// Live status.
     pub status: CameraStatus,
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        let (mut url, mut user, mut pass) = (
+            "rtsp://alice:s3:cret@cam.local:554/live".to_string(),
+            None,
+            None,
+        );
+        lift_userinfo(&mut url, &mut user, &mut pass);
+        assert_eq!(url, "rtsp://cam.local:554/live");
+        assert_eq!(
+            (user.as_deref(), pass.as_deref()),
+            (Some("alice"), Some("s3:cret"))
+        );
+        let mut plain = "rtsp://cam.local/a@b".to_string();
+        lift_userinfo(&mut plain, &mut user, &mut pass);
+        assert_eq!(plain, "rtsp://cam.local/a@b");
+        let shown = format!(
+            "{:?}",
+            RtspCredentials {
+                username: "u".into(),
+                password: "hidden".into()
+            }
+        );
+        assert!(!shown.contains("hidden"), "{shown}");
+    }
 }

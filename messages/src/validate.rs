@@ -86,6 +86,33 @@ pub fn validate_rtsp_url(field: &'static str, url: &str) -> Result<(), FieldErro
     validate_url(field, url, &["rtsp", "rtsps"])
 }
 
+/// `url` fit for a log or an answer: the password of its userinfo (`user:pass@`), or a
+/// `password=` parameter (URL query or libpq key=value form), replaced with `***`.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                    format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+                }
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    };
+    let lower = out.to_ascii_lowercase();
+    if let Some(at) = lower.find("password=") {
+        let start = at + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
 /// A URL of one of `schemes`: optional `user:pass@`, a host, an optional numeric port, a path; the
 /// error names the schemes and what is wrong.
 pub fn validate_url(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), FieldError> {
@@ -179,5 +206,23 @@ mod tests {
         assert!(validate_labels("labels", &labels).is_ok());
         labels.insert("Bad Key".to_string(), "v".to_string());
         assert!(validate_labels("labels", &labels).is_err());
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_url;
+
+    #[test]
+    fn secrets_leave_urls() {
+        assert_eq!(
+            redacted_url("postgres://vms:hunter2@db:5432/vms?sslmode=require"),
+            "postgres://vms:***@db:5432/vms?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("host=db user=vms password=hunter2 dbname=vms"),
+            "host=db user=vms password=*** dbname=vms"
+        );
+        assert_eq!(redacted_url("postgres://db/vms"), "postgres://db/vms");
     }
 }

@@ -124,6 +124,8 @@ async fn run_ours(
             tenant_id: Some(tenant.id),
             name: format!("cam{i}"),
             url: sim.url(i),
+            username: None,
+            password: None,
             enabled: true,
             retention_days: None,
             labels: Default::default(),

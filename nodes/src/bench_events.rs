@@ -76,6 +76,8 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
                     tenant_id: Some(tenant.id),
                     name: format!("cam{i}"),
                     url: sim.url(i),
+                    username: None,
+                    password: None,
                     enabled: true,
                     retention_days: None,
                     labels: Default::default(),

@@ -144,6 +144,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     tenant_id: Some(tenant.id),
                     name: name.clone(),
                     url,
+                    username: None,
+                    password: None,
                     enabled: true,
                     retention_days: None,
                     labels: Default::default(),

@@ -28,6 +28,28 @@ pub struct RunningNode {
     links: Option<vms_actors::links::Links>,
 }
 
+use vms_messages::validate::redacted_url;
+
+/// NATS connection options with the credentials and TLS settings of `nats`.
+pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {
+    use vms_config::NatsAuth;
+    let mut options = match nats.auth()? {
+        NatsAuth::None => async_nats::ConnectOptions::new(),
+        NatsAuth::UserPassword(user, password) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        NatsAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
+        NatsAuth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed),
+    };
+    if let Some(ca) = &nats.tls_ca_file {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if nats.tls_required {
+        options = options.require_tls(true);
+    }
+    Ok(options)
+}
+
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
 pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
     let store = Store::connect(&config.postgres.url, config.postgres.pool_size)
@@ -42,12 +64,14 @@ pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
                 return Ok(store);
             }
             Err(e) if e.is_unavailable() && started.elapsed() < DB_WAIT => {
-                tracing::warn!(error = %e, url = %config.postgres.url, "waiting for postgresql");
+                tracing::warn!(error = %e, url = %redacted_url(&config.postgres.url), "waiting for postgresql");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("cannot use postgresql at {}", config.postgres.url)));
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot use postgresql at {}",
+                    redacted_url(&config.postgres.url)
+                )));
             }
         }
     }
@@ -62,12 +86,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("cannot create data folder {}", segments.display()))?;
     let store = connect_store(&config).await?;
     crate::bootstrap::ensure_admin(&config, &store).await?;
-    let nats = async_nats::ConnectOptions::new()
+    let nats = nats_options(&config.nats)?
         .retry_on_initial_connect()
         .name(format!("vms-{}", config.node_id))
         .connect(config.nats.url.as_str())
         .await
-        .with_context(|| format!("invalid nats.url {}", config.nats.url))?;
+        .with_context(|| format!("invalid nats.url {}", redacted_url(&config.nats.url)))?;
     // Refuses a node id another running node uses; a crashed run's id is taken over.
     let membership = Arc::new(
         vms_actors::membership::Membership::join(&nats, &config)

@@ -235,3 +235,55 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_credentials_are_write_only_and_never_logged() -> anyhow::Result<()> {
+    const SECRET: &str = "s3cret-camera-pw";
+    let sb = Sandbox::builder(VMS)
+        .cameras(1)
+        .env("VMS_LOG", "debug")
+        .start()
+        .await?;
+    let tenant = sb.create_tenant("acme", 4).await?;
+    let url = sb
+        .sim
+        .url(0)
+        .replacen("rtsp://", &format!("rtsp://alice:{SECRET}@"), 1);
+    let (s, created) = sb
+        .post(
+            "/cameras",
+            &json!({"tenant_id": tenant, "name": "door", "url": url}),
+        )
+        .await?;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        created["url"],
+        sb.sim.url(0).as_str(),
+        "the URL is shown without its userinfo"
+    );
+    assert_eq!(created["has_credentials"], true);
+    sb.wait_segments(&id, 1, Duration::from_secs(30)).await?;
+    let (_, patched) = sb
+        .request(
+            Method::PATCH,
+            &format!("/cameras/{id}"),
+            Some(&json!({"username": "bob", "password": format!("{SECRET}-2")})),
+        )
+        .await?;
+    let mut answers = vec![created, patched];
+    answers.push(sb.get(&format!("/cameras/{id}")).await?.1);
+    answers.push(sb.get("/cameras").await?.1);
+    for answer in &answers {
+        let text = answer.to_string();
+        assert!(!text.contains(SECRET) && !text.contains("alice:"), "{text}");
+    }
+    let log = sb.node_log("data");
+    assert!(!log.is_empty());
+    let leaks: Vec<&str> = log.lines().filter(|l| l.contains(SECRET)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the node logged a camera password: {leaks:#?}"
+    );
+    Ok(())
+}

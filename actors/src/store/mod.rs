@@ -9,6 +9,7 @@ use thiserror::Error;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
+use vms_messages::camera::RtspCredentials;
 use vms_messages::{
     Camera, CameraCreate, CameraId, CameraUpdate, Segment, Tenant, TenantCreate, TenantId,
     TenantScope, TenantUpdate,
@@ -260,6 +261,15 @@ fn camera_from_row(row: &Row) -> Camera {
         tenant_id: TenantId(row.get("tenant_id")),
         name: row.get("name"),
         url: row.get("url"),
+        has_credentials: row.get::<_, Option<String>>("rtsp_username").is_some(),
+        credentials: row
+            .get::<_, Option<String>>("rtsp_username")
+            .map(|username| RtspCredentials {
+                username,
+                password: row
+                    .get::<_, Option<String>>("rtsp_password")
+                    .unwrap_or_default(),
+            }),
         enabled: row.get("enabled"),
         retention_days: row.get::<_, Option<i32>>("retention_days").map(to_u32),
         labels,
@@ -337,8 +347,7 @@ pub fn segment_cursor(segment: &Segment) -> String {
 }
 
 const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, created_at";
-const CAMERA_COLS: &str =
-    "id, tenant_id, name, url, enabled, retention_days, labels, sample_fps, created_at, updated_at";
+const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_password, enabled, retention_days, labels, sample_fps, created_at, updated_at";
 const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
 
 impl Store {
@@ -638,8 +647,9 @@ impl Store {
         let result = tx
             .query_one(
                 &format!(
-                    "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels, sample_fps)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CAMERA_COLS}"
+                    "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels, sample_fps,
+                                          rtsp_username, rtsp_password)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {CAMERA_COLS}"
                 ),
                 &[
                     &CameraId::new().0,
@@ -650,6 +660,8 @@ impl Store {
                     &req.retention_days.map(to_i32),
                     &labels,
                     &req.sample_fps.map(to_i32),
+                    &req.username.as_deref().filter(|u| !u.is_empty()),
+                    &req.password,
                 ],
             )
             .await;
@@ -746,13 +758,38 @@ impl Store {
         let labels = serde_json::to_value(req.labels.as_ref().unwrap_or(&current.labels))
             .unwrap_or_default();
         let sample_fps = req.sample_fps.unwrap_or(current.sample_fps).map(to_i32);
+        // Credentials change only when given; an empty user name clears them.
+        let (username, password) = match (&req.username, &req.password, current.credentials) {
+            (None, None, kept) => (
+                kept.as_ref().map(|c| c.username.clone()),
+                kept.map(|c| c.password),
+            ),
+            (user, pass, kept) => (
+                user.clone()
+                    .or_else(|| kept.as_ref().map(|c| c.username.clone()))
+                    .filter(|u| !u.is_empty()),
+                pass.clone().or_else(|| kept.map(|c| c.password)),
+            ),
+        };
+        let password = password.filter(|_| username.is_some());
         let result = tx
             .query_one(
                 &format!(
                     "UPDATE cameras SET name = $2, url = $3, enabled = $4, retention_days = $5, labels = $6,
-                     sample_fps = $7, updated_at = now() WHERE id = $1 RETURNING {CAMERA_COLS}"
+                     sample_fps = $7, rtsp_username = $8, rtsp_password = $9, updated_at = now()
+                     WHERE id = $1 RETURNING {CAMERA_COLS}"
                 ),
-                &[&id.0, &name, &url, &enabled, &retention, &labels, &sample_fps],
+                &[
+                    &id.0,
+                    &name,
+                    &url,
+                    &enabled,
+                    &retention,
+                    &labels,
+                    &sample_fps,
+                    &username,
+                    &password,
+                ],
             )
             .await;
         let row = unique_as_conflict(result, "name", || {

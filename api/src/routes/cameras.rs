@@ -65,7 +65,7 @@ pub async fn create_camera(
     req: HttpRequest,
     body: web::Json<CameraCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let mut body = body.into_inner();
     body.validate()?;
     let tenant = body.tenant_id.or(caller.0.tenant_id).ok_or_else(|| {
         ApiError::invalid("tenant_id", "tenant_id is required for platform admins")
@@ -121,7 +121,7 @@ pub async fn update_camera(
     id: web::Path<CameraId>,
     body: web::Json<CameraUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let mut body = body.into_inner();
     body.validate()?;
     let camera = backend
         .update_camera(caller.0.scope(), id.into_inner(), body)
