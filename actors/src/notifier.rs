@@ -103,11 +103,7 @@ impl Actor for NotifierActor {
         ctx: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let config = ctx.config.notifications.clone();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(u64::from(config.timeout_seconds)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("vms-notifier/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = webhook_client(&config).build()?;
         let smtp = smtp_transport(&config, ctx.node_id());
         if let Err(e) = &smtp
             && !config.smtp.host.is_empty()
@@ -250,9 +246,19 @@ fn webhook_body(due: &DueDelivery) -> Vec<u8> {
 async fn send_webhook(senders: &Senders, due: &DueDelivery) -> Result<(), String> {
     let url = due.channel.url.as_deref().unwrap_or_default();
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook url: {e}"))?;
-    if !senders.config.allow_private_targets {
-        check_public_target(&parsed).await?;
-    }
+    // The request goes to the addresses that were checked: resolving the name again (DNS
+    // rebinding) could reach an internal one.
+    let pinned;
+    let http = if senders.config.allow_private_targets {
+        &senders.http
+    } else {
+        let (host, addrs) = check_public_target(&parsed).await?;
+        pinned = webhook_client(&senders.config)
+            .resolve_to_addrs(&host, &addrs)
+            .build()
+            .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+        &pinned
+    };
     let body = webhook_body(due);
     let ts = Utc::now().timestamp();
     let sig = signature(
@@ -260,8 +266,7 @@ async fn send_webhook(senders: &Senders, due: &DueDelivery) -> Result<(), String
         ts,
         &body,
     );
-    let resp = senders
-        .http
+    let resp = http
         .post(parsed)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, sig)
@@ -301,8 +306,19 @@ fn describe_http_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// Refuses a webhook host that is, or resolves to, an address inside the node's own networks.
-async fn check_public_target(url: &reqwest::Url) -> Result<(), String> {
+/// The webhook client's settings: timeout, no redirects, our user agent.
+fn webhook_client(config: &vms_config::NotificationsConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(u64::from(config.timeout_seconds)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("vms-notifier/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Refuses a webhook host that is, or resolves to, an address inside the node's own networks;
+/// answers the host name and the checked addresses to pin the request to.
+async fn check_public_target(
+    url: &reqwest::Url,
+) -> Result<(String, Vec<std::net::SocketAddr>), String> {
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url.host_str().ok_or("webhook url has no host")?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -318,11 +334,20 @@ async fn check_public_target(url: &reqwest::Url) -> Result<(), String> {
         Some(ip) => Err(format!(
             "webhook target address {ip} is internal; set notifications.allow_private_targets to allow it"
         )),
-        None => Ok(()),
+        None if addrs.is_empty() => Err(format!("{host} resolves to no address")),
+        None => Ok((
+            host.to_string(),
+            addrs
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, port))
+                .collect(),
+        )),
     }
 }
 
-/// Loopback, private, link-local, shared, unspecified, multicast or documentation addresses.
+/// Loopback, private, link-local, shared, benchmarking, reserved, unspecified, multicast or
+/// documentation addresses, and IPv6 addresses that embed an internal IPv4 one (mapped,
+/// IPv4-compatible, NAT64, 6to4).
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -335,6 +360,8 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || (o[0] == 100 && (64..128).contains(&o[1])) // shared address space
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking, 198.18.0.0/15
+                || o[0] >= 240 // reserved, 240.0.0.0/4
                 || o[0] == 0
         }
         IpAddr::V6(v6) => {
@@ -342,6 +369,23 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 return is_internal(IpAddr::V4(v4));
             }
             let seg = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                is_internal(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            // IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks).
+            if seg[..6].iter().all(|s| *s == 0) && !v6.is_loopback() && !v6.is_unspecified() {
+                return embedded(seg[6], seg[7]);
+            }
+            // NAT64 (64:ff9b::/96, local-use 64:ff9b:1::/48) reaches the IPv4 address in its tail.
+            if (seg[0] == 0x64 && seg[1] == 0xff9b) && embedded(seg[6], seg[7]) {
+                return true;
+            }
+            // 6to4 (2002::/16) carries the IPv4 address in its second and third groups.
+            if seg[0] == 0x2002 && embedded(seg[1], seg[2]) {
+                return true;
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -446,10 +490,26 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::127.0.0.1",
+            "2002:c0a8:0101::1",
+            "2002:7f00:0001::1",
         ] {
             assert!(is_internal(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1::"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1::",
+            "64:ff9b::93.184.216.34",
+            "2002:5db8:d822::1",
+            "198.20.0.1",
+        ] {
             assert!(!is_internal(ip.parse().expect("ip")), "{ip}");
         }
     }

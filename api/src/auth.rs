@@ -400,10 +400,12 @@ pub fn encode_access(
     };
     let mut header = Header::new(JwtAlgorithm::HS256);
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret)).map_err(|e| {
-        tracing::error!(error = %e, "cannot sign token");
-        ApiError::internal()
-    })
+    EncodingKey::from_secret(&key.secret)
+        .and_then(|k| jsonwebtoken::encode(&header, &claims, &k))
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign token");
+            ApiError::internal()
+        })
 }
 
 /// The `kid` of a token, refusing any algorithm but HS256 (`none` included).
@@ -422,7 +424,8 @@ pub fn decode_access(token: &str, key: &SigningKey) -> Result<Claims, ApiError> 
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 5;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation)
+    DecodingKey::from_secret(&key.secret)
+        .and_then(|k| jsonwebtoken::decode::<Claims>(token, &k, &validation))
         .map(|d| d.claims)
         .map_err(|_| unauthenticated())
 }

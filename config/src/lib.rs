@@ -327,6 +327,9 @@ pub struct PostgresConfig {
     pub url: String,
     /// Connections in the pool.
     pub pool_size: usize,
+    /// CA (PEM) to verify the server's certificate with when the URL says `sslmode=require`
+    /// (or `verify-ca`/`verify-full`); without it, the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// NATS settings.
@@ -498,6 +501,7 @@ impl Default for PostgresConfig {
         Self {
             url: "postgres://postgres@127.0.0.1:5432/vms".into(),
             pool_size: 16,
+            tls_ca_file: None,
         }
     }
 }
@@ -706,6 +710,7 @@ impl NodeConfig {
             "api.workers" => self.api.workers = num(value)?,
             "postgres.url" => self.postgres.url = value.to_string(),
             "postgres.pool_size" => self.postgres.pool_size = num(value)?,
+            "postgres.tls_ca_file" => self.postgres.tls_ca_file = path(value),
             "nats.url" => self.nats.url = value.to_string(),
             "nats.user" => self.nats.user = value.to_string(),
             "nats.password_file" => self.nats.password_file = path(value),

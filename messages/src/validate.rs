@@ -93,10 +93,10 @@ pub fn redacted_url(url: &str) -> String {
         Some((scheme, rest)) => {
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             match rest[..end].rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-                    format!("{scheme}://{user}:***@{host}{}", &rest[end..])
-                }
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[end..]),
+                    None => url.to_string(),
+                },
                 None => url.to_string(),
             }
         }
@@ -224,5 +224,9 @@ mod redaction_tests {
             "host=db user=vms password=*** dbname=vms"
         );
         assert_eq!(redacted_url("postgres://db/vms"), "postgres://db/vms");
+        assert_eq!(
+            redacted_url("postgres://postgres@db/vms"),
+            "postgres://postgres@db/vms"
+        );
     }
 }

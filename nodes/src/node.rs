@@ -30,6 +30,18 @@ pub struct RunningNode {
 
 use vms_messages::validate::redacted_url;
 
+/// An error with its causes, `a: b: c` (a refused certificate is only said by the innermost).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// NATS connection options with the credentials and TLS settings of `nats`.
 pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {
     use vms_config::NatsAuth;
@@ -52,8 +64,12 @@ pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats:
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
 pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.postgres.url, config.postgres.pool_size)
-        .context("invalid postgres.url")?;
+    let store = Store::connect_with(
+        &config.postgres.url,
+        config.postgres.pool_size,
+        config.postgres.tls_ca_file.as_deref(),
+    )
+    .context("invalid postgres.url")?;
     let started = Instant::now();
     loop {
         match store.migrate().await {
@@ -64,7 +80,7 @@ pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
                 return Ok(store);
             }
             Err(e) if e.is_unavailable() && started.elapsed() < DB_WAIT => {
-                tracing::warn!(error = %e, url = %redacted_url(&config.postgres.url), "waiting for postgresql");
+                tracing::warn!(error = %error_chain(&e), url = %redacted_url(&config.postgres.url), "waiting for postgresql");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => {

@@ -860,6 +860,90 @@ impl PrivatePostgres {
         self.ctl(&["-m", "fast", "stop"])
     }
 
+    /// Gives the server a certificate for 127.0.0.1 signed by a CA made here, turns TLS on and
+    /// restarts it; answers the CA's PEM file (for `postgres.tls_ca_file`).
+    pub fn enable_tls(&self) -> anyhow::Result<PathBuf> {
+        let tls = self.dir.join("tls");
+        std::fs::create_dir_all(&tls)?;
+        let p = |name: &str| tls.join(name).to_string_lossy().into_owned();
+        let (ca_key, ca, key, csr, cert, ext) = (
+            p("ca.key"),
+            p("ca.pem"),
+            p("server.key"),
+            p("server.csr"),
+            p("server.pem"),
+            p("ext.cnf"),
+        );
+        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=vms test CA",
+            ],
+        )?;
+        run(
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        )?;
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        )?;
+        run(
+            "chown",
+            &["-R", "postgres:postgres", &tls.to_string_lossy()],
+        )?;
+        run("chmod", &["600", &key])?;
+        let conf = self.dir.join("data").join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf)?;
+        text.push_str(&format!(
+            "\nssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n"
+        ));
+        std::fs::write(&conf, text)?;
+        self.pause()?;
+        self.resume()?;
+        Ok(PathBuf::from(ca))
+    }
+
     /// Starts the server again.
     pub fn resume(&self) -> anyhow::Result<()> {
         let opts = format!(

@@ -119,7 +119,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     let forged = jsonwebtoken::encode(
         &h,
         &claims_for(now + 600),
-        &EncodingKey::from_secret(b"a guess at the secret, 32 bytes!"),
+        &EncodingKey::from_secret(b"a guess at the secret, 32 bytes!")?,
     )?;
     let none = format!(
         "{}.{}.",
@@ -142,12 +142,12 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     let expired = jsonwebtoken::encode(
         &h,
         &claims_for(now - 60),
-        &EncodingKey::from_secret(&secret),
+        &EncodingKey::from_secret(&secret)?,
     )?;
     let valid_again = jsonwebtoken::encode(
         &h,
         &claims_for(now + 600),
-        &EncodingKey::from_secret(&secret),
+        &EncodingKey::from_secret(&secret)?,
     )?;
     assert_eq!(
         me(&sb, &valid_again).await?,

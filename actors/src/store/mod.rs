@@ -152,6 +152,9 @@ pub enum StoreError {
     /// The connection URL is invalid.
     #[error("invalid postgres url")]
     Config(#[source] tokio_postgres::Error),
+    /// TLS to PostgreSQL cannot be set up (the CA file, the crypto provider).
+    #[error("{0}")]
+    Tls(String),
     /// The pool could not be built.
     #[error("cannot build connection pool: {0}")]
     Pool(String),
@@ -341,6 +344,52 @@ fn time_id_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     format!("{}_{id}", at.timestamp_micros())
 }
 
+/// `url` with `sslmode=verify-ca`/`verify-full` spelled `require` (the driver knows only that; the
+/// certificate is verified either way), and whether TLS is required.
+fn tls_wanted(url: &str) -> (String, bool) {
+    let mut url = url.to_string();
+    for strict in ["sslmode=verify-full", "sslmode=verify-ca"] {
+        url = url.replace(strict, "sslmode=require");
+    }
+    let verify = url.contains("sslmode=require");
+    (url, verify)
+}
+
+/// A rustls client that verifies servers against `ca_file` (PEM) or the system's roots.
+fn tls_client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
+                })?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    .map_err(|e| StoreError::Tls(e.to_string()))
+}
+
 /// Encodes the cursor after `segment`.
 pub fn segment_cursor(segment: &Segment) -> String {
     format!("{}_{}", segment.start.timestamp_micros(), segment.id)
@@ -351,14 +400,30 @@ const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_passwor
 const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
 
 impl Store {
-    /// Builds a pool for `url` (no connection is made until first use).
+    /// Builds a pool for `url` (no connection is made until first use); see [`Store::connect_with`].
     pub fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
-        let mut pg = pg;
+        Self::connect_with(url, pool_size, None)
+    }
+
+    /// Builds a pool for `url`. With `sslmode=require` (or `verify-ca`, `verify-full`) in the URL,
+    /// every connection is TLS (rustls) and the server's certificate is verified, against
+    /// `tls_ca_file` when given, else the system's roots (stricter than libpq's `require`). Any
+    /// other mode (`prefer`, the default, included) connects without TLS.
+    pub fn connect_with(
+        url: &str,
+        pool_size: usize,
+        tls_ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, StoreError> {
+        let (url, verify) = tls_wanted(url);
+        let mut pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
         pg.connect_timeout(std::time::Duration::from_secs(3));
+        if !verify {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        }
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(tls_ca_file)?);
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
