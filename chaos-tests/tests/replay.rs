@@ -46,6 +46,13 @@ async fn a_replayed_heartbeat_does_not_keep_a_killed_node_up() -> anyhow::Result
         "replay: {} cameras of {victim} recording on {survivor} after {times:?} s while its heartbeat was replayed",
         cameras.len()
     );
+    // As after any kill (the failover test's bound); the replay runs for 15 s, so a survivor that
+    // believed it would take over only after it stopped.
+    let slowest = times.iter().copied().fold(0.0, f64::max);
+    assert!(
+        slowest < 10.0,
+        "the replayed heartbeat kept {victim} up: takeover after {slowest:.1} s"
+    );
     let (_, nodes) = cluster
         .call(reqwest::Method::GET, "/nodes", Some(&survivor))
         .await?;
