@@ -13,31 +13,19 @@
 //!   an owner that does not answer in time is reported as such, with a retry hint.
 
 use crate::camera::{CameraMsg, camera_actor_name};
-use crate::cluster_auth::{self, Refusal};
+use crate::cluster_auth::Refusal;
 use crate::context::NodeContext;
 use crate::store::StoreError;
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
 use futures_util::StreamExt;
 use ractor::ActorRef;
 use std::sync::Arc;
-use vms_messages::{
-    CameraId, CameraStatus, Change, ClusterChange, TenantScope, WIRE_VERSION, subjects,
-};
+use vms_messages::{CameraId, CameraStatus, Change, ClusterChange, TenantScope, subjects};
 
 /// Publishes `change` (made on this node, and applied here already) to the other nodes.
 pub async fn publish(ctx: &NodeContext, change: Change) {
     let Some(nats) = &ctx.nats else { return };
-    let stamp = ctx.cluster_auth.next_stamp();
-    let mut msg = ClusterChange {
-        v: WIRE_VERSION,
-        origin: stamp.origin,
-        incarnation: stamp.incarnation,
-        seq: stamp.seq,
-        sent_at: stamp.sent_at,
-        mac: String::new(),
-        change,
-    };
-    cluster_auth::sign(&mut msg, ctx.cluster_auth.cookie());
+    let msg = ctx.cluster_auth.sealed_change(change);
     match serde_json::to_vec(&msg) {
         Ok(bytes) => {
             let subject = subjects::cluster_changes(&ctx.config.cluster.name);

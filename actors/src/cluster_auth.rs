@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
-use vms_messages::{ClusterChange, Heartbeat};
+use vms_messages::{Change, ClusterChange, Heartbeat, WIRE_VERSION};
 
 /// How far a message's time may be from the receiver's clock (so replays are bounded in time and
 /// seen-sets stay small). Node clocks must agree within it (NTP); the membership reports skew.
@@ -151,6 +151,19 @@ pub fn fresh(sent_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         .is_ok_and(|d| d <= MESSAGE_WINDOW)
 }
 
+/// `change` with `stamp` and no MAC yet.
+pub fn unsigned_change(stamp: Stamp, change: Change) -> ClusterChange {
+    ClusterChange {
+        v: WIRE_VERSION,
+        origin: stamp.origin,
+        incarnation: stamp.incarnation,
+        seq: stamp.seq,
+        sent_at: stamp.sent_at,
+        mac: String::new(),
+        change,
+    }
+}
+
 /// Remembers the stamps it admitted within the window, to refuse them a second time.
 #[derive(Default)]
 pub struct ReplayGuard {
@@ -209,6 +222,13 @@ impl ClusterAuth {
         }
     }
 
+    /// `change` as this node publishes it: stamped and signed.
+    pub fn sealed_change(&self, change: Change) -> ClusterChange {
+        let mut sealed = unsigned_change(self.next_stamp(), change);
+        sign(&mut sealed, &self.cookie);
+        sealed
+    }
+
     /// Checks a change another node published: signature, time and replay.
     pub fn admit_change(&self, change: &ClusterChange) -> Result<(), Refusal> {
         if !verified(change, &self.cookie) {
@@ -221,23 +241,12 @@ impl ClusterAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vms_messages::{CameraId, Change, WIRE_VERSION};
+    use vms_messages::CameraId;
 
     fn change(auth: &ClusterAuth) -> ClusterChange {
-        let stamp = auth.next_stamp();
-        let mut c = ClusterChange {
-            v: WIRE_VERSION,
-            origin: stamp.origin,
-            incarnation: stamp.incarnation,
-            seq: stamp.seq,
-            sent_at: stamp.sent_at,
-            mac: String::new(),
-            change: Change::Camera {
-                camera_id: CameraId::new(),
-            },
-        };
-        sign(&mut c, auth.cookie());
-        c
+        auth.sealed_change(Change::Camera {
+            camera_id: CameraId::new(),
+        })
     }
 
     #[test]

@@ -62,14 +62,22 @@ impl std::fmt::Debug for RtspCredentials {
 /// Most characters of an RTSP user name or password.
 pub const MAX_CREDENTIAL_CHARS: usize = 256;
 
-fn validate_credential(field: &'static str, value: &str) -> Result<(), FieldError> {
-    if value.chars().count() > MAX_CREDENTIAL_CHARS || value.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            format!(
-                "must be at most {MAX_CREDENTIAL_CHARS} characters, none of them control characters"
-            ),
-        ));
+/// Checks the RTSP `username` and `password` fields that are present.
+fn validate_credentials(
+    username: Option<&String>,
+    password: Option<&String>,
+) -> Result<(), FieldError> {
+    for (field, value) in [("username", username), ("password", password)] {
+        if let Some(v) = value
+            && (v.chars().count() > MAX_CREDENTIAL_CHARS || v.chars().any(char::is_control))
+        {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "must be at most {MAX_CREDENTIAL_CHARS} characters, none of them control characters"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -145,11 +153,7 @@ impl CameraCreate {
         validate_name("name", &self.name)?;
         validate_rtsp_url("url", &self.url)?;
         lift_userinfo(&mut self.url, &mut self.username, &mut self.password);
-        for (field, value) in [("username", &self.username), ("password", &self.password)] {
-            if let Some(v) = value {
-                validate_credential(field, v)?;
-            }
-        }
+        validate_credentials(self.username.as_ref(), self.password.as_ref())?;
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
         }
@@ -210,11 +214,7 @@ impl CameraUpdate {
             validate_rtsp_url("url", url)?;
             lift_userinfo(url, &mut self.username, &mut self.password);
         }
-        for (field, value) in [("username", &self.username), ("password", &self.password)] {
-            if let Some(v) = value {
-                validate_credential(field, v)?;
-            }
-        }
+        validate_credentials(self.username.as_ref(), self.password.as_ref())?;
         if let Some(d) = self.retention_days {
             validate_range("retention_days", d, 1, MAX_RETENTION_DAYS)?;
         }

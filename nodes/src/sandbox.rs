@@ -460,6 +460,31 @@ impl Sandbox {
         Ok(())
     }
 
+    /// The status `GET /auth/me` answers with `token`: 200 while the credential works.
+    pub async fn me_status(&self, token: &str) -> anyhow::Result<u16> {
+        Ok(self
+            .request_as(Some(token), reqwest::Method::GET, "/auth/me", None)
+            .await?
+            .0)
+    }
+
+    /// `POST /api-keys` with `token` and `body`.
+    pub async fn new_api_key(&self, token: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.request_as(Some(token), reqwest::Method::POST, "/api-keys", Some(body))
+            .await
+    }
+
+    /// `POST /auth/refresh` with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(u16, Value)> {
+        self.request_as(
+            None,
+            reqwest::Method::POST,
+            "/auth/refresh",
+            Some(&serde_json::json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
     /// Logs in; returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let (status, body) = self

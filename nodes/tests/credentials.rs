@@ -4,28 +4,19 @@
 //! capped per caller, and tenant admins manage only users below them.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use vms_node::sandbox::{Sandbox, assert_refused};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "credentials test password";
 
-async fn me(sb: &Sandbox, token: &str) -> anyhow::Result<u16> {
-    Ok(sb
+/// The user id behind `token`.
+async fn me_id(sb: &Sandbox, token: &str) -> anyhow::Result<String> {
+    let (_, me) = sb
         .request_as(Some(token), Method::GET, "/auth/me", None)
-        .await?
-        .0)
-}
-
-async fn new_key(sb: &Sandbox, token: &str) -> anyhow::Result<(u16, Value)> {
-    sb.request_as(
-        Some(token),
-        Method::POST,
-        "/api-keys",
-        Some(&json!({"name": "k"})),
-    )
-    .await
+        .await?;
+    Ok(me["user_id"].as_str().unwrap_or_default().to_string())
 }
 
 async fn user(sb: &Sandbox, tenant: &str, email: &str, role: &str) -> anyhow::Result<String> {
@@ -59,10 +50,10 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
     let admin1_token = sb.login("admin1@acme.test", PASSWORD).await?;
 
     // Keys come from a password login only.
-    let (s, key) = new_key(&sb, &admin1_token).await?;
+    let (s, key) = sb.new_api_key(&admin1_token, &json!({"name": "k"})).await?;
     assert_eq!(s, 201, "{key}");
     let admin_key = key["key"].as_str().unwrap_or_default().to_string();
-    let (s, body) = new_key(&sb, &admin_key).await?;
+    let (s, body) = sb.new_api_key(&admin_key, &json!({"name": "k"})).await?;
     assert_refused(s, &body, 403, "authorization");
 
     // Tenant admins manage only users below their role.
@@ -96,7 +87,8 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
         .await?;
     assert_refused(s, &body, 403, "id");
     assert_eq!(
-        me(&sb, &sb.login("admin2@acme.test", PASSWORD).await?).await?,
+        sb.me_status(&sb.login("admin2@acme.test", PASSWORD).await?)
+            .await?,
         200
     );
 
@@ -118,9 +110,9 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
 
     // Disabling a user kills its keys (and sessions); enabling it again does not revive them.
     let viewer_token = sb.login("viewer@acme.test", PASSWORD).await?;
-    let (_, vkey) = new_key(&sb, &viewer_token).await?;
+    let (_, vkey) = sb.new_api_key(&viewer_token, &json!({"name": "k"})).await?;
     let viewer_key = vkey["key"].as_str().unwrap_or_default().to_string();
-    assert_eq!(me(&sb, &viewer_key).await?, 200);
+    assert_eq!(sb.me_status(&viewer_key).await?, 200);
     for disabled in [true, false] {
         let (s, body) = sb
             .request_as(
@@ -132,18 +124,34 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
             .await?;
         assert_eq!(s, 200, "{body}");
     }
-    assert_eq!(me(&sb, &viewer_key).await?, 401, "a disabled user's key");
     assert_eq!(
-        me(&sb, &viewer_token).await?,
+        sb.me_status(&viewer_key).await?,
+        401,
+        "a disabled user's key"
+    );
+    assert_eq!(
+        sb.me_status(&viewer_token).await?,
         401,
         "a disabled user's session"
     );
+
+    // A key cannot revoke its own user's keys (as it cannot make them); a session can.
+    let (s, body) = sb
+        .request_as(
+            Some(&admin_key),
+            Method::PATCH,
+            &format!("/users/{}", me_id(&sb, &admin1_token).await?),
+            Some(&json!({"revoke_api_keys": true})),
+        )
+        .await?;
+    assert_refused(s, &body, 403, "authorization");
+    assert_eq!(sb.me_status(&admin_key).await?, 200);
 
     // A password change with revoke_api_keys kills every key of the user.
     let op_token = sb.login("op@acme.test", PASSWORD).await?;
     let mut op_keys = Vec::new();
     for _ in 0..2 {
-        let (_, k) = new_key(&sb, &op_token).await?;
+        let (_, k) = sb.new_api_key(&op_token, &json!({"name": "k"})).await?;
         op_keys.push(k["key"].as_str().unwrap_or_default().to_string());
     }
     let (s, body) = sb
@@ -156,7 +164,7 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
         .await?;
     assert_eq!(s, 200, "{body}");
     for k in &op_keys {
-        assert_eq!(me(&sb, k).await?, 401, "a key after revoke_api_keys");
+        assert_eq!(sb.me_status(k).await?, 401, "a key after revoke_api_keys");
     }
 
     // A refresh token used twice kills the whole session.
@@ -173,29 +181,19 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let refresh = |token: String| {
-        let sb = &sb;
-        async move {
-            sb.request_as(
-                None,
-                Method::POST,
-                "/auth/refresh",
-                Some(&json!({"refresh_token": token})),
-            )
-            .await
-        }
-    };
-    let (s, second) = refresh(first_refresh.clone()).await?;
+    let (s, second) = sb.refresh(&first_refresh).await?;
     assert_eq!(s, 200, "{second}");
-    let (s, _) = refresh(first_refresh).await?;
+    let (s, _) = sb.refresh(&first_refresh).await?;
     assert_eq!(s, 401, "the old refresh token again");
-    let (s, _) = refresh(second["refresh_token"].as_str().unwrap_or_default().into()).await?;
+    let (s, _) = sb
+        .refresh(second["refresh_token"].as_str().unwrap_or_default())
+        .await?;
     assert_eq!(
         s, 401,
         "the newer refresh token of a session whose token was reused"
     );
     let second_access = second["access_token"].as_str().unwrap_or_default();
-    assert_eq!(me(&sb, second_access).await?, 401, "its access token");
+    assert_eq!(sb.me_status(second_access).await?, 401, "its access token");
 
     // Event streams: capped per caller, and closed soon after logout.
     let token = sb.login("admin2@acme.test", PASSWORD).await?;

@@ -200,7 +200,31 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
             .await?
             .contains("boss@acme.test")
     );
-    let key = ctl
+    // Keys are made from a password login, never with a key.
+    let (ok, err) = ctl
+        .run(
+            &["api-keys", "create", "--name", "ci", "--role", "viewer"],
+            &[],
+        )
+        .await?;
+    assert!(!ok && err.contains("403"), "{err}");
+
+    // A saved login instead of a key.
+    let session = Ctl {
+        url: ctl.url.clone(),
+        key: None,
+        home: home.clone(),
+    };
+    let (ok, err) = session.run(&["whoami"], &[]).await?;
+    assert!(!ok && err.contains("not logged in"), "{err}");
+    session
+        .ok(
+            &["login", "--email", SANDBOX_ADMIN_EMAIL],
+            &[("VMS_PASSWORD", SANDBOX_ADMIN_PASSWORD)],
+        )
+        .await?;
+    assert!(session.ok(&["whoami"], &[]).await?.contains("session"));
+    let key = session
         .ok(
             &["api-keys", "create", "--name", "ci", "--role", "viewer"],
             &[],
@@ -237,22 +261,6 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
         audit.contains("create_camera") && audit.contains("revoke_api_key"),
         "{audit}"
     );
-
-    // A saved login instead of a key.
-    let session = Ctl {
-        url: ctl.url.clone(),
-        key: None,
-        home: home.clone(),
-    };
-    let (ok, err) = session.run(&["whoami"], &[]).await?;
-    assert!(!ok && err.contains("not logged in"), "{err}");
-    session
-        .ok(
-            &["login", "--email", SANDBOX_ADMIN_EMAIL],
-            &[("VMS_PASSWORD", SANDBOX_ADMIN_PASSWORD)],
-        )
-        .await?;
-    assert!(session.ok(&["whoami"], &[]).await?.contains("session"));
     session.ok(&["logout"], &[]).await?;
     let (ok, _) = session.run(&["whoami"], &[]).await?;
     assert!(!ok, "logged out");

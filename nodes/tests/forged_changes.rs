@@ -5,7 +5,7 @@
 use chrono::Utc;
 use std::time::Duration;
 use vms_actors::cluster_auth::{self, ClusterAuth};
-use vms_messages::{CameraId, Change, ClusterChange, TenantId, WIRE_VERSION, subjects};
+use vms_messages::{CameraId, Change, ClusterChange, TenantId, subjects};
 use vms_node::sandbox::{Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -13,16 +13,7 @@ const COOKIE: &str = "forged changes test cookie 7f3a9c";
 
 /// A change from `origin`, signed with `cookie` (`None`: unsigned).
 fn change(origin: &ClusterAuth, cookie: Option<&str>, what: Change) -> ClusterChange {
-    let stamp = origin.next_stamp();
-    let mut c = ClusterChange {
-        v: WIRE_VERSION,
-        origin: stamp.origin,
-        incarnation: stamp.incarnation,
-        seq: stamp.seq,
-        sent_at: stamp.sent_at,
-        mac: String::new(),
-        change: what,
-    };
+    let mut c = cluster_auth::unsigned_change(origin.next_stamp(), what);
     if let Some(cookie) = cookie {
         cluster_auth::sign(&mut c, cookie);
     }

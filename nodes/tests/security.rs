@@ -28,28 +28,6 @@ fn jwt_parts(token: &str) -> (Value, Value) {
     (decode(), decode())
 }
 
-async fn me(sb: &Sandbox, token: &str) -> anyhow::Result<u16> {
-    Ok(sb
-        .request_as(Some(token), Method::GET, "/auth/me", None)
-        .await?
-        .0)
-}
-
-async fn new_key(sb: &Sandbox, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-    sb.request_as(Some(token), Method::POST, "/api-keys", Some(&body))
-        .await
-}
-
-async fn refresh_with(sb: &Sandbox, token: &str) -> anyhow::Result<(u16, Value)> {
-    sb.request_as(
-        None,
-        Method::POST,
-        "/auth/refresh",
-        Some(&json!({"refresh_token": token})),
-    )
-    .await
-}
-
 async fn login_pair(sb: &Sandbox, email: &str, password: &str) -> anyhow::Result<(u16, Value)> {
     sb.request_as(
         None,
@@ -88,9 +66,9 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     assert_eq!(header["alg"], "HS256");
     assert!(header["kid"].is_string(), "{header}");
     assert_eq!(claims["sub"], user.as_str());
-    let (s, next) = refresh_with(&sb, &refresh).await?;
+    let (s, next) = sb.refresh(&refresh).await?;
     assert_eq!(s, 200, "{next}");
-    let (s, reused) = refresh_with(&sb, &refresh).await?;
+    let (s, reused) = sb.refresh(&refresh).await?;
     assert_eq!(
         (s, reused["error"]["code"].as_str()),
         (401, Some("invalid_refresh_token")),
@@ -98,7 +76,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     );
     let reused_session = next["access_token"].as_str().unwrap_or_default();
     assert_eq!(
-        me(&sb, reused_session).await?,
+        sb.me_status(reused_session).await?,
         401,
         "reusing a refresh token ends its whole session"
     );
@@ -150,7 +128,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         &EncodingKey::from_secret(&secret)?,
     )?;
     assert_eq!(
-        me(&sb, &valid_again).await?,
+        sb.me_status(&valid_again).await?,
         200,
         "control: a token signed with the real key works"
     );
@@ -179,7 +157,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     assert_eq!(
-        me(&sb, &new_access).await?,
+        sb.me_status(&new_access).await?,
         200,
         "tokens of the previous key stay valid"
     );
@@ -189,7 +167,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     assert_eq!(jwt_parts(&fresh).0["kid"], rotated["kid"]);
-    assert_eq!(me(&sb, &fresh).await?, 200);
+    assert_eq!(sb.me_status(&fresh).await?, 200);
 
     // Logout ends the session at once.
     let (s, _) = sb
@@ -197,13 +175,15 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .await?;
     assert_eq!(s, 204);
     assert_eq!(
-        me(&sb, &fresh).await?,
+        sb.me_status(&fresh).await?,
         401,
         "access token of a logged-out session"
     );
 
     // API keys: shown once, role capped, revocable; disabling the user stops everything.
-    let (s, key) = new_key(&sb, &new_access, json!({"name": "ci", "role": "viewer"})).await?;
+    let (s, key) = sb
+        .new_api_key(&new_access, &json!({"name": "ci", "role": "viewer"}))
+        .await?;
     assert_eq!(s, 201, "{key}");
     let secret_key = key["key"].as_str().unwrap_or_default().to_string();
     assert!(secret_key.starts_with(key["api_key"]["prefix"].as_str().unwrap_or("?")));
@@ -221,19 +201,16 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         (me_key["role"].as_str(), me_key["credential"].as_str()),
         (Some("viewer"), Some("api_key"))
     );
-    let (s, higher) = new_key(
-        &sb,
-        &new_access,
-        json!({"name": "x", "role": "tenant_admin"}),
-    )
-    .await?;
+    let (s, higher) = sb
+        .new_api_key(&new_access, &json!({"name": "x", "role": "tenant_admin"}))
+        .await?;
     assert_refused(s, &higher, 403, "role");
-    let (s, past) = new_key(
-        &sb,
-        &new_access,
-        json!({"name": "x", "expires_at": "2000-01-01T00:00:00Z"}),
-    )
-    .await?;
+    let (s, past) = sb
+        .new_api_key(
+            &new_access,
+            &json!({"name": "x", "expires_at": "2000-01-01T00:00:00Z"}),
+        )
+        .await?;
     assert_refused(s, &past, 400, "expires_at");
     let key_id = key["api_key"]["id"].as_str().unwrap_or_default();
     let (s, _) = sb
@@ -245,12 +222,12 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(s, 204);
-    assert_eq!(me(&sb, &secret_key).await?, 401, "revoked key");
+    assert_eq!(sb.me_status(&secret_key).await?, 401, "revoked key");
     let wrong_secret = format!(
         "{}_not-the-secret",
         key["api_key"]["prefix"].as_str().unwrap_or_default()
     );
-    assert_eq!(me(&sb, &wrong_secret).await?, 401);
+    assert_eq!(sb.me_status(&wrong_secret).await?, 401);
     let (s, _) = sb
         .request(
             Method::PATCH,
@@ -260,7 +237,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .await?;
     assert_eq!(s, 200);
     assert_eq!(
-        me(&sb, &new_access).await?,
+        sb.me_status(&new_access).await?,
         401,
         "a disabled user's sessions end"
     );

@@ -253,6 +253,16 @@ pub async fn update_user(
                 "you cannot change your own role",
             ));
         }
+        // Keys are managed from a password login: a key cannot revoke its own user's keys (itself
+        // among them), as it cannot make them.
+        if body.revoke_api_keys == Some(true)
+            && let Credential::ApiKey(_) = caller.0.credential
+        {
+            return Err(ApiError::not_allowed(
+                "authorization",
+                "revoking your own API keys needs an access token from a password login",
+            ));
+        }
     }
     if id != caller.0.user_id {
         check_manage(&caller, &current)?;
