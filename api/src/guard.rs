@@ -375,6 +375,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ipv6_callers_are_limited_per_64() {
+        let key = |addr: &str| {
+            rate_key(
+                &actix_web::test::TestRequest::default()
+                    .peer_addr(addr.parse().expect("socket address"))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(
+            key("[2001:db8:1:2:aaaa::1]:443"),
+            key("[2001:db8:1:2:ffff::9]:80")
+        );
+        assert_ne!(key("[2001:db8:1:2::1]:443"), key("[2001:db8:1:3::1]:443"));
+        assert_eq!(key("[2001:db8:1:2::1]:443"), "2001:db8:1:2::/64");
+        assert_eq!(key("10.0.0.1:5"), "10.0.0.1");
+        assert_eq!(key("[::ffff:10.0.0.1]:5"), "10.0.0.1");
+        assert_ne!(key("10.0.0.1:5"), key("10.0.0.2:5"));
+    }
+
+    #[test]
     fn only_canonical_paths_pass_the_screen() {
         for ok in [
             "/",

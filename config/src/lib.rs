@@ -483,6 +483,17 @@ impl ClusterConfig {
 /// Cookies that must never protect a production cluster.
 const WEAK_COOKIES: &[&str] = &["vms", "cookie", "changeme", "secret", "password"];
 
+/// The password in a URL's userinfo (`scheme://user:password@host`), if any.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p.to_string())
+        .filter(|p| !p.is_empty())
+}
+
 /// Whether a production secret is a placeholder or too plain to be one: a well-known default, a
 /// `REPLACE…`/`CHANGE…`/`EXAMPLE` placeholder (as in the deploy files), or fewer than 10 distinct
 /// characters.
@@ -1041,6 +1052,42 @@ impl NodeConfig {
                 }
                 Some(_) => {}
             }
+            self.validate_production_secrets()?;
+        }
+        Ok(())
+    }
+
+    /// Production refuses placeholder and low-entropy secrets wherever the config names one: the
+    /// first admin's password file, the password in `postgres.url`, NATS's password or token file.
+    fn validate_production_secrets(&self) -> Result<(), ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        let mut secrets: Vec<(&str, String)> = Vec::new();
+        if let Some(p) = &self.auth.admin_password_file {
+            secrets.push(("auth.admin_password_file", read(p)?));
+        }
+        if let Some(p) = &self.nats.password_file {
+            secrets.push(("nats.password_file", read(p)?));
+        }
+        if let Some(p) = &self.nats.token_file {
+            secrets.push(("nats.token_file", read(p)?));
+        }
+        if let Some(password) = url_password(&self.postgres.url) {
+            secrets.push(("postgres.url", password));
+        }
+        for (key, secret) in secrets {
+            if secret.chars().count() < 12 || weak_secret(&secret) {
+                return Err(invalid(
+                    key,
+                    "production needs a random secret of 12+ characters here, not a placeholder or well-known default",
+                ));
+            }
         }
         Ok(())
     }
@@ -1143,6 +1190,33 @@ mod tests {
                 .to_string()
                 .contains("cluster.link_listen")
         );
+    }
+
+    #[test]
+    fn production_refuses_the_deploy_placeholders() {
+        let dir = std::env::temp_dir().join(format!("vms-config-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let placeholder = dir.join("admin-password");
+        std::fs::write(&placeholder, "REPLACE-WITH-THE-FIRST-ADMIN-PASSWORD\n").expect("write");
+        let mut c = NodeConfig {
+            mode: Mode::Production,
+            ..NodeConfig::default()
+        };
+        c.cluster.cookie = "q7Vd9-kR2xLp4mZt8WcN".into();
+        c.validate().expect("no secrets named, nothing to refuse");
+        c.auth.admin_password_file = Some(placeholder.clone());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.admin_password_file"), "{err}");
+        c.auth.admin_password_file = None;
+        c.postgres.url = "postgres://vms:vms@db:5432/vms".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("postgres.url"), "{err}");
+        c.postgres.url = "postgres://vms:Zr8-qLw2Vx9kTn4@db:5432/vms".into();
+        c.validate().expect("a random database password");
+        c.nats.token_file = Some(placeholder);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("nats.token_file"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
