@@ -368,19 +368,11 @@ pub enum NatsAuth {
 impl NatsConfig {
     /// The credentials the config names, read from their files.
     pub fn auth(&self) -> Result<NatsAuth, ConfigError> {
-        let read = |path: &PathBuf| {
-            std::fs::read_to_string(path)
-                .map(|t| t.trim().to_string())
-                .map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })
-        };
         Ok(
             match (&self.password_file, &self.token_file, &self.nkey_seed_file) {
-                (Some(p), None, None) => NatsAuth::UserPassword(self.user.clone(), read(p)?),
-                (None, Some(t), None) => NatsAuth::Token(read(t)?),
-                (None, None, Some(k)) => NatsAuth::NKey(read(k)?),
+                (Some(p), None, None) => NatsAuth::UserPassword(self.user.clone(), read_secret(p)?),
+                (None, Some(t), None) => NatsAuth::Token(read_secret(t)?),
+                (None, None, Some(k)) => NatsAuth::NKey(read_secret(k)?),
                 _ => NatsAuth::None,
             },
         )
@@ -470,11 +462,7 @@ impl ClusterConfig {
     /// The cookie: from `cookie_file` when set, else `cookie`; `None` when neither is set.
     pub fn resolve_cookie(&self) -> Result<Option<String>, ConfigError> {
         if let Some(path) = &self.cookie_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            return Ok(Some(text.trim().to_string()));
+            return read_secret(path).map(Some);
         }
         Ok(Some(self.cookie.clone()).filter(|c| !c.is_empty()))
     }
@@ -482,6 +470,16 @@ impl ClusterConfig {
 
 /// Cookies that must never protect a production cluster.
 const WEAK_COOKIES: &[&str] = &["vms", "cookie", "changeme", "secret", "password"];
+
+/// A secret from a file (a mounted secret), without surrounding white space.
+fn read_secret(path: &PathBuf) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_string())
+        .map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })
+}
 
 /// The password in a URL's userinfo (`scheme://user:password@host`), if any.
 fn url_password(url: &str) -> Option<String> {
@@ -1060,23 +1058,15 @@ impl NodeConfig {
     /// Production refuses placeholder and low-entropy secrets wherever the config names one: the
     /// first admin's password file, the password in `postgres.url`, NATS's password or token file.
     fn validate_production_secrets(&self) -> Result<(), ConfigError> {
-        let read = |path: &PathBuf| {
-            std::fs::read_to_string(path)
-                .map(|t| t.trim().to_string())
-                .map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })
-        };
         let mut secrets: Vec<(&str, String)> = Vec::new();
         if let Some(p) = &self.auth.admin_password_file {
-            secrets.push(("auth.admin_password_file", read(p)?));
+            secrets.push(("auth.admin_password_file", read_secret(p)?));
         }
         if let Some(p) = &self.nats.password_file {
-            secrets.push(("nats.password_file", read(p)?));
+            secrets.push(("nats.password_file", read_secret(p)?));
         }
         if let Some(p) = &self.nats.token_file {
-            secrets.push(("nats.token_file", read(p)?));
+            secrets.push(("nats.token_file", read_secret(p)?));
         }
         if let Some(password) = url_password(&self.postgres.url) {
             secrets.push(("postgres.url", password));
