@@ -407,11 +407,6 @@ fn state_name(s: NodeState) -> &'static str {
     }
 }
 
-/// Whether `hb` was signed with `cookie`.
-fn verified(hb: &Heartbeat, cookie: &str) -> bool {
-    cluster_auth::verified(hb, cookie)
-}
-
 /// Refuses to join when the cluster has live members and none carries this node's cookie.
 async fn check_cookie(
     kv: &async_nats::jetstream::kv::Store,
@@ -438,7 +433,7 @@ async fn check_cookie(
         if hb.leaving || age_ms > fresh.as_millis() as i128 {
             continue;
         }
-        if verified(&hb, cookie) {
+        if cluster_auth::verified(&hb, cookie) {
             good += 1;
         } else {
             bad.push(hb.node_id);
@@ -480,7 +475,7 @@ async fn claim(
     let Ok(other) = serde_json::from_slice::<Heartbeat>(&first.value) else {
         return Ok(());
     };
-    if !verified(&other, cookie) {
+    if !cluster_auth::verified(&other, cookie) {
         // Not a member's entry: it cannot hold the id (nor keep a real node out).
         Refusal::BadSignature.count("claim");
         tracing::warn!(key = %key, "an entry not signed with the cluster cookie holds this node id; ignored");
@@ -499,7 +494,7 @@ async fn claim(
         {
             let hb: Option<Heartbeat> = serde_json::from_slice(&e.value)
                 .ok()
-                .filter(|h| verified(h, cookie));
+                .filter(|h| cluster_auth::verified(h, cookie));
             let Some(hb) = hb else {
                 Refusal::BadSignature.count("claim");
                 continue;
@@ -585,7 +580,7 @@ async fn follow(
         if hb.cluster != cluster {
             continue;
         }
-        if !verified(&hb, cookie) {
+        if !cluster_auth::verified(&hb, cookie) {
             Refusal::BadSignature.count("heartbeat");
             if refused.insert(hb.instance) {
                 tracing::warn!(node_id = %hb.node_id, api = %hb.api, "heartbeat refused: the node does not carry this cluster's cookie; it is not a member");

@@ -5,7 +5,7 @@
 //! counts them all, so an anonymous flood cannot grow the append-only log without bound.
 
 use crate::SharedBackend;
-use crate::guard::{client_ip, operation};
+use crate::guard::{client_ip, operation, rate_key};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -74,7 +74,7 @@ pub async fn record(
         };
     if refused_anonymously {
         REFUSED.with_label_values(&[res.status().as_str()]).inc();
-        if !REFUSALS.first_this_minute(&client_ip(http)) {
+        if !REFUSALS.first_this_minute(&rate_key(http)) {
             return Ok(res);
         }
     }
@@ -108,7 +108,7 @@ pub async fn record(
             .or_else(|| http.match_info().get("id").map(str::to_string)),
         request: if refused_anonymously {
             format!(
-                "{method} {} (the first refused request from this address this minute; the rest \
+                "{method} {} (the first refused request from this source this minute; the rest \
                  are counted in vms_api_refused_requests_total)",
                 truncate(http.path(), 512)
             )

@@ -180,7 +180,7 @@ impl Guard {
 
     /// A slot for one more live stream of `caller`, or 429 when it holds `api.max_streams_per_caller`.
     pub fn open_stream(&self, caller: &Principal) -> Result<StreamSlot, ApiError> {
-        let key = format!("{}:{:?}", caller.user_id, caller.credential);
+        let key = caller_key(caller);
         let mut open = self
             .streams
             .open
@@ -284,6 +284,12 @@ pub fn canonical_path(path: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The key a caller (its user and the credential it presents) is limited by: requests per second
+/// and open streams.
+fn caller_key(caller: &Principal) -> String {
+    format!("{}:{:?}", caller.user_id, caller.credential)
+}
+
 /// The key an address is rate limited by: the address itself for IPv4, its /64 for IPv6 (one
 /// customer network holds a whole /64, so a per-address limit would not limit it at all).
 pub fn rate_key(req: &HttpRequest) -> String {
@@ -342,7 +348,7 @@ async fn check(access: &Access, req: &ServiceRequest) -> Result<(), ApiError> {
     let principal = guard.auth.authenticate(authorization).await?;
     guard
         .caller
-        .check(&format!("{}:{:?}", principal.user_id, principal.credential))
+        .check(&caller_key(&principal))
         .map_err(ApiError::too_many_requests)?;
     let permitted = principal.permits(need);
     req.extensions_mut().insert(principal);
