@@ -3,9 +3,6 @@
 
 pub mod backend;
 pub mod bench;
-pub mod bench_auth;
-pub mod bench_detect;
-pub mod bench_events;
 pub mod bootstrap;
 pub mod ctl;
 pub mod demo;

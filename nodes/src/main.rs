@@ -5,7 +5,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::{bench, bench_auth, bench_detect, bench_events, ctl, demo, node, sim};
+use vms_node::bench::{
+    auth as bench_auth, detect as bench_detect, events as bench_events, ingest as bench_ingest,
+};
+use vms_node::{ctl, demo, node, sim};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -62,7 +65,7 @@ enum ConfigCommand {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// CPU per camera-minute of recording, ours vs ffmpeg.
-    Ingest(bench::IngestArgs),
+    Ingest(bench_ingest::IngestArgs),
     /// Cost of a login against an authenticated request.
     Auth(bench_auth::AuthBenchArgs),
     /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
@@ -158,7 +161,7 @@ fn main() -> anyhow::Result<()> {
             command: BenchCommand::Ingest(args),
         } => {
             init_tracing(cli.log_json, "warn");
-            runtime()?.block_on(bench::ingest(args))
+            runtime()?.block_on(bench_ingest::ingest(args))
         }
         Command::Ctl(args) => {
             init_tracing(cli.log_json, "warn");
