@@ -175,7 +175,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench {
             command: BenchCommand::Auth(args),
-        } => bench_auth::auth(args),
+        } => {
+            init_tracing(cli.log_json, "warn");
+            runtime()?.block_on(bench_auth::auth(args))
+        }
         Command::Bench {
             command: BenchCommand::Events(args),
         } => {

@@ -185,31 +185,6 @@ pub fn signal(pid: u32, sig: rustix::process::Signal) {
     }
 }
 
-/// Starts a `vms node` for a benchmark on a free port, against `db_url`, with `env` overrides added.
-pub fn spawn_bench_node(
-    data_dir: &Path,
-    db_url: &str,
-    env: &[(&str, String)],
-) -> anyhow::Result<Child> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut cmd = Command::new(vms_exe()?);
-    cmd.arg("node")
-        .env("VMS_NODE_ID", "bench")
-        .env("VMS_DATA_DIR", data_dir)
-        .env("VMS_API__LISTEN", format!("127.0.0.1:{port}"))
-        .env("VMS_POSTGRES__URL", db_url)
-        .env("VMS_ADMIN_PASSWORD", "bench admin password")
-        .env("VMS_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Ok(cmd.spawn()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

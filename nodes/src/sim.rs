@@ -198,10 +198,13 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
 }
 
 /// An RGB picture.
-struct Picture {
-    width: u32,
-    height: u32,
-    rgb: Vec<u8>,
+pub struct Picture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Packed RGB8.
+    pub rgb: Vec<u8>,
 }
 
 /// The astronaut (public domain, NASA) from the repository's test pictures, scaled to `height`.
@@ -217,6 +220,51 @@ fn load_person(height: u32) -> anyhow::Result<Picture> {
         height: img.height(),
         rgb: img.into_raw(),
     })
+}
+
+/// The person scene at `width`x`height`, `per_second` frames a second over one clip: the pictures the
+/// simulator encodes (before compression), for benchmarks that need frames with and without a person.
+pub fn person_scene_frames(
+    width: u32,
+    height: u32,
+    per_second: u32,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let person = load_person(height * 4 / 5)?;
+    let per_second = per_second.max(1);
+    Ok((0..CLIP_SECONDS * per_second)
+        .map(|i| person_frame(&person, width, height, i, per_second))
+        .collect())
+}
+
+/// The repository's test pictures (`models/testdata/images`), by file name, as RGB.
+pub fn test_pictures() -> anyhow::Result<Vec<(String, Picture)>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/testdata/images");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png" || x == "jpg"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|path| {
+            let img = image::open(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .to_rgb8();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((
+                name,
+                Picture {
+                    width: img.width(),
+                    height: img.height(),
+                    rgb: img.into_raw(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Frame `i` of the person scene: an empty room for 2 s, the person crossing it for 6 s, empty again.

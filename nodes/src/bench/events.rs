@@ -1,13 +1,18 @@
 //! `vms bench events`: frame-to-event latency. A node process watches N simulated cameras where a
 //! person walks through every 10 s, one rule per camera (cooldown 1 s, so most sightings raise an
-//! event); afterwards the events' capture time (`at`, when the keyframe arrived) is compared with the
-//! time PostgreSQL stored them (`created_at`): p50, p99 and max, over every event of the run.
+//! event). Over the measured window it reports, from the node's metrics, the frames decoded, handed to
+//! the detector, detected and dropped (and at which stage), and the events stored. Latency is from an
+//! event's capture time (`at`, when the keyframe arrived) to the time PostgreSQL stored it
+//! (`created_at`); every frame dropped in the window counts as a missed event (infinite latency) in the
+//! percentiles, never as an absent one.
 
-use crate::process::{SimOptions, SimProcess, spawn_bench_node, terminate};
-use anyhow::Context;
+use super::context;
+use super::node::{BenchNode, metric_sum};
+use super::scratch::ScratchDatabase;
+use crate::process::{SimOptions, SimProcess};
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vms_actors::Store;
-use vms_actors::store::{create_database, drop_database, with_database};
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
 
 /// Options of `vms bench events`.
@@ -36,16 +41,75 @@ pub struct EventsBenchArgs {
 
 /// Runs the benchmark.
 pub async fn events(args: EventsBenchArgs) -> anyhow::Result<()> {
-    let scratch = format!("vms_bench_events_{}", std::process::id());
-    let db_url = with_database(&args.postgres, &scratch);
-    create_database(&args.postgres, &scratch)
-        .await
-        .context("cannot create the scratch database")?;
+    context::print();
+    let db = ScratchDatabase::create(&args.postgres, "vms_bench_events").await?;
     let dir = std::env::temp_dir().join(format!("vms-bench-events-{}", std::process::id()));
-    let result = run(&args, &db_url, &dir).await;
-    let _ = drop_database(&args.postgres, &scratch).await;
+    let result = run(&args, &db.url, &dir).await;
+    db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The node's frame counters, summed over its cameras.
+#[derive(Clone, Copy, Debug, Default)]
+struct Frames {
+    decoded: f64,
+    sampled: f64,
+    detected: f64,
+    dropped_handoff: f64,
+    dropped_queue: f64,
+}
+
+impl Frames {
+    fn read(text: &str) -> Self {
+        Self {
+            decoded: metric_sum(text, "vms_frames_decoded_total", None),
+            sampled: metric_sum(text, "vms_frames_sampled_total", None),
+            detected: metric_sum(text, "vms_frames_detected_total", None),
+            dropped_handoff: metric_sum(
+                text,
+                "vms_frames_dropped_total",
+                Some("stage=\"handoff\""),
+            ),
+            dropped_queue: metric_sum(
+                text,
+                "vms_frames_dropped_total",
+                Some("stage=\"detector_queue\""),
+            ),
+        }
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            decoded: self.decoded - before.decoded,
+            sampled: self.sampled - before.sampled,
+            detected: self.detected - before.detected,
+            dropped_handoff: self.dropped_handoff - before.dropped_handoff,
+            dropped_queue: self.dropped_queue - before.dropped_queue,
+        }
+    }
+
+    fn dropped(self) -> usize {
+        (self.dropped_handoff + self.dropped_queue).max(0.0) as usize
+    }
+}
+
+/// The `q` quantile of `latencies` (seconds) with `missed` more samples of infinite latency: `None`
+/// when it falls on a missed one.
+fn quantile(latencies: &[f64], missed: usize, q: f64) -> Option<f64> {
+    let n = latencies.len() + missed;
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+    latencies.get(rank).copied()
+}
+
+fn shown(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "  missed".to_string(),
+        |s| format!("{:>8.1} ms", s * 1000.0),
+    )
 }
 
 async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -102,7 +166,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             )
             .await?;
     }
-    let mut node = spawn_bench_node(
+    let mut node = BenchNode::spawn(
         dir,
         db_url,
         &[
@@ -110,7 +174,66 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             ("VMS_ANALYTICS__MODELS", "person".to_string()),
         ],
     )?;
-    let pid = node.id().context("node exited")?;
+    let measured = measure(args, &mut node).await;
+    node.stop().await;
+    sim.stop().await;
+    let (frames, started, ended) = measured?;
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let mut latencies: Vec<f64> = client
+        .query(
+            "SELECT extract(epoch FROM created_at - at)::float8 FROM events
+             WHERE at >= $1 AND at < $2",
+            &[&started, &ended],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<_, f64>(0))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let missed = frames.dropped();
+    println!(
+        "cameras          {} ({} keyframes, {} workers), {} s measured",
+        args.cameras,
+        if args.aligned { "aligned" } else { "spread" },
+        args.workers,
+        args.seconds
+    );
+    println!(
+        "frames           {:.0} decoded, {:.0} handed to the detector, {:.0} detected",
+        frames.decoded, frames.sampled, frames.detected
+    );
+    println!(
+        "dropped          {:.0} at the hand-off to the rules, {:.0} by the detector queue",
+        frames.dropped_handoff, frames.dropped_queue
+    );
+    println!(
+        "events           {} stored; the percentiles count the {missed} dropped frame(s) as missed events",
+        latencies.len()
+    );
+    println!(
+        "latency p50      {}  (keyframe arrival to row stored)",
+        shown(quantile(&latencies, missed, 0.5))
+    );
+    println!(
+        "latency p99      {}  (target <= 250 ms)",
+        shown(quantile(&latencies, missed, 0.99))
+    );
+    println!(
+        "latency max      {}",
+        shown(quantile(&latencies, missed, 1.0))
+    );
+    Ok(())
+}
+
+/// Warms up, then reads the node's frame counters around the measured window; returns their
+/// difference and the window.
+async fn measure(
+    args: &EventsBenchArgs,
+    node: &mut BenchNode,
+) -> anyhow::Result<(Frames, DateTime<Utc>, DateTime<Utc>)> {
+    node.ready(Duration::from_secs(60)).await?;
+    let token = node.admin_token().await?;
     eprintln!(
         "[bench] {} cameras with a person walking through ({} keyframes), {} s (after 10 s warm-up)",
         args.cameras,
@@ -118,41 +241,31 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         args.seconds
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let started = chrono::Utc::now();
+    let before = Frames::read(&node.metrics(&token).await?);
+    let started = Utc::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    terminate(pid);
-    let _ = tokio::time::timeout(Duration::from_secs(20), node.wait()).await;
-    sim.stop().await;
-    let (url, _) = (db_url.to_string(), ());
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    let row = client
-        .query_one(
-            "SELECT count(*)::bigint,
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - at)),
-                    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - at)),
-                    max(extract(epoch FROM created_at - at))::float8
-             FROM events WHERE at >= $1",
-            &[&started],
-        )
-        .await?;
-    let n: i64 = row.get(0);
-    let ms = |i: usize| {
-        row.get::<_, Option<f64>>(i)
-            .map_or(f64::NAN, |v| v * 1000.0)
-    };
-    println!(
-        "cameras          {} ({} keyframes, {} workers)",
-        args.cameras,
-        if args.aligned { "aligned" } else { "spread" },
-        args.workers
-    );
-    println!("events           {n} in {} s", args.seconds);
-    println!(
-        "latency p50      {:>8.1} ms  (keyframe arrival to row stored)",
-        ms(1)
-    );
-    println!("latency p99      {:>8.1} ms  (target <= 250 ms)", ms(2));
-    println!("latency max      {:>8.1} ms", ms(3));
-    Ok(())
+    let ended = Utc::now();
+    let after = Frames::read(&node.metrics(&token).await?);
+    // Events of frames captured in the window but still in flight are stored before the node stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok((after.since(before), started, ended))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_frames_are_missed_in_the_percentiles() {
+        let l = [0.1, 0.2, 0.3];
+        assert_eq!(quantile(&l, 0, 0.5), Some(0.2));
+        assert_eq!(quantile(&l, 0, 1.0), Some(0.3));
+        // One missed frame of four: the max is missed, the median is not.
+        assert_eq!(quantile(&l, 1, 1.0), None);
+        assert_eq!(quantile(&l, 1, 0.5), Some(0.2));
+        // Two of 100 missed: the p99 is missed.
+        let many = vec![0.1; 98];
+        assert_eq!(quantile(&many, 2, 0.99), None);
+        assert_eq!(quantile(&[], 0, 0.5), None);
+    }
 }

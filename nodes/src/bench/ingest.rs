@@ -1,19 +1,28 @@
 //! `vms bench ingest`: CPU cost of recording, ours against ffmpeg's segment muxer (how Frigate records),
 //! measured in one run against the same simulated cameras. Prints CPU seconds per camera-minute for each
-//! and the ratio ours/ffmpeg.
+//! and the ratio ours/ffmpeg. For ours it also counts, per camera, the segments indexed over the
+//! measured window, and fails when any camera's segments leave a gap in it: a figure for a recorder
+//! that did not record is no figure.
 
-use crate::process::{
-    SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, spawn_bench_node, terminate,
-};
+use super::context;
+use super::coverage::gaps;
+use super::node::BenchNode;
+use super::scratch::ScratchDatabase;
+use crate::process::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
 use anyhow::{Context, bail};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_actors::Store;
-use vms_actors::store::{create_database, drop_database, with_database};
+use vms_actors::store::MAX_PAGE;
 use vms_config::NodeConfig;
-use vms_messages::{CameraCreate, TenantCreate};
+use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+
+/// How far apart two segments of one camera may be and still count as continuous: a few frame
+/// intervals at 25 fps.
+const GAP_TOLERANCE_MS: i64 = 200;
 
 /// Options of `vms bench ingest`.
 #[derive(Clone, Debug, clap::Args)]
@@ -59,6 +68,8 @@ fn measurement(cpu: f64, cameras: usize, seconds: u64) -> Measurement {
 /// by the whole machine.
 #[derive(Clone, Copy, Debug)]
 struct Window {
+    started: DateTime<Utc>,
+    ended: DateTime<Utc>,
     process: f64,
     simulator: f64,
     machine: f64,
@@ -84,8 +95,11 @@ async fn measure(
     let (before, sim_before, machine_before) =
         (sum(pids)?, cpu_seconds(sim_pid)?, machine_busy_seconds()?);
     eprintln!("[bench] {what}: measuring {seconds} s");
+    let started = Utc::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok(Window {
+        started,
+        ended: Utc::now(),
         process: sum(pids)? - before,
         simulator: cpu_seconds(sim_pid)? - sim_before,
         machine: machine_busy_seconds()? - machine_before,
@@ -101,13 +115,24 @@ async fn wait_exit(child: &mut Child) {
     }
 }
 
-/// Records with our node (a separate `vms node` process) and returns its CPU over the window.
+/// One camera's recording over the measured window.
+#[derive(Clone, Debug)]
+struct Coverage {
+    camera: String,
+    /// Segments indexed that overlap the window.
+    segments: usize,
+    /// Uncovered parts of the window, in seconds.
+    gaps: Vec<f64>,
+}
+
+/// Records with our node (a separate `vms node` process) and returns its CPU over the window and each
+/// camera's coverage of it.
 async fn run_ours(
     args: &IngestArgs,
     sim: &SimProcess,
     dir: &Path,
     db_url: &str,
-) -> anyhow::Result<(Window, i64)> {
+) -> anyhow::Result<(Window, Vec<Coverage>)> {
     let store = Store::connect(db_url, 4)?;
     store.migrate().await?;
     let max = u32::try_from(args.cameras).unwrap_or(u32::MAX);
@@ -132,11 +157,11 @@ async fn run_ours(
             sample_fps: None,
         };
         store
-            .create_camera(vms_messages::TenantScope::All, tenant.id, &req)
+            .create_camera(TenantScope::All, tenant.id, &req)
             .await?;
     }
-    let mut node = spawn_bench_node(&dir.join("ours"), db_url, &[])?;
-    let pid = node.id().context("node exited")?;
+    let node = BenchNode::spawn(&dir.join("ours"), db_url, &[])?;
+    let pid = node.pid().context("node exited")?;
     let cpu = measure(
         &[pid],
         sim.pid().unwrap_or(0),
@@ -145,16 +170,38 @@ async fn run_ours(
         "vms node",
     )
     .await;
-    terminate(pid);
-    wait_exit(&mut node).await;
-    let segments: i64 = {
-        let mut total = 0;
-        for c in store.tenant_cameras(tenant.id).await? {
-            total += store.last_seq(c.id).await?;
-        }
-        total
-    };
-    Ok((cpu?, segments))
+    // The segment open at the window's end is indexed when it closes, one segment later.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    node.stop().await;
+    let cpu = cpu?;
+    let mut coverage = Vec::new();
+    for camera in store.tenant_cameras(tenant.id).await? {
+        let (segments, _) = store
+            .segments(
+                TenantScope::All,
+                camera.id,
+                Some(cpu.started),
+                Some(cpu.ended),
+                None,
+                MAX_PAGE,
+            )
+            .await?;
+        let spans: Vec<_> = segments.iter().map(|s| (s.start, s.end)).collect();
+        coverage.push(Coverage {
+            camera: camera.name,
+            segments: segments.len(),
+            gaps: gaps(
+                &spans,
+                cpu.started,
+                cpu.ended,
+                TimeDelta::milliseconds(GAP_TOLERANCE_MS),
+            )
+            .iter()
+            .map(|(a, b)| (*b - *a).as_seconds_f64())
+            .collect(),
+        });
+    }
+    Ok((cpu, coverage))
 }
 
 /// Records with one ffmpeg segment muxer per camera and returns their CPU over the window.
@@ -233,14 +280,11 @@ fn walk_count(dir: &Path) -> usize {
 
 /// Runs the ingest benchmark and prints the figures.
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    context::print();
     NodeConfig::default().validate()?;
-    let scratch = format!("vms_bench_{}", std::process::id());
-    let db_url = with_database(&args.postgres, &scratch);
     let dir: PathBuf = std::env::temp_dir().join(format!("vms-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    create_database(&args.postgres, &scratch)
-        .await
-        .context("cannot create the scratch database")?;
+    let db = ScratchDatabase::create(&args.postgres, "vms_bench").await?;
     eprintln!(
         "[bench] {} {} cameras, {} s per recorder",
         args.cameras, args.resolution, args.seconds
@@ -263,12 +307,13 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "baseline (no recorder)",
     )
     .await?;
-    let ours = run_ours(&args, &sim, &dir, &db_url).await;
+    let ours = run_ours(&args, &sim, &dir, &db.url).await;
     let theirs = run_ffmpeg(&args, &sim, &dir).await;
     sim.stop().await;
-    let _ = drop_database(&args.postgres, &scratch).await;
+    db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
-    let (ours, segments) = ours?;
+    let (ours, coverage) = ours?;
+    let segments: usize = coverage.iter().map(|c| c.segments).sum();
     let (theirs, files) = theirs?;
     let a = measurement(ours.process, args.cameras, args.seconds);
     let b = measurement(theirs.process, args.cameras, args.seconds);
@@ -293,7 +338,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "  CPU-s per camera-minute: own processes | machine (simulator and idle baseline excluded)"
     );
     println!(
-        "  (a) vms node          {:8.3} | {:8.3}   ({segments} segments indexed)",
+        "  (a) vms node          {:8.3} | {:8.3}   ({segments} segments indexed over the window)",
         a.per_camera_minute, am.per_camera_minute
     );
     println!(
@@ -309,5 +354,28 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "  simulator serving     {:8.3} % of a core per camera",
         100.0 * ours.simulator / args.seconds as f64 / args.cameras as f64
     );
+    println!(
+        "  segments indexed over the window, per camera (gaps over {GAP_TOLERANCE_MS} ms fail the run):"
+    );
+    for c in &coverage {
+        let gaps: Vec<String> = c.gaps.iter().map(|g| format!("{g:.2} s")).collect();
+        println!(
+            "    {:<8} {:>3} segments  {}",
+            c.camera,
+            c.segments,
+            if gaps.is_empty() {
+                "no gap".to_string()
+            } else {
+                format!("GAPS: {}", gaps.join(", "))
+            }
+        );
+    }
+    let broken = coverage.iter().filter(|c| !c.gaps.is_empty()).count();
+    if broken > 0 {
+        bail!(
+            "{broken} of {} cameras were not recorded through the whole measured window",
+            coverage.len()
+        );
+    }
     Ok(())
 }

@@ -2,6 +2,10 @@
 //! run.
 
 pub mod auth;
+pub mod context;
+pub mod coverage;
 pub mod detect;
 pub mod events;
 pub mod ingest;
+pub mod node;
+pub mod scratch;
