@@ -199,14 +199,22 @@ impl CameraAnalytics {
         camera: &Camera,
     ) -> Result<(Self, KeyframeSink), crate::pipeline::PipelineError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
+        let label = camera.id.to_string();
         let (w, h) = analytics.sample;
         let sampler = Arc::new(FrameSampler::start(
             w,
             h,
             camera.sample_fps,
             move |frame| {
-                // A busy detector skips frames rather than falling behind.
-                let _ = tx.try_send(frame);
+                crate::metrics::FRAMES_DECODED
+                    .with_label_values(&[&label])
+                    .inc();
+                // A busy detector skips frames rather than falling behind; each skip is counted.
+                if tx.try_send(frame).is_err() {
+                    crate::metrics::FRAMES_DROPPED
+                        .with_label_values(&[label.as_str(), "handoff"])
+                        .inc();
+                }
             },
         )?);
         let feed = Arc::clone(&sampler);
@@ -312,6 +320,13 @@ async fn run_rules(
             }
         });
         let results = futures_util::future::join_all(runs.collect::<Vec<_>>()).await;
+        let dropped = results.iter().any(Result::is_err);
+        let counter = if dropped {
+            crate::metrics::FRAMES_DROPPED.with_label_values(&[label.as_str(), "detector_queue"])
+        } else {
+            crate::metrics::FRAMES_DETECTED.with_label_values(&[label.as_str()])
+        };
+        counter.inc();
         let mut hits = Vec::new();
         for ((model, model_rules), result) in by_model.iter().zip(results) {
             let detections = match result {
@@ -390,16 +405,38 @@ fn jpeg(frame: &OwnedFrame) -> Option<Vec<u8>> {
     Some(out.into_inner())
 }
 
-/// Creates the `VMS_EVENTS` stream if it does not exist (deduplication window 5 minutes).
-pub async fn ensure_stream(nats: &async_nats::Client) -> Result<(), String> {
+/// Creates the `VMS_EVENTS` stream (deduplication window 5 minutes) with the age and size limits of
+/// `nats`, or brings an existing stream's limits to them.
+pub async fn ensure_stream(
+    nats: &async_nats::Client,
+    limits: &vms_config::NatsConfig,
+) -> Result<(), String> {
     let js = async_nats::jetstream::new(nats.clone());
-    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+    let config = async_nats::jetstream::stream::Config {
         name: subjects::EVENTS_STREAM.into(),
         subjects: vec!["vms.events.>".into()],
         duplicate_window: Duration::from_secs(300),
+        max_age: Duration::from_secs(u64::from(limits.events_max_age_days) * 86_400),
+        max_bytes: i64::try_from(limits.events_max_bytes).unwrap_or(i64::MAX),
+        discard: async_nats::jetstream::stream::DiscardPolicy::Old,
         ..Default::default()
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    };
+    let mut stream = js
+        .get_or_create_stream(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let current = &stream.info().await.map_err(|e| e.to_string())?.config;
+    if current.max_age != config.max_age || current.max_bytes != config.max_bytes {
+        let updated = async_nats::jetstream::stream::Config {
+            subjects: current.subjects.clone(),
+            ..config
+        };
+        js.update_stream(updated).await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            max_age_days = limits.events_max_age_days,
+            max_bytes = limits.events_max_bytes,
+            "events stream limits updated"
+        );
+    }
+    Ok(())
 }

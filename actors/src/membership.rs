@@ -175,12 +175,19 @@ impl Membership {
                         me.seq += 1;
                         me.clone()
                     };
-                    match put(&kv, &hb, &cookie).await {
-                        Ok(()) => {
+                    // A heartbeat NATS has not stored within its interval is late: the next one
+                    // goes out on time instead of waiting behind it (a silent partition).
+                    match tokio::time::timeout(heartbeat_every, put(&kv, &hb, &cookie)).await {
+                        Ok(Ok(())) => {
                             *last_stored.lock().unwrap_or_else(PoisonError::into_inner) =
                                 Instant::now();
                         }
-                        Err(e) => tracing::warn!(error = %e, "cannot publish heartbeat"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot publish heartbeat"),
+                        Err(_) => tracing::warn!(
+                            within_ms =
+                                u64::try_from(heartbeat_every.as_millis()).unwrap_or(u64::MAX),
+                            "heartbeat not stored in time"
+                        ),
                     }
                     record_metrics(&view(&seen, (down_after, suspect_after(heartbeat_every))));
                 }

@@ -61,12 +61,58 @@ pub static OUTBOX_PENDING: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
-/// Frames sampled for analytics, per camera.
+/// Events stored but not yet published to JetStream.
+pub static OUTBOX_UNPUBLISHED: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
+    prometheus::register_int_gauge!(
+        "vms_events_outbox_unpublished",
+        "events stored in PostgreSQL and waiting for JetStream"
+    )
+    .expect("metric registers")
+});
+/// Events that can never be stored, kept in `outbox/dead/`, by reason.
+pub static EVENTS_DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_events_dead_letters_total",
+        "events that can never be stored, kept as dead letters, by reason",
+        &["reason"]
+    )
+    .expect("metric registers")
+});
+/// Frames the analytics sampler decoded, per camera.
+pub static FRAMES_DECODED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_frames_decoded_total",
+        "frames decoded for analytics",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Decoded frames handed to the detectors (a camera with enabled rules), per camera.
 pub static FRAMES_SAMPLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "vms_frames_sampled_total",
-        "keyframes decoded for analytics",
+        "frames handed to the detectors of a camera's rules",
         &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Sampled frames every detector answered, per camera.
+pub static FRAMES_DETECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_frames_detected_total",
+        "frames every detector of the camera's rules answered",
+        &["camera"]
+    )
+    .expect("metric registers")
+});
+/// Frames dropped before detection, per camera and stage: `handoff` (the camera's rule task was still
+/// busy with earlier frames) or `detector_queue` (the model worker's queue was full and dropped its
+/// oldest frame).
+pub static FRAMES_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_frames_dropped_total",
+        "frames dropped before detection, by stage (handoff, detector_queue)",
+        &["camera", "stage"]
     )
     .expect("metric registers")
 });
@@ -142,8 +188,14 @@ pub fn forget_camera(camera: &str) {
         &*CAMERA_FRAMES,
         &*CAMERA_SEGMENTS,
         &*CAMERA_RECONNECTS,
+        &*FRAMES_DECODED,
+        &*FRAMES_SAMPLED,
+        &*FRAMES_DETECTED,
     ] {
         let _ = c.remove_label_values(&[camera]);
+    }
+    for stage in ["handoff", "detector_queue"] {
+        let _ = FRAMES_DROPPED.remove_label_values(&[camera, stage]);
     }
     let _ = SEGMENTS_PENDING.remove_label_values(&[camera]);
     for state in [

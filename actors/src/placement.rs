@@ -38,6 +38,11 @@ use vms_messages::{CameraId, NodeState, NodeView, subjects};
 pub const LEASE: &str = "placement";
 /// Time between rounds (agents also follow at once when the leader says it moved cameras).
 const ROUND: Duration = Duration::from_millis(250);
+/// Longest a round's PostgreSQL and NATS calls may take. A call that hangs (a partition that drops
+/// packets without closing anything) is abandoned and counts as failed.
+const CALL_DEADLINE: Duration = Duration::from_secs(1);
+/// How often the self-fencing watchdog looks, independently of the rounds.
+const WATCHDOG_EVERY: Duration = Duration::from_millis(100);
 /// Lease length: a dead leader is replaced within it (no later than its node is seen down).
 const LEASE_TTL: Duration = Duration::from_secs(2);
 /// Weight of a node without `max_cameras`.
@@ -49,11 +54,26 @@ pub const CONSTRAINT_PREFIX: &str = "placement.";
 /// camera during a handover never number a segment alike.
 pub const SEQ_BLOCK: i64 = 1_000_000_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Owned {
     grants: HashMap<CameraId, Grant>,
     /// When each camera was gained, until its first segment here.
     gained_at: HashMap<CameraId, Instant>,
+    /// When grants were last read successfully (or this node started).
+    read_at: Instant,
+    /// When this node last fenced itself: grants read before then are stale.
+    fenced_at: Option<Instant>,
+}
+
+impl Default for Owned {
+    fn default() -> Self {
+        Self {
+            grants: HashMap::new(),
+            gained_at: HashMap::new(),
+            read_at: Instant::now(),
+            fenced_at: None,
+        }
+    }
 }
 
 /// The cameras this node may record, with their ownership epochs; `None` in [`NodeContext`] means
@@ -100,6 +120,47 @@ impl Ownership {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Owned> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets one grant, so that the next read gains it again.
+    fn forget(&self, camera: CameraId) {
+        let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        o.grants.remove(&camera);
+        o.gained_at.remove(&camera);
+    }
+
+    /// How long since the grants were last read (or this node started).
+    fn read_age(&self) -> Duration {
+        self.read().read_at.elapsed()
+    }
+
+    /// Drops every grant (this node fenced itself); grants read before now are ignored when their
+    /// read ends later. Returns the cameras lost.
+    fn fence(&self) -> Vec<CameraId> {
+        let (_, lost) = self.replace(HashMap::new());
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fenced_at = Some(Instant::now());
+        lost
+    }
+
+    /// Replaces the granted set with grants read by a query that started at `started`; returns
+    /// (gained, lost), or `None` when this node fenced itself after the query started (a read that
+    /// hung in a partition and ended after it healed is stale).
+    fn replace_read(
+        &self,
+        now: HashMap<CameraId, Grant>,
+        started: Instant,
+    ) -> Option<(Vec<CameraId>, Vec<CameraId>)> {
+        {
+            let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            if o.fenced_at.is_some_and(|f| f >= started) {
+                return None;
+            }
+            o.read_at = started;
+        }
+        Some(self.replace(now))
     }
 
     /// Replaces the granted set; returns (gained, lost). A camera granted again at another epoch (it
@@ -296,23 +357,32 @@ pub fn plan(
     Plan { moves, load }
 }
 
-/// Runs the leader and agent rounds for as long as the node runs.
+/// Runs the leader and agent rounds for as long as the node runs, and the watchdog that fences this
+/// node when it is cut off.
 pub fn spawn(
     ctx: Arc<NodeContext>,
     membership: Arc<Membership>,
     ownership: Arc<Ownership>,
 ) -> tokio::task::JoinHandle<()> {
+    let watchdog = tokio::spawn(watchdog(
+        Arc::clone(&ctx),
+        Arc::clone(&membership),
+        Arc::clone(&ownership),
+    ));
     tokio::spawn(async move {
+        // Stops the watchdog with the rounds.
+        let _watchdog = AbortOnDrop(watchdog);
         let mut tick = tokio::time::interval(ROUND);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut grants_read = Instant::now();
         let mut heard_since: Option<Instant> = None;
         let mut last_round = Instant::now();
         let mut moved = match &ctx.nats {
-            Some(nats) => nats
-                .subscribe(subjects::placement_moved(&ctx.config.cluster.name))
-                .await
-                .ok(),
+            Some(nats) => {
+                within(nats.subscribe(subjects::placement_moved(&ctx.config.cluster.name)))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
             None => None,
         };
         loop {
@@ -325,22 +395,12 @@ pub fn spawn(
             tokio::select! {
                 _ = tick.tick() => {}
                 true = woken => {
-                    if let Err(e) = follow(&ctx, &membership, &ownership).await {
-                        tracing::debug!(error = %e, "cannot read this node's placement");
-                    }
+                    follow_logged(&ctx, &membership, &ownership).await;
                     continue;
                 }
             }
             // First: a node that was frozen or cut off learns what it may still record.
-            match follow(&ctx, &membership, &ownership).await {
-                Ok(()) => grants_read = Instant::now(),
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot read this node's placement");
-                    if grants_read.elapsed() > membership.fence_after() {
-                        fence_if_cut_off(&ctx, &membership, &ownership);
-                    }
-                }
-            }
+            follow_logged(&ctx, &membership, &ownership).await;
             // A node that was frozen (or starved) sees everyone as silent until their heartbeats
             // reach it again: it must not lead on that stale view (nor take the lease).
             let stalled = last_round.elapsed() > ROUND * 4;
@@ -354,11 +414,55 @@ pub fn spawn(
                 crate::metrics::PLACEMENT_LEADER.set(0);
                 continue;
             }
-            if let Err(e) = lead(&ctx, &membership).await {
-                tracing::debug!(error = %e, "placement round failed");
+            match within(lead(&ctx, &membership)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "placement round failed"),
+                Err(_) => {
+                    crate::metrics::PLACEMENT_LEADER.set(0);
+                    tracing::warn!("placement round abandoned after its deadline");
+                }
             }
         }
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `call`, abandoned after [`CALL_DEADLINE`].
+async fn within<T>(call: impl Future<Output = T>) -> Result<T, tokio::time::error::Elapsed> {
+    tokio::time::timeout(CALL_DEADLINE, call).await
+}
+
+/// Reads this node's grants within the deadline and starts and stops cameras by them; a failure is
+/// logged (the watchdog acts on it).
+async fn follow_logged(ctx: &NodeContext, membership: &Membership, ownership: &Ownership) {
+    let started = Instant::now();
+    match within(ctx.store.grants(ctx.node_id())).await {
+        Ok(Ok(grants)) => follow(ctx, membership, ownership, grants, started).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "cannot read this node's placement"),
+        Err(_) => tracing::debug!("reading this node's placement took too long; abandoned"),
+    }
+}
+
+/// Fences this node when it has neither read its grants nor had a heartbeat stored for longer than
+/// [`Membership::fence_after`]: looked at every [`WATCHDOG_EVERY`] whatever the rounds are doing, so
+/// that a call hanging in a partition cannot delay it.
+async fn watchdog(ctx: Arc<NodeContext>, membership: Arc<Membership>, ownership: Arc<Ownership>) {
+    let mut tick = tokio::time::interval(WATCHDOG_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if ownership.read_age() > membership.fence_after() {
+            fence_if_cut_off(&ctx, &membership, &ownership);
+        }
+    }
 }
 
 /// Stops every camera when NATS has not stored this node's heartbeat for too long either (the caller
@@ -375,7 +479,7 @@ fn fence_if_cut_off(ctx: &NodeContext, membership: &Membership, ownership: &Owne
             cameras = ownership.len(),
             "cut off from NATS and PostgreSQL; stopping this node's cameras so that others take them"
         );
-        let (_, lost) = ownership.replace(HashMap::new());
+        let lost = ownership.fence();
         membership.set_owned(0);
         release(ctx, &lost);
     }
@@ -443,7 +547,7 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::S
     if moved > 0
         && let Some(nats) = &ctx.nats
     {
-        // Agents follow at once instead of at their next round.
+        // Agents follow at once instead of at their next round (the caller's deadline bounds it).
         let _ = nats
             .publish(subjects::placement_moved(&c.name), bytes::Bytes::new())
             .await;
@@ -469,17 +573,23 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::S
     Ok(())
 }
 
+/// Applies grants read by a query that started at `started`: stops the cameras lost, starts the
+/// cameras gained.
 async fn follow(
     ctx: &NodeContext,
     membership: &Membership,
     ownership: &Ownership,
-) -> Result<(), crate::StoreError> {
-    let grants = ctx.store.grants(ctx.node_id()).await?;
+    grants: HashMap<CameraId, Grant>,
+    started: Instant,
+) {
     let n = grants.len();
-    let (gained, lost) = ownership.replace(grants);
+    let Some((gained, lost)) = ownership.replace_read(grants, started) else {
+        tracing::info!("placement read before this node fenced itself; ignored");
+        return;
+    };
     membership.set_owned(n);
     if gained.is_empty() && lost.is_empty() {
-        return Ok(());
+        return;
     }
     if ctx.config.cluster.fake_cameras {
         tracing::debug!(
@@ -487,12 +597,12 @@ async fn follow(
             lost = lost.len(),
             "placement changed (fake cameras: nothing recorded)"
         );
-        return Ok(());
+        return;
     }
     // Lost first: a camera granted again at a new epoch is stopped, then started under it.
     release(ctx, &lost);
     let Some(supervisor) = supervisor() else {
-        return Ok(());
+        return;
     };
     for id in gained {
         match ctx.store.camera(vms_messages::TenantScope::All, id).await {
@@ -501,11 +611,12 @@ async fn follow(
                 let _ = supervisor.cast(NodeMsg::CameraUpserted(camera));
             }
             Err(e) => {
-                tracing::warn!(camera_id = %id, error = %e, "cannot load a camera placed here")
+                // Forgotten until the next read grants it again, which retries the start.
+                ownership.forget(id);
+                tracing::warn!(camera_id = %id, error = %e, "cannot load a camera placed here; retrying")
             }
         }
     }
-    Ok(())
 }
 
 fn supervisor() -> Option<ractor::ActorRef<NodeMsg>> {

@@ -55,6 +55,9 @@ pub struct TenantState {
     ctx: Arc<NodeContext>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
+    /// Cameras released to other nodes, still finalising their open segment: a camera placed here
+    /// again starts once its previous actor has stopped.
+    stopping: HashMap<CameraId, tokio::task::JoinHandle<()>>,
     /// The licence has ended: no camera records.
     suspended: bool,
 }
@@ -70,6 +73,9 @@ impl TenantState {
         };
         if running.actor.is_some() || self.suspended || !self.ctx.owns(id) {
             return;
+        }
+        if let Some(previous) = self.stopping.remove(&id) {
+            let _ = previous.await;
         }
         let args = CameraArgs {
             camera: running.camera.clone(),
@@ -141,6 +147,9 @@ impl TenantState {
                 tracing::warn!(error = %e, "camera did not stop cleanly");
             }
         }
+        for (_, released) in self.stopping.drain() {
+            let _ = released.await;
+        }
     }
 }
 
@@ -173,6 +182,7 @@ impl Actor for TenantActor {
             ctx: args.ctx,
             cameras,
             by_actor: HashMap::new(),
+            stopping: HashMap::new(),
         })
     }
 
@@ -262,11 +272,17 @@ impl Actor for TenantActor {
                 let actor = state.cameras.get_mut(&id).and_then(|r| r.actor.take());
                 if let Some(actor) = actor {
                     state.by_actor.remove(&actor.get_id());
-                    // Stopping finalises and indexes the open segment; files stay.
-                    let _ = actor
-                        .stop_and_wait(None, Some(Duration::from_secs(10)))
-                        .await;
-                    metrics::forget_camera(&id.to_string());
+                    // Stopping tears the pipeline down at once, then finalises and indexes the open
+                    // segment (files stay). Indexing may wait for the database, which a node cut off
+                    // from it cannot reach: the cameras released with this one must not wait behind
+                    // it, so each stops on its own.
+                    let stop = tokio::spawn(async move {
+                        let _ = actor
+                            .stop_and_wait(None, Some(Duration::from_secs(10)))
+                            .await;
+                        metrics::forget_camera(&id.to_string());
+                    });
+                    state.stopping.insert(id, stop);
                 }
             }
             TenantMsg::CheckLicence => state.apply_licence(&myself).await,

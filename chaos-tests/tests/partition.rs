@@ -1,13 +1,33 @@
-//! A node cut off from NATS and PostgreSQL (both through proxies that drop every connection) while
-//! its process runs: the others stop hearing it and take its cameras within 5 s; it stops them by
-//! itself (self-fencing) within the lease time, so no camera is recorded by two nodes past it; when
-//! the link comes back nothing it wrote meanwhile is indexed with a stale epoch.
+//! A node cut off from NATS and PostgreSQL while its process runs, two ways: through proxies that drop
+//! every connection, and through proxies that silently stop forwarding and close nothing (a black
+//! hole: its calls hang instead of failing). Either way the others stop hearing it and take its
+//! cameras within 5 s; it stops them by itself (self-fencing) within the lease time, so no camera is
+//! recorded by two nodes past it; when the link comes back (after a black hole, with the held bytes
+//! delivered late) nothing it wrote meanwhile is indexed with a stale epoch.
 
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, Proxy, node_name, oracle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_node_fences_itself_and_its_cameras_move() -> anyhow::Result<()> {
+    partition(Partition::Closed).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_holed_node_fences_itself_and_its_cameras_move() -> anyhow::Result<()> {
+    partition(Partition::BlackHole).await
+}
+
+/// How the node is cut off.
+#[derive(Clone, Copy, Debug)]
+enum Partition {
+    /// Connections dropped, new ones refused.
+    Closed,
+    /// Nothing forwarded, nothing closed.
+    BlackHole,
+}
+
+async fn partition(how: Partition) -> anyhow::Result<()> {
     let mut cluster = Cluster::start(ClusterOptions {
         nodes: 1,
         cameras: 8,
@@ -63,13 +83,17 @@ async fn cut_off_node_fences_itself_and_its_cameras_move() -> anyhow::Result<()>
     let snap = cluster.snapshot();
     let cut = SystemTime::now();
     let (nats, pg) = &proxies[&victim];
-    nats.cut();
-    pg.cut();
+    for proxy in [nats, pg] {
+        match how {
+            Partition::Closed => proxy.cut(),
+            Partition::BlackHole => proxy.black_hole(),
+        }
+    }
     let moved = cluster
         .takeover_times(&cameras, &victim, &snap, Duration::from_secs(15))
         .await?;
     println!(
-        "partition: {} cameras of cut-off node {victim} recording elsewhere after {moved:?} s",
+        "partition ({how:?}): {} cameras of cut-off node {victim} recording elsewhere after {moved:?} s",
         cameras.len()
     );
     assert!(moved.iter().all(|t| *t <= 5.0), "{moved:?}");
@@ -103,6 +127,8 @@ async fn cut_off_node_fences_itself_and_its_cameras_move() -> anyhow::Result<()>
     cluster.wait_member_up(&victim).await?;
     cluster.wait_settled(None, Duration::from_secs(45)).await?;
     let fenced = cluster.metric(&victim, "vms_fenced_writes_total").await?;
-    println!("partition: link restored; {fenced} writes of the cut-off node refused as stale");
+    println!(
+        "partition ({how:?}): link restored; {fenced} writes of the cut-off node refused as stale"
+    );
     oracle::assert_clean(cluster.db()).await
 }

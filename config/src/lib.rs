@@ -350,6 +350,11 @@ pub struct NatsConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// Refuse a connection that is not TLS.
     pub tls_required: bool,
+    /// Days the `VMS_EVENTS` JetStream stream keeps an event (PostgreSQL keeps it as the tenant's
+    /// licence says; the stream is only the feed).
+    pub events_max_age_days: u32,
+    /// Bytes the `VMS_EVENTS` stream may hold; the oldest events go first past it.
+    pub events_max_bytes: u64,
 }
 
 /// How a node authenticates to NATS, read from the files the config names.
@@ -525,6 +530,8 @@ impl Default for NatsConfig {
             nkey_seed_file: None,
             tls_ca_file: None,
             tls_required: false,
+            events_max_age_days: 7,
+            events_max_bytes: 1 << 30,
         }
     }
 }
@@ -727,6 +734,8 @@ impl NodeConfig {
             "nats.nkey_seed_file" => self.nats.nkey_seed_file = path(value),
             "nats.tls_ca_file" => self.nats.tls_ca_file = path(value),
             "nats.tls_required" => self.nats.tls_required = boolean(value)?,
+            "nats.events_max_age_days" => self.nats.events_max_age_days = num(value)?,
+            "nats.events_max_bytes" => self.nats.events_max_bytes = num(value)?,
             "recording.segment_seconds" => self.recording.segment_seconds = num(value)?,
             "recording.overlap_seconds" => self.recording.overlap_seconds = num(value)?,
             "recording.watchdog_seconds" => self.recording.watchdog_seconds = num(value)?,
@@ -803,6 +812,18 @@ impl NodeConfig {
             return Err(invalid("nats.url", "must start with nats:// or tls://"));
         }
         let n = &self.nats;
+        if !(1..=3650).contains(&n.events_max_age_days) {
+            return Err(invalid(
+                "nats.events_max_age_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if n.events_max_bytes < 1 << 20 {
+            return Err(invalid(
+                "nats.events_max_bytes",
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
         let methods = [&n.password_file, &n.token_file, &n.nkey_seed_file]
             .iter()
             .filter(|m| m.is_some())

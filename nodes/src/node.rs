@@ -28,19 +28,8 @@ pub struct RunningNode {
     links: Option<vms_actors::links::Links>,
 }
 
+use vms_actors::store::error_chain;
 use vms_messages::validate::redacted_url;
-
-/// An error with its causes, `a: b: c` (a refused certificate is only said by the innermost).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
 
 /// NATS connection options with the credentials and TLS settings of `nats`.
 pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {
@@ -59,7 +48,11 @@ pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats:
     if nats.tls_required {
         options = options.require_tls(true);
     }
-    Ok(options)
+    // A server that silently stops answering is given up after two unanswered pings (about 4 s)
+    // and reconnected to, instead of after the default two minutes; requests give up after 5 s.
+    Ok(options
+        .ping_interval(Duration::from_secs(2))
+        .request_timeout(Some(Duration::from_secs(5))))
 }
 
 /// Connects to PostgreSQL (waiting for it with progress output) and applies migrations.
@@ -114,7 +107,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             .await
             .context("cannot join the cluster")?,
     );
-    if let Err(e) = vms_actors::analytics::ensure_stream(&nats).await {
+    if let Err(e) = vms_actors::analytics::ensure_stream(&nats, &config.nats).await {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
     let outbox =

@@ -16,6 +16,7 @@ use vms_messages::{
 };
 
 pub mod events;
+pub mod fence;
 pub mod notify;
 pub mod placement;
 pub mod rules;
@@ -80,18 +81,13 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// Advisory lock key serialising migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x0076_6d73_5f6d_6967; // "vms_mig"
 
-/// SQL condition: camera `camera` may be written by node `node` at ownership epoch `epoch` (all
-/// three placeholders, e.g. `$1`); always when the epoch is null (cameras are not placed). The owner
-/// writes at the camera's generation; the node handing it over writes at the generation before, until
-/// its handover time ends.
-pub(crate) fn owner_at_epoch(camera: &str, node: &str, epoch: &str) -> String {
-    format!(
-        "({epoch}::bigint IS NULL OR EXISTS (
-            SELECT 1 FROM placement p WHERE p.camera_id = {camera} AND (
-                (p.node_id = {node} AND p.generation = {epoch})
-                OR (p.previous_node = {node} AND p.generation = {epoch} + 1 AND p.handover_until > now()))))"
-    )
-}
+pub(crate) use fence::owner_at_epoch;
+
+/// How long a PostgreSQL server may leave sent data unacknowledged (or an idle connection stay
+/// silent) before the connection is given up.
+pub const SERVER_SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest a statement may run (an option of every pooled connection; migrations lift it).
+pub const STATEMENT_TIMEOUT_MS: u32 = 60_000;
 
 /// Most items one list call returns.
 pub const MAX_PAGE: i64 = 1000;
@@ -172,7 +168,57 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
+/// An error with its causes, `a: b: c` (the useful part is often only in the innermost).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 impl StoreError {
+    /// Whether the database refused the write for a reason that retrying cannot change: the row
+    /// breaks a constraint (SQLSTATE class 23), carries invalid data (22) or an invalid statement
+    /// (42), or the object it refers to is gone.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Db(e) => e
+                .code()
+                .is_some_and(|c| matches!(&c.code()[..2], "22" | "23" | "42")),
+            Self::NotFound(_)
+            | Self::Conflict { .. }
+            | Self::QuotaExceeded { .. }
+            | Self::UnknownReference { .. }
+            | Self::LicenceExpired { .. }
+            | Self::InvalidCursor => true,
+            _ => false,
+        }
+    }
+
+    /// A short name of the kind of error, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::QuotaExceeded { .. } => "quota",
+            Self::UnknownReference { .. } => "unknown_reference",
+            Self::LicenceExpired { .. } => "licence_expired",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::Fenced { .. } => "fenced",
+            Self::Db(e) => match e.code().map(|c| &c.code()[..2]) {
+                Some("23") => "constraint",
+                Some("22") => "invalid_data",
+                Some("42") => "invalid_statement",
+                _ => "database",
+            },
+            Self::Unavailable(_) | Self::Config(_) | Self::Tls(_) | Self::Pool(_) => "unavailable",
+        }
+    }
+
     /// Whether the error is the database being away (retry later), rather than a refusal.
     pub fn is_unavailable(&self) -> bool {
         match self {
@@ -405,7 +451,8 @@ impl Store {
         Self::connect_with(url, pool_size, None)
     }
 
-    /// Builds a pool for `url`. With `sslmode=require` (or `verify-ca`, `verify-full`) in the URL,
+    /// Builds a pool for `url`. Its connections notice a silent server within [`SERVER_SILENCE`] and
+    /// run no statement longer than [`STATEMENT_TIMEOUT_MS`]. With `sslmode=require` (or `verify-ca`, `verify-full`) in the URL,
     /// every connection is TLS (rustls) and the server's certificate is verified, against
     /// `tls_ca_file` when given, else the system's roots (stricter than libpq's `require`). Any
     /// other mode (`prefer`, the default, included) connects without TLS.
@@ -417,6 +464,21 @@ impl Store {
         let (url, verify) = tls_wanted(url);
         let mut pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
         pg.connect_timeout(std::time::Duration::from_secs(3));
+        // A server that silently stops answering (a partition that drops packets) is noticed within
+        // seconds instead of after TCP's minutes: data unacknowledged for 5 s aborts the connection,
+        // and an idle one is probed after 5 s of silence.
+        pg.tcp_user_timeout(SERVER_SILENCE);
+        pg.keepalives(true)
+            .keepalives_idle(SERVER_SILENCE)
+            .keepalives_interval(std::time::Duration::from_secs(1))
+            .keepalives_retries(3);
+        // And no statement runs for ever (a stuck lock, a runaway query); migrations lift it.
+        let options = match pg.get_options() {
+            Some(o) if o.contains("statement_timeout") => o.to_string(),
+            Some(o) => format!("{o} -c statement_timeout={STATEMENT_TIMEOUT_MS}"),
+            None => format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"),
+        };
+        pg.options(options);
         if !verify {
             pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
         }
@@ -448,6 +510,8 @@ impl Store {
     /// Applies the migrations not applied yet; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let mut client = self.pool.get().await?;
+        // Building an index on a large table may take longer than any request should.
+        client.batch_execute("SET statement_timeout = 0").await?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;
@@ -488,6 +552,8 @@ impl Store {
         client
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
+        // The connection goes back to the pool with the pool's limit.
+        client.batch_execute("RESET statement_timeout").await?;
         result
     }
 
