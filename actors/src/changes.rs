@@ -45,6 +45,9 @@ pub async fn remote_status(
     camera: CameraId,
 ) -> Option<CameraStatus> {
     if let Some(status) = crate::links::camera_status(node, camera).await {
+        crate::metrics::REMOTE_STATUS
+            .with_label_values(&["link"])
+            .inc();
         return Some(status);
     }
     let nats = ctx.nats.as_ref()?;
@@ -56,7 +59,11 @@ pub async fn remote_status(
     .await
     .ok()?
     .ok()?;
-    serde_json::from_slice(&reply.payload).ok()
+    let status = serde_json::from_slice(&reply.payload).ok()?;
+    crate::metrics::REMOTE_STATUS
+        .with_label_values(&["nats"])
+        .inc();
+    Some(status)
 }
 
 /// Applies the changes other nodes publish and answers status requests, for as long as the node

@@ -61,6 +61,16 @@ pub static OUTBOX_PENDING: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     )
     .expect("metric registers")
 });
+/// Live camera statuses fetched from the node recording the camera, by the way they came
+/// (`link`: the ractor_cluster link; `nats`: the NATS request fallback).
+pub static REMOTE_STATUS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "vms_remote_status_total",
+        "camera statuses fetched from the recording node, by way (link, nats)",
+        &["via"]
+    )
+    .expect("metric registers")
+});
 /// Events stored but not yet published to JetStream.
 pub static OUTBOX_UNPUBLISHED: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     prometheus::register_int_gauge!(

@@ -249,6 +249,11 @@ impl Outbox {
                 let _ = std::fs::remove_file(file);
                 Stored::Done
             }
+            Err(e @ crate::StoreError::Superseded(_)) => {
+                tracing::info!(reason = %e, event_id = %event.id, "event no longer applies; dropped");
+                let _ = std::fs::remove_file(file);
+                Stored::Done
+            }
             Err(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, event_id = %event.id, "cannot store event yet; it waits in the outbox");
                 Stored::Unavailable

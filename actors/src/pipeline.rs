@@ -418,6 +418,21 @@ impl RecordingPipeline {
     }
 }
 
+impl Drop for RecordingPipeline {
+    /// Tears the pipeline down however its owner went away. ractor skips `post_stop` when an actor
+    /// is killed or panics, so [`RecordingPipeline::stop`] may never run: without this, GStreamer's
+    /// threads would go on writing files whose messages reach a dead actor (a second recording once
+    /// the supervisor restarts the camera). After `stop` it does nothing more.
+    fn drop(&mut self) {
+        if self.pipeline.current_state() != gst::State::Null {
+            let _ = self.pipeline.set_state(gst::State::Null);
+        }
+        if let Some(bus) = self.pipeline.bus() {
+            bus.unset_sync_handler();
+        }
+    }
+}
+
 fn on_message(on_event: &EventSink, msg: &gst::Message) {
     match msg.view() {
         gst::MessageView::Error(err) => {

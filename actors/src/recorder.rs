@@ -19,6 +19,8 @@ const AUD: [u8; 6] = [0, 0, 0, 1, 9, 0xf0];
 const PTS_OFFSET: u64 = 126_000;
 /// How far the PCR runs behind the PTS (90 kHz): the decoder's buffering allowance.
 const PCR_DELAY: u64 = 63_000;
+/// A timestamp this far behind the previous one is a discontinuity, not B-frame reordering.
+const BACKWARDS_JUMP_NS: u64 = 1_000_000_000;
 /// Frame duration assumed until two timestamps have been seen.
 const DEFAULT_FRAME_NS: u64 = 40_000_000;
 
@@ -126,6 +128,8 @@ pub struct SegmentRecorder {
     pps: Vec<u8>,
     last_pts: Option<u64>,
     frame_ns: u64,
+    /// Added to the camera's timestamps so that time never goes backwards here.
+    pts_offset: u64,
 }
 
 impl SegmentRecorder {
@@ -144,6 +148,7 @@ impl SegmentRecorder {
             pps: Vec::new(),
             last_pts: None,
             frame_ns: DEFAULT_FRAME_NS,
+            pts_offset: 0,
         }
     }
 
@@ -269,9 +274,22 @@ impl SegmentRecorder {
         pts_ns: Option<u64>,
         delta: bool,
     ) -> Result<Option<ClosedSegment>, RecordError> {
-        let pts = pts_ns
+        let mut pts = pts_ns
+            .map(|p| p.saturating_add(self.pts_offset))
             .or(self.last_pts.map(|p| p + self.frame_ns))
             .unwrap_or(0);
+        // A camera whose timestamps jump backwards (a restart of its encoder, a wrapped clock)
+        // would leave the open segment never long enough to cut, and a segment that ends before it
+        // starts. Its timeline goes on from the last frame instead, one frame later. (B-frames step
+        // back a few frames in decode order; only a jump of more than a second is a discontinuity.)
+        if let Some(prev) = self.last_pts
+            && pts.saturating_add(BACKWARDS_JUMP_NS) < prev
+            && pts_ns.is_some()
+        {
+            let shift = prev + self.frame_ns - pts;
+            self.pts_offset = self.pts_offset.saturating_add(shift);
+            pts += shift;
+        }
         if let Some(prev) = self.last_pts {
             let d = pts.saturating_sub(prev);
             if d > 0 && d < 1_000_000_000 {
@@ -482,6 +500,45 @@ mod tests {
             assert_eq!(bytes[0], 0x47);
         }
         assert_eq!(rec.next_seq(), 10);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn timestamps_jumping_backwards_still_cut_segments_that_end_after_they_start() {
+        let dir = std::env::temp_dir().join(format!("vms-rec-{}", uuid::Uuid::now_v7()));
+        let layout = SegmentLayout {
+            camera_dir: dir.clone(),
+            first_seq: 1,
+        };
+        let mut rec = SegmentRecorder::new(layout, Duration::from_secs(5));
+        let frame = 40_000_000u64;
+        let mut closed = Vec::new();
+        // 12 s of 1 s GOPs whose timestamps restart from 0 every 3 s (a camera resetting its clock).
+        for i in 0..(25 * 12u64) {
+            let key = i % 25 == 0;
+            let pts = frame * (i % 75 + 1);
+            if let Some(c) = rec.push(&au(key, 3000), Some(pts), !key).unwrap() {
+                closed.push(c);
+            }
+        }
+        closed.extend(rec.finish());
+        assert_eq!(
+            closed.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "segments are still cut at the target"
+        );
+        for c in &closed {
+            assert!(c.end > c.start, "segment {} ends after it starts", c.seq);
+            assert!(c.path.exists(), "segment {} kept", c.seq);
+        }
+        let total: i64 = closed
+            .iter()
+            .map(|c| (c.end - c.start).num_milliseconds())
+            .sum();
+        assert!(
+            (11_900..=12_100).contains(&total),
+            "12 s recorded: {total} ms"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

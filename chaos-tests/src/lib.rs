@@ -617,6 +617,16 @@ impl Cluster {
 
     /// A metric of node `name` (sum over its labels).
     pub async fn metric(&self, name: &str, metric: &str) -> anyhow::Result<f64> {
+        self.metric_where(name, metric, None).await
+    }
+
+    /// A metric of node `name`, summed over the series whose labels contain `label` (all: `None`).
+    pub async fn metric_where(
+        &self,
+        name: &str,
+        metric: &str,
+        label: Option<&str>,
+    ) -> anyhow::Result<f64> {
         let api = self.api(name).context("node not running")?;
         let text = self
             .sb
@@ -626,17 +636,6 @@ impl Cluster {
             .await?
             .text()
             .await?;
-        Ok(text
-            .lines()
-            .filter(|l| {
-                l.starts_with(metric)
-                    && l[metric.len()..]
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c == '{' || c == ' ')
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-            + 0.0)
+        Ok(vms_node::bench::node::metric_sum(&text, metric, label) + 0.0)
     }
 }

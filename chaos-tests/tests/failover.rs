@@ -46,7 +46,8 @@ async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()>
         times.len(),
         percentile(&times, 100.0)
     );
-    assert!(p99 < 10.0, "failover p99 {p99:.2} s");
+    // The target is p99 <= 3 s; 10 % slack for the shared machine.
+    assert!(p99 <= 3.3, "failover p99 {p99:.2} s (target 3 s)");
     oracle::assert_clean(cluster.db()).await
 }
 

@@ -41,7 +41,14 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
             .all(|c| after[c].as_deref() == Some(d.as_str())),
         "every move goes to the new node"
     );
-    assert!(moved.len() < before.len() / 2, "{} moved", moved.len());
+    // The target: at most 1/N + 10 % of the cameras move when the N-th node joins.
+    let share = moved.len() as f64 / before.len() as f64;
+    assert!(
+        share <= 0.25 + 0.10,
+        "{} of {} moved ({share:.2}; target <= 0.35)",
+        moved.len(),
+        before.len()
+    );
     cluster.wait_recording(Duration::from_secs(20)).await?;
 
     // Drain it again: back make-before-break, then it holds nothing.

@@ -65,6 +65,7 @@ async fn nats_restart_loses_and_moves_nothing() -> anyhow::Result<()> {
         .filter(|(c, n)| after.get(*c) != Some(n))
         .count();
     println!("nats: {moved} cameras moved over the restart");
+    assert_eq!(moved, 0, "a NATS restart must move no camera");
     let to = oracle::db_now(cluster.db()).await? - 6.0;
     assert_nothing_lost(&cluster, from, to).await
 }

@@ -24,15 +24,7 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         .ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let owner_name = cluster.name_of(&owner).unwrap_or_default();
     let other = if owner_name == "a" { "b" } else { "a" };
-    let (status, view) = cluster
-        .call(Method::GET, &format!("/cameras/{cam}"), Some(other))
-        .await?;
-    assert_eq!(status, 200, "{view}");
-    assert_eq!(view["status"]["state"], "streaming", "{view}");
-    assert_eq!(view["status"]["node"], owner.as_str(), "{view}");
-    assert!(view["status"]["last_frame_at"].is_string(), "{view}");
-    println!("routing: node {other} shows {owner_name}'s live status of camera {cam}");
-    // The two nodes are linked over ractor_cluster (the status above came over that link).
+    // The two nodes are linked over ractor_cluster.
     let linked = &cluster;
     for n in ["a", "b"] {
         wait_for(&format!("node {n} linked"), Duration::from_secs(10), || async move {
@@ -40,6 +32,35 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         })
         .await?;
     }
+    let via = |way: &'static str| {
+        let cluster = &cluster;
+        async move {
+            let label = format!("via=\"{way}\"");
+            cluster
+                .metric_where(other, "vms_remote_status_total", Some(&label))
+                .await
+        }
+    };
+    let (link_before, nats_before) = (via("link").await?, via("nats").await?);
+    let (status, view) = cluster
+        .call(Method::GET, &format!("/cameras/{cam}"), Some(other))
+        .await?;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"]["state"], "streaming", "{view}");
+    assert_eq!(view["status"]["node"], owner.as_str(), "{view}");
+    assert!(view["status"]["last_frame_at"].is_string(), "{view}");
+    // It came over the link: the NATS fallback answering instead would pass the checks above.
+    assert_eq!(
+        (
+            via("link").await? - link_before,
+            via("nats").await? - nats_before
+        ),
+        (1.0, 0.0),
+        "the status must come over the ractor_cluster link, not the NATS fallback"
+    );
+    println!(
+        "routing: node {other} shows {owner_name}'s live status of camera {cam}, over the link"
+    );
 
     // Disabled through the other node: the owner stops recording it.
     let path = format!("/cameras/{cam}");

@@ -764,12 +764,9 @@ pub async fn json_response(resp: reqwest::Response) -> anyhow::Result<(u16, Valu
     Ok((status, json))
 }
 
-/// Value of the first series of metric `name` whose line mentions `label` (0 when there is none).
+/// Sum of the series of metric `name` whose labels mention `label` (0 when there is none).
 pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l.contains(label))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
+    crate::bench::node::metric_sum(text, name, Some(label))
 }
 
 /// Asserts an API error answer's status and the field it names.

@@ -56,6 +56,27 @@ impl Store {
     ) -> Result<InsertedEvent, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let escalation_retried = e.kind == ESCALATION_KIND
+            && tx
+                .query_opt("SELECT 1 FROM events WHERE id = $1", &[&e.id])
+                .await?
+                .is_some();
+        if e.kind == ESCALATION_KIND && !escalation_retried {
+            // The escalation was queued when its ticket was overdue; an acknowledgement (or close)
+            // may have come since. The ticket row is locked, so one in flight waits for this insert,
+            // and an escalation is stored only for a ticket still open.
+            let open = tx
+                .query_opt(
+                    "SELECT 1 FROM tickets WHERE id = $1 AND state = 'open' FOR UPDATE",
+                    &[&e.ticket_id],
+                )
+                .await?;
+            if open.is_none() {
+                return Err(StoreError::Superseded(
+                    "its ticket was acknowledged or closed before the escalation was stored",
+                ));
+            }
+        }
         let n = tx
             .execute(
                 &format!(

@@ -139,6 +139,10 @@ pub enum StoreError {
         /// The refused epoch.
         epoch: i64,
     },
+    /// The write no longer applies: what it was about changed first (an escalation whose ticket was
+    /// acknowledged or closed meanwhile). Not an error of the data: drop it.
+    #[error("superseded: {0}")]
+    Superseded(&'static str),
     /// No connection could be had from the pool.
     #[error("database unavailable")]
     Unavailable(#[source] deadpool_postgres::PoolError),
@@ -209,6 +213,7 @@ impl StoreError {
             Self::LicenceExpired { .. } => "licence_expired",
             Self::InvalidCursor => "invalid_cursor",
             Self::Fenced { .. } => "fenced",
+            Self::Superseded(_) => "superseded",
             Self::Db(e) => match e.code().map(|c| &c.code()[..2]) {
                 Some("23") => "constraint",
                 Some("22") => "invalid_data",

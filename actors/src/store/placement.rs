@@ -72,6 +72,10 @@ pub struct PlacementTotals {
     pub handovers: i64,
 }
 
+/// How long the holder of a lease must have left it unrenewed before a node that sees the holder gone
+/// may take it over ahead of its expiry (a live leader renews it every placement round, 250 ms).
+pub const LEASE_TAKEOVER_SILENCE: Duration = Duration::from_secs(1);
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -79,8 +83,10 @@ fn secs(d: Duration) -> f64 {
 impl Store {
     /// Takes or renews lease `name` for `holder` for `ttl`; its epoch when held (unchanged while the
     /// same holder renews in time, one higher on every change of holder), `None` when another holds it.
-    /// A lease held by one of `gone` (nodes membership reports down or left) is taken over before it
-    /// expires: the old holder's writes are fenced by the epoch anyway.
+    /// A lease held by one of `gone` (nodes this node's membership view reports down or left) is
+    /// taken over before it expires, but only once its holder has not renewed it for
+    /// [`LEASE_TAKEOVER_SILENCE`]: one node's view (it may be the one cut off) cannot take the lease
+    /// from a leader that is still renewing it. The old holder's writes are fenced by the epoch.
     pub async fn acquire_lease(
         &self,
         name: &str,
@@ -98,9 +104,10 @@ impl Store {
                                 THEN cluster_leases.epoch ELSE cluster_leases.epoch + 1 END,
                    holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                  WHERE cluster_leases.holder = EXCLUDED.holder OR cluster_leases.expires_at <= now()
-                    OR cluster_leases.holder = ANY($4)
+                    OR (cluster_leases.holder = ANY($4)
+                        AND cluster_leases.expires_at <= now() + make_interval(secs => $5))
                  RETURNING epoch",
-                &[&name, &holder, &secs(ttl), &gone],
+                &[&name, &holder, &secs(ttl), &gone, &secs(ttl.saturating_sub(LEASE_TAKEOVER_SILENCE))],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))

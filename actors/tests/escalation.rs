@@ -1,0 +1,133 @@
+//! An escalation queued while its ticket was overdue, and stored after an operator acknowledged it,
+//! must not be stored (nor notified): the store refuses it as superseded. The same escalation for a
+//! ticket still open is stored. Against a real PostgreSQL.
+
+use vms_actors::escalation::escalation_event;
+use vms_actors::store::{create_database, drop_database, with_database};
+use vms_actors::{Store, StoreError};
+use vms_messages::auth::NewUser;
+use vms_messages::{
+    CameraCreate, CameraId, Event, Role, TenantCreate, TenantId, TenantScope, TicketAction,
+};
+
+fn detection(tenant: TenantId, camera: CameraId) -> Event {
+    Event {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        camera_id: camera,
+        kind: "intrusion".into(),
+        rule: "door".into(),
+        label: "person".into(),
+        score: 0.9,
+        bbox: vec![0.1, 0.1, 0.5, 0.9],
+        at: chrono::Utc::now(),
+        node: "n".into(),
+        has_snapshot: false,
+        ticket_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> anyhow::Result<()> {
+    let admin = std::env::var("VMS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
+    create_database(&admin, &name).await?;
+    let result = async {
+        let store = Store::connect(&with_database(&admin, &name), 4)?;
+        store.migrate().await?;
+        let tenant = store
+            .create_tenant(&TenantCreate {
+                name: "acme".into(),
+                ..Default::default()
+            })
+            .await?;
+        let operator = store
+            .create_user(
+                TenantScope::All,
+                &NewUser {
+                    email: "op@acme.test".into(),
+                    password_hash: "x".into(),
+                    role: Role::Operator,
+                    tenant_id: Some(tenant.id),
+                },
+            )
+            .await?
+            .id;
+        let mut tickets = Vec::new();
+        for cam in ["door", "yard"] {
+            let camera = store
+                .create_camera(
+                    TenantScope::All,
+                    tenant.id,
+                    &CameraCreate {
+                        tenant_id: Some(tenant.id),
+                        name: cam.into(),
+                        url: "rtsp://127.0.0.1:1/x".into(),
+                        username: None,
+                        password: None,
+                        enabled: true,
+                        retention_days: None,
+                        labels: Default::default(),
+                        sample_fps: None,
+                    },
+                )
+                .await?;
+            let stored = store
+                .insert_event(&detection(tenant.id, camera.id), None, None, None)
+                .await?;
+            let ticket = stored.ticket_id.expect("the event opened a ticket");
+            tickets.push(store.ticket(TenantScope::All, ticket).await?.ticket);
+        }
+        // Both tickets were overdue when the escalations were queued; the door's was acknowledged
+        // before its escalation reached the store.
+        let (door, yard) = (&tickets[0], &tickets[1]);
+        let (door_escalation, yard_escalation) = (
+            escalation_event(door, 30, "n"),
+            escalation_event(yard, 30, "n"),
+        );
+        store
+            .move_ticket(
+                TenantScope::All,
+                door.id,
+                TicketAction::Acknowledge,
+                ("operator", operator),
+                None,
+            )
+            .await?;
+        let refused = store.insert_event(&door_escalation, None, None, None).await;
+        assert!(
+            matches!(refused, Err(StoreError::Superseded(_))),
+            "{refused:?}"
+        );
+        assert!(
+            store
+                .event(TenantScope::All, door_escalation.id)
+                .await
+                .is_err(),
+            "no escalation stored for the acknowledged ticket"
+        );
+        let stored = store
+            .insert_event(&yard_escalation, None, None, None)
+            .await?;
+        assert!(stored.new, "the open ticket's escalation is stored");
+        // A retry of a stored escalation is a duplicate, not a refusal, whatever the ticket did since.
+        store
+            .move_ticket(
+                TenantScope::All,
+                yard.id,
+                TicketAction::Acknowledge,
+                ("operator", operator),
+                None,
+            )
+            .await?;
+        let again = store
+            .insert_event(&yard_escalation, None, None, None)
+            .await?;
+        assert!(!again.new);
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = drop_database(&admin, &name).await;
+    result
+}

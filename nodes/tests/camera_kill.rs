@@ -1,0 +1,126 @@
+//! A camera actor killed while it streams (ractor skips `post_stop` on a kill or a panic) must not leave
+//! its GStreamer pipeline running: the pipeline is torn down when the actor's state is dropped, so the
+//! camera's files stop growing at once. Against the real simulator and PostgreSQL.
+
+use ractor::Actor;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use vms_actors::camera::{CameraActor, CameraArgs};
+use vms_actors::{NodeContext, Store};
+use vms_config::NodeConfig;
+use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+use vms_node::process::{SimOptions, SimProcess};
+use vms_node::sandbox::{TestDatabase, free_port, wait_for};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+
+/// Bytes of every file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                bytes_under(&path)
+            } else {
+                e.metadata().map_or(0, |m| m.len())
+            }
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<()> {
+    let sim = SimProcess::start_exe(
+        Path::new(VMS),
+        &SimOptions {
+            cameras: 1,
+            port: free_port()?,
+            resolution: "720p".into(),
+            scene: "plain".into(),
+            aligned: false,
+        },
+    )
+    .await?;
+    let db = TestDatabase::create().await?;
+    let store = Store::connect(&db.url, 4)?;
+    store.migrate().await?;
+    let tenant = store
+        .create_tenant(&TenantCreate {
+            name: "acme".into(),
+            ..Default::default()
+        })
+        .await?;
+    let camera = store
+        .create_camera(
+            TenantScope::All,
+            tenant.id,
+            &CameraCreate {
+                tenant_id: Some(tenant.id),
+                name: "door".into(),
+                url: sim.url(0),
+                username: None,
+                password: None,
+                enabled: true,
+                retention_days: None,
+                labels: Default::default(),
+                sample_fps: None,
+            },
+        )
+        .await?;
+    let data_dir = std::env::temp_dir().join(format!("vms-kill-{}", uuid::Uuid::now_v7().simple()));
+    let ctx = Arc::new(NodeContext {
+        analytics: None,
+        outbox: None,
+        ownership: None,
+        config: NodeConfig {
+            data_dir: data_dir.clone(),
+            ..NodeConfig::default()
+        },
+        store,
+        nats: None,
+        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
+            String::new(),
+            "kill-test".into(),
+        )),
+    });
+    let dir = ctx.camera_dir(tenant.id, camera.id);
+    let (actor, handle) = Actor::spawn(
+        None,
+        CameraActor,
+        CameraArgs {
+            camera,
+            ctx,
+            analytics: false,
+        },
+    )
+    .await?;
+    // Streaming: its files grow.
+    let mut last = 0;
+    wait_for("the camera to record", Duration::from_secs(30), || {
+        let now = bytes_under(&dir);
+        let growing = now > last && last > 0;
+        last = now;
+        async move { Ok(growing.then_some(())) }
+    })
+    .await?;
+
+    actor.kill();
+    let _ = handle.await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_kill = bytes_under(&dir);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = bytes_under(&dir);
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert_eq!(
+        later,
+        after_kill,
+        "the killed actor's pipeline went on writing {} bytes",
+        later.saturating_sub(after_kill)
+    );
+    Ok(())
+}
