@@ -38,6 +38,9 @@ pub enum NodeMsg {
     StartSingleton(Singleton),
     /// A camera is recorded by another node now: stop it here (its files stay).
     CameraReleased(CameraId),
+    /// Bring every tenant, camera and rule in line with PostgreSQL (periodically, and after NATS
+    /// reconnects: the change hints sent meanwhile may be lost).
+    Reconcile,
 }
 
 /// The actors a node runs once, beside its tenants.
@@ -138,6 +141,43 @@ impl NodeState {
         }
     }
 
+    /// Brings the tenant actors in line with PostgreSQL: starts the missing, updates the rest (each
+    /// then reconciles its cameras and rules), stops those whose tenant is gone.
+    async fn reconcile(&mut self, myself: &ActorRef<NodeMsg>) {
+        let tenants = match self.ctx.store.all_tenants().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot reconcile with the database yet");
+                return;
+            }
+        };
+        let known: std::collections::HashSet<TenantId> = tenants.iter().map(|t| t.id).collect();
+        let gone: Vec<TenantId> = self
+            .tenants
+            .keys()
+            .filter(|id| !known.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            tracing::info!(tenant_id = %id, "tenant deleted (reconciled); stopping it here");
+            if let Some(actor) = self.tenants.remove(&id) {
+                self.by_actor.remove(&actor.get_id());
+                let _ = actor
+                    .stop_and_wait(None, Some(Duration::from_secs(20)))
+                    .await;
+            }
+        }
+        for tenant in tenants {
+            match self.tenants.get(&tenant.id) {
+                Some(actor) => {
+                    let _ = actor.cast(TenantMsg::Updated(tenant));
+                    let _ = actor.cast(TenantMsg::Reconcile);
+                }
+                None => self.start_tenant(myself, tenant).await,
+            }
+        }
+    }
+
     async fn load_and_start_tenant(&mut self, myself: &ActorRef<NodeMsg>, id: TenantId) {
         match self
             .ctx
@@ -185,6 +225,8 @@ impl Actor for NodeSupervisor {
         for singleton in Singleton::wanted(&state.ctx) {
             let _ = myself.cast(NodeMsg::StartSingleton(singleton));
         }
+        let every = Duration::from_secs(u64::from(state.ctx.config.cluster.reconcile_seconds));
+        myself.send_interval(every, || NodeMsg::Reconcile);
         tracing::info!(node_id = %state.ctx.node_id(), tenants = state.tenants.len(), "node supervisor started");
         Ok(())
     }
@@ -248,6 +290,7 @@ impl Actor for NodeSupervisor {
                 }
             }
             NodeMsg::StartTenant(id) => state.load_and_start_tenant(&myself, id).await,
+            NodeMsg::Reconcile => state.reconcile(&myself).await,
             NodeMsg::CameraReleased(camera) => {
                 for actor in state.tenants.values() {
                     let _ = actor.cast(TenantMsg::Release(camera));

@@ -32,6 +32,8 @@ pub enum TenantMsg {
     CheckLicence,
     /// The camera is recorded by another node now: stop it here, keeping its files.
     Release(CameraId),
+    /// Bring the cameras and their rules in line with PostgreSQL (a change hint may have been lost).
+    Reconcile,
 }
 
 impl ractor::Message for TenantMsg {}
@@ -60,6 +62,15 @@ pub struct TenantState {
     stopping: HashMap<CameraId, tokio::task::JoinHandle<()>>,
     /// The licence has ended: no camera records.
     suspended: bool,
+}
+
+/// Whether two versions of a camera record alike (what a reconciliation would change).
+fn same_settings(a: &Camera, b: &Camera) -> bool {
+    a.url == b.url
+        && a.credentials == b.credentials
+        && a.enabled == b.enabled
+        && a.sample_fps == b.sample_fps
+        && a.retention_days == b.retention_days
 }
 
 /// Supervises one tenant's cameras; see the module docs.
@@ -97,6 +108,89 @@ impl TenantState {
             Err(e) => {
                 tracing::warn!(camera_id = %id, error = %e, "camera actor did not start; retrying");
                 myself.send_after(RESTART_DELAY * 4, move || TenantMsg::Start(id));
+            }
+        }
+    }
+
+    /// A camera created or changed: reconfigures its actor (which restarts only for a change that
+    /// needs it), or starts it.
+    async fn upsert(&mut self, myself: &ActorRef<TenantMsg>, camera: Camera) {
+        let id = camera.id;
+        match self.cameras.get_mut(&id) {
+            Some(running) => {
+                running.camera = camera.clone();
+                if let Some(actor) = &running.actor {
+                    let _ = actor.cast(CameraMsg::Reconfigure(camera));
+                } else {
+                    // Not running here yet (placed here now, or restarting): start it.
+                    self.start(myself, id).await;
+                }
+            }
+            None => {
+                self.cameras.insert(
+                    id,
+                    RunningCamera {
+                        camera,
+                        actor: None,
+                    },
+                );
+                self.start(myself, id).await;
+            }
+        }
+    }
+
+    /// A camera deleted: stops it and deletes its files.
+    async fn remove(&mut self, id: CameraId) {
+        if let Some(running) = self.cameras.remove(&id) {
+            if let Some(actor) = running.actor {
+                self.by_actor.remove(&actor.get_id());
+                let _ = actor
+                    .stop_and_wait(None, Some(Duration::from_secs(10)))
+                    .await;
+            }
+            metrics::forget_camera(&id.to_string());
+            let dir = self.ctx.camera_dir(running.camera.tenant_id, id);
+            tokio::task::spawn_blocking(move || remove_path(&dir));
+        }
+    }
+
+    /// Applies what PostgreSQL says of this tenant's cameras: each one there is upserted (a no-op
+    /// when nothing changed), each one gone is removed, and every running camera re-reads its rules.
+    async fn reconcile(&mut self, myself: &ActorRef<TenantMsg>) {
+        if self.ctx.config.cluster.fake_cameras {
+            return; // nothing records: nothing to bring in line
+        }
+        let cameras = match self.ctx.store.tenant_cameras(self.tenant.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(tenant_id = %self.tenant.id, error = %e, "cannot reconcile cameras yet");
+                return;
+            }
+        };
+        let known: std::collections::HashSet<CameraId> = cameras.iter().map(|c| c.id).collect();
+        let gone: Vec<CameraId> = self
+            .cameras
+            .keys()
+            .filter(|id| !known.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            tracing::info!(camera_id = %id, "camera deleted (reconciled); removing it here");
+            self.remove(id).await;
+        }
+        for camera in cameras {
+            let changed = self
+                .cameras
+                .get(&camera.id)
+                .is_none_or(|r| !same_settings(&r.camera, &camera));
+            if changed {
+                tracing::info!(camera_id = %camera.id, "camera changed (reconciled)");
+            }
+            self.upsert(myself, camera).await;
+        }
+        for running in self.cameras.values() {
+            if let Some(actor) = &running.actor {
+                let _ = actor.cast(CameraMsg::RulesChanged);
             }
         }
     }
@@ -216,43 +310,9 @@ impl Actor for TenantActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TenantMsg::CameraUpserted(camera) => {
-                let id = camera.id;
-                match state.cameras.get_mut(&id) {
-                    Some(running) => {
-                        running.camera = camera.clone();
-                        if let Some(actor) = &running.actor {
-                            let _ = actor.cast(CameraMsg::Reconfigure(camera));
-                        } else {
-                            // Not running here yet (placed here now, or restarting): start it.
-                            state.start(&myself, id).await;
-                        }
-                    }
-                    None => {
-                        state.cameras.insert(
-                            id,
-                            RunningCamera {
-                                camera,
-                                actor: None,
-                            },
-                        );
-                        state.start(&myself, id).await;
-                    }
-                }
-            }
-            TenantMsg::CameraRemoved(id) => {
-                if let Some(running) = state.cameras.remove(&id) {
-                    if let Some(actor) = running.actor {
-                        state.by_actor.remove(&actor.get_id());
-                        let _ = actor
-                            .stop_and_wait(None, Some(Duration::from_secs(10)))
-                            .await;
-                    }
-                    metrics::forget_camera(&id.to_string());
-                    let dir = state.ctx.camera_dir(running.camera.tenant_id, id);
-                    tokio::task::spawn_blocking(move || remove_path(&dir));
-                }
-            }
+            TenantMsg::CameraUpserted(camera) => state.upsert(&myself, camera).await,
+            TenantMsg::CameraRemoved(id) => state.remove(id).await,
+            TenantMsg::Reconcile => state.reconcile(&myself).await,
             TenantMsg::Updated(tenant) => {
                 let restart =
                     state.analytics_allowed(&tenant) != state.analytics_allowed(&state.tenant);

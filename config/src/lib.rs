@@ -265,6 +265,10 @@ pub struct ClusterConfig {
     /// Address the link server binds (empty: `advertise_host`, so the links never listen on every
     /// interface by accident).
     pub link_listen: String,
+    /// Seconds between reconciliations of this node's tenants, cameras and rules against PostgreSQL
+    /// (changes travel as NATS hints, which a node can miss; it also reconciles on every NATS
+    /// reconnect).
+    pub reconcile_seconds: u32,
 }
 
 impl Default for ClusterConfig {
@@ -281,6 +285,7 @@ impl Default for ClusterConfig {
             placement: false,
             fake_cameras: false,
             max_handovers: 16,
+            reconcile_seconds: 30,
             link_port: 4370,
             advertise_host: "127.0.0.1".into(),
             cookie: String::new(),
@@ -686,6 +691,7 @@ impl NodeConfig {
             "cluster.placement" => self.cluster.placement = boolean(value)?,
             "cluster.fake_cameras" => self.cluster.fake_cameras = boolean(value)?,
             "cluster.max_handovers" => self.cluster.max_handovers = num(value)?,
+            "cluster.reconcile_seconds" => self.cluster.reconcile_seconds = num(value)?,
             "cluster.link_port" => self.cluster.link_port = num(value)?,
             "cluster.advertise_host" => self.cluster.advertise_host = value.trim().to_string(),
             "cluster.name" => self.cluster.name = value.trim().to_string(),
@@ -884,6 +890,12 @@ impl NodeConfig {
             return Err(invalid(
                 "cluster.name",
                 "must be 1-64 letters, digits, '-' or '_'",
+            ));
+        }
+        if !(1..=3600).contains(&c.reconcile_seconds) {
+            return Err(invalid(
+                "cluster.reconcile_seconds",
+                "must be between 1 and 3600",
             ));
         }
         if !(1..=100_000).contains(&c.max_handovers) {

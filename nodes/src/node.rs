@@ -96,6 +96,16 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let store = connect_store(&config).await?;
     crate::bootstrap::ensure_admin(&config, &store).await?;
     let nats = nats_options(&config.nats)?
+        .event_callback(|event| async move {
+            // Change hints published while this node was disconnected are lost: reconcile.
+            if matches!(event, async_nats::Event::Connected)
+                && let Some(cell) = ractor::registry::where_is(NODE_SUPERVISOR)
+            {
+                tracing::info!("connected to NATS; reconciling with the database");
+                let supervisor: ractor::ActorRef<NodeMsg> = cell.into();
+                let _ = supervisor.cast(NodeMsg::Reconcile);
+            }
+        })
         .retry_on_initial_connect()
         .name(format!("vms-{}", config.node_id))
         .connect(config.nats.url.as_str())
