@@ -2,9 +2,9 @@
 //! must not be stored (nor notified): the store refuses it as superseded. The same escalation for a
 //! ticket still open is stored. Against a real PostgreSQL.
 
+use vms_actors::StoreError;
 use vms_actors::escalation::escalation_event;
-use vms_actors::store::{create_database, drop_database, with_database};
-use vms_actors::{Store, StoreError};
+use vms_actors::store::scratch::{ScratchDatabase, test_server};
 use vms_messages::auth::NewUser;
 use vms_messages::{
     CameraCreate, CameraId, Event, Role, TenantCreate, TenantId, TenantScope, TicketAction,
@@ -29,13 +29,9 @@ fn detection(tenant: TenantId, camera: CameraId) -> Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> anyhow::Result<()> {
-    let admin = std::env::var("VMS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
-    create_database(&admin, &name).await?;
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
-        let store = Store::connect(&with_database(&admin, &name), 4)?;
-        store.migrate().await?;
+        let store = db.store(4).await?;
         let tenant = store
             .create_tenant(&TenantCreate {
                 name: "acme".into(),
@@ -60,17 +56,7 @@ async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> 
                 .create_camera(
                     TenantScope::All,
                     tenant.id,
-                    &CameraCreate {
-                        tenant_id: Some(tenant.id),
-                        name: cam.into(),
-                        url: "rtsp://127.0.0.1:1/x".into(),
-                        username: None,
-                        password: None,
-                        enabled: true,
-                        retention_days: None,
-                        labels: Default::default(),
-                        sample_fps: None,
-                    },
+                    &CameraCreate::new(tenant.id, cam, "rtsp://127.0.0.1:1/x"),
                 )
                 .await?;
             let stored = store
@@ -128,6 +114,6 @@ async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> 
         anyhow::Ok(())
     }
     .await;
-    let _ = drop_database(&admin, &name).await;
+    db.drop_now().await;
     result
 }

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 use tokio_postgres::NoTls;
+use vms_actors::store::NewSegment;
 use vms_actors::store::fence::{FenceMode, set_test_mode};
-use vms_actors::store::{NewSegment, create_database, drop_database, with_database};
+use vms_actors::store::scratch::{ScratchDatabase, test_server};
 use vms_actors::{Store, StoreError};
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 
@@ -27,17 +28,7 @@ async fn race(url: &str, store: &Store, seq: i64) -> anyhow::Result<Result<(), S
         .create_camera(
             TenantScope::All,
             tenant.id,
-            &CameraCreate {
-                tenant_id: Some(tenant.id),
-                name: "door".into(),
-                url: "rtsp://127.0.0.1:1/x".into(),
-                username: None,
-                password: None,
-                enabled: true,
-                retention_days: None,
-                labels: Default::default(),
-                sample_fps: None,
-            },
+            &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
         )
         .await?;
     let setup = client(url).await?;
@@ -89,14 +80,10 @@ async fn race(url: &str, store: &Store, seq: i64) -> anyhow::Result<Result<(), S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_racing_a_move_is_refused_and_would_land_without_the_lock() -> anyhow::Result<()> {
-    let admin = std::env::var("VMS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
-    create_database(&admin, &name).await?;
-    let url = with_database(&admin, &name);
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let url = db.url.clone();
     let result = async {
-        let store = Store::connect(&url, 4)?;
-        store.migrate().await?;
+        let store = db.store(4).await?;
 
         set_test_mode(FenceMode::Locked);
         let locked = race(&url, &store, 1).await?;
@@ -116,6 +103,6 @@ async fn a_write_racing_a_move_is_refused_and_would_land_without_the_lock() -> a
         anyhow::Ok(())
     }
     .await;
-    let _ = drop_database(&admin, &name).await;
+    db.drop_now().await;
     result
 }

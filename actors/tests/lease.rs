@@ -3,19 +3,14 @@
 //! that renewed it just now (that view may be the stale one of a node cut off itself).
 
 use std::time::Duration;
-use vms_actors::Store;
 use vms_actors::store::placement::LEASE_TAKEOVER_SILENCE;
-use vms_actors::store::{create_database, drop_database, with_database};
+use vms_actors::store::scratch::{ScratchDatabase, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewing_leader_keeps_its_lease_whatever_another_node_sees() -> anyhow::Result<()> {
-    let admin = std::env::var("VMS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
-    create_database(&admin, &name).await?;
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
-        let store = Store::connect(&with_database(&admin, &name), 4)?;
-        store.migrate().await?;
+        let store = db.store(4).await?;
         let ttl = Duration::from_secs(2);
         let gone = vec!["a".to_string()];
         let epoch = store.acquire_lease("placement", "a", ttl, &[]).await?;
@@ -41,6 +36,6 @@ async fn a_renewing_leader_keeps_its_lease_whatever_another_node_sees() -> anyho
         anyhow::Ok(())
     }
     .await;
-    let _ = drop_database(&admin, &name).await;
+    db.drop_now().await;
     result
 }

@@ -4,10 +4,10 @@
 use ractor::Actor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vms_actors::NodeContext;
 use vms_actors::camera::camera_actor_name;
-use vms_actors::store::{create_database, drop_database, with_database};
+use vms_actors::store::scratch::{ScratchDatabase, test_server};
 use vms_actors::tenant::{TenantActor, TenantArgs};
-use vms_actors::{NodeContext, Store};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate};
 
@@ -27,13 +27,9 @@ async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> anyhow::Result<()> {
-    let admin = std::env::var("VMS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vms_t_{}", uuid::Uuid::now_v7().simple());
-    create_database(&admin, &name).await?;
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
-        let store = Store::connect(&with_database(&admin, &name), 4)?;
-        store.migrate().await?;
+        let store = db.store(4).await?;
         let tenant = store
             .create_tenant(&TenantCreate {
                 name: "acme".into(),
@@ -45,17 +41,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
         let mut ids = Vec::new();
         for cam in ["door", "yard"] {
             // Nothing listens on port 1: the cameras back off, their actors stay up.
-            let req = CameraCreate {
-                tenant_id: Some(tenant.id),
-                name: cam.into(),
-                url: "rtsp://127.0.0.1:1/x".into(),
-                username: None,
-                password: None,
-                enabled: true,
-                retention_days: None,
-                labels: Default::default(),
-                sample_fps: None,
-            };
+            let req = CameraCreate::new(tenant.id, cam, "rtsp://127.0.0.1:1/x");
             ids.push(
                 store
                     .create_camera(vms_messages::TenantScope::All, tenant.id, &req)
@@ -63,7 +49,8 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                     .id,
             );
         }
-        let data_dir = std::env::temp_dir().join(format!("vms-supervision-{name}"));
+        let data_dir =
+            std::env::temp_dir().join(format!("vms-supervision-{}", uuid::Uuid::now_v7().simple()));
         let config = NodeConfig {
             data_dir: data_dir.clone(),
             ..NodeConfig::default()
@@ -109,6 +96,6 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    drop_database(&admin, &name).await?;
+    db.drop_now().await;
     result
 }

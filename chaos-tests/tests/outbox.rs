@@ -56,17 +56,7 @@ async fn a_poison_event_is_a_dead_letter_and_a_nats_outage_does_not_hold_back_st
         .create_camera(
             TenantScope::All,
             tenant.id,
-            &CameraCreate {
-                tenant_id: Some(tenant.id),
-                name: "door".into(),
-                url: "rtsp://127.0.0.1:1/x".into(),
-                username: None,
-                password: None,
-                enabled: true,
-                retention_days: None,
-                labels: Default::default(),
-                sample_fps: None,
-            },
+            &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
         )
         .await?;
     let dir = std::env::temp_dir().join(format!("vms-outbox-{}", uuid::Uuid::now_v7().simple()));
@@ -103,37 +93,25 @@ async fn a_poison_event_is_a_dead_letter_and_a_nats_outage_does_not_hold_back_st
     // 2. NATS goes down: events are stored at once and published when it is back.
     let mut nats = PrivateNats::start().await?;
     let client = async_nats::connect(nats.url()).await?;
-    vms_actors::analytics::ensure_stream(&client, &vms_config::NatsConfig::default())
-        .await
-        .map_err(anyhow::Error::msg)?;
-    // The stream has the configured limits, and an existing stream is brought to new ones.
+    // The stream gets the configured limits, and an existing stream is brought to new ones.
     let js = async_nats::jetstream::new(client.clone());
-    let info = js
-        .get_stream(vms_messages::subjects::EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .config
-        .clone();
-    assert_eq!(info.max_age, Duration::from_secs(7 * 86_400));
-    assert_eq!(info.max_bytes, 1 << 30);
-    let tighter = vms_config::NatsConfig {
-        events_max_age_days: 2,
-        events_max_bytes: 64 << 20,
-        ..Default::default()
-    };
-    vms_actors::analytics::ensure_stream(&client, &tighter)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let info = js
-        .get_stream(vms_messages::subjects::EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .config
-        .clone();
-    assert_eq!(info.max_age, Duration::from_secs(2 * 86_400));
-    assert_eq!(info.max_bytes, 64 << 20);
+    for (days, bytes) in [(7u32, 1u64 << 30), (2, 64 << 20)] {
+        let limits = vms_config::NatsConfig {
+            events_max_age_days: days,
+            events_max_bytes: bytes,
+            ..Default::default()
+        };
+        vms_actors::analytics::ensure_stream(&client, &limits)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut stream = js.get_stream(vms_messages::subjects::EVENTS_STREAM).await?;
+        let config = &stream.info().await?.config;
+        assert_eq!(
+            config.max_age,
+            Duration::from_secs(u64::from(days) * 86_400)
+        );
+        assert_eq!(u64::try_from(config.max_bytes).ok(), Some(bytes));
+    }
 
     let outbox = Outbox::open(&dir.join("b"))?;
     let drainer = outbox.spawn_drainer(store.clone(), Some(client.clone()));

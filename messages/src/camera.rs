@@ -140,6 +140,24 @@ pub struct CameraCreate {
     pub sample_fps: Option<u32>,
 }
 
+impl CameraCreate {
+    /// A camera of `tenant` named `name` recording `url`, enabled, with every other setting at its
+    /// default (no credentials, the tenant's retention, no labels, keyframe sampling).
+    pub fn new(tenant: TenantId, name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            tenant_id: Some(tenant),
+            name: name.into(),
+            url: url.into(),
+            username: None,
+            password: None,
+            enabled: true,
+            retention_days: None,
+            labels: BTreeMap::new(),
+            sample_fps: None,
+        }
+    }
+}
+
 /// Most frames a second a camera may be sampled at.
 pub const MAX_SAMPLE_FPS: u32 = 30;
 

@@ -58,17 +58,7 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
         .create_camera(
             TenantScope::All,
             tenant.id,
-            &CameraCreate {
-                tenant_id: Some(tenant.id),
-                name: "door".into(),
-                url: sim.url(0),
-                username: None,
-                password: None,
-                enabled: true,
-                retention_days: None,
-                labels: Default::default(),
-                sample_fps: None,
-            },
+            &CameraCreate::new(tenant.id, "door", sim.url(0)),
         )
         .await?;
     let data_dir = std::env::temp_dir().join(format!("vms-kill-{}", uuid::Uuid::now_v7().simple()));

@@ -20,6 +20,7 @@ pub mod fence;
 pub mod notify;
 pub mod placement;
 pub mod rules;
+pub mod scratch;
 pub mod security;
 pub mod tickets;
 

@@ -14,11 +14,11 @@
 
 use super::context;
 use super::node::BenchNode;
-use super::scratch::ScratchDatabase;
 use crate::process::cpu_seconds;
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+use vms_actors::store::scratch::ScratchDatabase;
 use vms_api::auth::{
     argon2, decode_access, encode_access, hash_password_blocking, secret_hash, token_kid,
     verify_password_blocking,
@@ -95,7 +95,9 @@ async fn measure(
 /// Runs the benchmark.
 pub async fn auth(args: AuthBenchArgs) -> anyhow::Result<()> {
     context::print();
-    let db = ScratchDatabase::create(&args.postgres, "vms_bench_auth").await?;
+    let db = ScratchDatabase::create(&args.postgres, "vms_bench_auth")
+        .await
+        .context("cannot create the scratch database")?;
     let dir = std::env::temp_dir().join(format!("vms-bench-auth-{}", std::process::id()));
     let result = whole_requests(&args, &db.url, &dir).await;
     db.drop_now().await;

@@ -8,11 +8,12 @@
 
 use super::context;
 use super::node::{BenchNode, metric_sum};
-use super::scratch::ScratchDatabase;
 use crate::process::{SimOptions, SimProcess};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vms_actors::Store;
+use vms_actors::store::scratch::ScratchDatabase;
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
 
 /// Options of `vms bench events`.
@@ -42,7 +43,9 @@ pub struct EventsBenchArgs {
 /// Runs the benchmark.
 pub async fn events(args: EventsBenchArgs) -> anyhow::Result<()> {
     context::print();
-    let db = ScratchDatabase::create(&args.postgres, "vms_bench_events").await?;
+    let db = ScratchDatabase::create(&args.postgres, "vms_bench_events")
+        .await
+        .context("cannot create the scratch database")?;
     let dir = std::env::temp_dir().join(format!("vms-bench-events-{}", std::process::id()));
     let result = run(&args, &db.url, &dir).await;
     db.drop_now().await;
@@ -136,17 +139,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             .create_camera(
                 TenantScope::All,
                 tenant.id,
-                &CameraCreate {
-                    tenant_id: Some(tenant.id),
-                    name: format!("cam{i}"),
-                    url: sim.url(i),
-                    username: None,
-                    password: None,
-                    enabled: true,
-                    retention_days: None,
-                    labels: Default::default(),
-                    sample_fps: None,
-                },
+                &CameraCreate::new(tenant.id, format!("cam{i}"), sim.url(i)),
             )
             .await?;
         store

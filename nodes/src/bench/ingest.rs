@@ -7,7 +7,6 @@
 use super::context;
 use super::coverage::gaps;
 use super::node::BenchNode;
-use super::scratch::ScratchDatabase;
 use crate::process::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,6 +16,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_actors::Store;
 use vms_actors::store::MAX_PAGE;
+use vms_actors::store::scratch::ScratchDatabase;
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 
@@ -145,17 +145,7 @@ async fn run_ours(
         })
         .await?;
     for i in 0..args.cameras {
-        let req = CameraCreate {
-            tenant_id: Some(tenant.id),
-            name: format!("cam{i}"),
-            url: sim.url(i),
-            username: None,
-            password: None,
-            enabled: true,
-            retention_days: None,
-            labels: Default::default(),
-            sample_fps: None,
-        };
+        let req = CameraCreate::new(tenant.id, format!("cam{i}"), sim.url(i));
         store
             .create_camera(TenantScope::All, tenant.id, &req)
             .await?;
@@ -284,7 +274,9 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     NodeConfig::default().validate()?;
     let dir: PathBuf = std::env::temp_dir().join(format!("vms-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let db = ScratchDatabase::create(&args.postgres, "vms_bench").await?;
+    let db = ScratchDatabase::create(&args.postgres, "vms_bench")
+        .await
+        .context("cannot create the scratch database")?;
     eprintln!(
         "[bench] {} {} cameras, {} s per recorder",
         args.cameras, args.resolution, args.seconds

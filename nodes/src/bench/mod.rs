@@ -8,4 +8,3 @@ pub mod detect;
 pub mod events;
 pub mod ingest;
 pub mod node;
-pub mod scratch;
