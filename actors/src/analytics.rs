@@ -358,6 +358,7 @@ async fn run_rules(
                 camera_id: camera.id,
                 kind: rule.kind.clone(),
                 rule: rule.name.clone(),
+                rule_id: Some(rule.id),
                 label: hit.label,
                 score: hit.score,
                 bbox: hit.bbox.to_vec(),

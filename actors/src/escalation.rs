@@ -43,6 +43,7 @@ pub fn escalation_event(ticket: &Ticket, sla: u32, node: &str) -> Event {
         camera_id: ticket.camera_id,
         kind: ESCALATION_KIND.into(),
         rule: ticket.rule.clone(),
+        rule_id: None,
         label: format!("{} not acknowledged within {sla} s", ticket.kind),
         score: 1.0,
         bbox: Vec::new(),

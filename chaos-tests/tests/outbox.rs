@@ -22,6 +22,7 @@ fn event(tenant: TenantId, camera: CameraId) -> Event {
         camera_id: camera,
         kind: "intrusion".into(),
         rule: "door".into(),
+        rule_id: None,
         label: "person".into(),
         score: 0.9,
         bbox: vec![0.1, 0.1, 0.5, 0.9],

@@ -18,6 +18,10 @@ pub struct Event {
     pub kind: String,
     /// Rule that raised it.
     pub rule: String,
+    /// Id of the rule that raised it (none: an escalation, or stored before rule ids were kept).
+    /// Tickets group events by it, so a rule deleted and created again under its name is another.
+    #[serde(default)]
+    pub rule_id: Option<Uuid>,
     /// Detected class.
     pub label: String,
     /// Detector confidence.

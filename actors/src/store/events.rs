@@ -8,7 +8,7 @@ use vms_messages::{CameraId, Event, TenantId, TenantScope};
 
 pub use vms_messages::event::EventFilter;
 
-const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot, ticket_id";
+const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, rule_id, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot, ticket_id";
 
 fn event_from_row(row: &Row) -> Event {
     Event {
@@ -17,6 +17,7 @@ fn event_from_row(row: &Row) -> Event {
         camera_id: CameraId(row.get("camera_id")),
         kind: row.get("kind"),
         rule: row.get("rule"),
+        rule_id: row.get("rule_id"),
         label: row.get("label"),
         score: row.get("score"),
         bbox: row.get("bbox"),
@@ -80,8 +81,8 @@ impl Store {
         let n = tx
             .execute(
                 &format!(
-                    "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id, embedding, epoch)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+                    "INSERT INTO events (id, tenant_id, camera_id, kind, rule, label, score, bbox, at, snapshot, node, ticket_id, embedding, epoch, rule_id)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
                      WHERE {} ON CONFLICT (id) DO NOTHING",
                     super::owner_at_epoch("$3", "$11", "$14")
                 ),
@@ -100,6 +101,7 @@ impl Store {
                     &e.ticket_id,
                     &embedding,
                     &epoch,
+                    &e.rule_id,
                 ],
             )
             .await?;

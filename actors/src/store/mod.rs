@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "used refresh tokens",
         include_str!("../../migrations/0011_credentials.sql"),
     ),
+    (
+        12,
+        "rule ids on events and tickets",
+        include_str!("../../migrations/0012_rule_ids.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.
@@ -89,6 +94,9 @@ pub(crate) use fence::owner_at_epoch;
 pub const SERVER_SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Longest a statement may run (an option of every pooled connection; migrations lift it).
 pub const STATEMENT_TIMEOUT_MS: u32 = 60_000;
+
+/// Tries to find a free segment number when another node took a file's (placement off).
+const MAX_RENUMBERING: usize = 5;
 
 /// Most items one list call returns.
 pub const MAX_PAGE: i64 = 1000;
@@ -972,13 +980,63 @@ impl Store {
     ///
     /// With `epoch` (cameras placed across nodes), the write is fenced: it is refused with
     /// [`StoreError::Fenced`] unless `node` still owns the camera at that epoch (or hands it over from
-    /// it). A row another node indexed under the same seq is never overwritten.
+    /// it). A row another node indexed under the same seq is never overwritten: without an epoch,
+    /// the segment is indexed under the next free number instead (the returned row has it).
     pub async fn insert_segment(
         &self,
         seg: &NewSegment,
         node: &str,
         epoch: Option<i64>,
     ) -> Result<(Segment, bool), StoreError> {
+        let mut seg = std::borrow::Cow::Borrowed(seg);
+        // With placement off, nodes recording one camera number its segments alike; a number another
+        // node indexed first is not this file's, so the file takes the next free one (a few tries,
+        // for nodes racing for it too) instead of being lost.
+        for _ in 0..MAX_RENUMBERING {
+            match self.try_insert_segment(&seg, node, epoch).await? {
+                Some(indexed) => return Ok(indexed),
+                None if epoch.is_some() => {
+                    return Err(StoreError::Fenced {
+                        camera: seg.camera_id,
+                        epoch: epoch.unwrap_or_default(),
+                    });
+                }
+                None => {
+                    let client = self.pool.get().await?;
+                    let next: Option<i64> = client
+                        .query_one(
+                            "SELECT CASE WHEN EXISTS (SELECT 1 FROM cameras WHERE id = $1)
+                                    THEN coalesce(max(seq), 0) + 1 END
+                             FROM segments WHERE camera_id = $1",
+                            &[&seg.camera_id.0],
+                        )
+                        .await?
+                        .get(0);
+                    let Some(next) = next else {
+                        return Err(StoreError::NotFound("camera"));
+                    };
+                    tracing::warn!(camera_id = %seg.camera_id, seq = seg.seq, next, "segment number taken by another node; indexed under the next one");
+                    seg.to_mut().seq = next;
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            field: "seq",
+            message: format!(
+                "no free segment number for camera {} after {MAX_RENUMBERING} tries",
+                seg.camera_id
+            ),
+        })
+    }
+
+    /// One attempt of [`Store::insert_segment`]: `None` when the fence refused it or another node
+    /// holds its number.
+    async fn try_insert_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+        epoch: Option<i64>,
+    ) -> Result<Option<(Segment, bool)>, StoreError> {
         let client = self.pool.get().await?;
         let path = seg.path.to_string_lossy().into_owned();
         let row = client
@@ -988,7 +1046,7 @@ impl Store {
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
                      WHERE {}
                      ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes
-                       WHERE segments.node = EXCLUDED.node
+                       WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
                      RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted",
                     owner_at_epoch("$1", "$8", "$9")
                 ),
@@ -998,15 +1056,9 @@ impl Store {
         match row {
             Ok(Some(row)) => {
                 let inserted: bool = row.get("inserted");
-                Ok((segment_from_row(&row).segment, inserted))
+                Ok(Some((segment_from_row(&row).segment, inserted)))
             }
-            Ok(None) => match epoch {
-                Some(epoch) => Err(StoreError::Fenced {
-                    camera: seg.camera_id,
-                    epoch,
-                }),
-                None => Err(StoreError::NotFound("camera")),
-            },
+            Ok(None) => Ok(None),
             // The camera was deleted while this segment was being written.
             Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
                 Err(StoreError::NotFound("camera"))

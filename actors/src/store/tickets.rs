@@ -42,9 +42,11 @@ pub(super) async fn ticket_for_event(
         .query_opt(
             &format!(
                 "UPDATE tickets SET events = events + 1, last_event = $3, updated_at = now()
-                 WHERE camera_id = $1 AND rule = $2 AND state IN ('open', 'acknowledged') RETURNING {TICKET_COLS}"
+                 WHERE camera_id = $1 AND state IN ('open', 'acknowledged')
+                   AND (rule_id = $4 OR ($4::uuid IS NULL AND rule_id IS NULL AND rule = $2))
+                 RETURNING {TICKET_COLS}"
             ),
-            &[&e.camera_id.0, &e.rule, &e.id],
+            &[&e.camera_id.0, &e.rule, &e.id, &e.rule_id],
         )
         .await?;
     let (ticket, opened) = match joined {
@@ -53,10 +55,10 @@ pub(super) async fn ticket_for_event(
             let row = tx
                 .query_one(
                     &format!(
-                        "INSERT INTO tickets (id, tenant_id, camera_id, rule, kind, state, first_event, last_event)
-                         VALUES ($1, $2, $3, $4, $5, 'open', $6, $6) RETURNING {TICKET_COLS}"
+                        "INSERT INTO tickets (id, tenant_id, camera_id, rule, rule_id, kind, state, first_event, last_event)
+                         VALUES ($1, $2, $3, $4, $7, $5, 'open', $6, $6) RETURNING {TICKET_COLS}"
                     ),
-                    &[&Uuid::now_v7(), &e.tenant_id.0, &e.camera_id.0, &e.rule, &e.kind, &e.id],
+                    &[&Uuid::now_v7(), &e.tenant_id.0, &e.camera_id.0, &e.rule, &e.kind, &e.id, &e.rule_id],
                 )
                 .await?;
             (ticket_from_row(&row), true)
