@@ -1,6 +1,8 @@
 //! `RetentionActor`: deletes this node's segments past their retention, and the oldest ones while the
 //! data disk is above its high watermark (down to the low watermark). Index rows go first, then files,
-//! so the API never serves a row whose file is gone.
+//! so the API never serves a row whose file is gone. It also purges the events, tickets and audit rows
+//! the tenants' licences no longer keep (`Store::purge_expired_records`; the audit log is kept
+//! longest).
 
 use crate::context::NodeContext;
 use crate::metrics;
@@ -100,7 +102,28 @@ async fn sweep(ctx: &NodeContext) -> Result<u64, ActorProcessingErr> {
     if total > 0 {
         tracing::info!(deleted = total, "retention sweep");
     }
+    purge_records(ctx).await?;
     Ok(total)
+}
+
+/// Deletes the events, tickets and audit rows the tenants' licences no longer keep, in batches.
+async fn purge_records(ctx: &NodeContext) -> Result<(), ActorProcessingErr> {
+    let audit_days = ctx.config.retention.audit_days;
+    loop {
+        let purged = ctx.store.purge_expired_records(audit_days, BATCH).await?;
+        if purged != crate::store::events::Purged::default() {
+            tracing::info!(
+                events = purged.events,
+                tickets = purged.tickets,
+                audit = purged.audit,
+                "expired records purged"
+            );
+        }
+        let full = u64::try_from(BATCH).unwrap_or(u64::MAX);
+        if purged.events < full && purged.tickets < full && purged.audit < full {
+            return Ok(());
+        }
+    }
 }
 
 impl Actor for RetentionActor {

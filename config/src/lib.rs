@@ -417,6 +417,9 @@ pub struct RetentionConfig {
     pub disk_high_watermark_percent: u8,
     /// Disk use the sweep deletes down to once above the high watermark.
     pub disk_low_watermark_percent: u8,
+    /// Days the audit log is kept at least (longer when the tenant's licence keeps recordings
+    /// longer): the audit outlives the events, tickets and recordings it speaks of.
+    pub audit_days: u32,
 }
 
 impl Default for NodeConfig {
@@ -560,6 +563,7 @@ impl Default for RetentionConfig {
             interval_seconds: 60,
             disk_high_watermark_percent: 90,
             disk_low_watermark_percent: 85,
+            audit_days: 365,
         }
     }
 }
@@ -751,6 +755,7 @@ impl NodeConfig {
             "recording.backoff_initial_ms" => self.recording.backoff_initial_ms = num(value)?,
             "recording.backoff_max_ms" => self.recording.backoff_max_ms = num(value)?,
             "retention.interval_seconds" => self.retention.interval_seconds = num(value)?,
+            "retention.audit_days" => self.retention.audit_days = num(value)?,
             "retention.disk_high_watermark_percent" => {
                 self.retention.disk_high_watermark_percent = num(value)?
             }
@@ -941,6 +946,12 @@ impl NodeConfig {
         let t = &self.retention;
         if t.interval_seconds == 0 {
             return Err(invalid("retention.interval_seconds", "must be positive"));
+        }
+        if !(30..=36_500).contains(&t.audit_days) {
+            return Err(invalid(
+                "retention.audit_days",
+                "must be between 30 and 36500",
+            ));
         }
         if t.disk_high_watermark_percent == 0 || t.disk_high_watermark_percent > 99 {
             return Err(invalid(

@@ -254,3 +254,69 @@ impl Store {
         .await
     }
 }
+
+/// What one purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Events (with their snapshots, embeddings and notification deliveries).
+    pub events: u64,
+    /// Resolved or closed tickets (with their history).
+    pub tickets: u64,
+    /// Audit log rows.
+    pub audit: u64,
+}
+
+impl Store {
+    /// Deletes, at most `batch` rows of each kind, what the tenants' licences no longer keep:
+    /// events older than the tenant's `retention_days` (but never those of a ticket still open or
+    /// acknowledged), resolved and closed tickets untouched for as long, and audit rows older than
+    /// `audit_days` or the tenant's retention, whichever is longer (platform rows: `audit_days`).
+    pub async fn purge_expired_records(
+        &self,
+        audit_days: u32,
+        batch: i64,
+    ) -> Result<Purged, StoreError> {
+        let mut client = self.pool.get().await?;
+        let audit_days = i32::try_from(audit_days).unwrap_or(i32::MAX);
+        let events = client
+            .execute(
+                "DELETE FROM events WHERE id IN (
+                   SELECT e.id FROM events e JOIN tenants t ON t.id = e.tenant_id
+                   WHERE e.at < now() - make_interval(days => t.retention_days)
+                     AND NOT EXISTS (SELECT 1 FROM tickets k WHERE k.id = e.ticket_id
+                                     AND k.state IN ('open', 'acknowledged'))
+                   LIMIT $1)",
+                &[&batch],
+            )
+            .await?;
+        let tickets = client
+            .execute(
+                "DELETE FROM tickets WHERE id IN (
+                   SELECT k.id FROM tickets k JOIN tenants t ON t.id = k.tenant_id
+                   WHERE k.state IN ('resolved', 'closed')
+                     AND k.updated_at < now() - make_interval(days => t.retention_days)
+                   LIMIT $1)",
+                &[&batch],
+            )
+            .await?;
+        // The audit log is append-only but for this purge, which its trigger lets delete only rows
+        // older than 30 days, in a transaction that says it is the purge.
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL vms.audit_purge = 'on'").await?;
+        let audit = tx
+            .execute(
+                "DELETE FROM audit_log WHERE id IN (
+                   SELECT a.id FROM audit_log a LEFT JOIN tenants t ON t.id = a.tenant_id
+                   WHERE a.at < now() - make_interval(days => greatest($2, coalesce(t.retention_days, 0)))
+                   LIMIT $1)",
+                &[&batch, &audit_days],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Purged {
+            events,
+            tickets,
+            audit,
+        })
+    }
+}

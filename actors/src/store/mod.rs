@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rule ids on events and tickets",
         include_str!("../../migrations/0012_rule_ids.sql"),
     ),
+    (
+        13,
+        "audit retention",
+        include_str!("../../migrations/0013_audit_retention.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -1,0 +1,151 @@
+//! Events, tickets and audit rows expire with the tenant's licence, against a real PostgreSQL: an old
+//! event of a closed ticket goes with its ticket, an old event of a ticket still open stays, recent
+//! events stay, and the audit log is kept longest (at least `audit_days`, whatever the licence).
+
+use chrono::{Duration, Utc};
+use tokio_postgres::NoTls;
+use vms_actors::store::scratch::{ScratchDatabase, test_server};
+use vms_messages::{
+    CameraCreate, CameraId, Event, TenantCreate, TenantId, TenantScope, TicketAction, UserId,
+};
+
+fn event(tenant: TenantId, camera: CameraId, rule: &str, age_days: i64) -> Event {
+    Event {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        camera_id: camera,
+        kind: "intrusion".into(),
+        rule: rule.into(),
+        rule_id: None,
+        label: "person".into(),
+        score: 0.9,
+        bbox: vec![0.1, 0.1, 0.5, 0.9],
+        at: Utc::now() - Duration::days(age_days),
+        node: "n".into(),
+        has_snapshot: false,
+        ticket_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> anyhow::Result<()> {
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let result = async {
+        let store = db.store(4).await?;
+        let (sql, conn) = tokio_postgres::connect(&db.url, NoTls).await?;
+        tokio::spawn(conn);
+        let tenant = store
+            .create_tenant(&TenantCreate {
+                name: "acme".into(),
+                retention_days: Some(1),
+                ..Default::default()
+            })
+            .await?;
+        let camera = store
+            .create_camera(
+                TenantScope::All,
+                tenant.id,
+                &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
+            )
+            .await?;
+        // An old event whose ticket was closed long ago.
+        let old_closed = event(tenant.id, camera.id, "door", 3);
+        let closed = store
+            .insert_event(&old_closed, None, None, None)
+            .await?
+            .ticket_id
+            .expect("a ticket");
+        store
+            .move_ticket(
+                TenantScope::All,
+                closed,
+                TicketAction::Close,
+                ("operator", UserId::new()),
+                None,
+            )
+            .await?;
+        sql.execute(
+            "UPDATE tickets SET updated_at = now() - interval '3 days' WHERE id = $1",
+            &[&closed],
+        )
+        .await?;
+        // An old event whose ticket is still open, and a recent one.
+        let old_open = event(tenant.id, camera.id, "yard", 3);
+        store.insert_event(&old_open, None, None, None).await?;
+        let recent = event(tenant.id, camera.id, "gate", 0);
+        store.insert_event(&recent, None, None, None).await?;
+        // Audit rows of the tenant and of the platform, 400 and 100 days old.
+        for (tenant_id, days) in [
+            (Some(tenant.id.0), 400),
+            (Some(tenant.id.0), 100),
+            (None, 400),
+            (None, 100),
+        ] {
+            sql.execute(
+                "INSERT INTO audit_log (at, tenant_id, actor, action, request, status)
+                 VALUES (now() - make_interval(days => $2), $1, 'test', 'read', 'GET /', 200)",
+                &[&tenant_id, &days],
+            )
+            .await?;
+        }
+
+        let purged = store.purge_expired_records(365, 100).await?;
+        assert_eq!(
+            (purged.events, purged.tickets, purged.audit),
+            (1, 1, 2),
+            "{purged:?}"
+        );
+        let kept = |id| {
+            let store = store.clone();
+            async move { store.event(TenantScope::All, id).await.is_ok() }
+        };
+        assert!(
+            !kept(old_closed.id).await,
+            "the closed ticket's old event is gone"
+        );
+        assert!(kept(old_open.id).await, "an open ticket keeps its events");
+        assert!(kept(recent.id).await, "recent events stay");
+        let audit: i64 = sql
+            .query_one("SELECT count(*) FROM audit_log WHERE actor = 'test'", &[])
+            .await?
+            .get(0);
+        assert_eq!(
+            audit, 2,
+            "audit rows within audit_days stay past the licence"
+        );
+        // Outside the purge the audit log stays append-only, and even the purge cannot delete a row
+        // younger than 30 days.
+        assert!(
+            sql.execute("DELETE FROM audit_log WHERE actor = 'test'", &[])
+                .await
+                .is_err(),
+            "a plain delete is refused"
+        );
+        sql.execute(
+            "INSERT INTO audit_log (at, actor, action, request, status)
+             VALUES (now() - interval '10 days', 'young', 'read', 'GET /', 200)",
+            &[],
+        )
+        .await?;
+        let young = sql
+            .batch_execute(
+                "BEGIN; SET LOCAL vms.audit_purge = 'on';
+                 DELETE FROM audit_log WHERE actor = 'young'; COMMIT;",
+            )
+            .await;
+        assert!(
+            young.is_err(),
+            "a row younger than 30 days cannot be purged"
+        );
+        let _ = sql.batch_execute("ROLLBACK").await;
+        // A second purge finds nothing more.
+        assert_eq!(
+            store.purge_expired_records(365, 100).await?,
+            Default::default()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    db.drop_now().await;
+    result
+}
