@@ -28,6 +28,71 @@ pub async fn stale_epoch_events(db: &tokio_postgres::Client) -> anyhow::Result<i
     stale_epoch_rows(db, "events").await
 }
 
+/// Rows of `table` written (by the database's clock, column `written`) outside the time their epoch
+/// was their node's: before the move that gave it, or after the camera's next move, allowing
+/// `slack` for a write racing the move and, when that move was a make-before-break handover from this
+/// node, the handover's time limit. Writes at an epoch the node *was* given, but landing after it had
+/// passed on, are exactly what the SQL fence refuses; the never-given check above cannot see them.
+async fn rows_outside_their_epoch(
+    db: &tokio_postgres::Client,
+    table: &str,
+    written: &str,
+    slack: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT w.camera_id::text, w.node, w.epoch, w.{written}::text, given.at::text,
+                        next.at::text, next.reason
+                 FROM {table} w
+                 JOIN LATERAL (SELECT m.at FROM placement_moves m
+                               WHERE m.camera_id = w.camera_id AND m.generation = w.epoch
+                                 AND m.to_node = w.node ORDER BY m.id LIMIT 1) given ON true
+                 LEFT JOIN LATERAL (SELECT m.at, m.reason, m.from_node FROM placement_moves m
+                                    WHERE m.camera_id = w.camera_id AND m.generation > w.epoch
+                                    ORDER BY m.generation, m.id LIMIT 1) next ON true
+                 WHERE w.epoch IS NOT NULL AND (
+                   w.{written} < given.at - make_interval(secs => $1)
+                   OR w.{written} > next.at + make_interval(secs => CASE
+                        WHEN next.reason IN ('rebalance', 'drain') AND next.from_node = w.node
+                        THEN $2 ELSE $1 END))"
+            ),
+            &[
+                &slack.as_secs_f64(),
+                &vms_actors::store::placement::HANDOVER_LIMIT.as_secs_f64(),
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{table} of camera {} by {} at epoch {:?} written {}; epoch given {}, next move {:?} ({:?})",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, Option<i64>>(2),
+                r.get::<_, String>(3),
+                r.get::<_, String>(4),
+                r.get::<_, Option<String>>(5),
+                r.get::<_, Option<String>>(6),
+            )
+        })
+        .collect())
+}
+
+/// Segments and events written while their epoch was not their node's, described. Must be empty.
+pub async fn writes_outside_their_epoch(
+    db: &tokio_postgres::Client,
+) -> anyhow::Result<Vec<String>> {
+    let mut found = rows_outside_their_epoch(db, "segments", "indexed_at", WRITE_SLACK).await?;
+    found.extend(rows_outside_their_epoch(db, "events", "created_at", WRITE_SLACK).await?);
+    Ok(found)
+}
+
+/// How far a write may land from the move that ends its epoch: a write racing a move in the same
+/// instant (the move waits for its lock).
+pub const WRITE_SLACK: Duration = Duration::from_secs(1);
+
 /// Pairs of segments of one camera, indexed by two nodes, that overlap by more than `slack` in time
 /// without a make-before-break handover (a rebalance or drain move) explaining it, described. Must be
 /// empty: a camera is recorded by two nodes only while it is handed over.
@@ -137,6 +202,11 @@ pub async fn assert_clean(db: &tokio_postgres::Client) -> anyhow::Result<()> {
     anyhow::ensure!(
         stale_epoch_events(db).await? == 0,
         "events stored with a stale epoch"
+    );
+    let late = writes_outside_their_epoch(db).await?;
+    anyhow::ensure!(
+        late.is_empty(),
+        "writes landed outside their epoch's time: {late:#?}"
     );
     let overlap = overlapping_ownership(db, OVERLAP_SLACK).await?;
     anyhow::ensure!(

@@ -103,3 +103,39 @@ async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyho
     );
     oracle::assert_clean(cluster.db()).await
 }
+
+/// The mutation check: with the SQL fence switched off (a test-only switch), a node frozen and
+/// resumed gets its late segments indexed, and the oracles must say so. Were they unable to fail,
+/// this test would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oracles_fail_when_the_fence_is_off() -> anyhow::Result<()> {
+    let (cluster, _) = Cluster::start_recording(ClusterOptions {
+        nodes: 3,
+        cameras: 6,
+        env: vec![("VMS_TEST_FENCE".into(), "off".into())],
+        ..Default::default()
+    })
+    .await?;
+    let victim = cluster.busiest().await?;
+    let cameras = cluster.cameras_on(&victim).await?;
+    let snap = cluster.snapshot();
+    cluster.freeze(&victim);
+    cluster
+        .takeover_times(&cameras, &victim, &snap, Duration::from_secs(10))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(snap.at.elapsed())).await;
+    cluster.thaw(&victim);
+    // The resumed node indexes the segments it had open, unfenced.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let never_given = oracle::stale_epoch_segments(cluster.db()).await?;
+    let late = oracle::writes_outside_their_epoch(cluster.db()).await?;
+    println!(
+        "mutation: fence off; {never_given} writes at an epoch never given (the old oracle), {} writes outside their epoch's time",
+        late.len()
+    );
+    assert!(
+        oracle::assert_clean(cluster.db()).await.is_err(),
+        "with the fence off the oracles must fail"
+    );
+    Ok(())
+}

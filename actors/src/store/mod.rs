@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "audit retention",
         include_str!("../../migrations/0013_audit_retention.sql"),
     ),
+    (
+        14,
+        "segment write times",
+        include_str!("../../migrations/0014_write_times.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.
@@ -1050,7 +1055,8 @@ impl Store {
                     "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch)
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
                      WHERE {}
-                     ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes
+                     ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes,
+                       indexed_at = now()
                        WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
                      RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted",
                     owner_at_epoch("$1", "$8", "$9")
