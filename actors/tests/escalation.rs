@@ -4,29 +4,9 @@
 
 use vms_actors::StoreError;
 use vms_actors::escalation::escalation_event;
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
+use vms_actors::store::scratch::{ScratchDatabase, detection, test_server};
 use vms_messages::auth::NewUser;
-use vms_messages::{
-    CameraCreate, CameraId, Event, Role, TenantCreate, TenantId, TenantScope, TicketAction,
-};
-
-fn detection(tenant: TenantId, camera: CameraId) -> Event {
-    Event {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: tenant,
-        camera_id: camera,
-        kind: "intrusion".into(),
-        rule: "door".into(),
-        rule_id: None,
-        label: "person".into(),
-        score: 0.9,
-        bbox: vec![0.1, 0.1, 0.5, 0.9],
-        at: chrono::Utc::now(),
-        node: "n".into(),
-        has_snapshot: false,
-        ticket_id: None,
-    }
-}
+use vms_messages::{CameraCreate, Role, TenantCreate, TenantScope, TicketAction};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> anyhow::Result<()> {
@@ -61,7 +41,7 @@ async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> 
                 )
                 .await?;
             let stored = store
-                .insert_event(&detection(tenant.id, camera.id), None, None, None)
+                .insert_event(&detection(&camera, "door", 0), None, None, None)
                 .await?;
             let ticket = stored.ticket_id.expect("the event opened a ticket");
             tickets.push(store.ticket(TenantScope::All, ticket).await?.ticket);

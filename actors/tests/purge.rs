@@ -2,30 +2,9 @@
 //! event of a closed ticket goes with its ticket, an old event of a ticket still open stays, recent
 //! events stay, and the audit log is kept longest (at least `audit_days`, whatever the licence).
 
-use chrono::{Duration, Utc};
 use tokio_postgres::NoTls;
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
-use vms_messages::{
-    CameraCreate, CameraId, Event, TenantCreate, TenantId, TenantScope, TicketAction, UserId,
-};
-
-fn event(tenant: TenantId, camera: CameraId, rule: &str, age_days: i64) -> Event {
-    Event {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: tenant,
-        camera_id: camera,
-        kind: "intrusion".into(),
-        rule: rule.into(),
-        rule_id: None,
-        label: "person".into(),
-        score: 0.9,
-        bbox: vec![0.1, 0.1, 0.5, 0.9],
-        at: Utc::now() - Duration::days(age_days),
-        node: "n".into(),
-        has_snapshot: false,
-        ticket_id: None,
-    }
-}
+use vms_actors::store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+use vms_messages::{TenantCreate, TenantScope, TicketAction, UserId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> anyhow::Result<()> {
@@ -34,22 +13,17 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
         let store = db.store(4).await?;
         let (sql, conn) = tokio_postgres::connect(&db.url, NoTls).await?;
         tokio::spawn(conn);
-        let tenant = store
-            .create_tenant(&TenantCreate {
+        let (tenant, camera) = tenant_with_camera(
+            &store,
+            TenantCreate {
                 name: "acme".into(),
                 retention_days: Some(1),
                 ..Default::default()
-            })
-            .await?;
-        let camera = store
-            .create_camera(
-                TenantScope::All,
-                tenant.id,
-                &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
-            )
-            .await?;
+            },
+        )
+        .await?;
         // An old event whose ticket was closed long ago.
-        let old_closed = event(tenant.id, camera.id, "door", 3);
+        let old_closed = detection(&camera, "door", 3);
         let closed = store
             .insert_event(&old_closed, None, None, None)
             .await?
@@ -70,9 +44,9 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
         )
         .await?;
         // An old event whose ticket is still open, and a recent one.
-        let old_open = event(tenant.id, camera.id, "yard", 3);
+        let old_open = detection(&camera, "yard", 3);
         store.insert_event(&old_open, None, None, None).await?;
-        let recent = event(tenant.id, camera.id, "gate", 0);
+        let recent = detection(&camera, "gate", 0);
         store.insert_event(&recent, None, None, None).await?;
         // Audit rows of the tenant and of the platform, 400 and 100 days old.
         for (tenant_id, days) in [

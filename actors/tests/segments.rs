@@ -3,27 +3,22 @@
 //! being refused (and then deleted as if its camera were gone).
 
 use vms_actors::store::NewSegment;
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
-use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_messages::TenantCreate;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_number_taken_by_another_node_is_renumbered_not_lost() -> anyhow::Result<()> {
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
         let store = db.store(4).await?;
-        let tenant = store
-            .create_tenant(&TenantCreate {
+        let (tenant, camera) = tenant_with_camera(
+            &store,
+            TenantCreate {
                 name: "acme".into(),
                 ..Default::default()
-            })
-            .await?;
-        let camera = store
-            .create_camera(
-                TenantScope::All,
-                tenant.id,
-                &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
-            )
-            .await?;
+            },
+        )
+        .await?;
         let segment = |path: &str| NewSegment {
             camera_id: camera.id,
             tenant_id: tenant.id,

@@ -2,24 +2,13 @@
 //! created again under the same name is another rule, and its events open a ticket of their own
 //! instead of joining the old rule's. Against a real PostgreSQL.
 
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
-use vms_messages::{CameraCreate, Event, Rule, RuleCreate, TenantCreate, TenantScope};
+use vms_actors::store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+use vms_messages::{Camera, Event, Rule, RuleCreate, TenantCreate, TenantScope};
 
-fn raised_by(rule: &Rule) -> Event {
+fn raised_by(camera: &Camera, rule: &Rule) -> Event {
     Event {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: rule.tenant_id,
-        camera_id: rule.camera_id,
-        kind: "intrusion".into(),
-        rule: rule.name.clone(),
         rule_id: Some(rule.id),
-        label: "person".into(),
-        score: 0.9,
-        bbox: vec![0.1, 0.1, 0.5, 0.9],
-        at: chrono::Utc::now(),
-        node: "n".into(),
-        has_snapshot: false,
-        ticket_id: None,
+        ..detection(camera, &rule.name, 0)
     }
 }
 
@@ -28,20 +17,15 @@ async fn a_rule_recreated_under_its_name_opens_its_own_ticket() -> anyhow::Resul
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
         let store = db.store(4).await?;
-        let tenant = store
-            .create_tenant(&TenantCreate {
+        let (_, camera) = tenant_with_camera(
+            &store,
+            TenantCreate {
                 name: "acme".into(),
                 allowed_detectors: vec!["person".into()],
                 ..Default::default()
-            })
-            .await?;
-        let camera = store
-            .create_camera(
-                TenantScope::All,
-                tenant.id,
-                &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
-            )
-            .await?;
+            },
+        )
+        .await?;
         let door = RuleCreate {
             name: "door".into(),
             detector: "person".into(),
@@ -51,10 +35,10 @@ async fn a_rule_recreated_under_its_name_opens_its_own_ticket() -> anyhow::Resul
             .create_rule(TenantScope::All, camera.id, &door)
             .await?;
         let a = store
-            .insert_event(&raised_by(&first), None, None, None)
+            .insert_event(&raised_by(&camera, &first), None, None, None)
             .await?;
         let b = store
-            .insert_event(&raised_by(&first), None, None, None)
+            .insert_event(&raised_by(&camera, &first), None, None, None)
             .await?;
         assert_eq!(a.ticket_id, b.ticket_id, "one rule's events share a ticket");
 
@@ -64,7 +48,7 @@ async fn a_rule_recreated_under_its_name_opens_its_own_ticket() -> anyhow::Resul
             .await?;
         assert_ne!(first.id, second.id);
         let c = store
-            .insert_event(&raised_by(&second), None, None, None)
+            .insert_event(&raised_by(&camera, &second), None, None, None)
             .await?;
         assert!(c.opened_ticket, "the new rule opens its own ticket");
         assert_ne!(

@@ -11,27 +11,10 @@ use std::time::Duration;
 use vms_actors::Store;
 use vms_actors::metrics::EVENTS_DEAD_LETTERS;
 use vms_actors::outbox::Outbox;
+use vms_actors::store::scratch::{detection, tenant_with_camera};
 use vms_chaos_tests::PrivateNats;
-use vms_messages::{CameraCreate, CameraId, Event, TenantCreate, TenantId, TenantScope};
+use vms_messages::{CameraId, Event, TenantCreate, TenantId, TenantScope};
 use vms_node::sandbox::{TestDatabase, wait_for};
-
-fn event(tenant: TenantId, camera: CameraId) -> Event {
-    Event {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: tenant,
-        camera_id: camera,
-        kind: "intrusion".into(),
-        rule: "door".into(),
-        rule_id: None,
-        label: "person".into(),
-        score: 0.9,
-        bbox: vec![0.1, 0.1, 0.5, 0.9],
-        at: chrono::Utc::now(),
-        node: "outbox-test".into(),
-        has_snapshot: false,
-        ticket_id: None,
-    }
-}
 
 async fn stored(store: &Store, tenant: TenantId, ids: &[uuid::Uuid]) -> anyhow::Result<usize> {
     let mut n = 0;
@@ -47,28 +30,26 @@ async fn a_poison_event_is_a_dead_letter_and_a_nats_outage_does_not_hold_back_st
     let db = TestDatabase::create().await?;
     let store = Store::connect(&db.url, 4)?;
     store.migrate().await?;
-    let tenant = store
-        .create_tenant(&TenantCreate {
+    let (tenant, camera) = tenant_with_camera(
+        &store,
+        TenantCreate {
             name: "acme".into(),
             ..Default::default()
-        })
-        .await?;
-    let camera = store
-        .create_camera(
-            TenantScope::All,
-            tenant.id,
-            &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
-        )
-        .await?;
+        },
+    )
+    .await?;
     let dir = std::env::temp_dir().join(format!("vms-outbox-{}", uuid::Uuid::now_v7().simple()));
 
     // 1. A poison event ahead of a good one, nothing publishing.
     let outbox = Outbox::open(&dir.join("a"))?;
     let dead_before = EVENTS_DEAD_LETTERS.with_label_values(&["constraint"]).get();
-    let poison = event(tenant.id, CameraId::new());
+    let poison = Event {
+        camera_id: CameraId::new(),
+        ..detection(&camera, "door", 0)
+    };
     outbox.push(&poison, b"", None, None).await?;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let good = event(tenant.id, camera.id);
+    let good = detection(&camera, "door", 0);
     outbox.push(&good, b"", None, None).await?;
     let drainer = outbox.spawn_drainer(store.clone(), None);
     wait_for(
@@ -119,7 +100,7 @@ async fn a_poison_event_is_a_dead_letter_and_a_nats_outage_does_not_hold_back_st
     nats.pause();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let e = event(tenant.id, camera.id);
+        let e = detection(&camera, "door", 0);
         ids.push(e.id);
         outbox.push(&e, b"", None, None).await?;
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -41,3 +41,38 @@ impl ScratchDatabase {
         let _ = drop_database(&self.server, &self.name).await;
     }
 }
+
+/// A tenant (`name`, with `licence` for the rest) and one camera `door` on it, for tests.
+pub async fn tenant_with_camera(
+    store: &Store,
+    licence: vms_messages::TenantCreate,
+) -> Result<(vms_messages::Tenant, vms_messages::Camera), StoreError> {
+    let tenant = store.create_tenant(&licence).await?;
+    let camera = store
+        .create_camera(
+            vms_messages::TenantScope::All,
+            tenant.id,
+            &vms_messages::CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
+        )
+        .await?;
+    Ok((tenant, camera))
+}
+
+/// A person detection on `camera` raised by the rule named `rule`, `age_days` ago, for tests.
+pub fn detection(camera: &vms_messages::Camera, rule: &str, age_days: i64) -> vms_messages::Event {
+    vms_messages::Event {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: camera.tenant_id,
+        camera_id: camera.id,
+        kind: "intrusion".into(),
+        rule: rule.into(),
+        rule_id: None,
+        label: "person".into(),
+        score: 0.9,
+        bbox: vec![0.1, 0.1, 0.5, 0.9],
+        at: chrono::Utc::now() - chrono::Duration::days(age_days),
+        node: "test".into(),
+        has_snapshot: false,
+        ticket_id: None,
+    }
+}
