@@ -41,13 +41,25 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
             .all(|c| after[c].as_deref() == Some(d.as_str())),
         "every move goes to the new node"
     );
-    // The target: at most 1/N + 10 % of the cameras move when the N-th node joins.
-    let share = moved.len() as f64 / before.len() as f64;
-    assert!(
-        share <= 0.25 + 0.10,
-        "{} of {} moved ({share:.2}; target <= 0.35)",
-        moved.len(),
-        before.len()
+    // The target, at most 1/N + 10 % of the cameras moving when the N-th node joins, is a share:
+    // over 12 random cameras the count that hash to the new node varies (5 of 12 happens one run in
+    // six), so this asserts what makes the share hold instead: exactly the cameras whose rendezvous
+    // winner is the new node move, none other. (The scale test checks the share itself, over 10,000
+    // cameras.)
+    let nodes: Vec<String> = ["a", "b", "c", "d"].iter().map(|n| cluster.id(n)).collect();
+    let should_move: std::collections::BTreeSet<String> = before
+        .keys()
+        .filter(|cam| {
+            uuid::Uuid::parse_str(cam).is_ok_and(|id| {
+                vms_actors::placement::rendezvous(vms_messages::CameraId(id), &nodes) == Some(&d)
+            })
+        })
+        .cloned()
+        .collect();
+    let moved_set: std::collections::BTreeSet<String> = moved.iter().cloned().collect();
+    assert_eq!(
+        moved_set, should_move,
+        "exactly the cameras the new node wins move"
     );
     cluster.wait_recording(Duration::from_secs(20)).await?;
 
