@@ -306,13 +306,16 @@ impl RecordingPipeline {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
                     let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
                     let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    // One arrival time for the recorder and the sampler, so that an event on this
+                    // frame and the segment holding it agree on when it was.
+                    let now = Utc::now();
                     stats_sink.frames.fetch_add(1, Ordering::Relaxed);
                     stats_sink
                         .bytes
                         .fetch_add(map.len() as u64, Ordering::Relaxed);
                     stats_sink
                         .last_frame_ms
-                        .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+                        .store(now.timestamp_millis(), Ordering::Relaxed);
                     let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     let pts = buffer.pts().map(gst::ClockTime::nseconds);
                     if let Some(KeyframeSink {
@@ -330,9 +333,9 @@ impl RecordingPipeline {
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .clone();
                             unit.extend_from_slice(map.as_slice());
-                            sink(&unit, Utc::now());
+                            sink(&unit, now);
                         } else {
-                            sink(map.as_slice(), Utc::now());
+                            sink(map.as_slice(), now);
                         }
                     } else if let Some(KeyframeSink { feed: sink, .. }) = &keyframes {
                         // A keyframe may come as several buffers (one per slice): gather them and hand
@@ -341,7 +344,7 @@ impl RecordingPipeline {
                         let (pending, arrived) = &mut *guard;
                         if !delta {
                             if pending.is_empty() {
-                                *arrived = Utc::now();
+                                *arrived = now;
                                 pending.extend_from_slice(
                                     &stream_params.lock().unwrap_or_else(PoisonError::into_inner),
                                 );
@@ -358,7 +361,7 @@ impl RecordingPipeline {
                     let pushed = recorder_sink
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(map.as_slice(), pts, delta);
+                        .push_arrived(map.as_slice(), pts, delta, now);
                     match pushed {
                         Ok(Some(closed)) => events_sink(PipelineEvent::SegmentClosed(closed)),
                         Ok(None) => {}

@@ -274,6 +274,19 @@ impl SegmentRecorder {
         pts_ns: Option<u64>,
         delta: bool,
     ) -> Result<Option<ClosedSegment>, RecordError> {
+        self.push_arrived(data, pts_ns, delta, Utc::now())
+    }
+
+    /// [`SegmentRecorder::push`] of an access unit that arrived at `arrived`: the first keyframe's
+    /// arrival anchors the recording's wall-clock time, so that anything else timed by the same
+    /// arrival (an event raised on that keyframe) falls inside its segment.
+    pub fn push_arrived(
+        &mut self,
+        data: &[u8],
+        pts_ns: Option<u64>,
+        delta: bool,
+        arrived: DateTime<Utc>,
+    ) -> Result<Option<ClosedSegment>, RecordError> {
         let mut pts = pts_ns
             .map(|p| p.saturating_add(self.pts_offset))
             .or(self.last_pts.map(|p| p + self.frame_ns))
@@ -305,7 +318,7 @@ impl SegmentRecorder {
             if !scan.keyframe {
                 return Ok(None);
             }
-            self.base = Some((pts, Utc::now()));
+            self.base = Some((pts, arrived));
         }
         let mut closed = None;
         if scan.keyframe {
