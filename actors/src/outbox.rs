@@ -156,7 +156,9 @@ impl Outbox {
         loop {
             let files = self.to_store();
             self.update_gauges(files.len());
-            retries.retain(|f, _| files.contains(f));
+            // A backlog after a long outage may be large: forget retries of files gone in one pass.
+            let present: std::collections::HashSet<&PathBuf> = files.iter().collect();
+            retries.retain(|f, _| present.contains(f));
             let mut next_wait = Duration::from_secs(1);
             for file in &files {
                 if let Some((_, not_before)) = retries.get(file)
