@@ -26,6 +26,7 @@ pub mod retention;
 pub mod rules;
 pub mod sampler;
 pub mod segmenter;
+pub mod self_fence;
 pub mod store;
 pub mod supervisor;
 pub mod tenant;

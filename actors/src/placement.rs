@@ -41,8 +41,6 @@ const ROUND: Duration = Duration::from_millis(250);
 /// Longest a round's PostgreSQL and NATS calls may take. A call that hangs (a partition that drops
 /// packets without closing anything) is abandoned and counts as failed.
 const CALL_DEADLINE: Duration = Duration::from_secs(1);
-/// How often the self-fencing watchdog looks, independently of the rounds.
-const WATCHDOG_EVERY: Duration = Duration::from_millis(100);
 /// Lease length: a dead leader is replaced within it (no later than its node is seen down).
 const LEASE_TTL: Duration = Duration::from_secs(2);
 /// Weight of a node without `max_cameras`.
@@ -130,13 +128,13 @@ impl Ownership {
     }
 
     /// How long since the grants were last read (or this node started).
-    fn read_age(&self) -> Duration {
+    pub(crate) fn read_age(&self) -> Duration {
         self.read().read_at.elapsed()
     }
 
     /// Drops every grant (this node fenced itself); grants read before now are ignored when their
     /// read ends later. Returns the cameras lost.
-    fn fence(&self) -> Vec<CameraId> {
+    pub(crate) fn fence(&self) -> Vec<CameraId> {
         let (_, lost) = self.replace(HashMap::new());
         self.inner
             .write()
@@ -364,7 +362,7 @@ pub fn spawn(
     membership: Arc<Membership>,
     ownership: Arc<Ownership>,
 ) -> tokio::task::JoinHandle<()> {
-    let watchdog = tokio::spawn(watchdog(
+    let watchdog = tokio::spawn(crate::self_fence::watchdog(
         Arc::clone(&ctx),
         Arc::clone(&membership),
         Arc::clone(&ownership),
@@ -448,40 +446,6 @@ async fn follow_logged(ctx: &NodeContext, membership: &Membership, ownership: &O
         Ok(Ok(grants)) => follow(ctx, membership, ownership, grants, started).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "cannot read this node's placement"),
         Err(_) => tracing::debug!("reading this node's placement took too long; abandoned"),
-    }
-}
-
-/// Fences this node when it has neither read its grants nor had a heartbeat stored for longer than
-/// [`Membership::fence_after`]: looked at every [`WATCHDOG_EVERY`] whatever the rounds are doing, so
-/// that a call hanging in a partition cannot delay it.
-async fn watchdog(ctx: Arc<NodeContext>, membership: Arc<Membership>, ownership: Arc<Ownership>) {
-    let mut tick = tokio::time::interval(WATCHDOG_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if ownership.read_age() > membership.fence_after() {
-            fence_if_cut_off(&ctx, &membership, &ownership);
-        }
-    }
-}
-
-/// Stops every camera when NATS has not stored this node's heartbeat for too long either (the caller
-/// could not read the grants for as long).
-fn fence_if_cut_off(ctx: &NodeContext, membership: &Membership, ownership: &Ownership) {
-    let age = membership.heartbeat_age();
-    if age <= membership.fence_after() {
-        return;
-    }
-    if !ownership.is_empty() {
-        crate::metrics::SELF_FENCES.inc();
-        tracing::error!(
-            heartbeat_age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
-            cameras = ownership.len(),
-            "cut off from NATS and PostgreSQL; stopping this node's cameras so that others take them"
-        );
-        let lost = ownership.fence();
-        membership.set_owned(0);
-        release(ctx, &lost);
     }
 }
 
@@ -624,7 +588,7 @@ fn supervisor() -> Option<ractor::ActorRef<NodeMsg>> {
 }
 
 /// Stops recording `lost` here (nothing is deleted).
-fn release(ctx: &NodeContext, lost: &[CameraId]) {
+pub(crate) fn release(ctx: &NodeContext, lost: &[CameraId]) {
     if lost.is_empty() || ctx.config.cluster.fake_cameras {
         return;
     }
