@@ -6,9 +6,9 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 use vms_actors::store::NewSegment;
 use vms_actors::store::fence::{FenceMode, set_test_mode};
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
+use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
 use vms_actors::{Store, StoreError};
-use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+use vms_messages::TenantCreate;
 
 async fn client(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
@@ -18,19 +18,14 @@ async fn client(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 
 /// Races one stale write against one move; returns what the write came to.
 async fn race(url: &str, store: &Store, seq: i64) -> anyhow::Result<Result<(), StoreError>> {
-    let tenant = store
-        .create_tenant(&TenantCreate {
+    let (tenant, camera) = tenant_with_camera(
+        store,
+        TenantCreate {
             name: format!("t{seq}"),
             ..Default::default()
-        })
-        .await?;
-    let camera = store
-        .create_camera(
-            TenantScope::All,
-            tenant.id,
-            &CameraCreate::new(tenant.id, "door", "rtsp://127.0.0.1:1/x"),
-        )
-        .await?;
+        },
+    )
+    .await?;
     let setup = client(url).await?;
     setup
         .execute(
