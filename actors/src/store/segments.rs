@@ -1,0 +1,207 @@
+//! The segment index: numbering, fenced inserts, listing, and what retention deletes.
+
+use super::*;
+
+impl Store {
+    /// Highest sequence number indexed for a camera (0 when none).
+    pub async fn last_seq(&self, camera: CameraId) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(max(seq), 0) FROM segments WHERE camera_id = $1",
+                &[&camera.0],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Indexes a segment; idempotent on (camera, seq). Returns the row and whether it was new.
+    ///
+    /// With `epoch` (cameras placed across nodes), the write is fenced: it is refused with
+    /// [`StoreError::Fenced`] unless `node` still owns the camera at that epoch (or hands it over from
+    /// it). A row another node indexed under the same seq is never overwritten: without an epoch,
+    /// the segment is indexed under the next free number instead (the returned row has it).
+    pub async fn insert_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+        epoch: Option<i64>,
+    ) -> Result<(Segment, bool), StoreError> {
+        let mut seg = std::borrow::Cow::Borrowed(seg);
+        // With placement off, nodes recording one camera number its segments alike; a number another
+        // node indexed first is not this file's, so the file takes the next free one (a few tries,
+        // for nodes racing for it too) instead of being lost.
+        for _ in 0..MAX_RENUMBERING {
+            match self.try_insert_segment(&seg, node, epoch).await? {
+                Some(indexed) => return Ok(indexed),
+                None if epoch.is_some() => {
+                    return Err(StoreError::Fenced {
+                        camera: seg.camera_id,
+                        epoch: epoch.unwrap_or_default(),
+                    });
+                }
+                None => {
+                    let client = self.pool.get().await?;
+                    let next: Option<i64> = client
+                        .query_one(
+                            "SELECT CASE WHEN EXISTS (SELECT 1 FROM cameras WHERE id = $1)
+                                    THEN coalesce(max(seq), 0) + 1 END
+                             FROM segments WHERE camera_id = $1",
+                            &[&seg.camera_id.0],
+                        )
+                        .await?
+                        .get(0);
+                    let Some(next) = next else {
+                        return Err(StoreError::NotFound("camera"));
+                    };
+                    tracing::warn!(camera_id = %seg.camera_id, seq = seg.seq, next, "segment number taken by another node; indexed under the next one");
+                    seg.to_mut().seq = next;
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            field: "seq",
+            message: format!(
+                "no free segment number for camera {} after {MAX_RENUMBERING} tries",
+                seg.camera_id
+            ),
+        })
+    }
+
+    /// One attempt of [`Store::insert_segment`]: `None` when the fence refused it or another node
+    /// holds its number.
+    async fn try_insert_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+        epoch: Option<i64>,
+    ) -> Result<Option<(Segment, bool)>, StoreError> {
+        let client = self.pool.get().await?;
+        let path = seg.path.to_string_lossy().into_owned();
+        let row = client
+            .query_opt(
+                &format!(
+                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+                     WHERE {}
+                     ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes,
+                       indexed_at = now()
+                       WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
+                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted",
+                    owner_at_epoch("$1", "$8", "$9")
+                ),
+                &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch],
+            )
+            .await;
+        match row {
+            Ok(Some(row)) => {
+                let inserted: bool = row.get("inserted");
+                Ok(Some((segment_from_row(&row).segment, inserted)))
+            }
+            Ok(None) => Ok(None),
+            // The camera was deleted while this segment was being written.
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                Err(StoreError::NotFound("camera"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of a camera's segments overlapping `[from, to)`, oldest first, within `scope`.
+    pub async fn segments(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<Segment>, Option<String>), StoreError> {
+        let after = decode_segment_cursor(cursor)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let (after_ts, after_id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+        self.keyset_page(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments
+                 WHERE camera_id = $1
+                   AND ($2::timestamptz IS NULL OR end_ts > $2)
+                   AND ($3::timestamptz IS NULL OR start_ts < $3)
+                   AND ($4::timestamptz IS NULL OR (start_ts, id) > ($4, $5::bigint))
+                   AND ($7::uuid IS NULL OR tenant_id = $7)
+                 ORDER BY start_ts, id LIMIT $6"
+            ),
+            &[
+                &camera.0,
+                &from,
+                &to,
+                &after_ts,
+                &after_id,
+                &(limit + 1),
+                &scope_param(scope),
+            ],
+            limit,
+            |r| segment_from_row(r).segment,
+            segment_cursor,
+        )
+        .await
+    }
+
+    /// One segment with its file path, if within `scope`.
+    pub async fn segment(&self, scope: TenantScope, id: i64) -> Result<SegmentFile, StoreError> {
+        self.one(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+            ),
+            &[&id, &scope_param(scope)],
+            "segment",
+            segment_from_row,
+        )
+        .await
+    }
+
+    /// Segments recorded by `node` older than their camera's retention (capped by the tenant licence).
+    pub async fn expired_segments(
+        &self,
+        node: &str,
+        limit: i64,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node
+                 FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                 WHERE s.node = $1
+                   AND s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
+                 ORDER BY s.start_ts LIMIT $2",
+                &[&node, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(segment_from_row).collect())
+    }
+
+    /// The oldest segments recorded by `node` (disk pressure).
+    pub async fn oldest_segments(
+        &self,
+        node: &str,
+        limit: i64,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SEGMENT_COLS} FROM segments WHERE node = $1 ORDER BY start_ts LIMIT $2"
+                ),
+                &[&node, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(segment_from_row).collect())
+    }
+
+    /// Removes index rows (after their files are scheduled for deletion).
+    pub async fn delete_segments(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute("DELETE FROM segments WHERE id = ANY($1)", &[&ids])
+            .await?)
+    }
+}
