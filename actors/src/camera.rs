@@ -6,10 +6,10 @@
 use crate::backoff::reconnect_delay;
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::orphans::{self, highest_seq_on_disk};
 use crate::pipeline::{
     FailureKind, FlowStats, PipelineEvent, PipelineSettings, RecordingPipeline, SegmentLayout,
 };
-use crate::recorder::unindexed_segments;
 use crate::retention::{RETENTION_ACTOR, RetentionMsg};
 use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
 use chrono::Utc;
@@ -17,7 +17,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
 
 /// How often the watchdog and rate figures are updated.
@@ -328,20 +328,25 @@ impl Actor for CameraActor {
             analytics,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
+        // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
+        // first, at the epoch it was recorded under (`crate::orphans`); numbering goes on after
+        // it, so a new segment never overwrites a file.
+        match orphans::index_camera(&ctx, camera.tenant_id, camera.id, SystemTime::now()).await {
+            Ok(found) if found != orphans::OrphanSweep::default() => {
+                tracing::info!(camera_id = %camera.id, ?found, "segments left by a crash indexed");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(camera_id = %camera.id, error = %e, "cannot index segments left by a crash now; the node's sweep will");
+            }
+        }
         let last_indexed = ctx.store.last_seq(camera.id).await?;
-        // Files written before a crash but never indexed are indexed now, and numbering goes on after them,
-        // so a new segment never overwrites one.
-        let recovered =
-            tokio::task::spawn_blocking(move || unindexed_segments(&camera_dir, last_indexed))
-                .await?;
+        let on_disk = tokio::task::spawn_blocking(move || highest_seq_on_disk(&camera_dir)).await?;
         // With placement, numbering starts in the block of this node's ownership epoch, so the node
         // handing the camera over, still recording, never writes the same number.
         let epoch = ctx.fencing_epoch(camera.id);
         let epoch_base = epoch.map_or(0, |e| e.saturating_mul(crate::placement::SEQ_BLOCK));
-        let last_seq = recovered
-            .last()
-            .map_or(last_indexed, |s| s.seq)
-            .max(epoch_base);
+        let last_seq = last_indexed.max(on_disk).max(epoch_base);
         let (segmenter, _) = Actor::spawn_linked(
             None,
             SegmenterActor,
@@ -354,10 +359,6 @@ impl Actor for CameraActor {
             myself.get_cell(),
         )
         .await?;
-        for seg in recovered {
-            tracing::info!(camera_id = %camera.id, seq = seg.seq, "indexing a segment left by a crash");
-            segmenter.cast(SegmenterMsg::Closed(seg))?;
-        }
         metrics::register_camera(&camera.id.to_string());
         let mut status = CameraStatus::unknown();
         status.node = Some(ctx.node_id().to_string());

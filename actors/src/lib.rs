@@ -18,6 +18,7 @@ pub mod links;
 pub mod membership;
 pub mod metrics;
 pub mod notifier;
+pub mod orphans;
 pub mod outbox;
 pub mod pipeline;
 pub mod placement;

@@ -408,56 +408,22 @@ impl SegmentRecorder {
 }
 
 /// Sequence number of a segment file, from its name (`0000000042.ts`).
-fn seq_of(path: &Path) -> Option<i64> {
+pub(crate) fn seq_of(path: &Path) -> Option<i64> {
     path.file_stem()?.to_str()?.parse().ok()
 }
 
-/// Segment files of a camera numbered above `after_seq` (written before a crash, never indexed), with
-/// their time range: the duration from their own timestamps, the end from the file's modification time.
-/// Looks in the two newest date folders only, where such files can be.
-pub fn unindexed_segments(camera_dir: &Path, after_seq: i64) -> Vec<ClosedSegment> {
-    let mut days: Vec<PathBuf> = std::fs::read_dir(camera_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    days.sort();
-    let mut found = Vec::new();
-    for day in days.iter().rev().take(2) {
-        for entry in std::fs::read_dir(day).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let Some(seq) = seq_of(&path) else { continue };
-            if seq <= after_seq {
-                continue;
-            }
-            let recovered = std::fs::read(&path).ok().and_then(|data| {
-                let (first, last) = crate::tsmux::pts_range(&data)?;
-                let modified = entry.metadata().ok()?.modified().ok()?;
-                Some((last.saturating_sub(first), DateTime::<Utc>::from(modified)))
-            });
-            match recovered {
-                Some((ticks, end)) => {
-                    // The last frame's own duration is unknown; one 25 fps frame is assumed.
-                    let nanos = i64::try_from(ticks * 100_000 / 9).unwrap_or(0) + 40_000_000;
-                    let start = end - chrono::Duration::nanoseconds(nanos);
-                    found.push(ClosedSegment {
-                        seq,
-                        path,
-                        start,
-                        end,
-                    });
-                }
-                None => {
-                    tracing::warn!(path = %path.display(), "unreadable segment file left by a crash; removed");
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
-    }
-    found.sort_by_key(|s| s.seq);
-    found
+/// The time range of a segment file nobody indexed (left by a crash or a cut-off), or `None` when it
+/// holds no frame: the duration from its own timestamps, the end from its modification time.
+pub fn recovered_time_range(
+    path: &Path,
+    modified: std::time::SystemTime,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let data = std::fs::read(path).ok()?;
+    let (first, last) = crate::tsmux::pts_range(&data)?;
+    let end = DateTime::<Utc>::from(modified);
+    // The last frame's own duration is unknown; one 25 fps frame is assumed.
+    let nanos = i64::try_from(last.saturating_sub(first) * 100_000 / 9).unwrap_or(0) + 40_000_000;
+    Some((end - chrono::Duration::nanoseconds(nanos), end))
 }
 
 #[cfg(test)]
@@ -598,12 +564,24 @@ mod tests {
         }
         // No finish(): the process "crashed" with two GOPs on disk and one in memory.
         drop(rec);
-        let found = unindexed_segments(&dir, 2);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].seq, 3);
-        let ms = (found[0].end - found[0].start).num_milliseconds();
-        assert_eq!(ms, 2000, "two 1 s GOPs reached the disk");
-        assert!(unindexed_segments(&dir, 3).is_empty());
+        let day = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let file = std::fs::read_dir(&day)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(seq_of(&file), Some(3));
+        assert_eq!(crate::orphans::highest_seq_on_disk(&dir), 3);
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let (start, end) = recovered_time_range(&file, modified).expect("frames on disk");
+        // Two 1 s GOPs reached the disk; the last frame's 40 ms is assumed.
+        assert_eq!((end - start).num_milliseconds(), 1960 + 40);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -2,15 +2,17 @@
 //! data disk is above its high watermark (down to the low watermark). Index rows go first, then files,
 //! so the API never serves a row whose file is gone. It also purges the events, tickets and audit rows
 //! the tenants' licences no longer keep (`Store::purge_expired_records`; the audit log is kept
-//! longest).
+//! longest). It also deletes the expired rows of nodes an admin removed, and sweeps this node's
+//! orphaned segment files (`crate::orphans`): right after the node starts, then every interval.
 
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::orphans;
 use crate::store::SegmentFile;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Registry name of the node's retention actor.
 pub const RETENTION_ACTOR: &str = "retention";
@@ -71,7 +73,18 @@ async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, Ac
     Ok(deleted)
 }
 
-async fn sweep(ctx: &NodeContext) -> Result<u64, ActorProcessingErr> {
+/// When this process's first retention actor started (a restarted actor keeps it).
+static NODE_STARTED: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+
+/// State of [`RetentionActor`].
+pub struct RetentionState {
+    ctx: Arc<NodeContext>,
+    /// When the actor (the node) started: older files are nothing this process writes.
+    started: SystemTime,
+}
+
+async fn sweep(state: &RetentionState) -> Result<u64, ActorProcessingErr> {
+    let ctx = &state.ctx;
     let mut total = 0;
     loop {
         let expired = ctx.store.expired_segments(ctx.node_id(), BATCH).await?;
@@ -81,6 +94,19 @@ async fn sweep(ctx: &NodeContext) -> Result<u64, ActorProcessingErr> {
             break;
         }
     }
+    loop {
+        let n = ctx
+            .store
+            .delete_expired_segments_of_removed_nodes(BATCH)
+            .await?;
+        if n > 0 {
+            tracing::info!(deleted = n, "expired segment rows of removed nodes deleted");
+        }
+        if n < u64::try_from(BATCH).unwrap_or(u64::MAX) {
+            break;
+        }
+    }
+    orphans::sweep(ctx, state.started).await?;
     let dir = ctx.config.segments_dir();
     let t = &ctx.config.retention;
     let used = |d: &Path| disk_used_percent(d).unwrap_or(0.0);
@@ -128,7 +154,7 @@ async fn purge_records(ctx: &NodeContext) -> Result<(), ActorProcessingErr> {
 
 impl Actor for RetentionActor {
     type Msg = RetentionMsg;
-    type State = Arc<NodeContext>;
+    type State = RetentionState;
     type Arguments = Arc<NodeContext>;
 
     async fn pre_start(
@@ -138,16 +164,21 @@ impl Actor for RetentionActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let every = Duration::from_secs(u64::from(ctx.config.retention.interval_seconds));
         myself.send_interval(every, || RetentionMsg::Sweep);
-        Ok(ctx)
+        // Footage a crash left behind is indexed as soon as the node is back.
+        myself.send_message(RetentionMsg::Sweep)?;
+        Ok(RetentionState {
+            ctx,
+            started: *NODE_STARTED.get_or_init(SystemTime::now),
+        })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        ctx: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = sweep(ctx).await;
+        let result = sweep(state).await;
         match msg {
             RetentionMsg::Sweep => {
                 if let Err(e) = result {

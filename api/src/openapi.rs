@@ -90,6 +90,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::CameraState,
         vms_messages::Segment,
         vms_messages::SegmentPage,
+        vms_messages::SegmentOrigin,
         vms_messages::Role,
         vms_messages::User,
         vms_messages::UserCreate,

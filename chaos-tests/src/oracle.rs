@@ -28,8 +28,9 @@ pub async fn stale_epoch_events(db: &tokio_postgres::Client) -> anyhow::Result<i
     stale_epoch_rows(db, "events").await
 }
 
-/// Rows of `table` written (by the database's clock, column `written`) outside the time their epoch
-/// was their node's: before the move that gave it, or after the camera's next move, allowing
+/// Rows of `table` (those matching `which`) written at `written` (an SQL expression: the database's
+/// clock for a live write) outside the time their epoch was their node's: before the move that gave
+/// it, or after the camera's next move, allowing
 /// `slack` for a write racing the move and, when that move was a make-before-break handover from this
 /// node, the handover's time limit. Writes at an epoch the node *was* given, but landing after it had
 /// passed on, are exactly what the SQL fence refuses; the never-given check above cannot see them.
@@ -37,12 +38,13 @@ async fn rows_outside_their_epoch(
     db: &tokio_postgres::Client,
     table: &str,
     written: &str,
+    which: &str,
     slack: Duration,
 ) -> anyhow::Result<Vec<String>> {
     let rows = db
         .query(
             &format!(
-                "SELECT w.camera_id::text, w.node, w.epoch, w.{written}::text, given.at::text,
+                "SELECT w.camera_id::text, w.node, w.epoch, ({written})::text, given.at::text,
                         next.at::text, next.reason
                  FROM {table} w
                  JOIN LATERAL (SELECT m.at FROM placement_moves m
@@ -51,9 +53,9 @@ async fn rows_outside_their_epoch(
                  LEFT JOIN LATERAL (SELECT m.at, m.reason, m.from_node FROM placement_moves m
                                     WHERE m.camera_id = w.camera_id AND m.generation > w.epoch
                                     ORDER BY m.generation, m.id LIMIT 1) next ON true
-                 WHERE w.epoch IS NOT NULL AND (
-                   w.{written} < given.at - make_interval(secs => $1)
-                   OR w.{written} > next.at + make_interval(secs => CASE
+                 WHERE w.epoch IS NOT NULL AND {which} AND (
+                   {written} < given.at - make_interval(secs => $1)
+                   OR {written} > next.at + make_interval(secs => CASE
                         WHEN next.reason IN ('rebalance', 'drain') AND next.from_node = w.node
                         THEN $2 ELSE $1 END))"
             ),
@@ -81,11 +83,22 @@ async fn rows_outside_their_epoch(
 }
 
 /// Segments and events written while their epoch was not their node's, described. Must be empty.
+/// A live segment is judged by when it was indexed; one recovered later from a file its node left
+/// behind, by when that file ends (it must have been recorded within its epoch); one marked fenced
+/// (recorded past its epoch, and labelled so) is not judged.
 pub async fn writes_outside_their_epoch(
     db: &tokio_postgres::Client,
 ) -> anyhow::Result<Vec<String>> {
-    let mut found = rows_outside_their_epoch(db, "segments", "indexed_at", WRITE_SLACK).await?;
-    found.extend(rows_outside_their_epoch(db, "events", "created_at", WRITE_SLACK).await?);
+    let mut found = rows_outside_their_epoch(
+        db,
+        "segments",
+        "CASE WHEN w.origin = 'live' THEN w.indexed_at ELSE w.end_ts END",
+        "w.origin <> 'fenced'",
+        WRITE_SLACK,
+    )
+    .await?;
+    found
+        .extend(rows_outside_their_epoch(db, "events", "w.created_at", "true", WRITE_SLACK).await?);
     Ok(found)
 }
 
@@ -95,7 +108,8 @@ pub const WRITE_SLACK: Duration = Duration::from_secs(1);
 
 /// Pairs of segments of one camera, indexed by two nodes, that overlap by more than `slack` in time
 /// without a make-before-break handover (a rebalance or drain move) explaining it, described. Must be
-/// empty: a camera is recorded by two nodes only while it is handed over.
+/// empty: a camera is recorded by two nodes only while it is handed over (segments marked fenced,
+/// recorded by a node after its camera moved on, overlap by definition and are not counted).
 pub async fn overlapping_ownership(
     db: &tokio_postgres::Client,
     slack: Duration,
@@ -111,7 +125,7 @@ pub async fn overlapping_ownership(
                ON a.camera_id = b.camera_id AND a.node < b.node
               AND a.start_ts < b.end_ts - make_interval(secs => $1)
               AND b.start_ts < a.end_ts - make_interval(secs => $1)
-             WHERE NOT EXISTS (
+             WHERE a.origin <> 'fenced' AND b.origin <> 'fenced' AND NOT EXISTS (
                SELECT 1 FROM placement_moves m
                WHERE m.camera_id = a.camera_id AND m.reason IN ('rebalance', 'drain')
                  AND m.at BETWEEN least(a.start_ts, b.start_ts) - interval '40 seconds'
@@ -164,6 +178,49 @@ pub async fn longest_gap(
         covered = covered.max(end);
     }
     Ok(gap.max(to - covered))
+}
+
+/// The recording gap a fault on `node` (at `fault`, seconds since the Unix epoch) left in `camera`:
+/// from the end of the last segment `node` indexed that began before the fault to the start of the
+/// first segment another node began after it. `None` until both exist. This is what a user loses.
+pub async fn recording_gap(
+    db: &tokio_postgres::Client,
+    camera: &str,
+    node: &str,
+    fault: f64,
+) -> anyhow::Result<Option<f64>> {
+    Ok(db
+        .query_one(
+            "SELECT extract(epoch FROM
+               (SELECT min(start_ts) FROM segments WHERE camera_id = $1::text::uuid AND node <> $2
+                  AND start_ts > to_timestamp($3) - interval '1 second')
+               - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid AND node = $2
+                  AND start_ts < to_timestamp($3)))::float8",
+            &[&camera, &node, &fault],
+        )
+        .await?
+        .get(0))
+}
+
+/// Waits (at most `deadline`) for [`recording_gap`] of each of `cameras`.
+pub async fn recording_gaps(
+    db: &tokio_postgres::Client,
+    cameras: &[String],
+    node: &str,
+    fault: f64,
+    deadline: Duration,
+) -> anyhow::Result<Vec<f64>> {
+    let mut gaps = Vec::new();
+    for cam in cameras {
+        let gap = vms_node::sandbox::wait_for(
+            &format!("camera {cam} recorded on both sides of the fault"),
+            deadline,
+            || async move { recording_gap(db, cam, node, fault).await },
+        )
+        .await?;
+        gaps.push(gap);
+    }
+    Ok(gaps)
 }
 
 /// Segments indexed twice: two rows of one camera starting within 100 ms of each other from the same

@@ -35,7 +35,7 @@ pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, Rule, RuleCreate, RuleKind, RulePage,
     RuleUpdate, ScheduleWindow, Weekday,
 };
-pub use segment::{JobPriority, Segment, SegmentPage, SegmentReady, VideoJob};
+pub use segment::{JobPriority, Segment, SegmentOrigin, SegmentPage, SegmentReady, VideoJob};
 pub use tenant::{Tenant, TenantCreate, TenantUpdate};
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,

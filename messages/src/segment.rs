@@ -27,6 +27,44 @@ pub struct Segment {
     pub node: String,
     /// Relative URL of the media (`/api/v1/segments/{id}/media`, supports HTTP Range).
     pub media_url: String,
+    /// How it came to be indexed (`live` unless recovered after a crash or a cut-off).
+    #[serde(default)]
+    pub origin: SegmentOrigin,
+}
+
+/// How a segment came to be indexed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentOrigin {
+    /// By the node recording it, as it recorded (the camera was its own).
+    #[default]
+    Live,
+    /// Later, from a file its node left unindexed when it crashed or was cut off, recorded while the
+    /// camera was still that node's.
+    Recovered,
+    /// Later, from a file its node wrote after the camera had moved to another node (while it was
+    /// frozen or cut off): the new owner's recording covers the same time.
+    Fenced,
+}
+
+impl SegmentOrigin {
+    /// The name stored in PostgreSQL and sent over the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Recovered => "recovered",
+            Self::Fenced => "fenced",
+        }
+    }
+
+    /// The origin named `name` (`live` for anything unknown).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "recovered" => Self::Recovered,
+            "fenced" => Self::Fenced,
+            _ => Self::Live,
+        }
+    }
 }
 
 /// A page of segments with the cursor of the next page.

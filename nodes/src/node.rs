@@ -95,6 +95,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("cannot create data folder {}", segments.display()))?;
     let store = connect_store(&config).await?;
     crate::bootstrap::ensure_admin(&config, &store).await?;
+    store
+        .node_started(&config.node_id)
+        .await
+        .context("cannot record this node as a member")?;
     let nats = nats_options(&config.nats)?
         .event_callback(|event| async move {
             // Change hints published while this node was disconnected are lost: reconcile.

@@ -11,8 +11,8 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 use vms_messages::camera::RtspCredentials;
 use vms_messages::{
-    Camera, CameraCreate, CameraId, CameraUpdate, Segment, Tenant, TenantCreate, TenantId,
-    TenantScope, TenantUpdate,
+    Camera, CameraCreate, CameraId, CameraUpdate, Segment, SegmentOrigin, Tenant, TenantCreate,
+    TenantId, TenantScope, TenantUpdate,
 };
 
 pub mod events;
@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         14,
         "segment write times",
         include_str!("../../migrations/0014_write_times.sql"),
+    ),
+    (
+        15,
+        "orphaned footage",
+        include_str!("../../migrations/0015_orphaned_footage.sql"),
     ),
 ];
 
@@ -369,6 +374,7 @@ fn segment_from_row(row: &Row) -> SegmentFile {
             bytes: row.get("bytes"),
             node: row.get("node"),
             media_url: format!("/api/v1/segments/{id}/media"),
+            origin: SegmentOrigin::from_name(row.get("origin")),
         },
         path: PathBuf::from(row.get::<_, String>("path")),
     }
@@ -468,7 +474,8 @@ pub fn segment_cursor(segment: &Segment) -> String {
 
 const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, created_at";
 const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_password, enabled, retention_days, labels, sample_fps, created_at, updated_at";
-const SEGMENT_COLS: &str = "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node";
+const SEGMENT_COLS: &str =
+    "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin";
 
 impl Store {
     /// Builds a pool for `url` (no connection is made until first use); see [`Store::connect_with`].
@@ -1117,6 +1124,7 @@ mod tests {
             bytes: 0,
             node: "n".into(),
             media_url: String::new(),
+            origin: SegmentOrigin::Live,
         };
         let c = segment_cursor(&seg);
         assert_eq!(

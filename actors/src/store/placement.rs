@@ -331,11 +331,29 @@ impl Store {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Forgets a removed node's admin state.
+    /// Marks `node` removed by an admin: its drain is forgotten, and its segment rows expire with
+    /// their retention though no node is left to delete their files.
     pub async fn forget_node(&self, node: &str) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
         client
-            .execute("DELETE FROM cluster_nodes WHERE node_id = $1", &[&node])
+            .execute(
+                "INSERT INTO cluster_nodes (node_id, drained, removed_at) VALUES ($1, false, now())
+                 ON CONFLICT (node_id) DO UPDATE SET drained = false, removed_at = now(), changed_at = now()",
+                &[&node],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `node` started: a member again if it had been removed.
+    pub async fn node_started(&self, node: &str) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE cluster_nodes SET removed_at = NULL, changed_at = now()
+                 WHERE node_id = $1 AND removed_at IS NOT NULL",
+                &[&node],
+            )
             .await?;
         Ok(())
     }

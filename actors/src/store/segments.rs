@@ -1,6 +1,48 @@
 //! The segment index: numbering, fenced inserts, listing, and what retention deletes.
 
 use super::*;
+use crate::store::placement::HANDOVER_LIMIT;
+use std::collections::{HashMap, HashSet};
+
+/// A file's end may pass the move that ended its epoch by this much and still count as recorded
+/// within it (the owner stops recording as the move lands).
+pub const RECOVERED_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Who indexes a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Indexing {
+    /// Its owner, as it records: fenced on the camera's current epoch.
+    Live,
+    /// Its node, later, from a file left without a row: checked against the epochs it was given.
+    Recovered,
+}
+
+/// SQL condition: node `node` was once given camera `camera` at epoch `epoch` (always when the
+/// epoch is null).
+fn given_epoch(camera: &str, node: &str, epoch: &str) -> String {
+    format!(
+        "({epoch}::bigint IS NULL OR EXISTS (
+            SELECT 1 FROM placement_moves m
+            WHERE m.camera_id = {camera} AND m.generation = {epoch} AND m.to_node = {node}))"
+    )
+}
+
+/// SQL expression: the origin of a recovered file of `camera` ending at `end`, recorded by `node`
+/// at `epoch`: `fenced` when it ends past the move that ended the epoch (plus the slack, or the
+/// handover's time when `node` handed the camera over), else `recovered`.
+fn recovered_origin(camera: &str, end: &str, node: &str, epoch: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (
+            SELECT 1 FROM placement_moves m
+            WHERE m.camera_id = {camera} AND m.generation > {epoch}::bigint
+              AND {end} > m.at + make_interval(secs => CASE
+                    WHEN m.reason IN ('rebalance', 'drain') AND m.from_node = {node} THEN {handover}
+                    ELSE {slack} END))
+         THEN 'fenced' ELSE 'recovered' END",
+        handover = HANDOVER_LIMIT.as_secs_f64(),
+        slack = RECOVERED_SLACK.as_secs_f64(),
+    )
+}
 
 impl Store {
     /// Highest sequence number indexed for a camera (0 when none).
@@ -27,12 +69,39 @@ impl Store {
         node: &str,
         epoch: Option<i64>,
     ) -> Result<(Segment, bool), StoreError> {
+        self.index_segment(seg, node, epoch, Indexing::Live).await
+    }
+
+    /// Indexes a file `node` left without a row (a crash, a cut-off) at the ownership epoch it was
+    /// recorded under; idempotent on the file. The row is marked [`SegmentOrigin::Recovered`] when the
+    /// file ends before that epoch passed on (within [`RECOVERED_SLACK`], or the handover's time when
+    /// `node` handed the camera over), [`SegmentOrigin::Fenced`] when it runs past it. Refused with
+    /// [`StoreError::Fenced`] unless `node` was given that epoch; without an epoch it is numbered as
+    /// [`Store::insert_segment`] numbers.
+    pub async fn insert_recovered_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+        epoch: Option<i64>,
+    ) -> Result<(Segment, bool), StoreError> {
+        self.index_segment(seg, node, epoch, Indexing::Recovered)
+            .await
+    }
+
+    /// [`Store::insert_segment`] or [`Store::insert_recovered_segment`].
+    async fn index_segment(
+        &self,
+        seg: &NewSegment,
+        node: &str,
+        epoch: Option<i64>,
+        how: Indexing,
+    ) -> Result<(Segment, bool), StoreError> {
         let mut seg = std::borrow::Cow::Borrowed(seg);
         // With placement off, nodes recording one camera number its segments alike; a number another
         // node indexed first is not this file's, so the file takes the next free one (a few tries,
         // for nodes racing for it too) instead of being lost.
         for _ in 0..MAX_RENUMBERING {
-            match self.try_insert_segment(&seg, node, epoch).await? {
+            match self.try_insert_segment(&seg, node, epoch, how).await? {
                 Some(indexed) => return Ok(indexed),
                 None if epoch.is_some() => {
                     return Err(StoreError::Fenced {
@@ -75,20 +144,32 @@ impl Store {
         seg: &NewSegment,
         node: &str,
         epoch: Option<i64>,
+        how: Indexing,
     ) -> Result<Option<(Segment, bool)>, StoreError> {
         let client = self.pool.get().await?;
         let path = seg.path.to_string_lossy().into_owned();
+        let (allowed, origin, update) = match how {
+            Indexing::Live => (
+                owner_at_epoch("$1", "$8", "$9"),
+                "'live'".to_string(),
+                "end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes, indexed_at = now()",
+            ),
+            Indexing::Recovered => (
+                given_epoch("$1", "$8", "$9"),
+                recovered_origin("$1", "$5", "$8", "$9"),
+                // Already indexed: the row as it is.
+                "indexed_at = segments.indexed_at",
+            ),
+        };
         let row = client
             .query_opt(
                 &format!(
-                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-                     WHERE {}
-                     ON CONFLICT (camera_id, seq) DO UPDATE SET end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes,
-                       indexed_at = now()
+                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch, origin)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, {origin}
+                     WHERE {allowed}
+                     ON CONFLICT (camera_id, seq) DO UPDATE SET {update}
                        WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
-                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted",
-                    owner_at_epoch("$1", "$8", "$9")
+                     RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted"
                 ),
                 &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch],
             )
@@ -168,7 +249,7 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node
+                "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node, s.origin
                  FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
                  WHERE s.node = $1
                    AND s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
@@ -202,6 +283,82 @@ impl Store {
         let client = self.pool.get().await?;
         Ok(client
             .execute("DELETE FROM segments WHERE id = ANY($1)", &[&ids])
+            .await?)
+    }
+
+    /// Which of `paths` (files of `camera` whose segments start between `from` and `to`) `node` has
+    /// indexed.
+    pub async fn indexed_paths(
+        &self,
+        camera: CameraId,
+        node: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        paths: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let client = self.pool.get().await?;
+        let mut found = HashSet::new();
+        for chunk in paths.chunks(1000) {
+            let rows = client
+                .query(
+                    "SELECT path FROM segments
+                     WHERE camera_id = $1 AND start_ts >= $2 AND start_ts < $3 AND node = $4
+                       AND path = ANY($5)",
+                    &[&camera.0, &from, &to, &node, &chunk],
+                )
+                .await?;
+            found.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+        }
+        Ok(found)
+    }
+
+    /// Days each of `cameras` is kept (its own retention, capped by its tenant's licence); cameras
+    /// the database does not know are left out.
+    pub async fn retention_days(
+        &self,
+        cameras: &[CameraId],
+    ) -> Result<HashMap<CameraId, i32>, StoreError> {
+        let client = self.pool.get().await?;
+        let ids: Vec<Uuid> = cameras.iter().map(|c| c.0).collect();
+        let rows = client
+            .query(
+                "SELECT c.id, least(coalesce(c.retention_days, t.retention_days), t.retention_days)
+                 FROM cameras c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (CameraId(r.get(0)), r.get(1)))
+            .collect())
+    }
+
+    /// The longest retention any tenant's licence allows (days); `None` without tenants.
+    pub async fn longest_retention_days(&self) -> Result<Option<i32>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_one("SELECT max(retention_days) FROM tenants", &[])
+            .await?
+            .get(0))
+    }
+
+    /// Deletes up to `limit` rows of segments recorded by removed nodes and past their retention
+    /// (their files went with their machine); how many.
+    pub async fn delete_expired_segments_of_removed_nodes(
+        &self,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "DELETE FROM segments WHERE id IN (
+                   SELECT s.id FROM segments s
+                   JOIN cluster_nodes n ON n.node_id = s.node AND n.removed_at IS NOT NULL
+                   JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                   WHERE s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
+                   LIMIT $1)",
+                &[&limit],
+            )
             .await?)
     }
 }

@@ -1,0 +1,339 @@
+//! Footage a node left on its own disk without an index row: the segment a crash cut off, the ones a
+//! node frozen or cut off wrote (or could not index) before it fenced itself. Whoever records the
+//! camera next cannot see these files; the node that wrote them indexes them when it is back (its
+//! retention actor sweeps right after the node starts, then every `retention.interval_seconds`; a
+//! camera actor starting here first indexes what its predecessor left), each at the ownership epoch
+//! its number says, marked `recovered` when it ends before that epoch
+//! passed on and `fenced` when it runs past it. Files no row holds are deleted once their day is past
+//! the camera's retention, so nothing stays on disk unaccounted for.
+
+use crate::context::NodeContext;
+use crate::placement::SEQ_BLOCK;
+use crate::recorder::{recovered_time_range, seq_of};
+use crate::retention::remove_path;
+use crate::store::{NewSegment, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use vms_messages::{CameraId, SegmentOrigin, TenantId};
+
+/// A file of a camera this node does not record, untouched this long, is neither being written nor
+/// waiting to be indexed by a segmenter here.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(60);
+/// The same for a camera recording here: its actor indexes what it finds when it starts, so the
+/// sweep only catches what that missed (the database was away), long after any segment closed.
+pub const OWN_ORPHAN_AGE: Duration = Duration::from_secs(600);
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrphanSweep {
+    /// Files indexed as `recovered` (recorded while the camera was this node's).
+    pub recovered: u64,
+    /// Files indexed as `fenced` (recorded after the camera had moved on).
+    pub fenced: u64,
+    /// Files deleted: unreadable ones, and ones past retention that no row holds.
+    pub removed: u64,
+}
+
+/// The folder of one camera's segments on this node: `<segments>/<tenant>/<camera>`.
+struct CameraFolder {
+    tenant: TenantId,
+    camera: CameraId,
+    path: PathBuf,
+}
+
+/// Sub-folders of `dir` whose names parse with `parse`, with their paths.
+fn folders<T>(dir: &Path, parse: impl Fn(&str) -> Option<T>) -> Vec<(T, PathBuf)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name();
+            parse(name.to_str()?).map(|v| (v, e.path()))
+        })
+        .collect()
+}
+
+/// Every camera folder under the segments folder `root`.
+fn camera_folders(root: &Path) -> Vec<CameraFolder> {
+    let parse_id = |s: &str| uuid::Uuid::parse_str(s).ok();
+    folders(root, parse_id)
+        .into_iter()
+        .flat_map(|(tenant, dir)| {
+            folders(&dir, parse_id)
+                .into_iter()
+                .map(move |(camera, path)| CameraFolder {
+                    tenant: TenantId(tenant),
+                    camera: CameraId(camera),
+                    path,
+                })
+        })
+        .collect()
+}
+
+/// A camera's day folders (`YYYY-MM-DD`), oldest first.
+fn day_folders(camera_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
+    let mut days = folders(camera_dir, |s| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    });
+    days.sort();
+    days
+}
+
+/// Segment files in `day` (named by their number), with their modification times.
+fn segment_files(day: &Path) -> Vec<(i64, PathBuf, SystemTime)> {
+    std::fs::read_dir(day)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let seq = seq_of(&path)?;
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((seq, path, modified))
+        })
+        .collect()
+}
+
+/// The time range a day folder's segments can have: they start that day, and may start just before
+/// midnight in the next day's folder's view of the clock.
+fn day_range(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    (
+        start - chrono::Duration::hours(1),
+        start + chrono::Duration::hours(25),
+    )
+}
+
+/// The ownership epoch a segment numbered `seq` was recorded under: numbering starts at
+/// `epoch * SEQ_BLOCK` with placement; none without (or for numbers from before placement).
+fn epoch_of(ctx: &NodeContext, seq: i64) -> Option<i64> {
+    (ctx.ownership.is_some() && seq >= SEQ_BLOCK).then_some(seq / SEQ_BLOCK)
+}
+
+/// Indexes this node's orphaned segment files and deletes the ones past retention; see the module
+/// docs. `started` is when this node started: files modified before it are no segment this process is
+/// writing, whatever the camera.
+pub async fn sweep(ctx: &NodeContext, started: SystemTime) -> Result<OrphanSweep, StoreError> {
+    let root = ctx.config.segments_dir();
+    let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
+        .await
+        .unwrap_or_default();
+    if cameras.is_empty() {
+        return Ok(OrphanSweep::default());
+    }
+    let ids: Vec<CameraId> = cameras.iter().map(|c| c.camera).collect();
+    let retention = ctx.store.retention_days(&ids).await?;
+    let longest = ctx.store.longest_retention_days().await?;
+    let now = SystemTime::now();
+    let (settled, own_settled) = (
+        started.max(now - ORPHAN_AGE),
+        started.max(now - OWN_ORPHAN_AGE),
+    );
+    let mut done = OrphanSweep::default();
+    for folder in cameras {
+        let path = folder.path.clone();
+        let days = tokio::task::spawn_blocking(move || day_folders(&path))
+            .await
+            .unwrap_or_default();
+        // A camera the database does not know (deleted, or this is the wrong database) is never
+        // indexed; its files go only once past the longest retention any licence allows.
+        let Some(keep) = retention.get(&folder.camera).copied().or(longest) else {
+            continue;
+        };
+        let today = Utc::now().date_naive();
+        for (day, dir) in &days {
+            // A whole day past retention, with a day's margin for segments ending after midnight.
+            if *day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < today {
+                done.removed += delete_unindexed(ctx, &folder, *day, dir).await?;
+            }
+        }
+        if !retention.contains_key(&folder.camera) {
+            continue;
+        }
+        // Files nothing here writes: a camera recording here indexes its own when its actor starts.
+        let before = if ctx.owns(folder.camera) {
+            own_settled
+        } else {
+            settled
+        };
+        index_recent(ctx, &folder, &days, before, &mut done).await?;
+    }
+    if done != OrphanSweep::default() {
+        tracing::info!(
+            recovered = done.recovered,
+            fenced = done.fenced,
+            removed = done.removed,
+            "orphaned segment files swept"
+        );
+    }
+    Ok(done)
+}
+
+/// Indexes the orphaned files of one camera, modified before `before`, when its actor starts here:
+/// what its last actor on this node left (killed, or the node crashed) is indexed before it records.
+pub async fn index_camera(
+    ctx: &NodeContext,
+    tenant: TenantId,
+    camera: CameraId,
+    before: SystemTime,
+) -> Result<OrphanSweep, StoreError> {
+    let folder = CameraFolder {
+        tenant,
+        camera,
+        path: ctx.camera_dir(tenant, camera),
+    };
+    let path = folder.path.clone();
+    let days = tokio::task::spawn_blocking(move || day_folders(&path))
+        .await
+        .unwrap_or_default();
+    let mut done = OrphanSweep::default();
+    index_recent(ctx, &folder, &days, before, &mut done).await?;
+    Ok(done)
+}
+
+/// Orphans are recent: indexes the unindexed files of the two newest day folders.
+async fn index_recent(
+    ctx: &NodeContext,
+    folder: &CameraFolder,
+    days: &[(NaiveDate, PathBuf)],
+    before: SystemTime,
+    done: &mut OrphanSweep,
+) -> Result<(), StoreError> {
+    for (day, dir) in days.iter().rev().take(2) {
+        index_unindexed(ctx, folder, *day, dir, before, done).await?;
+    }
+    Ok(())
+}
+
+/// The files of `dir` (among `files`) that have no row of this node.
+async fn unindexed(
+    ctx: &NodeContext,
+    folder: &CameraFolder,
+    day: NaiveDate,
+    files: Vec<(i64, PathBuf, SystemTime)>,
+) -> Result<Vec<(i64, PathBuf, SystemTime)>, StoreError> {
+    let (from, to) = day_range(day);
+    let paths: Vec<String> = files
+        .iter()
+        .map(|(_, p, _)| p.to_string_lossy().into_owned())
+        .collect();
+    let indexed: HashSet<String> = ctx
+        .store
+        .indexed_paths(folder.camera, ctx.node_id(), from, to, &paths)
+        .await?;
+    Ok(files
+        .into_iter()
+        .filter(|(_, p, _)| !indexed.contains(p.to_string_lossy().as_ref()))
+        .collect())
+}
+
+/// Deletes the files of a day past retention that no row holds (rows go with their files through
+/// the retention sweep), and the folder once empty.
+async fn delete_unindexed(
+    ctx: &NodeContext,
+    folder: &CameraFolder,
+    day: NaiveDate,
+    dir: &Path,
+) -> Result<u64, StoreError> {
+    let d = dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || segment_files(&d))
+        .await
+        .unwrap_or_default();
+    let orphans = unindexed(ctx, folder, day, files).await?;
+    let n = u64::try_from(orphans.len()).unwrap_or(u64::MAX);
+    let dir = dir.to_path_buf();
+    let camera = folder.camera;
+    tokio::task::spawn_blocking(move || {
+        for (_, path, _) in orphans {
+            tracing::info!(camera_id = %camera, path = %path.display(), "segment file past retention with no index row; deleted");
+            remove_path(&path);
+        }
+        // Gone only when empty.
+        let _ = std::fs::remove_dir(&dir);
+    })
+    .await
+    .unwrap_or_default();
+    Ok(n)
+}
+
+/// Indexes the files of a recent day folder, modified before `before`, that have no row.
+async fn index_unindexed(
+    ctx: &NodeContext,
+    folder: &CameraFolder,
+    day: NaiveDate,
+    dir: &Path,
+    before: SystemTime,
+    done: &mut OrphanSweep,
+) -> Result<(), StoreError> {
+    let d = dir.to_path_buf();
+    let files: Vec<_> = tokio::task::spawn_blocking(move || segment_files(&d))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, modified)| *modified < before)
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    for (seq, path, modified) in unindexed(ctx, folder, day, files).await? {
+        let p = path.clone();
+        let range = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            recovered_time_range(&p, modified).map(|r| (r, bytes))
+        })
+        .await
+        .unwrap_or(None);
+        let Some(((start, end), bytes)) = range else {
+            tracing::warn!(path = %path.display(), "unreadable segment file left behind; removed");
+            remove_path(&path);
+            done.removed += 1;
+            continue;
+        };
+        let seg = NewSegment {
+            camera_id: folder.camera,
+            tenant_id: folder.tenant,
+            seq,
+            start,
+            end,
+            bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+            path: path.clone(),
+        };
+        let epoch = epoch_of(ctx, seq);
+        match ctx
+            .store
+            .insert_recovered_segment(&seg, ctx.node_id(), epoch)
+            .await
+        {
+            Ok((segment, _)) => {
+                tracing::info!(camera_id = %folder.camera, seq = segment.seq, ?epoch, origin = segment.origin.as_str(), path = %path.display(), "orphaned segment file indexed");
+                match segment.origin {
+                    SegmentOrigin::Fenced => done.fenced += 1,
+                    _ => done.recovered += 1,
+                }
+            }
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => {
+                // Never given that epoch, or the camera is gone: the file stays until retention.
+                tracing::warn!(camera_id = %folder.camera, seq, path = %path.display(), error = %e, "orphaned segment file not indexed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest segment number among a camera's files in its two newest day folders (0 when none):
+/// a camera actor numbers on after it, so a new segment never overwrites a file not yet indexed.
+pub fn highest_seq_on_disk(camera_dir: &Path) -> i64 {
+    day_folders(camera_dir)
+        .iter()
+        .rev()
+        .take(2)
+        .flat_map(|(_, dir)| segment_files(dir))
+        .map(|(seq, _, _)| seq)
+        .max()
+        .unwrap_or(0)
+}

@@ -1,0 +1,262 @@
+//! Footage a node left without an index row, against a real PostgreSQL: a crash's tail is indexed by
+//! the orphan sweep (once), at the epoch it was recorded under and marked `recovered` or `fenced`
+//! by the placement history; a node never given that epoch cannot index it; files past retention
+//! that no row holds are deleted; rows of a removed node expire with their retention.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio_postgres::NoTls;
+use vms_actors::context::NodeContext;
+use vms_actors::orphans;
+use vms_actors::recorder::{SegmentLayout, SegmentRecorder};
+use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_actors::store::{NewSegment, Store, StoreError};
+use vms_config::NodeConfig;
+use vms_messages::{Camera, SegmentOrigin, TenantCreate};
+
+/// One H.264 access unit: parameter sets and an IDR slice, or a P slice.
+fn access_unit(keyframe: bool) -> Vec<u8> {
+    let mut v = Vec::new();
+    if keyframe {
+        v.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1f]);
+        v.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
+        v.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+    } else {
+        v.extend_from_slice(&[0, 0, 0, 1, 0x41]);
+    }
+    v.resize(v.len() + 1000, 0x11);
+    v
+}
+
+fn context(store: Store, data_dir: std::path::PathBuf) -> Arc<NodeContext> {
+    Arc::new(NodeContext {
+        analytics: None,
+        outbox: None,
+        ownership: None,
+        config: NodeConfig {
+            data_dir,
+            node_id: "node-a".into(),
+            ..NodeConfig::default()
+        },
+        store,
+        nats: None,
+        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
+            String::new(),
+            "orphans-test".into(),
+        )),
+    })
+}
+
+/// A segment row of `camera` by `node`, `age_days` old, for `path`.
+fn row(camera: &Camera, seq: i64, age_days: i64, path: &str) -> NewSegment {
+    let end = chrono::Utc::now() - chrono::Duration::days(age_days);
+    NewSegment {
+        camera_id: camera.id,
+        tenant_id: camera.tenant_id,
+        seq,
+        start: end - chrono::Duration::seconds(5),
+        end,
+        bytes: 100,
+        path: path.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() -> anyhow::Result<()>
+{
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let data_dir =
+        std::env::temp_dir().join(format!("vms-orphans-{}", uuid::Uuid::now_v7().simple()));
+    let result = async {
+        let store = db.store(4).await?;
+        let (sql, conn) = tokio_postgres::connect(&db.url, NoTls).await?;
+        tokio::spawn(conn);
+        let (_, camera) = tenant_with_camera(
+            &store,
+            TenantCreate {
+                name: "acme".into(),
+                retention_days: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let ctx = context(store.clone(), data_dir.clone());
+        let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
+
+        // A segment being written when the process died: two 1 s GOPs on disk, never indexed.
+        let mut rec = SegmentRecorder::new(
+            SegmentLayout {
+                camera_dir: camera_dir.clone(),
+                first_seq: 7,
+            },
+            Duration::from_secs(5),
+        );
+        for i in 0..60u64 {
+            let key = i % 25 == 0;
+            rec.push(&access_unit(key), Some(40_000_000 * i), !key)
+                .map_err(|e| e.error)?;
+        }
+        drop(rec);
+        // A file this process may be writing (modified after it started) is left alone.
+        let busy = orphans::sweep(&ctx, SystemTime::now() - Duration::from_secs(3600)).await?;
+        assert_eq!(busy, orphans::OrphanSweep::default());
+        let swept = orphans::sweep(&ctx, SystemTime::now()).await?;
+        assert_eq!(swept.recovered, 1, "{swept:?}");
+        let (page, _) = store
+            .segments(
+                vms_messages::TenantScope::All,
+                camera.id,
+                None,
+                None,
+                None,
+                10,
+            )
+            .await?;
+        assert_eq!(page.len(), 1);
+        let tail = &page[0];
+        assert_eq!(
+            (tail.seq, tail.origin, tail.node.as_str(), tail.duration_ms),
+            (7, SegmentOrigin::Recovered, "node-a", 2000)
+        );
+        // Once only.
+        assert_eq!(
+            orphans::sweep(&ctx, SystemTime::now()).await?,
+            orphans::OrphanSweep::default()
+        );
+
+        // A day folder past the 1-day retention: the file no row holds goes, the indexed one
+        // stays (its row and file go together through the retention sweep), as does a recent day.
+        let old = camera_dir.join("2020-01-01");
+        std::fs::create_dir_all(&old)?;
+        let (orphan, indexed) = (old.join("0000000001.ts"), old.join("0000000002.ts"));
+        std::fs::write(&orphan, b"orphan")?;
+        std::fs::write(&indexed, b"indexed")?;
+        let mut kept = row(&camera, 2, 0, &indexed.to_string_lossy());
+        kept.start = "2020-01-01T10:00:00Z".parse()?;
+        kept.end = kept.start + chrono::Duration::seconds(5);
+        store.insert_segment(&kept, "node-a", None).await?;
+        let swept = orphans::sweep(&ctx, SystemTime::now()).await?;
+        assert_eq!(swept.removed, 1, "{swept:?}");
+        assert!(!orphan.exists() && indexed.exists() && tail_exists(&camera_dir));
+
+        // Rows of a node an admin removed expire with their retention; a member's are the
+        // retention sweep's to delete with their files, and a rejoined node is a member again.
+        store
+            .insert_segment(&row(&camera, 10, 3, "/gone/10.ts"), "node-gone", None)
+            .await?;
+        store
+            .insert_segment(&row(&camera, 11, 0, "/gone/11.ts"), "node-gone", None)
+            .await?;
+        store
+            .insert_segment(&row(&camera, 12, 3, "/b/12.ts"), "node-b", None)
+            .await?;
+        assert_eq!(
+            store.delete_expired_segments_of_removed_nodes(100).await?,
+            0
+        );
+        store.forget_node("node-gone").await?;
+        assert_eq!(
+            store.delete_expired_segments_of_removed_nodes(100).await?,
+            1
+        );
+        let left: Vec<i64> = sql
+            .query("SELECT seq FROM segments WHERE seq >= 10 ORDER BY seq", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(left, vec![11, 12]);
+        store.node_started("node-gone").await?;
+        let removed: i64 = sql
+            .query_one(
+                "SELECT count(*) FROM cluster_nodes WHERE removed_at IS NOT NULL",
+                &[],
+            )
+            .await?
+            .get(0);
+        assert_eq!(removed, 0);
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    db.drop_now().await;
+    result
+}
+
+/// Whether the crash tail indexed earlier is still on disk.
+fn tail_exists(camera_dir: &std::path::Path) -> bool {
+    orphans::highest_seq_on_disk(camera_dir) == 7
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_file_is_judged_by_the_epoch_it_was_recorded_under() -> anyhow::Result<()> {
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let result = async {
+        let store = db.store(4).await?;
+        let (sql, conn) = tokio_postgres::connect(&db.url, NoTls).await?;
+        tokio::spawn(conn);
+        let (_, camera) = tenant_with_camera(&store, TenantCreate::default()).await?;
+        // Node a was given the camera at epoch 1 a minute ago; it moved to node b 30 s ago (a
+        // failover, not a handover).
+        sql.execute(
+            "INSERT INTO placement_moves (camera_id, generation, from_node, to_node, reason, epoch, at)
+             VALUES ($1, 1, NULL, 'node-a', 'placed', 1, now() - interval '60 seconds'),
+                    ($1, 2, 'node-a', 'node-b', 'node down', 1, now() - interval '30 seconds')",
+            &[&camera.id.0],
+        )
+        .await?;
+        let block = vms_actors::placement::SEQ_BLOCK;
+        let file = |seq: i64, ended_secs_ago: i64| {
+            let end = chrono::Utc::now() - chrono::Duration::seconds(ended_secs_ago);
+            NewSegment {
+                camera_id: camera.id,
+                tenant_id: camera.tenant_id,
+                seq,
+                start: end - chrono::Duration::seconds(5),
+                end,
+                bytes: 100,
+                path: format!("/a/{seq}.ts").into(),
+            }
+        };
+        // Ended before the move: recorded while the camera was node a's.
+        let (tail, _) = store
+            .insert_recovered_segment(&file(block + 3, 40), "node-a", Some(1))
+            .await?;
+        assert_eq!(tail.origin, SegmentOrigin::Recovered);
+        // Ended well after it: node a went on recording a camera no longer its own.
+        let (late, _) = store
+            .insert_recovered_segment(&file(block + 4, 10), "node-a", Some(1))
+            .await?;
+        assert_eq!(late.origin, SegmentOrigin::Fenced);
+        // The same file again: the same row, not a second one.
+        let (again, inserted) = store
+            .insert_recovered_segment(&file(block + 4, 10), "node-a", Some(1))
+            .await?;
+        assert_eq!((again.id, inserted), (late.id, false));
+        // Node c was never given epoch 1: refused, whatever the file says.
+        let refused = store
+            .insert_recovered_segment(&file(block + 5, 40), "node-c", Some(1))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{refused:?}"
+        );
+        let epochs: Vec<(i64, Option<i64>, String)> = sql
+            .query("SELECT seq, epoch, origin FROM segments ORDER BY seq", &[])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            epochs,
+            vec![
+                (block + 3, Some(1), "recovered".to_string()),
+                (block + 4, Some(1), "fenced".to_string())
+            ]
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    db.drop_now().await;
+    result
+}

@@ -1,0 +1,164 @@
+//! A node SIGKILLed in the middle of its segments: its cameras record again on a survivor, and the
+//! segments it was writing (never indexed: the crash came first) are not lost. When the node comes
+//! back it indexes them, marked `recovered`, at the epoch it recorded them under; they play through
+//! the API like any other, and the recording gap each moved camera shows shrinks by what they hold.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use vms_chaos_tests::{Cluster, ClusterOptions, oracle};
+use vms_node::sandbox::wait_for;
+
+/// Seconds of video in an open segment file so far (0 when it has no frame yet).
+fn seconds_in(path: &std::path::Path) -> f64 {
+    std::fs::read(path)
+        .ok()
+        .and_then(|d| vms_actors::tsmux::pts_range(&d))
+        .map_or(0.0, |(first, last)| (last - first) as f64 / 90_000.0)
+}
+
+/// A segment row: id, path, origin, node, epoch, end (seconds since the Unix epoch).
+type Row = (i64, String, String, String, Option<i64>, f64);
+
+/// The rows indexing any of `paths`.
+async fn indexed(db: &tokio_postgres::Client, paths: &[String]) -> anyhow::Result<Vec<Row>> {
+    let rows = db
+        .query(
+            "SELECT id, path, origin, node, epoch, extract(epoch FROM end_ts)::float8
+             FROM segments WHERE path = ANY($1)",
+            &[&paths],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyhow::Result<()> {
+    let (mut cluster, _) = Cluster::start_recording(ClusterOptions {
+        nodes: 2,
+        cameras: 4,
+        ..Default::default()
+    })
+    .await?;
+    let victim = cluster.busiest().await?;
+    let cameras = cluster.cameras_on(&victim).await?;
+    let victim_id = cluster.id(&victim);
+    // Kill it once each of its cameras has an indexed segment and an open one holding at least
+    // 1.5 s of video.
+    let tails: HashMap<String, PathBuf> = wait_for(
+        "open segments 1.5 s long after an indexed one",
+        Duration::from_secs(30),
+        || async {
+            let mut open = HashMap::new();
+            for cam in &cameras {
+                let done: i64 = cluster
+                    .db()
+                    .query_one(
+                        "SELECT count(*) FROM segments WHERE camera_id = $1::text::uuid AND node = $2",
+                        &[cam, &victim_id],
+                    )
+                    .await?
+                    .get(0);
+                match cluster.newest_file(&victim, cam) {
+                    Some((path, _, _)) if done > 0 && seconds_in(&path) >= 1.5 => {
+                        let indexed = !indexed(cluster.db(), &[path.to_string_lossy().into()])
+                            .await?
+                            .is_empty();
+                        if indexed {
+                            return Ok(None);
+                        }
+                        open.insert(cam.clone(), path);
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            Ok(Some(open))
+        },
+    )
+    .await?;
+    let snap = cluster.snapshot();
+    let fault = oracle::db_now(cluster.db()).await?;
+    cluster.kill(&victim).await;
+    let moved = cluster
+        .takeover_times(&cameras, &victim, &snap, Duration::from_secs(20))
+        .await?;
+    cluster.wait_settled(None, Duration::from_secs(20)).await?;
+    let paths: Vec<String> = tails
+        .values()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        indexed(cluster.db(), &paths).await?.is_empty(),
+        "the open segments were not indexed before the crash"
+    );
+    // What a user misses: from the victim's last indexed segment to the survivor's first one.
+    let gaps_before = oracle::recording_gaps(
+        cluster.db(),
+        &cameras,
+        &victim_id,
+        fault,
+        Duration::from_secs(20),
+    )
+    .await?;
+    cluster.add_node(&victim, Vec::new()).await?;
+    let rows = wait_for(
+        "the victim's unfinished segments indexed",
+        Duration::from_secs(20),
+        || async {
+            let rows = indexed(cluster.db(), &paths).await?;
+            Ok((rows.len() == tails.len()).then_some(rows))
+        },
+    )
+    .await?;
+    for (id, path, origin, node, epoch, end) in &rows {
+        println!("tail: segment {id} {path}: {origin}, node {node}, epoch {epoch:?}");
+        assert_eq!(
+            (origin.as_str(), node.as_str()),
+            ("recovered", victim_id.as_str())
+        );
+        assert!(
+            epoch.is_some(),
+            "indexed at the epoch it was recorded under"
+        );
+        assert!(
+            (end - fault).abs() < 2.0,
+            "the tail ends at the crash, not {:.1} s from it",
+            end - fault
+        );
+        // It plays: the API serves the file, and it holds the video it was killed with.
+        let api = cluster.api(&victim).expect("victim running");
+        let media = cluster
+            .sb
+            .http()
+            .get(format!("{api}/api/v1/segments/{id}/media"))
+            .send()
+            .await?;
+        anyhow::ensure!(media.status() == 200, "media: {}", media.status());
+        let body = media.bytes().await?;
+        let (first, last) = vms_actors::tsmux::pts_range(&body).expect("a playable MPEG-TS");
+        let seconds = (last - first) as f64 / 90_000.0;
+        assert!(seconds >= 1.5, "the tail plays {seconds:.2} s of video");
+    }
+    let gaps_after = oracle::recording_gaps(
+        cluster.db(),
+        &cameras,
+        &victim_id,
+        fault,
+        Duration::from_secs(5),
+    )
+    .await?;
+    println!(
+        "tail: {} cameras moved after {moved:?} s; recording gap per camera {gaps_before:.2?} s before the victim returned, {gaps_after:.2?} s after",
+        cameras.len()
+    );
+    for (before, after) in gaps_before.iter().zip(&gaps_after) {
+        assert!(
+            *after <= before - 1.5 + 0.2,
+            "the recovered tail closes at least its 1.5 s of the gap: {before:.2} s -> {after:.2} s"
+        );
+    }
+    oracle::assert_clean(cluster.db()).await
+}
