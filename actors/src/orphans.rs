@@ -9,8 +9,7 @@
 
 use crate::context::NodeContext;
 use crate::placement::SEQ_BLOCK;
-use crate::recorder::{recovered_time_range, seq_of};
-use crate::retention::remove_path;
+use crate::recorder::{recovered_time_range, remove_path, seq_of};
 use crate::store::{NewSegment, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashSet;
@@ -19,8 +18,10 @@ use std::time::{Duration, SystemTime};
 use vms_messages::{CameraId, SegmentOrigin, TenantId};
 
 /// A file of a camera this node does not record, untouched this long, is neither being written nor
-/// waiting to be indexed by a segmenter here.
-pub const ORPHAN_AGE: Duration = Duration::from_secs(60);
+/// waiting to be indexed by a segmenter here: a node handing a camera over writes its open file
+/// once per GOP, and indexes a closed one within a second unless the database is away (and then
+/// this sweep cannot run either).
+pub const ORPHAN_AGE: Duration = Duration::from_secs(20);
 /// The same for a camera recording here: its actor indexes what it finds when it starts, so the
 /// sweep only catches what that missed (the database was away), long after any segment closed.
 pub const OWN_ORPHAN_AGE: Duration = Duration::from_secs(600);
@@ -282,8 +283,8 @@ async fn index_unindexed(
     for (seq, path, modified) in unindexed(ctx, folder, day, files).await? {
         let p = path.clone();
         let range = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            recovered_time_range(&p, modified).map(|r| (r, bytes))
+            let meta = std::fs::metadata(&p).ok()?;
+            recovered_time_range(&p, modified, meta.created().ok()).map(|r| (r, meta.len()))
         })
         .await
         .unwrap_or(None);

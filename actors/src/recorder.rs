@@ -407,23 +407,47 @@ impl SegmentRecorder {
     }
 }
 
+/// Deletes a file or a whole folder; a path already gone is not an error, anything else is logged.
+pub fn remove_path(path: &Path) {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    if let Err(e) = result
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete recording");
+    }
+}
+
 /// Sequence number of a segment file, from its name (`0000000042.ts`).
 pub(crate) fn seq_of(path: &Path) -> Option<i64> {
     path.file_stem()?.to_str()?.parse().ok()
 }
 
 /// The time range of a segment file nobody indexed (left by a crash or a cut-off), or `None` when it
-/// holds no frame: the duration from its own timestamps, the end from its modification time.
+/// holds no frame. Its duration comes from its own timestamps. Its end is the last write (its
+/// modification time), unless the file's creation says it ended sooner: the recorder writes once per
+/// GOP, so the file was created as its first GOP ended, and a node frozen mid-segment closes the file
+/// when it resumes, long after its last frame.
 pub fn recovered_time_range(
     path: &Path,
     modified: std::time::SystemTime,
+    created: Option<std::time::SystemTime>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let data = std::fs::read(path).ok()?;
     let (first, last) = crate::tsmux::pts_range(&data)?;
-    let end = DateTime::<Utc>::from(modified);
+    let ticks = |t: u64| chrono::Duration::nanoseconds(i64::try_from(t * 100_000 / 9).unwrap_or(0));
     // The last frame's own duration is unknown; one 25 fps frame is assumed.
-    let nanos = i64::try_from(last.saturating_sub(first) * 100_000 / 9).unwrap_or(0) + 40_000_000;
-    Some((end - chrono::Duration::nanoseconds(nanos), end))
+    let duration = ticks(last.saturating_sub(first)) + chrono::Duration::milliseconds(40);
+    let mut end = DateTime::<Utc>::from(modified);
+    if let Some(created) = created {
+        let first_gop = crate::tsmux::second_keyframe_pts(&data)
+            .map_or(duration, |k| ticks(k.saturating_sub(first)));
+        end = end.min(DateTime::<Utc>::from(created) - first_gop + duration);
+    }
+    Some((end - duration, end))
 }
 
 #[cfg(test)]
@@ -578,10 +602,19 @@ mod tests {
             .path();
         assert_eq!(seq_of(&file), Some(3));
         assert_eq!(crate::orphans::highest_seq_on_disk(&dir), 3);
-        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
-        let (start, end) = recovered_time_range(&file, modified).expect("frames on disk");
+        let meta = std::fs::metadata(&file).unwrap();
+        let modified = meta.modified().unwrap();
+        let (start, end) = recovered_time_range(&file, modified, None).expect("frames on disk");
         // Two 1 s GOPs reached the disk; the last frame's 40 ms is assumed.
         assert_eq!((end - start).num_milliseconds(), 1960 + 40);
+        assert_eq!(end, DateTime::<Utc>::from(modified));
+        // Closed long after its last frame (a frozen node resumed): the file was created as its
+        // first 1 s GOP ended, so it started 1 s before its creation and ended 2 s after its start.
+        let created = modified - Duration::from_secs(60);
+        let (start, end) = recovered_time_range(&file, modified, Some(created)).unwrap();
+        let created = DateTime::<Utc>::from(created);
+        assert_eq!(start, created - chrono::Duration::seconds(1));
+        assert_eq!(end, start + chrono::Duration::milliseconds(2000));
         let _ = std::fs::remove_dir_all(dir);
     }
 

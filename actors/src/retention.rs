@@ -8,6 +8,7 @@
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::orphans;
+use crate::recorder::remove_path;
 use crate::store::SegmentFile;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::path::Path;
@@ -41,20 +42,6 @@ pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
     }
     let avail = st.f_bavail as f64;
     Ok(100.0 * (total - avail) / total)
-}
-
-/// Deletes a file or a whole folder; a path already gone is not an error, anything else is logged.
-pub fn remove_path(path: &Path) {
-    let result = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    if let Err(e) = result
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %path.display(), error = %e, "cannot delete recording");
-    }
 }
 
 async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, ActorProcessingErr> {

@@ -5,7 +5,7 @@
 use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
 use crate::metrics;
-use crate::retention::remove_path;
+use crate::recorder::remove_path;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;

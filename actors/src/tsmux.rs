@@ -192,20 +192,35 @@ impl TsMuxer {
 /// First and last PTS (90 kHz) of the video PES packets in a transport stream, for recovering the
 /// duration of a segment file that was never indexed (a crash before its row was written).
 pub fn pts_range(data: &[u8]) -> Option<(u64, u64)> {
-    let mut range: Option<(u64, u64)> = None;
-    for p in data.chunks_exact(TS_PACKET) {
+    video_pes(data).fold(None, |range, (pts, _)| {
+        Some(range.map_or((pts, pts), |(lo, hi): (u64, u64)| {
+            (lo.min(pts), hi.max(pts))
+        }))
+    })
+}
+
+/// The PTS of the second keyframe (the end of the first GOP) of a file this muxer wrote, if it has
+/// two.
+pub fn second_keyframe_pts(data: &[u8]) -> Option<u64> {
+    video_pes(data)
+        .filter(|(_, keyframe)| *keyframe)
+        .nth(1)
+        .map(|(pts, _)| pts)
+}
+
+/// Each video PES start in `data`: its PTS, and whether it is a keyframe (random access point).
+fn video_pes(data: &[u8]) -> impl Iterator<Item = (u64, bool)> + '_ {
+    data.chunks_exact(TS_PACKET).filter_map(|p| {
         let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
         if p[0] != 0x47 || pid != PID_VIDEO || p[1] & 0x40 == 0 {
-            continue;
+            return None;
         }
-        let start = if p[3] & 0x20 != 0 {
-            5 + usize::from(p[4])
-        } else {
-            4
-        };
+        let adaptation = p[3] & 0x20 != 0;
+        let keyframe = adaptation && p[4] > 0 && p[5] & 0x40 != 0;
+        let start = if adaptation { 5 + usize::from(p[4]) } else { 4 };
         let pes = p.get(start..)?;
         if pes.len() < 14 || pes[..3] != [0, 0, 1] || pes[7] & 0x80 == 0 {
-            continue;
+            return None;
         }
         let b = &pes[9..14];
         let pts = (u64::from(b[0] & 0x0e) << 29)
@@ -213,9 +228,8 @@ pub fn pts_range(data: &[u8]) -> Option<(u64, u64)> {
             | (u64::from(b[2] & 0xfe) << 14)
             | (u64::from(b[3]) << 7)
             | (u64::from(b[4]) >> 1);
-        range = Some(range.map_or((pts, pts), |(lo, hi)| (lo.min(pts), hi.max(pts))));
-    }
-    range
+        Some((pts, keyframe))
+    })
 }
 
 #[cfg(test)]

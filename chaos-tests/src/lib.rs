@@ -70,6 +70,10 @@ pub struct ClusterOptions {
     pub env: Vec<(String, String)>,
     /// A PostgreSQL server of the test's own (admin URL), instead of the shared one.
     pub postgres: Option<String>,
+    /// The simulator shows a person walking, the tenant's licence allows the person detector and
+    /// every camera has a rule on it, so nodes detect and raise events, fenced like segments, for
+    /// the oracles to judge (default). Off: recording only.
+    pub analytics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -79,6 +83,7 @@ impl Default for ClusterOptions {
             cameras: 6,
             env: Vec::new(),
             postgres: None,
+            analytics: true,
         }
     }
 }
@@ -139,7 +144,13 @@ impl Cluster {
             .cameras(opts.cameras.max(1))
             .env("VMS_CLUSTER__PLACEMENT", "true")
             .env("VMS_CLUSTER__COOKIE", "chaos cluster cookie 5d1e8a")
-            .env("VMS_ANALYTICS__ENABLED", "false");
+            // Orphaned segment files are swept within ORPHAN_AGE + 5 s of being left.
+            .env("VMS_RETENTION__INTERVAL_SECONDS", "5");
+        builder = if opts.analytics {
+            builder.scene("person")
+        } else {
+            builder.env("VMS_ANALYTICS__ENABLED", "false")
+        };
         for (k, v) in &opts.env {
             builder = builder.env(k, v);
         }
@@ -147,18 +158,25 @@ impl Cluster {
             builder = builder.postgres_server(pg);
         }
         let mut sb = builder.start().await?;
+        let detectors: &[&str] = if opts.analytics { &["person"] } else { &[] };
         let tenant = sb
-            .create_tenant(
-                "chaos",
-                u32::try_from(opts.cameras.max(16)).unwrap_or(u32::MAX),
-            )
+            .create_tenant_from(&serde_json::json!({
+                "name": "chaos",
+                "max_cameras": opts.cameras.max(16),
+                "allowed_detectors": detectors,
+            }))
             .await?;
         let mut cameras = Vec::new();
         for i in 0..opts.cameras {
-            cameras.push(
-                sb.create_camera(&tenant, &format!("cam{i}"), &sb.sim.url(i))
-                    .await?,
-            );
+            let camera = sb
+                .create_camera(&tenant, &format!("cam{i}"), &sb.sim.url(i))
+                .await?;
+            if opts.analytics {
+                let rule = serde_json::json!({"name": "person", "detector": "person", "cooldown_seconds": 2});
+                let (status, body) = sb.post(&format!("/cameras/{camera}/rules"), &rule).await?;
+                anyhow::ensure!(status == 201, "rule on {camera}: {status} {body}");
+            }
+            cameras.push(camera);
         }
         let (db, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
@@ -598,6 +616,47 @@ impl Cluster {
             .filter(|(_, n)| n.as_deref() == Some(id.as_str()))
             .map(|(c, _)| c)
             .collect())
+    }
+
+    /// Waits until node `name` has indexed a segment of each of `cameras` since the camera's last
+    /// move (so that a fault's recording gap starts at the last segment it indexed).
+    pub async fn wait_indexed(
+        &self,
+        name: &str,
+        cameras: &[String],
+        deadline: Duration,
+    ) -> anyhow::Result<()> {
+        let id = self.id(name);
+        wait_for("a segment of each camera indexed", deadline, || {
+            let id = id.clone();
+            async move {
+                let done: i64 = self
+                    .db
+                    .query_one(
+                        "SELECT count(DISTINCT s.camera_id) FROM segments s
+                         WHERE s.node = $1 AND s.camera_id::text = ANY($2)
+                           AND s.start_ts >= (SELECT max(m.at) FROM placement_moves m
+                                              WHERE m.camera_id = s.camera_id)",
+                        &[&id, &cameras],
+                    )
+                    .await?
+                    .get(0);
+                Ok((usize::try_from(done).unwrap_or(0) >= cameras.len()).then_some(()))
+            }
+        })
+        .await
+    }
+
+    /// Sleeps a different part of a segment in each `round` (0.8 s, 2.5 s, 4.2 s, 0.9 s, …), so that
+    /// faults land anywhere within the segments being written rather than just after one closed.
+    pub async fn into_segment(round: usize) {
+        let ms = (u64::try_from(round).unwrap_or(0) * 1700 + 800) % 5000;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Waits until every node's orphan sweep has run over what the faults so far left on its disk.
+    pub async fn wait_swept() {
+        tokio::time::sleep(vms_actors::orphans::ORPHAN_AGE + Duration::from_secs(11)).await;
     }
 
     /// The running node holding the most cameras.

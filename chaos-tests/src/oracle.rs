@@ -182,7 +182,8 @@ pub async fn longest_gap(
 
 /// The recording gap a fault on `node` (at `fault`, seconds since the Unix epoch) left in `camera`:
 /// from the end of the last segment `node` indexed that began before the fault to the start of the
-/// first segment another node began after it. `None` until both exist. This is what a user loses.
+/// first segment of the camera's new owner (the node the first move after the fault gave it to).
+/// `None` until both exist. This is what a user loses.
 pub async fn recording_gap(
     db: &tokio_postgres::Client,
     camera: &str,
@@ -192,8 +193,11 @@ pub async fn recording_gap(
     Ok(db
         .query_one(
             "SELECT extract(epoch FROM
-               (SELECT min(start_ts) FROM segments WHERE camera_id = $1::text::uuid AND node <> $2
-                  AND start_ts > to_timestamp($3) - interval '1 second')
+               (SELECT min(s.start_ts) FROM segments s
+                WHERE s.camera_id = $1::text::uuid AND s.start_ts > to_timestamp($3) - interval '1 second'
+                  AND s.node = (SELECT m.to_node FROM placement_moves m
+                                WHERE m.camera_id = $1::text::uuid AND m.at > to_timestamp($3)
+                                ORDER BY m.id LIMIT 1))
                - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid AND node = $2
                   AND start_ts < to_timestamp($3)))::float8",
             &[&camera, &node, &fault],
@@ -223,6 +227,30 @@ pub async fn recording_gaps(
     Ok(gaps)
 }
 
+/// A fault on one node, for measuring the recording gaps it left later on.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// The node's id.
+    pub node: String,
+    /// Its cameras when the fault came.
+    pub cameras: Vec<String>,
+    /// When (seconds since the Unix epoch, the database's clock).
+    pub at: f64,
+}
+
+/// The recording gap of every moved camera of every fault, as the store has it now.
+pub async fn gaps_now(db: &tokio_postgres::Client, faults: &[Fault]) -> anyhow::Result<Vec<f64>> {
+    let mut gaps = Vec::new();
+    for f in faults {
+        for cam in &f.cameras {
+            if let Some(g) = recording_gap(db, cam, &f.node, f.at).await? {
+                gaps.push(g);
+            }
+        }
+    }
+    Ok(gaps)
+}
+
 /// Segments indexed twice: two rows of one camera starting within 100 ms of each other from the same
 /// node. Must be 0.
 pub async fn duplicate_segments(db: &tokio_postgres::Client) -> anyhow::Result<i64> {
@@ -235,6 +263,18 @@ pub async fn duplicate_segments(db: &tokio_postgres::Client) -> anyhow::Result<i
         )
         .await?
         .get(0))
+}
+
+/// Events written under an ownership epoch, and how many nodes wrote them: what the events oracles
+/// judge. A scenario that means them to judge something asserts it is not nothing.
+pub async fn judged_events(db: &tokio_postgres::Client) -> anyhow::Result<(i64, i64)> {
+    let row = db
+        .query_one(
+            "SELECT count(*), count(DISTINCT node) FROM events WHERE epoch IS NOT NULL",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// Seconds since the Unix epoch, now, by the database's clock.

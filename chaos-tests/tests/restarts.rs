@@ -48,7 +48,7 @@ async fn nats_restart_loses_and_moves_nothing() -> anyhow::Result<()> {
         nodes: 2,
         cameras: 4,
         env: vec![("VMS_NATS__URL".into(), nats.url())],
-        postgres: None,
+        ..Default::default()
     })
     .await?;
     let from = oracle::db_now(cluster.db()).await?;

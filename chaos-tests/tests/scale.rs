@@ -76,6 +76,7 @@ async fn ten_thousand_fake_cameras_converge_over_ten_nodes() -> anyhow::Result<(
         cameras: 0,
         env: fake,
         postgres: None,
+        analytics: false,
     })
     .await?;
     for i in 0..nodes {

@@ -108,6 +108,10 @@ pub(crate) use fence::owner_at_epoch;
 /// How long a PostgreSQL server may leave sent data unacknowledged (or an idle connection stay
 /// silent) before the connection is given up.
 pub const SERVER_SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest a connection may sit in an open transaction between statements before the server ends
+/// it and frees its locks: our transactions run their statements back to back, and a node cut off
+/// midway must not keep a camera's placement row locked while the leader moves the camera.
+pub const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest a statement may run (an option of every pooled connection; migrations lift it).
 pub const STATEMENT_TIMEOUT_MS: u32 = 60_000;
 
@@ -483,8 +487,9 @@ impl Store {
         Self::connect_with(url, pool_size, None)
     }
 
-    /// Builds a pool for `url`. Its connections notice a silent server within [`SERVER_SILENCE`] and
-    /// run no statement longer than [`STATEMENT_TIMEOUT_MS`]. With `sslmode=require` (or `verify-ca`, `verify-full`) in the URL,
+    /// Builds a pool for `url`. Its connections notice a silent server within [`SERVER_SILENCE`] (and
+    /// the server notices a silent node, or one idle in a transaction, as fast) and run no statement
+    /// longer than [`STATEMENT_TIMEOUT_MS`]. With `sslmode=require` (or `verify-ca`, `verify-full`) in the URL,
     /// every connection is TLS (rustls) and the server's certificate is verified, against
     /// `tls_ca_file` when given, else the system's roots (stricter than libpq's `require`). Any
     /// other mode (`prefer`, the default, included) connects without TLS.
@@ -493,27 +498,7 @@ impl Store {
         pool_size: usize,
         tls_ca_file: Option<&std::path::Path>,
     ) -> Result<Self, StoreError> {
-        let (url, verify) = tls_wanted(url);
-        let mut pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
-        pg.connect_timeout(std::time::Duration::from_secs(3));
-        // A server that silently stops answering (a partition that drops packets) is noticed within
-        // seconds instead of after TCP's minutes: data unacknowledged for 5 s aborts the connection,
-        // and an idle one is probed after 5 s of silence.
-        pg.tcp_user_timeout(SERVER_SILENCE);
-        pg.keepalives(true)
-            .keepalives_idle(SERVER_SILENCE)
-            .keepalives_interval(std::time::Duration::from_secs(1))
-            .keepalives_retries(3);
-        // And no statement runs for ever (a stuck lock, a runaway query); migrations lift it.
-        let options = match pg.get_options() {
-            Some(o) if o.contains("statement_timeout") => o.to_string(),
-            Some(o) => format!("{o} -c statement_timeout={STATEMENT_TIMEOUT_MS}"),
-            None => format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"),
-        };
-        pg.options(options);
-        if !verify {
-            pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-        }
+        let pg = connection_config(url)?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(tls_ca_file)?);
         let manager = Manager::from_config(
             pg,
@@ -979,6 +964,52 @@ impl Store {
         )
         .await
     }
+}
+
+/// The connection settings of every pooled connection to `url` (see [`Store::connect_with`]):
+/// timeouts on both sides, so that neither end waits on a silent one, and TLS when the URL asks.
+pub fn connection_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let (url, verify) = tls_wanted(url);
+    let mut pg: tokio_postgres::Config = url.parse().map_err(StoreError::Config)?;
+    pg.connect_timeout(std::time::Duration::from_secs(3));
+    // A server that silently stops answering (a partition that drops packets) is noticed within
+    // seconds instead of after TCP's minutes: data unacknowledged for 5 s aborts the connection,
+    // and an idle one is probed after 5 s of silence.
+    pg.tcp_user_timeout(SERVER_SILENCE);
+    pg.keepalives(true)
+        .keepalives_idle(SERVER_SILENCE)
+        .keepalives_interval(std::time::Duration::from_secs(1))
+        .keepalives_retries(3);
+    // And no statement runs for ever (a stuck lock, a runaway query); migrations lift it. The
+    // server gives up on us as we give up on it: a node cut off in the middle of a transaction
+    // would otherwise hold its row locks (the fence's lock on a camera's placement row among
+    // them) until the server's TCP noticed, hours later, and the placement leader could move
+    // none of its cameras (seen in the black-hole partition series before this was set).
+    let silence_ms = SERVER_SILENCE.as_millis();
+    let silence_s = SERVER_SILENCE.as_secs();
+    let server_side = [
+        ("statement_timeout", STATEMENT_TIMEOUT_MS.to_string()),
+        (
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION.as_millis().to_string(),
+        ),
+        ("tcp_user_timeout", silence_ms.to_string()),
+        ("tcp_keepalives_idle", silence_s.to_string()),
+        ("tcp_keepalives_interval", "1".to_string()),
+        ("tcp_keepalives_count", "3".to_string()),
+    ];
+    let mut options = pg.get_options().unwrap_or_default().to_string();
+    for (key, value) in server_side {
+        // What the URL sets itself wins.
+        if !options.contains(key) {
+            options = format!("{options} -c {key}={value}");
+        }
+    }
+    pg.options(options.trim());
+    if !verify {
+        pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    }
+    Ok(pg)
 }
 
 /// The tenant filter of a scoped query: `NULL` matches every tenant.
