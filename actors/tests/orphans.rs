@@ -47,9 +47,14 @@ fn context(store: Store, data_dir: std::path::PathBuf) -> Arc<NodeContext> {
     })
 }
 
-/// A segment row of `camera` by `node`, `age_days` old, for `path`.
+/// A 5 s segment of `camera` numbered `seq` that ended `age_days` ago, in `path`.
 fn row(camera: &Camera, seq: i64, age_days: i64, path: &str) -> NewSegment {
-    let end = chrono::Utc::now() - chrono::Duration::days(age_days);
+    ended(camera, seq, chrono::Duration::days(age_days), path)
+}
+
+/// A 5 s segment of `camera` numbered `seq` that ended `ago`, in `path`.
+fn ended(camera: &Camera, seq: i64, ago: chrono::Duration, path: &str) -> NewSegment {
+    let end = chrono::Utc::now() - ago;
     NewSegment {
         camera_id: camera.id,
         tenant_id: camera.tenant_id,
@@ -207,16 +212,8 @@ async fn a_recovered_file_is_judged_by_the_epoch_it_was_recorded_under() -> anyh
         .await?;
         let block = vms_actors::placement::SEQ_BLOCK;
         let file = |seq: i64, ended_secs_ago: i64| {
-            let end = chrono::Utc::now() - chrono::Duration::seconds(ended_secs_ago);
-            NewSegment {
-                camera_id: camera.id,
-                tenant_id: camera.tenant_id,
-                seq,
-                start: end - chrono::Duration::seconds(5),
-                end,
-                bytes: 100,
-                path: format!("/a/{seq}.ts").into(),
-            }
+            let ago = chrono::Duration::seconds(ended_secs_ago);
+            ended(&camera, seq, ago, &format!("/a/{seq}.ts"))
         };
         // Ended before the move: recorded while the camera was node a's.
         let (tail, _) = store

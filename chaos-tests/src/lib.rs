@@ -698,3 +698,76 @@ impl Cluster {
         Ok(vms_node::bench::node::metric_sum(&text, metric, label) + 0.0)
     }
 }
+
+/// The figures of a series of faults: times to recording elsewhere, and recording gaps per moved
+/// camera, reported as p50/p99 under `label`.
+pub struct Series {
+    label: String,
+    times: Vec<f64>,
+    gaps: Vec<f64>,
+    faults: Vec<oracle::Fault>,
+}
+
+impl Series {
+    /// An empty series named `label` in what it prints.
+    pub fn new(label: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            times: Vec::new(),
+            gaps: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    /// Records a fault on `victim` at `fault` (the database's clock) that moved `cameras` after
+    /// `moved` seconds: waits for and prints each moved camera's recording gap.
+    pub async fn record(
+        &mut self,
+        cluster: &Cluster,
+        victim: &str,
+        cameras: &[String],
+        fault: f64,
+        moved: &[f64],
+    ) -> anyhow::Result<()> {
+        let node = cluster.id(victim);
+        let wait = Duration::from_secs(20);
+        let gaps = oracle::recording_gaps(cluster.db(), cameras, &node, fault, wait).await?;
+        println!(
+            "{}: recording gap per moved camera {gaps:.2?} s",
+            self.label
+        );
+        self.times.extend(moved);
+        self.gaps.extend(gaps);
+        self.faults.push(oracle::Fault {
+            node,
+            cameras: cameras.to_vec(),
+            at: fault,
+        });
+        Ok(())
+    }
+
+    /// Prints the series' percentiles, then, once every victim's orphan sweep has run, the gaps
+    /// as the store has them then.
+    pub async fn report(&self, cluster: &Cluster) -> anyhow::Result<()> {
+        let p = |v: &[f64], q| percentile(v, q);
+        println!(
+            "{}: {} takeovers over {} faults: p50 {:.2} s, p99 {:.2} s; recording gap per moved camera p50 {:.2} s, p99 {:.2} s",
+            self.label,
+            self.times.len(),
+            self.faults.len(),
+            p(&self.times, 50.0),
+            p(&self.times, 99.0),
+            p(&self.gaps, 50.0),
+            p(&self.gaps, 99.0)
+        );
+        Cluster::wait_swept().await;
+        let swept = oracle::gaps_now(cluster.db(), &self.faults).await?;
+        println!(
+            "{}: recording gap per moved camera once the victims swept their orphans: p50 {:.2} s, p99 {:.2} s",
+            self.label,
+            p(&swept, 50.0),
+            p(&swept, 99.0)
+        );
+        Ok(())
+    }
+}

@@ -9,7 +9,7 @@
 //! back and has indexed the segments it was writing).
 
 use std::time::{Duration, SystemTime};
-use vms_chaos_tests::{Cluster, ClusterOptions, oracle, percentile, size};
+use vms_chaos_tests::{Cluster, ClusterOptions, Series, oracle, percentile, size};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()> {
@@ -91,7 +91,7 @@ async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyho
     })
     .await?;
     let freezes = size("FREEZES", 1);
-    let (mut times, mut gaps, mut faults) = (Vec::new(), Vec::new(), Vec::new());
+    let mut series = Series::new("freeze");
     for round in 0..freezes {
         println!("freeze: round {}/{freezes}", round + 1);
         let victim = cluster.busiest().await?;
@@ -141,43 +141,14 @@ async fn frozen_node_loses_its_cameras_and_stops_them_when_it_resumes() -> anyho
         println!(
             "freeze: the resumed node stopped its stale cameras; {fenced} of its writes were refused as stale"
         );
-        let victim_id = cluster.id(&victim);
-        let g = oracle::recording_gaps(
-            cluster.db(),
-            &cameras,
-            &victim_id,
-            fault,
-            Duration::from_secs(20),
-        )
-        .await?;
-        println!("freeze: recording gap per moved camera {g:.2?} s");
-        times.extend(moved);
-        gaps.extend(g);
-        faults.push(oracle::Fault {
-            node: victim_id.clone(),
-            cameras: cameras.clone(),
-            at: fault,
-        });
+        series
+            .record(&cluster, &victim, &cameras, fault, &moved)
+            .await?;
         cluster.wait_member_up(&victim).await?;
         cluster.wait_settled(None, Duration::from_secs(40)).await?;
         cluster.wait_recording(Duration::from_secs(30)).await?;
     }
-    println!(
-        "freeze: {} takeovers over {freezes} freezes: p50 {:.2} s, p99 {:.2} s; recording gap per moved camera p50 {:.2} s, p99 {:.2} s",
-        times.len(),
-        percentile(&times, 50.0),
-        percentile(&times, 99.0),
-        percentile(&gaps, 50.0),
-        percentile(&gaps, 99.0)
-    );
-    // What the victims left on their disks is indexed by their orphan sweeps: the gaps now.
-    Cluster::wait_swept().await;
-    let swept = oracle::gaps_now(cluster.db(), &faults).await?;
-    println!(
-        "freeze: recording gap per moved camera once the victims swept their orphans: p50 {:.2} s, p99 {:.2} s",
-        percentile(&swept, 50.0),
-        percentile(&swept, 99.0)
-    );
+    series.report(&cluster).await?;
     oracle::assert_clean(cluster.db()).await
 }
 

@@ -9,7 +9,7 @@
 //! time to recording elsewhere and recording gap per moved camera.
 
 use std::time::{Duration, SystemTime};
-use vms_chaos_tests::{Cluster, ClusterOptions, Proxy, node_name, oracle, percentile, size};
+use vms_chaos_tests::{Cluster, ClusterOptions, Proxy, Series, node_name, oracle, size};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_node_fences_itself_and_its_cameras_move() -> anyhow::Result<()> {
@@ -74,7 +74,7 @@ async fn partition(how: Partition) -> anyhow::Result<()> {
     cluster.wait_settled(None, Duration::from_secs(40)).await?;
     cluster.wait_recording(Duration::from_secs(30)).await?;
     let rounds = size("PARTITIONS", 1);
-    let (mut times, mut gaps, mut faults) = (Vec::new(), Vec::new(), Vec::new());
+    let mut series = Series::new(format!("partition ({how:?})"));
     for round in 0..rounds {
         println!("partition ({how:?}): round {}/{rounds}", round + 1);
         let mut victim = String::new();
@@ -128,7 +128,6 @@ async fn partition(how: Partition) -> anyhow::Result<()> {
             cameras.len()
         );
         assert!(moved.iter().all(|t| *t <= 5.0), "{moved:?}");
-        times.extend(&moved);
         // It fenced itself: its open segments stopped growing within the lease time (2 s).
         tokio::time::sleep(Duration::from_secs(3)).await;
         cluster.assert_stopped_writing(
@@ -158,22 +157,9 @@ async fn partition(how: Partition) -> anyhow::Result<()> {
                 .contains("cut off from NATS and PostgreSQL; stopping this node's cameras"),
             "the cut-off node logged no self-fencing"
         );
-        let victim_id = cluster.id(&victim);
-        let g = oracle::recording_gaps(
-            cluster.db(),
-            &cameras,
-            &victim_id,
-            fault,
-            Duration::from_secs(20),
-        )
-        .await?;
-        println!("partition ({how:?}): recording gap per moved camera {g:.2?} s");
-        gaps.extend(g);
-        faults.push(oracle::Fault {
-            node: victim_id.clone(),
-            cameras: cameras.clone(),
-            at: fault,
-        });
+        series
+            .record(&cluster, &victim, &cameras, fault, &moved)
+            .await?;
         // The link comes back: what it wrote while cut off is refused, and it takes cameras again.
         tokio::time::sleep(Duration::from_secs(4)).await;
         nats.restore();
@@ -186,22 +172,7 @@ async fn partition(how: Partition) -> anyhow::Result<()> {
             "partition ({how:?}): link restored; {fenced} writes of the cut-off node refused as stale"
         );
     }
-    println!(
-        "partition ({how:?}): {} takeovers over {rounds} cuts: p50 {:.2} s, p99 {:.2} s; recording gap per moved camera p50 {:.2} s, p99 {:.2} s",
-        times.len(),
-        percentile(&times, 50.0),
-        percentile(&times, 99.0),
-        percentile(&gaps, 50.0),
-        percentile(&gaps, 99.0)
-    );
-    // What the victims left on their disks is indexed by their orphan sweeps: the gaps now.
-    Cluster::wait_swept().await;
-    let swept = oracle::gaps_now(cluster.db(), &faults).await?;
-    println!(
-        "partition ({how:?}): recording gap per moved camera once the victims swept their orphans: p50 {:.2} s, p99 {:.2} s",
-        percentile(&swept, 50.0),
-        percentile(&swept, 99.0)
-    );
+    series.report(&cluster).await?;
     oracle::assert_clean(cluster.db()).await
 }
 

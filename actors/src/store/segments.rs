@@ -4,6 +4,10 @@ use super::*;
 use crate::store::placement::HANDOVER_LIMIT;
 use std::collections::{HashMap, HashSet};
 
+/// SQL: the days segment rows `s` of camera `c` of tenant `t` are kept (the camera's retention,
+/// capped by the tenant's licence).
+const KEPT_DAYS: &str = "least(coalesce(c.retention_days, t.retention_days), t.retention_days)";
+
 /// A file's end may pass the move that ended its epoch by this much and still count as recorded
 /// within it (the owner stops recording as the move lands).
 pub const RECOVERED_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
@@ -249,11 +253,12 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node, s.origin
-                 FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
-                 WHERE s.node = $1
-                   AND s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
-                 ORDER BY s.start_ts LIMIT $2",
+                &format!(
+                    "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node, s.origin
+                     FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                     WHERE s.node = $1 AND s.end_ts < now() - make_interval(days => {KEPT_DAYS})
+                     ORDER BY s.start_ts LIMIT $2"
+                ),
                 &[&node, &limit],
             )
             .await?;
@@ -322,8 +327,10 @@ impl Store {
         let ids: Vec<Uuid> = cameras.iter().map(|c| c.0).collect();
         let rows = client
             .query(
-                "SELECT c.id, least(coalesce(c.retention_days, t.retention_days), t.retention_days)
-                 FROM cameras c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = ANY($1)",
+                &format!(
+                    "SELECT c.id, {KEPT_DAYS} FROM cameras c JOIN tenants t ON t.id = c.tenant_id
+                     WHERE c.id = ANY($1)"
+                ),
                 &[&ids],
             )
             .await?;
@@ -351,12 +358,14 @@ impl Store {
         let client = self.pool.get().await?;
         Ok(client
             .execute(
-                "DELETE FROM segments WHERE id IN (
-                   SELECT s.id FROM segments s
-                   JOIN cluster_nodes n ON n.node_id = s.node AND n.removed_at IS NOT NULL
-                   JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
-                   WHERE s.end_ts < now() - make_interval(days => least(coalesce(c.retention_days, t.retention_days), t.retention_days))
-                   LIMIT $1)",
+                &format!(
+                    "DELETE FROM segments WHERE id IN (
+                       SELECT s.id FROM segments s
+                       JOIN cluster_nodes n ON n.node_id = s.node AND n.removed_at IS NOT NULL
+                       JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                       WHERE s.end_ts < now() - make_interval(days => {KEPT_DAYS})
+                       LIMIT $1)"
+                ),
                 &[&limit],
             )
             .await?)
