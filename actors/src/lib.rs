@@ -8,30 +8,21 @@
 
 pub mod analytics;
 pub mod backoff;
-pub mod camera;
-pub mod changes;
-pub mod cluster_auth;
+pub mod cluster;
 pub mod context;
-pub mod escalation;
-pub mod feed;
-pub mod links;
-pub mod membership;
+pub mod media;
 pub mod metrics;
-pub mod notifier;
-pub mod orphans;
-pub mod outbox;
-pub mod pipeline;
-pub mod placement;
-pub mod recorder;
-pub mod retention;
-pub mod rules;
-pub mod sampler;
-pub mod segmenter;
-pub mod self_fence;
+pub mod notify;
+pub mod recording;
 pub mod store;
 pub mod supervisor;
-pub mod tenant;
-pub mod tsmux;
+
+// The paths modules had before they were grouped by job, kept while code moves over to the new ones.
+pub use analytics::{feed, outbox, rules};
+pub use cluster::{changes, cluster_auth, links, membership, placement, self_fence};
+pub use media::{pipeline, recorder, sampler, tsmux};
+pub use notify::{escalation, notifier};
+pub use recording::{camera, orphans, retention, segmenter, tenant};
 
 pub use context::NodeContext;
 pub use store::{Store, StoreError};

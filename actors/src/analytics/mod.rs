@@ -1,0 +1,9 @@
+//! Analytics: detection on sampled keyframes, the rules that turn detections into events, the
+//! durable event outbox and the live event feed.
+
+mod detection;
+pub mod feed;
+pub mod outbox;
+pub mod rules;
+
+pub use detection::*;
