@@ -1,0 +1,253 @@
+//! The layering of `actors/src`, checked from the source: every `crate::` path a module names
+//! (outside its tests) must point down this order of layers, and no two modules may import each
+//! other through a cycle:
+//!
+//! ```text
+//! supervisor → cluster → notify → analytics → recording → media → context → store → base
+//! ```
+//!
+//! `base` is `metrics` and `backoff`. The imports and cycles that break the rule today are listed in
+//! [`KNOWN_UPWARD`] and [`KNOWN_CYCLES`] while issue 13 removes them: the test fails on any new
+//! one, and on a listed one that is gone (so the lists only shrink).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Layers, lowest first.
+const ORDER: [&str; 9] = [
+    "base",
+    "store",
+    "context",
+    "media",
+    "recording",
+    "analytics",
+    "notify",
+    "cluster",
+    "supervisor",
+];
+
+/// Upward imports that exist today (`file -> layer`), to be removed.
+const KNOWN_UPWARD: &[&str] = &[
+    "analytics/feed.rs -> cluster",
+    "cluster/changes.rs -> supervisor",
+    "cluster/placement.rs -> supervisor",
+    "context.rs -> analytics",
+    "context.rs -> cluster",
+    "recording/camera.rs -> analytics",
+    "recording/camera.rs -> cluster",
+    "recording/orphans.rs -> cluster",
+];
+
+/// Import cycles between modules that exist today (their modules, sorted, joined by `,`).
+const KNOWN_CYCLES: &[&str] = &[
+    "analytics,camera,cluster_auth,context,escalation,membership,notifier,orphans,placement,retention,segmenter,self_fence,supervisor,tenant",
+    "pipeline,sampler",
+];
+
+/// The module a `crate::<name>` path reaches, and its layer (`None`: not a module of ours).
+fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "metrics" => ("metrics", "base"),
+        "backoff" => ("backoff", "base"),
+        "store" => ("store", "store"),
+        "context" => ("context", "context"),
+        "tsmux" => ("tsmux", "media"),
+        "recorder" => ("recorder", "media"),
+        "pipeline" => ("pipeline", "media"),
+        "sampler" => ("sampler", "media"),
+        "tenant" => ("tenant", "recording"),
+        "camera" => ("camera", "recording"),
+        "segmenter" => ("segmenter", "recording"),
+        "retention" => ("retention", "recording"),
+        "orphans" => ("orphans", "recording"),
+        "analytics" => ("analytics", "analytics"),
+        "rules" => ("rules", "analytics"),
+        "outbox" => ("outbox", "analytics"),
+        "feed" => ("feed", "analytics"),
+        "notifier" => ("notifier", "notify"),
+        "escalation" => ("escalation", "notify"),
+        "membership" => ("membership", "cluster"),
+        "links" => ("links", "cluster"),
+        "changes" => ("changes", "cluster"),
+        "placement" => ("placement", "cluster"),
+        "self_fence" => ("self_fence", "cluster"),
+        "cluster_auth" => ("cluster_auth", "cluster"),
+        "supervisor" => ("supervisor", "supervisor"),
+        _ => return None,
+    })
+}
+
+/// The module and layer of the source file at `rel` (relative to `actors/src`).
+fn file_module(rel: &str) -> Option<(&'static str, &'static str)> {
+    let stem = rel.strip_suffix(".rs")?;
+    let name = match stem {
+        "analytics/detection" => "analytics",
+        s if s.starts_with("store/") => "store",
+        s => s.rsplit('/').next()?,
+    };
+    module_of(name)
+}
+
+/// Every `.rs` file under `dir`, relative to `root`.
+fn sources(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("source folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(root, &path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(root).expect("under root");
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// The names `code` reaches as `crate::<name>`, in `use crate::{a, b::c}` groups too.
+fn crate_paths(code: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find("};").unwrap_or(group.len())];
+            for part in group.split(',') {
+                let head = part.trim().split("::").next().unwrap_or("");
+                names.insert(
+                    head.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                        .to_string(),
+                );
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    names
+}
+
+/// Strongly connected components of more than one module (Tarjan's algorithm, iterative enough for
+/// a few dozen modules).
+fn cycles(graph: &BTreeMap<&'static str, BTreeSet<&'static str>>) -> BTreeSet<String> {
+    struct State<'a> {
+        graph: &'a BTreeMap<&'static str, BTreeSet<&'static str>>,
+        index: BTreeMap<&'static str, usize>,
+        low: BTreeMap<&'static str, usize>,
+        stack: Vec<&'static str>,
+        on_stack: BTreeSet<&'static str>,
+        found: BTreeSet<String>,
+    }
+    fn visit(s: &mut State<'_>, v: &'static str) {
+        let i = s.index.len();
+        s.index.insert(v, i);
+        s.low.insert(v, i);
+        s.stack.push(v);
+        s.on_stack.insert(v);
+        let next: Vec<&'static str> = s.graph.get(v).into_iter().flatten().copied().collect();
+        for w in next {
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let lw = s.low[w];
+                let lv = s.low.get_mut(v).expect("visited");
+                *lv = (*lv).min(lw);
+            } else if s.on_stack.contains(w) {
+                let iw = s.index[w];
+                let lv = s.low.get_mut(v).expect("visited");
+                *lv = (*lv).min(iw);
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut component = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on_stack.remove(w);
+                component.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort_unstable();
+                s.found.insert(component.join(","));
+            }
+        }
+    }
+    let mut s = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        found: BTreeSet::new(),
+    };
+    for &v in graph.keys() {
+        if !s.index.contains_key(v) {
+            visit(&mut s, v);
+        }
+    }
+    s.found
+}
+
+#[test]
+fn imports_point_down_the_layers_and_form_no_new_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &root, &mut files);
+    files.sort();
+    let layer = |l: &str| ORDER.iter().position(|o| *o == l).expect("a layer");
+    let mut upward = BTreeSet::new();
+    let mut graph: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
+    for rel in &files {
+        let Some((module, from)) = file_module(rel) else {
+            continue;
+        };
+        let code = std::fs::read_to_string(root.join(rel)).expect("readable source");
+        // A module's tests may reach anywhere.
+        let code = code.split("#[cfg(test)]").next().unwrap_or("");
+        for name in crate_paths(code) {
+            let Some((target, to)) = module_of(&name) else {
+                continue;
+            };
+            if target != module {
+                graph.entry(module).or_default().insert(target);
+            }
+            if layer(to) > layer(from) {
+                upward.insert(format!("{rel} -> {to}"));
+            }
+        }
+    }
+    let known: BTreeSet<String> = KNOWN_UPWARD.iter().map(|s| s.to_string()).collect();
+    let new: Vec<&String> = upward.difference(&known).collect();
+    let gone: Vec<&String> = known.difference(&upward).collect();
+    assert!(new.is_empty(), "imports pointing up the layers: {new:#?}");
+    assert!(
+        gone.is_empty(),
+        "fixed, so remove them from KNOWN_UPWARD: {gone:#?}"
+    );
+    let found = cycles(&graph);
+    let known: BTreeSet<String> = KNOWN_CYCLES.iter().map(|s| s.to_string()).collect();
+    let new: Vec<&String> = found.difference(&known).collect();
+    let gone: Vec<&String> = known.difference(&found).collect();
+    assert!(new.is_empty(), "import cycles: {new:#?}");
+    assert!(
+        gone.is_empty(),
+        "changed or fixed, so update KNOWN_CYCLES: {gone:#?}"
+    );
+}
+
+#[test]
+fn the_checker_sees_an_upward_import_and_a_cycle() {
+    let paths =
+        crate_paths("use crate::{camera::CameraActor, metrics};\nlet x = crate::store::Store;");
+    assert_eq!(
+        paths,
+        ["camera", "metrics", "store"].map(String::from).into()
+    );
+    let mut graph: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
+    graph.entry("tsmux").or_default().insert("recorder");
+    graph.entry("recorder").or_default().insert("tsmux");
+    graph.entry("camera").or_default().insert("recorder");
+    assert_eq!(
+        cycles(&graph),
+        BTreeSet::from(["recorder,tsmux".to_string()])
+    );
+}
