@@ -34,8 +34,6 @@ const KNOWN_UPWARD: &[&str] = &[
     "context.rs -> analytics",
     "context.rs -> cluster",
     "recording/camera.rs -> analytics",
-    "recording/camera.rs -> cluster",
-    "recording/orphans.rs -> cluster",
 ];
 
 /// Import cycles between modules that exist today (their modules, sorted, joined by `,`).

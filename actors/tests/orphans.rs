@@ -210,7 +210,7 @@ async fn a_recovered_file_is_judged_by_the_epoch_it_was_recorded_under() -> anyh
             &[&camera.id.0],
         )
         .await?;
-        let block = vms_actors::placement::SEQ_BLOCK;
+        let block = vms_actors::store::SEQ_BLOCK;
         let file = |seq: i64, ended_secs_ago: i64| {
             let ago = chrono::Duration::seconds(ended_secs_ago);
             ended(&camera, seq, ago, &format!("/a/{seq}.ts"))

@@ -48,9 +48,6 @@ const DEFAULT_WEIGHT: f64 = 64.0;
 /// Camera labels with this prefix are placement constraints: `placement.site = north` needs a node
 /// labelled `site = north`.
 pub const CONSTRAINT_PREFIX: &str = "placement.";
-/// Segment numbers of each ownership epoch start at `epoch * SEQ_BLOCK`, so two nodes recording a
-/// camera during a handover never number a segment alike.
-pub const SEQ_BLOCK: i64 = 1_000_000_000;
 
 #[derive(Debug)]
 struct Owned {

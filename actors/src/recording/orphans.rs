@@ -8,9 +8,8 @@
 //! the camera's retention, so nothing stays on disk unaccounted for.
 
 use crate::context::NodeContext;
-use crate::placement::SEQ_BLOCK;
 use crate::recorder::{recovered_time_range, remove_path, seq_of};
-use crate::store::{NewSegment, StoreError};
+use crate::store::{NewSegment, SEQ_BLOCK, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

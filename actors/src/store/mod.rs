@@ -23,6 +23,7 @@ pub mod rules;
 pub mod scratch;
 pub mod security;
 mod segments;
+pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
 pub mod tickets;
 
 /// Migrations in the order they apply; each runs once, in a transaction, under an advisory lock.

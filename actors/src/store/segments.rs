@@ -12,6 +12,10 @@ const KEPT_DAYS: &str = "least(coalesce(c.retention_days, t.retention_days), t.r
 /// within it (the owner stops recording as the move lands).
 pub const RECOVERED_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Segment numbers of each ownership epoch start at `epoch * SEQ_BLOCK`, so two nodes recording a
+/// camera during a handover never number a segment alike.
+pub const SEQ_BLOCK: i64 = 1_000_000_000;
+
 /// Who indexes a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Indexing {
