@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod backoff;
 pub mod cluster;
+pub mod cluster_auth;
 pub mod context;
 pub mod media;
 pub mod metrics;
@@ -19,7 +20,7 @@ pub mod supervisor;
 
 // The paths modules had before they were grouped by job, kept while code moves over to the new ones.
 pub use analytics::{feed, outbox, rules};
-pub use cluster::{changes, cluster_auth, links, membership, placement, self_fence};
+pub use cluster::{changes, links, membership, placement, self_fence};
 pub use media::{pipeline, recorder, sampler, tsmux};
 pub use notify::{escalation, notifier};
 pub use recording::{camera, orphans, retention, segmenter, tenant};
