@@ -118,7 +118,7 @@ pub fn mac_of<T: Signed>(msg: &T, cookie: &str) -> String {
     let mut unsigned = msg.clone();
     unsigned.set_mac(String::new());
     let body = serde_json::to_vec(&unsigned).unwrap_or_default();
-    crate::notifier::signature(
+    crate::signing::signature(
         cookie.as_bytes(),
         msg.stamp().sent_at.timestamp_millis(),
         &body,

@@ -15,6 +15,7 @@ pub mod media;
 pub mod metrics;
 pub mod notify;
 pub mod recording;
+pub mod signing;
 pub mod store;
 pub mod supervisor;
 

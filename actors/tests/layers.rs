@@ -6,7 +6,8 @@
 //! supervisor → cluster → notify → analytics → recording → media → context → store → base
 //! ```
 //!
-//! `base` is `metrics` and `backoff`. The imports and cycles that break the rule today are listed in
+//! `base` is `metrics`, `backoff`, `signing` and `cluster_auth` (the cluster's signing key, which
+//! every layer signs or verifies with). The imports and cycles that break the rule today are listed in
 //! [`KNOWN_UPWARD`] and [`KNOWN_CYCLES`] while issue 13 removes them: the test fails on any new
 //! one, and on a listed one that is gone (so the lists only shrink).
 
@@ -28,7 +29,6 @@ const ORDER: [&str; 9] = [
 
 /// Upward imports that exist today (`file -> layer`), to be removed.
 const KNOWN_UPWARD: &[&str] = &[
-    "analytics/feed.rs -> cluster",
     "cluster/changes.rs -> supervisor",
     "cluster/placement.rs -> supervisor",
     "context.rs -> analytics",
@@ -38,7 +38,7 @@ const KNOWN_UPWARD: &[&str] = &[
 
 /// Import cycles between modules that exist today (their modules, sorted, joined by `,`).
 const KNOWN_CYCLES: &[&str] = &[
-    "analytics,camera,cluster_auth,context,escalation,membership,notifier,orphans,placement,retention,segmenter,self_fence,supervisor,tenant",
+    "analytics,camera,context,escalation,notifier,orphans,placement,retention,segmenter,self_fence,supervisor,tenant",
     "pipeline,sampler",
 ];
 
@@ -47,6 +47,8 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
     Some(match name {
         "metrics" => ("metrics", "base"),
         "backoff" => ("backoff", "base"),
+        "signing" => ("signing", "base"),
+        "cluster_auth" => ("cluster_auth", "base"),
         "store" => ("store", "store"),
         "context" => ("context", "context"),
         "tsmux" => ("tsmux", "media"),
@@ -69,7 +71,6 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "changes" => ("changes", "cluster"),
         "placement" => ("placement", "cluster"),
         "self_fence" => ("self_fence", "cluster"),
-        "cluster_auth" => ("cluster_auth", "cluster"),
         "supervisor" => ("supervisor", "supervisor"),
         _ => return None,
     })
