@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio_postgres::NoTls;
 use vms_actors::context::NodeContext;
-use vms_actors::orphans;
+use vms_actors::orphans::{self, OrphanSweeper};
 use vms_actors::recorder::{SegmentLayout, SegmentRecorder};
 use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
 use vms_actors::store::{NewSegment, Store, StoreError};
@@ -103,9 +103,11 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         }
         drop(rec);
         // A file this process may be writing (modified after it started) is left alone.
-        let busy = orphans::sweep(&ctx, SystemTime::now() - Duration::from_secs(3600)).await?;
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let busy = OrphanSweeper::new(an_hour_ago).sweep(&ctx).await?;
         assert_eq!(busy, orphans::OrphanSweep::default());
-        let swept = orphans::sweep(&ctx, SystemTime::now()).await?;
+        let mut sweeper = OrphanSweeper::new(SystemTime::now());
+        let swept = sweeper.sweep(&ctx).await?;
         assert_eq!(swept.recovered, 1, "{swept:?}");
         let (page, _) = store
             .segments(
@@ -123,11 +125,10 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
             (tail.seq, tail.origin, tail.node.as_str(), tail.duration_ms),
             (7, SegmentOrigin::Recovered, "node-a", 2000)
         );
-        // Once only.
-        assert_eq!(
-            orphans::sweep(&ctx, SystemTime::now()).await?,
-            orphans::OrphanSweep::default()
-        );
+        // Once only, by this sweeper or after another restart.
+        assert_eq!(sweeper.sweep(&ctx).await?, orphans::OrphanSweep::default());
+        let restarted = OrphanSweeper::new(SystemTime::now()).sweep(&ctx).await?;
+        assert_eq!(restarted, orphans::OrphanSweep::default());
 
         // A day folder past the 1-day retention: the file no row holds goes, the indexed one
         // stays (its row and file go together through the retention sweep), as does a recent day.
@@ -140,7 +141,7 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         kept.start = "2020-01-01T10:00:00Z".parse()?;
         kept.end = kept.start + chrono::Duration::seconds(5);
         store.insert_segment(&kept, "node-a", None).await?;
-        let swept = orphans::sweep(&ctx, SystemTime::now()).await?;
+        let swept = sweeper.sweep(&ctx).await?;
         assert_eq!(swept.removed, 1, "{swept:?}");
         assert!(!orphan.exists() && indexed.exists() && tail_exists(&camera_dir));
 

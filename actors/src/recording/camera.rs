@@ -337,7 +337,7 @@ impl Actor for CameraActor {
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(camera_id = %camera.id, error = %e, "cannot index segments left by a crash now; the node's sweep will");
+                tracing::warn!(camera_id = %camera.id, error = %e, "cannot index segments left by a crash now; they are when the camera or the node starts again, or go with retention");
             }
         }
         let last_indexed = ctx.store.last_seq(camera.id).await?;

@@ -11,7 +11,7 @@ use crate::context::NodeContext;
 use crate::recorder::{recovered_time_range, remove_path, seq_of};
 use crate::store::{NewSegment, SEQ_BLOCK, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use vms_messages::{CameraId, SegmentOrigin, TenantId};
@@ -21,9 +21,6 @@ use vms_messages::{CameraId, SegmentOrigin, TenantId};
 /// once per GOP, and indexes a closed one within a second unless the database is away (and then
 /// this sweep cannot run either).
 pub const ORPHAN_AGE: Duration = Duration::from_secs(20);
-/// The same for a camera recording here: its actor indexes what it finds when it starts, so the
-/// sweep only catches what that missed (the database was away), long after any segment closed.
-pub const OWN_ORPHAN_AGE: Duration = Duration::from_secs(600);
 
 /// What one sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,63 +111,106 @@ fn epoch_of(ctx: &NodeContext, seq: i64) -> Option<i64> {
     (ctx.ownership.is_some() && seq >= SEQ_BLOCK).then_some(seq / SEQ_BLOCK)
 }
 
-/// Indexes this node's orphaned segment files and deletes the ones past retention; see the module
-/// docs. `started` is when this node started: files modified before it are no segment this process is
-/// writing, whatever the camera.
-pub async fn sweep(ctx: &NodeContext, started: SystemTime) -> Result<OrphanSweep, StoreError> {
-    let root = ctx.config.segments_dir();
-    let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
-        .await
-        .unwrap_or_default();
-    if cameras.is_empty() {
-        return Ok(OrphanSweep::default());
+/// Sweeps this node's disk for orphaned segment files; see the module docs. The first sweep looks
+/// at every camera's recent files modified before the node started. Later ones look only at cameras
+/// that record elsewhere now (one recording here indexes its own when its actor starts), and skip a
+/// camera whose folders have not changed since a sweep found every file there settled, so that a
+/// sweep costs a folder listing per camera, not a look at every file.
+pub struct OrphanSweeper {
+    /// When this node started: older files are nothing this process writes.
+    started: SystemTime,
+    /// A sweep has completed since the node started.
+    swept_once: bool,
+    /// Per camera, the newest modification time of its recent day folders when a sweep last found
+    /// all their files settled.
+    quiet: HashMap<CameraId, SystemTime>,
+}
+
+impl OrphanSweeper {
+    /// A sweeper for a node that started at `started`.
+    pub fn new(started: SystemTime) -> Self {
+        Self {
+            started,
+            swept_once: false,
+            quiet: HashMap::new(),
+        }
     }
-    let ids: Vec<CameraId> = cameras.iter().map(|c| c.camera).collect();
-    let retention = ctx.store.retention_days(&ids).await?;
-    let longest = ctx.store.longest_retention_days().await?;
-    let now = SystemTime::now();
-    let (settled, own_settled) = (
-        started.max(now - ORPHAN_AGE),
-        started.max(now - OWN_ORPHAN_AGE),
-    );
-    let mut done = OrphanSweep::default();
-    for folder in cameras {
-        let path = folder.path.clone();
-        let days = tokio::task::spawn_blocking(move || day_folders(&path))
+
+    /// Indexes this node's orphaned segment files and deletes the ones past retention.
+    pub async fn sweep(&mut self, ctx: &NodeContext) -> Result<OrphanSweep, StoreError> {
+        let root = ctx.config.segments_dir();
+        let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
             .await
             .unwrap_or_default();
-        // A camera the database does not know (deleted, or this is the wrong database) is never
-        // indexed; its files go only once past the longest retention any licence allows.
-        let Some(keep) = retention.get(&folder.camera).copied().or(longest) else {
-            continue;
-        };
-        let today = Utc::now().date_naive();
-        for (day, dir) in &days {
-            // A whole day past retention, with a day's margin for segments ending after midnight.
-            if *day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < today {
-                done.removed += delete_unindexed(ctx, &folder, *day, dir).await?;
+        if cameras.is_empty() {
+            self.swept_once = true;
+            return Ok(OrphanSweep::default());
+        }
+        let ids: Vec<CameraId> = cameras.iter().map(|c| c.camera).collect();
+        let retention = ctx.store.retention_days(&ids).await?;
+        let longest = ctx.store.longest_retention_days().await?;
+        let settled = self.started.max(SystemTime::now() - ORPHAN_AGE);
+        let mut done = OrphanSweep::default();
+        for folder in cameras {
+            let path = folder.path.clone();
+            let days = tokio::task::spawn_blocking(move || day_folders(&path))
+                .await
+                .unwrap_or_default();
+            // A camera the database does not know (deleted, or this is the wrong database) is never
+            // indexed; its files go only once past the longest retention any licence allows.
+            let Some(keep) = retention.get(&folder.camera).copied().or(longest) else {
+                continue;
+            };
+            let today = Utc::now().date_naive();
+            for (day, dir) in &days {
+                // A whole day past retention, with a day's margin for segments ending after midnight.
+                if *day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < today {
+                    done.removed += delete_unindexed(ctx, &folder, *day, dir).await?;
+                }
+            }
+            if !retention.contains_key(&folder.camera) {
+                continue;
+            }
+            let owned = ctx.owns(folder.camera);
+            if owned && self.swept_once {
+                continue;
+            }
+            let changed = newest_change(&days);
+            if !owned && changed.is_some() && self.quiet.get(&folder.camera) == changed.as_ref() {
+                continue;
+            }
+            let before = if owned { self.started } else { settled };
+            let unsettled = index_recent(ctx, &folder, &days, before, &mut done).await?;
+            match changed {
+                Some(at) if !unsettled && !owned => {
+                    self.quiet.insert(folder.camera, at);
+                }
+                _ => {
+                    self.quiet.remove(&folder.camera);
+                }
             }
         }
-        if !retention.contains_key(&folder.camera) {
-            continue;
+        self.swept_once = true;
+        if done != OrphanSweep::default() {
+            tracing::info!(
+                recovered = done.recovered,
+                fenced = done.fenced,
+                removed = done.removed,
+                "orphaned segment files swept"
+            );
         }
-        // Files nothing here writes: a camera recording here indexes its own when its actor starts.
-        let before = if ctx.owns(folder.camera) {
-            own_settled
-        } else {
-            settled
-        };
-        index_recent(ctx, &folder, &days, before, &mut done).await?;
+        Ok(done)
     }
-    if done != OrphanSweep::default() {
-        tracing::info!(
-            recovered = done.recovered,
-            fenced = done.fenced,
-            removed = done.removed,
-            "orphaned segment files swept"
-        );
-    }
-    Ok(done)
+}
+
+/// The newest modification time of a camera's two newest day folders (a file created or deleted
+/// there changes it).
+fn newest_change(days: &[(NaiveDate, PathBuf)]) -> Option<SystemTime> {
+    days.iter()
+        .rev()
+        .take(2)
+        .filter_map(|(_, dir)| std::fs::metadata(dir).ok()?.modified().ok())
+        .max()
 }
 
 /// Indexes the orphaned files of one camera, modified before `before`, when its actor starts here:
@@ -195,18 +235,20 @@ pub async fn index_camera(
     Ok(done)
 }
 
-/// Orphans are recent: indexes the unindexed files of the two newest day folders.
+/// Orphans are recent: indexes the unindexed files of the two newest day folders. Whether a file
+/// there was too recent to judge.
 async fn index_recent(
     ctx: &NodeContext,
     folder: &CameraFolder,
     days: &[(NaiveDate, PathBuf)],
     before: SystemTime,
     done: &mut OrphanSweep,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let mut unsettled = false;
     for (day, dir) in days.iter().rev().take(2) {
-        index_unindexed(ctx, folder, *day, dir, before, done).await?;
+        unsettled |= index_unindexed(ctx, folder, *day, dir, before, done).await?;
     }
-    Ok(())
+    Ok(unsettled)
 }
 
 /// The files of `dir` (among `files`) that have no row of this node.
@@ -260,7 +302,8 @@ async fn delete_unindexed(
     Ok(n)
 }
 
-/// Indexes the files of a recent day folder, modified before `before`, that have no row.
+/// Indexes the files of a recent day folder, modified before `before`, that have no row; whether a
+/// file there was modified later (too recent to judge).
 async fn index_unindexed(
     ctx: &NodeContext,
     folder: &CameraFolder,
@@ -268,16 +311,16 @@ async fn index_unindexed(
     dir: &Path,
     before: SystemTime,
     done: &mut OrphanSweep,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let d = dir.to_path_buf();
-    let files: Vec<_> = tokio::task::spawn_blocking(move || segment_files(&d))
+    let (files, recent): (Vec<_>, Vec<_>) = tokio::task::spawn_blocking(move || segment_files(&d))
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|(_, _, modified)| *modified < before)
-        .collect();
+        .partition(|(_, _, modified)| *modified < before);
+    let unsettled = !recent.is_empty();
     if files.is_empty() {
-        return Ok(());
+        return Ok(unsettled);
     }
     for (seq, path, modified) in unindexed(ctx, folder, day, files).await? {
         let p = path.clone();
@@ -322,7 +365,7 @@ async fn index_unindexed(
             }
         }
     }
-    Ok(())
+    Ok(unsettled)
 }
 
 /// The highest segment number among a camera's files in its two newest day folders (0 when none):

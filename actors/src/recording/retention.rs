@@ -66,11 +66,11 @@ static NODE_STARTED: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new(
 /// State of [`RetentionActor`].
 pub struct RetentionState {
     ctx: Arc<NodeContext>,
-    /// When the actor (the node) started: older files are nothing this process writes.
-    started: SystemTime,
+    /// Finds the segment files this node left without a row.
+    orphans: orphans::OrphanSweeper,
 }
 
-async fn sweep(state: &RetentionState) -> Result<u64, ActorProcessingErr> {
+async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
     let ctx = &state.ctx;
     let mut total = 0;
     loop {
@@ -93,7 +93,7 @@ async fn sweep(state: &RetentionState) -> Result<u64, ActorProcessingErr> {
             break;
         }
     }
-    orphans::sweep(ctx, state.started).await?;
+    state.orphans.sweep(ctx).await?;
     let dir = ctx.config.segments_dir();
     let t = &ctx.config.retention;
     let used = |d: &Path| disk_used_percent(d).unwrap_or(0.0);
@@ -155,7 +155,7 @@ impl Actor for RetentionActor {
         myself.send_message(RetentionMsg::Sweep)?;
         Ok(RetentionState {
             ctx,
-            started: *NODE_STARTED.get_or_init(SystemTime::now),
+            orphans: orphans::OrphanSweeper::new(*NODE_STARTED.get_or_init(SystemTime::now)),
         })
     }
 
