@@ -1,9 +1,9 @@
 //! What every actor of a node shares: configuration, the store and the NATS client.
 
-use crate::store::Store;
 use std::path::PathBuf;
 use vms_config::NodeConfig;
 use vms_messages::{CameraId, TenantId};
+use vms_store::Store;
 
 /// Shared, read-only node context handed to actors in their arguments.
 pub struct NodeContext {

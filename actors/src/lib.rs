@@ -1,5 +1,5 @@
-//! The actors of a VMS node and what they drive: GStreamer recording pipelines, the PostgreSQL store,
-//! and the NATS publisher.
+//! The actors of a VMS node and what they drive: GStreamer recording pipelines and the NATS
+//! publisher, over the PostgreSQL store of the `vms-store` crate.
 //!
 //! Supervision tree: [`supervisor::NodeSupervisor`] → [`tenant::TenantActor`] per tenant →
 //! [`camera::CameraActor`] per camera → [`segmenter::SegmenterActor`]; plus the singletons
@@ -16,7 +16,6 @@ pub mod metrics;
 pub mod notify;
 pub mod recording;
 pub mod signing;
-pub mod store;
 pub mod supervisor;
 
 // The paths modules had before they were grouped by job, kept while code moves over to the new ones.
@@ -27,4 +26,3 @@ pub use notify::{escalation, notifier};
 pub use recording::{camera, orphans, retention, segmenter, tenant};
 
 pub use context::NodeContext;
-pub use store::{Store, StoreError};

@@ -186,7 +186,7 @@ impl NodeState {
             .await
         {
             Ok(tenant) => self.start_tenant(myself, tenant).await,
-            Err(crate::StoreError::NotFound(_)) => {}
+            Err(vms_store::StoreError::NotFound(_)) => {}
             Err(e) => {
                 tracing::warn!(tenant_id = %id, error = %e, "cannot load tenant; retrying");
                 myself.send_after(RESTART_DELAY * 4, move || NodeMsg::StartTenant(id));

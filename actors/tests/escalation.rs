@@ -2,11 +2,11 @@
 //! must not be stored (nor notified): the store refuses it as superseded. The same escalation for a
 //! ticket still open is stored. Against a real PostgreSQL.
 
-use vms_actors::StoreError;
 use vms_actors::escalation::escalation_event;
-use vms_actors::store::scratch::{ScratchDatabase, detection, test_server};
 use vms_messages::auth::NewUser;
 use vms_messages::{CameraCreate, Role, TenantCreate, TenantScope, TicketAction};
+use vms_store::StoreError;
+use vms_store::scratch::{ScratchDatabase, detection, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> anyhow::Result<()> {

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 use tokio_postgres::NoTls;
-use vms_actors::store::NewSegment;
-use vms_actors::store::fence::{FenceMode, set_test_mode};
-use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
-use vms_actors::{Store, StoreError};
 use vms_messages::TenantCreate;
+use vms_store::NewSegment;
+use vms_store::fence::{FenceMode, set_test_mode};
+use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_store::{Store, StoreError};
 
 async fn client(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await?;

@@ -9,10 +9,10 @@ use tokio_postgres::NoTls;
 use vms_actors::context::NodeContext;
 use vms_actors::orphans::{self, OrphanSweeper};
 use vms_actors::recorder::{SegmentLayout, SegmentRecorder};
-use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
-use vms_actors::store::{NewSegment, Store, StoreError};
 use vms_config::NodeConfig;
 use vms_messages::{Camera, SegmentOrigin, TenantCreate};
+use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_store::{NewSegment, Store, StoreError};
 
 /// One H.264 access unit: parameter sets and an IDR slice, or a P slice.
 fn access_unit(keyframe: bool) -> Vec<u8> {
@@ -211,7 +211,7 @@ async fn a_recovered_file_is_judged_by_the_epoch_it_was_recorded_under() -> anyh
             &[&camera.id.0],
         )
         .await?;
-        let block = vms_actors::store::SEQ_BLOCK;
+        let block = vms_store::SEQ_BLOCK;
         let file = |seq: i64, ended_secs_ago: i64| {
             let ago = chrono::Duration::seconds(ended_secs_ago);
             ended(&camera, seq, ago, &format!("/a/{seq}.ts"))

@@ -2,9 +2,9 @@
 //! number its segments alike; the second node's file is indexed under the next free number instead of
 //! being refused (and then deleted as if its camera were gone).
 
-use vms_actors::store::NewSegment;
-use vms_actors::store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
 use vms_messages::TenantCreate;
+use vms_store::NewSegment;
+use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_number_taken_by_another_node_is_renumbered_not_lost() -> anyhow::Result<()> {

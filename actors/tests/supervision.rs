@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_actors::NodeContext;
 use vms_actors::camera::camera_actor_name;
-use vms_actors::store::scratch::{ScratchDatabase, test_server};
 use vms_actors::tenant::{TenantActor, TenantArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate};
+use vms_store::scratch::{ScratchDatabase, test_server};
 
 async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();

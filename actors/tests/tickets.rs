@@ -2,8 +2,8 @@
 //! created again under the same name is another rule, and its events open a ticket of their own
 //! instead of joining the old rule's. Against a real PostgreSQL.
 
-use vms_actors::store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
 use vms_messages::{Camera, Event, Rule, RuleCreate, TenantCreate, TenantScope};
+use vms_store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
 
 fn raised_by(camera: &Camera, rule: &Rule) -> Event {
     Event {

@@ -25,7 +25,9 @@ pub struct Segment {
     pub bytes: i64,
     /// Node that recorded it.
     pub node: String,
-    /// Relative URL of the media (`/api/v1/segments/{id}/media`, supports HTTP Range).
+    /// Relative URL of the media (`/api/v1/segments/{id}/media`, supports HTTP Range). The API
+    /// fills it in its answers; the store and NATS messages leave it empty.
+    #[serde(default)]
     pub media_url: String,
     /// How it came to be indexed (`live` unless recovered after a crash or a cut-off).
     #[serde(default)]

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use uuid::Uuid;
-use vms_actors::Store;
+use vms_actors::NodeContext;
 use vms_actors::camera::{CameraMsg, camera_actor_name};
 use vms_actors::supervisor::NodeMsg;
-use vms_actors::{NodeContext, StoreError};
 use vms_api::{ApiError, Backend, CameraPage, Page, TenantPage};
 use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::event::EventFilter;
@@ -28,6 +27,8 @@ use vms_messages::{Change, Principal, TicketAction, TicketPage, TicketState, Tic
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
+use vms_store::Store;
+use vms_store::StoreError;
 
 /// How long the API waits for a camera actor's status.
 const STATUS_TIMEOUT_MS: u64 = 1000;

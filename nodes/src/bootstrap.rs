@@ -5,9 +5,9 @@
 use anyhow::Context;
 use base64::Engine;
 use rand::RngCore;
-use vms_actors::Store;
 use vms_config::NodeConfig;
 use vms_messages::auth::{validate_email, validate_password};
+use vms_store::Store;
 
 /// Environment variable holding the first admin's password.
 pub const ADMIN_PASSWORD_ENV: &str = "VMS_ADMIN_PASSWORD";

@@ -7,13 +7,13 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use vms_actors::Store;
 use vms_api::Authenticator;
 use vms_config::NodeConfig;
 use vms_messages::auth::NewUser;
 use vms_messages::{
     CameraCreate, CameraUpdate, Role, SegmentReady, Tenant, TenantCreate, TenantScope,
 };
+use vms_store::Store;
 
 /// E-mail of the demo tenant's admin.
 const DEMO_ADMIN: &str = "demo-admin@vms.local";
@@ -232,7 +232,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 if let Ok(ready) = serde_json::from_slice::<SegmentReady>(&msg.payload) {
                     let s = ready.segment;
                     let name = names.get(&s.camera_id).map_or("?", String::as_str);
-                    println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, s.media_url);
+                    println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, vms_api::routes::segment_media_url(s.id));
                 }
             }
             msg = async { match events.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {

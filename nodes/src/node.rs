@@ -5,9 +5,10 @@ use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vms_actors::NodeContext;
 use vms_actors::supervisor::{NODE_SUPERVISOR, NodeMsg, NodeSupervisor};
-use vms_actors::{NodeContext, Store};
 use vms_config::NodeConfig;
+use vms_store::Store;
 
 /// How long a starting node waits for PostgreSQL before giving up.
 const DB_WAIT: Duration = Duration::from_secs(60);
@@ -28,8 +29,8 @@ pub struct RunningNode {
     links: Option<vms_actors::links::Links>,
 }
 
-use vms_actors::store::error_chain;
 use vms_messages::validate::redacted_url;
+use vms_store::error_chain;
 
 /// NATS connection options with the credentials and TLS settings of `nats`.
 pub fn nats_options(nats: &vms_config::NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
-use vms_actors::store::{create_database, drop_database, with_database};
+use vms_store::{create_database, drop_database, with_database};
 
 /// The PostgreSQL server tests use (`VMS_TEST_POSTGRES` overrides).
 pub fn test_postgres() -> String {

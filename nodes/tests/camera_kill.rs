@@ -6,12 +6,13 @@ use ractor::Actor;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use vms_actors::NodeContext;
 use vms_actors::camera::{CameraActor, CameraArgs};
-use vms_actors::{NodeContext, Store};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 use vms_node::process::{SimOptions, SimProcess};
 use vms_node::sandbox::{TestDatabase, free_port, wait_for};
+use vms_store::Store;
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

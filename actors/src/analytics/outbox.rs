@@ -21,7 +21,6 @@
 //! one transaction.
 
 use crate::metrics;
-use crate::store::Store;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -31,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use vms_messages::{Event, subjects};
+use vms_store::Store;
 
 /// Longest wait between retries of one event.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -243,7 +243,7 @@ impl Outbox {
                 }
                 Stored::Done
             }
-            Err(e @ crate::StoreError::Fenced { .. }) => {
+            Err(e @ vms_store::StoreError::Fenced { .. }) => {
                 // Raised by this node for a camera another node records now (it was frozen or cut
                 // off): the owner raises its own events; this one is neither stored nor published.
                 metrics::FENCED_WRITES.with_label_values(&["event"]).inc();
@@ -251,7 +251,7 @@ impl Outbox {
                 let _ = std::fs::remove_file(file);
                 Stored::Done
             }
-            Err(e @ crate::StoreError::Superseded(_)) => {
+            Err(e @ vms_store::StoreError::Superseded(_)) => {
                 tracing::info!(reason = %e, event_id = %event.id, "event no longer applies; dropped");
                 let _ = std::fs::remove_file(file);
                 Stored::Done
@@ -261,11 +261,11 @@ impl Outbox {
                 Stored::Unavailable
             }
             Err(e) if e.is_permanent() => {
-                self.bury(file, e.kind(), &crate::store::error_chain(&e));
+                self.bury(file, e.kind(), &vms_store::error_chain(&e));
                 Stored::Done
             }
             Err(e) => {
-                let reason = crate::store::error_chain(&e);
+                let reason = vms_store::error_chain(&e);
                 tracing::warn!(error = %reason, event_id = %event.id, "event refused for now; retrying it later");
                 Stored::Retry(reason)
             }

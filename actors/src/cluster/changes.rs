@@ -15,12 +15,12 @@
 use crate::camera::{CameraMsg, camera_actor_name};
 use crate::cluster_auth::Refusal;
 use crate::context::NodeContext;
-use crate::store::StoreError;
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
 use futures_util::StreamExt;
 use ractor::ActorRef;
 use std::sync::Arc;
 use vms_messages::{CameraId, CameraStatus, Change, ClusterChange, TenantScope, subjects};
+use vms_store::StoreError;
 
 /// Publishes `change` (made on this node, and applied here already) to the other nodes.
 pub async fn publish(ctx: &NodeContext, change: Change) {

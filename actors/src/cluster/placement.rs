@@ -26,13 +26,13 @@
 
 use crate::context::NodeContext;
 use crate::membership::Membership;
-use crate::store::placement::{Grant, Move, PlacedCamera};
 use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use vms_messages::{CameraId, NodeState, NodeView, subjects};
+use vms_store::placement::{Grant, Move, PlacedCamera};
 
 /// Name of the leader's lease.
 pub const LEASE: &str = "placement";
@@ -465,7 +465,7 @@ pub fn candidates(
     (candidates, up.iter().map(|n| n.id.clone()).collect())
 }
 
-async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), crate::StoreError> {
+async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), vms_store::StoreError> {
     let nodes = membership.nodes();
     let gone: Vec<String> = nodes
         .iter()

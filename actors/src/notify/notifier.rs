@@ -12,7 +12,6 @@
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::signing::signature;
-use crate::store::notify::{AttemptOutcome, DueDelivery};
 use chrono::Utc;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
@@ -26,6 +25,7 @@ use std::time::Duration;
 use vms_config::{NotificationsConfig, SmtpTls};
 use vms_messages::notify::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use vms_messages::{ChannelKind, Event};
+use vms_store::notify::{AttemptOutcome, DueDelivery};
 
 /// Registry name of the node's notifier.
 pub const NOTIFIER_ACTOR: &str = "notifier";

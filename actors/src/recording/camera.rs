@@ -345,7 +345,7 @@ impl Actor for CameraActor {
         // With placement, numbering starts in the block of this node's ownership epoch, so the node
         // handing the camera over, still recording, never writes the same number.
         let epoch = ctx.fencing_epoch(camera.id);
-        let epoch_base = epoch.map_or(0, |e| e.saturating_mul(crate::store::SEQ_BLOCK));
+        let epoch_base = epoch.map_or(0, |e| e.saturating_mul(vms_store::SEQ_BLOCK));
         let last_seq = last_indexed.max(on_disk).max(epoch_base);
         let (segmenter, _) = Actor::spawn_linked(
             None,

@@ -9,12 +9,12 @@
 
 use crate::context::NodeContext;
 use crate::recorder::{recovered_time_range, remove_path, seq_of};
-use crate::store::{NewSegment, SEQ_BLOCK, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use vms_messages::{CameraId, SegmentOrigin, TenantId};
+use vms_store::{NewSegment, SEQ_BLOCK, StoreError};
 
 /// A file of a camera this node does not record, untouched this long, is neither being written nor
 /// waiting to be indexed by a segmenter here: a node handing a camera over writes its open file

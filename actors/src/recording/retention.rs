@@ -9,11 +9,11 @@ use crate::context::NodeContext;
 use crate::metrics;
 use crate::orphans;
 use crate::recorder::remove_path;
-use crate::store::SegmentFile;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use vms_store::SegmentFile;
 
 /// Registry name of the node's retention actor.
 pub const RETENTION_ACTOR: &str = "retention";
@@ -124,7 +124,7 @@ async fn purge_records(ctx: &NodeContext) -> Result<(), ActorProcessingErr> {
     let audit_days = ctx.config.retention.audit_days;
     loop {
         let purged = ctx.store.purge_expired_records(audit_days, BATCH).await?;
-        if purged != crate::store::events::Purged::default() {
+        if purged != vms_store::events::Purged::default() {
             tracing::info!(
                 events = purged.events,
                 tickets = purged.tickets,

@@ -6,7 +6,6 @@
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::pipeline::ClosedSegment;
-use crate::store::{NewSegment, StoreError};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
@@ -16,6 +15,7 @@ use std::time::Duration;
 use vms_messages::{
     CameraId, JobPriority, Segment, SegmentReady, TenantId, VideoJob, WIRE_VERSION, subjects,
 };
+use vms_store::{NewSegment, StoreError};
 
 /// How long to wait before retrying the database.
 const RETRY_AFTER: Duration = Duration::from_secs(1);

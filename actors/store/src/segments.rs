@@ -1,7 +1,7 @@
 //! The segment index: numbering, fenced inserts, listing, and what retention deletes.
 
 use super::*;
-use crate::store::placement::HANDOVER_LIMIT;
+use crate::placement::HANDOVER_LIMIT;
 use std::collections::{HashMap, HashSet};
 
 /// SQL: the days segment rows `s` of camera `c` of tenant `t` are kept (the camera's retention,

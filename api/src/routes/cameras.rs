@@ -162,11 +162,11 @@ pub async fn list_segments(
     {
         return Err(ApiError::invalid("to", "to must be after from"));
     }
-    Ok(HttpResponse::Ok().json(
-        backend
-            .list_segments(caller.0.scope(), id.into_inner(), q.from, q.to, page)
-            .await?,
-    ))
+    let mut page = backend
+        .list_segments(caller.0.scope(), id.into_inner(), q.from, q.to, page)
+        .await?;
+    super::link_media(&mut page.items);
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Get a segment's index entry.
@@ -178,11 +178,11 @@ pub async fn get_segment(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        backend
-            .get_segment(caller.0.scope(), id.into_inner())
-            .await?,
-    ))
+    let mut segment = backend
+        .get_segment(caller.0.scope(), id.into_inner())
+        .await?;
+    super::link_media(std::slice::from_mut(&mut segment));
+    Ok(HttpResponse::Ok().json(segment))
 }
 
 /// Download a segment (MPEG-TS); supports HTTP Range.

@@ -216,7 +216,9 @@ pub async fn get_event(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(backend.get_event(caller.0.scope(), id.into_inner()).await?))
+    let mut view = backend.get_event(caller.0.scope(), id.into_inner()).await?;
+    super::link_media(&mut view.segments);
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Query of the look-alike search.

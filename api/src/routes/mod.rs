@@ -251,6 +251,18 @@ impl PageQuery {
     }
 }
 
+/// Relative URL of a segment's media, served by [`cameras::segment_media`].
+pub fn segment_media_url(id: i64) -> String {
+    format!("/api/v1/segments/{id}/media")
+}
+
+/// Fills in each segment's `media_url` (the store knows files, not the API's URLs).
+fn link_media(segments: &mut [vms_messages::Segment]) {
+    for segment in segments {
+        segment.media_url = segment_media_url(segment.id);
+    }
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "alive")))]
 pub async fn healthz() -> HttpResponse {

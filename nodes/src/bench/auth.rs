@@ -18,7 +18,6 @@ use crate::process::cpu_seconds;
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-use vms_actors::store::scratch::ScratchDatabase;
 use vms_api::auth::{
     argon2, decode_access, encode_access, hash_password_blocking, secret_hash, token_kid,
     verify_password_blocking,
@@ -26,6 +25,7 @@ use vms_api::auth::{
 use vms_config::AuthConfig;
 use vms_messages::UserId;
 use vms_messages::auth::SigningKey;
+use vms_store::scratch::ScratchDatabase;
 
 /// Options of `vms bench auth`.
 #[derive(Clone, Debug, clap::Args)]

@@ -12,9 +12,9 @@ use crate::process::{SimOptions, SimProcess};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
-use vms_actors::Store;
-use vms_actors::store::scratch::ScratchDatabase;
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
+use vms_store::Store;
+use vms_store::scratch::ScratchDatabase;
 
 /// Options of `vms bench events`.
 #[derive(Clone, Debug, clap::Args)]

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use vms_actors::Store;
-use vms_actors::store::MAX_PAGE;
-use vms_actors::store::scratch::ScratchDatabase;
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+use vms_store::MAX_PAGE;
+use vms_store::Store;
+use vms_store::scratch::ScratchDatabase;
 
 /// How far apart two segments of one camera may be and still count as continuous: a few frame
 /// intervals at 25 fps.
