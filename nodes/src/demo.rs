@@ -74,7 +74,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..NodeConfig::default()
     };
     config.api.listen = args.listen.clone();
-    config.apply_env(std::env::vars())?;
+    let config = config.with_environment()?;
     config.validate()?;
 
     println!(
