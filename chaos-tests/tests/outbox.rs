@@ -12,9 +12,9 @@ use vms_actors::metrics::EVENTS_DEAD_LETTERS;
 use vms_actors::outbox::Outbox;
 use vms_chaos_tests::PrivateNats;
 use vms_messages::{CameraId, Event, TenantCreate, TenantId, TenantScope};
-use vms_node::sandbox::{TestDatabase, wait_for};
 use vms_store::Store;
 use vms_store::scratch::{detection, tenant_with_camera};
+use vms_testkit::sandbox::{TestDatabase, wait_for};
 
 async fn stored(store: &Store, tenant: TenantId, ids: &[uuid::Uuid]) -> anyhow::Result<usize> {
     let mut n = 0;

@@ -383,7 +383,7 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("cannot reach {url}"))?;
-        crate::sandbox::json_response(resp).await
+        json_response(resp).await
     }
 
     /// Sends a request; a 401 on a saved session refreshes it once and retries.
@@ -422,7 +422,7 @@ impl Client {
         let body = json!({"refresh_token": session.refresh_token});
         let url = format!("{}/api/v1/auth/refresh", self.url.trim_end_matches('/'));
         let resp = self.http.post(url).json(&body).send().await?;
-        let (status, pair) = crate::sandbox::json_response(resp).await?;
+        let (status, pair) = json_response(resp).await?;
         if status != 200 {
             return Ok(false);
         }
@@ -897,4 +897,16 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Status and JSON body (`Null` when empty or not JSON) of a response.
+pub async fn json_response(resp: reqwest::Response) -> anyhow::Result<(u16, serde_json::Value)> {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await?;
+    let json = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+    };
+    Ok((status, json))
 }

@@ -1,5 +1,5 @@
 //! The pieces of the `vms` binary: running a node, the demo, the camera simulator, benchmarks, and the
-//! child-process helpers they and the integration tests share.
+//! child-process helpers they and the test harness (the dev-only `vms-testkit` crate) share.
 
 pub mod backend;
 pub mod bench;
@@ -8,6 +8,4 @@ pub mod ctl;
 pub mod demo;
 pub mod node;
 pub mod process;
-pub mod receivers;
-pub mod sandbox;
 pub mod sim;

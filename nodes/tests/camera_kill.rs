@@ -11,8 +11,8 @@ use vms_actors::camera::{CameraActor, CameraArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 use vms_node::process::{SimOptions, SimProcess};
-use vms_node::sandbox::{TestDatabase, free_port, wait_for};
 use vms_store::Store;
+use vms_testkit::sandbox::{TestDatabase, free_port, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use vms_node::sandbox::{Sandbox, ffprobe_duration, metric_positive, wait_for};
+use vms_testkit::sandbox::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

@@ -2,7 +2,6 @@
 //! simulator and `vms node` processes on free ports, an HTTP client for the API, and a deadline-based
 //! `wait_for`. Setup noise lives here, not in each test.
 
-use crate::process::{SimOptions, SimProcess};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use std::future::Future;
@@ -10,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
+use vms_node::process::{SimOptions, SimProcess};
 use vms_store::{create_database, drop_database, with_database};
 
 /// The PostgreSQL server tests use (`VMS_TEST_POSTGRES` overrides).
@@ -141,7 +141,7 @@ impl NodeProcess {
     /// Stops it with SIGTERM and waits.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            crate::process::terminate(pid);
+            vms_node::process::terminate(pid);
         }
         if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
@@ -335,7 +335,10 @@ impl Sandbox {
         let data_dir = self.dir.join(data_name);
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
-            .env(crate::bootstrap::ADMIN_PASSWORD_ENV, SANDBOX_ADMIN_PASSWORD)
+            .env(
+                vms_node::bootstrap::ADMIN_PASSWORD_ENV,
+                SANDBOX_ADMIN_PASSWORD,
+            )
             .env("VMS_NODE_ID", node_id)
             // Nodes of every test share NATS: each sandbox is a cluster of its own.
             .env("VMS_CLUSTER__NAME", &self.node_id)
@@ -752,21 +755,11 @@ pub const SANDBOX_ADMIN_EMAIL: &str = "admin@vms.local";
 /// Password the sandbox gives that admin.
 pub const SANDBOX_ADMIN_PASSWORD: &str = "sandbox-admin-password";
 
-/// Status and JSON body (`Null` when empty or not JSON) of a response.
-pub async fn json_response(resp: reqwest::Response) -> anyhow::Result<(u16, Value)> {
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await?;
-    let json = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    };
-    Ok((status, json))
-}
+pub use vms_node::ctl::json_response;
 
 /// Sum of the series of metric `name` whose labels mention `label` (0 when there is none).
 pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
-    crate::bench::node::metric_sum(text, name, Some(label))
+    vms_node::bench::node::metric_sum(text, name, Some(label))
 }
 
 /// Asserts an API error answer's status and the field it names.
