@@ -14,15 +14,16 @@ pub mod context;
 pub mod media;
 pub mod metrics;
 pub mod notify;
+pub mod ownership;
 pub mod recording;
 pub mod signing;
 pub mod supervisor;
 
 // The paths modules had before they were grouped by job, kept while code moves over to the new ones.
 pub use analytics::{feed, outbox, rules};
-pub use cluster::{changes, links, membership, placement, self_fence};
+pub use cluster::{changes, links, local, membership, placement, self_fence};
 pub use media::{pipeline, recorder, sampler, tsmux};
 pub use notify::{escalation, notifier};
-pub use recording::{camera, orphans, retention, segmenter, tenant};
+pub use recording::{analysis, camera, orphans, retention, segmenter, tenant};
 
 pub use context::NodeContext;

@@ -2,10 +2,15 @@
 //! singletons (retention, notifier, ticket escalation), routes configuration changes to them, and
 //! restarts any of them that crashes.
 
+use crate::camera::{CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
-use crate::escalation::{ESCALATION_ACTOR, EscalationActor};
+use crate::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
+use crate::local::LocalActors;
 use crate::notifier::{NOTIFIER_ACTOR, NotifierActor};
-use crate::retention::{RETENTION_ACTOR, RetentionActor};
+use crate::outbox::Outbox;
+use crate::ownership::Ownership;
+use crate::recording::analysis::KeyframeAnalysis;
+use crate::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
 use crate::tenant::{TenantActor, TenantArgs, TenantMsg};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
@@ -16,6 +21,19 @@ use vms_messages::{Camera, CameraId, Tenant, TenantId};
 /// Registry name of the node supervisor.
 pub const NODE_SUPERVISOR: &str = "node-supervisor";
 const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// Arguments of [`NodeSupervisor`]: the node context and the collaborators it hands down.
+#[derive(Clone)]
+pub struct NodeArgs {
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+    /// The cameras this node records (every camera without placement).
+    pub ownership: Arc<Ownership>,
+    /// The node's analytics, when it runs any.
+    pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
+    /// The event outbox (ticket escalations are queued there).
+    pub outbox: Arc<Outbox>,
+}
 
 /// Messages of [`NodeSupervisor`].
 pub enum NodeMsg {
@@ -66,14 +84,18 @@ impl Singleton {
 
     async fn spawn(
         self,
-        ctx: Arc<NodeContext>,
+        node: &NodeArgs,
         supervisor: ActorCell,
     ) -> Result<ActorCell, ractor::SpawnErr> {
+        let ctx = Arc::clone(&node.ctx);
         let cell = match self {
             Self::Retention => Actor::spawn_linked(
                 Some(RETENTION_ACTOR.into()),
                 RetentionActor,
-                ctx,
+                RetentionArgs {
+                    ctx,
+                    ownership: Arc::clone(&node.ownership),
+                },
                 supervisor,
             )
             .await?
@@ -88,7 +110,10 @@ impl Singleton {
             Self::Escalation => Actor::spawn_linked(
                 Some(ESCALATION_ACTOR.into()),
                 EscalationActor,
-                ctx,
+                EscalationArgs {
+                    ctx,
+                    outbox: Arc::clone(&node.outbox),
+                },
                 supervisor,
             )
             .await?
@@ -101,9 +126,41 @@ impl Singleton {
 
 impl ractor::Message for NodeMsg {}
 
+/// The cluster layer drives this node's actors through the supervisor.
+impl LocalActors for ActorRef<NodeMsg> {
+    fn upsert_tenant(&self, tenant: Tenant) {
+        let _ = self.cast(NodeMsg::TenantUpserted(tenant));
+    }
+
+    fn remove_tenant(&self, tenant: TenantId) {
+        let _ = self.cast(NodeMsg::TenantRemoved(tenant));
+    }
+
+    fn upsert_camera(&self, camera: Camera) {
+        let _ = self.cast(NodeMsg::CameraUpserted(camera));
+    }
+
+    fn remove_camera(&self, camera: CameraId, tenant: TenantId) {
+        let _ = self.cast(NodeMsg::CameraRemoved { camera, tenant });
+    }
+
+    fn release(&self, camera: CameraId) {
+        let _ = self.cast(NodeMsg::CameraReleased(camera));
+    }
+
+    fn rules_changed(&self, camera: CameraId) {
+        if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera)) {
+            let actor: ActorRef<CameraMsg> = cell.into();
+            let _ = actor.cast(CameraMsg::RulesChanged);
+        }
+    }
+}
+
 /// State of [`NodeSupervisor`].
 pub struct NodeState {
     ctx: Arc<NodeContext>,
+    /// What the supervisor hands to the actors it starts.
+    args: NodeArgs,
     tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
     by_actor: HashMap<ActorId, TenantId>,
     singletons: HashMap<Singleton, ActorCell>,
@@ -121,6 +178,8 @@ impl NodeState {
         let args = TenantArgs {
             tenant,
             ctx: Arc::clone(&self.ctx),
+            ownership: Arc::clone(&self.args.ownership),
+            analysis: self.args.analysis.clone(),
         };
         match Actor::spawn_linked(
             Some(format!("tenant:{id}")),
@@ -198,15 +257,16 @@ impl NodeState {
 impl Actor for NodeSupervisor {
     type Msg = NodeMsg;
     type State = NodeState;
-    type Arguments = Arc<NodeContext>;
+    type Arguments = NodeArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(NodeState {
-            ctx,
+            ctx: Arc::clone(&args.ctx),
+            args,
             tenants: HashMap::new(),
             by_actor: HashMap::new(),
             singletons: HashMap::new(),
@@ -297,7 +357,7 @@ impl Actor for NodeSupervisor {
                 }
             }
             NodeMsg::StartSingleton(which) => {
-                match which.spawn(Arc::clone(&state.ctx), myself.get_cell()).await {
+                match which.spawn(&state.args, myself.get_cell()).await {
                     Ok(cell) => {
                         state.singletons.insert(which, cell);
                     }

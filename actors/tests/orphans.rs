@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::NoTls;
 use vms_actors::context::NodeContext;
 use vms_actors::orphans::{self, OrphanSweeper};
+use vms_actors::ownership::Ownership;
 use vms_actors::recorder::{SegmentLayout, SegmentRecorder};
 use vms_config::NodeConfig;
 use vms_messages::{Camera, SegmentOrigin, TenantCreate};
@@ -28,23 +29,21 @@ fn access_unit(keyframe: bool) -> Vec<u8> {
     v
 }
 
-fn context(store: Store, data_dir: std::path::PathBuf) -> Arc<NodeContext> {
-    Arc::new(NodeContext {
-        analytics: None,
-        outbox: None,
-        ownership: None,
+async fn context(store: Store, data_dir: std::path::PathBuf) -> anyhow::Result<Arc<NodeContext>> {
+    Ok(Arc::new(NodeContext {
         config: NodeConfig {
             data_dir,
             node_id: "node-a".into(),
             ..NodeConfig::default()
         },
         store,
-        nats: None,
-        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
-            String::new(),
-            "orphans-test".into(),
-        )),
-    })
+        nats: async_nats::connect(NodeConfig::default().nats.url).await?,
+    }))
+}
+
+/// A node without placement: it records every camera.
+fn unplaced() -> Arc<Ownership> {
+    Arc::new(Ownership::unplaced())
 }
 
 /// A 5 s segment of `camera` numbered `seq` that ended `age_days` ago, in `path`.
@@ -85,7 +84,7 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
             },
         )
         .await?;
-        let ctx = context(store.clone(), data_dir.clone());
+        let ctx = context(store.clone(), data_dir.clone()).await?;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
 
         // A segment being written when the process died: two 1 s GOPs on disk, never indexed.
@@ -104,9 +103,11 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         drop(rec);
         // A file this process may be writing (modified after it started) is left alone.
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        let busy = OrphanSweeper::new(an_hour_ago).sweep(&ctx).await?;
+        let busy = OrphanSweeper::new(an_hour_ago, unplaced())
+            .sweep(&ctx)
+            .await?;
         assert_eq!(busy, orphans::OrphanSweep::default());
-        let mut sweeper = OrphanSweeper::new(SystemTime::now());
+        let mut sweeper = OrphanSweeper::new(SystemTime::now(), unplaced());
         let swept = sweeper.sweep(&ctx).await?;
         assert_eq!(swept.recovered, 1, "{swept:?}");
         let (page, _) = store
@@ -127,7 +128,9 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         );
         // Once only, by this sweeper or after another restart.
         assert_eq!(sweeper.sweep(&ctx).await?, orphans::OrphanSweep::default());
-        let restarted = OrphanSweeper::new(SystemTime::now()).sweep(&ctx).await?;
+        let restarted = OrphanSweeper::new(SystemTime::now(), unplaced())
+            .sweep(&ctx)
+            .await?;
         assert_eq!(restarted, orphans::OrphanSweep::default());
 
         // A day folder past the 1-day retention: the file no row holds goes, the indexed one

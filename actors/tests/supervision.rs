@@ -56,18 +56,21 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
             ..NodeConfig::default()
         };
         let ctx = Arc::new(NodeContext {
-            analytics: None,
-            outbox: None,
-            ownership: None,
             config,
             store,
-            nats: None,
-            cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
-                String::new(),
-                "supervision-test".into(),
-            )),
+            nats: async_nats::connect(NodeConfig::default().nats.url).await?,
         });
-        let (tenant_actor, _) = Actor::spawn(None, TenantActor, TenantArgs { tenant, ctx }).await?;
+        let (tenant_actor, _) = Actor::spawn(
+            None,
+            TenantActor,
+            TenantArgs {
+                tenant,
+                ctx,
+                ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
+                analysis: None,
+            },
+        )
+        .await?;
         let find = |id| ractor::registry::where_is(camera_actor_name(id));
         let door = wait_for("door camera actor", || find(ids[0])).await;
         let yard = wait_for("yard camera actor", || find(ids[1])).await;

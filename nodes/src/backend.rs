@@ -13,6 +13,8 @@ use tokio::runtime::Handle;
 use uuid::Uuid;
 use vms_actors::NodeContext;
 use vms_actors::camera::{CameraMsg, camera_actor_name};
+use vms_actors::cluster_auth::ClusterAuth;
+use vms_actors::ownership::Ownership;
 use vms_actors::supervisor::NodeMsg;
 use vms_api::{ApiError, Backend, CameraPage, Page, TenantPage};
 use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
@@ -41,24 +43,43 @@ pub struct NodeBackend {
     runtime: Handle,
     feed: Option<tokio::sync::broadcast::Sender<Event>>,
     membership: Option<Arc<vms_actors::membership::Membership>>,
+    ownership: Arc<Ownership>,
+    models: Arc<[String]>,
+    cluster_auth: Arc<ClusterAuth>,
+}
+
+/// What a [`NodeBackend`] works with.
+pub struct BackendArgs {
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+    /// The node's supervisor (configuration changes go to it).
+    pub supervisor: ActorRef<NodeMsg>,
+    /// Where the backend's work runs.
+    pub runtime: Handle,
+    /// Live events for SSE clients.
+    pub feed: Option<tokio::sync::broadcast::Sender<Event>>,
+    /// The cluster's nodes.
+    pub membership: Option<Arc<vms_actors::membership::Membership>>,
+    /// The cameras this node records (placement on or off).
+    pub ownership: Arc<Ownership>,
+    /// The detector models this node runs (none with analytics off).
+    pub models: Vec<String>,
+    /// Signs the changes this node tells the others of.
+    pub cluster_auth: Arc<ClusterAuth>,
 }
 
 impl NodeBackend {
-    /// A backend over the node's context and supervisor, running its work on `runtime`; `feed`
-    /// carries live events to SSE clients, `membership` the cluster's nodes.
-    pub fn new(
-        ctx: Arc<NodeContext>,
-        supervisor: ActorRef<NodeMsg>,
-        runtime: Handle,
-        feed: Option<tokio::sync::broadcast::Sender<Event>>,
-        membership: Option<Arc<vms_actors::membership::Membership>>,
-    ) -> Self {
+    /// A backend over the node's context, supervisor and collaborators.
+    pub fn new(args: BackendArgs) -> Self {
         Self {
-            ctx,
-            supervisor,
-            runtime,
-            feed,
-            membership,
+            ctx: args.ctx,
+            supervisor: args.supervisor,
+            runtime: args.runtime,
+            feed: args.feed,
+            membership: args.membership,
+            ownership: args.ownership,
+            models: args.models.into(),
+            cluster_auth: args.cluster_auth,
         }
     }
 
@@ -130,7 +151,7 @@ impl NodeBackend {
     /// The nodes membership sees, with what the placement map says of each (placed, drained, leader).
     async fn node_views(&self) -> Result<Vec<vms_messages::NodeView>, ApiError> {
         let mut nodes = self.membership()?.nodes();
-        if self.ctx.ownership.is_some() {
+        if self.ownership.is_placed() {
             let (placed, drained, leader) = self
                 .db(|s| async move {
                     Ok((
@@ -151,11 +172,7 @@ impl NodeBackend {
 
     /// The models this node runs (none with analytics off).
     fn models(&self) -> Vec<String> {
-        self.ctx
-            .analytics
-            .iter()
-            .flat_map(|a| a.models().map(str::to_string).collect::<Vec<_>>())
-            .collect()
+        self.models.to_vec()
     }
 
     /// Tells the camera's actor, if it runs here, to re-read its rules (and the node running it,
@@ -171,14 +188,17 @@ impl NodeBackend {
     /// Tells the other nodes of a change made here (in the background: the caller has its answer).
     fn broadcast(&self, change: Change) {
         let ctx = Arc::clone(&self.ctx);
+        let auth = Arc::clone(&self.cluster_auth);
         self.runtime.spawn(async move {
-            vms_actors::changes::publish(&ctx, change).await;
+            vms_actors::changes::publish(&ctx, &auth, change).await;
         });
     }
 
     /// The status of a camera another node runs, or why none does.
     async fn placed_status(&self, camera: &Camera) -> Option<CameraStatus> {
-        self.ctx.ownership.as_ref()?;
+        if !self.ownership.is_placed() {
+            return None;
+        }
         let (node, unplaced) = self.ctx.store.placement_of(camera.id).await.ok()??;
         let mut status = CameraStatus::unknown();
         match node {
@@ -669,7 +689,7 @@ impl Backend for NodeBackend {
         id: &str,
         drained: bool,
     ) -> Result<vms_messages::NodeView, ApiError> {
-        if self.ctx.ownership.is_none() {
+        if !self.ownership.is_placed() {
             return Err(ApiError::conflict(
                 "cluster.placement",
                 "cameras are not placed across nodes (cluster.placement is off), so there is nothing to drain",

@@ -158,7 +158,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
         };
         let rules = ctx.store.camera_rules(TenantScope::All, camera.id).await?;
-        if ctx.analytics.is_some() && rules.is_empty() {
+        if node.analytics && rules.is_empty() {
             let rule = vms_messages::RuleCreate {
                 name: "floor".into(),
                 detector: "person".into(),
@@ -200,21 +200,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         config.recording.segment_seconds
     );
 
-    let mut segments = match &ctx.nats {
-        Some(nats) => Some(
-            nats.subscribe(vms_messages::subjects::tenant_segments(tenant.id))
-                .await?,
-        ),
-        None => None,
-    };
-    let mut events = match &ctx.nats {
-        Some(nats) => Some(
-            nats.subscribe(vms_messages::subjects::tenant_events(tenant.id))
-                .await?,
-        ),
-        None => None,
-    };
-    if ctx.analytics.is_none() {
+    let mut segments = ctx
+        .nats
+        .subscribe(vms_messages::subjects::tenant_segments(tenant.id))
+        .await?;
+    let mut events = ctx
+        .nats
+        .subscribe(vms_messages::subjects::tenant_events(tenant.id))
+        .await?;
+    if !node.analytics {
         println!("(analytics are off: the detector model could not be loaded; see the log)");
     }
     let stop = async {
@@ -227,7 +221,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            msg = async { match segments.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+            msg = segments.next() => {
                 let Some(msg) = msg else { break };
                 if let Ok(ready) = serde_json::from_slice::<SegmentReady>(&msg.payload) {
                     let s = ready.segment;
@@ -235,7 +229,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, vms_api::routes::segment_media_url(s.id));
                 }
             }
-            msg = async { match events.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+            msg = events.next() => {
                 let Some(msg) = msg else { break };
                 if let Ok(e) = serde_json::from_slice::<vms_messages::Event>(&msg.payload) {
                     let name = names.get(&e.camera_id).map_or("?", String::as_str);

@@ -1,12 +1,14 @@
 //! `vms node`: wires configuration, PostgreSQL, NATS, the actor tree and the HTTP API into one node.
 
-use crate::backend::NodeBackend;
+use crate::backend::{BackendArgs, NodeBackend};
 use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_actors::NodeContext;
-use vms_actors::supervisor::{NODE_SUPERVISOR, NodeMsg, NodeSupervisor};
+use vms_actors::cluster_auth::ClusterAuth;
+use vms_actors::ownership::Ownership;
+use vms_actors::supervisor::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};
 use vms_config::NodeConfig;
 use vms_store::Store;
 
@@ -21,11 +23,13 @@ pub struct RunningNode {
     pub supervisor: ActorRef<NodeMsg>,
     /// API backend (also usable in-process, e.g. by the demo).
     pub backend: NodeBackend,
+    /// Whether detection runs (analytics enabled and a model loaded).
+    pub analytics: bool,
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
     membership: Arc<vms_actors::membership::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
-    changes: Option<tokio::task::JoinHandle<()>>,
+    changes: tokio::task::JoinHandle<()>,
     links: Option<vms_actors::links::Links>,
 }
 
@@ -153,40 +157,64 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let ctx = Arc::new(NodeContext {
         config: config.clone(),
         store,
-        nats: Some(nats),
-        outbox: Some(outbox),
-        ownership: config
-            .cluster
-            .placement
-            .then(|| Arc::new(vms_actors::placement::Ownership::default())),
-        analytics,
-        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
-            config.cluster.resolve_cookie()?.unwrap_or_default(),
-            config.node_id.clone(),
-        )),
+        nats,
     });
-    let (supervisor, _) = Actor::spawn(
-        Some(NODE_SUPERVISOR.into()),
-        NodeSupervisor,
-        Arc::clone(&ctx),
-    )
-    .await
-    .context("node supervisor did not start")?;
-    let placement = ctx.ownership.clone().map(|ownership| {
-        vms_actors::placement::spawn(Arc::clone(&ctx), Arc::clone(&membership), ownership)
+    let ownership = Arc::new(if config.cluster.placement {
+        Ownership::placed()
+    } else {
+        Ownership::unplaced()
     });
-    let feed = ctx.nats.clone().map(vms_actors::feed::spawn_event_feed);
+    let cluster_auth = Arc::new(ClusterAuth::new(
+        config.cluster.resolve_cookie()?.unwrap_or_default(),
+        config.node_id.clone(),
+    ));
+    let analytics_running = analytics.is_some();
+    let models: Vec<String> = analytics
+        .iter()
+        .flat_map(|a| a.models().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    let analysis = analytics.map(|analytics| {
+        Arc::new(vms_actors::analytics::Detection {
+            ctx: Arc::clone(&ctx),
+            analytics,
+        }) as Arc<dyn vms_actors::recording::analysis::KeyframeAnalysis>
+    });
+    let node_args = NodeArgs {
+        ctx: Arc::clone(&ctx),
+        ownership: Arc::clone(&ownership),
+        analysis,
+        outbox,
+    };
+    let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
+        .await
+        .context("node supervisor did not start")?;
+    let placement = ownership.is_placed().then(|| {
+        vms_actors::placement::spawn(
+            Arc::clone(&ctx),
+            Arc::clone(&membership),
+            Arc::clone(&ownership),
+            Arc::new(supervisor.clone()),
+        )
+    });
+    let feed = Some(vms_actors::feed::spawn_event_feed(ctx.nats.clone()));
     // Changes made through other nodes' APIs, and status requests for the cameras running here.
-    let changes = vms_actors::changes::spawn(Arc::clone(&ctx));
+    let changes = vms_actors::changes::spawn(
+        Arc::clone(&ctx),
+        Arc::clone(&cluster_auth),
+        Arc::new(supervisor.clone()),
+    );
     // ractor_cluster links to the other nodes (calls for the actors they run).
     let links = vms_actors::links::Links::start(&ctx, Arc::clone(&membership)).await;
-    let backend = NodeBackend::new(
-        Arc::clone(&ctx),
-        supervisor.clone(),
-        tokio::runtime::Handle::current(),
+    let backend = NodeBackend::new(BackendArgs {
+        ctx: Arc::clone(&ctx),
+        supervisor: supervisor.clone(),
+        runtime: tokio::runtime::Handle::current(),
         feed,
-        Some(Arc::clone(&membership)),
-    );
+        membership: Some(Arc::clone(&membership)),
+        ownership,
+        models,
+        cluster_auth,
+    });
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let api = server.handle();
@@ -196,6 +224,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ctx,
         supervisor,
         backend,
+        analytics: analytics_running,
         api,
         api_task,
         membership,
@@ -209,7 +238,7 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
-        for task in self.placement.iter().chain(&self.changes) {
+        for task in self.placement.iter().chain([&self.changes]) {
             task.abort();
         }
         drop(self.links);
@@ -223,9 +252,7 @@ impl RunningNode {
         {
             tracing::warn!(error = %e, "actors did not stop in time");
         }
-        if let Some(nats) = &self.ctx.nats {
-            let _ = nats.flush().await;
-        }
+        let _ = self.ctx.nats.flush().await;
         tracing::info!("node stopped");
     }
 }

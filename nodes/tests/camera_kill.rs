@@ -64,19 +64,12 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
         .await?;
     let data_dir = std::env::temp_dir().join(format!("vms-kill-{}", uuid::Uuid::now_v7().simple()));
     let ctx = Arc::new(NodeContext {
-        analytics: None,
-        outbox: None,
-        ownership: None,
         config: NodeConfig {
             data_dir: data_dir.clone(),
             ..NodeConfig::default()
         },
         store,
-        nats: None,
-        cluster_auth: Arc::new(vms_actors::cluster_auth::ClusterAuth::new(
-            String::new(),
-            "kill-test".into(),
-        )),
+        nats: async_nats::connect(NodeConfig::default().nats.url).await?,
     });
     let dir = ctx.camera_dir(tenant.id, camera.id);
     let (actor, handle) = Actor::spawn(
@@ -85,7 +78,8 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
         CameraArgs {
             camera,
             ctx,
-            analytics: false,
+            ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
+            analysis: None,
         },
     )
     .await?;

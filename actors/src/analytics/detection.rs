@@ -11,8 +11,10 @@
 use crate::context::NodeContext;
 use crate::outbox::Outbox;
 use crate::pipeline::KeyframeSink;
+use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use crate::rules::RuleEngine;
 use crate::sampler::{FrameSampler, SampledFrame};
+use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -183,6 +185,37 @@ pub struct CameraAnalytics {
     task: tokio::task::JoinHandle<()>,
     rules: Arc<RwLock<Vec<Rule>>>,
     camera: CameraId,
+    ctx: Arc<NodeContext>,
+}
+
+/// The node's analytics as the recording actors see them: what starts a camera's analysis.
+pub struct Detection {
+    /// Node context (rules are read from its store).
+    pub ctx: Arc<NodeContext>,
+    /// The node's detectors and outbox.
+    pub analytics: Arc<Analytics>,
+}
+
+impl KeyframeAnalysis for Detection {
+    fn runs(&self, name: &str) -> bool {
+        self.analytics.runs(name)
+    }
+
+    fn start(
+        &self,
+        camera: &Camera,
+        epoch: Option<i64>,
+    ) -> Result<(Box<dyn CameraAnalysis>, KeyframeSink), String> {
+        let (running, sink) = CameraAnalytics::start(&self.ctx, &self.analytics, camera, epoch)
+            .map_err(|e| e.to_string())?;
+        Ok((Box::new(running), sink))
+    }
+}
+
+impl CameraAnalysis for CameraAnalytics {
+    fn reload(&self) -> BoxFuture<'_, ()> {
+        Box::pin(load_rules(&self.ctx, self.camera, &self.rules))
+    }
 }
 
 impl Drop for CameraAnalytics {
@@ -192,11 +225,13 @@ impl Drop for CameraAnalytics {
 }
 
 impl CameraAnalytics {
-    /// Starts sampling and the rules of `camera`; returns it with the sink the pipeline feeds.
+    /// Starts sampling and the rules of `camera`, whose events carry the ownership `epoch`; returns
+    /// it with the sink the pipeline feeds.
     pub fn start(
         ctx: &Arc<NodeContext>,
         analytics: &Arc<Analytics>,
         camera: &Camera,
+        epoch: Option<i64>,
     ) -> Result<(Self, KeyframeSink), crate::pipeline::PipelineError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
         let label = camera.id.to_string();
@@ -229,19 +264,16 @@ impl CameraAnalytics {
             camera.clone(),
             Arc::clone(&rules),
             rx,
+            epoch,
         ));
         let me = Self {
             _sampler: sampler,
             task,
             rules,
             camera: camera.id,
+            ctx: Arc::clone(ctx),
         };
         Ok((me, sink))
-    }
-
-    /// Re-reads the camera's rules (after a change through the API).
-    pub async fn reload(&self, ctx: &NodeContext) {
-        load_rules(ctx, self.camera, &self.rules).await;
     }
 }
 
@@ -260,10 +292,10 @@ async fn run_rules(
     camera: Camera,
     rules: Arc<RwLock<Vec<Rule>>>,
     mut frames: mpsc::Receiver<SampledFrame>,
+    // Events are written with the ownership epoch this camera's actor started under.
+    epoch: Option<i64>,
 ) {
     load_rules(&ctx, camera.id, &rules).await;
-    // Events are written with the ownership epoch this camera's actor started under.
-    let epoch = ctx.fencing_epoch(camera.id);
     let mut engine = RuleEngine::default();
     let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
     let label = camera.id.to_string();

@@ -12,20 +12,18 @@
 //!   answers for the cameras it runs. So `GET /cameras/{id}` on any node shows the owner's live status;
 //!   an owner that does not answer in time is reported as such, with a retry hint.
 
-use crate::camera::{CameraMsg, camera_actor_name};
-use crate::cluster_auth::Refusal;
+use crate::cluster_auth::{ClusterAuth, Refusal};
 use crate::context::NodeContext;
-use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
+use crate::local::LocalActors;
 use futures_util::StreamExt;
-use ractor::ActorRef;
 use std::sync::Arc;
 use vms_messages::{CameraId, CameraStatus, Change, ClusterChange, TenantScope, subjects};
 use vms_store::StoreError;
 
 /// Publishes `change` (made on this node, and applied here already) to the other nodes.
-pub async fn publish(ctx: &NodeContext, change: Change) {
-    let Some(nats) = &ctx.nats else { return };
-    let msg = ctx.cluster_auth.sealed_change(change);
+pub async fn publish(ctx: &NodeContext, auth: &ClusterAuth, change: Change) {
+    let nats = &ctx.nats;
+    let msg = auth.sealed_change(change);
     match serde_json::to_vec(&msg) {
         Ok(bytes) => {
             let subject = subjects::cluster_changes(&ctx.config.cluster.name);
@@ -50,7 +48,7 @@ pub async fn remote_status(
             .inc();
         return Some(status);
     }
-    let nats = ctx.nats.as_ref()?;
+    let nats = &ctx.nats;
     let subject = subjects::camera_status(&ctx.config.cluster.name, node);
     let reply = tokio::time::timeout(
         crate::links::CALL_TIMEOUT,
@@ -68,9 +66,13 @@ pub async fn remote_status(
 
 /// Applies the changes other nodes publish and answers status requests, for as long as the node
 /// runs.
-pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
-    let nats = ctx.nats.clone()?;
-    Some(tokio::spawn(async move {
+pub fn spawn(
+    ctx: Arc<NodeContext>,
+    auth: Arc<ClusterAuth>,
+    actors: Arc<dyn LocalActors>,
+) -> tokio::task::JoinHandle<()> {
+    let nats = ctx.nats.clone();
+    tokio::spawn(async move {
         let cluster = ctx.config.cluster.name.clone();
         let changes = nats.subscribe(subjects::cluster_changes(&cluster)).await;
         let status = nats
@@ -86,8 +88,8 @@ pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
             tokio::select! {
                 Some(msg) = changes.next() => {
                     match serde_json::from_slice::<ClusterChange>(&msg.payload) {
-                        Ok(c) if c.origin != ctx.node_id() => match ctx.cluster_auth.admit_change(&c) {
-                            Ok(()) => apply(&ctx, c.change).await,
+                        Ok(c) if c.origin != ctx.node_id() => match auth.admit_change(&c) {
+                            Ok(()) => apply(&ctx, actors.as_ref(), c.change).await,
                             Err(why) => {
                                 why.count("change");
                                 tracing::warn!(origin = %c.origin, seq = c.seq, reason = why.as_str(), "cluster change refused");
@@ -117,69 +119,50 @@ pub fn spawn(ctx: Arc<NodeContext>) -> Option<tokio::task::JoinHandle<()>> {
                 else => break,
             }
         }
-    }))
+    })
 }
 
-async fn apply(ctx: &NodeContext, change: Change) {
-    let Some(cell) = ractor::registry::where_is(NODE_SUPERVISOR) else {
-        return;
-    };
-    let supervisor: ActorRef<NodeMsg> = cell.into();
+/// Applies a change made on another node, once the store confirms it.
+async fn apply(ctx: &NodeContext, actors: &dyn LocalActors, change: Change) {
     tracing::debug!(?change, "change made on another node");
-    let msg = match change {
+    match change {
         Change::Tenant { tenant_id } => match ctx.store.tenant(TenantScope::All, tenant_id).await {
-            Ok(t) => NodeMsg::TenantUpserted(t),
+            Ok(t) => actors.upsert_tenant(t),
             Err(e) => {
                 tracing::warn!(tenant_id = %tenant_id, error = %e, "cannot load a tenant changed elsewhere");
-                return;
             }
         },
         // A removal is acted on only when the store says the row is gone: a message alone never
         // deletes anything (a still-present row means the message lied, or was overtaken).
         Change::TenantRemoved { tenant_id } => {
             match ctx.store.tenant(TenantScope::All, tenant_id).await {
-                Err(StoreError::NotFound(_)) => NodeMsg::TenantRemoved(tenant_id),
+                Err(StoreError::NotFound(_)) => actors.remove_tenant(tenant_id),
                 Ok(_) => {
                     tracing::warn!(tenant_id = %tenant_id, "tenant removal ignored: the tenant is still in the store");
-                    return;
                 }
                 Err(e) => {
                     tracing::warn!(tenant_id = %tenant_id, error = %e, "tenant removal not applied: cannot check the store; the periodic reconcile will");
-                    return;
                 }
             }
         }
         Change::Camera { camera_id } => match ctx.store.camera(TenantScope::All, camera_id).await {
-            Ok(c) => NodeMsg::CameraUpserted(c),
+            Ok(c) => actors.upsert_camera(c),
             Err(e) => {
                 tracing::warn!(camera_id = %camera_id, error = %e, "cannot load a camera changed elsewhere");
-                return;
             }
         },
         Change::CameraRemoved {
             camera_id,
             tenant_id,
         } => match ctx.store.camera(TenantScope::All, camera_id).await {
-            Err(StoreError::NotFound(_)) => NodeMsg::CameraRemoved {
-                camera: camera_id,
-                tenant: tenant_id,
-            },
+            Err(StoreError::NotFound(_)) => actors.remove_camera(camera_id, tenant_id),
             Ok(_) => {
                 tracing::warn!(camera_id = %camera_id, "camera removal ignored: the camera is still in the store");
-                return;
             }
             Err(e) => {
                 tracing::warn!(camera_id = %camera_id, error = %e, "camera removal not applied: cannot check the store; the periodic reconcile will");
-                return;
             }
         },
-        Change::Rules { camera_id } => {
-            if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera_id)) {
-                let actor: ActorRef<CameraMsg> = cell.into();
-                let _ = actor.cast(CameraMsg::RulesChanged);
-            }
-            return;
-        }
-    };
-    let _ = supervisor.cast(msg);
+        Change::Rules { camera_id } => actors.rules_changed(camera_id),
+    }
 }

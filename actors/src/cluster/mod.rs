@@ -1,8 +1,10 @@
 //! The cluster: membership by signed heartbeats, the ractor links between nodes, configuration
-//! change hints, and camera placement with its agent and self-fencing.
+//! change hints, and camera placement with its agent and self-fencing. It drives this node's actors
+//! through the `local::LocalActors` trait, which the supervisor implements.
 
 pub mod changes;
 pub mod links;
+pub mod local;
 pub mod membership;
 pub mod placement;
 pub mod self_fence;

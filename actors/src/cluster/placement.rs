@@ -25,11 +25,12 @@
 //!   the others' heartbeats must reach it first.
 
 use crate::context::NodeContext;
+use crate::local::{LocalActors, release};
 use crate::membership::Membership;
-use crate::supervisor::{NODE_SUPERVISOR, NodeMsg};
+use crate::ownership::Ownership;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_messages::{CameraId, NodeState, NodeView, subjects};
 use vms_store::placement::{Grant, Move, PlacedCamera};
@@ -48,147 +49,6 @@ const DEFAULT_WEIGHT: f64 = 64.0;
 /// Camera labels with this prefix are placement constraints: `placement.site = north` needs a node
 /// labelled `site = north`.
 pub const CONSTRAINT_PREFIX: &str = "placement.";
-
-#[derive(Debug)]
-struct Owned {
-    grants: HashMap<CameraId, Grant>,
-    /// When each camera was gained, until its first segment here.
-    gained_at: HashMap<CameraId, Instant>,
-    /// When grants were last read successfully (or this node started).
-    read_at: Instant,
-    /// When this node last fenced itself: grants read before then are stale.
-    fenced_at: Option<Instant>,
-}
-
-impl Default for Owned {
-    fn default() -> Self {
-        Self {
-            grants: HashMap::new(),
-            gained_at: HashMap::new(),
-            read_at: Instant::now(),
-            fenced_at: None,
-        }
-    }
-}
-
-/// The cameras this node may record, with their ownership epochs; `None` in [`NodeContext`] means
-/// every camera (no placement).
-#[derive(Debug, Default)]
-pub struct Ownership {
-    inner: RwLock<Owned>,
-}
-
-impl Ownership {
-    /// Whether this node records `camera`.
-    pub fn owns(&self, camera: CameraId) -> bool {
-        self.read().grants.contains_key(&camera)
-    }
-
-    /// The epoch a camera actor started now writes `camera` with (0: not granted here, so every write
-    /// is refused). A running actor keeps the epoch it started under.
-    pub fn epoch(&self, camera: CameraId) -> i64 {
-        self.read().grants.get(&camera).map_or(0, |g| g.epoch)
-    }
-
-    /// How many cameras this node may record.
-    pub fn len(&self) -> usize {
-        self.read().grants.len()
-    }
-
-    /// Whether it may record none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A segment of `camera` was indexed here: the first after gaining it reports the takeover time.
-    pub fn segment_indexed(&self, camera: CameraId) {
-        let gained = self
-            .inner
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .gained_at
-            .remove(&camera);
-        if let Some(at) = gained {
-            crate::metrics::TAKEOVER_SECONDS.observe(at.elapsed().as_secs_f64());
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Owned> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Forgets one grant, so that the next read gains it again.
-    fn forget(&self, camera: CameraId) {
-        let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        o.grants.remove(&camera);
-        o.gained_at.remove(&camera);
-    }
-
-    /// How long since the grants were last read (or this node started).
-    pub(crate) fn read_age(&self) -> Duration {
-        self.read().read_at.elapsed()
-    }
-
-    /// Drops every grant (this node fenced itself); grants read before now are ignored when their
-    /// read ends later. Returns the cameras lost.
-    pub(crate) fn fence(&self) -> Vec<CameraId> {
-        let (_, lost) = self.replace(HashMap::new());
-        self.inner
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .fenced_at = Some(Instant::now());
-        lost
-    }
-
-    /// Replaces the granted set with grants read by a query that started at `started`; returns
-    /// (gained, lost), or `None` when this node fenced itself after the query started (a read that
-    /// hung in a partition and ended after it healed is stale).
-    fn replace_read(
-        &self,
-        now: HashMap<CameraId, Grant>,
-        started: Instant,
-    ) -> Option<(Vec<CameraId>, Vec<CameraId>)> {
-        {
-            let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-            if o.fenced_at.is_some_and(|f| f >= started) {
-                return None;
-            }
-            o.read_at = started;
-        }
-        Some(self.replace(now))
-    }
-
-    /// Replaces the granted set; returns (gained, lost). A camera granted again at another epoch (it
-    /// moved away and back between two reads) is both lost and gained: its actor restarts under the
-    /// new epoch, since what it recorded meanwhile belongs to the old one.
-    fn replace(&self, now: HashMap<CameraId, Grant>) -> (Vec<CameraId>, Vec<CameraId>) {
-        let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let regranted = |c: &CameraId| {
-            o.grants
-                .get(c)
-                .is_some_and(|g| now.get(c).is_some_and(|n| n.epoch != g.epoch && n.owner))
-        };
-        let gained: Vec<CameraId> = now
-            .keys()
-            .filter(|c| !o.grants.contains_key(c) || regranted(c))
-            .copied()
-            .collect();
-        let lost: Vec<CameraId> = o
-            .grants
-            .keys()
-            .filter(|c| !now.contains_key(c) || regranted(c))
-            .copied()
-            .collect();
-        for camera in &gained {
-            o.gained_at.insert(*camera, Instant::now());
-        }
-        for camera in &lost {
-            o.gained_at.remove(camera);
-        }
-        o.grants = now;
-        (gained, lost)
-    }
-}
 
 /// FNV-1a with a 64-bit finaliser (MurmurHash3's), stable across processes and builds: FNV alone
 /// scores nodes whose names differ in one last byte too much alike.
@@ -358,11 +218,13 @@ pub fn spawn(
     ctx: Arc<NodeContext>,
     membership: Arc<Membership>,
     ownership: Arc<Ownership>,
+    actors: Arc<dyn LocalActors>,
 ) -> tokio::task::JoinHandle<()> {
     let watchdog = tokio::spawn(crate::self_fence::watchdog(
         Arc::clone(&ctx),
         Arc::clone(&membership),
         Arc::clone(&ownership),
+        Arc::clone(&actors),
     ));
     tokio::spawn(async move {
         // Stops the watchdog with the rounds.
@@ -371,15 +233,11 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heard_since: Option<Instant> = None;
         let mut last_round = Instant::now();
-        let mut moved = match &ctx.nats {
-            Some(nats) => {
-                within(nats.subscribe(subjects::placement_moved(&ctx.config.cluster.name)))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-            }
-            None => None,
-        };
+        let subject = subjects::placement_moved(&ctx.config.cluster.name);
+        let mut moved = within(ctx.nats.subscribe(subject))
+            .await
+            .ok()
+            .and_then(Result::ok);
         loop {
             let woken = async {
                 match moved.as_mut() {
@@ -390,12 +248,12 @@ pub fn spawn(
             tokio::select! {
                 _ = tick.tick() => {}
                 true = woken => {
-                    follow_logged(&ctx, &membership, &ownership).await;
+                    follow_logged(&ctx, &membership, &ownership, actors.as_ref()).await;
                     continue;
                 }
             }
             // First: a node that was frozen or cut off learns what it may still record.
-            follow_logged(&ctx, &membership, &ownership).await;
+            follow_logged(&ctx, &membership, &ownership, actors.as_ref()).await;
             // A node that was frozen (or starved) sees everyone as silent until their heartbeats
             // reach it again: it must not lead on that stale view (nor take the lease).
             let stalled = last_round.elapsed() > ROUND * 4;
@@ -437,10 +295,15 @@ async fn within<T>(call: impl Future<Output = T>) -> Result<T, tokio::time::erro
 
 /// Reads this node's grants within the deadline and starts and stops cameras by them; a failure is
 /// logged (the watchdog acts on it).
-async fn follow_logged(ctx: &NodeContext, membership: &Membership, ownership: &Ownership) {
+async fn follow_logged(
+    ctx: &NodeContext,
+    membership: &Membership,
+    ownership: &Ownership,
+    actors: &dyn LocalActors,
+) {
     let started = Instant::now();
     match within(ctx.store.grants(ctx.node_id())).await {
-        Ok(Ok(grants)) => follow(ctx, membership, ownership, grants, started).await,
+        Ok(Ok(grants)) => follow(ctx, membership, ownership, actors, grants, started).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "cannot read this node's placement"),
         Err(_) => tracing::debug!("reading this node's placement took too long; abandoned"),
     }
@@ -505,11 +368,10 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), vms_stor
     }
     let moved = ctx.store.apply_moves(LEASE, epoch, &plan.moves).await?;
     crate::metrics::PLACEMENT_MOVES.inc_by(moved);
-    if moved > 0
-        && let Some(nats) = &ctx.nats
-    {
+    if moved > 0 {
         // Agents follow at once instead of at their next round (the caller's deadline bounds it).
-        let _ = nats
+        let _ = ctx
+            .nats
             .publish(subjects::placement_moved(&c.name), bytes::Bytes::new())
             .await;
     }
@@ -540,6 +402,7 @@ async fn follow(
     ctx: &NodeContext,
     membership: &Membership,
     ownership: &Ownership,
+    actors: &dyn LocalActors,
     grants: HashMap<CameraId, Grant>,
     started: Instant,
 ) {
@@ -561,15 +424,12 @@ async fn follow(
         return;
     }
     // Lost first: a camera granted again at a new epoch is stopped, then started under it.
-    release(ctx, &lost);
-    let Some(supervisor) = supervisor() else {
-        return;
-    };
+    release(ctx, actors, &lost);
     for id in gained {
         match ctx.store.camera(vms_messages::TenantScope::All, id).await {
             Ok(camera) => {
                 tracing::info!(camera_id = %id, epoch = ownership.epoch(id), "camera placed here; starting it");
-                let _ = supervisor.cast(NodeMsg::CameraUpserted(camera));
+                actors.upsert_camera(camera);
             }
             Err(e) => {
                 // Forgotten until the next read grants it again, which retries the start.
@@ -577,24 +437,6 @@ async fn follow(
                 tracing::warn!(camera_id = %id, error = %e, "cannot load a camera placed here; retrying")
             }
         }
-    }
-}
-
-fn supervisor() -> Option<ractor::ActorRef<NodeMsg>> {
-    ractor::registry::where_is(NODE_SUPERVISOR).map(Into::into)
-}
-
-/// Stops recording `lost` here (nothing is deleted).
-pub(crate) fn release(ctx: &NodeContext, lost: &[CameraId]) {
-    if lost.is_empty() || ctx.config.cluster.fake_cameras {
-        return;
-    }
-    let Some(supervisor) = supervisor() else {
-        return;
-    };
-    for id in lost {
-        tracing::info!(camera_id = %id, "camera placed elsewhere; stopping it here");
-        let _ = supervisor.cast(NodeMsg::CameraReleased(*id));
     }
 }
 
@@ -766,7 +608,7 @@ mod tests {
 
     #[test]
     fn ownership_reports_gains_losses_and_new_epochs() {
-        let o = Ownership::default();
+        let o = Ownership::placed();
         let cam = CameraId::new();
         assert_eq!(o.epoch(cam), 0);
         let (gained, _) = o.replace(HashMap::from([(

@@ -4,8 +4,9 @@
 //! drops packets cannot hold the fence back.
 
 use crate::context::NodeContext;
+use crate::local::{LocalActors, release};
 use crate::membership::Membership;
-use crate::placement::{Ownership, release};
+use crate::ownership::Ownership;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,20 +20,26 @@ pub(crate) async fn watchdog(
     ctx: Arc<NodeContext>,
     membership: Arc<Membership>,
     ownership: Arc<Ownership>,
+    actors: Arc<dyn LocalActors>,
 ) {
     let mut tick = tokio::time::interval(WATCHDOG_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if ownership.read_age() > membership.fence_after() {
-            fence_if_cut_off(&ctx, &membership, &ownership);
+            fence_if_cut_off(&ctx, &membership, &ownership, actors.as_ref());
         }
     }
 }
 
 /// Stops every camera when NATS has not stored this node's heartbeat for too long either (the caller
 /// could not read the grants for as long).
-fn fence_if_cut_off(ctx: &NodeContext, membership: &Membership, ownership: &Ownership) {
+fn fence_if_cut_off(
+    ctx: &NodeContext,
+    membership: &Membership,
+    ownership: &Ownership,
+    actors: &dyn LocalActors,
+) {
     let age = membership.heartbeat_age();
     if age <= membership.fence_after() {
         return;
@@ -46,6 +53,6 @@ fn fence_if_cut_off(ctx: &NodeContext, membership: &Membership, ownership: &Owne
         );
         let lost = ownership.fence();
         membership.set_owned(0);
-        release(ctx, &lost);
+        release(ctx, actors, &lost);
     }
 }

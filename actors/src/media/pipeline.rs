@@ -273,7 +273,7 @@ impl RecordingPipeline {
                     .unwrap_or_else(PoisonError::into_inner)
                     .set_parameter_sets(&sps, &pps);
                 *params_pad.lock().unwrap_or_else(PoisonError::into_inner) =
-                    crate::sampler::annex_b(&sps, &pps);
+                    crate::media::h264::annex_b(&sps, &pps);
             }
             let Some(sink_pad) = depay_weak.upgrade().and_then(|d| d.static_pad("sink")) else {
                 return;
@@ -351,7 +351,7 @@ impl RecordingPipeline {
                                 pending.extend_from_slice(map.as_slice());
                             } else {
                                 // Parameter sets between two slices of one picture would end it early.
-                                crate::sampler::append_slices(pending, map.as_slice());
+                                crate::media::h264::append_slices(pending, map.as_slice());
                             }
                         } else if !pending.is_empty() {
                             sink(pending, *arrived);

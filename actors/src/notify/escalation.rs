@@ -9,6 +9,7 @@
 
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::outbox::Outbox;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
@@ -54,29 +55,34 @@ pub fn escalation_event(ticket: &Ticket, sla: u32, node: &str) -> Event {
     }
 }
 
+/// Arguments (and state) of [`EscalationActor`].
+pub struct EscalationArgs {
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+    /// Where escalation events are queued, as detections are.
+    pub outbox: Arc<Outbox>,
+}
+
 impl Actor for EscalationActor {
     type Msg = EscalationMsg;
-    type State = Arc<NodeContext>;
-    type Arguments = Arc<NodeContext>;
+    type State = EscalationArgs;
+    type Arguments = EscalationArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_interval(CHECK_EVERY, || EscalationMsg::Check);
-        Ok(ctx)
+        Ok(args)
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         EscalationMsg::Check: Self::Msg,
-        ctx: &mut Self::State,
+        EscalationArgs { ctx, outbox }: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(outbox) = &ctx.outbox else {
-            return Ok(());
-        };
         let overdue = match ctx.store.overdue_tickets(BATCH).await {
             Ok(t) => t,
             Err(e) => {

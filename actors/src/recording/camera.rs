@@ -7,9 +7,12 @@ use crate::backoff::reconnect_delay;
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::orphans::{self, highest_seq_on_disk};
+use crate::ownership::Ownership;
 use crate::pipeline::{
-    FailureKind, FlowStats, PipelineEvent, PipelineSettings, RecordingPipeline, SegmentLayout,
+    FailureKind, FlowStats, KeyframeSink, PipelineEvent, PipelineSettings, RecordingPipeline,
+    SegmentLayout,
 };
+use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use crate::retention::{RETENTION_ACTOR, RetentionMsg};
 use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
 use chrono::Utc;
@@ -62,8 +65,10 @@ pub struct CameraArgs {
     pub camera: Camera,
     /// Node context.
     pub ctx: Arc<NodeContext>,
-    /// Run the node's analytics on this camera (its tenant's licence allows the model).
-    pub analytics: bool,
+    /// The cameras this node records, with their epochs.
+    pub ownership: Arc<Ownership>,
+    /// The node's analytics, when this camera's tenant's licence allows one of its models.
+    pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
 }
 
 /// State of [`CameraActor`].
@@ -72,6 +77,7 @@ pub struct CameraActorState {
     epoch: Option<i64>,
     camera: Camera,
     ctx: Arc<NodeContext>,
+    ownership: Arc<Ownership>,
     status: CameraStatus,
     generation: u64,
     pipeline: Option<Arc<RecordingPipeline>>,
@@ -84,11 +90,10 @@ pub struct CameraActorState {
     label: String,
     last_failure: Option<FailureKind>,
     consecutive: u32,
-    /// Keyframe sampling and the rule, kept across reconnects.
-    analytics: Option<(
-        crate::analytics::CameraAnalytics,
-        crate::pipeline::KeyframeSink,
-    )>,
+    /// The node's analytics, when this camera's licence allows them.
+    analysis: Option<Arc<dyn KeyframeAnalysis>>,
+    /// Keyframe sampling and the rules, kept across reconnects.
+    analytics: Option<(Box<dyn CameraAnalysis>, KeyframeSink)>,
 }
 
 /// Records one camera; see the module docs.
@@ -97,14 +102,11 @@ pub struct CameraActor;
 /// The camera's sampling and rules, when the node has analytics; `None` (recording only) if they
 /// cannot start.
 fn start_analytics(
-    ctx: &Arc<NodeContext>,
+    analysis: Option<&Arc<dyn KeyframeAnalysis>>,
     camera: &Camera,
-) -> Option<(
-    crate::analytics::CameraAnalytics,
-    crate::pipeline::KeyframeSink,
-)> {
-    let analytics = ctx.analytics.as_ref()?;
-    match crate::analytics::CameraAnalytics::start(ctx, analytics, camera) {
+    epoch: Option<i64>,
+) -> Option<(Box<dyn CameraAnalysis>, KeyframeSink)> {
+    match analysis?.start(camera, epoch) {
         Ok(started) => Some(started),
         Err(e) => {
             tracing::warn!(camera_id = %camera.id, error = %e, "analytics not started; recording only");
@@ -325,13 +327,21 @@ impl Actor for CameraActor {
         let CameraArgs {
             camera,
             ctx,
-            analytics,
+            ownership,
+            analysis,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
         // first, at the epoch it was recorded under (`crate::orphans`); numbering goes on after
         // it, so a new segment never overwrites a file.
-        match orphans::index_camera(&ctx, camera.tenant_id, camera.id, SystemTime::now()).await {
+        let indexed = orphans::index_camera(
+            &ctx,
+            &ownership,
+            camera.tenant_id,
+            camera.id,
+            SystemTime::now(),
+        );
+        match indexed.await {
             Ok(found) if found != orphans::OrphanSweep::default() => {
                 tracing::info!(camera_id = %camera.id, ?found, "segments left by a crash indexed");
             }
@@ -344,7 +354,7 @@ impl Actor for CameraActor {
         let on_disk = tokio::task::spawn_blocking(move || highest_seq_on_disk(&camera_dir)).await?;
         // With placement, numbering starts in the block of this node's ownership epoch, so the node
         // handing the camera over, still recording, never writes the same number.
-        let epoch = ctx.fencing_epoch(camera.id);
+        let epoch = ownership.fencing_epoch(camera.id);
         let epoch_base = epoch.map_or(0, |e| e.saturating_mul(vms_store::SEQ_BLOCK));
         let last_seq = last_indexed.max(on_disk).max(epoch_base);
         let (segmenter, _) = Actor::spawn_linked(
@@ -354,6 +364,7 @@ impl Actor for CameraActor {
                 camera_id: camera.id,
                 tenant_id: camera.tenant_id,
                 ctx: Arc::clone(&ctx),
+                ownership: Arc::clone(&ownership),
                 epoch,
             },
             myself.get_cell(),
@@ -363,17 +374,15 @@ impl Actor for CameraActor {
         let mut status = CameraStatus::unknown();
         status.node = Some(ctx.node_id().to_string());
         status.reason = None;
-        let analytics = if analytics {
-            start_analytics(&ctx, &camera)
-        } else {
-            None
-        };
+        let analytics = start_analytics(analysis.as_ref(), &camera, epoch);
         Ok(CameraActorState {
             epoch,
+            analysis,
             analytics,
             label: camera.id.to_string(),
             camera,
             ctx,
+            ownership,
             status,
             generation: 0,
             pipeline: None,
@@ -456,7 +465,7 @@ impl Actor for CameraActor {
             },
             CameraMsg::RulesChanged => {
                 if let Some((analytics, _)) = &state.analytics {
-                    analytics.reload(&state.ctx).await;
+                    analytics.reload().await;
                 }
             }
             CameraMsg::Reconfigure(camera) => {
@@ -471,7 +480,8 @@ impl Actor for CameraActor {
                     if resample && state.analytics.is_some() {
                         // The sampler decodes keyframes or every frame: build it anew.
                         state.analytics = None;
-                        state.analytics = start_analytics(&state.ctx, &state.camera);
+                        state.analytics =
+                            start_analytics(state.analysis.as_ref(), &state.camera, state.epoch);
                     }
                     state.attempt = 0;
                     if state.camera.enabled {
@@ -504,6 +514,7 @@ impl Actor for CameraActor {
                     camera_id: state.camera.id,
                     tenant_id: state.camera.tenant_id,
                     ctx: Arc::clone(&state.ctx),
+                    ownership: Arc::clone(&state.ownership),
                     epoch: state.epoch,
                 },
                 myself.get_cell(),

@@ -8,10 +8,12 @@
 //! the camera's retention, so nothing stays on disk unaccounted for.
 
 use crate::context::NodeContext;
+use crate::ownership::Ownership;
 use crate::recorder::{recovered_time_range, remove_path, seq_of};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use vms_messages::{CameraId, SegmentOrigin, TenantId};
 use vms_store::{NewSegment, SEQ_BLOCK, StoreError};
@@ -107,8 +109,8 @@ fn day_range(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
 
 /// The ownership epoch a segment numbered `seq` was recorded under: numbering starts at
 /// `epoch * SEQ_BLOCK` with placement; none without (or for numbers from before placement).
-fn epoch_of(ctx: &NodeContext, seq: i64) -> Option<i64> {
-    (ctx.ownership.is_some() && seq >= SEQ_BLOCK).then_some(seq / SEQ_BLOCK)
+fn epoch_of(placed: bool, seq: i64) -> Option<i64> {
+    (placed && seq >= SEQ_BLOCK).then_some(seq / SEQ_BLOCK)
 }
 
 /// Sweeps this node's disk for orphaned segment files; see the module docs. The first sweep looks
@@ -117,6 +119,8 @@ fn epoch_of(ctx: &NodeContext, seq: i64) -> Option<i64> {
 /// camera whose folders have not changed since a sweep found every file there settled, so that a
 /// sweep costs a folder listing per camera, not a look at every file.
 pub struct OrphanSweeper {
+    /// The cameras this node records.
+    ownership: Arc<Ownership>,
     /// When this node started: older files are nothing this process writes.
     started: SystemTime,
     /// A sweep has completed since the node started.
@@ -127,9 +131,10 @@ pub struct OrphanSweeper {
 }
 
 impl OrphanSweeper {
-    /// A sweeper for a node that started at `started`.
-    pub fn new(started: SystemTime) -> Self {
+    /// A sweeper for a node that started at `started` and records what `ownership` grants.
+    pub fn new(started: SystemTime, ownership: Arc<Ownership>) -> Self {
         Self {
+            ownership,
             started,
             swept_once: false,
             quiet: HashMap::new(),
@@ -171,7 +176,7 @@ impl OrphanSweeper {
             if !retention.contains_key(&folder.camera) {
                 continue;
             }
-            let owned = ctx.owns(folder.camera);
+            let owned = self.ownership.owns(folder.camera);
             if owned && self.swept_once {
                 continue;
             }
@@ -180,7 +185,8 @@ impl OrphanSweeper {
                 continue;
             }
             let before = if owned { self.started } else { settled };
-            let unsettled = index_recent(ctx, &folder, &days, before, &mut done).await?;
+            let placed = self.ownership.is_placed();
+            let unsettled = index_recent(ctx, placed, &folder, &days, before, &mut done).await?;
             match changed {
                 Some(at) if !unsettled && !owned => {
                     self.quiet.insert(folder.camera, at);
@@ -217,6 +223,7 @@ fn newest_change(days: &[(NaiveDate, PathBuf)]) -> Option<SystemTime> {
 /// what its last actor on this node left (killed, or the node crashed) is indexed before it records.
 pub async fn index_camera(
     ctx: &NodeContext,
+    ownership: &Ownership,
     tenant: TenantId,
     camera: CameraId,
     before: SystemTime,
@@ -231,7 +238,15 @@ pub async fn index_camera(
         .await
         .unwrap_or_default();
     let mut done = OrphanSweep::default();
-    index_recent(ctx, &folder, &days, before, &mut done).await?;
+    index_recent(
+        ctx,
+        ownership.is_placed(),
+        &folder,
+        &days,
+        before,
+        &mut done,
+    )
+    .await?;
     Ok(done)
 }
 
@@ -239,6 +254,7 @@ pub async fn index_camera(
 /// there was too recent to judge.
 async fn index_recent(
     ctx: &NodeContext,
+    placed: bool,
     folder: &CameraFolder,
     days: &[(NaiveDate, PathBuf)],
     before: SystemTime,
@@ -246,7 +262,7 @@ async fn index_recent(
 ) -> Result<bool, StoreError> {
     let mut unsettled = false;
     for (day, dir) in days.iter().rev().take(2) {
-        unsettled |= index_unindexed(ctx, folder, *day, dir, before, done).await?;
+        unsettled |= index_unindexed(ctx, placed, folder, *day, dir, before, done).await?;
     }
     Ok(unsettled)
 }
@@ -306,6 +322,7 @@ async fn delete_unindexed(
 /// file there was modified later (too recent to judge).
 async fn index_unindexed(
     ctx: &NodeContext,
+    placed: bool,
     folder: &CameraFolder,
     day: NaiveDate,
     dir: &Path,
@@ -345,7 +362,7 @@ async fn index_unindexed(
             bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
             path: path.clone(),
         };
-        let epoch = epoch_of(ctx, seq);
+        let epoch = epoch_of(placed, seq);
         match ctx
             .store
             .insert_recovered_segment(&seg, ctx.node_id(), epoch)

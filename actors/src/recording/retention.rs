@@ -63,6 +63,14 @@ async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, Ac
 /// When this process's first retention actor started (a restarted actor keeps it).
 static NODE_STARTED: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
 
+/// Arguments of [`RetentionActor`].
+pub struct RetentionArgs {
+    /// Node context.
+    pub ctx: Arc<NodeContext>,
+    /// The cameras this node records (the orphan sweep looks harder at the others').
+    pub ownership: Arc<crate::ownership::Ownership>,
+}
+
 /// State of [`RetentionActor`].
 pub struct RetentionState {
     ctx: Arc<NodeContext>,
@@ -142,12 +150,12 @@ async fn purge_records(ctx: &NodeContext) -> Result<(), ActorProcessingErr> {
 impl Actor for RetentionActor {
     type Msg = RetentionMsg;
     type State = RetentionState;
-    type Arguments = Arc<NodeContext>;
+    type Arguments = RetentionArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        RetentionArgs { ctx, ownership }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let every = Duration::from_secs(u64::from(ctx.config.retention.interval_seconds));
         myself.send_interval(every, || RetentionMsg::Sweep);
@@ -155,7 +163,10 @@ impl Actor for RetentionActor {
         myself.send_message(RetentionMsg::Sweep)?;
         Ok(RetentionState {
             ctx,
-            orphans: orphans::OrphanSweeper::new(*NODE_STARTED.get_or_init(SystemTime::now)),
+            orphans: orphans::OrphanSweeper::new(
+                *NODE_STARTED.get_or_init(SystemTime::now),
+                ownership,
+            ),
         })
     }
 

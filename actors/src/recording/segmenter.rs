@@ -5,6 +5,7 @@
 
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::ownership::Ownership;
 use crate::pipeline::ClosedSegment;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -40,6 +41,8 @@ pub struct SegmenterArgs {
     pub tenant_id: TenantId,
     /// Node context.
     pub ctx: Arc<NodeContext>,
+    /// The node's grants (told when a camera's first segment here is indexed).
+    pub ownership: Arc<Ownership>,
     /// Ownership epoch the camera's actor started under: every segment it records is written with
     /// it (none without placement).
     pub epoch: Option<i64>,
@@ -140,9 +143,7 @@ async fn drain(myself: &ActorRef<SegmenterMsg>, state: &mut SegmenterState) {
             Ok((segment, inserted)) => {
                 state.pending.pop_front();
                 if inserted {
-                    if let Some(o) = &ctx.ownership {
-                        o.segment_indexed(segment.camera_id);
-                    }
+                    state.args.ownership.segment_indexed(segment.camera_id);
                     announce(&ctx, &segment, &state.label).await;
                 }
             }
@@ -187,7 +188,7 @@ async fn announce(ctx: &NodeContext, segment: &Segment, label: &str) {
         .with_label_values(&[label])
         .set(lag);
     tracing::info!(camera_id = %segment.camera_id, seq = segment.seq, duration_ms = segment.duration_ms, bytes = segment.bytes, "segment recorded");
-    let Some(nats) = &ctx.nats else { return };
+    let nats = &ctx.nats;
     let ready = SegmentReady {
         v: WIRE_VERSION,
         segment: segment.clone(),

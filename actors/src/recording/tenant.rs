@@ -5,7 +5,9 @@
 use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use crate::context::NodeContext;
 use crate::metrics;
+use crate::ownership::Ownership;
 use crate::recorder::remove_path;
+use crate::recording::analysis::KeyframeAnalysis;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +46,10 @@ pub struct TenantArgs {
     pub tenant: Tenant,
     /// Node context.
     pub ctx: Arc<NodeContext>,
+    /// The cameras this node records.
+    pub ownership: Arc<Ownership>,
+    /// The node's analytics, when it runs any.
+    pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
 }
 
 struct RunningCamera {
@@ -55,6 +61,8 @@ struct RunningCamera {
 pub struct TenantState {
     tenant: Tenant,
     ctx: Arc<NodeContext>,
+    ownership: Arc<Ownership>,
+    analysis: Option<Arc<dyn KeyframeAnalysis>>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
     /// Cameras released to other nodes, still finalising their open segment: a camera placed here
@@ -82,7 +90,9 @@ impl TenantState {
         let Some(running) = self.cameras.get_mut(&id) else {
             return;
         };
-        if running.actor.is_some() || self.suspended || !self.ctx.owns(id) {
+        // With `cluster.fake_cameras` the node takes its cameras without recording them.
+        let records = !self.ctx.config.cluster.fake_cameras && self.ownership.owns(id);
+        if running.actor.is_some() || self.suspended || !records {
             return;
         }
         if let Some(previous) = self.stopping.remove(&id) {
@@ -91,7 +101,8 @@ impl TenantState {
         let args = CameraArgs {
             camera: running.camera.clone(),
             ctx: Arc::clone(&self.ctx),
-            analytics,
+            ownership: Arc::clone(&self.ownership),
+            analysis: analytics.then(|| self.analysis.clone()).flatten(),
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -197,8 +208,7 @@ impl TenantState {
 
     /// Whether the licence allows one of the node's analytics models.
     fn analytics_allowed(&self, tenant: &Tenant) -> bool {
-        self.ctx
-            .analytics
+        self.analysis
             .as_ref()
             .is_some_and(|a| tenant.allowed_detectors.iter().any(|d| a.runs(d)))
     }
@@ -274,6 +284,8 @@ impl Actor for TenantActor {
             suspended: args.tenant.licence_expired(chrono::Utc::now()),
             tenant: args.tenant,
             ctx: args.ctx,
+            ownership: args.ownership,
+            analysis: args.analysis,
             cameras,
             by_actor: HashMap::new(),
             stopping: HashMap::new(),
