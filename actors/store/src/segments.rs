@@ -3,6 +3,8 @@
 use super::*;
 use crate::placement::HANDOVER_LIMIT;
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::error::SqlState;
+use vms_messages::SegmentOrigin;
 
 /// SQL: the days segment rows `s` of camera `c` of tenant `t` are kept (the camera's retention,
 /// capped by the tenant's licence).
@@ -373,5 +375,30 @@ impl Store {
                 &[&limit],
             )
             .await?)
+    }
+}
+
+pub(crate) const SEGMENT_COLS: &str =
+    "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin";
+
+pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
+    let id: i64 = row.get("id");
+    let start: DateTime<Utc> = row.get("start_ts");
+    let end: DateTime<Utc> = row.get("end_ts");
+    SegmentFile {
+        segment: Segment {
+            id,
+            camera_id: CameraId(row.get("camera_id")),
+            tenant_id: TenantId(row.get("tenant_id")),
+            seq: row.get("seq"),
+            start,
+            end,
+            duration_ms: (end - start).num_milliseconds(),
+            bytes: row.get("bytes"),
+            node: row.get("node"),
+            media_url: String::new(),
+            origin: SegmentOrigin::from_name(row.get("origin")),
+        },
+        path: PathBuf::from(row.get::<_, String>("path")),
     }
 }
