@@ -1,5 +1,6 @@
 //! Analytics: detection on sampled keyframes, the rules that turn detections into events, the
-//! durable event outbox and the live event feed.
+//! durable event outbox and the live event feed. It imports recording (whose `KeyframeAnalysis`
+//! it implements), media, the node context and the base modules.
 
 mod detection;
 pub mod feed;

@@ -1,6 +1,7 @@
 //! The cluster: membership by signed heartbeats, the ractor links between nodes, configuration
 //! change hints, and camera placement with its agent and self-fencing. It drives this node's actors
-//! through the `local::LocalActors` trait, which the supervisor implements.
+//! through the `local::LocalActors` trait, which the supervisor implements. It imports recording
+//! (camera actors' names and status for remote calls), the node context and the base modules.
 
 pub mod changes;
 pub mod links;

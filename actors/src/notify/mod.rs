@@ -1,4 +1,6 @@
 //! Notifications: delivering events to webhooks and e-mail, and escalating unacknowledged tickets.
+//! It imports analytics (escalations go through the event outbox), the node context and the base
+//! modules.
 
 pub mod escalation;
 pub mod notifier;
