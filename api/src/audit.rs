@@ -4,7 +4,8 @@
 //! Requests refused before anyone was authenticated are one row per source and minute, and a metric
 //! counts them all, so an anonymous flood cannot grow the append-only log without bound.
 
-use crate::SharedBackend;
+use crate::Service;
+use crate::backend::AuditService;
 use crate::guard::{client_ip, operation, rate_key};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -118,7 +119,7 @@ pub async fn record(
         status: res.status().as_u16(),
         ip: Some(client_ip(http)),
     };
-    if let Some(backend) = http.app_data::<SharedBackend>()
+    if let Some(backend) = http.app_data::<Service<dyn AuditService>>()
         && let Err(e) = backend.append_audit(entry).await
     {
         tracing::error!(error = %e, "cannot append to the audit log");

@@ -4,7 +4,7 @@
 //! Password hashing is deliberately slow, so at most `auth.hash_concurrency` hashes run at once on
 //! blocking threads; an unknown e-mail is checked against a dummy hash so its answer takes as long.
 
-use crate::Backend;
+use crate::CredentialService;
 use crate::error::ApiError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -102,7 +102,7 @@ struct KeyCache {
 
 /// Checks credentials and issues tokens; one per node, shared by every HTTP worker.
 pub struct Authenticator {
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn CredentialService>,
     keys: RwLock<KeyCache>,
     access_ttl: Duration,
     refresh_ttl: Duration,
@@ -122,7 +122,7 @@ pub fn unauthenticated() -> ApiError {
 
 impl Authenticator {
     /// An authenticator over the node's backend.
-    pub fn new(backend: Arc<dyn Backend>, config: &AuthConfig) -> Self {
+    pub fn new(backend: Arc<dyn CredentialService>, config: &AuthConfig) -> Self {
         let dummy_hash =
             hash_password_blocking("not a password anyone has: dummy").unwrap_or_default();
         Self {

@@ -1,5 +1,5 @@
-//! What the API needs from the node. The node implements it with its store and actors; tests can
-//! implement it with fakes. Every method that touches a tenant's objects takes the caller's
+//! What the API needs from the node, one service trait per resource. The node implements them with
+//! its store and actors; a handler's unit test implements the one its handler takes with a fake. Every method that touches a tenant's objects takes the caller's
 //! [`TenantScope`], and the implementation applies it in its queries.
 
 use crate::error::ApiError;
@@ -48,27 +48,67 @@ pub struct Page {
     pub limit: i64,
 }
 
-/// The node as the API sees it. Every method is given validated input.
+/// The node as the API sees it: every service below. Handlers and middleware take only the one
+/// service they use (a handler's unit test fakes that one); the node implements them all.
+pub trait Backend:
+    HealthService
+    + TenantService
+    + CameraService
+    + EventService
+    + RuleService
+    + TicketService
+    + NotificationService
+    + ClusterService
+    + CredentialService
+    + UserService
+    + AuditService
+{
+}
+
+impl<T> Backend for T where
+    T: HealthService
+        + TenantService
+        + CameraService
+        + EventService
+        + RuleService
+        + TicketService
+        + NotificationService
+        + ClusterService
+        + CredentialService
+        + UserService
+        + AuditService
+{
+}
+
+/// Whether the node can serve. Every method is given validated input.
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait HealthService: Send + Sync + 'static {
     /// Whether the node can serve (database reachable, actors running); the error says why not.
     async fn ready(&self) -> Result<(), String>;
+}
 
-    // ---- tenants ----
-
+/// Tenants and their licences (platform admins). Every method is given validated input.
+#[async_trait::async_trait]
+pub trait TenantService: Send + Sync + 'static {
     /// Creates a tenant.
     async fn create_tenant(&self, req: TenantCreate) -> Result<Tenant, ApiError>;
+
     /// Lists the tenants within `scope`.
     async fn list_tenants(&self, scope: TenantScope, page: Page) -> Result<TenantPage, ApiError>;
+
     /// One tenant within `scope`.
     async fn get_tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, ApiError>;
+
     /// Changes a tenant.
     async fn update_tenant(&self, id: TenantId, req: TenantUpdate) -> Result<Tenant, ApiError>;
+
     /// Deletes a tenant without cameras.
     async fn delete_tenant(&self, id: TenantId) -> Result<(), ApiError>;
+}
 
-    // ---- cameras and recordings ----
-
+/// Cameras, with their live status, and their recorded segments. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait CameraService: Send + Sync + 'static {
     /// Adds a camera to `tenant` (within `scope`) and starts recording it.
     async fn create_camera(
         &self,
@@ -76,6 +116,7 @@ pub trait Backend: Send + Sync + 'static {
         tenant: TenantId,
         req: CameraCreate,
     ) -> Result<CameraView, ApiError>;
+
     /// Lists the cameras within `scope`, optionally of one tenant.
     async fn list_cameras(
         &self,
@@ -83,8 +124,10 @@ pub trait Backend: Send + Sync + 'static {
         tenant: Option<TenantId>,
         page: Page,
     ) -> Result<CameraPage, ApiError>;
+
     /// One camera within `scope`, with live status.
     async fn get_camera(&self, scope: TenantScope, id: CameraId) -> Result<CameraView, ApiError>;
+
     /// Changes a camera within `scope`, live.
     async fn update_camera(
         &self,
@@ -92,8 +135,10 @@ pub trait Backend: Send + Sync + 'static {
         id: CameraId,
         req: CameraUpdate,
     ) -> Result<CameraView, ApiError>;
+
     /// Deletes a camera within `scope` and its recordings.
     async fn delete_camera(&self, scope: TenantScope, id: CameraId) -> Result<(), ApiError>;
+
     /// A page of a camera's segments overlapping `[from, to)`.
     async fn list_segments(
         &self,
@@ -103,13 +148,17 @@ pub trait Backend: Send + Sync + 'static {
         to: Option<DateTime<Utc>>,
         page: Page,
     ) -> Result<SegmentPage, ApiError>;
+
     /// One segment's index entry within `scope`.
     async fn get_segment(&self, scope: TenantScope, id: i64) -> Result<Segment, ApiError>;
+
     /// The file of a segment within `scope`.
     async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError>;
+}
 
-    // ---- events ----
-
+/// Detection events, their snapshots and look-alikes, and the live feed. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait EventService: Send + Sync + 'static {
     /// A page of events within `scope`, newest first.
     async fn list_events(
         &self,
@@ -117,8 +166,10 @@ pub trait Backend: Send + Sync + 'static {
         filter: EventFilter,
         page: Page,
     ) -> Result<EventPage, ApiError>;
+
     /// One event within `scope`, with the segments that cover it.
     async fn get_event(&self, scope: TenantScope, id: Uuid) -> Result<EventView, ApiError>;
+
     /// Events within `scope` that look like event `id` (appearance similarity at least `min`).
     async fn similar_events(
         &self,
@@ -127,11 +178,17 @@ pub trait Backend: Send + Sync + 'static {
         min: f32,
         limit: i64,
     ) -> Result<SimilarEvents, ApiError>;
+
     /// An event's JPEG snapshot within `scope`.
     async fn event_snapshot(&self, scope: TenantScope, id: Uuid) -> Result<Vec<u8>, ApiError>;
 
-    // ---- rules ----
+    /// Live events as they are published on JetStream; `None` when this node has no feed.
+    fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>>;
+}
 
+/// The detectors a node runs and the rules that use them. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait RuleService: Send + Sync + 'static {
     /// The detectors of the model zoo, and which one this node runs.
     async fn detectors(&self) -> Result<DetectorList, ApiError>;
 
@@ -142,10 +199,13 @@ pub trait Backend: Send + Sync + 'static {
         camera: CameraId,
         req: RuleCreate,
     ) -> Result<Rule, ApiError>;
+
     /// A camera's rules within `scope`.
     async fn list_rules(&self, scope: TenantScope, camera: CameraId) -> Result<RulePage, ApiError>;
+
     /// One rule within `scope`.
     async fn get_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError>;
+
     /// Changes a rule within `scope`.
     async fn update_rule(
         &self,
@@ -153,11 +213,14 @@ pub trait Backend: Send + Sync + 'static {
         id: Uuid,
         req: RuleUpdate,
     ) -> Result<Rule, ApiError>;
+
     /// Deletes a rule within `scope`.
     async fn delete_rule(&self, scope: TenantScope, id: Uuid) -> Result<Rule, ApiError>;
+}
 
-    // ---- tickets ----
-
+/// Tickets raised by rules, their workflow and comments. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait TicketService: Send + Sync + 'static {
     /// A page of tickets within `scope`, newest first.
     async fn list_tickets(
         &self,
@@ -165,8 +228,10 @@ pub trait Backend: Send + Sync + 'static {
         state: Option<TicketState>,
         page: Page,
     ) -> Result<TicketPage, ApiError>;
+
     /// One ticket with its history, within `scope`.
     async fn get_ticket(&self, scope: TenantScope, id: Uuid) -> Result<TicketView, ApiError>;
+
     /// Moves a ticket within `scope` on behalf of `actor`.
     async fn move_ticket(
         &self,
@@ -175,6 +240,7 @@ pub trait Backend: Send + Sync + 'static {
         action: TicketAction,
         actor: &Principal,
     ) -> Result<TicketView, ApiError>;
+
     /// Comments on a ticket within `scope`.
     async fn comment_ticket(
         &self,
@@ -183,9 +249,11 @@ pub trait Backend: Send + Sync + 'static {
         actor: &Principal,
         text: String,
     ) -> Result<TicketView, ApiError>;
+}
 
-    // ---- notifications ----
-
+/// Notification channels and their deliveries. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait NotificationService: Send + Sync + 'static {
     /// Adds a notification channel to `tenant` (within `scope`); `secret` signs a webhook's deliveries.
     async fn create_channel(
         &self,
@@ -194,10 +262,13 @@ pub trait Backend: Send + Sync + 'static {
         req: ChannelCreate,
         secret: Option<String>,
     ) -> Result<Channel, ApiError>;
+
     /// The notification channels within `scope`.
     async fn list_channels(&self, scope: TenantScope, page: Page) -> Result<ChannelPage, ApiError>;
+
     /// One channel within `scope`.
     async fn get_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError>;
+
     /// Changes a channel within `scope`; fields that do not fit its kind are refused.
     async fn update_channel(
         &self,
@@ -205,8 +276,10 @@ pub trait Backend: Send + Sync + 'static {
         id: Uuid,
         req: ChannelUpdate,
     ) -> Result<Channel, ApiError>;
+
     /// Deletes a channel within `scope`.
     async fn delete_channel(&self, scope: TenantScope, id: Uuid) -> Result<Channel, ApiError>;
+
     /// A page of a channel's deliveries within `scope`, newest first.
     async fn list_deliveries(
         &self,
@@ -215,16 +288,24 @@ pub trait Backend: Send + Sync + 'static {
         state: Option<DeliveryState>,
         page: Page,
     ) -> Result<DeliveryPage, ApiError>;
+
     /// Queues a dead letter within `scope` again.
     async fn retry_delivery(&self, scope: TenantScope, id: Uuid) -> Result<Delivery, ApiError>;
+}
 
+/// The cluster's nodes and the placement of cameras on them. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait ClusterService: Send + Sync + 'static {
     /// The cluster's nodes as this node sees them.
     async fn nodes(&self) -> Result<vms_messages::NodeList, ApiError>;
+
     /// Drains (`true`) or undrains a node; its view after the change.
     async fn drain_node(&self, id: &str, drained: bool)
     -> Result<vms_messages::NodeView, ApiError>;
+
     /// Removes a drained, stopped node that holds no camera.
     async fn remove_node(&self, id: &str) -> Result<(), ApiError>;
+
     /// A page of the placement map after camera `after`, optionally one node's.
     async fn placement(
         &self,
@@ -232,14 +313,14 @@ pub trait Backend: Send + Sync + 'static {
         node: Option<String>,
         limit: i64,
     ) -> Result<vms_messages::PlacementView, ApiError>;
+}
 
-    /// Live events as they are published on JetStream; `None` when this node has no feed.
-    fn event_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Event>>;
-
-    // ---- identities ----
-
+/// What authentication reads and writes: signing keys, password hashes, sessions, API key secrets. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait CredentialService: Send + Sync + 'static {
     /// Signing keys still good for verification, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiError>;
+
     /// Adds a signing key that signs from now on; the others retire after `grace` (never when `None`).
     async fn add_signing_key(
         &self,
@@ -247,8 +328,10 @@ pub trait Backend: Send + Sync + 'static {
         secret: &[u8],
         grace: Option<Duration>,
     ) -> Result<(), ApiError>;
+
     /// An enabled user and its password hash, by e-mail.
     async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>, ApiError>;
+
     /// Opens a session; returns its id.
     async fn create_session(
         &self,
@@ -257,6 +340,7 @@ pub trait Backend: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
         ip: Option<&str>,
     ) -> Result<Uuid, ApiError>;
+
     /// Swaps a live session's refresh token for a new one.
     async fn refresh_session(
         &self,
@@ -264,21 +348,32 @@ pub trait Backend: Send + Sync + 'static {
         new_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> Result<Option<(Uuid, User)>, ApiError>;
+
     /// Ends a session.
     async fn revoke_session(&self, id: Uuid) -> Result<(), ApiError>;
+
     /// The enabled user of a live session.
     async fn session_user(&self, id: Uuid) -> Result<Option<User>, ApiError>;
+
     /// A live API key by prefix, with its user.
     async fn api_key_credentials(&self, prefix: &str) -> Result<Option<KeyCredentials>, ApiError>;
+
     /// Whether API key `id` still works (not revoked or expired, its user enabled).
     async fn api_key_live(&self, id: ApiKeyId) -> Result<bool, ApiError>;
+}
 
+/// Users and API keys, as administrators manage them. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait UserService: Send + Sync + 'static {
     /// Creates a user; its tenant must be within `scope`.
     async fn create_user(&self, scope: TenantScope, user: NewUser) -> Result<User, ApiError>;
+
     /// One user within `scope`.
     async fn get_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError>;
+
     /// Lists the users within `scope`.
     async fn list_users(&self, scope: TenantScope, page: Page) -> Result<UserPage, ApiError>;
+
     /// Changes a user within `scope`.
     async fn update_user(
         &self,
@@ -286,11 +381,13 @@ pub trait Backend: Send + Sync + 'static {
         id: UserId,
         change: UserChange,
     ) -> Result<User, ApiError>;
+
     /// Deletes a user within `scope`.
     async fn delete_user(&self, scope: TenantScope, id: UserId) -> Result<User, ApiError>;
 
     /// Stores an API key.
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, ApiError>;
+
     /// Lists API keys within `scope`, optionally only `owner`'s.
     async fn list_api_keys(
         &self,
@@ -298,6 +395,7 @@ pub trait Backend: Send + Sync + 'static {
         owner: Option<UserId>,
         page: Page,
     ) -> Result<(Vec<ApiKey>, Option<String>), ApiError>;
+
     /// Revokes an API key within `scope` (and `owner`'s, when given).
     async fn revoke_api_key(
         &self,
@@ -305,11 +403,14 @@ pub trait Backend: Send + Sync + 'static {
         owner: Option<UserId>,
         id: ApiKeyId,
     ) -> Result<ApiKey, ApiError>;
+}
 
-    // ---- audit ----
-
+/// The audit log. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait AuditService: Send + Sync + 'static {
     /// Appends to the audit log.
     async fn append_audit(&self, entry: AuditRecord) -> Result<(), ApiError>;
+
     /// Reads the audit log within `scope`, newest first.
     async fn list_audit(
         &self,

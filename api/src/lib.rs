@@ -1,8 +1,8 @@
 //! The HTTP facade of a VMS node (actix-web): REST under `/api/v1`, the OpenAPI document at
 //! `/api/v1/openapi.json`, `/healthz`, `/readyz` and `/metrics`.
 //!
-//! Handlers reach the node only through the [`Backend`] trait, which the node implements with its store
-//! and actors; every failure is answered with the one JSON error shape of [`vms_messages::ErrorBody`].
+//! Handlers reach the node only through the service traits of [`backend`] (one per resource, each
+//! handler taking the one it uses), which the node implements with its store and actors; every failure is answered with the one JSON error shape of [`vms_messages::ErrorBody`].
 //! Access is decided in one place, [`guard`], from the permission each operation declares in the
 //! OpenAPI document; [`audit`] records every change.
 
@@ -16,7 +16,11 @@ pub mod ratelimit;
 pub mod routes;
 
 pub use auth::Authenticator;
-pub use backend::{Backend, CameraPage, Page, TenantPage};
+pub use backend::{
+    AuditService, Backend, CameraPage, CameraService, ClusterService, CredentialService,
+    EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
+    TicketService, UserService,
+};
 pub use error::ApiError;
 pub use guard::Guard;
 
@@ -24,8 +28,8 @@ use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::sync::Arc;
 use vms_config::NodeConfig;
 
-/// Shared state of every handler.
-pub type SharedBackend = web::Data<dyn Backend>;
+/// The service a handler or middleware takes, as actix app data: `Service<dyn CameraService>`.
+pub type Service<S> = web::Data<S>;
 
 /// Registers every route, the extractor error handlers and the JSON 404 on `cfg`.
 pub fn configure(
@@ -34,12 +38,44 @@ pub fn configure(
     guard: web::Data<Guard>,
     max_body_bytes: usize,
 ) {
-    cfg.app_data(web::Data::from(backend))
-        .app_data(guard)
-        .app_data(error::json_config(max_body_bytes))
-        .app_data(error::query_config())
-        .app_data(error::path_config())
-        .app_data(web::PayloadConfig::new(max_body_bytes));
+    cfg.app_data(Service::<dyn HealthService>::from(
+        backend.clone() as Arc<dyn HealthService>
+    ))
+    .app_data(Service::<dyn TenantService>::from(
+        backend.clone() as Arc<dyn TenantService>
+    ))
+    .app_data(Service::<dyn CameraService>::from(
+        backend.clone() as Arc<dyn CameraService>
+    ))
+    .app_data(Service::<dyn EventService>::from(
+        backend.clone() as Arc<dyn EventService>
+    ))
+    .app_data(Service::<dyn RuleService>::from(
+        backend.clone() as Arc<dyn RuleService>
+    ))
+    .app_data(Service::<dyn TicketService>::from(
+        backend.clone() as Arc<dyn TicketService>
+    ))
+    .app_data(Service::<dyn NotificationService>::from(
+        backend.clone() as Arc<dyn NotificationService>
+    ))
+    .app_data(Service::<dyn ClusterService>::from(
+        backend.clone() as Arc<dyn ClusterService>
+    ))
+    .app_data(Service::<dyn UserService>::from(
+        backend.clone() as Arc<dyn UserService>
+    ))
+    .app_data(Service::<dyn CredentialService>::from(
+        backend.clone() as Arc<dyn CredentialService>
+    ))
+    .app_data(Service::<dyn AuditService>::from(
+        backend as Arc<dyn AuditService>,
+    ))
+    .app_data(guard)
+    .app_data(error::json_config(max_body_bytes))
+    .app_data(error::query_config())
+    .app_data(error::path_config())
+    .app_data(web::PayloadConfig::new(max_body_bytes));
     routes::configure(cfg);
 }
 
@@ -66,7 +102,10 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 /// Binds the API server; run the returned [`Server`] to serve.
 pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<Server> {
     let api = config.api.clone();
-    let auth = Arc::new(Authenticator::new(Arc::clone(&backend), &config.auth));
+    let auth = Arc::new(Authenticator::new(
+        Arc::clone(&backend) as Arc<dyn CredentialService>,
+        &config.auth,
+    ));
     let guard = web::Data::new(Guard::new(auth, &api));
     let origins = api.cors_allowed_origins.clone();
     let max_body = api.max_body_bytes;

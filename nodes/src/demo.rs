@@ -105,7 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 allowed_detectors: Some(vec!["person".into()]),
                 ..Default::default()
             };
-            vms_api::Backend::update_tenant(&node.backend, t.id, req)
+            vms_api::TenantService::update_tenant(&node.backend, t.id, req)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
         }
@@ -117,7 +117,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 allowed_detectors: vec!["person".into()],
                 ..TenantCreate::default()
             };
-            vms_api::Backend::create_tenant(&node.backend, req)
+            vms_api::TenantService::create_tenant(&node.backend, req)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
         }
@@ -134,7 +134,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     enabled: Some(true),
                     ..CameraUpdate::default()
                 };
-                vms_api::Backend::update_camera(&node.backend, TenantScope::All, c.id, req)
+                vms_api::CameraService::update_camera(&node.backend, TenantScope::All, c.id, req)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .camera
@@ -151,10 +151,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     labels: Default::default(),
                     sample_fps: None,
                 };
-                vms_api::Backend::create_camera(&node.backend, TenantScope::All, tenant.id, req)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .camera
+                vms_api::CameraService::create_camera(
+                    &node.backend,
+                    TenantScope::All,
+                    tenant.id,
+                    req,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .camera
             }
         };
         let rules = ctx.store.camera_rules(TenantScope::All, camera.id).await?;
@@ -169,7 +174,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 enabled: Some(true),
                 ..vms_messages::RuleCreate::default()
             };
-            vms_api::Backend::create_rule(&node.backend, TenantScope::All, camera.id, rule)
+            vms_api::RuleService::create_rule(&node.backend, TenantScope::All, camera.id, rule)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }

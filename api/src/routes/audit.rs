@@ -1,6 +1,7 @@
 //! The audit log, read-only over HTTP.
 
-use crate::SharedBackend;
+use crate::Service;
+use crate::backend::AuditService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpResponse, web};
@@ -31,7 +32,7 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = ["audit:read"])),
     params(AuditQuery), responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody)))]
 pub async fn list_audit(
-    backend: SharedBackend,
+    backend: Service<dyn AuditService>,
     caller: Caller,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,10 @@
 //! Cameras, their live status, and their recordings; always within the caller's tenant scope, so
 //! another tenant's ids answer 404 exactly like ids that do not exist.
 
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
 use crate::backend::CameraPage;
+use crate::backend::CameraService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -60,7 +61,7 @@ fn noted(req: &HttpRequest, camera: &CameraView) {
     request_body = CameraCreate, responses(
     (status = 201, body = CameraView), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_camera(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     req: HttpRequest,
     body: web::Json<CameraCreate>,
@@ -81,7 +82,7 @@ pub async fn create_camera(
 #[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras", security(("bearer" = ["cameras:read"])),
     params(CameraListQuery), responses((status = 200, body = CameraPage), (status = 400, body = ErrorBody)))]
 pub async fn list_cameras(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     q: web::Query<CameraListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -99,7 +100,7 @@ pub async fn list_cameras(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = CameraView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_camera(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     id: web::Path<CameraId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -115,7 +116,7 @@ pub async fn get_camera(
     params(("id" = String, Path, format = Uuid)), request_body = CameraUpdate, responses(
     (status = 200, body = CameraView), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_camera(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<CameraId>,
@@ -135,7 +136,7 @@ pub async fn update_camera(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_camera(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     id: web::Path<CameraId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -150,7 +151,7 @@ pub async fn delete_camera(
     params(("id" = String, Path, format = Uuid), SegmentQuery), responses(
     (status = 200, body = SegmentPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_segments(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     id: web::Path<CameraId>,
     q: web::Query<SegmentQuery>,
@@ -174,7 +175,7 @@ pub async fn list_segments(
     params(("id" = i64, Path)), responses(
     (status = 200, body = Segment), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_segment(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -192,7 +193,7 @@ pub async fn get_segment(
     (status = 206, description = "the requested range", content_type = "video/mp2t"),
     (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable"), (status = 400, body = ErrorBody)))]
 pub async fn segment_media(
-    backend: SharedBackend,
+    backend: Service<dyn CameraService>,
     caller: Caller,
     id: web::Path<i64>,
     req: HttpRequest,

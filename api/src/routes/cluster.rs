@@ -1,8 +1,9 @@
 //! The cluster's admin surface: nodes (list, drain, undrain, remove) and the placement map.
 //! Platform admins only (`nodes:read`, `nodes:write`).
 
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
+use crate::backend::ClusterService;
 use crate::error::ApiError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -38,7 +39,7 @@ fn node_id(raw: &str) -> Result<String, ApiError> {
 /// it was stopping; with its clock skew.
 #[utoipa::path(get, path = "/api/v1/nodes", tag = "cluster", security(("bearer" = ["nodes:read"])),
     responses((status = 200, body = vms_messages::NodeList), (status = 503, body = ErrorBody)))]
-pub async fn list_nodes(backend: SharedBackend) -> Result<HttpResponse, ApiError> {
+pub async fn list_nodes(backend: Service<dyn ClusterService>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(backend.nodes().await?))
 }
 
@@ -49,7 +50,7 @@ pub async fn list_nodes(backend: SharedBackend) -> Result<HttpResponse, ApiError
     params(("id" = String, Path)), responses((status = 200, body = vms_messages::NodeView),
     (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn drain_node(
-    backend: SharedBackend,
+    backend: Service<dyn ClusterService>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -58,7 +59,7 @@ pub async fn drain_node(
 
 /// Drains or undrains node `raw`, checked and noted in the audit log.
 async fn set_drained(
-    backend: SharedBackend,
+    backend: Service<dyn ClusterService>,
     req: HttpRequest,
     raw: &str,
     drained: bool,
@@ -73,7 +74,7 @@ async fn set_drained(
     params(("id" = String, Path)), responses((status = 200, body = vms_messages::NodeView),
     (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn undrain_node(
-    backend: SharedBackend,
+    backend: Service<dyn ClusterService>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -86,7 +87,7 @@ pub async fn undrain_node(
     params(("id" = String, Path)), responses((status = 204),
     (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn remove_node(
-    backend: SharedBackend,
+    backend: Service<dyn ClusterService>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -116,7 +117,7 @@ pub struct PlacementQuery {
     params(PlacementQuery), responses((status = 200, body = vms_messages::PlacementView),
     (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn placement(
-    backend: SharedBackend,
+    backend: Service<dyn ClusterService>,
     q: web::Query<PlacementQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();

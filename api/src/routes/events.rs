@@ -1,6 +1,7 @@
 //! Analytics events and their snapshots, within the caller's tenant scope.
 
-use crate::SharedBackend;
+use crate::Service;
+use crate::backend::EventService;
 use crate::error::ApiError;
 use crate::guard::{Caller, Guard};
 use actix_web::{HttpResponse, web};
@@ -42,7 +43,7 @@ pub struct EventQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = ["events:read"])),
     params(EventQuery), responses((status = 200, body = EventPage), (status = 400, body = ErrorBody)))]
 pub async fn list_events(
-    backend: SharedBackend,
+    backend: Service<dyn EventService>,
     caller: Caller,
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -117,7 +118,7 @@ fn sse_frame(event: &Event) -> web::Bytes {
     (status = 200, description = "server-sent events", content_type = "text/event-stream"),
     (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn stream_events(
-    backend: SharedBackend,
+    backend: Service<dyn EventService>,
     guard: web::Data<Guard>,
     caller: Caller,
     q: web::Query<StreamQuery>,
@@ -212,7 +213,7 @@ pub async fn stream_events(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = EventView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_event(
-    backend: SharedBackend,
+    backend: Service<dyn EventService>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,7 +242,7 @@ pub struct SimilarQuery {
     params(("id" = String, Path, format = Uuid), SimilarQuery), responses(
     (status = 200, body = SimilarEvents), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn similar_events(
-    backend: SharedBackend,
+    backend: Service<dyn EventService>,
     caller: Caller,
     id: web::Path<Uuid>,
     q: web::Query<SimilarQuery>,
@@ -274,7 +275,7 @@ pub async fn similar_events(
     (status = 200, description = "the snapshot", content_type = "image/jpeg"),
     (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn event_snapshot(
-    backend: SharedBackend,
+    backend: Service<dyn EventService>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,10 @@
 //! Login, sessions, users and API keys.
 
 use super::PageQuery;
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
 use crate::auth::Authenticator;
+use crate::backend::{CredentialService, UserService};
 use crate::error::ApiError;
 use crate::guard::{Caller, Guard, client_ip, rate_key};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -96,7 +97,10 @@ pub async fn refresh(
 /// End the caller's session: its access and refresh tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = ["session"])), responses(
     (status = 204), (status = 400, body = ErrorBody)))]
-pub async fn logout(backend: SharedBackend, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    backend: Service<dyn CredentialService>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     match caller.0.credential {
         Credential::Session(sid) => {
             backend.revoke_session(sid).await?;
@@ -157,7 +161,7 @@ fn check_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
     request_body = UserCreate, responses(
     (status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_user(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     guard: web::Data<Guard>,
     caller: Caller,
     req: HttpRequest,
@@ -198,7 +202,7 @@ pub async fn create_user(
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = ["users:read"])),
     params(PageQuery), responses((status = 200, body = UserPage), (status = 400, body = ErrorBody)))]
 pub async fn list_users(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -211,7 +215,7 @@ pub async fn list_users(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = User), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_user(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -225,7 +229,7 @@ pub async fn get_user(
     params(("id" = String, Path, format = Uuid)), request_body = UserUpdate, responses(
     (status = 200, body = User), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_user(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     guard: web::Data<Guard>,
     caller: Caller,
     req: HttpRequest,
@@ -292,7 +296,7 @@ pub async fn update_user(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_user(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<UserId>,
@@ -323,7 +327,7 @@ fn key_owner(caller: &Caller) -> Option<UserId> {
     request_body = ApiKeyCreate, responses(
     (status = 201, body = ApiKeyCreated), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_api_key(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     req: HttpRequest,
     body: web::Json<ApiKeyCreate>,
@@ -361,7 +365,7 @@ pub async fn create_api_key(
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", security(("bearer" = ["api_keys:read"])),
     params(PageQuery), responses((status = 200, body = ApiKeyPage), (status = 400, body = ErrorBody)))]
 pub async fn list_api_keys(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -377,7 +381,7 @@ pub async fn list_api_keys(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn revoke_api_key(
-    backend: SharedBackend,
+    backend: Service<dyn UserService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<ApiKeyId>,

@@ -1,7 +1,7 @@
 //! Route handlers. Each declares in its `security` entry the permission it needs (enforced by
 //! [`crate::guard::authorize`], which [`register`] wraps around every route, before it runs),
 //! validates its input, calls the
-//! [`Backend`](crate::Backend) with the caller's tenant scope, and answers JSON.
+//! service trait of [`backend`](crate::backend) with the caller's tenant scope, and answers JSON.
 
 pub mod audit;
 pub mod cameras;
@@ -13,7 +13,8 @@ pub mod rules;
 pub mod tenants;
 pub mod tickets;
 
-use crate::SharedBackend;
+use crate::Service;
+use crate::backend::HealthService;
 use crate::backend::Page;
 use crate::error::ApiError;
 use crate::guard::{self, Access};
@@ -272,7 +273,7 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: the node can serve (database reachable).
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses(
     (status = 200, description = "ready"), (status = 503, description = "not ready", body = ErrorBody)))]
-pub async fn readyz(backend: SharedBackend) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(backend: Service<dyn HealthService>) -> Result<HttpResponse, ApiError> {
     backend.ready().await.map_err(ApiError::unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }

@@ -1,7 +1,8 @@
 //! Notification channels of a tenant (signed webhooks, e-mail) and their delivery log.
 
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
+use crate::backend::NotificationService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -35,7 +36,7 @@ fn new_secret() -> String {
     request_body = ChannelCreate, responses(
     (status = 201, body = ChannelCreated), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_channel(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     req: HttpRequest,
     body: web::Json<ChannelCreate>,
@@ -58,7 +59,7 @@ pub async fn create_channel(
 #[utoipa::path(get, path = "/api/v1/notification-channels", tag = "notifications", security(("bearer" = ["notifications:read"])),
     params(super::PageQuery), responses((status = 200, body = ChannelPage), (status = 400, body = ErrorBody)))]
 pub async fn list_channels(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     q: web::Query<super::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -71,7 +72,7 @@ pub async fn list_channels(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = Channel), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_channel(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -87,7 +88,7 @@ pub async fn get_channel(
     params(("id" = String, Path, format = Uuid)), request_body = ChannelUpdate, responses(
     (status = 200, body = Channel), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_channel(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -107,7 +108,7 @@ pub async fn update_channel(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_channel(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -138,7 +139,7 @@ pub struct DeliveryQuery {
     params(("id" = String, Path, format = Uuid), DeliveryQuery), responses(
     (status = 200, body = DeliveryPage), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn list_deliveries(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     id: web::Path<Uuid>,
     q: web::Query<DeliveryQuery>,
@@ -157,7 +158,7 @@ pub async fn list_deliveries(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = Delivery), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn retry_delivery(
-    backend: SharedBackend,
+    backend: Service<dyn NotificationService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,

@@ -1,7 +1,8 @@
 //! Analytics rules per camera: detector, classes, lowest score, polygon zone, cooldown.
 
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
+use crate::backend::RuleService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,7 +26,7 @@ fn noted(req: &HttpRequest, rule: &Rule) {
     params(("id" = String, Path, format = Uuid)), request_body = RuleCreate, responses(
     (status = 201, body = Rule), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_rule(
-    backend: SharedBackend,
+    backend: Service<dyn RuleService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<CameraId>,
@@ -45,7 +46,7 @@ pub async fn create_rule(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = RulePage), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn list_rules(
-    backend: SharedBackend,
+    backend: Service<dyn RuleService>,
     caller: Caller,
     id: web::Path<CameraId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -61,7 +62,7 @@ pub async fn list_rules(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = Rule), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_rule(
-    backend: SharedBackend,
+    backend: Service<dyn RuleService>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -73,7 +74,7 @@ pub async fn get_rule(
     params(("id" = String, Path, format = Uuid)), request_body = RuleUpdate, responses(
     (status = 200, body = Rule), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_rule(
-    backend: SharedBackend,
+    backend: Service<dyn RuleService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -93,7 +94,7 @@ pub async fn update_rule(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_rule(
-    backend: SharedBackend,
+    backend: Service<dyn RuleService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -108,6 +109,6 @@ pub async fn delete_rule(
 /// The detectors of the model zoo (name, family, classes, licence) and which one this node runs.
 #[utoipa::path(get, path = "/api/v1/detectors", tag = "rules", security(("bearer" = ["rules:read"])),
     responses((status = 200, body = DetectorList)))]
-pub async fn list_detectors(backend: SharedBackend) -> Result<HttpResponse, ApiError> {
+pub async fn list_detectors(backend: Service<dyn RuleService>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(backend.detectors().await?))
 }

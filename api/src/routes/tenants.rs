@@ -1,9 +1,10 @@
 //! Tenants and their licences: platform admins manage them; a tenant's own users see only theirs.
 
 use super::PageQuery;
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
 use crate::backend::TenantPage;
+use crate::backend::TenantService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,7 +26,7 @@ fn noted(req: &HttpRequest, id: TenantId) {
     request_body = TenantCreate, responses(
     (status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn create_tenant(
-    backend: SharedBackend,
+    backend: Service<dyn TenantService>,
     req: HttpRequest,
     body: web::Json<TenantCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -40,7 +41,7 @@ pub async fn create_tenant(
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = ["tenants:read"])),
     params(PageQuery), responses((status = 200, body = TenantPage), (status = 400, body = ErrorBody)))]
 pub async fn list_tenants(
-    backend: SharedBackend,
+    backend: Service<dyn TenantService>,
     caller: Caller,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -53,7 +54,7 @@ pub async fn list_tenants(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = Tenant), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_tenant(
-    backend: SharedBackend,
+    backend: Service<dyn TenantService>,
     caller: Caller,
     id: web::Path<TenantId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,7 +70,7 @@ pub async fn get_tenant(
     params(("id" = String, Path, format = Uuid)), request_body = TenantUpdate, responses(
     (status = 200, body = Tenant), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn update_tenant(
-    backend: SharedBackend,
+    backend: Service<dyn TenantService>,
     req: HttpRequest,
     id: web::Path<TenantId>,
     body: web::Json<TenantUpdate>,
@@ -86,7 +87,7 @@ pub async fn update_tenant(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn delete_tenant(
-    backend: SharedBackend,
+    backend: Service<dyn TenantService>,
     req: HttpRequest,
     id: web::Path<TenantId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -94,4 +95,130 @@ pub async fn delete_tenant(
     noted(&req, id);
     backend.delete_tenant(id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tenant handlers alone, over an in-memory [`TenantService`]: no node, no database.
+    use super::*;
+    use crate::backend::Page;
+    use actix_web::{App, HttpMessage, test};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use vms_messages::auth::Credential;
+    use vms_messages::{Principal, Role, TenantScope, UserId};
+
+    /// Tenants kept in a map, as the store would keep them.
+    #[derive(Default)]
+    struct FakeTenants(Mutex<BTreeMap<TenantId, Tenant>>);
+
+    impl FakeTenants {
+        fn tenants(&self) -> std::sync::MutexGuard<'_, BTreeMap<TenantId, Tenant>> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TenantService for FakeTenants {
+        async fn create_tenant(&self, req: TenantCreate) -> Result<Tenant, ApiError> {
+            let tenant = Tenant {
+                id: TenantId::new(),
+                name: req.name,
+                max_cameras: req.max_cameras.unwrap_or(16),
+                retention_days: req.retention_days.unwrap_or(30),
+                allowed_detectors: req.allowed_detectors,
+                expires_at: req.expires_at,
+                ack_sla_seconds: req.ack_sla_seconds,
+                created_at: chrono::Utc::now(),
+            };
+            self.tenants().insert(tenant.id, tenant.clone());
+            Ok(tenant)
+        }
+
+        async fn list_tenants(&self, scope: TenantScope, _: Page) -> Result<TenantPage, ApiError> {
+            let items = self
+                .tenants()
+                .values()
+                .filter(|t| scope.allows(t.id))
+                .cloned()
+                .collect();
+            Ok(TenantPage {
+                items,
+                next_cursor: None,
+            })
+        }
+
+        async fn get_tenant(&self, scope: TenantScope, id: TenantId) -> Result<Tenant, ApiError> {
+            self.tenants()
+                .get(&id)
+                .filter(|t| scope.allows(t.id))
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("tenant"))
+        }
+
+        async fn update_tenant(&self, id: TenantId, _: TenantUpdate) -> Result<Tenant, ApiError> {
+            self.tenants()
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("tenant"))
+        }
+
+        async fn delete_tenant(&self, id: TenantId) -> Result<(), ApiError> {
+            self.tenants()
+                .remove(&id)
+                .map(|_| ())
+                .ok_or_else(|| ApiError::not_found("tenant"))
+        }
+    }
+
+    /// A caller of `role` in `tenant`, as the guard would have put it on the request.
+    fn caller(role: Role, tenant: Option<TenantId>) -> Principal {
+        Principal {
+            user_id: UserId::new(),
+            email: "someone@example.com".into(),
+            tenant_id: tenant,
+            role,
+            credential: Credential::Session(uuid::Uuid::now_v7()),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_tenant_made_is_found_and_hidden_from_other_tenants() {
+        let fake = Arc::new(FakeTenants::default());
+        let app = test::init_service(
+            App::new()
+                .app_data(Service::<dyn TenantService>::from(
+                    Arc::clone(&fake) as Arc<dyn TenantService>
+                ))
+                .route("/api/v1/tenants", web::post().to(create_tenant))
+                .route("/api/v1/tenants/{id}", web::get().to(get_tenant)),
+        )
+        .await;
+        let made = test::TestRequest::post()
+            .uri("/api/v1/tenants")
+            .set_json(serde_json::json!({"name": "acme", "max_cameras": 4}))
+            .to_request();
+        let made: Tenant = test::call_and_read_body_json(&app, made).await;
+        assert_eq!((made.name.as_str(), made.max_cameras), ("acme", 4));
+
+        let get = |who: Principal| {
+            let req = test::TestRequest::get()
+                .uri(&format!("/api/v1/tenants/{}", made.id))
+                .to_request();
+            req.extensions_mut().insert(who);
+            req
+        };
+        let admin = test::call_service(&app, get(caller(Role::PlatformAdmin, None))).await;
+        assert_eq!(admin.status(), 200);
+        let other = caller(Role::TenantAdmin, Some(TenantId::new()));
+        let hidden = test::call_service(&app, get(other)).await;
+        assert_eq!(
+            hidden.status(),
+            404,
+            "another tenant's admin sees no such tenant"
+        );
+        assert_eq!(fake.tenants().len(), 1);
+    }
 }

@@ -1,7 +1,8 @@
 //! Tickets: list, read with history, acknowledge, resolve, close, comment.
 
-use crate::SharedBackend;
+use crate::Service;
 use crate::audit::{AuditNote, note};
+use crate::backend::TicketService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,7 +39,7 @@ fn noted(req: &HttpRequest, t: &TicketView) {
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = ["tickets:read"])),
     params(TicketQuery), responses((status = 200, body = TicketPage), (status = 400, body = ErrorBody)))]
 pub async fn list_tickets(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     q: web::Query<TicketQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -56,7 +57,7 @@ pub async fn list_tickets(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = TicketView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn get_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,7 +69,7 @@ pub async fn get_ticket(
 }
 
 async fn move_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     req: HttpRequest,
     id: Uuid,
@@ -86,7 +87,7 @@ async fn move_ticket(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = TicketView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn acknowledge_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -106,7 +107,7 @@ pub async fn acknowledge_ticket(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = TicketView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn resolve_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -119,7 +120,7 @@ pub async fn resolve_ticket(
     params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = TicketView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn close_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
@@ -132,7 +133,7 @@ pub async fn close_ticket(
     params(("id" = String, Path, format = Uuid)), request_body = TicketComment, responses(
     (status = 200, body = TicketView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn comment_ticket(
-    backend: SharedBackend,
+    backend: Service<dyn TicketService>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
