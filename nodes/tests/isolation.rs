@@ -270,7 +270,7 @@ async fn tenant_objects(
     let segs = sb
         .wait_segments(&camera, 1, Duration::from_secs(30))
         .await?;
-    let segment = segs[0]["id"].as_i64().unwrap_or_default().to_string();
+    let segment = segs[0].id.to_string();
     let (s, rule) = sb
         .post(
             &format!("/cameras/{camera}/rules"),

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
+use vms_messages::Segment;
 use vms_testkit::sandbox::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -14,8 +15,8 @@ fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .expect("RFC 3339 timestamp")
 }
 
-fn ms(v: &Value) -> i64 {
-    v["duration_ms"].as_i64().unwrap_or(-1)
+fn ms(segment: &Segment) -> i64 {
+    segment.duration_ms
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,28 +37,21 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
             let d = ms(seg);
             assert!(
                 (4000..=6000).contains(&d),
-                "segment duration {d} ms outside 5 ± 1 s: {seg}"
+                "segment duration {d} ms outside 5 ± 1 s: {seg:?}"
             );
         }
         for pair in segs.windows(2) {
-            assert!(
-                pair[1]["seq"].as_i64() > pair[0]["seq"].as_i64(),
-                "sequence increases"
-            );
-            assert!(
-                ts(&pair[1]["start"]) > ts(&pair[0]["start"]),
-                "ordered by start"
-            );
+            assert!(pair[1].seq > pair[0].seq, "sequence increases");
+            assert!(pair[1].start > pair[0].start, "ordered by start");
         }
         // Index rows match files on disk, and ffprobe reads each file with the indexed duration.
         let data = &sb.node()?.data_dir;
         for seg in &segs {
             let dir = data.join("segments").join(&tenant).join(cam);
-            let file =
-                find_file(&dir, seg["seq"].as_i64().unwrap_or(-1)).expect("segment file on disk");
+            let file = find_file(&dir, seg.seq).expect("segment file on disk");
             assert_eq!(
                 std::fs::metadata(&file)?.len() as i64,
-                seg["bytes"].as_i64().unwrap_or(-1),
+                seg.bytes,
                 "size matches index"
             );
             let probed = ffprobe_duration(&file)?;
@@ -68,18 +62,15 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
             );
         }
         // Media is served whole and by range.
-        let media = format!(
-            "{}{}",
-            sb.node()?.api,
-            segs[1]["media_url"].as_str().unwrap_or_default()
+        assert_eq!(
+            segs[1].media_url,
+            format!("/api/v1/segments/{}/media", segs[1].id)
         );
+        let media = format!("{}{}", sb.node()?.api, segs[1].media_url);
         let whole = sb.http().get(&media).send().await?;
         assert_eq!(whole.status(), 200);
         assert_eq!(whole.headers()["content-type"], "video/mp2t");
-        assert_eq!(
-            whole.bytes().await?.len() as i64,
-            segs[1]["bytes"].as_i64().unwrap_or(-1)
-        );
+        assert_eq!(whole.bytes().await?.len() as i64, segs[1].bytes);
         let part = sb
             .http()
             .get(&media)
@@ -130,9 +121,9 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
             cameras[0]
         ))
         .await?;
-    assert_eq!(second["items"][0]["id"], all[2]["id"]);
+    assert_eq!(second["items"][0]["id"], all[2].id);
     // Time-range filter.
-    let from = all[1]["end"].as_str().unwrap_or_default().to_string();
+    let from = all[1].end.to_rfc3339();
     let (status, page) = sb
         .get(&format!(
             "/cameras/{}/segments?from={}",
@@ -146,7 +137,7 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
         !items.is_empty() && items.len() < all.len(),
         "range filter keeps some, not all"
     );
-    assert!(items.iter().all(|s| ts(&s["end"]) > ts(&all[1]["end"])));
+    assert!(items.iter().all(|s| ts(&s["end"]) > all[1].end));
     Ok(())
 }
 
@@ -187,11 +178,7 @@ async fn stopped_camera_backs_off_then_resumes_and_others_keep_recording() -> an
     let last = after_stop.last().expect("segment");
     let file = sb
         .http()
-        .get(format!(
-            "{}{}",
-            sb.node()?.api,
-            last["media_url"].as_str().unwrap_or_default()
-        ))
+        .get(format!("{}{}", sb.node()?.api, last.media_url))
         .send()
         .await?;
     assert_eq!(file.status(), 200);
@@ -269,7 +256,7 @@ async fn camera_changes_take_effect_live() -> anyhow::Result<()> {
     assert_eq!(status, 204);
     let (status, body) = sb.get(&format!("/cameras/{cam}")).await?;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = sb.get(&format!("/segments/{}", segs[0]["id"])).await?;
+    let (status, _) = sb.get(&format!("/segments/{}", segs[0].id)).await?;
     assert_eq!(status, 404);
     // The tenant can be deleted once empty.
     let (status, _) = sb
@@ -384,8 +371,8 @@ async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> an
         .expect("seq");
     let last = segs.last().expect("segment");
     assert!(
-        last["seq"].as_i64() > Some(newest_seq),
-        "restart continues after seq {newest_seq}: {last}"
+        last.seq > newest_seq,
+        "restart continues after seq {newest_seq}: {last:?}"
     );
     assert_eq!(
         std::fs::metadata(&newest)?.len(),
@@ -395,13 +382,13 @@ async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> an
     // The restarted node indexed the crashed segment with the duration its file holds.
     let recovered = segs
         .iter()
-        .find(|s| s["seq"].as_i64() == Some(newest_seq))
+        .find(|s| s.seq == newest_seq)
         .expect("crashed segment indexed");
-    let indexed_s = recovered["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    let indexed_s = recovered.duration_ms as f64 / 1000.0;
     assert!(
         (indexed_s - probed).abs() < 0.5,
         "indexed {indexed_s} s vs file {probed} s"
     );
-    assert_eq!(recovered["bytes"].as_u64(), Some(size));
+    assert_eq!(u64::try_from(recovered.bytes).ok(), Some(size));
     Ok(())
 }

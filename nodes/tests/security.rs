@@ -356,11 +356,7 @@ async fn an_expired_licence_stops_recording_and_keeps_recordings() -> anyhow::Re
         kept.len(),
         before.len()
     );
-    let media = format!(
-        "{}{}",
-        sb.node()?.api,
-        kept[0]["media_url"].as_str().unwrap_or_default()
-    );
+    let media = format!("{}{}", sb.node()?.api, kept[0].media_url);
     assert_eq!(sb.http().get(media).send().await?.status(), 200);
     // No new segment while suspended; renewing resumes recording.
     let count = kept.len();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
+use vms_messages::{Segment, SegmentPage};
 use vms_node::process::{SimOptions, SimProcess};
 use vms_store::{create_database, drop_database, with_database};
 
@@ -668,7 +669,7 @@ impl Sandbox {
     }
 
     /// Every segment of a camera (following cursors).
-    pub async fn segments(&self, camera: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn segments(&self, camera: &str) -> anyhow::Result<Vec<Segment>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -676,16 +677,22 @@ impl Sandbox {
                 Some(c) => format!("/cameras/{camera}/segments?limit=100&cursor={c}"),
                 None => format!("/cameras/{camera}/segments?limit=100"),
             };
-            let (status, page) = self.get(&path).await?;
-            if status != 200 {
-                bail!("segments: {status} {page}");
-            }
-            out.extend(page["items"].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
+            let page: SegmentPage = self.get_typed(&path).await?;
+            out.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
                 None => return Ok(out),
             }
         }
+    }
+
+    /// `GET` of the API path `path` (under `/api/v1`), its 200 answer read as `T`.
+    pub async fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let (status, body) = self.get(path).await?;
+        if status != 200 {
+            bail!("GET {path}: {status} {body}");
+        }
+        serde_json::from_value(body).with_context(|| format!("GET {path}: unexpected answer"))
     }
 
     /// Waits until a camera has at least `n` segments.
@@ -694,7 +701,7 @@ impl Sandbox {
         camera: &str,
         n: usize,
         deadline: Duration,
-    ) -> anyhow::Result<Vec<Value>> {
+    ) -> anyhow::Result<Vec<Segment>> {
         wait_for(
             &format!("{n} segments of camera {camera}"),
             deadline,
