@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod backoff;
+pub mod clock;
 pub mod cluster;
 pub mod cluster_auth;
 pub mod context;

@@ -3,6 +3,7 @@
 //! restarts any of them that crashes.
 
 use crate::camera::{CameraMsg, camera_actor_name};
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
 use crate::local::LocalActors;
@@ -33,6 +34,8 @@ pub struct NodeArgs {
     pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
     /// The event outbox (ticket escalations are queued there).
     pub outbox: Arc<Outbox>,
+    /// Where the actors read time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Messages of [`NodeSupervisor`].
@@ -180,6 +183,7 @@ impl NodeState {
             ctx: Arc::clone(&self.ctx),
             ownership: Arc::clone(&self.args.ownership),
             analysis: self.args.analysis.clone(),
+            clock: Arc::clone(&self.args.clock),
         };
         match Actor::spawn_linked(
             Some(format!("tenant:{id}")),

@@ -68,6 +68,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                 ctx,
                 ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
                 analysis: None,
+                clock: vms_actors::clock::system(),
             },
         )
         .await?;

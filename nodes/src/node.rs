@@ -184,6 +184,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ownership: Arc::clone(&ownership),
         analysis,
         outbox,
+        clock: vms_actors::clock::system(),
     };
     let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
         .await

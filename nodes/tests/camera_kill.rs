@@ -80,6 +80,7 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
             ctx,
             ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
             analysis: None,
+            clock: vms_actors::clock::system(),
         },
     )
     .await?;

@@ -21,6 +21,7 @@
 //! to start. An entry left by a crashed run of the same id is not in the way: the claim waits until
 //! that entry has gone stale.
 
+use crate::clock::Clock;
 use crate::cluster_auth::{self, Refusal};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -93,6 +94,8 @@ pub struct Membership {
     /// Cameras this node was given (placement), reported in the heartbeat.
     owned: Arc<AtomicU32>,
     cookie: Arc<str>,
+    /// Where heartbeat ages are read.
+    clock: Arc<dyn Clock>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -156,12 +159,14 @@ impl Membership {
             mac: String::new(),
         }));
         let seen: Arc<RwLock<HashMap<String, Seen>>> = Arc::default();
-        let last_stored = Arc::new(Mutex::new(Instant::now()));
+        let clock = crate::clock::system();
+        let last_stored = Arc::new(Mutex::new(clock.instant()));
         let owned = Arc::new(AtomicU32::new(0));
         let beat = {
             let (kv, me, seen) = (kv.clone(), Arc::clone(&me), Arc::clone(&seen));
             let (last_stored, owned) = (Arc::clone(&last_stored), Arc::clone(&owned));
             let cookie = Arc::clone(&cookie);
+            let clock = Arc::clone(&clock);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(heartbeat_every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,7 +185,7 @@ impl Membership {
                     match tokio::time::timeout(heartbeat_every, put(&kv, &hb, &cookie)).await {
                         Ok(Ok(())) => {
                             *last_stored.lock().unwrap_or_else(PoisonError::into_inner) =
-                                Instant::now();
+                                clock.instant();
                         }
                         Ok(Err(e)) => tracing::warn!(error = %e, "cannot publish heartbeat"),
                         Err(_) => tracing::warn!(
@@ -189,7 +194,8 @@ impl Membership {
                             "heartbeat not stored in time"
                         ),
                     }
-                    record_metrics(&view(&seen, (down_after, suspect_after(heartbeat_every))));
+                    let thresholds = (down_after, suspect_after(heartbeat_every));
+                    record_metrics(&view(&seen, thresholds, clock.as_ref()));
                 }
             })
         };
@@ -198,6 +204,7 @@ impl Membership {
             let (my_id, my_instance) = (config.node_id.clone(), instance);
             let cluster = c.name.clone();
             let cookie = Arc::clone(&cookie);
+            let clock = Arc::clone(&clock);
             tokio::spawn(async move {
                 let mut refused = std::collections::HashSet::new();
                 loop {
@@ -209,6 +216,7 @@ impl Membership {
                         me,
                         &mut refused,
                         down_after,
+                        clock.as_ref(),
                     )
                     .await
                     {
@@ -228,6 +236,7 @@ impl Membership {
             last_stored,
             owned,
             cookie,
+            clock,
             tasks: vec![beat, watch],
         };
         let first = membership
@@ -247,15 +256,17 @@ impl Membership {
         view(
             &self.seen,
             (self.down_after, suspect_after(self.heartbeat_every)),
+            self.clock.as_ref(),
         )
     }
 
     /// How long since NATS last stored this node's heartbeat.
     pub fn heartbeat_age(&self) -> Duration {
-        self.last_stored
+        let stored = *self
+            .last_stored
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.clock.since(stored)
     }
 
     /// After how long without a stored heartbeat this node must stop its cameras itself: a heartbeat
@@ -358,13 +369,14 @@ fn suspect_after(heartbeat_every: Duration) -> Duration {
 fn view(
     seen: &RwLock<HashMap<String, Seen>>,
     (down_after, suspect_after): (Duration, Duration),
+    clock: &dyn Clock,
 ) -> Vec<NodeView> {
     let seen = seen.read().unwrap_or_else(PoisonError::into_inner);
     let mut nodes: Vec<NodeView> = seen
         .values()
         .map(|s| {
             let hb = &s.heartbeat;
-            let quiet = s.at.elapsed();
+            let quiet = clock.since(s.at);
             let state = if hb.leaving {
                 NodeState::Left
             } else if quiet > down_after || (s.suspected && quiet > suspect_after) {
@@ -555,6 +567,7 @@ async fn follow(
     (my_id, my_instance): (&str, Uuid),
     refused: &mut std::collections::HashSet<Uuid>,
     down_after: Duration,
+    clock: &dyn Clock,
 ) -> Result<(), String> {
     let prefix = format!("{cluster}.");
     let mut watch = kv
@@ -572,7 +585,7 @@ async fn follow(
             let mut seen = seen.write().unwrap_or_else(PoisonError::into_inner);
             if seen
                 .get(node_id)
-                .is_some_and(|s| s.heartbeat.leaving || s.at.elapsed() >= down_after)
+                .is_some_and(|s| s.heartbeat.leaving || clock.since(s.at) >= down_after)
             {
                 seen.remove(node_id);
             } else if seen.contains_key(node_id) {
@@ -620,13 +633,14 @@ async fn follow(
         // A replayed old entry (at watch start) must not look fresh: judge it by its server age.
         let age = {
             let created = entry.created.unix_timestamp_nanos() / 1_000_000;
-            let now = Utc::now().timestamp_millis() as i128;
+            let now = clock.now().timestamp_millis() as i128;
             Duration::from_millis(u64::try_from((now - created).max(0)).unwrap_or(0))
         };
+        let now = clock.instant();
         let at = if entry.seen_current {
-            Instant::now()
+            now
         } else {
-            Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
+            now.checked_sub(age).unwrap_or(now)
         };
         seen.write().unwrap_or_else(PoisonError::into_inner).insert(
             hb.node_id.clone(),
@@ -639,4 +653,79 @@ async fn follow(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimulatedClock;
+
+    fn heartbeat(node: &str) -> Heartbeat {
+        let now = Utc::now();
+        Heartbeat {
+            node_id: node.into(),
+            cluster: "vms".into(),
+            instance: Uuid::now_v7(),
+            api: "127.0.0.1:8080".into(),
+            link: None,
+            version: "test".into(),
+            roles: vec!["ingest".into()],
+            labels: Default::default(),
+            max_cameras: 0,
+            cameras: 0,
+            owned: 0,
+            started_at: now,
+            sent_at: now,
+            seq: 1,
+            leaving: false,
+            mac: String::new(),
+        }
+    }
+
+    fn state_of(nodes: &[NodeView], id: &str) -> NodeState {
+        nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.state)
+            .expect("node seen")
+    }
+
+    #[test]
+    fn a_silent_node_is_down_after_down_after_and_sooner_once_its_link_dropped() {
+        let clock = SimulatedClock::default();
+        let seen = RwLock::new(HashMap::new());
+        for (node, suspected) in [("quiet", false), ("unlinked", true)] {
+            seen.write().unwrap_or_else(PoisonError::into_inner).insert(
+                node.to_string(),
+                Seen {
+                    heartbeat: heartbeat(node),
+                    at: clock.instant(),
+                    skew_ms: 0,
+                    suspected,
+                },
+            );
+        }
+        // down_after 2 s; a node whose link dropped is down once a 0.5 s heartbeat is overdue.
+        let thresholds = (
+            Duration::from_secs(2),
+            suspect_after(Duration::from_millis(500)),
+        );
+        let at = |advance_ms| {
+            clock.advance(Duration::from_millis(advance_ms));
+            view(&seen, thresholds, &clock)
+        };
+        let nodes = at(0);
+        assert_eq!(state_of(&nodes, "quiet"), NodeState::Up);
+        assert_eq!(state_of(&nodes, "unlinked"), NodeState::Up);
+        let nodes = at(thresholds.1.as_millis() as u64 + 1);
+        assert_eq!(state_of(&nodes, "quiet"), NodeState::Up);
+        assert_eq!(state_of(&nodes, "unlinked"), NodeState::Down);
+        let nodes = at(2000);
+        assert_eq!(
+            state_of(&nodes, "quiet"),
+            NodeState::Down,
+            "silent past down_after"
+        );
+        assert!(nodes.iter().all(|n| n.last_seen_ms > 2000));
+    }
 }

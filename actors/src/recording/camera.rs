@@ -4,6 +4,7 @@
 //! message at all). Every reconnect builds a new pipeline from NULL. A failure touches only this camera.
 
 use crate::backoff::reconnect_delay;
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::orphans::{self, highest_seq_on_disk};
@@ -15,12 +16,12 @@ use crate::pipeline::{
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use crate::retention::{RETENTION_ACTOR, RetentionMsg};
 use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
-use chrono::Utc;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+use vms_config::RecordingConfig;
 use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
 
 /// How often the watchdog and rate figures are updated.
@@ -69,6 +70,8 @@ pub struct CameraArgs {
     pub ownership: Arc<Ownership>,
     /// The node's analytics, when this camera's tenant's licence allows one of its models.
     pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
+    /// Where the watchdog reads time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// State of [`CameraActor`].
@@ -78,6 +81,8 @@ pub struct CameraActorState {
     camera: Camera,
     ctx: Arc<NodeContext>,
     ownership: Arc<Ownership>,
+    /// Where the watchdog and the rate figures read time.
+    clock: Arc<dyn Clock>,
     status: CameraStatus,
     generation: u64,
     pipeline: Option<Arc<RecordingPipeline>>,
@@ -124,7 +129,7 @@ impl CameraActorState {
                 .with_label_values(&[&self.label, state.as_str()])
                 .set(1);
             tracing::info!(camera_id = %self.camera.id, from = self.status.state.as_str(), to = state.as_str(), reason = reason.as_deref().unwrap_or(""), "camera state");
-            self.status.since = Utc::now();
+            self.status.since = self.clock.now();
         }
         self.status.state = state;
         if reason.is_some() || state == CameraState::Disabled {
@@ -184,8 +189,8 @@ impl CameraActorState {
         let me = myself.clone();
         let stats = Arc::new(FlowStats::default());
         let settings = self.settings();
-        self.connect_started = Instant::now();
-        self.sample = (Instant::now(), 0, 0);
+        self.connect_started = self.clock.instant();
+        self.sample = (self.clock.instant(), 0, 0);
         match RecordingPipeline::start(&settings, stats, move |event| {
             let _ = me.cast(CameraMsg::Pipeline { generation, event });
         }) {
@@ -258,10 +263,10 @@ impl CameraActorState {
         let frames = stats.frames.load(Ordering::Relaxed);
         let bytes = stats.bytes.load(Ordering::Relaxed);
         let (at, last_frames, last_bytes) = self.sample;
-        let elapsed = at.elapsed().as_secs_f64().max(1e-3);
+        let elapsed = self.clock.since(at).as_secs_f64().max(1e-3);
         let df = frames.saturating_sub(last_frames);
         let db = bytes.saturating_sub(last_bytes);
-        self.sample = (Instant::now(), frames, bytes);
+        self.sample = (self.clock.instant(), frames, bytes);
         metrics::CAMERA_FRAMES
             .with_label_values(&[&self.label])
             .inc_by(df);
@@ -269,48 +274,91 @@ impl CameraActorState {
             .with_label_values(&[&self.label])
             .inc_by(db);
         self.status.last_frame_at = stats.last_frame_at();
-        let r = &self.ctx.config.recording;
-        match self.status.state {
-            CameraState::Connecting if frames > 0 => {
+        let verdict = watchdog(
+            &Watched {
+                state: self.status.state,
+                frames,
+                connect_started: self.connect_started,
+                last_frame_ms: stats.last_frame_ms.load(Ordering::Relaxed),
+            },
+            self.clock.as_ref(),
+            &self.ctx.config.recording,
+        );
+        match verdict {
+            Verdict::Streaming => {
                 self.attempt = 0;
                 self.last_failure = None;
                 self.consecutive = 0;
                 self.set_state(CameraState::Streaming, None);
             }
-            CameraState::Connecting
-                if self.connect_started.elapsed()
-                    > Duration::from_secs(u64::from(r.connect_timeout_seconds)) =>
-            {
-                let reason = format!(
-                    "no video within {} s of connecting (camera accepts but does not answer?)",
-                    r.connect_timeout_seconds
-                );
+            Verdict::Reconnect(reason) => {
                 self.fail(myself, FailureKind::Transient, reason).await;
+                return;
             }
-            CameraState::Streaming => {
-                // Smooth over ticks so one late packet does not make the figures jump.
-                let fps = df as f64 / elapsed;
-                let bps = db as f64 * 8.0 / elapsed;
-                self.status.fps = 0.7 * self.status.fps + 0.3 * fps;
-                self.status.bitrate_bps = 0.7 * self.status.bitrate_bps + 0.3 * bps;
-                metrics::CAMERA_FPS
-                    .with_label_values(&[&self.label])
-                    .set(self.status.fps);
-                metrics::CAMERA_BITRATE
-                    .with_label_values(&[&self.label])
-                    .set(self.status.bitrate_bps);
-                let silent_ms =
-                    Utc::now().timestamp_millis() - stats.last_frame_ms.load(Ordering::Relaxed);
-                if silent_ms > i64::from(r.watchdog_seconds) * 1000 {
-                    let reason = format!(
-                        "no frames for {} s (camera stopped sending or froze)",
-                        r.watchdog_seconds
-                    );
-                    self.fail(myself, FailureKind::Transient, reason).await;
-                }
-            }
-            _ => {}
+            Verdict::Fine => {}
         }
+        if self.status.state == CameraState::Streaming {
+            // Smooth over ticks so one late packet does not make the figures jump.
+            let fps = df as f64 / elapsed;
+            let bps = db as f64 * 8.0 / elapsed;
+            self.status.fps = 0.7 * self.status.fps + 0.3 * fps;
+            self.status.bitrate_bps = 0.7 * self.status.bitrate_bps + 0.3 * bps;
+            metrics::CAMERA_FPS
+                .with_label_values(&[&self.label])
+                .set(self.status.fps);
+            metrics::CAMERA_BITRATE
+                .with_label_values(&[&self.label])
+                .set(self.status.bitrate_bps);
+        }
+    }
+}
+
+/// What the watchdog looks at in a camera.
+#[derive(Clone, Copy, Debug)]
+struct Watched {
+    state: CameraState,
+    /// Frames since its pipeline started.
+    frames: u64,
+    /// When its pipeline started connecting.
+    connect_started: Instant,
+    /// When its last frame arrived (Unix milliseconds).
+    last_frame_ms: i64,
+}
+
+/// What the watchdog makes of a camera.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// Its first frames arrived: it streams.
+    Streaming,
+    /// It connected but sent nothing in time, or stopped sending: reconnect, for this reason.
+    Reconnect(String),
+    /// Nothing to do.
+    Fine,
+}
+
+/// The watchdog's verdict on `camera` at `clock`'s time.
+fn watchdog(camera: &Watched, clock: &dyn Clock, r: &RecordingConfig) -> Verdict {
+    match camera.state {
+        CameraState::Connecting if camera.frames > 0 => Verdict::Streaming,
+        CameraState::Connecting
+            if clock.since(camera.connect_started)
+                > Duration::from_secs(u64::from(r.connect_timeout_seconds)) =>
+        {
+            Verdict::Reconnect(format!(
+                "no video within {} s of connecting (camera accepts but does not answer?)",
+                r.connect_timeout_seconds
+            ))
+        }
+        CameraState::Streaming
+            if clock.now().timestamp_millis() - camera.last_frame_ms
+                > i64::from(r.watchdog_seconds) * 1000 =>
+        {
+            Verdict::Reconnect(format!(
+                "no frames for {} s (camera stopped sending or froze)",
+                r.watchdog_seconds
+            ))
+        }
+        _ => Verdict::Fine,
     }
 }
 
@@ -329,6 +377,7 @@ impl Actor for CameraActor {
             ctx,
             ownership,
             analysis,
+            clock,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
@@ -375,6 +424,7 @@ impl Actor for CameraActor {
         status.node = Some(ctx.node_id().to_string());
         status.reason = None;
         let analytics = start_analytics(analysis.as_ref(), &camera, epoch);
+        let started = clock.instant();
         Ok(CameraActorState {
             epoch,
             analysis,
@@ -383,15 +433,16 @@ impl Actor for CameraActor {
             camera,
             ctx,
             ownership,
+            clock,
             status,
             generation: 0,
             pipeline: None,
             attempt: 0,
-            connect_started: Instant::now(),
+            connect_started: started,
             next_seq: last_seq + 1,
             segmenter: Some(segmenter),
             ticker: None,
-            sample: (Instant::now(), 0, 0),
+            sample: (started, 0, 0),
             last_failure: None,
             consecutive: 0,
         })
@@ -523,5 +574,66 @@ impl Actor for CameraActor {
             state.segmenter = Some(segmenter);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimulatedClock;
+
+    fn watched(clock: &SimulatedClock, state: CameraState, frames: u64) -> Watched {
+        Watched {
+            state,
+            frames,
+            connect_started: clock.instant(),
+            last_frame_ms: clock.now().timestamp_millis(),
+        }
+    }
+
+    #[test]
+    fn a_camera_that_answers_nothing_is_reconnected_after_the_connect_timeout() {
+        let clock = SimulatedClock::default();
+        let r = RecordingConfig::default(); // connect timeout 10 s
+        let camera = watched(&clock, CameraState::Connecting, 0);
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            watchdog(&camera, &clock, &r),
+            Verdict::Fine,
+            "at the timeout"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(matches!(
+            watchdog(&camera, &clock, &r),
+            Verdict::Reconnect(reason) if reason.contains("within 10 s")
+        ));
+        let answered = Watched {
+            frames: 1,
+            ..camera
+        };
+        assert_eq!(watchdog(&answered, &clock, &r), Verdict::Streaming);
+    }
+
+    #[test]
+    fn a_streaming_camera_silent_past_the_watchdog_is_reconnected() {
+        let clock = SimulatedClock::default();
+        let r = RecordingConfig::default(); // watchdog 3 s
+        let camera = watched(&clock, CameraState::Streaming, 100);
+        clock.advance(Duration::from_secs(3));
+        assert_eq!(
+            watchdog(&camera, &clock, &r),
+            Verdict::Fine,
+            "3 s of silence"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert!(matches!(
+            watchdog(&camera, &clock, &r),
+            Verdict::Reconnect(reason) if reason.contains("no frames for 3 s")
+        ));
+        let backing_off = Watched {
+            state: CameraState::Backoff,
+            ..camera
+        };
+        assert_eq!(watchdog(&backing_off, &clock, &r), Verdict::Fine);
     }
 }

@@ -3,6 +3,7 @@
 //! stop recording (their recordings stay) until the licence is renewed.
 
 use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::metrics;
 use crate::ownership::Ownership;
@@ -50,6 +51,8 @@ pub struct TenantArgs {
     pub ownership: Arc<Ownership>,
     /// The node's analytics, when it runs any.
     pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
+    /// Where its cameras read time.
+    pub clock: Arc<dyn Clock>,
 }
 
 struct RunningCamera {
@@ -63,6 +66,7 @@ pub struct TenantState {
     ctx: Arc<NodeContext>,
     ownership: Arc<Ownership>,
     analysis: Option<Arc<dyn KeyframeAnalysis>>,
+    clock: Arc<dyn Clock>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
     /// Cameras released to other nodes, still finalising their open segment: a camera placed here
@@ -103,6 +107,7 @@ impl TenantState {
             ctx: Arc::clone(&self.ctx),
             ownership: Arc::clone(&self.ownership),
             analysis: analytics.then(|| self.analysis.clone()).flatten(),
+            clock: Arc::clone(&self.clock),
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -286,6 +291,7 @@ impl Actor for TenantActor {
             ctx: args.ctx,
             ownership: args.ownership,
             analysis: args.analysis,
+            clock: args.clock,
             cameras,
             by_actor: HashMap::new(),
             stopping: HashMap::new(),
