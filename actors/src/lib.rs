@@ -1,9 +1,10 @@
 //! The actors of a VMS node and what they drive: GStreamer recording pipelines and the NATS
 //! publisher, over the PostgreSQL store of the `vms-store` crate.
 //!
-//! Supervision tree: [`supervisor::NodeSupervisor`] → [`tenant::TenantActor`] per tenant →
-//! [`camera::CameraActor`] per camera → [`segmenter::SegmenterActor`]; plus the singletons
-//! [`retention::RetentionActor`], [`notifier::NotifierActor`] and [`escalation::EscalationActor`].
+//! Supervision tree: [`supervisor::NodeSupervisor`] → [`recording::tenant::TenantActor`] per
+//! tenant → [`recording::camera::CameraActor`] per camera → [`recording::segmenter::SegmenterActor`];
+//! plus the singletons [`recording::retention::RetentionActor`], [`notify::notifier::NotifierActor`]
+//! and [`notify::escalation::EscalationActor`].
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
 pub mod analytics;
@@ -20,11 +21,7 @@ pub mod recording;
 pub mod signing;
 pub mod supervisor;
 
-// The paths modules had before they were grouped by job, kept while code moves over to the new ones.
-pub use analytics::{feed, outbox, rules};
-pub use cluster::{changes, links, local, membership, placement, self_fence};
-pub use media::{pipeline, recorder, sampler, tsmux};
-pub use notify::{escalation, notifier};
-pub use recording::{analysis, camera, orphans, retention, segmenter, tenant};
-
+//
+// Modules are reached by their folder (`vms_actors::recording::camera`); the layer order and what
+// each folder may import are in `docs/architecture.md` and checked by `tests/layers.rs`.
 pub use context::NodeContext;

@@ -2,17 +2,17 @@
 //! singletons (retention, notifier, ticket escalation), routes configuration changes to them, and
 //! restarts any of them that crashes.
 
-use crate::camera::{CameraMsg, camera_actor_name};
+use crate::analytics::outbox::Outbox;
 use crate::clock::Clock;
+use crate::cluster::local::LocalActors;
 use crate::context::NodeContext;
-use crate::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
-use crate::local::LocalActors;
-use crate::notifier::{NOTIFIER_ACTOR, NotifierActor};
-use crate::outbox::Outbox;
+use crate::notify::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
+use crate::notify::notifier::{NOTIFIER_ACTOR, NotifierActor};
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;
-use crate::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
-use crate::tenant::{TenantActor, TenantArgs, TenantMsg};
+use crate::recording::camera::{CameraMsg, camera_actor_name};
+use crate::recording::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
+use crate::recording::tenant::{TenantActor, TenantArgs, TenantMsg};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;

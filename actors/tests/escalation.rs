@@ -2,7 +2,7 @@
 //! must not be stored (nor notified): the store refuses it as superseded. The same escalation for a
 //! ticket still open is stored. Against a real PostgreSQL.
 
-use vms_actors::escalation::escalation_event;
+use vms_actors::notify::escalation::escalation_event;
 use vms_messages::auth::NewUser;
 use vms_messages::{CameraCreate, Role, TenantCreate, TenantScope, TicketAction};
 use vms_store::StoreError;

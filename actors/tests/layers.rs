@@ -8,7 +8,8 @@
 //!
 //! `base` is `metrics`, `backoff`, `signing`, `cluster_auth` (the cluster's signing key, which every
 //! layer signs or verifies with) and `ownership` (the cameras this node records, written by
-//! placement and read by recording) and `clock` (time, real or simulated). A higher layer reaches a lower one's services only through
+//! placement and read by recording) and `clock` (time, real or simulated). A higher layer
+//! reaches a lower one's services only through
 //! traits the lower one defines (`recording::analysis`, `cluster::local`) and the supervisor wires.
 //! [`KNOWN_UPWARD`] and [`KNOWN_CYCLES`] list accepted exceptions; both are empty, and the test
 //! fails on any new one, and on a listed one that is gone (so the lists only shrink).

@@ -51,7 +51,8 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
         .keys()
         .filter(|cam| {
             uuid::Uuid::parse_str(cam).is_ok_and(|id| {
-                vms_actors::placement::rendezvous(vms_messages::CameraId(id), &nodes) == Some(&d)
+                vms_actors::cluster::placement::rendezvous(vms_messages::CameraId(id), &nodes)
+                    == Some(&d)
             })
         })
         .cloned()

@@ -8,8 +8,8 @@
 //! event, the second at the first unpublished event.
 
 use std::time::Duration;
+use vms_actors::analytics::outbox::Outbox;
 use vms_actors::metrics::EVENTS_DEAD_LETTERS;
-use vms_actors::outbox::Outbox;
 use vms_chaos_tests::PrivateNats;
 use vms_messages::{CameraId, Event, TenantCreate, TenantId, TenantScope};
 use vms_store::Store;

@@ -27,10 +27,10 @@ pub struct RunningNode {
     pub analytics: bool,
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    membership: Arc<vms_actors::membership::Membership>,
+    membership: Arc<vms_actors::cluster::membership::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
     changes: tokio::task::JoinHandle<()>,
-    links: Option<vms_actors::links::Links>,
+    links: Option<vms_actors::cluster::links::Links>,
 }
 
 use vms_messages::validate::redacted_url;
@@ -122,15 +122,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("invalid nats.url {}", redacted_url(&config.nats.url)))?;
     // Refuses a node id another running node uses; a crashed run's id is taken over.
     let membership = Arc::new(
-        vms_actors::membership::Membership::join(&nats, &config)
+        vms_actors::cluster::membership::Membership::join(&nats, &config)
             .await
             .context("cannot join the cluster")?,
     );
     if let Err(e) = vms_actors::analytics::ensure_stream(&nats, &config.nats).await {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
-    let outbox =
-        vms_actors::outbox::Outbox::open(&config.data_dir.join("outbox")).with_context(|| {
+    let outbox = vms_actors::analytics::outbox::Outbox::open(&config.data_dir.join("outbox"))
+        .with_context(|| {
             format!(
                 "cannot create the event outbox in {}",
                 config.data_dir.display()
@@ -190,22 +190,24 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .await
         .context("node supervisor did not start")?;
     let placement = ownership.is_placed().then(|| {
-        vms_actors::placement::spawn(
+        vms_actors::cluster::placement::spawn(
             Arc::clone(&ctx),
             Arc::clone(&membership),
             Arc::clone(&ownership),
             Arc::new(supervisor.clone()),
         )
     });
-    let feed = Some(vms_actors::feed::spawn_event_feed(ctx.nats.clone()));
+    let feed = Some(vms_actors::analytics::feed::spawn_event_feed(
+        ctx.nats.clone(),
+    ));
     // Changes made through other nodes' APIs, and status requests for the cameras running here.
-    let changes = vms_actors::changes::spawn(
+    let changes = vms_actors::cluster::changes::spawn(
         Arc::clone(&ctx),
         Arc::clone(&cluster_auth),
         Arc::new(supervisor.clone()),
     );
     // ractor_cluster links to the other nodes (calls for the actors they run).
-    let links = vms_actors::links::Links::start(&ctx, Arc::clone(&membership)).await;
+    let links = vms_actors::cluster::links::Links::start(&ctx, Arc::clone(&membership)).await;
     let backend = NodeBackend::new(BackendArgs {
         ctx: Arc::clone(&ctx),
         supervisor: supervisor.clone(),

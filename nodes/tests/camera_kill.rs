@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use vms_actors::NodeContext;
-use vms_actors::camera::{CameraActor, CameraArgs};
+use vms_actors::recording::camera::{CameraActor, CameraArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 use vms_node::process::{SimOptions, SimProcess};

@@ -8,12 +8,12 @@
 //! them; the event id is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO
 //! NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
 
+use crate::analytics::outbox::Outbox;
+use crate::analytics::rules::RuleEngine;
 use crate::context::NodeContext;
-use crate::outbox::Outbox;
-use crate::pipeline::KeyframeSink;
+use crate::media::pipeline::KeyframeSink;
+use crate::media::sampler::{FrameSampler, SampledFrame};
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
-use crate::rules::RuleEngine;
-use crate::sampler::{FrameSampler, SampledFrame};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -232,7 +232,7 @@ impl CameraAnalytics {
         analytics: &Arc<Analytics>,
         camera: &Camera,
         epoch: Option<i64>,
-    ) -> Result<(Self, KeyframeSink), crate::pipeline::PipelineError> {
+    ) -> Result<(Self, KeyframeSink), crate::media::pipeline::PipelineError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
         let label = camera.id.to_string();
         let (w, h) = analytics.sample;

@@ -7,14 +7,14 @@
 //!   the camera, the others only update what they keep). Changes are signed with the cluster cookie
 //!   and refused when forged, stale or replayed (`crate::cluster_auth`); a removal is applied only
 //!   when the store no longer has the row, so no message alone deletes footage.
-//! - **Live status**: asked of the owner over its ractor_cluster link (`crate::links`), or, without a
+//! - **Live status**: asked of the owner over its ractor_cluster link (`crate::cluster::links`), or, without a
 //!   link, on `vms.cluster.<cluster>.node.<node>.camera-status`, a request-reply subject each node
 //!   answers for the cameras it runs. So `GET /cameras/{id}` on any node shows the owner's live status;
 //!   an owner that does not answer in time is reported as such, with a retry hint.
 
+use crate::cluster::local::LocalActors;
 use crate::cluster_auth::{ClusterAuth, Refusal};
 use crate::context::NodeContext;
-use crate::local::LocalActors;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use vms_messages::{CameraId, CameraStatus, Change, ClusterChange, TenantScope, subjects};
@@ -42,7 +42,7 @@ pub async fn remote_status(
     node: &str,
     camera: CameraId,
 ) -> Option<CameraStatus> {
-    if let Some(status) = crate::links::camera_status(node, camera).await {
+    if let Some(status) = crate::cluster::links::camera_status(node, camera).await {
         crate::metrics::REMOTE_STATUS
             .with_label_values(&["link"])
             .inc();
@@ -51,7 +51,7 @@ pub async fn remote_status(
     let nats = &ctx.nats;
     let subject = subjects::camera_status(&ctx.config.cluster.name, node);
     let reply = tokio::time::timeout(
-        crate::links::CALL_TIMEOUT,
+        crate::cluster::links::CALL_TIMEOUT,
         nats.request(subject, camera.to_string().into_bytes().into()),
     )
     .await
@@ -106,7 +106,7 @@ pub fn spawn(
                     let Some(reply) = msg.reply else { continue };
                     let camera = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse::<CameraId>().ok());
                     let answer = match camera {
-                        Some(c) => crate::links::local_status(c).await,
+                        Some(c) => crate::cluster::links::local_status(c).await,
                         None => None,
                     };
                     // No answer for a camera not running here: the asker reports it as moving.

@@ -15,9 +15,9 @@
 //! A peer with another cookie fails ractor_cluster's handshake: no session comes up and the dialer
 //! logs it. Video never travels over these links (a frame over 16 MiB tears a link down).
 
-use crate::camera::{CameraMsg, camera_actor_name};
+use crate::cluster::membership::Membership;
 use crate::context::NodeContext;
-use crate::membership::Membership;
+use crate::recording::camera::{CameraMsg, camera_actor_name};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 use std::collections::HashMap;

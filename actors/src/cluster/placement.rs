@@ -24,9 +24,9 @@
 //!   for `down_after_ms` after it stores them again or after its own rounds stalled (it was frozen):
 //!   the others' heartbeats must reach it first.
 
+use crate::cluster::local::{LocalActors, release};
+use crate::cluster::membership::Membership;
 use crate::context::NodeContext;
-use crate::local::{LocalActors, release};
-use crate::membership::Membership;
 use crate::ownership::Ownership;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -220,7 +220,7 @@ pub fn spawn(
     ownership: Arc<Ownership>,
     actors: Arc<dyn LocalActors>,
 ) -> tokio::task::JoinHandle<()> {
-    let watchdog = tokio::spawn(crate::self_fence::watchdog(
+    let watchdog = tokio::spawn(crate::cluster::self_fence::watchdog(
         Arc::clone(&ctx),
         Arc::clone(&membership),
         Arc::clone(&ownership),

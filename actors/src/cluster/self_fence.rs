@@ -3,9 +3,9 @@
 //! down and take them. A watchdog looks on its own clock, so that a call hanging in a partition that
 //! drops packets cannot hold the fence back.
 
+use crate::cluster::local::{LocalActors, release};
+use crate::cluster::membership::Membership;
 use crate::context::NodeContext;
-use crate::local::{LocalActors, release};
-use crate::membership::Membership;
 use crate::ownership::Ownership;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,8 +7,8 @@
 //! (see `docs/benchmarks.md`). The recorder also knows its open segment, so stopping is just NULL and
 //! `finish()`: a stopped or frozen camera's last segment is finalised without waiting for an EOS.
 
-use crate::recorder::SegmentRecorder;
-pub use crate::recorder::{ClosedSegment, SEGMENT_EXT, SegmentLayout};
+use crate::media::recorder::SegmentRecorder;
+pub use crate::media::recorder::{ClosedSegment, SEGMENT_EXT, SegmentLayout};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use gstreamer as gst;

@@ -6,7 +6,7 @@
 //! after the target length; each segment starts with PAT, PMT, SPS and PPS, so it plays on its own.
 //! Wall-clock times come from one mapping of the stream's timestamps, so consecutive segments abut.
 
-use crate::tsmux::TsMuxer;
+use crate::media::tsmux::TsMuxer;
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::Write;
@@ -437,13 +437,13 @@ pub fn recovered_time_range(
     created: Option<std::time::SystemTime>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let data = std::fs::read(path).ok()?;
-    let (first, last) = crate::tsmux::pts_range(&data)?;
+    let (first, last) = crate::media::tsmux::pts_range(&data)?;
     let ticks = |t: u64| chrono::Duration::nanoseconds(i64::try_from(t * 100_000 / 9).unwrap_or(0));
     // The last frame's own duration is unknown; one 25 fps frame is assumed.
     let duration = ticks(last.saturating_sub(first)) + chrono::Duration::milliseconds(40);
     let mut end = DateTime::<Utc>::from(modified);
     if let Some(created) = created {
-        let first_gop = crate::tsmux::second_keyframe_pts(&data)
+        let first_gop = crate::media::tsmux::second_keyframe_pts(&data)
             .map_or(duration, |k| ticks(k.saturating_sub(first)));
         end = end.min(DateTime::<Utc>::from(created) - first_gop + duration);
     }
@@ -601,7 +601,7 @@ mod tests {
             .unwrap()
             .path();
         assert_eq!(seq_of(&file), Some(3));
-        assert_eq!(crate::orphans::highest_seq_on_disk(&dir), 3);
+        assert_eq!(crate::recording::orphans::highest_seq_on_disk(&dir), 3);
         let meta = std::fs::metadata(&file).unwrap();
         let modified = meta.modified().unwrap();
         let (start, end) = recovered_time_range(&file, modified, None).expect("frames on disk");

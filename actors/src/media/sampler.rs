@@ -5,7 +5,7 @@
 //! 1080p camera in the design notes). A camera with `sample_fps` hands over every access unit
 //! instead; the decoder decodes them all (12-15 % of a core) and `videorate` keeps N a second.
 
-use crate::pipeline::PipelineError;
+use crate::media::pipeline::PipelineError;
 use chrono::{DateTime, Utc};
 use gstreamer as gst;
 use gstreamer::prelude::*;

@@ -7,9 +7,9 @@
 //! a restarted node, or another node, picks up exactly where this one stopped; the escalation event's
 //! id is derived from the ticket, so two nodes that both see a ticket raise the same event.
 
+use crate::analytics::outbox::Outbox;
 use crate::context::NodeContext;
 use crate::metrics;
-use crate::outbox::Outbox;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;

@@ -6,16 +6,16 @@
 use crate::backoff::reconnect_delay;
 use crate::clock::Clock;
 use crate::context::NodeContext;
-use crate::metrics;
-use crate::orphans::{self, highest_seq_on_disk};
-use crate::ownership::Ownership;
-use crate::pipeline::{
+use crate::media::pipeline::{
     FailureKind, FlowStats, KeyframeSink, PipelineEvent, PipelineSettings, RecordingPipeline,
     SegmentLayout,
 };
+use crate::metrics;
+use crate::ownership::Ownership;
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
-use crate::retention::{RETENTION_ACTOR, RetentionMsg};
-use crate::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
+use crate::recording::orphans::{self, highest_seq_on_disk};
+use crate::recording::retention::{RETENTION_ACTOR, RetentionMsg};
+use crate::recording::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::Arc;
@@ -175,7 +175,7 @@ impl CameraActorState {
         }
     }
 
-    fn forward(&mut self, seg: crate::pipeline::ClosedSegment) {
+    fn forward(&mut self, seg: crate::media::pipeline::ClosedSegment) {
         self.status.segments_written += 1;
         if let Some(segmenter) = &self.segmenter
             && let Err(e) = segmenter.cast(SegmenterMsg::Closed(seg))
@@ -381,7 +381,7 @@ impl Actor for CameraActor {
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
-        // first, at the epoch it was recorded under (`crate::orphans`); numbering goes on after
+        // first, at the epoch it was recorded under (`crate::recording::orphans`); numbering goes on after
         // it, so a new segment never overwrites a file.
         let indexed = orphans::index_camera(
             &ctx,

@@ -8,8 +8,8 @@
 //! the camera's retention, so nothing stays on disk unaccounted for.
 
 use crate::context::NodeContext;
+use crate::media::recorder::{recovered_time_range, remove_path, seq_of};
 use crate::ownership::Ownership;
-use crate::recorder::{recovered_time_range, remove_path, seq_of};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

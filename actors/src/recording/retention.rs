@@ -3,12 +3,12 @@
 //! so the API never serves a row whose file is gone. It also purges the events, tickets and audit rows
 //! the tenants' licences no longer keep (`Store::purge_expired_records`; the audit log is kept
 //! longest). It also deletes the expired rows of nodes an admin removed, and sweeps this node's
-//! orphaned segment files (`crate::orphans`): right after the node starts, then every interval.
+//! orphaned segment files (`crate::recording::orphans`): right after the node starts, then every interval.
 
 use crate::context::NodeContext;
+use crate::media::recorder::remove_path;
 use crate::metrics;
-use crate::orphans;
-use crate::recorder::remove_path;
+use crate::recording::orphans;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::path::Path;
 use std::sync::Arc;

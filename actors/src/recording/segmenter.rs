@@ -4,9 +4,9 @@
 //! nothing recorded is lost.
 
 use crate::context::NodeContext;
+use crate::media::pipeline::ClosedSegment;
 use crate::metrics;
 use crate::ownership::Ownership;
-use crate::pipeline::ClosedSegment;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;

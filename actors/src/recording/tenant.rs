@@ -2,13 +2,13 @@
 //! crashed camera from its configuration without touching the others. When the licence ends, its cameras
 //! stop recording (their recordings stay) until the licence is renewed.
 
-use crate::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use crate::clock::Clock;
 use crate::context::NodeContext;
+use crate::media::recorder::remove_path;
 use crate::metrics;
 use crate::ownership::Ownership;
-use crate::recorder::remove_path;
 use crate::recording::analysis::KeyframeAnalysis;
+use crate::recording::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;

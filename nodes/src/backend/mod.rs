@@ -24,9 +24,9 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 use vms_actors::NodeContext;
-use vms_actors::camera::{CameraMsg, camera_actor_name};
 use vms_actors::cluster_auth::ClusterAuth;
 use vms_actors::ownership::Ownership;
+use vms_actors::recording::camera::{CameraMsg, camera_actor_name};
 use vms_actors::supervisor::NodeMsg;
 use vms_api::{
     ApiError, AuditService, CameraPage, CameraService, ClusterService, CredentialService,
@@ -58,7 +58,7 @@ pub struct NodeBackend {
     supervisor: ActorRef<NodeMsg>,
     runtime: Handle,
     feed: Option<tokio::sync::broadcast::Sender<Event>>,
-    membership: Option<Arc<vms_actors::membership::Membership>>,
+    membership: Option<Arc<vms_actors::cluster::membership::Membership>>,
     ownership: Arc<Ownership>,
     models: Arc<[String]>,
     cluster_auth: Arc<ClusterAuth>,
@@ -75,7 +75,7 @@ pub struct BackendArgs {
     /// Live events for SSE clients.
     pub feed: Option<tokio::sync::broadcast::Sender<Event>>,
     /// The cluster's nodes.
-    pub membership: Option<Arc<vms_actors::membership::Membership>>,
+    pub membership: Option<Arc<vms_actors::cluster::membership::Membership>>,
     /// The cameras this node records (placement on or off).
     pub ownership: Arc<Ownership>,
     /// The detector models this node runs (none with analytics off).
@@ -158,7 +158,7 @@ impl NodeBackend {
         status
     }
 
-    fn membership(&self) -> Result<&Arc<vms_actors::membership::Membership>, ApiError> {
+    fn membership(&self) -> Result<&Arc<vms_actors::cluster::membership::Membership>, ApiError> {
         self.membership.as_ref().ok_or_else(|| {
             ApiError::unavailable("this node has no cluster membership (no NATS connection)")
         })
@@ -173,7 +173,8 @@ impl NodeBackend {
                     Ok((
                         s.placed_per_node().await?,
                         s.drained_nodes().await?,
-                        s.lease_holder(vms_actors::placement::LEASE).await?,
+                        s.lease_holder(vms_actors::cluster::placement::LEASE)
+                            .await?,
                     ))
                 })
                 .await?;
@@ -206,7 +207,7 @@ impl NodeBackend {
         let ctx = Arc::clone(&self.ctx);
         let auth = Arc::clone(&self.cluster_auth);
         self.runtime.spawn(async move {
-            vms_actors::changes::publish(&ctx, &auth, change).await;
+            vms_actors::cluster::changes::publish(&ctx, &auth, change).await;
         });
     }
 
@@ -220,7 +221,7 @@ impl NodeBackend {
         match node {
             Some(node) if node != self.ctx.node_id() => {
                 if let Some(s) =
-                    vms_actors::changes::remote_status(&self.ctx, &node, camera.id).await
+                    vms_actors::cluster::changes::remote_status(&self.ctx, &node, camera.id).await
                 {
                     return Some(s);
                 }
