@@ -48,37 +48,40 @@ pub struct Page {
     pub limit: i64,
 }
 
-/// The node as the API sees it: every service below. Handlers and middleware take only the one
-/// service they use (a handler's unit test fakes that one); the node implements them all.
-pub trait Backend:
-    HealthService
-    + TenantService
-    + CameraService
-    + EventService
-    + RuleService
-    + TicketService
-    + NotificationService
-    + ClusterService
-    + CredentialService
-    + UserService
-    + AuditService
-{
+/// Defines [`Backend`], the sum of the services, and [`register_services`], which registers each
+/// for the handlers, from one list.
+macro_rules! services {
+    ($($service:ident),+) => {
+        /// The node as the API sees it: every service below. Handlers and middleware take only the
+        /// one service they use (a handler's unit test fakes that one); the node implements them all.
+        pub trait Backend: $($service +)+ 'static {}
+
+        impl<T: $($service +)+ 'static> Backend for T {}
+
+        /// Registers each service of `backend` as the app data its handlers take.
+        pub fn register_services(cfg: &mut actix_web::web::ServiceConfig, backend: &std::sync::Arc<dyn Backend>) {
+            $(
+                cfg.app_data(crate::Service::<dyn $service>::from(
+                    std::sync::Arc::clone(backend) as std::sync::Arc<dyn $service>
+                ));
+            )+
+        }
+    };
 }
 
-impl<T> Backend for T where
-    T: HealthService
-        + TenantService
-        + CameraService
-        + EventService
-        + RuleService
-        + TicketService
-        + NotificationService
-        + ClusterService
-        + CredentialService
-        + UserService
-        + AuditService
-{
-}
+services!(
+    HealthService,
+    TenantService,
+    CameraService,
+    EventService,
+    RuleService,
+    TicketService,
+    NotificationService,
+    ClusterService,
+    CredentialService,
+    UserService,
+    AuditService
+);
 
 /// Whether the node can serve. Every method is given validated input.
 #[async_trait::async_trait]

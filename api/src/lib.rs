@@ -38,44 +38,12 @@ pub fn configure(
     guard: web::Data<Guard>,
     max_body_bytes: usize,
 ) {
-    cfg.app_data(Service::<dyn HealthService>::from(
-        backend.clone() as Arc<dyn HealthService>
-    ))
-    .app_data(Service::<dyn TenantService>::from(
-        backend.clone() as Arc<dyn TenantService>
-    ))
-    .app_data(Service::<dyn CameraService>::from(
-        backend.clone() as Arc<dyn CameraService>
-    ))
-    .app_data(Service::<dyn EventService>::from(
-        backend.clone() as Arc<dyn EventService>
-    ))
-    .app_data(Service::<dyn RuleService>::from(
-        backend.clone() as Arc<dyn RuleService>
-    ))
-    .app_data(Service::<dyn TicketService>::from(
-        backend.clone() as Arc<dyn TicketService>
-    ))
-    .app_data(Service::<dyn NotificationService>::from(
-        backend.clone() as Arc<dyn NotificationService>
-    ))
-    .app_data(Service::<dyn ClusterService>::from(
-        backend.clone() as Arc<dyn ClusterService>
-    ))
-    .app_data(Service::<dyn UserService>::from(
-        backend.clone() as Arc<dyn UserService>
-    ))
-    .app_data(Service::<dyn CredentialService>::from(
-        backend.clone() as Arc<dyn CredentialService>
-    ))
-    .app_data(Service::<dyn AuditService>::from(
-        backend as Arc<dyn AuditService>,
-    ))
-    .app_data(guard)
-    .app_data(error::json_config(max_body_bytes))
-    .app_data(error::query_config())
-    .app_data(error::path_config())
-    .app_data(web::PayloadConfig::new(max_body_bytes));
+    backend::register_services(cfg, &backend);
+    cfg.app_data(guard)
+        .app_data(error::json_config(max_body_bytes))
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .app_data(web::PayloadConfig::new(max_body_bytes));
     routes::configure(cfg);
 }
 
