@@ -176,3 +176,39 @@ impl Ownership {
         (gained, lost)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_reports_gains_losses_and_new_epochs() {
+        let o = Ownership::placed();
+        let cam = CameraId::new();
+        assert_eq!(o.epoch(cam), 0);
+        let (gained, _) = o.replace(HashMap::from([(
+            cam,
+            Grant {
+                epoch: 4,
+                owner: true,
+            },
+        )]));
+        assert_eq!(gained, vec![cam]);
+        assert!(o.owns(cam));
+        let (_, lost) = o.replace(HashMap::new());
+        assert_eq!(lost, vec![cam]);
+        assert!(!o.owns(cam));
+        assert_eq!(
+            o.epoch(cam),
+            0,
+            "not granted: a new actor's writes are refused"
+        );
+        // Granted again at another epoch while still held: lost and gained (its actor restarts).
+        let grant = |epoch| Grant { epoch, owner: true };
+        o.replace(HashMap::from([(cam, grant(5))]));
+        let (gained, lost) = o.replace(HashMap::from([(cam, grant(7))]));
+        assert_eq!((gained, lost), (vec![cam], vec![cam]));
+        let (gained, lost) = o.replace(HashMap::from([(cam, grant(7))]));
+        assert!(gained.is_empty() && lost.is_empty());
+    }
+}

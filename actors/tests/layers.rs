@@ -66,6 +66,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "links" => ("links", "cluster"),
         "changes" => ("changes", "cluster"),
         "placement" => ("placement", "cluster"),
+        "plan" => ("plan", "cluster"),
         "self_fence" => ("self_fence", "cluster"),
         "supervisor" => ("supervisor", "supervisor"),
         _ => return None,

@@ -8,4 +8,5 @@ pub mod links;
 pub mod local;
 pub mod membership;
 pub mod placement;
+pub mod plan;
 pub mod self_fence;
