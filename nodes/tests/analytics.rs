@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use vms_messages::{Event, EventPage, EventView, TicketPage, TicketState, TicketView};
 use vms_testkit::sandbox::{Sandbox, assert_refused, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -25,10 +26,9 @@ async fn published(subject: &str, id: &str) -> anyhow::Result<usize> {
         .count())
 }
 
-async fn events_of(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<Value>> {
-    let (s, page) = sb.get(&format!("/events?camera_id={camera}")).await?;
-    anyhow::ensure!(s == 200, "{page}");
-    Ok(page["items"].as_array().cloned().unwrap_or_default())
+async fn events_of(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<Event>> {
+    let page: EventPage = sb.get_typed(&format!("/events?camera_id={camera}")).await?;
+    Ok(page.items)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,48 +106,38 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!(
-        (event["kind"].as_str(), event["label"].as_str()),
-        (Some("intrusion"), Some("person"))
+        (event.kind.as_str(), event.label.as_str()),
+        ("intrusion", "person")
     );
     assert_eq!(
-        event["rule"], "floor",
+        event.rule, "floor",
         "the ceiling zone never sees the person's feet"
     );
-    assert!(event["score"].as_f64().unwrap_or(0.0) >= 0.6, "{event}");
-    assert_eq!(event["tenant_id"], tenant.as_str());
-    let id = event["id"].as_str().unwrap_or_default().to_string();
-    // The event links to the recording that covers it, once that segment is closed.
+    assert!(event.score >= 0.6, "{event:?}");
+    assert_eq!(event.tenant_id.to_string(), tenant.as_str());
+    let id = event.id.to_string();
+    // The event links to the recording that covers it, once that segment is closed; the event's
+    // own fields stay at the top of the answer (`EventView` flattens them).
     let view = wait_for("the event's segment", Duration::from_secs(20), || {
         let (sb, id) = (&sb, id.clone());
         async move {
-            let (_, view) = sb.get(&format!("/events/{id}")).await?;
-            Ok((view["segments"].as_array().is_some_and(|s| !s.is_empty())).then_some(view))
+            let view: EventView = sb.get_typed(&format!("/events/{id}")).await?;
+            Ok((!view.segments.is_empty()).then_some(view))
         }
     })
     .await?;
-    let at: chrono::DateTime<chrono::Utc> = view["at"].as_str().unwrap_or_default().parse()?;
-    let covered = view["segments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|seg| {
-            let start: chrono::DateTime<chrono::Utc> = seg["start"]
-                .as_str()
-                .unwrap_or_default()
-                .parse()
-                .unwrap_or_default();
-            let end: chrono::DateTime<chrono::Utc> = seg["end"]
-                .as_str()
-                .unwrap_or_default()
-                .parse()
-                .unwrap_or_default();
-            start <= at && at < end
-        });
-    assert!(covered, "a segment holds the event's frame: {view}");
-    assert_eq!(
-        view["id"],
-        id.as_str(),
-        "the event's own fields stay at the top: {view}"
+    let at = view.event.at;
+    let covered = view
+        .segments
+        .iter()
+        .any(|seg| seg.start <= at && at < seg.end);
+    assert!(covered, "a segment holds the event's frame: {view:?}");
+    assert_eq!(view.event.id.to_string(), id, "{view:?}");
+    assert!(
+        view.segments
+            .iter()
+            .all(|seg| seg.media_url == format!("/api/v1/segments/{}/media", seg.id)),
+        "the API links each segment's media: {view:?}"
     );
     let snapshot = sb
         .http()
@@ -164,18 +154,18 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     let ticket = wait_for("a ticket", Duration::from_secs(10), || {
         let sb = &sb;
         async move {
-            let (_, page) = sb.get("/tickets").await?;
-            Ok(page["items"].as_array().and_then(|t| t.first().cloned()))
+            let page: TicketPage = sb.get_typed("/tickets").await?;
+            Ok(page.items.into_iter().next())
         }
     })
     .await?;
     assert_eq!(
-        (ticket["state"].as_str(), ticket["rule"].as_str()),
-        (Some("open"), Some("floor")),
-        "{ticket}"
+        (ticket.state, ticket.rule.as_str()),
+        (TicketState::Open, "floor"),
+        "{ticket:?}"
     );
-    assert_eq!(ticket["first_event"], id.as_str());
-    let tid = ticket["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(ticket.first_event.to_string(), id);
+    let tid = ticket.id.to_string();
     let (s, t) = sb
         .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
         .await?;
@@ -205,15 +195,14 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     let (s, t) = sb
         .post(&format!("/tickets/{tid}/close"), &json!(null))
         .await?;
-    assert_eq!((s, t["state"].as_str()), (200, Some("closed")), "{t}");
-    let actions: Vec<&str> = t["history"]
-        .as_array()
-        .map(|h| h.iter().filter_map(|e| e["action"].as_str()).collect())
-        .unwrap_or_default();
+    assert_eq!(s, 200, "{t}");
+    let closed: TicketView = serde_json::from_value(t)?;
+    assert_eq!(closed.ticket.state, TicketState::Closed, "{closed:?}");
+    let actions: Vec<&str> = closed.history.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         ["open", "acknowledge", "comment", "resolve", "close"],
-        "{t}"
+        "{closed:?}"
     );
 
     // A restarted node sees the person again in the same bucket: it re-raises the same event, which is

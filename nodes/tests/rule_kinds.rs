@@ -7,24 +7,14 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use vms_messages::{EventPage, RulePage, SimilarEvents};
 use vms_testkit::sandbox::{Sandbox, assert_refused, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
 async fn kinds_seen(sb: &Sandbox, camera: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let (s, page) = sb.get(&format!("/events?camera_id={camera}")).await?;
-    anyhow::ensure!(s == 200, "{page}");
-    Ok(page["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["kind"].as_str().unwrap_or_default().to_string(),
-                e["rule"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
+    let page: EventPage = sb.get_typed(&format!("/events?camera_id={camera}")).await?;
+    Ok(page.items.into_iter().map(|e| (e.kind, e.rule)).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,19 +86,18 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
         "schedule": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "00:01"}]}))
     .await?;
     assert_eq!(s, 201, "{b}");
-    let (s, lingers) = sb.get(&rules).await?;
-    assert_eq!(s, 200);
-    let lingers = lingers["items"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["name"] == "lingers"))
-        .cloned()
-        .unwrap_or_default();
+    let page: RulePage = sb.get_typed(&rules).await?;
+    let lingers = page
+        .items
+        .into_iter()
+        .find(|r| r.name == "lingers")
+        .ok_or_else(|| anyhow::anyhow!("rule lingers missing"))?;
     assert_eq!(
-        (lingers["kind"].as_str(), lingers["dwell_seconds"].as_u64()),
-        (Some("loitering"), Some(2)),
-        "{lingers}"
+        (lingers.kind.as_str(), lingers.dwell_seconds),
+        ("loitering", Some(2)),
+        "{lingers:?}"
     );
-    let id = lingers["id"].as_str().unwrap_or_default();
+    let id = lingers.id;
     let (s, b) = sb
         .request(
             reqwest::Method::PATCH,
@@ -159,34 +148,29 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
 
     // The walker's events keep its appearance: the crossing looks like the loitering (the same
     // person), while motion, a pixel detector, has none.
-    let (_, page) = sb.get(&format!("/events?camera_id={cam}")).await?;
+    let page: EventPage = sb.get_typed(&format!("/events?camera_id={cam}")).await?;
     let id_of = |rule: &str| {
-        page["items"]
-            .as_array()
-            .and_then(|i| i.iter().find(|e| e["rule"] == rule))
-            .and_then(|e| e["id"].as_str())
+        page.items
+            .iter()
+            .find(|e| e.rule == rule)
+            .map(|e| e.id.to_string())
             .unwrap_or_default()
-            .to_string()
     };
-    let (s, alike) = sb
-        .get(&format!(
+    let alike: SimilarEvents = sb
+        .get_typed(&format!(
             "/events/{}/similar?min_similarity=0.5",
             id_of("forward")
         ))
         .await?;
-    assert_eq!(s, 200, "{alike}");
-    let items = alike["items"].as_array().cloned().unwrap_or_default();
     assert!(
-        items.iter().any(|i| i["event"]["rule"] == "lingers"),
-        "the same person: {alike}"
+        alike.items.iter().any(|i| i.event.rule == "lingers"),
+        "the same person: {alike:?}"
     );
     assert!(
-        items.iter().all(|i| i["event"]["rule"] != "moves"
-            && i["event"]["id"] != id_of("forward").as_str()
-            && i["similarity"]
-                .as_f64()
-                .is_some_and(|v| (0.5..=1.001).contains(&v))),
-        "{alike}"
+        alike.items.iter().all(|i| i.event.rule != "moves"
+            && i.event.id.to_string() != id_of("forward")
+            && (0.5..=1.001).contains(&i.similarity)),
+        "{alike:?}"
     );
     let (s, b) = sb
         .get(&format!("/events/{}/similar", id_of("moves")))
