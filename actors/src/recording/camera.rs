@@ -274,6 +274,8 @@ impl CameraActorState {
             .with_label_values(&[&self.label])
             .inc_by(db);
         self.status.last_frame_at = stats.last_frame_at();
+        // A streaming camera's figures are updated before the verdict acts (as they always were).
+        let was_streaming = self.status.state == CameraState::Streaming;
         let verdict = watchdog(
             &Watched {
                 state: self.status.state,
@@ -284,20 +286,7 @@ impl CameraActorState {
             self.clock.as_ref(),
             &self.ctx.config.recording,
         );
-        match verdict {
-            Verdict::Streaming => {
-                self.attempt = 0;
-                self.last_failure = None;
-                self.consecutive = 0;
-                self.set_state(CameraState::Streaming, None);
-            }
-            Verdict::Reconnect(reason) => {
-                self.fail(myself, FailureKind::Transient, reason).await;
-                return;
-            }
-            Verdict::Fine => {}
-        }
-        if self.status.state == CameraState::Streaming {
+        if was_streaming {
             // Smooth over ticks so one late packet does not make the figures jump.
             let fps = df as f64 / elapsed;
             let bps = db as f64 * 8.0 / elapsed;
@@ -309,6 +298,18 @@ impl CameraActorState {
             metrics::CAMERA_BITRATE
                 .with_label_values(&[&self.label])
                 .set(self.status.bitrate_bps);
+        }
+        match verdict {
+            Verdict::Streaming => {
+                self.attempt = 0;
+                self.last_failure = None;
+                self.consecutive = 0;
+                self.set_state(CameraState::Streaming, None);
+            }
+            Verdict::Reconnect(reason) => {
+                self.fail(myself, FailureKind::Transient, reason).await;
+            }
+            Verdict::Fine => {}
         }
     }
 }
