@@ -7,170 +7,171 @@ use prometheus::{
 };
 use std::sync::LazyLock;
 
-/// Frames per second received, per camera.
-pub static CAMERA_FPS: LazyLock<GaugeVec> = LazyLock::new(|| {
-    register_gauge_vec!("vms_camera_fps", "frames per second received", &["camera"])
-        .expect("metric registers")
-});
-/// Bits per second received, per camera.
-pub static CAMERA_BITRATE: LazyLock<GaugeVec> = LazyLock::new(|| {
-    register_gauge_vec!(
-        "vms_camera_bitrate_bps",
-        "bits per second received",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Video bytes received, per camera.
-pub static CAMERA_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "vms_camera_bytes_total",
-        "video bytes received",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Frames received, per camera.
-pub static CAMERA_FRAMES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!("vms_camera_frames_total", "frames received", &["camera"])
-        .expect("metric registers")
-});
-/// Events a rule raised (a retry of the same event counts again), per camera.
-pub static EVENTS_RAISED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+/// Defines each metric as a `LazyLock` static registered in the default registry on first use.
+macro_rules! metrics {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $register:ident!($($arg:tt)*);)*) => {
+        $(
+            $(#[$doc])*
+            pub static $name: LazyLock<$ty> =
+                LazyLock::new(|| $register!($($arg)*).expect("metric registers"));
+        )*
+    };
+}
+
+metrics! {
+    /// Frames per second received, per camera.
+    CAMERA_FPS: GaugeVec =
+        register_gauge_vec!("vms_camera_fps", "frames per second received", &["camera"]);
+    /// Bits per second received, per camera.
+    CAMERA_BITRATE: GaugeVec =
+        register_gauge_vec!("vms_camera_bitrate_bps", "bits per second received", &["camera"]);
+    /// Video bytes received, per camera.
+    CAMERA_BYTES: IntCounterVec =
+        register_int_counter_vec!("vms_camera_bytes_total", "video bytes received", &["camera"]);
+    /// Frames received, per camera.
+    CAMERA_FRAMES: IntCounterVec =
+        register_int_counter_vec!("vms_camera_frames_total", "frames received", &["camera"]);
+    /// Events a rule raised (a retry of the same event counts again), per camera.
+    EVENTS_RAISED: IntCounterVec = register_int_counter_vec!(
         "vms_events_raised_total",
         "events raised by rules, retries included",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Events stored for the first time, per camera.
-pub static EVENTS_STORED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        &["camera"],
+    );
+    /// Events stored for the first time, per camera.
+    EVENTS_STORED: IntCounterVec = register_int_counter_vec!(
         "vms_events_stored_total",
         "events stored for the first time",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Events waiting in the outbox for PostgreSQL or JetStream.
-pub static OUTBOX_PENDING: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
-    prometheus::register_int_gauge!(
+        &["camera"],
+    );
+    /// Events waiting in the outbox for PostgreSQL or JetStream.
+    OUTBOX_PENDING: IntGauge = register_int_gauge!(
         "vms_events_outbox_pending",
-        "events waiting in the outbox for PostgreSQL or JetStream"
-    )
-    .expect("metric registers")
-});
-/// Live camera statuses fetched from the node recording the camera, by the way they came
-/// (`link`: the ractor_cluster link; `nats`: the NATS request fallback).
-pub static REMOTE_STATUS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        "events waiting in the outbox for PostgreSQL or JetStream",
+    );
+    /// Live camera statuses fetched from the node recording the camera, by the way they came
+    /// (`link`: the ractor_cluster link; `nats`: the NATS request fallback).
+    REMOTE_STATUS: IntCounterVec = register_int_counter_vec!(
         "vms_remote_status_total",
         "camera statuses fetched from the recording node, by way (link, nats)",
-        &["via"]
-    )
-    .expect("metric registers")
-});
-/// Events stored but not yet published to JetStream.
-pub static OUTBOX_UNPUBLISHED: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
-    prometheus::register_int_gauge!(
+        &["via"],
+    );
+    /// Events stored but not yet published to JetStream.
+    OUTBOX_UNPUBLISHED: IntGauge = register_int_gauge!(
         "vms_events_outbox_unpublished",
-        "events stored in PostgreSQL and waiting for JetStream"
-    )
-    .expect("metric registers")
-});
-/// Events that can never be stored, kept in `outbox/dead/`, by reason.
-pub static EVENTS_DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        "events stored in PostgreSQL and waiting for JetStream",
+    );
+    /// Events that can never be stored, kept in `outbox/dead/`, by reason.
+    EVENTS_DEAD_LETTERS: IntCounterVec = register_int_counter_vec!(
         "vms_events_dead_letters_total",
         "events that can never be stored, kept as dead letters, by reason",
-        &["reason"]
-    )
-    .expect("metric registers")
-});
-/// Frames the analytics sampler decoded, per camera.
-pub static FRAMES_DECODED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        &["reason"],
+    );
+    /// Frames the analytics sampler decoded, per camera.
+    FRAMES_DECODED: IntCounterVec = register_int_counter_vec!(
         "vms_frames_decoded_total",
         "frames decoded for analytics",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Decoded frames handed to the detectors (a camera with enabled rules), per camera.
-pub static FRAMES_SAMPLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        &["camera"],
+    );
+    /// Decoded frames handed to the detectors (a camera with enabled rules), per camera.
+    FRAMES_SAMPLED: IntCounterVec = register_int_counter_vec!(
         "vms_frames_sampled_total",
         "frames handed to the detectors of a camera's rules",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Sampled frames every detector answered, per camera.
-pub static FRAMES_DETECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        &["camera"],
+    );
+    /// Sampled frames every detector answered, per camera.
+    FRAMES_DETECTED: IntCounterVec = register_int_counter_vec!(
         "vms_frames_detected_total",
         "frames every detector of the camera's rules answered",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Frames dropped before detection, per camera and stage: `handoff` (the camera's rule task was still
-/// busy with earlier frames) or `detector_queue` (the model worker's queue was full and dropped its
-/// oldest frame).
-pub static FRAMES_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
+        &["camera"],
+    );
+    /// Frames dropped before detection, per camera and stage: `handoff` (the camera's rule task was still
+    /// busy with earlier frames) or `detector_queue` (the model worker's queue was full and dropped its
+    /// oldest frame).
+    FRAMES_DROPPED: IntCounterVec = register_int_counter_vec!(
         "vms_frames_dropped_total",
         "frames dropped before detection, by stage (handoff, detector_queue)",
-        &["camera", "stage"]
-    )
-    .expect("metric registers")
-});
-/// Segments indexed, per camera.
-pub static CAMERA_SEGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!("vms_camera_segments_total", "segments indexed", &["camera"])
-        .expect("metric registers")
-});
-/// Seconds between a segment's end and its index row, per camera (last segment).
-pub static CAMERA_SEGMENT_LAG: LazyLock<GaugeVec> = LazyLock::new(|| {
-    register_gauge_vec!(
+        &["camera", "stage"],
+    );
+    /// Segments indexed, per camera.
+    CAMERA_SEGMENTS: IntCounterVec =
+        register_int_counter_vec!("vms_camera_segments_total", "segments indexed", &["camera"]);
+    /// Seconds between a segment's end and its index row, per camera (last segment).
+    CAMERA_SEGMENT_LAG: GaugeVec = register_gauge_vec!(
         "vms_camera_segment_lag_seconds",
         "seconds from segment end to index row",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Reconnections, per camera.
-pub static CAMERA_RECONNECTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!("vms_camera_reconnects_total", "reconnections", &["camera"])
-        .expect("metric registers")
-});
-/// 1 for the state each camera is in, per camera and state.
-pub static CAMERA_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    register_int_gauge_vec!(
+        &["camera"],
+    );
+    /// Reconnections, per camera.
+    CAMERA_RECONNECTS: IntCounterVec =
+        register_int_counter_vec!("vms_camera_reconnects_total", "reconnections", &["camera"]);
+    /// 1 for the state each camera is in, per camera and state.
+    CAMERA_STATE: IntGaugeVec = register_int_gauge_vec!(
         "vms_camera_state",
         "1 for the current state of the camera",
-        &["camera", "state"]
-    )
-    .expect("metric registers")
-});
-/// Segments waiting to be indexed (the database was unavailable), per camera.
-pub static SEGMENTS_PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    register_int_gauge_vec!(
+        &["camera", "state"],
+    );
+    /// Segments waiting to be indexed (the database was unavailable), per camera.
+    SEGMENTS_PENDING: IntGaugeVec = register_int_gauge_vec!(
         "vms_segments_pending_index",
         "segments waiting for the database",
-        &["camera"]
-    )
-    .expect("metric registers")
-});
-/// Segments deleted by retention.
-pub static RETENTION_DELETED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
+        &["camera"],
+    );
+    /// Segments deleted by retention.
+    RETENTION_DELETED: IntCounter = register_int_counter!(
         "vms_retention_deleted_segments_total",
-        "segments deleted by retention"
-    )
-    .expect("metric registers")
-});
+        "segments deleted by retention",
+    );
+    /// Notification attempts, by channel kind and outcome (`delivered`, `retry`, `dead`).
+    NOTIFICATION_ATTEMPTS: IntCounterVec = register_int_counter_vec!(
+        "vms_notification_attempts_total",
+        "notification delivery attempts by channel kind and outcome",
+        &["kind", "outcome"],
+    );
+    /// Tickets escalated for missing their tenant's acknowledgement limit.
+    TICKETS_ESCALATED: IntCounter = register_int_counter!(
+        "vms_tickets_escalated_total",
+        "tickets escalated for missing the acknowledgement limit",
+    );
+    /// Nodes of the cluster as this node sees them, by state (`up`, `down`, `left`).
+    CLUSTER_NODES: IntGaugeVec = register_int_gauge_vec!(
+        "vms_cluster_nodes",
+        "nodes of the cluster as this node sees them, by state",
+        &["state"],
+    );
+    /// Writes refused because they carried a stale ownership epoch, by kind (`segment`, `event`).
+    FENCED_WRITES: IntCounterVec = register_int_counter_vec!(
+        "vms_fenced_writes_total",
+        "writes refused because this node no longer owned the camera at their epoch",
+        &["kind"],
+    );
+    /// Times this node stopped its cameras because it could not reach NATS (so the others took them).
+    SELF_FENCES: IntCounter = register_int_counter!(
+        "vms_self_fences_total",
+        "times this node stopped all its cameras itself after losing its heartbeat",
+    );
+    /// ractor_cluster sessions this node has with other nodes.
+    CLUSTER_LINKS: IntGauge =
+        register_int_gauge!("vms_cluster_links", "ractor_cluster sessions with other nodes");
+    /// 1 while this node holds the placement lease.
+    PLACEMENT_LEADER: IntGauge =
+        register_int_gauge!("vms_placement_leader", "1 while this node is the placement leader");
+    /// Epoch of the placement lease as this node last saw it held by itself.
+    PLACEMENT_EPOCH: IntGauge = register_int_gauge!(
+        "vms_placement_epoch",
+        "epoch of the placement lease while this node holds it",
+    );
+    /// Seconds from a camera being placed on this node to its first segment indexed here.
+    TAKEOVER_SECONDS: Histogram = register_histogram!(
+        "vms_camera_takeover_seconds",
+        "seconds from a camera being placed on this node to its first segment indexed here",
+        vec![0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0],
+    );
+    /// Cameras the placement leader moved (or placed for the first time).
+    PLACEMENT_MOVES: IntCounter = register_int_counter!(
+        "vms_placement_moves_total",
+        "cameras placed or moved by the placement leader",
+    );
+}
 
 /// Creates every per-camera series at zero, so a camera's metrics exist before anything happens to it.
 pub fn register_camera(camera: &str) {
@@ -219,88 +220,3 @@ pub fn forget_camera(camera: &str) {
         let _ = CAMERA_STATE.remove_label_values(&[camera, state]);
     }
 }
-
-/// Notification attempts, by channel kind and outcome (`delivered`, `retry`, `dead`).
-pub static NOTIFICATION_ATTEMPTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "vms_notification_attempts_total",
-        "notification delivery attempts by channel kind and outcome",
-        &["kind", "outcome"]
-    )
-    .expect("metric registers")
-});
-/// Tickets escalated for missing their tenant's acknowledgement limit.
-pub static TICKETS_ESCALATED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
-        "vms_tickets_escalated_total",
-        "tickets escalated for missing the acknowledgement limit"
-    )
-    .expect("metric registers")
-});
-/// Nodes of the cluster as this node sees them, by state (`up`, `down`, `left`).
-pub static CLUSTER_NODES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    register_int_gauge_vec!(
-        "vms_cluster_nodes",
-        "nodes of the cluster as this node sees them, by state",
-        &["state"]
-    )
-    .expect("metric registers")
-});
-/// Writes refused because they carried a stale ownership epoch, by kind (`segment`, `event`).
-pub static FENCED_WRITES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "vms_fenced_writes_total",
-        "writes refused because this node no longer owned the camera at their epoch",
-        &["kind"]
-    )
-    .expect("metric registers")
-});
-/// Times this node stopped its cameras because it could not reach NATS (so the others took them).
-pub static SELF_FENCES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
-        "vms_self_fences_total",
-        "times this node stopped all its cameras itself after losing its heartbeat"
-    )
-    .expect("metric registers")
-});
-/// ractor_cluster sessions this node has with other nodes.
-pub static CLUSTER_LINKS: LazyLock<IntGauge> = LazyLock::new(|| {
-    register_int_gauge!(
-        "vms_cluster_links",
-        "ractor_cluster sessions with other nodes"
-    )
-    .expect("metric registers")
-});
-/// 1 while this node holds the placement lease.
-pub static PLACEMENT_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
-    register_int_gauge!(
-        "vms_placement_leader",
-        "1 while this node is the placement leader"
-    )
-    .expect("metric registers")
-});
-/// Epoch of the placement lease as this node last saw it held by itself.
-pub static PLACEMENT_EPOCH: LazyLock<IntGauge> = LazyLock::new(|| {
-    register_int_gauge!(
-        "vms_placement_epoch",
-        "epoch of the placement lease while this node holds it"
-    )
-    .expect("metric registers")
-});
-/// Seconds from a camera being placed on this node to its first segment indexed here.
-pub static TAKEOVER_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register_histogram!(
-        "vms_camera_takeover_seconds",
-        "seconds from a camera being placed on this node to its first segment indexed here",
-        vec![0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0]
-    )
-    .expect("metric registers")
-});
-/// Cameras the placement leader moved (or placed for the first time).
-pub static PLACEMENT_MOVES: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!(
-        "vms_placement_moves_total",
-        "cameras placed or moved by the placement leader"
-    )
-    .expect("metric registers")
-});

@@ -64,136 +64,81 @@ impl RouteSink for web::ServiceConfig {
     }
 }
 
+/// Registers each `METHOD "path" => handler` with a [`RouteSink`].
+macro_rules! routes {
+    ($sink:ident; $($method:ident $path:literal => $handler:expr,)*) => {
+        $($sink.add(Method::$method, $path, $handler);)*
+    };
+}
+
 /// Registers every route of the API.
 pub fn register(sink: &mut impl RouteSink) {
     use self::{
         audit as a, cameras as c, events as e, identity as i, notify as n, rules as r,
         tenants as t, tickets as k,
     };
-    sink.add(Method::GET, "/healthz", healthz);
-    sink.add(Method::GET, "/readyz", readyz);
-    sink.add(Method::GET, "/metrics", metrics);
-    sink.add(Method::GET, "/api/v1/openapi.json", openapi_json);
-    sink.add(Method::POST, "/api/v1/auth/login", i::login);
-    sink.add(Method::POST, "/api/v1/auth/refresh", i::refresh);
-    sink.add(Method::POST, "/api/v1/auth/logout", i::logout);
-    sink.add(Method::GET, "/api/v1/auth/me", i::me);
-    sink.add(
-        Method::POST,
-        "/api/v1/auth/signing-keys/rotate",
-        i::rotate_signing_key,
-    );
-    sink.add(Method::POST, "/api/v1/users", i::create_user);
-    sink.add(Method::GET, "/api/v1/users", i::list_users);
-    sink.add(Method::GET, "/api/v1/users/{id}", i::get_user);
-    sink.add(Method::PATCH, "/api/v1/users/{id}", i::update_user);
-    sink.add(Method::DELETE, "/api/v1/users/{id}", i::delete_user);
-    sink.add(Method::POST, "/api/v1/api-keys", i::create_api_key);
-    sink.add(Method::GET, "/api/v1/api-keys", i::list_api_keys);
-    sink.add(Method::DELETE, "/api/v1/api-keys/{id}", i::revoke_api_key);
-    sink.add(Method::GET, "/api/v1/audit", a::list_audit);
-    sink.add(Method::GET, "/api/v1/nodes", cluster::list_nodes);
-    sink.add(
-        Method::POST,
-        "/api/v1/nodes/{id}/drain",
-        cluster::drain_node,
-    );
-    sink.add(
-        Method::POST,
-        "/api/v1/nodes/{id}/undrain",
-        cluster::undrain_node,
-    );
-    sink.add(Method::DELETE, "/api/v1/nodes/{id}", cluster::remove_node);
-    sink.add(Method::GET, "/api/v1/placement", cluster::placement);
-    sink.add(Method::POST, "/api/v1/tenants", t::create_tenant);
-    sink.add(Method::GET, "/api/v1/tenants", t::list_tenants);
-    sink.add(Method::GET, "/api/v1/tenants/{id}", t::get_tenant);
-    sink.add(Method::PATCH, "/api/v1/tenants/{id}", t::update_tenant);
-    sink.add(Method::DELETE, "/api/v1/tenants/{id}", t::delete_tenant);
-    sink.add(Method::POST, "/api/v1/cameras", c::create_camera);
-    sink.add(Method::GET, "/api/v1/cameras", c::list_cameras);
-    sink.add(Method::GET, "/api/v1/cameras/{id}", c::get_camera);
-    sink.add(Method::PATCH, "/api/v1/cameras/{id}", c::update_camera);
-    sink.add(Method::DELETE, "/api/v1/cameras/{id}", c::delete_camera);
-    sink.add(
-        Method::GET,
-        "/api/v1/cameras/{id}/segments",
-        c::list_segments,
-    );
-    sink.add(Method::GET, "/api/v1/segments/{id}", c::get_segment);
-    sink.add(Method::GET, "/api/v1/segments/{id}/media", c::segment_media);
-    sink.add(Method::POST, "/api/v1/cameras/{id}/rules", r::create_rule);
-    sink.add(Method::GET, "/api/v1/cameras/{id}/rules", r::list_rules);
-    sink.add(Method::GET, "/api/v1/detectors", r::list_detectors);
-    sink.add(Method::GET, "/api/v1/rules/{id}", r::get_rule);
-    sink.add(Method::PATCH, "/api/v1/rules/{id}", r::update_rule);
-    sink.add(Method::DELETE, "/api/v1/rules/{id}", r::delete_rule);
-    sink.add(Method::GET, "/api/v1/tickets", k::list_tickets);
-    sink.add(Method::GET, "/api/v1/tickets/{id}", k::get_ticket);
-    sink.add(
-        Method::POST,
-        "/api/v1/tickets/{id}/acknowledge",
-        k::acknowledge_ticket,
-    );
-    sink.add(
-        Method::POST,
-        "/api/v1/tickets/{id}/resolve",
-        k::resolve_ticket,
-    );
-    sink.add(Method::POST, "/api/v1/tickets/{id}/close", k::close_ticket);
-    sink.add(
-        Method::POST,
-        "/api/v1/tickets/{id}/comments",
-        k::comment_ticket,
-    );
-    sink.add(
-        Method::POST,
-        "/api/v1/notification-channels",
-        n::create_channel,
-    );
-    sink.add(
-        Method::GET,
-        "/api/v1/notification-channels",
-        n::list_channels,
-    );
-    sink.add(
-        Method::GET,
-        "/api/v1/notification-channels/{id}",
-        n::get_channel,
-    );
-    sink.add(
-        Method::PATCH,
-        "/api/v1/notification-channels/{id}",
-        n::update_channel,
-    );
-    sink.add(
-        Method::DELETE,
-        "/api/v1/notification-channels/{id}",
-        n::delete_channel,
-    );
-    sink.add(
-        Method::GET,
-        "/api/v1/notification-channels/{id}/deliveries",
-        n::list_deliveries,
-    );
-    sink.add(
-        Method::POST,
-        "/api/v1/notification-deliveries/{id}/retry",
-        n::retry_delivery,
-    );
-    sink.add(Method::GET, "/api/v1/events", e::list_events);
-    sink.add(Method::GET, "/api/v1/events/stream", e::stream_events);
-    sink.add(Method::GET, "/api/v1/events/{id}", e::get_event);
-    sink.add(
-        Method::GET,
-        "/api/v1/events/{id}/snapshot",
-        e::event_snapshot,
-    );
-    sink.add(
-        Method::GET,
-        "/api/v1/events/{id}/similar",
-        e::similar_events,
-    );
+    routes! { sink;
+        GET "/healthz" => healthz,
+        GET "/readyz" => readyz,
+        GET "/metrics" => metrics,
+        GET "/api/v1/openapi.json" => openapi_json,
+        POST "/api/v1/auth/login" => i::login,
+        POST "/api/v1/auth/refresh" => i::refresh,
+        POST "/api/v1/auth/logout" => i::logout,
+        GET "/api/v1/auth/me" => i::me,
+        POST "/api/v1/auth/signing-keys/rotate" => i::rotate_signing_key,
+        POST "/api/v1/users" => i::create_user,
+        GET "/api/v1/users" => i::list_users,
+        GET "/api/v1/users/{id}" => i::get_user,
+        PATCH "/api/v1/users/{id}" => i::update_user,
+        DELETE "/api/v1/users/{id}" => i::delete_user,
+        POST "/api/v1/api-keys" => i::create_api_key,
+        GET "/api/v1/api-keys" => i::list_api_keys,
+        DELETE "/api/v1/api-keys/{id}" => i::revoke_api_key,
+        GET "/api/v1/audit" => a::list_audit,
+        GET "/api/v1/nodes" => cluster::list_nodes,
+        POST "/api/v1/nodes/{id}/drain" => cluster::drain_node,
+        POST "/api/v1/nodes/{id}/undrain" => cluster::undrain_node,
+        DELETE "/api/v1/nodes/{id}" => cluster::remove_node,
+        GET "/api/v1/placement" => cluster::placement,
+        POST "/api/v1/tenants" => t::create_tenant,
+        GET "/api/v1/tenants" => t::list_tenants,
+        GET "/api/v1/tenants/{id}" => t::get_tenant,
+        PATCH "/api/v1/tenants/{id}" => t::update_tenant,
+        DELETE "/api/v1/tenants/{id}" => t::delete_tenant,
+        POST "/api/v1/cameras" => c::create_camera,
+        GET "/api/v1/cameras" => c::list_cameras,
+        GET "/api/v1/cameras/{id}" => c::get_camera,
+        PATCH "/api/v1/cameras/{id}" => c::update_camera,
+        DELETE "/api/v1/cameras/{id}" => c::delete_camera,
+        GET "/api/v1/cameras/{id}/segments" => c::list_segments,
+        GET "/api/v1/segments/{id}" => c::get_segment,
+        GET "/api/v1/segments/{id}/media" => c::segment_media,
+        POST "/api/v1/cameras/{id}/rules" => r::create_rule,
+        GET "/api/v1/cameras/{id}/rules" => r::list_rules,
+        GET "/api/v1/detectors" => r::list_detectors,
+        GET "/api/v1/rules/{id}" => r::get_rule,
+        PATCH "/api/v1/rules/{id}" => r::update_rule,
+        DELETE "/api/v1/rules/{id}" => r::delete_rule,
+        GET "/api/v1/tickets" => k::list_tickets,
+        GET "/api/v1/tickets/{id}" => k::get_ticket,
+        POST "/api/v1/tickets/{id}/acknowledge" => k::acknowledge_ticket,
+        POST "/api/v1/tickets/{id}/resolve" => k::resolve_ticket,
+        POST "/api/v1/tickets/{id}/close" => k::close_ticket,
+        POST "/api/v1/tickets/{id}/comments" => k::comment_ticket,
+        POST "/api/v1/notification-channels" => n::create_channel,
+        GET "/api/v1/notification-channels" => n::list_channels,
+        GET "/api/v1/notification-channels/{id}" => n::get_channel,
+        PATCH "/api/v1/notification-channels/{id}" => n::update_channel,
+        DELETE "/api/v1/notification-channels/{id}" => n::delete_channel,
+        GET "/api/v1/notification-channels/{id}/deliveries" => n::list_deliveries,
+        POST "/api/v1/notification-deliveries/{id}/retry" => n::retry_delivery,
+        GET "/api/v1/events" => e::list_events,
+        GET "/api/v1/events/stream" => e::stream_events,
+        GET "/api/v1/events/{id}" => e::get_event,
+        GET "/api/v1/events/{id}/snapshot" => e::event_snapshot,
+        GET "/api/v1/events/{id}/similar" => e::similar_events,
+    }
 }
 
 /// Registers every route (see [`register`]) and the JSON 404 of `/api/v1`.
