@@ -1,27 +1,58 @@
 //! The actors of a VMS node and what they drive: GStreamer recording pipelines and the NATS
 //! publisher, over the PostgreSQL store of the `vms-store` crate.
 //!
-//! Supervision tree: [`supervisor::NodeSupervisor`] → [`recording::tenant::TenantActor`] per
-//! tenant → [`recording::camera::CameraActor`] per camera → [`recording::segmenter::SegmenterActor`];
-//! plus the singletons [`recording::retention::RetentionActor`], [`notify::notifier::NotifierActor`]
-//! and [`notify::escalation::EscalationActor`].
+//! Supervision tree: [`NodeSupervisor`] → [`TenantActor`] per tenant → [`CameraActor`] per camera →
+//! its segmenter; plus the singletons retention, notifier and ticket escalation.
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
-pub mod analytics;
-pub mod backoff;
-pub mod clock;
-pub mod cluster;
-pub mod cluster_auth;
-pub mod context;
-pub mod media;
-pub mod metrics;
-pub mod notify;
-pub mod ownership;
-pub mod recording;
-pub mod signing;
-pub mod supervisor;
+mod analytics;
+mod backoff;
+mod clock;
+mod cluster;
+mod cluster_auth;
+mod context;
+mod media;
+mod metrics;
+mod notify;
+mod ownership;
+mod recording;
+mod signing;
+mod supervisor;
 
-//
-// Modules are reached by their folder (`vms_actors::recording::camera`); the layer order and what
-// each folder may import are in `docs/architecture.md` and checked by `tests/layers.rs`.
+// The modules are private: what other crates use is re-exported here, by folder. The layer order
+// and what each folder may import are in `docs/architecture.md` and checked by `tests/layers.rs`.
+
+// Base: shared context, time, ownership, metrics.
+pub use clock::{Clock, SimulatedClock, SystemClock, system as system_clock};
 pub use context::NodeContext;
+pub use metrics::EVENTS_DEAD_LETTERS;
+pub use ownership::Ownership;
+
+// Media: pure muxing and recording, no actors.
+pub use media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
+pub use media::tsmux::pts_range;
+
+// Recording: tenants, cameras, their segmenters, retention.
+pub use recording::analysis::KeyframeAnalysis;
+pub use recording::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
+pub use recording::orphans::{ORPHAN_AGE, OrphanSweep, OrphanSweeper, highest_seq_on_disk};
+pub use recording::tenant::{TenantActor, TenantArgs};
+
+// Analytics: detection, the event outbox and feed.
+pub use analytics::feed::spawn_event_feed;
+pub use analytics::outbox::Outbox;
+pub use analytics::{Analytics, Detection, ensure_stream};
+
+// Notify: ticket escalation.
+pub use notify::escalation::{escalate_overdue, escalation_event};
+
+// Cluster: membership, placement, links, change hints and their signatures.
+pub use cluster::changes::{publish as publish_change, remote_status, spawn as spawn_changes};
+pub use cluster::links::Links;
+pub use cluster::membership::Membership;
+pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
+pub use cluster::plan::rendezvous;
+pub use cluster_auth::{ClusterAuth, sign as sign_change, unsigned_change};
+
+// The node supervisor.
+pub use supervisor::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};

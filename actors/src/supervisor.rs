@@ -10,13 +10,14 @@ use crate::notify::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArg
 use crate::notify::notifier::{NOTIFIER_ACTOR, NotifierActor};
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;
-use crate::recording::camera::{CameraMsg, camera_actor_name};
+use crate::recording::camera::CameraMsg;
 use crate::recording::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
 use crate::recording::tenant::{TenantActor, TenantArgs, TenantMsg};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use vms_messages::{Camera, CameraId, Tenant, TenantId};
 
 /// Registry name of the node supervisor.
@@ -62,6 +63,18 @@ pub enum NodeMsg {
     /// Bring every tenant, camera and rule in line with PostgreSQL (periodically, and after NATS
     /// reconnects: the change hints sent meanwhile may be lost).
     Reconcile,
+    /// A message for a camera's actor, through its tenant's; dropped (with any reply port in it)
+    /// when the camera does not run here.
+    ToCamera {
+        /// Camera.
+        camera: CameraId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// The message.
+        msg: CameraMsg,
+    },
+    /// A camera's analytics rules changed: its actor, if it runs here, re-reads them.
+    RulesChanged(CameraId),
 }
 
 /// The actors a node runs once, beside its tenants.
@@ -88,6 +101,7 @@ impl Singleton {
     async fn spawn(
         self,
         node: &NodeArgs,
+        disk_full: &Arc<Notify>,
         supervisor: ActorCell,
     ) -> Result<ActorCell, ractor::SpawnErr> {
         let ctx = Arc::clone(&node.ctx);
@@ -98,6 +112,8 @@ impl Singleton {
                 RetentionArgs {
                     ctx,
                     ownership: Arc::clone(&node.ownership),
+                    disk_full: Arc::clone(disk_full),
+                    clock: Arc::clone(&node.clock),
                 },
                 supervisor,
             )
@@ -116,6 +132,7 @@ impl Singleton {
                 EscalationArgs {
                     ctx,
                     outbox: Arc::clone(&node.outbox),
+                    clock: Arc::clone(&node.clock),
                 },
                 supervisor,
             )
@@ -152,10 +169,7 @@ impl LocalActors for ActorRef<NodeMsg> {
     }
 
     fn rules_changed(&self, camera: CameraId) {
-        if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera)) {
-            let actor: ActorRef<CameraMsg> = cell.into();
-            let _ = actor.cast(CameraMsg::RulesChanged);
-        }
+        let _ = self.cast(NodeMsg::RulesChanged(camera));
     }
 }
 
@@ -167,6 +181,8 @@ pub struct NodeState {
     tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
     by_actor: HashMap<ActorId, TenantId>,
     singletons: HashMap<Singleton, ActorCell>,
+    /// Cameras tell it when the disk is full; retention listens.
+    disk_full: Arc<Notify>,
 }
 
 /// Root of a node's actors; see the module docs.
@@ -184,6 +200,7 @@ impl NodeState {
             ownership: Arc::clone(&self.args.ownership),
             analysis: self.args.analysis.clone(),
             clock: Arc::clone(&self.args.clock),
+            disk_full: Arc::clone(&self.disk_full),
         };
         match Actor::spawn_linked(
             Some(format!("tenant:{id}")),
@@ -274,6 +291,7 @@ impl Actor for NodeSupervisor {
             tenants: HashMap::new(),
             by_actor: HashMap::new(),
             singletons: HashMap::new(),
+            disk_full: Arc::default(),
         })
     }
 
@@ -360,8 +378,25 @@ impl Actor for NodeSupervisor {
                     let _ = actor.cast(TenantMsg::Release(camera));
                 }
             }
+            NodeMsg::ToCamera {
+                camera,
+                tenant,
+                msg,
+            } => {
+                if let Some(actor) = state.tenants.get(&tenant) {
+                    let _ = actor.cast(TenantMsg::ToCamera(camera, msg));
+                }
+            }
+            NodeMsg::RulesChanged(camera) => {
+                for actor in state.tenants.values() {
+                    let _ = actor.cast(TenantMsg::ToCamera(camera, CameraMsg::RulesChanged));
+                }
+            }
             NodeMsg::StartSingleton(which) => {
-                match which.spawn(&state.args, myself.get_cell()).await {
+                match which
+                    .spawn(&state.args, &state.disk_full, myself.get_cell())
+                    .await
+                {
                     Ok(cell) => {
                         state.singletons.insert(which, cell);
                     }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio_postgres::NoTls;
-use vms_actors::context::NodeContext;
-use vms_actors::media::recorder::{SegmentLayout, SegmentRecorder};
-use vms_actors::ownership::Ownership;
-use vms_actors::recording::orphans::{self, OrphanSweeper};
+use vms_actors::NodeContext;
+use vms_actors::Ownership;
+use vms_actors::{OrphanSweep, OrphanSweeper, highest_seq_on_disk};
+use vms_actors::{SegmentLayout, SegmentRecorder};
 use vms_config::NodeConfig;
 use vms_messages::{Camera, SegmentOrigin, TenantCreate};
 use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
@@ -103,11 +103,12 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         drop(rec);
         // A file this process may be writing (modified after it started) is left alone.
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        let busy = OrphanSweeper::new(an_hour_ago, unplaced())
+        let busy = OrphanSweeper::new(an_hour_ago, unplaced(), vms_actors::system_clock())
             .sweep(&ctx)
             .await?;
-        assert_eq!(busy, orphans::OrphanSweep::default());
-        let mut sweeper = OrphanSweeper::new(SystemTime::now(), unplaced());
+        assert_eq!(busy, OrphanSweep::default());
+        let mut sweeper =
+            OrphanSweeper::new(SystemTime::now(), unplaced(), vms_actors::system_clock());
         let swept = sweeper.sweep(&ctx).await?;
         assert_eq!(swept.recovered, 1, "{swept:?}");
         let (page, _) = store
@@ -127,11 +128,12 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
             (7, SegmentOrigin::Recovered, "node-a", 2000)
         );
         // Once only, by this sweeper or after another restart.
-        assert_eq!(sweeper.sweep(&ctx).await?, orphans::OrphanSweep::default());
-        let restarted = OrphanSweeper::new(SystemTime::now(), unplaced())
-            .sweep(&ctx)
-            .await?;
-        assert_eq!(restarted, orphans::OrphanSweep::default());
+        assert_eq!(sweeper.sweep(&ctx).await?, OrphanSweep::default());
+        let restarted =
+            OrphanSweeper::new(SystemTime::now(), unplaced(), vms_actors::system_clock())
+                .sweep(&ctx)
+                .await?;
+        assert_eq!(restarted, OrphanSweep::default());
 
         // A day folder past the 1-day retention: the file no row holds goes, the indexed one
         // stays (its row and file go together through the retention sweep), as does a recent day.
@@ -194,7 +196,7 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
 
 /// Whether the crash tail indexed earlier is still on disk.
 fn tail_exists(camera_dir: &std::path::Path) -> bool {
-    orphans::highest_seq_on_disk(camera_dir) == 7
+    highest_seq_on_disk(camera_dir) == 7
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

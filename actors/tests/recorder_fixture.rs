@@ -15,8 +15,8 @@
 use gstreamer::prelude::*;
 use std::path::Path;
 use std::time::Duration;
-use vms_actors::media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
-use vms_actors::media::tsmux;
+use vms_actors::pts_range;
+use vms_actors::{ClosedSegment, SegmentLayout, SegmentRecorder};
 
 const CLIP: &str = "clip-320x240-25fps-6s.h264";
 const FRAME_NS: u64 = 40_000_000;
@@ -115,7 +115,7 @@ fn a_recorded_clip_becomes_segments_that_decode_frame_for_frame() -> anyhow::Res
             "{} is whole MPEG-TS packets",
             segment.path.display()
         );
-        let (first, last) = tsmux::pts_range(&bytes).ok_or_else(|| anyhow::anyhow!("no PTS"))?;
+        let (first, last) = pts_range(&bytes).ok_or_else(|| anyhow::anyhow!("no PTS"))?;
         // 90 kHz: 50 frames from the first PTS to just after the last.
         assert_eq!(
             last - first,

@@ -5,8 +5,8 @@ use ractor::Actor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_actors::NodeContext;
-use vms_actors::recording::camera::camera_actor_name;
-use vms_actors::recording::tenant::{TenantActor, TenantArgs};
+use vms_actors::camera_actor_name;
+use vms_actors::{TenantActor, TenantArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate};
 use vms_store::scratch::{ScratchDatabase, test_server};
@@ -66,9 +66,10 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
             TenantArgs {
                 tenant,
                 ctx,
-                ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
+                ownership: Arc::new(vms_actors::Ownership::unplaced()),
                 analysis: None,
-                clock: vms_actors::clock::system(),
+                clock: vms_actors::system_clock(),
+                disk_full: Default::default(),
             },
         )
         .await?;

@@ -656,8 +656,7 @@ impl Cluster {
 
     /// Waits until every node's orphan sweep has run over what the faults so far left on its disk.
     pub async fn wait_swept() {
-        tokio::time::sleep(vms_actors::recording::orphans::ORPHAN_AGE + Duration::from_secs(11))
-            .await;
+        tokio::time::sleep(vms_actors::ORPHAN_AGE + Duration::from_secs(11)).await;
     }
 
     /// The running node holding the most cameras.

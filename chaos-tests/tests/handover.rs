@@ -51,8 +51,7 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
         .keys()
         .filter(|cam| {
             uuid::Uuid::parse_str(cam).is_ok_and(|id| {
-                vms_actors::cluster::plan::rendezvous(vms_messages::CameraId(id), &nodes)
-                    == Some(&d)
+                vms_actors::rendezvous(vms_messages::CameraId(id), &nodes) == Some(&d)
             })
         })
         .cloned()

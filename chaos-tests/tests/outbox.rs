@@ -8,8 +8,8 @@
 //! event, the second at the first unpublished event.
 
 use std::time::Duration;
-use vms_actors::analytics::outbox::Outbox;
-use vms_actors::metrics::EVENTS_DEAD_LETTERS;
+use vms_actors::EVENTS_DEAD_LETTERS;
+use vms_actors::Outbox;
 use vms_chaos_tests::PrivateNats;
 use vms_messages::{CameraId, Event, TenantCreate, TenantId, TenantScope};
 use vms_store::Store;
@@ -83,7 +83,7 @@ async fn a_poison_event_is_a_dead_letter_and_a_nats_outage_does_not_hold_back_st
             events_max_bytes: bytes,
             ..Default::default()
         };
-        vms_actors::analytics::ensure_stream(&client, &limits)
+        vms_actors::ensure_stream(&client, &limits)
             .await
             .map_err(anyhow::Error::msg)?;
         let mut stream = js.get_stream(vms_messages::subjects::EVENTS_STREAM).await?;

@@ -13,7 +13,7 @@ use vms_testkit::sandbox::wait_for;
 fn seconds_in(path: &std::path::Path) -> f64 {
     std::fs::read(path)
         .ok()
-        .and_then(|d| vms_actors::media::tsmux::pts_range(&d))
+        .and_then(|d| vms_actors::pts_range(&d))
         .map_or(0.0, |(first, last)| (last - first) as f64 / 90_000.0)
 }
 
@@ -138,7 +138,7 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
             .await?;
         anyhow::ensure!(media.status() == 200, "media: {}", media.status());
         let body = media.bytes().await?;
-        let (first, last) = vms_actors::media::tsmux::pts_range(&body).expect("a playable MPEG-TS");
+        let (first, last) = vms_actors::pts_range(&body).expect("a playable MPEG-TS");
         let seconds = (last - first) as f64 / 90_000.0;
         assert!(seconds >= 1.5, "the tail plays {seconds:.2} s of video");
     }

@@ -5,10 +5,10 @@ use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vms_actors::ClusterAuth;
 use vms_actors::NodeContext;
-use vms_actors::cluster_auth::ClusterAuth;
-use vms_actors::ownership::Ownership;
-use vms_actors::supervisor::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};
+use vms_actors::Ownership;
+use vms_actors::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};
 use vms_config::NodeConfig;
 use vms_store::Store;
 
@@ -27,10 +27,11 @@ pub struct RunningNode {
     pub analytics: bool,
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    membership: Arc<vms_actors::cluster::membership::Membership>,
+    membership: Arc<vms_actors::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
     changes: tokio::task::JoinHandle<()>,
-    links: Option<vms_actors::cluster::links::Links>,
+    reconnects: tokio::task::JoinHandle<()>,
+    links: Option<vms_actors::Links>,
 }
 
 use vms_messages::validate::redacted_url;
@@ -91,6 +92,17 @@ pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
     }
 }
 
+/// Asks `supervisor` to reconcile with the database each time NATS (re)connects.
+async fn reconcile_on_connect(
+    mut connected: tokio::sync::mpsc::UnboundedReceiver<()>,
+    supervisor: ActorRef<NodeMsg>,
+) {
+    while connected.recv().await.is_some() {
+        tracing::info!("connected to NATS; reconciling with the database");
+        let _ = supervisor.cast(NodeMsg::Reconcile);
+    }
+}
+
 /// Starts a node: store, NATS, actors, API. Returns once the API listens.
 pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
@@ -104,16 +116,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .node_started(&config.node_id)
         .await
         .context("cannot record this node as a member")?;
+    // Change hints published while this node was disconnected are lost: each (re)connection asks
+    // the supervisor, once it runs, to reconcile.
+    let (connected_tx, connected) = tokio::sync::mpsc::unbounded_channel();
     let nats = nats_options(&config.nats)?
-        .event_callback(|event| async move {
-            // Change hints published while this node was disconnected are lost: reconcile.
-            if matches!(event, async_nats::Event::Connected)
-                && let Some(cell) = ractor::registry::where_is(NODE_SUPERVISOR)
-            {
-                tracing::info!("connected to NATS; reconciling with the database");
-                let supervisor: ractor::ActorRef<NodeMsg> = cell.into();
-                let _ = supervisor.cast(NodeMsg::Reconcile);
+        .event_callback(move |event| {
+            if matches!(event, async_nats::Event::Connected) {
+                let _ = connected_tx.send(());
             }
+            async {}
         })
         .retry_on_initial_connect()
         .name(format!("vms-{}", config.node_id))
@@ -122,26 +133,25 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("invalid nats.url {}", redacted_url(&config.nats.url)))?;
     // Refuses a node id another running node uses; a crashed run's id is taken over.
     let membership = Arc::new(
-        vms_actors::cluster::membership::Membership::join(&nats, &config)
+        vms_actors::Membership::join(&nats, &config)
             .await
             .context("cannot join the cluster")?,
     );
-    if let Err(e) = vms_actors::analytics::ensure_stream(&nats, &config.nats).await {
+    if let Err(e) = vms_actors::ensure_stream(&nats, &config.nats).await {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
-    let outbox = vms_actors::analytics::outbox::Outbox::open(&config.data_dir.join("outbox"))
-        .with_context(|| {
-            format!(
-                "cannot create the event outbox in {}",
-                config.data_dir.display()
-            )
-        })?;
+    let outbox = vms_actors::Outbox::open(&config.data_dir.join("outbox")).with_context(|| {
+        format!(
+            "cannot create the event outbox in {}",
+            config.data_dir.display()
+        )
+    })?;
     let _drainer = outbox.spawn_drainer(store.clone(), Some(nats.clone()));
     let analytics = if config.analytics.enabled {
         let cfg = config.analytics.clone();
         let analytics_outbox = Arc::clone(&outbox);
         match tokio::task::spawn_blocking(move || {
-            vms_actors::analytics::Analytics::start(&cfg, analytics_outbox)
+            vms_actors::Analytics::start(&cfg, analytics_outbox)
         })
         .await?
         {
@@ -174,40 +184,39 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .flat_map(|a| a.models().map(str::to_string).collect::<Vec<_>>())
         .collect();
     let analysis = analytics.map(|analytics| {
-        Arc::new(vms_actors::analytics::Detection {
+        Arc::new(vms_actors::Detection {
             ctx: Arc::clone(&ctx),
             analytics,
-        }) as Arc<dyn vms_actors::recording::analysis::KeyframeAnalysis>
+        }) as Arc<dyn vms_actors::KeyframeAnalysis>
     });
     let node_args = NodeArgs {
         ctx: Arc::clone(&ctx),
         ownership: Arc::clone(&ownership),
         analysis,
         outbox,
-        clock: vms_actors::clock::system(),
+        clock: vms_actors::system_clock(),
     };
     let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
         .await
         .context("node supervisor did not start")?;
+    let reconnects = tokio::spawn(reconcile_on_connect(connected, supervisor.clone()));
     let placement = ownership.is_placed().then(|| {
-        vms_actors::cluster::placement::spawn(
+        vms_actors::spawn_placement(
             Arc::clone(&ctx),
             Arc::clone(&membership),
             Arc::clone(&ownership),
             Arc::new(supervisor.clone()),
         )
     });
-    let feed = Some(vms_actors::analytics::feed::spawn_event_feed(
-        ctx.nats.clone(),
-    ));
+    let feed = Some(vms_actors::spawn_event_feed(ctx.nats.clone()));
     // Changes made through other nodes' APIs, and status requests for the cameras running here.
-    let changes = vms_actors::cluster::changes::spawn(
+    let changes = vms_actors::spawn_changes(
         Arc::clone(&ctx),
         Arc::clone(&cluster_auth),
         Arc::new(supervisor.clone()),
     );
     // ractor_cluster links to the other nodes (calls for the actors they run).
-    let links = vms_actors::cluster::links::Links::start(&ctx, Arc::clone(&membership)).await;
+    let links = vms_actors::Links::start(&ctx, Arc::clone(&membership)).await;
     let backend = NodeBackend::new(BackendArgs {
         ctx: Arc::clone(&ctx),
         supervisor: supervisor.clone(),
@@ -233,6 +242,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         membership,
         placement,
         changes,
+        reconnects,
         links,
     })
 }
@@ -241,7 +251,11 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
-        for task in self.placement.iter().chain([&self.changes]) {
+        for task in self
+            .placement
+            .iter()
+            .chain([&self.changes, &self.reconnects])
+        {
             task.abort();
         }
         drop(self.links);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use vms_actors::NodeContext;
-use vms_actors::recording::camera::{CameraActor, CameraArgs};
+use vms_actors::{CameraActor, CameraArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 use vms_node::process::{SimOptions, SimProcess};
@@ -78,9 +78,10 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
         CameraArgs {
             camera,
             ctx,
-            ownership: Arc::new(vms_actors::ownership::Ownership::unplaced()),
+            ownership: Arc::new(vms_actors::Ownership::unplaced()),
             analysis: None,
-            clock: vms_actors::clock::system(),
+            clock: vms_actors::system_clock(),
+            disk_full: Default::default(),
         },
     )
     .await?;

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use std::time::Duration;
-use vms_actors::cluster_auth::{self, ClusterAuth};
+use vms_actors::{ClusterAuth, sign_change, unsigned_change};
 use vms_messages::{CameraId, Change, ClusterChange, TenantId, subjects};
 use vms_testkit::sandbox::{Sandbox, metric_value, wait_for};
 
@@ -13,9 +13,9 @@ const COOKIE: &str = "forged changes test cookie 7f3a9c";
 
 /// A change from `origin`, signed with `cookie` (`None`: unsigned).
 fn change(origin: &ClusterAuth, cookie: Option<&str>, what: Change) -> ClusterChange {
-    let mut c = cluster_auth::unsigned_change(origin.next_stamp(), what);
+    let mut c = unsigned_change(origin.next_stamp(), what);
     if let Some(cookie) = cookie {
-        cluster_auth::sign(&mut c, cookie);
+        sign_change(&mut c, cookie);
     }
     c
 }
@@ -90,7 +90,7 @@ async fn forged_and_replayed_changes_delete_nothing() -> anyhow::Result<()> {
     // Signed with the cookie but stale (sent a minute ago).
     let mut stale = change(&member, None, removed);
     stale.sent_at = Utc::now() - chrono::Duration::seconds(60);
-    cluster_auth::sign(&mut stale, COOKIE);
+    sign_change(&mut stale, COOKIE);
     publish(stale).await?;
     // Signed by a member, but the rows are still there: hints checked against the store.
     publish(change(&member, Some(COOKIE), removed)).await?;

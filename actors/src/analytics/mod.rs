@@ -2,9 +2,9 @@
 //! durable event outbox and the live event feed. It imports recording (whose `KeyframeAnalysis`
 //! it implements), media, the node context and the base modules.
 
-mod detection;
-pub mod feed;
-pub mod outbox;
-pub mod rules;
+pub(crate) mod detection;
+pub(crate) mod feed;
+pub(crate) mod outbox;
+pub(crate) mod rules;
 
 pub use detection::*;

@@ -3,10 +3,10 @@
 //! through the `local::LocalActors` trait, which the supervisor implements. It imports recording
 //! (camera actors' names and status for remote calls), the node context and the base modules.
 
-pub mod changes;
-pub mod links;
-pub mod local;
-pub mod membership;
-pub mod placement;
-pub mod plan;
-pub mod self_fence;
+pub(crate) mod changes;
+pub(crate) mod links;
+pub(crate) mod local;
+pub(crate) mod membership;
+pub(crate) mod placement;
+pub(crate) mod plan;
+pub(crate) mod self_fence;

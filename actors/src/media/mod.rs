@@ -3,8 +3,8 @@
 //! `metrics`; within it, `pipeline` imports the others and none imports `pipeline` but `sampler`
 //! (for its error type).
 
-pub mod h264;
-pub mod pipeline;
-pub mod recorder;
-pub mod sampler;
-pub mod tsmux;
+pub(crate) mod h264;
+pub(crate) mod pipeline;
+pub(crate) mod recorder;
+pub(crate) mod sampler;
+pub(crate) mod tsmux;

@@ -8,7 +8,7 @@
 //! `finish()`: a stopped or frozen camera's last segment is finalised without waiting for an EOS.
 
 use crate::media::recorder::SegmentRecorder;
-pub use crate::media::recorder::{ClosedSegment, SEGMENT_EXT, SegmentLayout};
+pub use crate::media::recorder::{ClosedSegment, SegmentLayout};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use gstreamer as gst;

@@ -2,5 +2,5 @@
 //! It imports analytics (escalations go through the event outbox), the node context and the base
 //! modules.
 
-pub mod escalation;
-pub mod notifier;
+pub(crate) mod escalation;
+pub(crate) mod notifier;

@@ -14,13 +14,13 @@ use crate::metrics;
 use crate::ownership::Ownership;
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use crate::recording::orphans::{self, highest_seq_on_disk};
-use crate::recording::retention::{RETENTION_ACTOR, RetentionMsg};
 use crate::recording::segmenter::{SegmenterActor, SegmenterArgs, SegmenterMsg};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use vms_config::RecordingConfig;
 use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
 
@@ -72,6 +72,8 @@ pub struct CameraArgs {
     pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
     /// Where the watchdog reads time.
     pub clock: Arc<dyn Clock>,
+    /// Told when the disk is full, so that retention frees space at once.
+    pub disk_full: Arc<Notify>,
 }
 
 /// State of [`CameraActor`].
@@ -83,6 +85,7 @@ pub struct CameraActorState {
     ownership: Arc<Ownership>,
     /// Where the watchdog and the rate figures read time.
     clock: Arc<dyn Clock>,
+    disk_full: Arc<Notify>,
     status: CameraStatus,
     generation: u64,
     pipeline: Option<Arc<RecordingPipeline>>,
@@ -103,6 +106,15 @@ pub struct CameraActorState {
 
 /// Records one camera; see the module docs.
 pub struct CameraActor;
+
+/// Starts a segmenter for the camera whose actor is `camera`, linked to it.
+async fn spawn_segmenter(
+    camera: &ActorRef<CameraMsg>,
+    args: SegmenterArgs,
+) -> Result<ActorRef<SegmenterMsg>, ractor::SpawnErr> {
+    let (segmenter, _) = Actor::spawn_linked(None, SegmenterActor, args, camera.get_cell()).await?;
+    Ok(segmenter)
+}
 
 /// The camera's sampling and rules, when the node has analytics; `None` (recording only) if they
 /// cannot start.
@@ -225,10 +237,8 @@ impl CameraActorState {
 
     async fn fail(&mut self, myself: &ActorRef<CameraMsg>, kind: FailureKind, reason: String) {
         self.teardown().await;
-        if kind == FailureKind::DiskFull
-            && let Some(cell) = ractor::registry::where_is(RETENTION_ACTOR)
-        {
-            let _ = ActorRef::<RetentionMsg>::from(cell).cast(RetentionMsg::Sweep);
+        if kind == FailureKind::DiskFull {
+            self.disk_full.notify_one();
         }
         let reason = match kind {
             FailureKind::DiskFull => format!("disk full, retention is freeing space: {reason}"),
@@ -379,6 +389,7 @@ impl Actor for CameraActor {
             ownership,
             analysis,
             clock,
+            disk_full,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
@@ -389,7 +400,7 @@ impl Actor for CameraActor {
             &ownership,
             camera.tenant_id,
             camera.id,
-            SystemTime::now(),
+            clock.now().into(),
         );
         match indexed.await {
             Ok(found) if found != orphans::OrphanSweep::default() => {
@@ -407,17 +418,16 @@ impl Actor for CameraActor {
         let epoch = ownership.fencing_epoch(camera.id);
         let epoch_base = epoch.map_or(0, |e| e.saturating_mul(vms_store::SEQ_BLOCK));
         let last_seq = last_indexed.max(on_disk).max(epoch_base);
-        let (segmenter, _) = Actor::spawn_linked(
-            None,
-            SegmenterActor,
+        let segmenter = spawn_segmenter(
+            &myself,
             SegmenterArgs {
                 camera_id: camera.id,
                 tenant_id: camera.tenant_id,
                 ctx: Arc::clone(&ctx),
                 ownership: Arc::clone(&ownership),
                 epoch,
+                clock: Arc::clone(&clock),
             },
-            myself.get_cell(),
         )
         .await?;
         metrics::register_camera(&camera.id.to_string());
@@ -435,6 +445,7 @@ impl Actor for CameraActor {
             ctx,
             ownership,
             clock,
+            disk_full,
             status,
             generation: 0,
             pipeline: None,
@@ -559,17 +570,16 @@ impl Actor for CameraActor {
         // The segmenter died: start a fresh one; recording goes on meanwhile.
         if let SupervisionEvent::ActorFailed(_, err) = &evt {
             tracing::error!(camera_id = %state.camera.id, error = %err, "segmenter failed; restarting it");
-            let (segmenter, _) = Actor::spawn_linked(
-                None,
-                SegmenterActor,
+            let segmenter = spawn_segmenter(
+                &myself,
                 SegmenterArgs {
                     camera_id: state.camera.id,
                     tenant_id: state.camera.tenant_id,
                     ctx: Arc::clone(&state.ctx),
                     ownership: Arc::clone(&state.ownership),
                     epoch: state.epoch,
+                    clock: Arc::clone(&state.clock),
                 },
-                myself.get_cell(),
             )
             .await?;
             state.segmenter = Some(segmenter);

@@ -3,9 +3,9 @@
 //! store, the node context and the base modules (ownership among them); analytics reaches it only
 //! through the traits of `analysis`.
 
-pub mod analysis;
-pub mod camera;
-pub mod orphans;
-pub mod retention;
-pub mod segmenter;
-pub mod tenant;
+pub(crate) mod analysis;
+pub(crate) mod camera;
+pub(crate) mod orphans;
+pub(crate) mod retention;
+pub(crate) mod segmenter;
+pub(crate) mod tenant;

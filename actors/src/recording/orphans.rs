@@ -7,6 +7,7 @@
 //! passed on and `fenced` when it runs past it. Files no row holds are deleted once their day is past
 //! the camera's retention, so nothing stays on disk unaccounted for.
 
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::recorder::{recovered_time_range, remove_path, seq_of};
 use crate::ownership::Ownership;
@@ -128,16 +129,20 @@ pub struct OrphanSweeper {
     /// Per camera, the newest modification time of its recent day folders when a sweep last found
     /// all their files settled.
     quiet: HashMap<CameraId, SystemTime>,
+    /// Where the sweep reads the time that files' ages and days' retention are judged against.
+    clock: Arc<dyn Clock>,
 }
 
 impl OrphanSweeper {
-    /// A sweeper for a node that started at `started` and records what `ownership` grants.
-    pub fn new(started: SystemTime, ownership: Arc<Ownership>) -> Self {
+    /// A sweeper for a node that started at `started` and records what `ownership` grants, reading
+    /// time from `clock`.
+    pub fn new(started: SystemTime, ownership: Arc<Ownership>, clock: Arc<dyn Clock>) -> Self {
         Self {
             ownership,
             started,
             swept_once: false,
             quiet: HashMap::new(),
+            clock,
         }
     }
 
@@ -154,7 +159,8 @@ impl OrphanSweeper {
         let ids: Vec<CameraId> = cameras.iter().map(|c| c.camera).collect();
         let retention = ctx.store.retention_days(&ids).await?;
         let longest = ctx.store.longest_retention_days().await?;
-        let settled = self.started.max(SystemTime::now() - ORPHAN_AGE);
+        let now = self.clock.now();
+        let settled = settled_before(self.started, now.into());
         let mut done = OrphanSweep::default();
         for folder in cameras {
             let path = folder.path.clone();
@@ -166,10 +172,8 @@ impl OrphanSweeper {
             let Some(keep) = retention.get(&folder.camera).copied().or(longest) else {
                 continue;
             };
-            let today = Utc::now().date_naive();
             for (day, dir) in &days {
-                // A whole day past retention, with a day's margin for segments ending after midnight.
-                if *day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < today {
+                if day_expired(*day, keep, now) {
                     done.removed += delete_unindexed(ctx, &folder, *day, dir).await?;
                 }
             }
@@ -207,6 +211,18 @@ impl OrphanSweeper {
         }
         Ok(done)
     }
+}
+
+/// Files modified before this are settled: neither written by this process (older than its start)
+/// nor by a node handing the camera over (untouched for [`ORPHAN_AGE`]).
+fn settled_before(started: SystemTime, now: SystemTime) -> SystemTime {
+    started.max(now - ORPHAN_AGE)
+}
+
+/// Whether the day folder `day` is a whole day past a retention of `keep` days at `now`, with a
+/// day's margin for segments ending after midnight.
+fn day_expired(day: NaiveDate, keep: i32, now: DateTime<Utc>) -> bool {
+    day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < now.date_naive()
 }
 
 /// The newest modification time of a camera's two newest day folders (a file created or deleted
@@ -396,4 +412,59 @@ pub fn highest_seq_on_disk(camera_dir: &Path) -> i64 {
         .map(|(seq, _, _)| seq)
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimulatedClock;
+
+    #[test]
+    fn a_file_settles_once_untouched_for_the_orphan_age_in_simulated_time() {
+        let clock = SimulatedClock::default();
+        let started = SystemTime::from(clock.now()) - Duration::from_secs(3600);
+        let written = SystemTime::from(clock.now());
+        let settled =
+            |clock: &SimulatedClock| written < settled_before(started, clock.now().into());
+        assert!(!settled(&clock), "a file just written is not settled");
+        clock.advance(ORPHAN_AGE - Duration::from_secs(1));
+        assert!(!settled(&clock), "nor one second before the orphan age");
+        clock.advance(Duration::from_secs(2));
+        assert!(settled(&clock), "it is once untouched for the orphan age");
+    }
+
+    #[test]
+    fn nothing_this_process_wrote_settles_before_the_orphan_age_in_simulated_time() {
+        let clock = SimulatedClock::default();
+        let started = SystemTime::from(clock.now());
+        clock.advance(Duration::from_secs(5));
+        let before_start = started - Duration::from_secs(1);
+        let after_start = started + Duration::from_secs(1);
+        let cut = settled_before(started, clock.now().into());
+        assert!(
+            before_start < cut,
+            "files older than the process are settled"
+        );
+        assert!(after_start >= cut, "its own recent files are not");
+        clock.advance(ORPHAN_AGE);
+        assert!(after_start < settled_before(started, clock.now().into()));
+    }
+
+    #[test]
+    fn a_day_folder_expires_a_whole_day_past_retention_in_simulated_time() {
+        let clock = SimulatedClock::default();
+        let day = clock.now().date_naive();
+        const DAY: Duration = Duration::from_secs(86_400);
+        clock.advance(2 * DAY);
+        assert!(
+            !day_expired(day, 1, clock.now()),
+            "a day's margin after retention"
+        );
+        clock.advance(DAY);
+        assert!(day_expired(day, 1, clock.now()));
+        assert!(
+            !day_expired(day, 7, clock.now()),
+            "a longer retention keeps it"
+        );
+    }
 }

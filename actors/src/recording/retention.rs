@@ -5,17 +5,19 @@
 //! longest). It also deletes the expired rows of nodes an admin removed, and sweeps this node's
 //! orphaned segment files (`crate::recording::orphans`): right after the node starts, then every interval.
 
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::recorder::remove_path;
 use crate::metrics;
 use crate::recording::orphans;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
 use vms_store::SegmentFile;
 
-/// Registry name of the node's retention actor.
+/// Name of the node's retention actor (in logs and its supervisor's events).
 pub const RETENTION_ACTOR: &str = "retention";
 /// Segments handled per database round trip.
 const BATCH: i64 = 200;
@@ -24,8 +26,6 @@ const BATCH: i64 = 200;
 pub enum RetentionMsg {
     /// Run a sweep now (also sent on a schedule and when a camera hits a full disk).
     Sweep,
-    /// Run a sweep and reply with how many segments it deleted.
-    SweepNow(RpcReplyPort<u64>),
 }
 
 impl ractor::Message for RetentionMsg {}
@@ -69,6 +69,10 @@ pub struct RetentionArgs {
     pub ctx: Arc<NodeContext>,
     /// The cameras this node records (the orphan sweep looks harder at the others').
     pub ownership: Arc<crate::ownership::Ownership>,
+    /// Cameras tell it when the disk is full: each time, a sweep runs at once.
+    pub disk_full: Arc<Notify>,
+    /// Where the orphan sweep reads time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// State of [`RetentionActor`].
@@ -76,6 +80,8 @@ pub struct RetentionState {
     ctx: Arc<NodeContext>,
     /// Finds the segment files this node left without a row.
     orphans: orphans::OrphanSweeper,
+    /// Turns the cameras' disk-full notices into sweeps.
+    on_disk_full: tokio::task::JoinHandle<()>,
 }
 
 async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
@@ -155,37 +161,53 @@ impl Actor for RetentionActor {
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        RetentionArgs { ctx, ownership }: Self::Arguments,
+        RetentionArgs {
+            ctx,
+            ownership,
+            disk_full,
+            clock,
+        }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let every = Duration::from_secs(u64::from(ctx.config.retention.interval_seconds));
         myself.send_interval(every, || RetentionMsg::Sweep);
         // Footage a crash left behind is indexed as soon as the node is back.
         myself.send_message(RetentionMsg::Sweep)?;
+        let on_disk_full = tokio::spawn(async move {
+            loop {
+                disk_full.notified().await;
+                if myself.cast(RetentionMsg::Sweep).is_err() {
+                    return;
+                }
+            }
+        });
         Ok(RetentionState {
             ctx,
             orphans: orphans::OrphanSweeper::new(
-                *NODE_STARTED.get_or_init(SystemTime::now),
+                *NODE_STARTED.get_or_init(|| clock.now().into()),
                 ownership,
+                clock,
             ),
+            on_disk_full,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.on_disk_full.abort();
+        Ok(())
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
+        RetentionMsg::Sweep: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = sweep(state).await;
-        match msg {
-            RetentionMsg::Sweep => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "retention sweep failed; will retry");
-                }
-            }
-            RetentionMsg::SweepNow(reply) => {
-                let _ = reply.send(result.unwrap_or(0));
-            }
+        if let Err(e) = sweep(state).await {
+            tracing::warn!(error = %e, "retention sweep failed; will retry");
         }
         Ok(())
     }

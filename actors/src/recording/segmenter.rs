@@ -3,11 +3,12 @@
 //! `VideoJob` for analytics. While the database is away, segments wait in order and are retried, so
 //! nothing recorded is lost.
 
+use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::pipeline::ClosedSegment;
 use crate::metrics;
 use crate::ownership::Ownership;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -46,6 +47,8 @@ pub struct SegmenterArgs {
     /// Ownership epoch the camera's actor started under: every segment it records is written with
     /// it (none without placement).
     pub epoch: Option<i64>,
+    /// Where the indexing lag is measured.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// State of [`SegmenterActor`].
@@ -144,7 +147,7 @@ async fn drain(myself: &ActorRef<SegmenterMsg>, state: &mut SegmenterState) {
                 state.pending.pop_front();
                 if inserted {
                     state.args.ownership.segment_indexed(segment.camera_id);
-                    announce(&ctx, &segment, &state.label).await;
+                    announce(&ctx, &segment, &state.label, state.args.clock.now()).await;
                 }
             }
             Err(e @ StoreError::Fenced { .. }) => {
@@ -180,13 +183,17 @@ async fn drain(myself: &ActorRef<SegmenterMsg>, state: &mut SegmenterState) {
         .set(i64::try_from(state.pending.len()).unwrap_or(i64::MAX));
 }
 
-/// Metrics, log line, `SegmentReady` and `VideoJob` for a newly indexed segment.
-async fn announce(ctx: &NodeContext, segment: &Segment, label: &str) {
+/// Seconds from a segment's `end` to its indexing at `now`.
+fn indexing_lag(end: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (now - end).num_milliseconds() as f64 / 1000.0
+}
+
+/// Metrics, log line, `SegmentReady` and `VideoJob` for a segment indexed at `now`.
+async fn announce(ctx: &NodeContext, segment: &Segment, label: &str, now: DateTime<Utc>) {
     metrics::CAMERA_SEGMENTS.with_label_values(&[label]).inc();
-    let lag = (Utc::now() - segment.end).num_milliseconds() as f64 / 1000.0;
     metrics::CAMERA_SEGMENT_LAG
         .with_label_values(&[label])
-        .set(lag);
+        .set(indexing_lag(segment.end, now));
     tracing::info!(camera_id = %segment.camera_id, seq = segment.seq, duration_ms = segment.duration_ms, bytes = segment.bytes, "segment recorded");
     let nats = &ctx.nats;
     let ready = SegmentReady {
@@ -221,5 +228,22 @@ async fn announce(ctx: &NodeContext, segment: &Segment, label: &str) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot encode nats payload"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimulatedClock;
+
+    #[test]
+    fn the_indexing_lag_is_measured_on_the_segmenters_clock_in_simulated_time() {
+        let clock = SimulatedClock::default();
+        let end = clock.now();
+        assert_eq!(indexing_lag(end, clock.now()), 0.0);
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(indexing_lag(end, clock.now()), 1.5);
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(indexing_lag(end, clock.now()), 61.5);
     }
 }

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use vms_messages::{Camera, CameraId, Tenant};
 
 /// How often the licence's end date is checked.
@@ -37,6 +38,9 @@ pub enum TenantMsg {
     Release(CameraId),
     /// Bring the cameras and their rules in line with PostgreSQL (a change hint may have been lost).
     Reconcile,
+    /// A message for one of its cameras' actors; dropped (with any reply port in it) when that
+    /// camera does not run here.
+    ToCamera(CameraId, CameraMsg),
 }
 
 impl ractor::Message for TenantMsg {}
@@ -53,6 +57,8 @@ pub struct TenantArgs {
     pub analysis: Option<Arc<dyn KeyframeAnalysis>>,
     /// Where its cameras read time.
     pub clock: Arc<dyn Clock>,
+    /// What its cameras tell when the disk is full (retention listens).
+    pub disk_full: Arc<Notify>,
 }
 
 struct RunningCamera {
@@ -67,6 +73,7 @@ pub struct TenantState {
     ownership: Arc<Ownership>,
     analysis: Option<Arc<dyn KeyframeAnalysis>>,
     clock: Arc<dyn Clock>,
+    disk_full: Arc<Notify>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
     /// Cameras released to other nodes, still finalising their open segment: a camera placed here
@@ -108,6 +115,7 @@ impl TenantState {
             ownership: Arc::clone(&self.ownership),
             analysis: analytics.then(|| self.analysis.clone()).flatten(),
             clock: Arc::clone(&self.clock),
+            disk_full: Arc::clone(&self.disk_full),
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -292,6 +300,7 @@ impl Actor for TenantActor {
             ownership: args.ownership,
             analysis: args.analysis,
             clock: args.clock,
+            disk_full: args.disk_full,
             cameras,
             by_actor: HashMap::new(),
             stopping: HashMap::new(),
@@ -364,6 +373,11 @@ impl Actor for TenantActor {
                 }
             }
             TenantMsg::CheckLicence => state.apply_licence(&myself).await,
+            TenantMsg::ToCamera(id, msg) => {
+                if let Some(actor) = state.cameras.get(&id).and_then(|r| r.actor.as_ref()) {
+                    let _ = actor.cast(msg);
+                }
+            }
         }
         Ok(())
     }

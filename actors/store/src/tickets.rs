@@ -1,6 +1,7 @@
 //! Tickets: opened or joined by new events, moved by operators; every change is in the history.
 
 use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
+use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use vms_messages::{
@@ -79,8 +80,12 @@ pub(super) async fn ticket_for_event(
 
 impl Store {
     /// Open tickets that have waited past their tenant's `ack_sla_seconds` and are not escalated yet,
-    /// oldest first, each with that limit.
-    pub async fn overdue_tickets(&self, limit: i64) -> Result<Vec<(Ticket, u32)>, StoreError> {
+    /// at `now`, oldest first, each with that limit.
+    pub async fn overdue_tickets(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(Ticket, u32)>, StoreError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
@@ -88,10 +93,10 @@ impl Store {
                     "SELECT {TICKET_COLS}, sla FROM (
                         SELECT t.*, n.ack_sla_seconds AS sla FROM tickets t JOIN tenants n ON n.id = t.tenant_id
                         WHERE t.state = 'open' AND t.escalated_at IS NULL AND n.ack_sla_seconds IS NOT NULL
-                          AND t.opened_at + make_interval(secs => n.ack_sla_seconds) <= now()
+                          AND t.opened_at + make_interval(secs => n.ack_sla_seconds) <= $2
                         ORDER BY t.opened_at LIMIT $1) overdue"
                 ),
-                &[&limit],
+                &[&limit, &now],
             )
             .await?;
         Ok(rows

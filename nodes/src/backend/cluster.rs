@@ -102,9 +102,7 @@ impl ClusterService for NodeBackend {
         limit: i64,
     ) -> Result<vms_messages::PlacementView, ApiError> {
         self.db(move |s| async move {
-            let leader = s
-                .lease_holder(vms_actors::cluster::placement::LEASE)
-                .await?;
+            let leader = s.lease_holder(vms_actors::PLACEMENT_LEASE).await?;
             let totals = s.placement_totals().await?;
             let items = s.placement_page(after, node.as_deref(), limit).await?;
             let next_cursor = (items.len() as i64 == limit)

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use uuid::Uuid;
+use vms_actors::CameraMsg;
+use vms_actors::ClusterAuth;
 use vms_actors::NodeContext;
-use vms_actors::cluster_auth::ClusterAuth;
-use vms_actors::ownership::Ownership;
-use vms_actors::recording::camera::{CameraMsg, camera_actor_name};
-use vms_actors::supervisor::NodeMsg;
+use vms_actors::NodeMsg;
+use vms_actors::Ownership;
 use vms_api::{
     ApiError, AuditService, CameraPage, CameraService, ClusterService, CredentialService,
     EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
@@ -58,7 +58,7 @@ pub struct NodeBackend {
     supervisor: ActorRef<NodeMsg>,
     runtime: Handle,
     feed: Option<tokio::sync::broadcast::Sender<Event>>,
-    membership: Option<Arc<vms_actors::cluster::membership::Membership>>,
+    membership: Option<Arc<vms_actors::Membership>>,
     ownership: Arc<Ownership>,
     models: Arc<[String]>,
     cluster_auth: Arc<ClusterAuth>,
@@ -75,7 +75,7 @@ pub struct BackendArgs {
     /// Live events for SSE clients.
     pub feed: Option<tokio::sync::broadcast::Sender<Event>>,
     /// The cluster's nodes.
-    pub membership: Option<Arc<vms_actors::cluster::membership::Membership>>,
+    pub membership: Option<Arc<vms_actors::Membership>>,
     /// The cameras this node records (placement on or off).
     pub ownership: Arc<Ownership>,
     /// The detector models this node runs (none with analytics off).
@@ -125,11 +125,17 @@ impl NodeBackend {
     }
 
     async fn status(&self, camera: &Camera) -> CameraStatus {
-        if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera.id)) {
-            let actor: ActorRef<CameraMsg> = cell.into();
-            if let Ok(status) = ractor::call_t!(actor, CameraMsg::GetStatus, STATUS_TIMEOUT_MS) {
-                return status;
-            }
+        let asked = ractor::call_t!(
+            self.supervisor,
+            |reply| NodeMsg::ToCamera {
+                camera: camera.id,
+                tenant: camera.tenant_id,
+                msg: CameraMsg::GetStatus(reply),
+            },
+            STATUS_TIMEOUT_MS
+        );
+        if let Ok(status) = asked {
+            return status;
         }
         let mut status = CameraStatus::unknown();
         if camera.enabled
@@ -158,7 +164,7 @@ impl NodeBackend {
         status
     }
 
-    fn membership(&self) -> Result<&Arc<vms_actors::cluster::membership::Membership>, ApiError> {
+    fn membership(&self) -> Result<&Arc<vms_actors::Membership>, ApiError> {
         self.membership.as_ref().ok_or_else(|| {
             ApiError::unavailable("this node has no cluster membership (no NATS connection)")
         })
@@ -173,8 +179,7 @@ impl NodeBackend {
                     Ok((
                         s.placed_per_node().await?,
                         s.drained_nodes().await?,
-                        s.lease_holder(vms_actors::cluster::placement::LEASE)
-                            .await?,
+                        s.lease_holder(vms_actors::PLACEMENT_LEASE).await?,
                     ))
                 })
                 .await?;
@@ -195,10 +200,7 @@ impl NodeBackend {
     /// Tells the camera's actor, if it runs here, to re-read its rules (and the node running it,
     /// if another).
     fn rules_changed(&self, camera: CameraId) {
-        if let Some(cell) = ractor::registry::where_is(camera_actor_name(camera)) {
-            let actor: ActorRef<CameraMsg> = cell.into();
-            let _ = actor.cast(CameraMsg::RulesChanged);
-        }
+        let _ = self.supervisor.cast(NodeMsg::RulesChanged(camera));
         self.broadcast(Change::Rules { camera_id: camera });
     }
 
@@ -207,7 +209,7 @@ impl NodeBackend {
         let ctx = Arc::clone(&self.ctx);
         let auth = Arc::clone(&self.cluster_auth);
         self.runtime.spawn(async move {
-            vms_actors::cluster::changes::publish(&ctx, &auth, change).await;
+            vms_actors::publish_change(&ctx, &auth, change).await;
         });
     }
 
@@ -220,9 +222,7 @@ impl NodeBackend {
         let mut status = CameraStatus::unknown();
         match node {
             Some(node) if node != self.ctx.node_id() => {
-                if let Some(s) =
-                    vms_actors::cluster::changes::remote_status(&self.ctx, &node, camera.id).await
-                {
+                if let Some(s) = vms_actors::remote_status(&self.ctx, &node, camera.id).await {
                     return Some(s);
                 }
                 status.reason = Some(format!(
