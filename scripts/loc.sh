@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Production lines of code at a git revision (default HEAD): the lines of every `*/src/**.rs` file
-# before its `#[cfg(test)]`, leaving out the chaos tests and the test kit. Prints the total, the five
-# longest files and how many are over 600 lines (issue 13's limit).
+# before its `#[cfg(test)]`, leaving out the chaos tests, the test kit and the benchmarks (dev-only
+# crates). Prints the total, the five longest files and how many are over 600 lines (issue 13).
 set -euo pipefail
 rev=${1:-HEAD}
 cd "$(dirname "$0")/.."
 git ls-tree -r --name-only "$rev" | grep '\.rs$' | grep '/src/' \
-  | grep -v -e '^chaos-tests/' -e '^nodes/testkit/' -e 'nodes/src/sandbox.rs' -e 'nodes/src/receivers.rs' \
+  | grep -v -e '^chaos-tests/' -e '^nodes/testkit/' -e '^nodes/bench/' -e 'nodes/src/sandbox.rs' -e 'nodes/src/receivers.rs' \
   | while read -r f; do
       n=$(git show "$rev:$f" | awk '/^#\[cfg\(test\)\]/{exit} {n++} END{print n+0}')
       echo "$n $f"

@@ -695,7 +695,7 @@ impl Cluster {
             .await?
             .text()
             .await?;
-        Ok(vms_node::bench::node::metric_sum(&text, metric, label) + 0.0)
+        Ok(vms_bench::node::metric_sum(&text, metric, label) + 0.0)
     }
 }
 

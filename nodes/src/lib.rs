@@ -2,10 +2,10 @@
 //! child-process helpers they and the test harness (the dev-only `vms-testkit` crate) share.
 
 pub mod backend;
-pub mod bench;
 pub mod bootstrap;
 pub mod ctl;
 pub mod demo;
+pub mod logging;
 pub mod node;
 pub mod process;
 pub mod sim;

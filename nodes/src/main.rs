@@ -1,13 +1,11 @@
-//! The `vms` binary: run a node, the demo, the camera simulator, migrations, config checks, benchmarks.
+//! The `vms` binary: run a node, the demo, the camera simulator, migrations, config checks, the
+//! admin CLI. The benchmarks are the dev-only `vms-bench` binary (`nodes/bench`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tracing_subscriber::EnvFilter;
 use vms_config::NodeConfig;
-use vms_node::bench::{
-    auth as bench_auth, detect as bench_detect, events as bench_events, ingest as bench_ingest,
-};
+use vms_node::logging::init_tracing;
 use vms_node::{ctl, demo, node, sim};
 
 /// Distributed video management and analytics platform.
@@ -46,11 +44,6 @@ enum Command {
     },
     /// Work with a running node's API (tenants, cameras, users, API keys, audit).
     Ctl(ctl::CtlArgs),
-    /// Benchmarks.
-    Bench {
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
 }
 
 #[derive(Subcommand)]
@@ -60,46 +53,6 @@ enum ConfigCommand {
         /// Config file.
         file: PathBuf,
     },
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// CPU per camera-minute of recording, ours vs ffmpeg.
-    Ingest(bench_ingest::IngestArgs),
-    /// Cost of a login against an authenticated request.
-    Auth(bench_auth::AuthBenchArgs),
-    /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
-    Detect(bench_detect::DetectBenchArgs),
-    /// Frame-to-event latency with N cameras.
-    Events(bench_events::EventsBenchArgs),
-}
-
-/// Log targets that print secrets below info level.
-const SECRET_BEARING_TARGETS: &[&str] = &["tokio_postgres", "postgres_protocol"];
-
-fn init_tracing(json: bool, default: &str) {
-    let filter = std::env::var("VMS_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| default.to_string());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(default));
-    // The database driver logs every query's parameters at debug (password hashes, camera
-    // credentials): never below info, whatever the filter asks.
-    let filter = SECRET_BEARING_TARGETS.iter().fold(filter, |f, target| {
-        f.add_directive(
-            format!("{target}=info")
-                .parse()
-                .unwrap_or_else(|_| tracing::Level::INFO.into()),
-        )
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -157,12 +110,6 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Bench {
-            command: BenchCommand::Ingest(args),
-        } => {
-            init_tracing(cli.log_json, "warn");
-            runtime()?.block_on(bench_ingest::ingest(args))
-        }
         Command::Ctl(args) => {
             init_tracing(cli.log_json, "warn");
             match runtime()?.block_on(ctl::run(args)) {
@@ -172,24 +119,6 @@ fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
-        }
-        Command::Bench {
-            command: BenchCommand::Auth(args),
-        } => {
-            init_tracing(cli.log_json, "warn");
-            runtime()?.block_on(bench_auth::auth(args))
-        }
-        Command::Bench {
-            command: BenchCommand::Events(args),
-        } => {
-            init_tracing(cli.log_json, "warn");
-            runtime()?.block_on(bench_events::events(args))
-        }
-        Command::Bench {
-            command: BenchCommand::Detect(args),
-        } => {
-            init_tracing(cli.log_json, "warn");
-            bench_detect::detect(args)
         }
     }
 }

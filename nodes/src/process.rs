@@ -34,9 +34,20 @@ pub struct SimProcess {
     port: u16,
 }
 
-/// The `vms` executable of this process.
+/// The `vms` executable: this process's, or the one beside it (`vms-bench` runs from the same
+/// target folder).
 pub fn vms_exe() -> anyhow::Result<PathBuf> {
-    std::env::current_exe().context("cannot find the vms executable")
+    let this = std::env::current_exe().context("cannot find the vms executable")?;
+    if this.file_stem().is_some_and(|stem| stem == "vms") {
+        return Ok(this);
+    }
+    let beside = this.with_file_name(format!("vms{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        beside.is_file(),
+        "{} not found: build it with `cargo build --release -p vms-node`",
+        beside.display()
+    );
+    Ok(beside)
 }
 
 impl SimProcess {

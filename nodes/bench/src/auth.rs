@@ -14,7 +14,6 @@
 
 use super::context;
 use super::node::BenchNode;
-use crate::process::cpu_seconds;
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -25,6 +24,7 @@ use vms_api::auth::{
 use vms_config::AuthConfig;
 use vms_messages::UserId;
 use vms_messages::auth::SigningKey;
+use vms_node::process::cpu_seconds;
 use vms_store::scratch::ScratchDatabase;
 
 /// Options of `vms bench auth`.

@@ -37,7 +37,7 @@ const SCENE_FRAMES_PER_SECOND: u32 = 2;
 
 /// The pictures measured: the test images, then the person scene at 1280x720.
 fn pictures() -> anyhow::Result<Vec<(String, OwnedFrame)>> {
-    let mut out: Vec<(String, OwnedFrame)> = crate::sim::test_pictures()?
+    let mut out: Vec<(String, OwnedFrame)> = vms_node::sim::test_pictures()?
         .into_iter()
         .map(|(name, p)| {
             let (width, height, rgb) = (p.width, p.height, p.rgb);
@@ -45,7 +45,7 @@ fn pictures() -> anyhow::Result<Vec<(String, OwnedFrame)>> {
         })
         .collect();
     let (w, h) = (1280, 720);
-    for (i, rgb) in crate::sim::person_scene_frames(w, h, SCENE_FRAMES_PER_SECOND)?
+    for (i, rgb) in vms_node::sim::person_scene_frames(w, h, SCENE_FRAMES_PER_SECOND)?
         .into_iter()
         .enumerate()
     {

@@ -8,11 +8,11 @@
 
 use super::context;
 use super::node::{BenchNode, metric_sum};
-use crate::process::{SimOptions, SimProcess};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
+use vms_node::process::{SimOptions, SimProcess};
 use vms_store::Store;
 use vms_store::scratch::ScratchDatabase;
 

@@ -7,7 +7,6 @@
 use super::context;
 use super::coverage::gaps;
 use super::node::BenchNode;
-use crate::process::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
+use vms_node::process::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
 use vms_store::MAX_PAGE;
 use vms_store::Store;
 use vms_store::scratch::ScratchDatabase;

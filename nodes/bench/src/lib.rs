@@ -1,5 +1,6 @@
-//! `vms bench`: benchmarks that print a figure and its ratio against a baseline measured in the same
-//! run.
+//! `vms-bench`: benchmarks that print a figure and its ratio against a baseline measured in the same
+//! run. A dev-only crate: they drive the `vms` binary built beside them (`cargo build --release -p
+//! vms-node -p vms-bench`), and are not part of it.
 
 pub mod auth;
 pub mod context;

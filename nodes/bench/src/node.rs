@@ -1,13 +1,13 @@
 //! A `vms node` child process a benchmark drives over its HTTP API: started on a free port against a
 //! scratch database, signed in as the bootstrap admin, and read through `/metrics`.
 
-use crate::process::{terminate, vms_exe};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
+use vms_node::process::{terminate, vms_exe};
 
 /// The bootstrap admin of a benchmark node.
 pub const ADMIN_EMAIL: &str = "admin@vms.local";

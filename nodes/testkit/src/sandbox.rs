@@ -766,7 +766,7 @@ pub use vms_node::ctl::json_response;
 
 /// Sum of the series of metric `name` whose labels mention `label` (0 when there is none).
 pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
-    vms_node::bench::node::metric_sum(text, name, Some(label))
+    vms_bench::node::metric_sum(text, name, Some(label))
 }
 
 /// Asserts an API error answer's status and the field it names.

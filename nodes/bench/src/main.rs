@@ -1,0 +1,45 @@
+//! The `vms-bench` binary: each benchmark prints its figure and the ratio against its baseline,
+//! measured in the same run. It drives the `vms` binary beside it.
+
+use clap::{Parser, Subcommand};
+use vms_bench::{auth, detect, events, ingest};
+use vms_node::logging::init_tracing;
+
+/// Benchmarks of the vms node.
+#[derive(Parser)]
+#[command(name = "vms-bench", version, about)]
+struct Cli {
+    /// Log as JSON lines.
+    #[arg(long, global = true, env = "VMS_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// CPU per camera-minute of recording, ours vs ffmpeg.
+    Ingest(ingest::IngestArgs),
+    /// Cost of a login against an authenticated request.
+    Auth(auth::AuthBenchArgs),
+    /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
+    Detect(detect::DetectBenchArgs),
+    /// Frame-to-event latency with N cameras.
+    Events(events::EventsBenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json, "warn");
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    match cli.command {
+        Command::Ingest(args) => runtime()?.block_on(ingest::ingest(args)),
+        Command::Auth(args) => runtime()?.block_on(auth::auth(args)),
+        Command::Events(args) => runtime()?.block_on(events::events(args)),
+        Command::Detect(args) => detect::detect(args),
+    }
+}
