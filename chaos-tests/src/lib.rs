@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
-use vms_testkit::sandbox::{NodeProcess, Sandbox, wait_for};
+use vms_testkit::{NodeProcess, Sandbox, wait_for};
 
 pub mod nats;
 pub mod oracle;
@@ -21,7 +21,7 @@ pub mod proxy;
 
 pub use nats::PrivateNats;
 pub use proxy::Proxy;
-pub use vms_testkit::sandbox::free_port;
+pub use vms_testkit::free_port;
 
 /// A size from the environment (`VMS_CHAOS_<NAME>`), or `default`.
 pub fn size(name: &str, default: usize) -> usize {
@@ -418,7 +418,7 @@ impl Cluster {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        vms_testkit::sandbox::json_response(req.send().await?).await
+        vms_testkit::json_response(req.send().await?).await
     }
 
     /// Asserts that `victim` stopped writing the segment files it had open at `snap` (of `cameras`)

@@ -216,7 +216,7 @@ pub async fn recording_gaps(
 ) -> anyhow::Result<Vec<f64>> {
     let mut gaps = Vec::new();
     for cam in cameras {
-        let gap = vms_testkit::sandbox::wait_for(
+        let gap = vms_testkit::wait_for(
             &format!("camera {cam} recorded on both sides of the fault"),
             deadline,
             || async move { recording_gap(db, cam, node, fault).await },

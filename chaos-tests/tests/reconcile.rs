@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, Proxy, oracle};
-use vms_testkit::sandbox::wait_for;
+use vms_testkit::wait_for;
 
 /// The reconciliation period the owner runs with.
 const PERIOD_S: u64 = 5;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, PrivateNats, oracle};
-use vms_testkit::sandbox::PrivatePostgres;
+use vms_testkit::PrivatePostgres;
 
 /// Longest gap allowed: one segment.
 const SEGMENT_SECONDS: f64 = 5.0;

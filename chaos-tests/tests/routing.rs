@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions};
-use vms_testkit::sandbox::wait_for;
+use vms_testkit::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vms_chaos_tests::{Cluster, ClusterOptions, node_name, size};
-use vms_testkit::sandbox::wait_for;
+use vms_testkit::wait_for;
 
 /// Node id → (placed by the map, owned as the node says), for the running nodes.
 async fn loads(cluster: &Cluster) -> anyhow::Result<HashMap<String, (u64, u64)>> {

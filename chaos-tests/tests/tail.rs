@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use vms_chaos_tests::{Cluster, ClusterOptions, oracle};
-use vms_testkit::sandbox::wait_for;
+use vms_testkit::wait_for;
 
 /// Seconds of video in an open segment file so far (0 when it has no frame yet).
 fn seconds_in(path: &std::path::Path) -> f64 {

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vms_testkit::sandbox::{Sandbox, metric_value};
+use vms_testkit::{Sandbox, metric_value};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 /// Any id: nothing must answer for it anyway.

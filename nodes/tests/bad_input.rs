@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_testkit::sandbox::Sandbox;
+use vms_testkit::Sandbox;
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -217,7 +217,7 @@ async fn broken_cameras_report_why_in_their_status() -> anyhow::Result<()> {
             held.push(conn);
         }
     });
-    let closed_port = vms_testkit::sandbox::free_port()?;
+    let closed_port = vms_testkit::free_port()?;
     let cases = [
         (
             "refused",

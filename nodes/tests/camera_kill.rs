@@ -12,7 +12,7 @@ use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
 use vms_node::process::{SimOptions, SimProcess};
 use vms_store::Store;
-use vms_testkit::sandbox::{TestDatabase, free_port, wait_for};
+use vms_testkit::{TestDatabase, free_port, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use vms_testkit::sandbox::{Sandbox, assert_refused};
+use vms_testkit::{Sandbox, assert_refused};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "credentials test password";

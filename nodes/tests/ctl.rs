@@ -2,7 +2,7 @@
 //! session.
 
 use std::process::Output;
-use vms_testkit::sandbox::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox};
+use vms_testkit::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

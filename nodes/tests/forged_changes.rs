@@ -6,7 +6,7 @@ use chrono::Utc;
 use std::time::Duration;
 use vms_actors::{ClusterAuth, sign_change, unsigned_change};
 use vms_messages::{CameraId, Change, ClusterChange, TenantId, subjects};
-use vms_testkit::sandbox::{Sandbox, metric_value, wait_for};
+use vms_testkit::{Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const COOKIE: &str = "forged changes test cookie 7f3a9c";

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use vms_messages::{Permission, Role};
-use vms_testkit::sandbox::Sandbox;
+use vms_testkit::Sandbox;
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "isolation test password";

@@ -4,7 +4,7 @@
 //! over at once by a restarted run, and a node stopped with SIGTERM is reported as having left.
 
 use std::time::{Duration, Instant};
-use vms_testkit::sandbox::{NodeProcess, Sandbox, metric_value, wait_for};
+use vms_testkit::{NodeProcess, Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

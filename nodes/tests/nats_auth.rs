@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 use std::time::Duration;
-use vms_testkit::sandbox::{Sandbox, free_port};
+use vms_testkit::{Sandbox, free_port};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

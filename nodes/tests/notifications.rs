@@ -9,8 +9,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use vms_testkit::receivers::{SmtpReceiver, WebhookReceiver};
-use vms_testkit::sandbox::{Sandbox, assert_refused, jetstream_events, wait_for};
+use vms_testkit::{Sandbox, assert_refused, jetstream_events, wait_for};
+use vms_testkit::{SmtpReceiver, WebhookReceiver};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const SECRET: &str = "test-webhook-secret-0123456789";

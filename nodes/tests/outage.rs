@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
-use vms_testkit::sandbox::{PrivatePostgres, Sandbox, jetstream_events, metric_value, wait_for};
+use vms_testkit::{PrivatePostgres, Sandbox, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

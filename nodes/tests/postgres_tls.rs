@@ -3,7 +3,7 @@
 //! (`postgres.tls_ca_file`), and it refuses the server (saying why) when it is not.
 
 use std::time::Duration;
-use vms_testkit::sandbox::{PrivatePostgres, Sandbox, wait_for};
+use vms_testkit::{PrivatePostgres, Sandbox, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

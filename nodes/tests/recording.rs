@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
 use vms_messages::Segment;
-use vms_testkit::sandbox::{Sandbox, ffprobe_duration, metric_positive, wait_for};
+use vms_testkit::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

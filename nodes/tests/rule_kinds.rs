@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use vms_messages::{EventPage, RulePage, SimilarEvents};
-use vms_testkit::sandbox::{Sandbox, assert_refused, metric_value, wait_for};
+use vms_testkit::{Sandbox, assert_refused, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 

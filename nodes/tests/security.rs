@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vms_testkit::sandbox::{SANDBOX_ADMIN_EMAIL, Sandbox, assert_refused, wait_for};
+use vms_testkit::{SANDBOX_ADMIN_EMAIL, Sandbox, assert_refused, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "security test password";

@@ -1,6 +1,20 @@
-//! The node's test harness, a dev-dependency only: [`sandbox`] runs a scratch database, the camera
-//! simulator and `vms node` processes with an API client; [`receivers`] are a webhook endpoint and
+//! The node's test harness, a dev-dependency only: a [`Sandbox`] runs a scratch database, the camera
+//! simulator and `vms node` processes with an API client; the receivers are a webhook endpoint and
 //! an SMTP server that record what reaches them. None of it is compiled into the `vms` binary.
 
-pub mod receivers;
-pub mod sandbox;
+mod databases;
+mod node_process;
+mod probes;
+mod receivers;
+mod sandbox;
+mod waiting;
+
+pub use databases::{PrivatePostgres, TestDatabase, test_postgres};
+pub use node_process::NodeProcess;
+pub use probes::{
+    assert_refused, ffprobe_duration, jetstream_events, metric_positive, metric_value,
+};
+pub use receivers::{SmtpReceiver, WebhookReceiver};
+pub use sandbox::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox, SandboxBuilder};
+pub use vms_node::ctl::json_response;
+pub use waiting::{free_port, wait_for};

@@ -1,0 +1,107 @@
+//! Reading what a node shows: its JetStream events, its metrics, its error answers, and the media
+//! it wrote.
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every message on the JetStream events stream (shared NATS at 127.0.0.1:4222) for `subject`, as
+/// (`Nats-Msg-Id`, JSON body), oldest first.
+pub async fn jetstream_events(subject: &str) -> anyhow::Result<Vec<(Option<String>, Value)>> {
+    use async_nats::jetstream;
+    use futures_util::StreamExt;
+    let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    let stream = jetstream::new(client)
+        .get_stream(vms_messages::subjects::EVENTS_STREAM)
+        .await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            filter_subject: subject.to_string(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1000)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await?;
+    let mut out = Vec::new();
+    while let Some(Ok(msg)) = batch.next().await {
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string());
+        out.push((id, serde_json::from_slice(&msg.payload).unwrap_or_default()));
+    }
+    Ok(out)
+}
+
+/// Sum of the series of metric `name` whose labels mention `label` (0 when there is none).
+pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
+    vms_bench::node::metric_sum(text, name, Some(label))
+}
+
+/// Asserts an API error answer's status and the field it names.
+pub fn assert_refused(status: u16, body: &Value, want: u16, field: &str) {
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (want, Some(field)),
+        "{body}"
+    );
+}
+
+/// Whether some series of metric `name` in a Prometheus text exposition has a value above zero.
+pub fn metric_positive(text: &str, name: &str) -> bool {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .any(|v| v > 0.0)
+}
+
+/// Duration of a media file as `ffprobe` reads it, in seconds.
+pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path)
+        .output()
+        .context("cannot run ffprobe (install ffmpeg)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.contains("codec_name=h264") {
+        bail!(
+            "ffprobe cannot read {}: {text} {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .context("no duration")?
+        .trim()
+        .parse()
+        .context("bad duration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_values_are_read_by_name() {
+        let text = "# HELP x\nvms_a_total{camera=\"c\"} 0\nvms_a_total_other 5\nvms_b_total 2\n";
+        assert!(!metric_positive(text, "vms_a_total"));
+        assert!(metric_positive(text, "vms_b_total"));
+        assert!(!metric_positive(text, "vms_c_total"));
+    }
+}
