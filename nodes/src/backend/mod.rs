@@ -192,11 +192,6 @@ impl NodeBackend {
         Ok(nodes)
     }
 
-    /// The models this node runs (none with analytics off).
-    fn models(&self) -> Vec<String> {
-        self.models.to_vec()
-    }
-
     /// Tells the camera's actor, if it runs here, to re-read its rules (and the node running it,
     /// if another).
     fn rules_changed(&self, camera: CameraId) {

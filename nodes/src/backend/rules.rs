@@ -5,7 +5,7 @@ use super::*;
 #[async_trait]
 impl RuleService for NodeBackend {
     async fn detectors(&self) -> Result<DetectorList, ApiError> {
-        let running = self.models();
+        let running = Arc::clone(&self.models);
         let zoo = self
             .ctx
             .config
@@ -57,7 +57,7 @@ impl RuleService for NodeBackend {
         camera: CameraId,
         req: RuleCreate,
     ) -> Result<Rule, ApiError> {
-        let known = self.models();
+        let known = &self.models;
         if !known.contains(&req.detector) {
             return Err(ApiError::invalid(
                 "detector",

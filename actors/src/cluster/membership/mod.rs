@@ -23,7 +23,7 @@
 
 use crate::clock::Clock;
 use crate::cluster_auth::{self, Refusal};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -142,25 +142,7 @@ impl Membership {
         check_cookie(&kv, &c.name, &cookie, down_after).await?;
         let instance = Uuid::now_v7();
         claim(&kv, &key, (instance, &cookie), down_after + heartbeat_every).await?;
-        let now = Utc::now();
-        let me = Arc::new(RwLock::new(Heartbeat {
-            node_id: config.node_id.clone(),
-            cluster: c.name.clone(),
-            instance,
-            api: config.api.listen.clone(),
-            link: (c.link_port != 0).then(|| format!("{}:{}", c.advertise_host, c.link_port)),
-            version: env!("CARGO_PKG_VERSION").into(),
-            roles: c.roles.clone(),
-            labels: c.labels.clone(),
-            max_cameras: c.max_cameras,
-            cameras: 0,
-            owned: 0,
-            started_at: now,
-            sent_at: now,
-            seq: 1,
-            leaving: false,
-            mac: String::new(),
-        }));
+        let me = Arc::new(RwLock::new(first_heartbeat(config, instance, Utc::now())));
         let seen: Arc<RwLock<HashMap<String, Seen>>> = Arc::default();
         let clock = crate::clock::system();
         let last_stored = Arc::new(Mutex::new(clock.instant()));
@@ -396,31 +378,40 @@ fn state_name(s: NodeState) -> &'static str {
     }
 }
 
+/// The first heartbeat of the node `config` describes, run `instance`, at `now`.
+fn first_heartbeat(config: &NodeConfig, instance: Uuid, now: DateTime<Utc>) -> Heartbeat {
+    let c = &config.cluster;
+    Heartbeat {
+        node_id: config.node_id.clone(),
+        cluster: c.name.clone(),
+        instance,
+        api: config.api.listen.clone(),
+        link: (c.link_port != 0).then(|| format!("{}:{}", c.advertise_host, c.link_port)),
+        version: env!("CARGO_PKG_VERSION").into(),
+        roles: c.roles.clone(),
+        labels: c.labels.clone(),
+        max_cameras: c.max_cameras,
+        cameras: 0,
+        owned: 0,
+        started_at: now,
+        sent_at: now,
+        seq: 1,
+        leaving: false,
+        mac: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::SimulatedClock;
 
     fn heartbeat(node: &str) -> Heartbeat {
-        let now = Utc::now();
-        Heartbeat {
+        let config = NodeConfig {
             node_id: node.into(),
-            cluster: "vms".into(),
-            instance: Uuid::now_v7(),
-            api: "127.0.0.1:8080".into(),
-            link: None,
-            version: "test".into(),
-            roles: vec!["ingest".into()],
-            labels: Default::default(),
-            max_cameras: 0,
-            cameras: 0,
-            owned: 0,
-            started_at: now,
-            sent_at: now,
-            seq: 1,
-            leaving: false,
-            mac: String::new(),
-        }
+            ..NodeConfig::default()
+        };
+        first_heartbeat(&config, Uuid::now_v7(), Utc::now())
     }
 
     fn state_of(nodes: &[NodeView], id: &str) -> NodeState {
