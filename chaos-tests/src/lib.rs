@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+use vms_messages::{NodeList, NodeState};
 use vms_testkit::{NodeProcess, Sandbox, wait_for};
 
 pub mod nats;
@@ -215,13 +216,11 @@ impl Cluster {
                 || {
                     let (id, n) = (id.clone(), n.clone());
                     async move {
-                        let (_, nodes) =
-                            self.call(reqwest::Method::GET, "/nodes", Some(&n)).await?;
-                        let up = nodes["items"].as_array().is_some_and(|items| {
-                            items
-                                .iter()
-                                .any(|i| i["id"] == id.as_str() && i["state"] == "up")
-                        });
+                        let nodes: NodeList = self.get_typed("/nodes", Some(&n)).await?;
+                        let up = nodes
+                            .items
+                            .iter()
+                            .any(|i| i.id == id && i.state == NodeState::Up);
                         Ok(up.then_some(()))
                     }
                 },
@@ -402,6 +401,16 @@ impl Cluster {
         on: Option<&str>,
     ) -> anyhow::Result<(u16, Value)> {
         self.send(method, path, None, on).await
+    }
+
+    /// A `GET` as the platform admin on node `on` (or any running node), its 2xx answer read as `T`.
+    pub async fn get_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        on: Option<&str>,
+    ) -> anyhow::Result<T> {
+        let (status, answer) = self.call(reqwest::Method::GET, path, on).await?;
+        vms_testkit::typed(status, answer).with_context(|| format!("GET {path}"))
     }
 
     /// An API call with an optional JSON body as the platform admin, on node `on` (or any running

@@ -7,6 +7,8 @@
 use reqwest::Method;
 use std::time::Duration;
 use vms_chaos_tests::{Cluster, ClusterOptions, oracle};
+use vms_messages::{NodeList, NodeView, PlacementView};
+use vms_testkit::{api_error, typed};
 
 /// Segment length: the longest gap allowed on a moved camera.
 const SEGMENT_SECONDS: f64 = 5.0;
@@ -67,8 +69,8 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
     let (status, body) = cluster
         .call(Method::POST, &format!("/nodes/{d}/drain"), None)
         .await?;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["drained"], true);
+    let drained: NodeView = typed(status, body)?;
+    assert!(drained.drained, "{drained:?}");
     let abc: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
     let drained = cluster
         .wait_settled(Some(&abc), Duration::from_secs(45))
@@ -99,13 +101,9 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
         .call(Method::DELETE, &format!("/nodes/{d}"), None)
         .await?;
     assert_eq!(status, 204, "{body}");
-    let (_, nodes) = cluster.call(Method::GET, "/nodes", None).await?;
-    assert!(
-        nodes["items"]
-            .as_array()
-            .is_some_and(|n| n.iter().all(|n| n["id"] != d.as_str())),
-        "{nodes}"
-    );
+    let (status, nodes) = cluster.call(Method::GET, "/nodes", None).await?;
+    let nodes: NodeList = typed(status, nodes)?;
+    assert!(nodes.items.iter().all(|n| n.id != d), "{nodes:?}");
     let (status, _) = cluster
         .call(Method::DELETE, &format!("/nodes/{d}"), None)
         .await?;
@@ -134,7 +132,7 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 409, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
+    let message = api_error(&body)?.message;
     assert!(message.contains("last"), "{body}");
     println!("drain: refused for the last node: {message}");
     let (status, body) = cluster
@@ -150,13 +148,10 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
     let (status, map) = cluster
         .call(Method::GET, "/placement?limit=5", None)
         .await?;
-    assert_eq!(status, 200, "{map}");
-    assert_eq!(map["items"].as_array().map(Vec::len), Some(5));
-    assert!(
-        map["leader"].is_string() && map["moves"].as_i64() >= Some(12),
-        "{map}"
-    );
-    assert!(map["next_cursor"].is_string());
+    let map: PlacementView = typed(status, map)?;
+    assert_eq!(map.items.len(), 5);
+    assert!(map.leader.is_some() && map.moves >= 12, "{map:?}");
+    assert!(map.next_cursor.is_some());
 
     oracle::assert_clean(cluster.db()).await
 }

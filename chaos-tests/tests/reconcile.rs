@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, Proxy, oracle};
+use vms_messages::{CameraState, CameraView};
 use vms_testkit::wait_for;
 
 /// The reconciliation period the owner runs with.
@@ -69,10 +70,10 @@ async fn a_change_missed_during_a_nats_cut_applies_within_the_reconciliation_per
         "the owner to stop the disabled camera",
         deadline,
         || async {
-            let (_, v) = cluster
-                .call(Method::GET, &format!("/cameras/{cam}"), Some("b"))
+            let v: CameraView = cluster
+                .get_typed(&format!("/cameras/{cam}"), Some("b"))
                 .await?;
-            Ok((v["status"]["state"] == "disabled").then_some(()))
+            Ok((v.status.state == CameraState::Disabled).then_some(()))
         },
     )
     .await?;

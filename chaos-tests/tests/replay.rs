@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 use vms_chaos_tests::{Cluster, ClusterOptions, oracle};
+use vms_messages::{NodeList, NodeState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_heartbeat_does_not_keep_a_killed_node_up() -> anyhow::Result<()> {
@@ -53,19 +54,16 @@ async fn a_replayed_heartbeat_does_not_keep_a_killed_node_up() -> anyhow::Result
         slowest < 10.0,
         "the replayed heartbeat kept {victim} up: takeover after {slowest:.1} s"
     );
-    let (_, nodes) = cluster
-        .call(reqwest::Method::GET, "/nodes", Some(&survivor))
-        .await?;
-    let state = nodes["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["id"] == cluster.id(&victim).as_str())
-        .map(|n| n["state"].clone());
+    let nodes: NodeList = cluster.get_typed("/nodes", Some(&survivor)).await?;
+    let state = nodes
+        .items
+        .iter()
+        .find(|n| n.id == cluster.id(&victim))
+        .map(|n| n.state);
     assert_eq!(
         state,
-        Some(serde_json::json!("down")),
-        "the victim as {survivor} sees it: {nodes}"
+        Some(NodeState::Down),
+        "the victim as {survivor} sees it: {nodes:?}"
     );
     let refused = cluster
         .metric(&survivor, "vms_cluster_messages_refused_total")

@@ -6,7 +6,8 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions};
-use vms_testkit::wait_for;
+use vms_messages::{CameraState, CameraView};
+use vms_testkit::{typed, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()> {
@@ -42,13 +43,16 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         }
     };
     let (link_before, nats_before) = (via("link").await?, via("nats").await?);
-    let (status, view) = cluster
-        .call(Method::GET, &format!("/cameras/{cam}"), Some(other))
+    let view: CameraView = cluster
+        .get_typed(&format!("/cameras/{cam}"), Some(other))
         .await?;
-    assert_eq!(status, 200, "{view}");
-    assert_eq!(view["status"]["state"], "streaming", "{view}");
-    assert_eq!(view["status"]["node"], owner.as_str(), "{view}");
-    assert!(view["status"]["last_frame_at"].is_string(), "{view}");
+    assert_eq!(view.status.state, CameraState::Streaming, "{view:?}");
+    assert_eq!(
+        view.status.node.as_deref(),
+        Some(owner.as_str()),
+        "{view:?}"
+    );
+    assert!(view.status.last_frame_at.is_some(), "{view:?}");
     // It came over the link: the NATS fallback answering instead would pass the checks above.
     assert_eq!(
         (
@@ -78,10 +82,10 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         "the owner to stop the disabled camera",
         Duration::from_secs(10),
         || async {
-            let (_, v) = cluster
-                .call(Method::GET, &format!("/cameras/{cam}"), Some(&owner_name))
+            let v: CameraView = cluster
+                .get_typed(&format!("/cameras/{cam}"), Some(&owner_name))
                 .await?;
-            Ok((v["status"]["state"] == "disabled").then_some(()))
+            Ok((v.status.state == CameraState::Disabled).then_some(()))
         },
     )
     .await?;
@@ -122,8 +126,8 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
     let (status, made) = cluster
         .send(Method::POST, "/cameras", Some(body), None)
         .await?;
-    assert_eq!(status, 201, "{made}");
-    let edge = made["id"].as_str().unwrap_or_default().to_string();
+    let made: CameraView = typed(status, made)?;
+    let edge = made.camera.id.to_string();
     let cluster = &cluster;
     let view = wait_for(
         "the unplaceable camera's reason",
@@ -131,17 +135,12 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         || {
             let edge = edge.clone();
             async move {
-                let (_, v) = cluster
-                    .call(Method::GET, &format!("/cameras/{edge}"), None)
-                    .await?;
-                Ok(v["status"]["reason"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("site=north"))
-                    .then_some(v))
+                let v: CameraView = cluster.get_typed(&format!("/cameras/{edge}"), None).await?;
+                Ok(v.status.reason.filter(|r| r.contains("site=north")))
             }
         },
     )
     .await?;
-    println!("routing: {}", view["status"]["reason"]);
+    println!("routing: {view}");
     Ok(())
 }

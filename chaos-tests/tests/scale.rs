@@ -5,32 +5,20 @@
 //!
 //! `VMS_CHAOS_SCALE_CAMERAS` (default 10 000) and `VMS_CHAOS_SCALE_NODES` (default 10).
 
-use reqwest::Method;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vms_chaos_tests::{Cluster, ClusterOptions, node_name, size};
+use vms_messages::{NodeList, NodeState};
 use vms_testkit::wait_for;
 
 /// Node id → (placed by the map, owned as the node says), for the running nodes.
 async fn loads(cluster: &Cluster) -> anyhow::Result<HashMap<String, (u64, u64)>> {
-    let (status, nodes) = cluster.call(Method::GET, "/nodes", None).await?;
-    anyhow::ensure!(status == 200, "nodes: {status} {nodes}");
-    Ok(nodes["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|n| n["state"] == "up")
-        .map(|n: &Value| {
-            (
-                n["id"].as_str().unwrap_or_default().to_string(),
-                (
-                    n["placed"].as_u64().unwrap_or(0),
-                    n["owned"].as_u64().unwrap_or(0),
-                ),
-            )
-        })
+    let nodes: NodeList = cluster.get_typed("/nodes", None).await?;
+    Ok(nodes
+        .items
+        .into_iter()
+        .filter(|n| n.state == NodeState::Up)
+        .map(|n| (n.id, (n.placed, u64::from(n.owned))))
         .collect())
 }
 

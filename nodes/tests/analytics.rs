@@ -3,20 +3,23 @@
 //! (a restarted node re-raises it and neither duplicates), with a JPEG snapshot; a tenant whose licence
 //! does not allow the model gets no analytics.
 
+use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_messages::{Event, EventPage, EventView, TicketPage, TicketState, TicketView};
-use vms_testkit::{Sandbox, assert_refused, jetstream_events, metric_value, wait_for};
+use vms_messages::{
+    DetectorList, Event, EventPage, EventView, TicketPage, TicketState, TicketView,
+};
+use vms_testkit::{Sandbox, api_error, assert_refused, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
 /// Messages on JetStream for `subject` with `Nats-Msg-Id` = `id` (every message's id is its event's).
 async fn published(subject: &str, id: &str) -> anyhow::Result<usize> {
     let messages = jetstream_events(subject).await?;
-    for (msg_id, body) in &messages {
+    for (msg_id, event) in &messages {
         assert_eq!(
             msg_id.as_deref(),
-            body["id"].as_str(),
+            Some(event.id.to_string().as_str()),
             "Nats-Msg-Id is the event id"
         );
     }
@@ -49,27 +52,21 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         let sb = &sb;
         async move { sb.post(&path, &body).await }
     };
-    let (s, detectors) = sb.get("/detectors").await?;
-    assert_eq!(s, 200, "{detectors}");
-    let person = detectors["items"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["name"] == "person"))
-        .cloned()
-        .unwrap_or_default();
+    let detectors: DetectorList = sb.get_typed("/detectors").await?;
+    let person = detectors
+        .items
+        .iter()
+        .find(|d| d.name == "person")
+        .context("the person detector is listed")?;
     assert_eq!(
-        (person["running"].as_bool(), person["family"].as_str()),
-        (Some(true), Some("ssd")),
-        "{detectors}"
+        (person.running, person.family.as_str()),
+        (true, "ssd"),
+        "{person:?}"
     );
     // Bad rules are refused, naming the field.
     let (s, b) = rule(json!({"name": "x", "detector": "helmet"}), &cam).await?;
     assert_refused(s, &b, 400, "detector");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("person")),
-        "{b}"
-    );
+    assert!(api_error(&b)?.message.contains("person"), "{b}");
     let bowtie = json!([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]);
     let (s, b) = rule(
         json!({"name": "x", "detector": "person", "zone": bowtie}),
@@ -166,21 +163,16 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     );
     assert_eq!(ticket.first_event.to_string(), id);
     let tid = ticket.id.to_string();
-    let (s, t) = sb
-        .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
+    let t: TicketView = sb
+        .post_typed(&format!("/tickets/{tid}/acknowledge"), &json!(null))
         .await?;
-    assert_eq!((s, t["state"].as_str()), (200, Some("acknowledged")), "{t}");
-    assert!(t["assignee"].is_string(), "{t}");
+    assert_eq!(t.ticket.state, TicketState::Acknowledged, "{t:?}");
+    assert!(t.ticket.assignee.is_some(), "{t:?}");
     let (s, t) = sb
         .post(&format!("/tickets/{tid}/acknowledge"), &json!(null))
         .await?;
     assert_refused(s, &t, 409, "state");
-    assert!(
-        t["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("acknowledged")),
-        "{t}"
-    );
+    assert!(api_error(&t)?.message.contains("acknowledged"), "{t}");
     let (s, t) = sb
         .post(
             &format!("/tickets/{tid}/comments"),
@@ -188,10 +180,10 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
         )
         .await?;
     assert_eq!(s, 200, "{t}");
-    let (s, t) = sb
-        .post(&format!("/tickets/{tid}/resolve"), &json!(null))
+    let t: TicketView = sb
+        .post_typed(&format!("/tickets/{tid}/resolve"), &json!(null))
         .await?;
-    assert_eq!((s, t["state"].as_str()), (200, Some("resolved")), "{t}");
+    assert_eq!(t.ticket.state, TicketState::Resolved, "{t:?}");
     let (s, t) = sb
         .post(&format!("/tickets/{tid}/close"), &json!(null))
         .await?;

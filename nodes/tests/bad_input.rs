@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_testkit::Sandbox;
+use vms_api::CameraPage;
+use vms_messages::{CameraState, CameraView};
+use vms_testkit::{Sandbox, api_error};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -15,15 +17,11 @@ fn assert_error(
     want_field: Option<&str>,
 ) {
     assert_eq!(status, want_status, "status of {body}");
-    assert_eq!(body["error"]["code"], want_code, "code of {body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "message in {body}"
-    );
+    let error = api_error(body).expect("an error answer");
+    assert_eq!(error.code, want_code, "code of {body}");
+    assert!(!error.message.is_empty(), "message in {body}");
     if let Some(field) = want_field {
-        assert_eq!(body["error"]["field"], field, "field of {body}");
+        assert_eq!(error.field.as_deref(), Some(field), "field of {body}");
     }
 }
 
@@ -75,12 +73,7 @@ async fn requests_with_bad_input_get_clear_4xx_errors() -> anyhow::Result<()> {
     assert_eq!(s, 201, "{b}");
     let (s, b) = camera(json!({"tenant_id": tenant, "name": "door", "url": url})).await?;
     assert_error(s, &b, 409, "quota_exceeded", Some("max_cameras"));
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("at most 1")),
-        "{b}"
-    );
+    assert!(api_error(&b)?.message.contains("at most 1"), "{b}");
     let (s, b) = sb
         .request(
             reqwest::Method::PATCH,
@@ -161,11 +154,10 @@ async fn requests_with_bad_input_get_clear_4xx_errors() -> anyhow::Result<()> {
     assert_error(s, &b, 400, "invalid_query", Some("bogus"));
     let (s, b) = sb.get("/tenants?cursor=garbage").await?;
     assert_error(s, &b, 400, "invalid_field", Some("cursor"));
-    let (_, cams) = sb.get(&format!("/cameras?tenant_id={tenant}")).await?;
-    let cam = cams["items"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let cams: CameraPage = sb
+        .get_typed(&format!("/cameras?tenant_id={tenant}"))
+        .await?;
+    let cam = cams.items[0].camera.id.to_string();
     let (s, b) = sb
         .get(&format!("/cameras/{cam}/segments?cursor=1_x"))
         .await?;
@@ -255,10 +247,7 @@ async fn broken_cameras_report_why_in_their_status() -> anyhow::Result<()> {
     }
     for ((name, _, state, needle), id) in cases.iter().zip(&ids) {
         let view = sb.wait_state(id, state, Duration::from_secs(20)).await?;
-        let reason = view["status"]["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_lowercase();
+        let reason = view.status.reason.unwrap_or_default().to_lowercase();
         assert!(!reason.is_empty(), "{name}: {state} without a reason");
         assert!(
             reason.contains(needle),
@@ -267,8 +256,8 @@ async fn broken_cameras_report_why_in_their_status() -> anyhow::Result<()> {
     }
     // Broken cameras never disturb a good one.
     sb.wait_segments(&good, 1, Duration::from_secs(20)).await?;
-    let (_, v) = sb.get(&format!("/cameras/{good}")).await?;
-    assert_eq!(v["status"]["state"], "streaming", "{v}");
-    assert_eq!(v["status"]["reconnects"], 0, "{v}");
+    let v: CameraView = sb.get_typed(&format!("/cameras/{good}")).await?;
+    assert_eq!(v.status.state, CameraState::Streaming, "{v:?}");
+    assert_eq!(v.status.reconnects, 0, "{v:?}");
     Ok(())
 }

@@ -6,17 +6,19 @@
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use vms_testkit::{Sandbox, assert_refused};
+use vms_messages::CameraView;
+use vms_messages::auth::{ApiKeyCreated, Me, TokenPair};
+use vms_testkit::{Sandbox, assert_refused, typed};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "credentials test password";
 
 /// The user id behind `token`.
 async fn me_id(sb: &Sandbox, token: &str) -> anyhow::Result<String> {
-    let (_, me) = sb
+    let (s, me) = sb
         .request_as(Some(token), Method::GET, "/auth/me", None)
         .await?;
-    Ok(me["user_id"].as_str().unwrap_or_default().to_string())
+    Ok(typed::<Me>(s, me)?.user_id.to_string())
 }
 
 async fn user(sb: &Sandbox, tenant: &str, email: &str, role: &str) -> anyhow::Result<String> {
@@ -51,8 +53,7 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
 
     // Keys come from a password login only.
     let (s, key) = sb.new_api_key(&admin1_token, &json!({"name": "k"})).await?;
-    assert_eq!(s, 201, "{key}");
-    let admin_key = key["key"].as_str().unwrap_or_default().to_string();
+    let admin_key = typed::<ApiKeyCreated>(s, key)?.key;
     let (s, body) = sb.new_api_key(&admin_key, &json!({"name": "k"})).await?;
     assert_refused(s, &body, 403, "authorization");
 
@@ -110,8 +111,8 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
 
     // Disabling a user kills its keys (and sessions); enabling it again does not revive them.
     let viewer_token = sb.login("viewer@acme.test", PASSWORD).await?;
-    let (_, vkey) = sb.new_api_key(&viewer_token, &json!({"name": "k"})).await?;
-    let viewer_key = vkey["key"].as_str().unwrap_or_default().to_string();
+    let (s, vkey) = sb.new_api_key(&viewer_token, &json!({"name": "k"})).await?;
+    let viewer_key = typed::<ApiKeyCreated>(s, vkey)?.key;
     assert_eq!(sb.me_status(&viewer_key).await?, 200);
     for disabled in [true, false] {
         let (s, body) = sb
@@ -151,8 +152,8 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
     let op_token = sb.login("op@acme.test", PASSWORD).await?;
     let mut op_keys = Vec::new();
     for _ in 0..2 {
-        let (_, k) = sb.new_api_key(&op_token, &json!({"name": "k"})).await?;
-        op_keys.push(k["key"].as_str().unwrap_or_default().to_string());
+        let (s, k) = sb.new_api_key(&op_token, &json!({"name": "k"})).await?;
+        op_keys.push(typed::<ApiKeyCreated>(s, k)?.key);
     }
     let (s, body) = sb
         .request_as(
@@ -176,24 +177,21 @@ async fn credentials_die_with_their_revocation() -> anyhow::Result<()> {
             Some(&json!({"email": "admin2@acme.test", "password": PASSWORD})),
         )
         .await?;
-    assert_eq!(s, 200, "{pair}");
-    let first_refresh = pair["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let first_refresh = typed::<TokenPair>(s, pair)?.refresh_token;
     let (s, second) = sb.refresh(&first_refresh).await?;
-    assert_eq!(s, 200, "{second}");
+    let second: TokenPair = typed(s, second)?;
     let (s, _) = sb.refresh(&first_refresh).await?;
     assert_eq!(s, 401, "the old refresh token again");
-    let (s, _) = sb
-        .refresh(second["refresh_token"].as_str().unwrap_or_default())
-        .await?;
+    let (s, _) = sb.refresh(&second.refresh_token).await?;
     assert_eq!(
         s, 401,
         "the newer refresh token of a session whose token was reused"
     );
-    let second_access = second["access_token"].as_str().unwrap_or_default();
-    assert_eq!(sb.me_status(second_access).await?, 401, "its access token");
+    assert_eq!(
+        sb.me_status(&second.access_token).await?,
+        401,
+        "its access token"
+    );
 
     // Event streams: capped per caller, and closed soon after logout.
     let token = sb.login("admin2@acme.test", PASSWORD).await?;
@@ -253,14 +251,16 @@ async fn camera_credentials_are_write_only_and_never_logged() -> anyhow::Result<
             &json!({"tenant_id": tenant, "name": "door", "url": url}),
         )
         .await?;
-    assert_eq!(s, 201, "{created}");
-    let id = created["id"].as_str().unwrap_or_default().to_string();
+    let text = created.to_string();
+    let created_answer = created.clone();
+    let created: CameraView = typed(s, created)?;
+    let id = created.camera.id.to_string();
     assert_eq!(
-        created["url"],
-        sb.sim.url(0).as_str(),
-        "the URL is shown without its userinfo"
+        created.camera.url,
+        sb.sim.url(0),
+        "the URL is shown without its userinfo: {text}"
     );
-    assert_eq!(created["has_credentials"], true);
+    assert!(created.camera.has_credentials, "{text}");
     sb.wait_segments(&id, 1, Duration::from_secs(30)).await?;
     let (_, patched) = sb
         .request(
@@ -269,7 +269,7 @@ async fn camera_credentials_are_write_only_and_never_logged() -> anyhow::Result<
             Some(&json!({"username": "bob", "password": format!("{SECRET}-2")})),
         )
         .await?;
-    let mut answers = vec![created, patched];
+    let mut answers = vec![created_answer, patched];
     answers.push(sb.get(&format!("/cameras/{id}")).await?.1);
     answers.push(sb.get("/cameras").await?.1);
     for answer in &answers {

@@ -1,7 +1,10 @@
 //! `vms ctl` against a real node: every command with an API key, and login/whoami/logout with a saved
 //! session.
 
+use anyhow::Context;
 use std::process::Output;
+use vms_messages::auth::ApiKeyPage;
+use vms_messages::{ChannelPage, Tenant};
 use vms_testkit::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -73,8 +76,8 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
             &[],
         )
         .await?;
-    let tenant: serde_json::Value = serde_json::from_str(&out)?;
-    let tenant = tenant["id"].as_str().unwrap_or_default().to_string();
+    let tenant: Tenant = serde_json::from_str(&out)?;
+    let tenant = tenant.id.to_string();
     assert!(ctl.ok(&["tenants", "list"], &[]).await?.contains("acme"));
     let url = sb.sim.url(0);
     assert!(
@@ -145,13 +148,14 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
         channels.contains("hook") && channels.contains("night@acme.test"),
         "{channels}"
     );
-    let listed: serde_json::Value =
+    let listed: ChannelPage =
         serde_json::from_str(&ctl.ok(&["--json", "channels", "list"], &[]).await?)?;
-    let hook = listed["items"]
-        .as_array()
-        .and_then(|i| i.iter().find(|c| c["name"] == "hook"))
-        .and_then(|c| c["id"].as_str())
-        .unwrap_or_default()
+    let hook = listed
+        .items
+        .iter()
+        .find(|c| c.name == "hook")
+        .context("the hook is listed")?
+        .id
         .to_string();
     let log = ctl
         .ok(&["channels", "deliveries", &hook, "--dead"], &[])
@@ -233,12 +237,14 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
     let key = key.lines().next().unwrap_or_default().to_string();
     assert!(key.starts_with("vms_"), "{key}");
     let keys = ctl.ok(&["--json", "api-keys", "list"], &[]).await?;
-    let keys: serde_json::Value = serde_json::from_str(&keys)?;
-    let ci = keys["items"]
-        .as_array()
-        .and_then(|k| k.iter().find(|k| k["name"] == "ci"))
-        .cloned()
-        .unwrap_or_default();
+    let keys: ApiKeyPage = serde_json::from_str(&keys)?;
+    let ci = keys
+        .items
+        .iter()
+        .find(|k| k.name == "ci")
+        .context("the key is listed")?
+        .id
+        .to_string();
     let viewer = Ctl {
         url: ctl.url.clone(),
         key: Some(&key),
@@ -249,11 +255,7 @@ async fn every_ctl_command_works_with_an_api_key_and_a_login() -> anyhow::Result
         .run(&["tenants", "create", "--name", "nope"], &[])
         .await?;
     assert!(!ok && err.contains("403"), "{err}");
-    ctl.ok(
-        &["api-keys", "revoke", ci["id"].as_str().unwrap_or_default()],
-        &[],
-    )
-    .await?;
+    ctl.ok(&["api-keys", "revoke", &ci], &[]).await?;
     let (ok, err) = viewer.run(&["whoami"], &[]).await?;
     assert!(!ok && err.contains("401"), "{err}");
     let audit = ctl.ok(&["audit", "--limit", "100"], &[]).await?;

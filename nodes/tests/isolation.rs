@@ -9,13 +9,27 @@
 //! A route added without a permission fails here (and in `vms-api`'s guard test); a route added with a
 //! request body needs an example in [`example_body`].
 
+use anyhow::Context;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use vms_messages::{Permission, Role};
-use vms_testkit::Sandbox;
+use vms_api::CameraPage;
+use vms_messages::auth::{ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, User};
+use vms_messages::{CameraView, ChannelCreated, Permission, Role, Rule};
+use vms_testkit::{Sandbox, api_error, typed};
+
+/// A list answer of any resource, read for its item count only.
+#[derive(serde::Deserialize)]
+struct ItemsOnly {
+    items: Vec<serde::de::IgnoredAny>,
+}
+
+/// The code of an API error answer, if it is one.
+fn code_of(answer: &Value) -> Option<String> {
+    api_error(answer).ok().map(|e| e.code)
+}
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "isolation test password";
@@ -251,10 +265,10 @@ async fn tenant_objects(
             Some(&json!({"name": "admin key"})),
         )
         .await?;
-    anyhow::ensure!(s == 201, "create key: {s} {key}");
+    let key: ApiKeyCreated = typed(s, key).context("create key")?;
     creds.push(Credential {
         label: format!("tenant admin API key of {tag}"),
-        token: key["key"].as_str().unwrap_or_default().to_string(),
+        token: key.key,
         role: Role::TenantAdmin,
     });
     let (spare_user, _) = make_user(sb, &tenant, Role::Viewer, &format!("{tag}-spare")).await?;
@@ -266,18 +280,17 @@ async fn tenant_objects(
             Some(&json!({"name": "spare"})),
         )
         .await?;
-    anyhow::ensure!(s == 201, "create spare key: {s} {spare_key}");
+    let spare_key: ApiKeyCreated = typed(s, spare_key).context("create spare key")?;
     let segs = sb
         .wait_segments(&camera, 1, Duration::from_secs(30))
         .await?;
     let segment = segs[0].id.to_string();
-    let (s, rule) = sb
-        .post(
+    let rule: Rule = sb
+        .post_typed(
             &format!("/cameras/{camera}/rules"),
             &json!({"name": "door", "detector": "person"}),
         )
         .await?;
-    anyhow::ensure!(s == 201, "rule: {s} {rule}");
     // An event with a snapshot, as the analytics would store it.
     let event = uuid::Uuid::now_v7();
     let (client, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
@@ -298,17 +311,13 @@ async fn tenant_objects(
         )
         .await?;
     // A notification channel with a dead delivery (of the event above) in its log.
-    let (s, channel) = sb
-        .post(
+    let channel: ChannelCreated = sb
+        .post_typed(
             "/notification-channels",
             &json!({"tenant_id": tenant, "name": "ops", "kind": "email", "to": ["ops@example.test"]}),
         )
         .await?;
-    anyhow::ensure!(s == 201, "channel: {s} {channel}");
-    let channel = channel["channel"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let channel = channel.channel.id.to_string();
     let delivery = uuid::Uuid::now_v7();
     client
         .execute(
@@ -334,12 +343,9 @@ async fn tenant_objects(
         camera,
         segment,
         user: spare_user,
-        api_key: spare_key["api_key"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        api_key: spare_key.api_key.id.to_string(),
         event: event.to_string(),
-        rule: rule["id"].as_str().unwrap_or_default().to_string(),
+        rule: rule.id.to_string(),
         ticket: ticket.to_string(),
         node: sb.node_id.clone(),
     };
@@ -371,7 +377,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
     for op in ops.iter().filter(|o| o.permission.is_some()) {
         let (s, body) = send(&sb, None, op, &a.path(&op.path), example_body(op)).await;
         checked += 1;
-        if s != 401 || body["error"]["code"] != "unauthenticated" {
+        if s != 401 || code_of(&body) != Some("unauthenticated".into()) {
             failures.push(format!("anonymous {}: {s} {body}", op.label()));
         }
     }
@@ -400,12 +406,13 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             let text = answer.to_string();
             if op.id == "list_audit" {
                 // The log holds A's own requests (paths naming B's ids included): only A's lines.
-                let foreign = answer["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| e["tenant_id"] != a.tenant.as_str())
-                    .count();
+                let own = |e: &AuditEntry| e.record.tenant_id.map(|t| t.to_string());
+                let foreign = typed::<AuditPage>(s, answer.clone()).map_or(0, |page| {
+                    page.items
+                        .iter()
+                        .filter(|e| own(e) != Some(a.tenant.clone()))
+                        .count()
+                });
                 if foreign > 0 {
                     failures.push(format!(
                         "LEAK {} {}: {foreign} lines of other tenants",
@@ -425,7 +432,8 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             } else if names_object {
                 s == 404
             } else if ["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()) {
-                s == 400 && answer["error"]["field"] == "tenant_id"
+                s == 400
+                    && api_error(&answer).ok().and_then(|e| e.field) == Some("tenant_id".into())
             } else {
                 (200..300).contains(&s) || s == 403
             };
@@ -444,8 +452,11 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
                 .await?;
             checked += 1;
             let text = answer.to_string();
-            if (200..300).contains(&s) && answer["items"].as_array().is_some_and(|i| !i.is_empty())
-            {
+            // Either list: only whether it holds any item matters here.
+            let listed = serde_json::from_value::<ItemsOnly>(answer.clone())
+                .map(|page| page.items.len())
+                .unwrap_or(0);
+            if (200..300).contains(&s) && listed > 0 {
                 failures.push(format!("LEAK {} {path}: {s} {text}", cred.label));
             }
         }
@@ -479,9 +490,10 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             .await;
             checked += 1;
             let ok = if permitted {
-                s != 401 && !(s == 403 && answer["error"]["field"].is_null()) && s < 500
+                let refused_for_a_field = api_error(&answer).ok().and_then(|e| e.field).is_some();
+                s != 401 && (s != 403 || refused_for_a_field) && s < 500
             } else {
-                s == 403 && answer["error"]["code"] == "forbidden"
+                s == 403 && code_of(&answer) == Some("forbidden".into())
             };
             if !ok {
                 failures.push(format!(
@@ -494,32 +506,22 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
     }
 
     // 4. Tenant B's objects are untouched.
-    let (s, cam) = sb.get(&format!("/cameras/{}", b.camera)).await?;
-    assert_eq!(s, 200, "{cam}");
-    assert_eq!(cam["name"], "camera b");
-    assert!(cam["labels"].get("touched").is_none(), "{cam}");
-    let (s, user) = sb.get(&format!("/users/{}", b.user)).await?;
-    assert_eq!(
-        (s, user["disabled"].as_bool()),
-        (200, Some(false)),
-        "{user}"
-    );
-    let (_, keys) = sb.get("/api-keys").await?;
-    let spare = keys["items"]
-        .as_array()
-        .and_then(|k| k.iter().find(|k| k["id"] == b.api_key.as_str()))
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        spare["revoked_at"].is_null(),
-        "B's key was revoked: {spare}"
-    );
-    let (_, b_cams) = sb.get(&format!("/cameras?tenant_id={}", b.tenant)).await?;
-    assert_eq!(
-        b_cams["items"].as_array().map(Vec::len),
-        Some(1),
-        "{b_cams}"
-    );
+    let cam: CameraView = sb.get_typed(&format!("/cameras/{}", b.camera)).await?;
+    assert_eq!(cam.camera.name, "camera b");
+    assert!(!cam.camera.labels.contains_key("touched"), "{cam:?}");
+    let user: User = sb.get_typed(&format!("/users/{}", b.user)).await?;
+    assert!(!user.disabled, "{user:?}");
+    let keys: ApiKeyPage = sb.get_typed("/api-keys").await?;
+    let spare = keys
+        .items
+        .iter()
+        .find(|k| k.id.to_string() == b.api_key)
+        .context("B's key is listed")?;
+    assert!(spare.revoked_at.is_none(), "B's key was revoked: {spare:?}");
+    let b_cams: CameraPage = sb
+        .get_typed(&format!("/cameras?tenant_id={}", b.tenant))
+        .await?;
+    assert_eq!(b_cams.items.len(), 1, "{b_cams:?}");
 
     println!(
         "isolation: {} operations, {checked} requests, {} failures",

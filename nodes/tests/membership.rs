@@ -3,24 +3,26 @@
 //! node is reported down within `cluster.down_after_ms` (2 s) plus a heartbeat, its id can be taken
 //! over at once by a restarted run, and a node stopped with SIGTERM is reported as having left.
 
+use anyhow::Context;
 use std::time::{Duration, Instant};
+use vms_messages::{NodeList, NodeState};
 use vms_testkit::{NodeProcess, Sandbox, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
-async fn state_of(sb: &Sandbox, id: &str) -> anyhow::Result<Option<String>> {
-    let (s, nodes) = sb.get("/nodes").await?;
-    anyhow::ensure!(s == 200, "{nodes}");
-    Ok(nodes["items"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["id"] == id))
-        .and_then(|n| n["state"].as_str())
-        .map(str::to_string))
+async fn state_of(sb: &Sandbox, id: &str) -> anyhow::Result<Option<NodeState>> {
+    let nodes: NodeList = sb.get_typed("/nodes").await?;
+    Ok(nodes.items.iter().find(|n| n.id == id).map(|n| n.state))
 }
 
-async fn wait_state(sb: &Sandbox, id: &str, want: &str, within: Duration) -> anyhow::Result<()> {
-    wait_for(&format!("{id} {want}"), within, || async move {
-        Ok((state_of(sb, id).await?.as_deref() == Some(want)).then_some(()))
+async fn wait_state(
+    sb: &Sandbox,
+    id: &str,
+    want: NodeState,
+    within: Duration,
+) -> anyhow::Result<()> {
+    wait_for(&format!("{id} {want:?}"), within, || async move {
+        Ok((state_of(sb, id).await? == Some(want)).then_some(()))
     })
     .await
 }
@@ -40,32 +42,21 @@ async fn refused_at_start(sb: &Sandbox, mut node: NodeProcess, name: &str, why: 
 async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     let sb = Sandbox::builder(VMS).cameras(1).start().await?;
     let me = sb.node_id.clone();
-    let (s, nodes) = sb.get("/nodes").await?;
-    assert_eq!(s, 200, "{nodes}");
-    let mine = nodes["items"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["id"] == me.as_str()))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(mine["state"], "up", "{nodes}");
-    assert!(
-        mine["api"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("127.0.0.1:")),
-        "{mine}"
-    );
-    assert_eq!(mine["roles"].as_array().map(Vec::len), Some(4), "{mine}");
-    assert!(
-        mine["clock_skew_ms"]
-            .as_i64()
-            .is_some_and(|s| s.abs() < 1000),
-        "{mine}"
-    );
+    let nodes: NodeList = sb.get_typed("/nodes").await?;
+    let mine = nodes
+        .items
+        .iter()
+        .find(|n| n.id == me)
+        .context("this node is listed")?;
+    assert_eq!(mine.state, NodeState::Up, "{mine:?}");
+    assert!(mine.api.starts_with("127.0.0.1:"), "{mine:?}");
+    assert_eq!(mine.roles.len(), 4, "{mine:?}");
+    assert!(mine.clock_skew_ms.abs() < 1000, "{mine:?}");
 
     // The same id in a second process: refused, naming it.
     let twin = sb.spawn_node(&me, "twin")?;
     refused_at_start(&sb, twin, "twin", &format!("node id {me} is in use")).await;
-    assert_eq!(state_of(&sb, &me).await?.as_deref(), Some("up"));
+    assert_eq!(state_of(&sb, &me).await?, Some(NodeState::Up));
 
     // A node with another cluster cookie: refused, naming the setting; it never shows as a member.
     let stranger = format!("{me}-x");
@@ -84,7 +75,7 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     let other = format!("{me}-b");
     let mut b = sb.spawn_node(&other, "b")?;
     sb.wait_ready(&mut b).await?;
-    wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
+    wait_state(&sb, &other, NodeState::Up, Duration::from_secs(5)).await?;
     wait_for(
         "two nodes up in the metrics",
         Duration::from_secs(5),
@@ -98,7 +89,7 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     // Killed: down within down_after (2 s) and a heartbeat.
     let killed = Instant::now();
     b.kill().await;
-    wait_state(&sb, &other, "down", Duration::from_secs(10)).await?;
+    wait_state(&sb, &other, NodeState::Down, Duration::from_secs(10)).await?;
     let detected = killed.elapsed();
     assert!(
         detected <= Duration::from_millis(3500),
@@ -109,10 +100,10 @@ async fn nodes_see_each_other_fail_and_leave() -> anyhow::Result<()> {
     // Restarted under the same id at once: its crashed run's entry does not stand in the way.
     let mut b = sb.spawn_node(&other, "b")?;
     sb.wait_ready(&mut b).await?;
-    wait_state(&sb, &other, "up", Duration::from_secs(5)).await?;
+    wait_state(&sb, &other, NodeState::Up, Duration::from_secs(5)).await?;
 
     // Stopped: it says so.
     b.stop().await;
-    wait_state(&sb, &other, "left", Duration::from_secs(5)).await?;
+    wait_state(&sb, &other, NodeState::Left, Duration::from_secs(5)).await?;
     Ok(())
 }

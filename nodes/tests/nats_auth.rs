@@ -36,9 +36,8 @@ async fn a_node_joins_a_nats_server_that_needs_a_token() -> anyhow::Result<()> {
         .env("VMS_NATS__TOKEN_FILE", &token_file.to_string_lossy())
         .start()
         .await?;
-    let (s, nodes) = sb.get("/nodes").await?;
-    assert_eq!(s, 200, "{nodes}");
-    assert_eq!(nodes["items"][0]["id"], sb.node_id.as_str(), "{nodes}");
+    let nodes: vms_messages::NodeList = sb.get_typed("/nodes").await?;
+    assert_eq!(nodes.items[0].id, sb.node_id, "{nodes:?}");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

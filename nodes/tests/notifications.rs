@@ -5,11 +5,15 @@
 //! visible and retryable through the API; the unacknowledged ticket is escalated once, with an
 //! escalation event stored, published and notified.
 
+use anyhow::Context;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use vms_testkit::{Sandbox, assert_refused, jetstream_events, wait_for};
+use vms_messages::{
+    ChannelCreated, Delivery, DeliveryPage, DeliveryState, Event, EventPage, Tenant, TicketView,
+};
+use vms_testkit::{Sandbox, api_error, assert_refused, jetstream_events, wait_for};
 use vms_testkit::{SmtpReceiver, WebhookReceiver};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -25,29 +29,27 @@ fn hmac_hex(secret: &str, message: &[u8]) -> String {
         .collect()
 }
 
-async fn deliveries(sb: &Sandbox, channel: &str, state: &str) -> anyhow::Result<Vec<Value>> {
-    let (s, page) = sb
-        .get(&format!(
+async fn deliveries(sb: &Sandbox, channel: &str, state: &str) -> anyhow::Result<Vec<Delivery>> {
+    let page: DeliveryPage = sb
+        .get_typed(&format!(
             "/notification-channels/{channel}/deliveries?state={state}"
         ))
         .await?;
-    anyhow::ensure!(s == 200, "{page}");
-    Ok(page["items"].as_array().cloned().unwrap_or_default())
+    Ok(page.items)
 }
 
-async fn new_channel(sb: &Sandbox, body: Value) -> anyhow::Result<(String, Value)> {
-    let (s, created) = sb.post("/notification-channels", &body).await?;
-    anyhow::ensure!(s == 201, "create channel {body}: {s} {created}");
-    Ok((
-        created["channel"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        created,
-    ))
+async fn new_channel(sb: &Sandbox, body: Value) -> anyhow::Result<(String, ChannelCreated)> {
+    let created: ChannelCreated = sb.post_typed("/notification-channels", &body).await?;
+    Ok((created.channel.id.to_string(), created))
 }
 
-async fn wait_dead(sb: &Sandbox, channel: &str) -> anyhow::Result<Value> {
+/// The newest event of `kind`, if any.
+async fn first_event(sb: &Sandbox, kind: &str) -> anyhow::Result<Option<Event>> {
+    let page: EventPage = sb.get_typed(&format!("/events?kind={kind}")).await?;
+    Ok(page.items.into_iter().next())
+}
+
+async fn wait_dead(sb: &Sandbox, channel: &str) -> anyhow::Result<Delivery> {
     wait_for("a dead letter", Duration::from_secs(30), || async move {
         Ok(deliveries(sb, channel, "dead").await?.into_iter().next())
     })
@@ -72,14 +74,14 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
         .env("VMS_NOTIFICATIONS__SMTP__FROM", "vms@test.local")
         .start()
         .await?;
-    let (s, t) = sb
-        .post(
+    let t: Tenant = sb
+        .post_typed(
             "/tenants",
             &json!({"name": "notified", "allowed_detectors": ["person"], "ack_sla_seconds": 8}),
         )
         .await?;
-    assert_eq!((s, t["ack_sla_seconds"].as_u64()), (201, Some(8)), "{t}");
-    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(t.ack_sla_seconds, Some(8), "{t:?}");
+    let tenant = t.id.to_string();
 
     // Bad channels are refused, naming the field.
     for (body, field) in [
@@ -113,8 +115,9 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
         ),
     ] {
         let (s, b) = sb.post("/notification-channels", &body).await?;
+        let named = api_error(&b)?.field;
         assert!(
-            s == 400 && (b["error"]["field"] == field || field == "body"),
+            s == 400 && (named.as_deref() == Some(field) || field == "body"),
             "{body}: {s} {b}"
         );
     }
@@ -124,7 +127,11 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
         json!({"tenant_id": tenant, "name": "ops hook", "kind": "webhook", "url": hook.url, "secret": SECRET}),
     )
     .await?;
-    assert_eq!(created["secret"], SECRET, "the secret is answered once");
+    assert_eq!(
+        created.secret.as_deref(),
+        Some(SECRET),
+        "the secret is answered once"
+    );
     let (s, b) = sb
         .post(
             "/notification-channels",
@@ -138,10 +145,11 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
     )
     .await?;
     assert!(
-        created["secret"]
-            .as_str()
+        created
+            .secret
+            .as_deref()
             .is_some_and(|s| s.starts_with("whsec_") && s.len() > 40),
-        "a generated secret: {created}"
+        "a generated secret: {created:?}"
     );
     let (mail_id, _) = new_channel(
         &sb,
@@ -201,15 +209,11 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
     assert_eq!(s, 201, "{b}");
 
     let event = wait_for("an intrusion event", Duration::from_secs(60), || {
-        let sb = &sb;
-        async move {
-            let (_, page) = sb.get("/events?kind=intrusion").await?;
-            Ok(page["items"].as_array().and_then(|i| i.first()).cloned())
-        }
+        first_event(&sb, "intrusion")
     })
     .await?;
-    let id = event["id"].as_str().unwrap_or_default().to_string();
-    assert!(event["ticket_id"].is_string(), "{event}");
+    let id = event.id.to_string();
+    let ticket = event.ticket_id.context("the event opened a ticket")?;
 
     // The webhook got it once, signed.
     let req = wait_for("the webhook delivery", Duration::from_secs(20), || {
@@ -233,8 +237,8 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
     assert_eq!(body["tenant_id"], tenant.as_str());
     let ok = deliveries(&sb, &hook_id, "delivered").await?;
     assert_eq!(ok.len(), 1, "{ok:?}");
-    assert_eq!(ok[0]["attempts"], 1);
-    assert_eq!(ok[0]["id"], req.headers["x-vms-delivery"].as_str());
+    assert_eq!(ok[0].attempts, 1);
+    assert_eq!(ok[0].id.to_string(), req.headers["x-vms-delivery"]);
 
     // The inbox got it once.
     let mail = wait_for("the e-mail", Duration::from_secs(20), || {
@@ -248,53 +252,44 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
 
     // The broken webhook and the refused recipient end as dead letters, with why.
     let dead = wait_dead(&sb, &broken_id).await?;
-    assert_eq!(dead["attempts"], 3, "{dead}");
+    assert_eq!(dead.attempts, 3, "{dead:?}");
     assert!(
-        dead["last_error"]
-            .as_str()
+        dead.last_error
+            .as_deref()
             .is_some_and(|e| e.contains("500")),
-        "{dead}"
+        "{dead:?}"
     );
     let tries = broken.received();
     assert_eq!(tries.len(), 3, "one request per attempt");
     assert!(
         tries
             .iter()
-            .all(|r| r.headers["x-vms-delivery"] == dead["id"].as_str().unwrap_or_default()),
+            .all(|r| r.headers["x-vms-delivery"] == dead.id.to_string()),
         "every attempt carries the same delivery id"
     );
     let refused = wait_dead(&sb, &refused_id).await?;
     assert_eq!(
-        refused["attempts"], 1,
-        "a permanent refusal is not retried: {refused}"
+        refused.attempts, 1,
+        "a permanent refusal is not retried: {refused:?}"
     );
     assert!(
-        refused["last_error"]
-            .as_str()
+        refused
+            .last_error
+            .as_deref()
             .is_some_and(|e| e.contains("554")),
-        "{refused}"
+        "{refused:?}"
     );
     // A dead letter can be queued again; a delivered one cannot.
-    let (s, again) = sb
-        .post(
-            &format!(
-                "/notification-deliveries/{}/retry",
-                dead["id"].as_str().unwrap_or_default()
-            ),
+    let again: Delivery = sb
+        .post_typed(
+            &format!("/notification-deliveries/{}/retry", dead.id),
             &json!(null),
         )
         .await?;
-    assert_eq!(
-        (s, again["state"].as_str()),
-        (200, Some("pending")),
-        "{again}"
-    );
+    assert_eq!(again.state, DeliveryState::Pending, "{again:?}");
     let (s, b) = sb
         .post(
-            &format!(
-                "/notification-deliveries/{}/retry",
-                ok[0]["id"].as_str().unwrap_or_default()
-            ),
+            &format!("/notification-deliveries/{}/retry", ok[0].id),
             &json!(null),
         )
         .await?;
@@ -310,31 +305,21 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
     .await?;
 
     // Nobody acknowledges the ticket: it is escalated once, after 8 s.
-    let ticket = event["ticket_id"].as_str().unwrap_or_default().to_string();
     let escalation = wait_for("the escalation event", Duration::from_secs(30), || {
-        let sb = &sb;
-        async move {
-            let (_, page) = sb.get("/events?kind=escalation").await?;
-            Ok(page["items"].as_array().and_then(|i| i.first()).cloned())
-        }
+        first_event(&sb, "escalation")
     })
     .await?;
-    assert_eq!(escalation["ticket_id"], ticket.as_str(), "{escalation}");
-    assert_eq!(escalation["camera_id"], cam.as_str());
-    let (_, view) = sb.get(&format!("/tickets/{ticket}")).await?;
-    assert!(view["escalated_at"].is_string(), "{view}");
-    let escalations = view["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|h| h["action"] == "escalate")
+    assert_eq!(escalation.ticket_id, Some(ticket), "{escalation:?}");
+    assert_eq!(escalation.camera_id.to_string(), cam);
+    let view: TicketView = sb.get_typed(&format!("/tickets/{ticket}")).await?;
+    let escalated = view.ticket.escalated_at.context("escalated")?;
+    let escalations = view
+        .history
+        .iter()
+        .filter(|h| h.action == "escalate")
         .count();
-    assert_eq!(escalations, 1, "{view}");
-    let opened: chrono::DateTime<chrono::Utc> =
-        view["opened_at"].as_str().unwrap_or_default().parse()?;
-    let escalated: chrono::DateTime<chrono::Utc> =
-        view["escalated_at"].as_str().unwrap_or_default().parse()?;
-    let waited = (escalated - opened).num_milliseconds();
+    assert_eq!(escalations, 1, "{view:?}");
+    let waited = (escalated - view.ticket.opened_at).num_milliseconds();
     assert!(
         (8000..14000).contains(&waited),
         "escalated after {waited} ms"
@@ -343,7 +328,7 @@ async fn events_reach_webhooks_and_email_once_and_unacknowledged_tickets_escalat
     let subject = vms_messages::subjects::event(tenant.parse()?, cam.parse()?, "escalation");
     let published = jetstream_events(&subject).await?;
     assert_eq!(published.len(), 1, "{published:?}");
-    let escalation_id = escalation["id"].as_str().unwrap_or_default().to_string();
+    let escalation_id = escalation.id.to_string();
     wait_for("the escalation webhook", Duration::from_secs(20), || {
         let (hook, escalation_id) = (&hook, escalation_id.clone());
         async move {

@@ -5,6 +5,7 @@
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
+use vms_messages::EventPage;
 use vms_testkit::{PrivatePostgres, Sandbox, jetstream_events, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -13,7 +14,7 @@ async fn published_ids(subject: &str) -> anyhow::Result<Vec<String>> {
     Ok(jetstream_events(subject)
         .await?
         .into_iter()
-        .map(|(_, body)| body["id"].as_str().unwrap_or_default().to_string())
+        .map(|(_, event)| event.id.to_string())
         .collect())
 }
 
@@ -52,11 +53,8 @@ async fn events_raised_while_postgresql_is_down_arrive_once_when_it_returns() ->
         let sb = &sb;
         let cam = cam.clone();
         async move {
-            let (_, page) = sb.get(&format!("/events?camera_id={cam}")).await?;
-            Ok(page["items"]
-                .as_array()
-                .filter(|i| !i.is_empty())
-                .map(|_| ()))
+            let page: EventPage = sb.get_typed(&format!("/events?camera_id={cam}")).await?;
+            Ok((!page.items.is_empty()).then_some(()))
         }
     })
     .await?;
@@ -89,20 +87,16 @@ async fn events_raised_while_postgresql_is_down_arrive_once_when_it_returns() ->
     let mut stored = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (s, page) = sb
-            .get(&format!("/events?camera_id={cam}&limit=1000{cursor}"))
+        let page: EventPage = sb
+            .get_typed(&format!("/events?camera_id={cam}&limit=1000{cursor}"))
             .await?;
-        assert_eq!(s, 200, "{page}");
-        stored.extend(page["items"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
+        stored.extend(page.items);
+        match page.next_cursor {
             Some(c) => cursor = format!("&cursor={c}"),
             None => break,
         }
     }
-    let ids: HashSet<String> = stored
-        .iter()
-        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let ids: HashSet<String> = stored.iter().map(|e| e.id.to_string()).collect();
     let subject = vms_messages::subjects::event(tenant.parse()?, cam.parse()?, "intrusion");
     let published = published_ids(&subject).await?;
     let published_set: HashSet<String> = published.iter().cloned().collect();

@@ -4,16 +4,10 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use vms_messages::Segment;
+use vms_messages::{CameraState, CameraView, Segment, SegmentPage};
 use vms_testkit::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
-
-fn ts(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("RFC 3339 timestamp")
-}
 
 fn ms(segment: &Segment) -> i64 {
     segment.duration_ms
@@ -81,18 +75,16 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
         assert_eq!(part.bytes().await?.len(), 188);
     }
     // Live status and metrics.
-    let (_, view) = sb.get(&format!("/cameras/{}", cameras[0])).await?;
-    assert_eq!(view["status"]["state"], "streaming", "{view}");
-    let fps = view["status"]["fps"].as_f64().unwrap_or(0.0);
+    let view: CameraView = sb.get_typed(&format!("/cameras/{}", cameras[0])).await?;
+    let status = &view.status;
+    assert_eq!(status.state, CameraState::Streaming, "{view:?}");
     assert!(
-        (15.0..=35.0).contains(&fps),
-        "fps {fps} near the simulator's 25"
+        (15.0..=35.0).contains(&status.fps),
+        "fps {} near the simulator's 25",
+        status.fps
     );
-    assert!(
-        view["status"]["bitrate_bps"].as_f64().unwrap_or(0.0) > 100_000.0,
-        "{view}"
-    );
-    assert_eq!(view["status"]["node"], sb.node_id.as_str());
+    assert!(status.bitrate_bps > 100_000.0, "{view:?}");
+    assert_eq!(status.node.as_deref(), Some(sb.node_id.as_str()));
     let metrics = sb.metrics().await?;
     for name in [
         "vms_camera_fps",
@@ -108,36 +100,32 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
     }
     // Keyset pagination walks every segment exactly once.
     let all = sb.segments(&cameras[0]).await?;
-    let (_, first) = sb
-        .get(&format!("/cameras/{}/segments?limit=2", cameras[0]))
+    let first: SegmentPage = sb
+        .get_typed(&format!("/cameras/{}/segments?limit=2", cameras[0]))
         .await?;
-    let cursor = first["next_cursor"]
-        .as_str()
-        .expect("more pages")
-        .to_string();
-    let (_, second) = sb
-        .get(&format!(
+    let cursor = first.next_cursor.expect("more pages");
+    let second: SegmentPage = sb
+        .get_typed(&format!(
             "/cameras/{}/segments?limit=2&cursor={cursor}",
             cameras[0]
         ))
         .await?;
-    assert_eq!(second["items"][0]["id"], all[2].id);
+    assert_eq!(second.items[0].id, all[2].id);
     // Time-range filter.
     let from = all[1].end.to_rfc3339();
-    let (status, page) = sb
-        .get(&format!(
+    let page: SegmentPage = sb
+        .get_typed(&format!(
             "/cameras/{}/segments?from={}",
             cameras[0],
             from.replace('+', "%2B")
         ))
         .await?;
-    assert_eq!(status, 200);
-    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let items = page.items;
     assert!(
         !items.is_empty() && items.len() < all.len(),
         "range filter keeps some, not all"
     );
-    assert!(items.iter().all(|s| ts(&s["end"]) > all[1].end));
+    assert!(items.iter().all(|s| s.end > all[1].end));
     Ok(())
 }
 
@@ -166,10 +154,8 @@ async fn stopped_camera_backs_off_then_resumes_and_others_keep_recording() -> an
         .wait_state(&cam, "backoff", Duration::from_secs(5))
         .await?;
     assert!(
-        view["status"]["reason"]
-            .as_str()
-            .is_some_and(|r| !r.is_empty()),
-        "backoff has a reason: {view}"
+        view.status.reason.as_deref().is_some_and(|r| !r.is_empty()),
+        "backoff has a reason: {view:?}"
     );
     // The segment that was open when the camera stopped is finalised, indexed and playable.
     let after_stop = sb
@@ -188,9 +174,9 @@ async fn stopped_camera_backs_off_then_resumes_and_others_keep_recording() -> an
     let _ = std::fs::remove_file(&tmp);
     assert!(probed? > 0.0, "partial segment is playable");
     // The other camera is untouched.
-    let (_, v) = sb.get(&format!("/cameras/{other}")).await?;
-    assert_eq!(v["status"]["state"], "streaming", "{v}");
-    assert_eq!(v["status"]["reconnects"], 0, "{v}");
+    let v: CameraView = sb.get_typed(&format!("/cameras/{other}")).await?;
+    assert_eq!(v.status.state, CameraState::Streaming, "{v:?}");
+    assert_eq!(v.status.reconnects, 0, "{v:?}");
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     sb.sim.command("resume 0").await?;
@@ -214,10 +200,7 @@ async fn frozen_camera_is_caught_by_the_watchdog() -> anyhow::Result<()> {
     let view = sb
         .wait_state(&cam, "backoff", Duration::from_secs(5))
         .await?;
-    let reason = view["status"]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let reason = view.status.reason.unwrap_or_default();
     assert!(reason.contains("no frames"), "watchdog reason: {reason}");
     sb.sim.command("resume 0").await?;
     sb.wait_state(&cam, "streaming", Duration::from_secs(15))
@@ -247,8 +230,8 @@ async fn camera_changes_take_effect_live() -> anyhow::Result<()> {
     let v = sb
         .wait_state(&cam, "streaming", Duration::from_secs(15))
         .await?;
-    assert_eq!(v["url"], sb.sim.url(1));
-    assert_eq!(v["labels"]["site"], "hq");
+    assert_eq!(v.camera.url, sb.sim.url(1));
+    assert_eq!(v.camera.labels.get("site").map(String::as_str), Some("hq"));
     let segs = sb.wait_segments(&cam, 1, Duration::from_secs(15)).await?;
     let (status, _) = sb
         .request(reqwest::Method::DELETE, &format!("/cameras/{cam}"), None)
@@ -286,8 +269,12 @@ async fn retention_frees_disk_above_the_watermark_while_recording_goes_on() -> a
         Duration::from_secs(30),
     )
     .await?;
-    let (_, v) = sb.get(&format!("/cameras/{cam}")).await?;
-    assert_eq!(v["status"]["state"], "streaming", "recording goes on: {v}");
+    let v: CameraView = sb.get_typed(&format!("/cameras/{cam}")).await?;
+    assert_eq!(
+        v.status.state,
+        CameraState::Streaming,
+        "recording goes on: {v:?}"
+    );
     Ok(())
 }
 
@@ -307,16 +294,17 @@ async fn full_disk_is_reported_and_retention_frees_space() -> anyhow::Result<()>
         "the disk to fill and the camera to recover",
         Duration::from_secs(90),
         || async {
-            let (_, v) = sb.get(&format!("/cameras/{cam}")).await?;
-            let recovered = v["status"]["state"] == "streaming"
-                && v["status"]["reason"]
-                    .as_str()
+            let v: CameraView = sb.get_typed(&format!("/cameras/{cam}")).await?;
+            let recovered = v.status.state == CameraState::Streaming
+                && v.status
+                    .reason
+                    .as_deref()
                     .is_some_and(|r| r.contains("disk full"));
             Ok(recovered.then_some(v))
         },
     )
     .await?;
-    assert!(view["status"]["reconnects"].as_u64() >= Some(1), "{view}");
+    assert!(view.status.reconnects >= 1, "{view:?}");
     let metrics = sb.metrics().await?;
     assert!(
         metric_positive(&metrics, "vms_retention_deleted_segments_total"),

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_messages::{EventPage, RulePage, SimilarEvents};
+use vms_messages::{CameraView, EventPage, RulePage, SimilarEvents};
 use vms_testkit::{Sandbox, assert_refused, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -199,14 +199,14 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
             .await?;
         assert_refused(s, &b, 400, "sample_fps");
     }
-    let (s, b) = sb
-        .request(
+    let patched: CameraView = sb
+        .request_typed(
             reqwest::Method::PATCH,
             &format!("/cameras/{cam}"),
             Some(&json!({"sample_fps": 5})),
         )
         .await?;
-    assert_eq!((s, b["sample_fps"].as_u64()), (200, Some(5)), "{b}");
+    assert_eq!(patched.camera.sample_fps, Some(5), "{patched:?}");
     sb.wait_state(&cam, "streaming", Duration::from_secs(15))
         .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,10 +1,13 @@
 //! Identities, tokens, keys, licences, audit and hostile input against a real node and PostgreSQL.
 
+use anyhow::Context;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vms_testkit::{SANDBOX_ADMIN_EMAIL, Sandbox, assert_refused, wait_for};
+use vms_messages::auth::{ApiKeyCreated, AuditEntry, AuditPage, Me, SigningKeyRotated, TokenPair};
+use vms_messages::{CameraView, Role, Tenant};
+use vms_testkit::{SANDBOX_ADMIN_EMAIL, Sandbox, api_error, assert_refused, typed, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const PASSWORD: &str = "security test password";
@@ -38,6 +41,25 @@ async fn login_pair(sb: &Sandbox, email: &str, password: &str) -> anyhow::Result
     .await
 }
 
+/// Logs in, failing unless the answer is a token pair.
+async fn login_tokens(sb: &Sandbox, email: &str, password: &str) -> anyhow::Result<TokenPair> {
+    let (s, pair) = login_pair(sb, email, password).await?;
+    typed(s, pair)
+}
+
+/// `GET /auth/me` with `token`.
+async fn me(sb: &Sandbox, token: &str) -> anyhow::Result<Me> {
+    let (s, me) = sb
+        .request_as(Some(token), Method::GET, "/auth/me", None)
+        .await?;
+    typed(s, me)
+}
+
+/// The code of an API error answer, if it is one.
+fn code_of(answer: &Value) -> Option<String> {
+    api_error(answer).ok().map(|e| e.code)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     let sb = Sandbox::builder(VMS).cameras(1).start().await?;
@@ -47,45 +69,35 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .await?;
 
     // Login, me, refresh once.
-    let (s, pair) = login_pair(&sb, "OP@acme.test", PASSWORD).await?;
-    assert_eq!(s, 200, "e-mail is case-insensitive: {pair}");
-    let access = pair["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let refresh = pair["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let (_, me_body) = sb
-        .request_as(Some(&access), Method::GET, "/auth/me", None)
-        .await?;
-    assert_eq!(me_body["role"], "operator");
-    assert_eq!(me_body["tenant_id"], tenant.as_str());
+    // The e-mail is case-insensitive.
+    let pair = login_tokens(&sb, "OP@acme.test", PASSWORD).await?;
+    let (access, refresh) = (pair.access_token, pair.refresh_token);
+    let me_body = me(&sb, &access).await?;
+    assert_eq!(me_body.role, Role::Operator);
+    assert_eq!(
+        me_body.tenant_id.map(|t| t.to_string()),
+        Some(tenant.clone())
+    );
     let (header, claims) = jwt_parts(&access);
     assert_eq!(header["alg"], "HS256");
     assert!(header["kid"].is_string(), "{header}");
     assert_eq!(claims["sub"], user.as_str());
     let (s, next) = sb.refresh(&refresh).await?;
-    assert_eq!(s, 200, "{next}");
+    let next: TokenPair = typed(s, next)?;
     let (s, reused) = sb.refresh(&refresh).await?;
     assert_eq!(
-        (s, reused["error"]["code"].as_str()),
+        (s, code_of(&reused).as_deref()),
         (401, Some("invalid_refresh_token")),
         "a refresh token is good once"
     );
-    let reused_session = next["access_token"].as_str().unwrap_or_default();
     assert_eq!(
-        sb.me_status(reused_session).await?,
+        sb.me_status(&next.access_token).await?,
         401,
         "reusing a refresh token ends its whole session"
     );
     // A new session for what follows.
-    let (_, next) = login_pair(&sb, "op@acme.test", PASSWORD).await?;
-    let access = next["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let next = login_tokens(&sb, "op@acme.test", PASSWORD).await?;
+    let access = next.access_token.clone();
     let (header, claims) = jwt_parts(&access);
 
     // Forged, tampered, alg=none and expired tokens.
@@ -143,30 +155,26 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
             .request_as(Some(token), Method::GET, "/auth/me", None)
             .await?;
         assert_eq!(
-            (s, body["error"]["code"].as_str()),
+            (s, code_of(&body).as_deref()),
             (401, Some("unauthenticated")),
             "{what}: {body}"
         );
     }
 
     // Key rotation: old tokens keep working, new ones carry the new kid.
-    let (s, rotated) = sb.post("/auth/signing-keys/rotate", &json!(null)).await?;
-    assert_eq!(s, 200, "{rotated}");
-    let new_access = next["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let rotated: SigningKeyRotated = sb
+        .post_typed("/auth/signing-keys/rotate", &json!(null))
+        .await?;
+    let new_access = next.access_token;
     assert_eq!(
         sb.me_status(&new_access).await?,
         200,
         "tokens of the previous key stay valid"
     );
-    let (_, fresh) = login_pair(&sb, "op@acme.test", PASSWORD).await?;
-    let fresh = fresh["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(jwt_parts(&fresh).0["kid"], rotated["kid"]);
+    let fresh = login_tokens(&sb, "op@acme.test", PASSWORD)
+        .await?
+        .access_token;
+    assert_eq!(jwt_parts(&fresh).0["kid"], rotated.kid.as_str());
     assert_eq!(sb.me_status(&fresh).await?, 200);
 
     // Logout ends the session at once.
@@ -184,9 +192,9 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
     let (s, key) = sb
         .new_api_key(&new_access, &json!({"name": "ci", "role": "viewer"}))
         .await?;
-    assert_eq!(s, 201, "{key}");
-    let secret_key = key["key"].as_str().unwrap_or_default().to_string();
-    assert!(secret_key.starts_with(key["api_key"]["prefix"].as_str().unwrap_or("?")));
+    let key: ApiKeyCreated = typed(s, key)?;
+    let secret_key = key.key.clone();
+    assert!(secret_key.starts_with(&key.api_key.prefix));
     let (_, listed) = sb
         .request_as(Some(&new_access), Method::GET, "/api-keys", None)
         .await?;
@@ -194,12 +202,10 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         !listed.to_string().contains(&secret_key),
         "the secret is never listed"
     );
-    let (_, me_key) = sb
-        .request_as(Some(&secret_key), Method::GET, "/auth/me", None)
-        .await?;
+    let me_key = me(&sb, &secret_key).await?;
     assert_eq!(
-        (me_key["role"].as_str(), me_key["credential"].as_str()),
-        (Some("viewer"), Some("api_key"))
+        (me_key.role, me_key.credential.as_str()),
+        (Role::Viewer, "api_key")
     );
     let (s, higher) = sb
         .new_api_key(&new_access, &json!({"name": "x", "role": "tenant_admin"}))
@@ -212,7 +218,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         )
         .await?;
     assert_refused(s, &past, 400, "expires_at");
-    let key_id = key["api_key"]["id"].as_str().unwrap_or_default();
+    let key_id = key.api_key.id;
     let (s, _) = sb
         .request_as(
             Some(&new_access),
@@ -223,10 +229,7 @@ async fn tokens_sessions_and_api_keys() -> anyhow::Result<()> {
         .await?;
     assert_eq!(s, 204);
     assert_eq!(sb.me_status(&secret_key).await?, 401, "revoked key");
-    let wrong_secret = format!(
-        "{}_not-the-secret",
-        key["api_key"]["prefix"].as_str().unwrap_or_default()
-    );
+    let wrong_secret = format!("{}_not-the-secret", key.api_key.prefix);
     assert_eq!(sb.me_status(&wrong_secret).await?, 401);
     let (s, _) = sb
         .request(
@@ -320,10 +323,11 @@ async fn an_expired_licence_stops_recording_and_keeps_recordings() -> anyhow::Re
         .wait_state(&cam, "suspended", Duration::from_secs(10))
         .await?;
     assert!(
-        view["status"]["reason"]
-            .as_str()
+        view.status
+            .reason
+            .as_deref()
             .is_some_and(|r| r.contains("licence expired")),
-        "{view}"
+        "{view:?}"
     );
     let (s, body) = sb
         .post(
@@ -331,13 +335,10 @@ async fn an_expired_licence_stops_recording_and_keeps_recordings() -> anyhow::Re
             &json!({"tenant_id": tenant, "name": "new", "url": sb.sim.url(0)}),
         )
         .await?;
+    let refused = api_error(&body)?;
     assert_eq!(
-        (
-            s,
-            body["error"]["code"].as_str(),
-            body["error"]["field"].as_str()
-        ),
-        (402, Some("licence_expired"), Some("expires_at")),
+        (s, refused.code.as_str(), refused.field.as_deref()),
+        (402, "licence_expired", Some("expires_at")),
         "{body}"
     );
     let (s, body) = sb
@@ -386,9 +387,9 @@ async fn hostile_input_is_refused_and_every_change_is_audited() -> anyhow::Resul
     let sb = Sandbox::builder(VMS).cameras(1).start().await?;
     // SQL-ish strings are data, stored and returned as given.
     let sqlish = "x'); DROP TABLE tenants; --";
-    let (s, t) = sb.post("/tenants", &json!({"name": sqlish})).await?;
-    assert_eq!((s, t["name"].as_str()), (201, Some(sqlish)), "{t}");
-    let tenant = t["id"].as_str().unwrap_or_default().to_string();
+    let t: Tenant = sb.post_typed("/tenants", &json!({"name": sqlish})).await?;
+    assert_eq!(t.name, sqlish);
+    let tenant = t.id.to_string();
     let (s, _) = sb.get("/tenants").await?;
     assert_eq!(s, 200);
     let (s, body) = sb
@@ -433,49 +434,51 @@ async fn hostile_input_is_refused_and_every_change_is_audited() -> anyhow::Resul
             Some(&json!({"name": "door", "url": sb.sim.url(0), "enabled": false})),
         )
         .await?;
-    assert_eq!(s, 201, "{cam}");
+    let cam: CameraView = typed(s, cam)?;
     let other = sb.create_tenant("other", 1).await?;
     let entries = wait_for("audit line", Duration::from_secs(5), || {
         let token = token.clone();
         let sb = &sb;
         async move {
-            let (_, page) = sb
+            let (s, page) = sb
                 .request_as(Some(&token), Method::GET, "/audit", None)
                 .await?;
-            let items = page["items"].as_array().cloned().unwrap_or_default();
+            let items = typed::<AuditPage>(s, page)?.items;
             Ok(items
                 .iter()
-                .any(|e| e["action"] == "create_camera")
+                .any(|e| e.record.action == "create_camera")
                 .then_some(items))
         }
     })
     .await?;
-    let line = entries
+    let line = &entries
         .iter()
-        .find(|e| e["action"] == "create_camera")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(line["actor"], "boss@acme.test");
-    assert_eq!(line["user_id"], admin.as_str());
-    assert_eq!(line["object_kind"], "camera");
-    assert_eq!(line["object_id"], cam["id"]);
-    assert_eq!(line["status"], 201);
-    assert_eq!(line["ip"], "127.0.0.1");
+        .find(|e| e.record.action == "create_camera")
+        .context("the camera's creation is audited")?
+        .record;
+    assert_eq!(line.actor, "boss@acme.test");
+    assert_eq!(line.user_id.map(|u| u.to_string()), Some(admin.clone()));
+    assert_eq!(line.object_kind.as_deref(), Some("camera"));
+    assert_eq!(line.object_id, Some(cam.camera.id.to_string()));
+    assert_eq!(line.status, 201);
+    assert_eq!(line.ip.as_deref(), Some("127.0.0.1"));
+    let tenant_of = |e: &AuditEntry| e.record.tenant_id.map(|t| t.to_string());
     assert!(
-        entries.iter().all(|e| e["tenant_id"] == tenant.as_str()),
+        entries.iter().all(|e| tenant_of(e) == Some(tenant.clone())),
         "only its tenant's lines"
     );
-    let (_, all) = sb.get("/audit?limit=1000").await?;
+    let all: AuditPage = sb.get_typed("/audit?limit=1000").await?;
     assert!(
-        all["items"]
-            .as_array()
-            .is_some_and(|i| i.iter().any(|e| e["tenant_id"] == other.as_str())),
+        all.items
+            .iter()
+            .any(|e| tenant_of(e) == Some(other.clone())),
         "platform admin sees every tenant"
     );
-    assert!(all["items"].as_array().is_some_and(|i| {
-        i.iter()
-            .any(|e| e["action"] == "login" && e["status"] == 200)
-    }));
+    assert!(
+        all.items
+            .iter()
+            .any(|e| e.record.action == "login" && e.record.status == 200)
+    );
     // Append-only, even for the database owner.
     let (client, conn) = tokio_postgres::connect(&sb.db.url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);

@@ -2,13 +2,15 @@
 //! it wrote.
 
 use anyhow::{Context, bail};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use vms_messages::{ErrorBody, ErrorDetail, Event};
 
 /// Every message on the JetStream events stream (shared NATS at 127.0.0.1:4222) for `subject`, as
-/// (`Nats-Msg-Id`, JSON body), oldest first.
-pub async fn jetstream_events(subject: &str) -> anyhow::Result<Vec<(Option<String>, Value)>> {
+/// (`Nats-Msg-Id`, event), oldest first.
+pub async fn jetstream_events(subject: &str) -> anyhow::Result<Vec<(Option<String>, Event)>> {
     use async_nats::jetstream;
     use futures_util::StreamExt;
     let client = async_nats::connect("nats://127.0.0.1:4222").await?;
@@ -36,7 +38,13 @@ pub async fn jetstream_events(subject: &str) -> anyhow::Result<Vec<(Option<Strin
             .as_ref()
             .and_then(|h| h.get("Nats-Msg-Id"))
             .map(|v| v.as_str().to_string());
-        out.push((id, serde_json::from_slice(&msg.payload).unwrap_or_default()));
+        let event = serde_json::from_slice(&msg.payload).with_context(|| {
+            format!(
+                "not an event on {subject}: {}",
+                String::from_utf8_lossy(&msg.payload)
+            )
+        })?;
+        out.push((id, event));
     }
     Ok(out)
 }
@@ -46,13 +54,27 @@ pub fn metric_value(text: &str, name: &str, label: &str) -> f64 {
     vms_bench::node::metric_sum(text, name, Some(label))
 }
 
+/// A 2xx API answer read as `T` (a type of `vms-messages`); an error naming the status and the
+/// body otherwise.
+pub fn typed<T: DeserializeOwned>(status: u16, body: Value) -> anyhow::Result<T> {
+    if !(200..300).contains(&status) {
+        bail!("answered {status}: {body}");
+    }
+    let text = body.to_string();
+    serde_json::from_value(body).with_context(|| format!("unexpected answer: {text}"))
+}
+
+/// The error of an API error answer (`{"error": {"code", "message", "field"?}}`).
+pub fn api_error(body: &Value) -> anyhow::Result<ErrorDetail> {
+    let parsed: ErrorBody = serde_json::from_value(body.clone())
+        .with_context(|| format!("not an error answer: {body}"))?;
+    Ok(parsed.error)
+}
+
 /// Asserts an API error answer's status and the field it names.
 pub fn assert_refused(status: u16, body: &Value, want: u16, field: &str) {
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (want, Some(field)),
-        "{body}"
-    );
+    let named = api_error(body).ok().and_then(|e| e.field);
+    assert_eq!((status, named.as_deref()), (want, Some(field)), "{body}");
 }
 
 /// Whether some series of metric `name` in a Prometheus text exposition has a value above zero.

@@ -4,15 +4,17 @@
 
 use crate::databases::TestDatabase;
 use crate::node_process::NodeProcess;
-use crate::probes::metric_positive;
+use crate::probes::{metric_positive, typed};
 use crate::waiting::{free_port, wait_for};
 use anyhow::{Context, bail};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
-use vms_messages::{Segment, SegmentPage};
+use vms_messages::auth::{ApiKeyCreated, TokenPair, User};
+use vms_messages::{CameraView, Segment, SegmentPage, Tenant};
 use vms_node::ctl::json_response;
 use vms_node::process::{SimOptions, SimProcess};
 
@@ -311,10 +313,8 @@ impl Sandbox {
                 Some(&serde_json::json!({"name": "sandbox"})),
             )
             .await?;
-        if status != 201 {
-            bail!("create admin api key: {status} {key}");
-        }
-        self.admin_key = key["key"].as_str().context("api key")?.to_string();
+        let key: ApiKeyCreated = typed(status, key).context("create admin api key")?;
+        self.admin_key = key.key;
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
@@ -362,13 +362,8 @@ impl Sandbox {
                 Some(&serde_json::json!({"email": email, "password": password})),
             )
             .await?;
-        if status != 200 {
-            bail!("login {email}: {status} {body}");
-        }
-        Ok(body["access_token"]
-            .as_str()
-            .context("access token")?
-            .to_string())
+        let pair: TokenPair = typed(status, body).with_context(|| format!("login {email}"))?;
+        Ok(pair.access_token)
     }
 
     /// Sends a request with the given bearer token (none: anonymous); returns status and JSON body.
@@ -467,11 +462,11 @@ impl Sandbox {
 
     /// Creates a tenant from a request body, failing unless 201; returns its id.
     pub async fn create_tenant_from(&self, body: &Value) -> anyhow::Result<String> {
-        let (status, answer) = self.post("/tenants", body).await?;
-        if status != 201 {
-            bail!("create tenant {body}: {status} {answer}");
-        }
-        Ok(answer["id"].as_str().context("tenant id")?.to_string())
+        let tenant: Tenant = self
+            .post_typed("/tenants", body)
+            .await
+            .with_context(|| format!("create tenant {body}"))?;
+        Ok(tenant.id.to_string())
     }
 
     /// Creates a user as the platform admin, failing unless 201; returns its id.
@@ -482,16 +477,14 @@ impl Sandbox {
         role: &str,
         tenant: Option<&str>,
     ) -> anyhow::Result<String> {
-        let (status, body) = self
-            .post(
+        let user: User = self
+            .post_typed(
                 "/users",
                 &serde_json::json!({"email": email, "password": password, "role": role, "tenant_id": tenant}),
             )
-            .await?;
-        if status != 201 {
-            bail!("create user {email}: {status} {body}");
-        }
-        Ok(body["id"].as_str().context("user id")?.to_string())
+            .await
+            .with_context(|| format!("create user {email}"))?;
+        Ok(user.id.to_string())
     }
 
     /// Creates a camera, failing unless 201; returns its id.
@@ -501,16 +494,14 @@ impl Sandbox {
         name: &str,
         url: &str,
     ) -> anyhow::Result<String> {
-        let (status, body) = self
-            .post(
+        let camera: CameraView = self
+            .post_typed(
                 "/cameras",
                 &serde_json::json!({"tenant_id": tenant, "name": name, "url": url}),
             )
-            .await?;
-        if status != 201 {
-            bail!("create camera: {status} {body}");
-        }
-        Ok(body["id"].as_str().context("camera id")?.to_string())
+            .await
+            .context("create camera")?;
+        Ok(camera.camera.id.to_string())
     }
 
     /// Waits until the camera's status state is `state`; returns the whole camera view.
@@ -519,13 +510,13 @@ impl Sandbox {
         camera: &str,
         state: &str,
         deadline: Duration,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<CameraView> {
         let path = format!("/cameras/{camera}");
         wait_for(&format!("camera {camera} {state}"), deadline, || {
             let path = path.clone();
             async move {
-                let (_, v) = self.get(&path).await?;
-                Ok((v["status"]["state"] == state).then_some(v))
+                let view: CameraView = self.get_typed(&path).await?;
+                Ok((view.status.state.as_str() == state).then_some(view))
             }
         })
         .await
@@ -550,12 +541,29 @@ impl Sandbox {
     }
 
     /// `GET` of the API path `path` (under `/api/v1`), its 200 answer read as `T`.
-    pub async fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let (status, body) = self.get(path).await?;
-        if status != 200 {
-            bail!("GET {path}: {status} {body}");
-        }
-        serde_json::from_value(body).with_context(|| format!("GET {path}: unexpected answer"))
+    pub async fn get_typed<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.request_typed(reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST` of `body` to the API path `path`, its 2xx answer read as `T`.
+    pub async fn post_typed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<T> {
+        self.request_typed(reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    /// A request as the platform admin, its 2xx answer read as `T`.
+    pub async fn request_typed<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<T> {
+        let (status, answer) = self.request(method.clone(), path, body).await?;
+        typed(status, answer).with_context(|| format!("{method} {path}"))
     }
 
     /// Waits until a camera has at least `n` segments.
