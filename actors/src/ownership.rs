@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use vms_messages::CameraId;
-use vms_store::placement::Grant;
+use vms_store::Grant;
 
 #[derive(Debug)]
 struct Owned {

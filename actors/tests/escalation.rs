@@ -7,10 +7,10 @@ use chrono::Utc;
 use std::time::Duration;
 use vms_actors::SimulatedClock;
 use vms_actors::{escalate_overdue, escalation_event};
-use vms_messages::auth::NewUser;
+use vms_messages::NewUser;
 use vms_messages::{CameraCreate, Role, TenantCreate, TenantScope, TicketAction};
 use vms_store::StoreError;
-use vms_store::scratch::{ScratchDatabase, detection, test_server};
+use vms_store::{ScratchDatabase, detection, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> anyhow::Result<()> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 use vms_messages::TenantCreate;
 use vms_store::NewSegment;
-use vms_store::fence::{FenceMode, set_test_mode};
-use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_store::{FenceMode, set_fence_test_mode};
+use vms_store::{ScratchDatabase, tenant_with_camera, test_server};
 use vms_store::{Store, StoreError};
 
 async fn client(url: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -80,7 +80,7 @@ async fn a_write_racing_a_move_is_refused_and_would_land_without_the_lock() -> a
     let result = async {
         let store = db.store(4).await?;
 
-        set_test_mode(FenceMode::Locked);
+        set_fence_test_mode(FenceMode::Locked);
         let locked = race(&url, &store, 1).await?;
         assert!(
             matches!(locked, Err(StoreError::Fenced { epoch: 1, .. })),
@@ -88,9 +88,9 @@ async fn a_write_racing_a_move_is_refused_and_would_land_without_the_lock() -> a
         );
 
         // The mutation: without the row lock the same write lands at the epoch the move took away.
-        set_test_mode(FenceMode::Unlocked);
+        set_fence_test_mode(FenceMode::Unlocked);
         let unlocked = race(&url, &store, 2).await;
-        set_test_mode(FenceMode::Locked);
+        set_fence_test_mode(FenceMode::Locked);
         assert!(
             matches!(unlocked, Ok(Ok(()))),
             "without the lock the race must show (else this test cannot fail): {unlocked:?}"

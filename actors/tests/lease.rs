@@ -3,8 +3,8 @@
 //! that renewed it just now (that view may be the stale one of a node cut off itself).
 
 use std::time::Duration;
-use vms_store::placement::LEASE_TAKEOVER_SILENCE;
-use vms_store::scratch::{ScratchDatabase, test_server};
+use vms_store::LEASE_TAKEOVER_SILENCE;
+use vms_store::{ScratchDatabase, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewing_leader_keeps_its_lease_whatever_another_node_sees() -> anyhow::Result<()> {

@@ -12,8 +12,8 @@ use vms_actors::{OrphanSweep, OrphanSweeper, highest_seq_on_disk};
 use vms_actors::{SegmentLayout, SegmentRecorder};
 use vms_config::NodeConfig;
 use vms_messages::{Camera, SegmentOrigin, TenantCreate};
-use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
 use vms_store::{NewSegment, Store, StoreError};
+use vms_store::{ScratchDatabase, tenant_with_camera, test_server};
 
 /// One H.264 access unit: parameter sets and an IDR slice, or a P slice.
 fn access_unit(keyframe: bool) -> Vec<u8> {

@@ -4,7 +4,7 @@
 
 use tokio_postgres::NoTls;
 use vms_messages::{TenantCreate, TenantScope, TicketAction, UserId};
-use vms_store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+use vms_store::{ScratchDatabase, detection, tenant_with_camera, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> anyhow::Result<()> {

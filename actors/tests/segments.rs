@@ -4,7 +4,7 @@
 
 use vms_messages::TenantCreate;
 use vms_store::NewSegment;
-use vms_store::scratch::{ScratchDatabase, tenant_with_camera, test_server};
+use vms_store::{ScratchDatabase, tenant_with_camera, test_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_number_taken_by_another_node_is_renumbered_not_lost() -> anyhow::Result<()> {

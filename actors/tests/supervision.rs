@@ -9,7 +9,7 @@ use vms_actors::camera_actor_name;
 use vms_actors::{TenantActor, TenantArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate};
-use vms_store::scratch::{ScratchDatabase, test_server};
+use vms_store::{ScratchDatabase, test_server};
 
 async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();

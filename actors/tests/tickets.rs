@@ -3,7 +3,7 @@
 //! instead of joining the old rule's. Against a real PostgreSQL.
 
 use vms_messages::{Camera, Event, Rule, RuleCreate, TenantCreate, TenantScope};
-use vms_store::scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+use vms_store::{ScratchDatabase, detection, tenant_with_camera, test_server};
 
 fn raised_by(camera: &Camera, rule: &Rule) -> Event {
     Event {

@@ -15,7 +15,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use prometheus::{IntCounterVec, register_int_counter_vec};
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
-use vms_messages::auth::AuditRecord;
+use vms_messages::AuditRecord;
 use vms_messages::{Credential, Principal, TenantId, UserId};
 
 /// What a handler knows about the object it acted on.

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 use vms_config::AuthConfig;
-use vms_messages::auth::{NewApiKey, SigningKey};
 use vms_messages::{ApiKey, Credential, Principal, Role, TokenPair, User, UserId};
+use vms_messages::{NewApiKey, SigningKey};
 
 /// Issuer of access tokens.
 const ISSUER: &str = "vms";

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
-use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
-use vms_messages::event::EventFilter;
+use vms_messages::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, DetectorList,
     Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage,
     SimilarEvents, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId,
     UserPage,
 };
+use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };

@@ -6,16 +6,20 @@
 //! Access is decided in one place, [`guard`], from the permission each operation declares in the
 //! OpenAPI document; [`audit`] records every change.
 
-pub mod audit;
-pub mod auth;
-pub mod backend;
-pub mod error;
-pub mod guard;
-pub mod openapi;
-pub mod ratelimit;
-pub mod routes;
+mod audit;
+mod auth;
+mod backend;
+mod error;
+mod guard;
+mod openapi;
+mod ratelimit;
+mod routes;
 
-pub use auth::Authenticator;
+// The modules are private: what the node and the tools use is re-exported here.
+pub use auth::{
+    API_KEY_PREFIX, Authenticator, Claims, argon2, decode_access, encode_access,
+    hash_password_blocking, secret_hash, token_kid, verify_password_blocking,
+};
 pub use backend::{
     AuditService, Backend, CameraPage, CameraService, ClusterService, CredentialService,
     EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
@@ -23,6 +27,7 @@ pub use backend::{
 };
 pub use error::ApiError;
 pub use guard::Guard;
+pub use routes::segment_media_url;
 
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::sync::Arc;

@@ -106,7 +106,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::Me,
         vms_messages::SigningKeyRotated,
         vms_messages::AuditEntry,
-        vms_messages::auth::AuditRecord,
+        vms_messages::AuditRecord,
         vms_messages::AuditPage,
         vms_messages::DetectorInfo,
         vms_messages::DetectorList,

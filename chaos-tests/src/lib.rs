@@ -371,7 +371,7 @@ impl Cluster {
             .and_then(|m| m.process.as_ref())
             .and_then(NodeProcess::pid)
         {
-            vms_node::process::signal(pid, sig);
+            vms_node::signal(pid, sig);
         }
     }
 

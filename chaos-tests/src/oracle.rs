@@ -61,7 +61,7 @@ async fn rows_outside_their_epoch(
             ),
             &[
                 &slack.as_secs_f64(),
-                &vms_store::placement::HANDOVER_LIMIT.as_secs_f64(),
+                &vms_store::HANDOVER_LIMIT.as_secs_f64(),
             ],
         )
         .await?;

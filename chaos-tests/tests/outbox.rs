@@ -13,7 +13,7 @@ use vms_actors::Outbox;
 use vms_chaos_tests::PrivateNats;
 use vms_messages::{CameraId, Event, TenantCreate, TenantId, TenantScope};
 use vms_store::Store;
-use vms_store::scratch::{detection, tenant_with_camera};
+use vms_store::{detection, tenant_with_camera};
 use vms_testkit::{TestDatabase, wait_for};
 
 async fn stored(store: &Store, tenant: TenantId, ids: &[uuid::Uuid]) -> anyhow::Result<usize> {

@@ -183,8 +183,8 @@ async fn partition(how: Partition) -> anyhow::Result<()> {
 /// connection (the server-side timeouts switched off) the lock is still held seconds after that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_cut_off_midway_releases_its_locks() -> anyhow::Result<()> {
-    use vms_store::scratch::{ScratchDatabase, test_server};
     use vms_store::{IDLE_IN_TRANSACTION, connection_config};
+    use vms_store::{ScratchDatabase, test_server};
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
         let (admin, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;

@@ -1,42 +1,56 @@
 //! Types that cross an actor, node, NATS or HTTP boundary: ids, tenants, cameras, segments, camera
 //! status, events on NATS and the API's error shape. Everything here is plain serde data.
 
-pub mod auth;
-pub mod camera;
-pub mod error;
-pub mod event;
-pub mod ids;
-pub mod node;
-pub mod notify;
-pub mod placement;
-pub mod rule;
-pub mod segment;
+mod auth;
+mod camera;
+mod error;
+mod event;
+mod ids;
+mod node;
+mod notify;
+mod placement;
+mod rule;
+mod segment;
 pub mod subjects;
-pub mod tenant;
-pub mod ticket;
+mod tenant;
+mod ticket;
 pub mod validate;
 
+// `subjects` (NATS subject names) and `validate` (input checks) are public namespaces of functions;
+// the other modules are private and every wire type is re-exported here.
 pub use auth::{
-    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, Credential,
-    LoginRequest, Me, Permission, Principal, RefreshRequest, Role, SigningKeyRotated, TenantScope,
-    TokenPair, User, UserCreate, UserPage, UserUpdate,
+    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, AuditRecord,
+    Credential, KeyCredentials, LoginRequest, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS, Me, NewApiKey, NewUser, Permission, Principal, RefreshRequest, Role,
+    SigningKey, SigningKeyRotated, TenantScope, TokenPair, User, UserChange, UserCreate, UserPage,
+    UserUpdate, validate_email, validate_password,
 };
-pub use camera::{Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView};
+pub use camera::{
+    Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView,
+    MAX_CREDENTIAL_CHARS, MAX_SAMPLE_FPS, RtspCredentials,
+};
 pub use error::{ErrorBody, ErrorDetail, FieldError};
-pub use event::{Event, EventPage, EventView, SimilarEvent, SimilarEvents};
+pub use event::{
+    ESCALATION_KIND, Event, EventFilter, EventPage, EventView, SimilarEvent, SimilarEvents,
+    escalation_event_id, event_id,
+};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
-    Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate, Delivery,
-    DeliveryPage, DeliveryState,
+    Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate,
+    DELIVERY_HEADER, Delivery, DeliveryPage, DeliveryState, MAX_RECIPIENTS, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, delivery_id, validate_email_address, validate_webhook_url,
 };
 pub use placement::{PlacementEntry, PlacementView};
 pub use rule::{
-    CrossingDirection, DetectorInfo, DetectorList, Rule, RuleCreate, RuleKind, RulePage,
-    RuleUpdate, ScheduleWindow, Weekday,
+    CrossingDirection, DetectorInfo, DetectorList, MAX_ZONE_POINTS, Rule, RuleCreate, RuleKind,
+    RulePage, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule, validate_zone,
 };
 pub use segment::{JobPriority, Segment, SegmentOrigin, SegmentPage, SegmentReady, VideoJob};
-pub use tenant::{Tenant, TenantCreate, TenantUpdate};
+pub use tenant::{
+    ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,
+    MAX_RETENTION_DAYS, Tenant, TenantCreate, TenantUpdate, validate_detectors,
+};
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,
 };

@@ -4,20 +4,29 @@
 //! output families with non-maximum suppression; and the zoo in `models/zoo/`.
 
 pub mod builtin;
-pub mod embed;
-pub mod manifest;
-pub mod ocr;
-pub mod onnx;
-pub mod postprocess;
-pub mod preprocess;
+mod embed;
+mod manifest;
+mod ocr;
+mod onnx;
+mod postprocess;
+mod preprocess;
 pub mod registry;
 pub mod runtime;
-pub mod tracker;
-pub mod worker;
+mod tracker;
+mod worker;
 
-pub use manifest::{Family, Manifest};
+// `builtin`, `registry` and `runtime` are public namespaces of functions (the pixel detectors, the
+// model zoo, ONNX Runtime's loading); the other modules are private and re-export their surface.
+pub use embed::{OnnxEmbedder, similarity};
+pub use manifest::{BoxUnits, Dtype, Family, InputConfig, Layout, Manifest, Resize, Thresholds};
+pub use ocr::{OcrDetector, ctc_greedy, plate_text, text_boxes};
 pub use onnx::OnnxDetector;
-pub use worker::{ModelWorker, OwnedFrame, Priority};
+pub use postprocess::{
+    RawBox, blazeface_anchors, decode_blazeface, decode_ssd, decode_yolo, iou, nms,
+};
+pub use preprocess::{MAX_SIDE, Placement, Prepared, TensorData, check_frame, prepare};
+pub use tracker::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
+pub use worker::{DetectResult, DetectorFactory, ModelWorker, OwnedFrame, Priority, WorkerStats};
 
 use thiserror::Error;
 

@@ -100,13 +100,13 @@ impl OnnxDetector {
         match manifest.family {
             Family::Embedding => {
                 return Err(ModelError::Manifest(format!(
-                    "{}: an embedding model is not a detector (open it with vms_models::embed::OnnxEmbedder)",
+                    "{}: an embedding model is not a detector (open it with vms_models::OnnxEmbedder)",
                     manifest.name
                 )));
             }
             Family::PpOcr => {
                 return Err(ModelError::Manifest(format!(
-                    "{}: a ppocr model is two networks (open it with vms_models::ocr::OcrDetector)",
+                    "{}: a ppocr model is two networks (open it with vms_models::OcrDetector)",
                     manifest.name
                 )));
             }

@@ -2,8 +2,8 @@
 //! detector written in Rust run through a `ModelWorker`.
 
 use std::sync::Arc;
+use vms_models::DetectorFactory;
 use vms_models::registry::{default_zoo, open_all};
-use vms_models::worker::DetectorFactory;
 use vms_models::{
     Detection, Detector, DetectorError, Frame, InputSpec, ModelWorker, OwnedFrame, Priority,
     runtime,
@@ -23,7 +23,7 @@ impl Detector for Darkness {
         }
     }
     fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError> {
-        vms_models::preprocess::check_frame(frame)?;
+        vms_models::check_frame(frame)?;
         let mean = frame.rgb.iter().map(|v| u64::from(*v)).sum::<u64>() / frame.rgb.len() as u64;
         Ok(if mean < 30 {
             vec![Detection {

@@ -90,7 +90,7 @@ fn the_synthetic_yolo_model_decodes_to_suppressed_boxes() {
         for b in &found[i + 1..] {
             if a.label == b.label {
                 assert!(
-                    vms_models::postprocess::iou(a.bbox, b.bbox) <= 0.45 + 1e-6,
+                    vms_models::iou(a.bbox, b.bbox) <= 0.45 + 1e-6,
                     "NMS left {a:?} and {b:?}"
                 );
             }
@@ -204,7 +204,7 @@ fn broken_manifests_are_refused_naming_the_problem() {
 
 #[test]
 fn the_appearance_embedding_knows_the_same_person_from_a_cat() {
-    use vms_models::embed::{OnnxEmbedder, similarity};
+    use vms_models::{OnnxEmbedder, similarity};
     let env = runtime::environment(None).expect("ONNX Runtime");
     let m = Manifest::load(&default_zoo().join("appearance")).expect("appearance manifest");
     assert!(

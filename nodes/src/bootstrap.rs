@@ -6,7 +6,7 @@ use anyhow::Context;
 use base64::Engine;
 use rand::RngCore;
 use vms_config::NodeConfig;
-use vms_messages::auth::{validate_email, validate_password};
+use vms_messages::{validate_email, validate_password};
 use vms_store::Store;
 
 /// Environment variable holding the first admin's password.
@@ -44,7 +44,7 @@ pub async fn ensure_admin(config: &NodeConfig, store: &Store) -> anyhow::Result<
     };
     validate_password("admin password", &password)?;
     let hash = tokio::task::spawn_blocking(move || {
-        vms_api::auth::hash_password_blocking(&password).map(|h| (h, password))
+        vms_api::hash_password_blocking(&password).map(|h| (h, password))
     })
     .await?
     .map_err(|e| anyhow::anyhow!("cannot hash the admin password: {e}"))?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vms_api::Authenticator;
 use vms_config::NodeConfig;
-use vms_messages::auth::NewUser;
+use vms_messages::NewUser;
 use vms_messages::{
     CameraCreate, CameraUpdate, Role, SegmentReady, Tenant, TenantCreate, TenantScope,
 };
@@ -25,11 +25,10 @@ async fn demo_api_key(store: &Store, tenant: &Tenant) -> anyhow::Result<String> 
         None => {
             // Nobody logs in as this user: its password is random and never shown.
             let password = crate::bootstrap::random_password();
-            let hash = tokio::task::spawn_blocking(move || {
-                vms_api::auth::hash_password_blocking(&password)
-            })
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash =
+                tokio::task::spawn_blocking(move || vms_api::hash_password_blocking(&password))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let user = NewUser {
                 email: DEMO_ADMIN.into(),
                 password_hash: hash,
@@ -231,7 +230,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 if let Ok(ready) = serde_json::from_slice::<SegmentReady>(&msg.payload) {
                     let s = ready.segment;
                     let name = names.get(&s.camera_id).map_or("?", String::as_str);
-                    println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, vms_api::routes::segment_media_url(s.id));
+                    println!("segment {name} #{:<5} {:>5.2} s {:>8.1} KiB  {api}{}", s.seq, s.duration_ms as f64 / 1000.0, s.bytes as f64 / 1024.0, vms_api::segment_media_url(s.id));
                 }
             }
             msg = events.next() => {

@@ -1,11 +1,23 @@
-//! The pieces of the `vms` binary: running a node, the demo, the camera simulator, benchmarks, and the
-//! child-process helpers they and the test harness (the dev-only `vms-testkit` crate) share.
+//! The pieces of the `vms` binary: running a node, the demo, the camera simulator, the admin CLI,
+//! and the child-process helpers the benchmarks (`vms-bench`) and the test harness (`vms-testkit`)
+//! share. The modules are private; what the binaries and those crates use is re-exported here.
 
-pub mod backend;
-pub mod bootstrap;
-pub mod ctl;
-pub mod demo;
-pub mod logging;
-pub mod node;
-pub mod process;
-pub mod sim;
+mod backend;
+mod bootstrap;
+mod ctl;
+mod demo;
+mod logging;
+mod node;
+mod process;
+mod sim;
+
+pub use backend::NodeBackend;
+pub use bootstrap::ADMIN_PASSWORD_ENV;
+pub use ctl::{CtlArgs, json_response, run as run_ctl};
+pub use demo::{DemoArgs, run as run_demo};
+pub use logging::init_tracing;
+pub use node::{RunningNode, connect_store, run as run_node, start as start_node};
+pub use process::{
+    SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, signal, terminate, vms_exe,
+};
+pub use sim::{SimArgs, person_scene_frames, run as run_sim, test_pictures};

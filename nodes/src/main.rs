@@ -5,8 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vms_config::NodeConfig;
-use vms_node::logging::init_tracing;
-use vms_node::{ctl, demo, node, sim};
+use vms_node::{
+    CtlArgs, DemoArgs, SimArgs, connect_store, init_tracing, run_ctl, run_demo, run_node, run_sim,
+};
 
 /// Distributed video management and analytics platform.
 #[derive(Parser)]
@@ -28,9 +29,9 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// One node with embedded defaults and simulated cameras.
-    Demo(demo::DemoArgs),
+    Demo(DemoArgs),
     /// Serve simulated RTSP cameras.
-    Sim(sim::SimArgs),
+    Sim(SimArgs),
     /// Apply database migrations.
     Migrate {
         /// Config file (TOML); `VMS_*` variables override it.
@@ -43,7 +44,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Work with a running node's API (tenants, cameras, users, API keys, audit).
-    Ctl(ctl::CtlArgs),
+    Ctl(CtlArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,22 +70,22 @@ fn main() -> anyhow::Result<()> {
         Command::Node { config } => {
             init_tracing(cli.log_json, "info,vms_api::access=warn");
             let config = NodeConfig::load(config.as_deref())?;
-            runtime()?.block_on(node::run(config))
+            runtime()?.block_on(run_node(config))
         }
         Command::Demo(args) => {
             init_tracing(cli.log_json, "warn");
-            runtime()?.block_on(demo::run(args))
+            runtime()?.block_on(run_demo(args))
         }
         Command::Sim(args) => {
             init_tracing(cli.log_json, "warn");
-            sim::run(args)
+            run_sim(args)
         }
         Command::Migrate { config } => {
             init_tracing(cli.log_json, "info");
             let config = NodeConfig::load(config.as_deref())?;
             config.validate()?;
             runtime()?.block_on(async {
-                node::connect_store(&config).await?;
+                connect_store(&config).await?;
                 println!("database at {} is up to date", config.postgres.url);
                 Ok(())
             })
@@ -112,7 +113,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Ctl(args) => {
             init_tracing(cli.log_json, "warn");
-            match runtime()?.block_on(ctl::run(args)) {
+            match runtime()?.block_on(run_ctl(args)) {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     eprintln!("error: {e:#}");

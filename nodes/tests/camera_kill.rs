@@ -10,7 +10,7 @@ use vms_actors::NodeContext;
 use vms_actors::{CameraActor, CameraArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
-use vms_node::process::{SimOptions, SimProcess};
+use vms_node::{SimOptions, SimProcess};
 use vms_store::Store;
 use vms_testkit::{TestDatabase, free_port, wait_for};
 

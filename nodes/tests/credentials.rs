@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use vms_messages::CameraView;
-use vms_messages::auth::{ApiKeyCreated, Me, TokenPair};
+use vms_messages::{ApiKeyCreated, Me, TokenPair};
 use vms_testkit::{Sandbox, assert_refused, typed};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use std::process::Output;
-use vms_messages::auth::ApiKeyPage;
+use vms_messages::ApiKeyPage;
 use vms_messages::{ChannelPage, Tenant};
 use vms_testkit::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox};
 

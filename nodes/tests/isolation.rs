@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use vms_api::CameraPage;
-use vms_messages::auth::{ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, User};
+use vms_messages::{ApiKeyCreated, ApiKeyPage, AuditEntry, AuditPage, User};
 use vms_messages::{CameraView, ChannelCreated, Permission, Role, Rule};
 use vms_testkit::{Sandbox, api_error, typed};
 

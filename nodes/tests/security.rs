@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vms_messages::auth::{ApiKeyCreated, AuditEntry, AuditPage, Me, SigningKeyRotated, TokenPair};
+use vms_messages::{ApiKeyCreated, AuditEntry, AuditPage, Me, SigningKeyRotated, TokenPair};
 use vms_messages::{CameraView, Role, Tenant};
 use vms_testkit::{SANDBOX_ADMIN_EMAIL, Sandbox, api_error, assert_refused, typed, wait_for};
 

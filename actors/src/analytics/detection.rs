@@ -20,10 +20,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vms_config::AnalyticsConfig;
-use vms_messages::event::event_id;
+use vms_messages::event_id;
 use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
-use vms_models::embed::OnnxEmbedder;
-use vms_models::worker::DetectorFactory;
+use vms_models::DetectorFactory;
+use vms_models::OnnxEmbedder;
 use vms_models::{
     Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority, runtime,
 };

@@ -5,10 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
-use vms_messages::rule::{contains, in_schedule};
 use vms_messages::{CrossingDirection, Rule, RuleKind};
+use vms_messages::{contains, in_schedule};
 use vms_models::Detection;
-use vms_models::tracker::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
+use vms_models::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
 
 use chrono::{DateTime, Utc};
 

@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_messages::{CameraId, NodeState, subjects};
-use vms_store::placement::Grant;
+use vms_store::Grant;
 
 /// Name of the leader's lease.
 pub const LEASE: &str = "placement";

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use vms_messages::{CameraId, NodeState, NodeView};
-use vms_store::placement::{Move, PlacedCamera};
+use vms_store::{Move, PlacedCamera};
 
 /// Weight of a node without `max_cameras`.
 const DEFAULT_WEIGHT: f64 = 64.0;

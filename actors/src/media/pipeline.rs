@@ -112,7 +112,7 @@ pub struct PipelineSettings {
     pub url: String,
     /// RTSP credentials, given to the RTSP client apart from the URL (so no URL with them in it is
     /// ever built, shown or logged).
-    pub credentials: Option<vms_messages::camera::RtspCredentials>,
+    pub credentials: Option<vms_messages::RtspCredentials>,
     /// Target segment length.
     pub segment: Duration,
     /// RTSP TCP timeout.

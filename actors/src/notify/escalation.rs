@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vms_messages::Event;
 use vms_messages::Ticket;
-use vms_messages::event::{ESCALATION_KIND, escalation_event_id};
+use vms_messages::{ESCALATION_KIND, escalation_event_id};
 use vms_store::{Store, StoreError};
 
 /// Name of the node's escalation actor (in logs and its supervisor's events).

@@ -23,9 +23,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use vms_config::{NotificationsConfig, SmtpTls};
-use vms_messages::notify::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use vms_messages::{ChannelKind, Event};
-use vms_store::notify::{AttemptOutcome, DueDelivery};
+use vms_messages::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use vms_store::{AttemptOutcome, DueDelivery};
 
 /// Registry name of the node's notifier.
 pub const NOTIFIER_ACTOR: &str = "notifier";

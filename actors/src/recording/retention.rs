@@ -138,7 +138,7 @@ async fn purge_records(ctx: &NodeContext) -> Result<(), ActorProcessingErr> {
     let audit_days = ctx.config.retention.audit_days;
     loop {
         let purged = ctx.store.purge_expired_records(audit_days, BATCH).await?;
-        if purged != vms_store::events::Purged::default() {
+        if purged != vms_store::Purged::default() {
             tracing::info!(
                 events = purged.events,
                 tickets = purged.tickets,

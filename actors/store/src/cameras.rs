@@ -6,7 +6,7 @@ use crate::{
 };
 use std::collections::BTreeMap;
 use tokio_postgres::Row;
-use vms_messages::camera::RtspCredentials;
+use vms_messages::RtspCredentials;
 use vms_messages::{Camera, CameraCreate, CameraId, CameraUpdate, TenantId, TenantScope};
 
 pub(crate) const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_password, enabled, retention_days, labels, sample_fps, created_at, updated_at";

@@ -3,10 +3,10 @@
 use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
 use tokio_postgres::Row;
 use uuid::Uuid;
-use vms_messages::event::ESCALATION_KIND;
+use vms_messages::ESCALATION_KIND;
 use vms_messages::{CameraId, Event, TenantId, TenantScope};
 
-pub use vms_messages::event::EventFilter;
+pub use vms_messages::EventFilter;
 
 const EVENT_COLS: &str = "id, tenant_id, camera_id, kind, rule, rule_id, label, score, bbox, at, node, snapshot IS NOT NULL AS has_snapshot, ticket_id";
 

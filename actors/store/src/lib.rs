@@ -14,18 +14,18 @@ mod cameras;
 mod connect;
 mod cursors;
 mod error;
-pub mod events;
-pub mod fence;
-pub mod notify;
-pub mod placement;
-pub mod rules;
-pub mod scratch;
-pub mod security;
+mod events;
+mod fence;
+mod notify;
+mod placement;
+mod rules;
+mod scratch;
+mod security;
 mod segments;
-pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
 mod tenants;
-pub mod tickets;
+mod tickets;
 
+// The modules are private: what other crates use is re-exported here.
 pub use connect::{
     IDLE_IN_TRANSACTION, SERVER_SILENCE, STATEMENT_TIMEOUT_MS, connection_config, create_database,
     drop_database, with_database,
@@ -36,6 +36,16 @@ pub(crate) use cursors::{
 };
 pub(crate) use error::unique_as_conflict;
 pub use error::{StoreError, error_chain};
+pub use events::{InsertedEvent, Purged};
+pub use fence::{FenceMode, set_test_mode as set_fence_test_mode};
+pub use notify::{AttemptOutcome, DueDelivery};
+pub use placement::{
+    Grant, HANDOVER_LIMIT, HANDOVER_TAIL, LEASE_TAKEOVER_SILENCE, LeaseHolder, Move, PlacedCamera,
+    PlacementTotals,
+};
+pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
+pub use scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
 
 pub(crate) use fence::owner_at_epoch;
 

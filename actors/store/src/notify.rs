@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use vms_messages::notify::delivery_id;
+use vms_messages::delivery_id;
 use vms_messages::{
     Channel, ChannelCreate, ChannelKind, ChannelUpdate, Delivery, DeliveryState, Event, TenantId,
     TenantScope,

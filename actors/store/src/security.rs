@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{ApiKey, ApiKeyId, AuditEntry, Role, TenantId, TenantScope, User, UserId};
+use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 
 const USER_COLS: &str = "id, email, tenant_id, role, disabled, created_at";
 const KEY_COLS: &str = "k.id, k.name, k.prefix, k.user_id, u.tenant_id, k.role, k.expires_at, k.revoked_at, k.created_at";

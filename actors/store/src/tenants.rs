@@ -26,13 +26,10 @@ impl Store {
     /// Creates a tenant with licence defaults for absent limits.
     pub async fn create_tenant(&self, req: &TenantCreate) -> Result<Tenant, StoreError> {
         let client = self.pool.get().await?;
-        let max = to_i32(
-            req.max_cameras
-                .unwrap_or(vms_messages::tenant::DEFAULT_MAX_CAMERAS),
-        );
+        let max = to_i32(req.max_cameras.unwrap_or(vms_messages::DEFAULT_MAX_CAMERAS));
         let days = to_i32(
             req.retention_days
-                .unwrap_or(vms_messages::tenant::DEFAULT_RETENTION_DAYS),
+                .unwrap_or(vms_messages::DEFAULT_RETENTION_DAYS),
         );
         let sql = format!(
             "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
-use vms_messages::event::EventFilter;
+use vms_messages::EventFilter;
 use vms_messages::{CameraId, ErrorBody, Event, EventPage, EventView, SimilarEvents};
 
 /// Query of the event list.

@@ -8,12 +8,12 @@ use crate::backend::{CredentialService, UserService};
 use crate::error::ApiError;
 use crate::guard::{Caller, Guard, client_ip, rate_key};
 use actix_web::{HttpRequest, HttpResponse, web};
-use vms_messages::auth::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, NewUser, UserChange};
 use vms_messages::{
     ApiKeyCreate, ApiKeyCreated, ApiKeyId, ApiKeyPage, Credential, ErrorBody, LoginRequest, Me,
     Permission, RefreshRequest, Role, SigningKeyRotated, TokenPair, User, UserCreate, UserId,
     UserPage, UserUpdate,
 };
+use vms_messages::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, NewUser, UserChange};
 
 fn noted_user(req: &HttpRequest, user: &User) {
     note(

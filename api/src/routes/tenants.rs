@@ -105,7 +105,7 @@ mod tests {
     use actix_web::{App, HttpMessage, test};
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
-    use vms_messages::auth::Credential;
+    use vms_messages::Credential;
     use vms_messages::{Principal, Role, TenantScope, UserId};
 
     /// Tenants kept in a map, as the store would keep them.

@@ -17,15 +17,15 @@ use super::node::BenchNode;
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-use vms_api::auth::{
+use vms_api::{
     argon2, decode_access, encode_access, hash_password_blocking, secret_hash, token_kid,
     verify_password_blocking,
 };
 use vms_config::AuthConfig;
+use vms_messages::SigningKey;
 use vms_messages::UserId;
-use vms_messages::auth::SigningKey;
-use vms_node::process::cpu_seconds;
-use vms_store::scratch::ScratchDatabase;
+use vms_node::cpu_seconds;
+use vms_store::ScratchDatabase;
 
 /// Options of `vms bench auth`.
 #[derive(Clone, Debug, clap::Args)]

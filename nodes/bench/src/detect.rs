@@ -9,8 +9,8 @@ use super::context;
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use std::time::Instant;
+use vms_models::DetectorFactory;
 use vms_models::registry::default_zoo;
-use vms_models::worker::DetectorFactory;
 use vms_models::{
     Detection, Detector, Frame, Manifest, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
 };
@@ -37,7 +37,7 @@ const SCENE_FRAMES_PER_SECOND: u32 = 2;
 
 /// The pictures measured: the test images, then the person scene at 1280x720.
 fn pictures() -> anyhow::Result<Vec<(String, OwnedFrame)>> {
-    let mut out: Vec<(String, OwnedFrame)> = vms_node::sim::test_pictures()?
+    let mut out: Vec<(String, OwnedFrame)> = vms_node::test_pictures()?
         .into_iter()
         .map(|(name, p)| {
             let (width, height, rgb) = (p.width, p.height, p.rgb);
@@ -45,7 +45,7 @@ fn pictures() -> anyhow::Result<Vec<(String, OwnedFrame)>> {
         })
         .collect();
     let (w, h) = (1280, 720);
-    for (i, rgb) in vms_node::sim::person_scene_frames(w, h, SCENE_FRAMES_PER_SECOND)?
+    for (i, rgb) in vms_node::person_scene_frames(w, h, SCENE_FRAMES_PER_SECOND)?
         .into_iter()
         .enumerate()
     {

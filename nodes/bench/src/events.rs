@@ -12,9 +12,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vms_messages::{CameraCreate, RuleCreate, TenantCreate, TenantScope};
-use vms_node::process::{SimOptions, SimProcess};
+use vms_node::{SimOptions, SimProcess};
+use vms_store::ScratchDatabase;
 use vms_store::Store;
-use vms_store::scratch::ScratchDatabase;
 
 /// Options of `vms bench events`.
 #[derive(Clone, Debug, clap::Args)]

@@ -15,10 +15,10 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
-use vms_node::process::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
+use vms_node::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
 use vms_store::MAX_PAGE;
+use vms_store::ScratchDatabase;
 use vms_store::Store;
-use vms_store::scratch::ScratchDatabase;
 
 /// How far apart two segments of one camera may be and still count as continuous: a few frame
 /// intervals at 25 fps.

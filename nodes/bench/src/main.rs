@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use vms_bench::{auth, detect, events, ingest};
-use vms_node::logging::init_tracing;
+use vms_node::init_tracing;
 
 /// Benchmarks of the vms node.
 #[derive(Parser)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
-use vms_node::process::{terminate, vms_exe};
+use vms_node::{terminate, vms_exe};
 
 /// The bootstrap admin of a benchmark node.
 pub const ADMIN_EMAIL: &str = "admin@vms.local";

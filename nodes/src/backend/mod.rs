@@ -33,14 +33,14 @@ use vms_api::{
     EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
     TicketService, UserService,
 };
-use vms_messages::auth::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
-use vms_messages::event::EventFilter;
+use vms_messages::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
     CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, EventView, Rule,
     RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, SimilarEvents, Tenant, TenantCreate,
     TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
+use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{Change, Principal, TicketAction, TicketPage, TicketState, TicketView};
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,

@@ -17,5 +17,5 @@ pub use probes::{
 };
 pub use receivers::{SmtpReceiver, WebhookReceiver};
 pub use sandbox::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox, SandboxBuilder};
-pub use vms_node::ctl::json_response;
+pub use vms_node::json_response;
 pub use waiting::{free_port, wait_for};

@@ -37,7 +37,7 @@ impl NodeProcess {
     /// Stops it with SIGTERM and waits.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            vms_node::process::terminate(pid);
+            vms_node::terminate(pid);
         }
         if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
-use vms_messages::auth::{ApiKeyCreated, TokenPair, User};
+use vms_messages::{ApiKeyCreated, TokenPair, User};
 use vms_messages::{CameraView, Segment, SegmentPage, Tenant};
-use vms_node::ctl::json_response;
-use vms_node::process::{SimOptions, SimProcess};
+use vms_node::json_response;
+use vms_node::{SimOptions, SimProcess};
 
 /// Builds a [`Sandbox`].
 pub struct SandboxBuilder {
@@ -201,10 +201,7 @@ impl Sandbox {
         let data_dir = self.dir.join(data_name);
         let mut cmd = Command::new(&self.exe);
         cmd.arg("node")
-            .env(
-                vms_node::bootstrap::ADMIN_PASSWORD_ENV,
-                SANDBOX_ADMIN_PASSWORD,
-            )
+            .env(vms_node::ADMIN_PASSWORD_ENV, SANDBOX_ADMIN_PASSWORD)
             .env("VMS_NODE_ID", node_id)
             // Nodes of every test share NATS: each sandbox is a cluster of its own.
             .env("VMS_CLUSTER__NAME", &self.node_id)
