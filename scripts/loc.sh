@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 git ls-tree -r --name-only "$rev" | grep '\.rs$' | grep '/src/' \
   | grep -v -e '^chaos-tests/' -e '^nodes/testkit/' -e '^nodes/bench/' -e 'nodes/src/sandbox.rs' -e 'nodes/src/receivers.rs' \
   | while read -r f; do
-      n=$(git show "$rev:$f" | awk '/^#\[cfg\(test\)\]/{exit} {n++} END{print n+0}')
+      n=$(git show "$rev:$f" | awk '/^#\[cfg\(test\)\]/{stop=1} !stop{n++} END{print n+0}')
       echo "$n $f"
     done | sort -n > "${TMPDIR:-/tmp}/loc-$$.txt"
 awk '{s+=$1} END{print "production lines:", s}' "${TMPDIR:-/tmp}/loc-$$.txt"
