@@ -29,6 +29,10 @@ pub use metrics::EVENTS_DEAD_LETTERS;
 pub use ownership::Ownership;
 
 // Media: pure muxing and recording, no actors.
+pub use media::fmp4::{
+    Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, annex_b_units,
+    append_length_prefixed, avc_record, fragment, init_segment,
+};
 pub use media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
 pub use media::tsmux::pts_range;
 

@@ -50,6 +50,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "pipeline" => ("pipeline", "media"),
         "sampler" => ("sampler", "media"),
         "h264" => ("h264", "media"),
+        "fmp4" => ("fmp4", "media"),
         "analysis" => ("analysis", "recording"),
         "tenant" => ("tenant", "recording"),
         "camera" => ("camera", "recording"),

@@ -12,78 +12,17 @@
 //!   ! filesink location=clip-320x240-25fps-6s.h264
 //! ```
 
-use gstreamer::prelude::*;
-use std::path::Path;
 use std::time::Duration;
 use vms_actors::pts_range;
 use vms_actors::{ClosedSegment, SegmentLayout, SegmentRecorder};
 
-const CLIP: &str = "clip-320x240-25fps-6s.h264";
-const FRAME_NS: u64 = 40_000_000;
+mod fixture;
 
-/// The access units of an Annex B stream whose units each begin with an access unit delimiter.
-fn access_units(stream: &[u8]) -> Vec<&[u8]> {
-    let mut starts: Vec<usize> = (0..stream.len().saturating_sub(3))
-        .filter(|&i| stream[i..i + 4] == [0, 0, 1, 0x09])
-        .collect();
-    // A four-byte start code belongs to its unit.
-    for s in &mut starts {
-        if *s > 0 && stream[*s - 1] == 0 {
-            *s -= 1;
-        }
-    }
-    starts.push(stream.len());
-    starts.windows(2).map(|w| &stream[w[0]..w[1]]).collect()
-}
-
-fn has_idr(unit: &[u8]) -> bool {
-    unit.windows(4)
-        .any(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
-}
-
-/// Frames GStreamer decodes from a segment file (demuxed as MPEG-TS, decoded with libav).
-fn decoded_frames(path: &Path) -> anyhow::Result<usize> {
-    gstreamer::init()?;
-    let pipeline = gstreamer::parse::launch(&format!(
-        "filesrc location={} ! tsdemux ! h264parse ! avdec_h264 ! fakesink name=sink sync=false signal-handoffs=true",
-        path.display()
-    ))?
-    .downcast::<gstreamer::Pipeline>()
-    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("sink")
-        .ok_or_else(|| anyhow::anyhow!("no sink"))?;
-    let frames = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&frames);
-    sink.connect("handoff", false, move |_| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        None
-    });
-    pipeline.set_state(gstreamer::State::Playing)?;
-    let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
-    let outcome = bus.timed_pop_filtered(
-        gstreamer::ClockTime::from_seconds(20),
-        &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
-    );
-    pipeline.set_state(gstreamer::State::Null)?;
-    match outcome.as_ref().map(|m| m.view()) {
-        Some(gstreamer::MessageView::Eos(_)) => {
-            Ok(frames.load(std::sync::atomic::Ordering::Relaxed))
-        }
-        Some(gstreamer::MessageView::Error(e)) => {
-            anyhow::bail!("{} does not decode: {}", path.display(), e.error())
-        }
-        _ => anyhow::bail!("{} did not finish decoding", path.display()),
-    }
-}
+use fixture::{FRAME_NS, access_units, clip, decoded_frames, has_idr};
 
 #[test]
 fn a_recorded_clip_becomes_segments_that_decode_frame_for_frame() -> anyhow::Result<()> {
-    let stream = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(CLIP),
-    )?;
+    let stream = clip()?;
     let units = access_units(&stream);
     assert_eq!(units.len(), 150, "the clip holds 6 s at 25 fps");
     let dir = std::env::temp_dir().join(format!("vms-fixture-{}", uuid::Uuid::now_v7().simple()));
@@ -130,7 +69,7 @@ fn a_recorded_clip_becomes_segments_that_decode_frame_for_frame() -> anyhow::Res
             segment.path.display()
         );
         assert_eq!(
-            decoded_frames(&segment.path)?,
+            decoded_frames(&segment.path, "tsdemux")?,
             50,
             "{} decodes every frame",
             segment.path.display()

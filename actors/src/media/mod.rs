@@ -1,8 +1,9 @@
-//! Media: the MPEG-TS muxer, the segment recorder, the GStreamer pipelines, the keyframe sampler
+//! Media: the MPEG-TS muxer, the fragmented MP4 (CMAF) muxer, the segment recorder, the GStreamer pipelines, the keyframe sampler
 //! and the H.264 bitstream helpers. Pure media code: no actors, no store. It may import only
 //! `metrics`; within it, `pipeline` imports the others and none imports `pipeline` but `sampler`
 //! (for its error type).
 
+pub(crate) mod fmp4;
 pub(crate) mod h264;
 pub(crate) mod pipeline;
 pub(crate) mod recorder;

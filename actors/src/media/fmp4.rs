@@ -1,0 +1,385 @@
+//! Fragmented MP4 (CMAF) muxing: the init section (`ftyp` + `moov`) of a camera's video track, H.264
+//! (`avc1`) or H.265 (`hvc1`), and fragments (`moof` + `mdat`) of its samples. Browsers play these
+//! as they are (MSE and HLS need fMP4; HEVC in HLS requires it). Pure code, bytes in and bytes out;
+//! the atoms are the `mp4-atom` crate's.
+//!
+//! Samples are access units in length-prefixed form (4-byte lengths, as RTP depacketisers and the
+//! `avcC`/`hvcC` records use); parameter sets travel in the init section only, so a change of
+//! parameter sets starts a new init section (a new segment).
+
+use mp4_atom::{
+    Atom, Avc1, Avcc, Codec, Dinf, Dref, Encode, FourCC, Ftyp, Hdlr, Hvc1, Hvcc, Mdat, Mdhd, Mdia,
+    Mfhd, Minf, Moof, Moov, Mvex, Mvhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
+    TrunEntry, TrunSamples, Url, Visual, Vmhd,
+};
+
+/// Timescale of video tracks: RTP's 90 kHz clock.
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// The video track's id.
+pub const VIDEO_TRACK: u32 = 1;
+/// `sample_flags` of a sync sample (depends on no other).
+const SYNC_SAMPLE: u32 = 0x0200_0000;
+/// `sample_flags` of a sample that depends on others and is not a sync sample.
+const NON_SYNC_SAMPLE: u32 = 0x0101_0000;
+
+/// A video track's codec with its decoder configuration record, as RTSP ingest hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// H.264, with its `AVCDecoderConfigurationRecord` (the body of an `avcC` box).
+    H264(Vec<u8>),
+    /// H.265, with its `HEVCDecoderConfigurationRecord` (the body of an `hvcC` box).
+    H265(Vec<u8>),
+}
+
+/// A camera's video track.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoTrack {
+    /// Codec and decoder configuration.
+    pub codec: VideoCodec,
+    /// Width in pixels.
+    pub width: u16,
+    /// Height in pixels.
+    pub height: u16,
+}
+
+/// One access unit of the video track.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    /// NAL units, each behind its 4-byte big-endian length.
+    pub data: &'a [u8],
+    /// Duration in [`VIDEO_TIMESCALE`] units (up to the next sample's decode time).
+    pub duration: u32,
+    /// A sync sample (IDR, or IRAP for H.265): decoding may start here.
+    pub keyframe: bool,
+}
+
+/// Why a track or a fragment cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum Fmp4Error {
+    /// The decoder configuration record does not parse.
+    #[error("invalid {codec} decoder configuration: {detail}")]
+    Config {
+        /// Codec of the record.
+        codec: &'static str,
+        /// What the parser said.
+        detail: String,
+    },
+    /// A fragment without samples, or one too large for 32-bit sizes.
+    #[error("cannot write a fragment: {0}")]
+    Fragment(String),
+    /// The atom encoder refused (a bug in what this module builds).
+    #[error("cannot encode mp4 atoms: {0}")]
+    Encode(String),
+}
+
+fn encode(atom: &impl Encode, out: &mut Vec<u8>) -> Result<(), Fmp4Error> {
+    atom.encode(out)
+        .map_err(|e| Fmp4Error::Encode(e.to_string()))
+}
+
+/// The sample entry (`avc1` or `hvc1`) of `track`.
+fn sample_entry(track: &VideoTrack) -> Result<Codec, Fmp4Error> {
+    let visual = Visual {
+        data_reference_index: 1,
+        width: track.width,
+        height: track.height,
+        ..Visual::default()
+    };
+    let config = |codec, e: mp4_atom::Error| Fmp4Error::Config {
+        codec,
+        detail: e.to_string(),
+    };
+    Ok(match &track.codec {
+        VideoCodec::H264(record) => Avc1 {
+            visual,
+            avcc: Avcc::decode_body(&mut record.as_slice()).map_err(|e| config("h264", e))?,
+            ..Avc1::default()
+        }
+        .into(),
+        VideoCodec::H265(record) => Hvc1 {
+            visual,
+            hvcc: Hvcc::decode_body(&mut record.as_slice()).map_err(|e| config("h265", e))?,
+            ..Hvc1::default()
+        }
+        .into(),
+    })
+}
+
+/// The init section of `track`: `ftyp` and a `moov` announcing fragments.
+pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
+    let ftyp = Ftyp {
+        major_brand: FourCC::new(b"iso6"),
+        minor_version: 0,
+        compatible_brands: [b"iso6", b"cmfc", b"mp41"]
+            .into_iter()
+            .map(FourCC::new)
+            .collect(),
+    };
+    let moov = Moov {
+        mvhd: Mvhd {
+            timescale: 1000,
+            next_track_id: VIDEO_TRACK + 1,
+            ..Mvhd::default()
+        },
+        mvex: Some(Mvex {
+            mehd: None,
+            trex: vec![Trex {
+                track_id: VIDEO_TRACK,
+                default_sample_description_index: 1,
+                ..Trex::default()
+            }],
+        }),
+        trak: vec![Trak {
+            tkhd: Tkhd {
+                track_id: VIDEO_TRACK,
+                enabled: true,
+                in_movie: true,
+                width: track.width.into(),
+                height: track.height.into(),
+                ..Tkhd::default()
+            },
+            mdia: Mdia {
+                mdhd: Mdhd {
+                    timescale: VIDEO_TIMESCALE,
+                    language: "und".into(),
+                    ..Mdhd::default()
+                },
+                hdlr: Hdlr {
+                    handler: FourCC::new(b"vide"),
+                    name: "vms video".into(),
+                },
+                minf: Minf {
+                    vmhd: Some(Vmhd::default()),
+                    dinf: Dinf {
+                        dref: Dref {
+                            entries: vec![Url::default().into()],
+                        },
+                    },
+                    stbl: Stbl {
+                        stsd: Stsd {
+                            codecs: vec![sample_entry(track)?],
+                        },
+                        stco: Some(Stco::default()),
+                        ..Stbl::default()
+                    },
+                    ..Minf::default()
+                },
+            },
+            ..Trak::default()
+        }],
+        ..Moov::default()
+    };
+    let mut out = Vec::with_capacity(1024);
+    encode(&ftyp, &mut out)?;
+    encode(&moov, &mut out)?;
+    Ok(out)
+}
+
+/// One fragment: `moof` (number `sequence`, its first sample decoded at `base_decode_time`) and the
+/// `mdat` holding `samples`, in one buffer so that it is written with one write.
+pub fn fragment(
+    sequence: u32,
+    base_decode_time: u64,
+    samples: &[Sample<'_>],
+) -> Result<Vec<u8>, Fmp4Error> {
+    if samples.is_empty() {
+        return Err(Fmp4Error::Fragment("no samples".into()));
+    }
+    let size = |n: usize| {
+        u32::try_from(n).map_err(|_| Fmp4Error::Fragment(format!("{n} bytes is too large")))
+    };
+    let entries = samples
+        .iter()
+        .map(|s| {
+            Ok(TrunEntry {
+                duration: Some(s.duration),
+                size: Some(size(s.data.len())?),
+                flags: Some(if s.keyframe {
+                    SYNC_SAMPLE
+                } else {
+                    NON_SYNC_SAMPLE
+                }),
+                cts: None,
+            })
+        })
+        .collect::<Result<Vec<_>, Fmp4Error>>()?;
+    let mut moof = Moof {
+        mfhd: Mfhd {
+            sequence_number: sequence,
+        },
+        traf: vec![Traf {
+            tfhd: Tfhd {
+                track_id: VIDEO_TRACK,
+                default_base_is_moof: true,
+                ..Tfhd::default()
+            },
+            tfdt: Some(Tfdt {
+                base_media_decode_time: base_decode_time,
+            }),
+            trun: vec![Trun {
+                data_offset: Some(0),
+                samples: TrunSamples::Explicit(entries),
+            }],
+            ..Traf::default()
+        }],
+    };
+    // The data offset counts from the start of the `moof` to the first sample, past the `mdat`
+    // header; encoding once tells the `moof`'s size (the offset's own value does not change it).
+    let mut head = Vec::new();
+    encode(&moof, &mut head)?;
+    let offset =
+        i32::try_from(head.len() + 8).map_err(|_| Fmp4Error::Fragment("moof too large".into()))?;
+    moof.traf[0].trun[0].data_offset = Some(offset);
+    let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+    let mut out = Vec::with_capacity(head.len() + 8 + payload);
+    encode(&moof, &mut out)?;
+    let mut data = Vec::with_capacity(payload);
+    for s in samples {
+        data.extend_from_slice(s.data);
+    }
+    encode(&Mdat { data }, &mut out)?;
+    Ok(out)
+}
+
+/// An `AVCDecoderConfigurationRecord` from H.264 parameter sets (NAL units without start codes).
+pub fn avc_record(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Fmp4Error> {
+    let avcc = Avcc::new(sps, pps).map_err(|e| Fmp4Error::Config {
+        codec: "h264",
+        detail: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    avcc.encode_body(&mut out)
+        .map_err(|e| Fmp4Error::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// The NAL units of an Annex B buffer (start codes removed).
+pub fn annex_b_units(annex_b: &[u8]) -> Vec<&[u8]> {
+    let starts: Vec<usize> = (0..annex_b.len().saturating_sub(2))
+        .filter(|&i| annex_b[i] == 0 && annex_b[i + 1] == 0 && annex_b[i + 2] == 1)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &start)| {
+            let body = start + 3;
+            let mut end = starts.get(k + 1).copied().unwrap_or(annex_b.len());
+            // Trailing zeros belong to the next start code (or are padding).
+            while end > body && annex_b[end - 1] == 0 {
+                end -= 1;
+            }
+            (body < end).then(|| &annex_b[body..end])
+        })
+        .collect()
+}
+
+/// Appends NAL units to `out` behind 4-byte big-endian lengths.
+pub fn append_length_prefixed<'a>(out: &mut Vec<u8>, units: impl IntoIterator<Item = &'a [u8]>) {
+    for unit in units {
+        let len = u32::try_from(unit.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(unit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mp4_atom::Decode;
+
+    const SPS: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    ];
+    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
+
+    fn track() -> VideoTrack {
+        VideoTrack {
+            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
+            width: 320,
+            height: 240,
+        }
+    }
+
+    #[test]
+    fn the_init_section_announces_one_fragmented_video_track() {
+        let init = init_segment(&track()).expect("init");
+        let buf = &mut init.as_slice();
+        let ftyp = Ftyp::decode(buf).expect("ftyp");
+        assert_eq!(ftyp.major_brand, FourCC::new(b"iso6"));
+        let moov = Moov::decode(buf).expect("moov");
+        assert_eq!(moov.trak.len(), 1);
+        assert_eq!(moov.trak[0].mdia.mdhd.timescale, VIDEO_TIMESCALE);
+        assert!(moov.mvex.is_some(), "fragments follow");
+        match &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] {
+            Codec::Avc1(avc1) => {
+                assert_eq!((avc1.visual.width, avc1.visual.height), (320, 240));
+                assert_eq!(avc1.avcc.sequence_parameter_sets, vec![SPS.to_vec()]);
+            }
+            other => panic!("not avc1: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fragment_points_its_samples_at_the_mdat() {
+        let key = [0, 0, 0, 3, 0x65, 1, 2];
+        let delta = [0, 0, 0, 2, 0x41, 3];
+        let samples = [
+            Sample {
+                data: &key,
+                duration: 3600,
+                keyframe: true,
+            },
+            Sample {
+                data: &delta,
+                duration: 3600,
+                keyframe: false,
+            },
+        ];
+        let bytes = fragment(7, 90_000, &samples).expect("fragment");
+        let buf = &mut bytes.as_slice();
+        let moof = Moof::decode(buf).expect("moof");
+        let mdat = Mdat::decode(buf).expect("mdat");
+        assert_eq!(moof.mfhd.sequence_number, 7);
+        let traf = &moof.traf[0];
+        assert_eq!(
+            traf.tfdt.as_ref().map(|t| t.base_media_decode_time),
+            Some(90_000)
+        );
+        let trun = &traf.trun[0];
+        let offset = usize::try_from(trun.data_offset.expect("offset")).expect("positive");
+        assert_eq!(
+            &bytes[offset..offset + key.len()],
+            key,
+            "the offset reaches the first sample"
+        );
+        assert_eq!(mdat.data, [key.as_slice(), delta.as_slice()].concat());
+        let flags: Vec<u32> = trun.samples.iter().filter_map(|e| e.flags).collect();
+        assert_eq!(flags, [SYNC_SAMPLE, NON_SYNC_SAMPLE]);
+    }
+
+    #[test]
+    fn an_empty_fragment_and_a_bad_record_are_refused() {
+        assert!(matches!(fragment(1, 0, &[]), Err(Fmp4Error::Fragment(_))));
+        let bad = VideoTrack {
+            codec: VideoCodec::H265(vec![1, 2]),
+            width: 1,
+            height: 1,
+        };
+        assert!(matches!(
+            init_segment(&bad),
+            Err(Fmp4Error::Config { codec: "h265", .. })
+        ));
+    }
+
+    #[test]
+    fn annex_b_units_lose_their_start_codes() {
+        let buf = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 3, 0,
+        ];
+        let units = annex_b_units(&buf);
+        assert_eq!(units, [&[0x67, 1][..], &[0x68, 2], &[0x65, 3]]);
+        let mut out = Vec::new();
+        append_length_prefixed(&mut out, units);
+        assert_eq!(out[..6], [0, 0, 0, 2, 0x67, 1]);
+    }
+}
