@@ -33,6 +33,9 @@ pub use media::fmp4::{
     Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, annex_b_units,
     append_length_prefixed, avc_record, fragment, init_segment,
 };
+pub use media::fragmenter::{
+    ClosedFragments, FMP4_EXT, FragmentEntry, FragmentError, FragmentRecorder,
+};
 pub use media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
 pub use media::tsmux::pts_range;
 

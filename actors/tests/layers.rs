@@ -51,6 +51,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "sampler" => ("sampler", "media"),
         "h264" => ("h264", "media"),
         "fmp4" => ("fmp4", "media"),
+        "fragmenter" => ("fragmenter", "media"),
         "analysis" => ("analysis", "recording"),
         "tenant" => ("tenant", "recording"),
         "camera" => ("camera", "recording"),

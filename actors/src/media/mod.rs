@@ -4,6 +4,7 @@
 //! (for its error type).
 
 pub(crate) mod fmp4;
+pub(crate) mod fragmenter;
 pub(crate) mod h264;
 pub(crate) mod pipeline;
 pub(crate) mod recorder;

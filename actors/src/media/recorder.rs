@@ -36,9 +36,14 @@ pub struct SegmentLayout {
 impl SegmentLayout {
     /// `<camera_dir>/<YYYY-MM-DD>/<seq>.ts`.
     pub fn path_for(&self, seq: i64, at: DateTime<Utc>) -> PathBuf {
+        self.path_with_ext(seq, at, SEGMENT_EXT)
+    }
+
+    /// `<camera_dir>/<YYYY-MM-DD>/<seq>.<ext>`.
+    pub fn path_with_ext(&self, seq: i64, at: DateTime<Utc>, ext: &str) -> PathBuf {
         self.camera_dir
             .join(at.format("%Y-%m-%d").to_string())
-            .join(format!("{seq:010}.{SEGMENT_EXT}"))
+            .join(format!("{seq:010}.{ext}"))
     }
 }
 

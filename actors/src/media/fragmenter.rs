@@ -1,0 +1,464 @@
+//! `FragmentRecorder`: turns a camera's access units into fragmented MP4 segment files (ingest v2).
+//!
+//! A segment is an init section and fragments of about `fragment` each (one second by default);
+//! fragments need not start on keyframes, so long-GOP cameras still get short fragments. Each
+//! fragment is written with one write and made durable (`fdatasync`) before it counts, so a kill
+//! loses at most the fragment in progress. A segment is cut on the first keyframe at or after the
+//! target length. The recorder keeps each segment's fragment index (byte offsets, times, which
+//! fragments start on a keyframe), so playback can seek and live view can start from a keyframe
+//! without reading whole files.
+
+use crate::media::fmp4::{self, Fmp4Error, Sample, VIDEO_TIMESCALE, VideoTrack};
+use crate::media::recorder::SegmentLayout;
+use chrono::{DateTime, Utc};
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// File extension of fragmented MP4 segments.
+pub const FMP4_EXT: &str = "mp4";
+/// Duration of a sample whose successor has not been seen, until two timestamps have (25 fps).
+const DEFAULT_SAMPLE_TICKS: u64 = 3600;
+/// A timestamp this far (90 kHz) behind the previous one is a discontinuity (a camera's encoder
+/// restarted, its clock wrapped), not B-frame reordering.
+const BACKWARDS_JUMP: u64 = VIDEO_TIMESCALE as u64;
+
+/// One fragment of a segment, as the index keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentEntry {
+    /// Byte offset of its `moof` in the file.
+    pub offset: u64,
+    /// Its length (`moof` and `mdat`).
+    pub len: u64,
+    /// Milliseconds from the segment's start to its first sample.
+    pub start_ms: u32,
+    /// Its duration in milliseconds.
+    pub duration_ms: u32,
+    /// It starts on a keyframe: decoding (and live view) may start here.
+    pub keyframe: bool,
+}
+
+/// A finished fragmented MP4 segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedFragments {
+    /// Per-camera sequence number.
+    pub seq: i64,
+    /// File path.
+    pub path: PathBuf,
+    /// Wall-clock time of the first frame.
+    pub start: DateTime<Utc>,
+    /// Wall-clock time just after the last frame.
+    pub end: DateTime<Utc>,
+    /// Length of the init section (the first fragment starts here).
+    pub init_len: u64,
+    /// Its fragments, in order.
+    pub fragments: Vec<FragmentEntry>,
+}
+
+/// A write that failed, with what reached the disk before it.
+#[derive(Debug, thiserror::Error)]
+pub enum FragmentError {
+    /// The file could not be created, written or made durable (disk full, I/O error).
+    #[error("cannot write segment {path}: {error}")]
+    Io {
+        /// The segment's file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+        /// The segment, closed at its last durable fragment.
+        closed: Option<ClosedFragments>,
+    },
+    /// The track or a fragment cannot be muxed (a decoder configuration that does not parse).
+    #[error(transparent)]
+    Mux(#[from] Fmp4Error),
+}
+
+struct PendingSample {
+    data: Vec<u8>,
+    pts: u64,
+    keyframe: bool,
+}
+
+struct OpenSegment {
+    seq: i64,
+    path: PathBuf,
+    file: File,
+    /// Wall-clock time of the first frame.
+    start: DateTime<Utc>,
+    /// Timestamp (90 kHz) of the first frame.
+    first_pts: u64,
+    /// The connection's mapping of timestamps to wall-clock time.
+    anchor: (u64, DateTime<Utc>),
+    /// Init section, until the first fragment is written with it.
+    init: Option<Vec<u8>>,
+    init_len: u64,
+    /// Bytes durable in the file.
+    len: u64,
+    /// Timestamp up to which the file holds every frame.
+    durable_pts: u64,
+    fragments: Vec<FragmentEntry>,
+}
+
+impl OpenSegment {
+    fn millis(&self, pts: u64) -> u32 {
+        u32::try_from((pts.saturating_sub(self.first_pts)) / 90).unwrap_or(u32::MAX)
+    }
+
+    fn close(self) -> Option<ClosedFragments> {
+        let (t0, w0) = self.anchor;
+        (!self.fragments.is_empty()).then(|| ClosedFragments {
+            seq: self.seq,
+            path: self.path,
+            start: self.start,
+            end: w0 + ticks(self.durable_pts.saturating_sub(t0)),
+            init_len: self.init_len,
+            fragments: self.fragments,
+        })
+    }
+}
+
+/// 90 kHz ticks as a wall-clock duration.
+fn ticks(t: u64) -> chrono::Duration {
+    chrono::Duration::microseconds(i64::try_from(t.saturating_mul(100) / 9).unwrap_or(i64::MAX))
+}
+
+/// Writes a camera's fragmented MP4 segments; see the module docs.
+pub struct FragmentRecorder {
+    layout: SegmentLayout,
+    target: u64,
+    fragment: u64,
+    track: Option<VideoTrack>,
+    next_seq: i64,
+    open: Option<OpenSegment>,
+    pending: Vec<PendingSample>,
+    /// Duration of the last sample seen, for a fragment's last sample at the end.
+    last_step: u64,
+    /// Last timestamp seen, after `pts_offset`.
+    last_pts: Option<u64>,
+    /// Added to the camera's timestamps so that they never run backwards in the files.
+    pts_offset: u64,
+    /// One mapping of timestamps to wall-clock time per connection: (timestamp, its time).
+    anchor: Option<(u64, DateTime<Utc>)>,
+}
+
+impl FragmentRecorder {
+    /// A recorder cutting segments of about `target`, with fragments of about `fragment`.
+    pub fn new(layout: SegmentLayout, target: Duration, fragment: Duration) -> Self {
+        let ticks_of = |d: Duration| {
+            u64::try_from(d.as_micros() * u128::from(VIDEO_TIMESCALE) / 1_000_000)
+                .unwrap_or(u64::MAX)
+        };
+        Self {
+            next_seq: layout.first_seq,
+            layout,
+            target: ticks_of(target),
+            fragment: ticks_of(fragment).max(1),
+            track: None,
+            open: None,
+            pending: Vec::new(),
+            last_step: DEFAULT_SAMPLE_TICKS,
+            last_pts: None,
+            pts_offset: 0,
+            anchor: None,
+        }
+    }
+
+    /// The camera's timestamp on the recording's timeline: a jump backwards of more than a second
+    /// continues from the last frame instead, one frame later.
+    fn timeline(&mut self, pts: u64) -> u64 {
+        let mut t = pts.saturating_add(self.pts_offset);
+        if let Some(prev) = self.last_pts
+            && t.saturating_add(BACKWARDS_JUMP) < prev
+        {
+            self.pts_offset = (prev + self.last_step).saturating_sub(pts);
+            t = prev + self.last_step;
+        }
+        t
+    }
+
+    /// The connection's mapping of timestamps to wall-clock time, set by its first keyframe.
+    fn anchor(&mut self, pts: u64, at: DateTime<Utc>) -> (u64, DateTime<Utc>) {
+        *self.anchor.get_or_insert((pts, at))
+    }
+
+    /// Sets the track (codec, decoder configuration, size). A different track than the open
+    /// segment's closes it: the next keyframe starts a segment with the new init section.
+    pub fn set_track(
+        &mut self,
+        track: VideoTrack,
+    ) -> Result<Option<ClosedFragments>, FragmentError> {
+        if self.track.as_ref() == Some(&track) {
+            return Ok(None);
+        }
+        fmp4::init_segment(&track)?;
+        let closed = match self.last_pts {
+            Some(last) => self.write_and_close(last + self.last_step)?,
+            None => None,
+        };
+        self.track = Some(track);
+        Ok(closed)
+    }
+
+    /// Adds one access unit: length-prefixed NAL units without parameter sets, its timestamp in
+    /// 90 kHz ticks, whether it is a keyframe, and the wall-clock time of its capture. Returns the
+    /// segment it completed, if any. Access units before the first keyframe of a segment, or before
+    /// a track is set, are dropped (nothing before a keyframe could be decoded).
+    pub fn push(
+        &mut self,
+        data: &[u8],
+        pts: u64,
+        keyframe: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ClosedFragments>, FragmentError> {
+        let pts = self.timeline(pts);
+        if let Some(prev) = self.last_pts.filter(|&p| pts > p) {
+            self.last_step = pts - prev;
+        }
+        self.last_pts = Some(pts);
+        let mut closed = None;
+        match &self.open {
+            None if !keyframe || self.track.is_none() => return Ok(None),
+            None => {
+                let anchor = self.anchor(pts, at);
+                self.open_segment(pts, anchor)?;
+            }
+            Some(open) if keyframe && pts.saturating_sub(open.first_pts) >= self.target => {
+                closed = self.write_and_close(pts)?;
+                let anchor = self.anchor(pts, at);
+                self.open_segment(pts, anchor)?;
+            }
+            Some(_) => {
+                let first = self.pending.first().map(|s| s.pts);
+                if first.is_some_and(|f| pts.saturating_sub(f) >= self.fragment) {
+                    self.write_fragment(pts)?;
+                }
+            }
+        }
+        self.pending.push(PendingSample {
+            data: data.to_vec(),
+            pts,
+            keyframe,
+        });
+        Ok(closed)
+    }
+
+    /// Writes what is pending and closes the open segment (the camera stopped, or the node does).
+    /// The next connection's first keyframe anchors its own wall-clock mapping.
+    pub fn finish(&mut self) -> Result<Option<ClosedFragments>, FragmentError> {
+        let end = self.last_pts.map(|p| p + self.last_step);
+        self.anchor = None;
+        self.last_pts = None;
+        self.pts_offset = 0;
+        match end {
+            Some(end) => self.write_and_close(end),
+            None => Ok(self.open.take().and_then(OpenSegment::close)),
+        }
+    }
+
+    /// Sequence number the next segment will get.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// Writes the pending samples as a fragment ending at `end` and closes the open segment.
+    fn write_and_close(&mut self, end: u64) -> Result<Option<ClosedFragments>, FragmentError> {
+        if !self.pending.is_empty() {
+            self.write_fragment(end)?;
+        }
+        Ok(self.open.take().and_then(OpenSegment::close))
+    }
+
+    fn open_segment(
+        &mut self,
+        pts: u64,
+        anchor: (u64, DateTime<Utc>),
+    ) -> Result<(), FragmentError> {
+        let Some(track) = &self.track else {
+            return Ok(());
+        };
+        let at = anchor.1 + ticks(pts.saturating_sub(anchor.0));
+        let init = fmp4::init_segment(track)?;
+        let seq = self.next_seq;
+        let path = self.layout.path_with_ext(seq, at, FMP4_EXT);
+        let created = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| File::create(&path));
+        let file = created.map_err(|error| FragmentError::Io {
+            path: path.clone(),
+            error,
+            closed: None,
+        })?;
+        self.next_seq += 1;
+        self.open = Some(OpenSegment {
+            seq,
+            path,
+            file,
+            start: at,
+            first_pts: pts,
+            anchor,
+            init_len: u64::try_from(init.len()).unwrap_or(u64::MAX),
+            init: Some(init),
+            len: 0,
+            durable_pts: pts,
+            fragments: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Writes the pending samples as one fragment ending at `end` (the next sample's timestamp),
+    /// with one write, and makes it durable.
+    fn write_fragment(&mut self, end: u64) -> Result<(), FragmentError> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let Some(first) = pending.first() else {
+            return Ok(());
+        };
+        let samples: Vec<Sample<'_>> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let next = pending.get(i + 1).map_or(end, |n| n.pts);
+                Sample {
+                    data: &s.data,
+                    duration: u32::try_from(next.saturating_sub(s.pts).max(1)).unwrap_or(u32::MAX),
+                    keyframe: s.keyframe,
+                }
+            })
+            .collect();
+        let sequence = u32::try_from(open.fragments.len() + 1).unwrap_or(u32::MAX);
+        let base = first.pts.saturating_sub(open.first_pts);
+        let fragment = fmp4::fragment(sequence, base, &samples)?;
+        let path = open.path.clone();
+        let mut buf = open.init.take().unwrap_or_default();
+        let offset = open.len + u64::try_from(buf.len()).unwrap_or(0);
+        buf.extend_from_slice(&fragment);
+        let written = open
+            .file
+            .write_all(&buf)
+            .and_then(|()| open.file.sync_data());
+        if let Err(error) = written {
+            let closed = self.open.take().and_then(OpenSegment::close);
+            return Err(FragmentError::Io {
+                path,
+                error,
+                closed,
+            });
+        }
+        open.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        open.fragments.push(FragmentEntry {
+            offset,
+            len: u64::try_from(fragment.len()).unwrap_or(u64::MAX),
+            start_ms: open.millis(first.pts),
+            duration_ms: open.millis(end).saturating_sub(open.millis(first.pts)),
+            keyframe: first.keyframe,
+        });
+        open.durable_pts = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::fmp4::{VideoCodec, avc_record};
+
+    const SPS: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    ];
+    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
+    const SAMPLE: [u8; 6] = [0, 0, 0, 2, 0x41, 1];
+
+    fn track(width: u16) -> VideoTrack {
+        VideoTrack {
+            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
+            width,
+            height: 240,
+        }
+    }
+
+    fn recorder(dir: &std::path::Path) -> FragmentRecorder {
+        let layout = SegmentLayout {
+            camera_dir: dir.to_path_buf(),
+            first_seq: 5,
+        };
+        let mut r = FragmentRecorder::new(layout, Duration::from_secs(2), Duration::from_secs(1));
+        r.set_track(track(320)).expect("track");
+        r
+    }
+
+    fn scratch() -> PathBuf {
+        std::env::temp_dir().join(format!("vms-frag-{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_are_dropped() {
+        let dir = scratch();
+        let mut r = recorder(&dir);
+        let at = Utc::now();
+        assert!(r.push(&SAMPLE, 0, false, at).expect("push").is_none());
+        assert!(r.push(&SAMPLE, 3600, true, at).expect("push").is_none());
+        let closed = r.finish().expect("finish").expect("a segment");
+        assert_eq!(
+            (closed.seq, closed.start),
+            (5, at),
+            "it starts at the keyframe"
+        );
+        assert_eq!(closed.fragments.len(), 1);
+        assert_eq!(r.next_seq(), 6);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_timestamp_jumping_backwards_continues_the_timeline() {
+        let dir = scratch();
+        let mut r = recorder(&dir);
+        let at = Utc::now();
+        for (pts, key) in [(900_000, true), (903_600, false), (0, false), (3600, false)] {
+            r.push(&SAMPLE, pts, key, at).expect("push");
+        }
+        let closed = r.finish().expect("finish").expect("a segment");
+        // Four frames of 40 ms: the jump back did not shorten or reverse the segment.
+        assert_eq!((closed.end - closed.start).num_milliseconds(), 160);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_new_track_closes_the_segment_and_waits_for_a_keyframe() {
+        let dir = scratch();
+        let mut r = recorder(&dir);
+        let at = Utc::now();
+        r.push(&SAMPLE, 0, true, at).expect("push");
+        r.push(&SAMPLE, 3600, false, at).expect("push");
+        let closed = r.set_track(track(640)).expect("track").expect("closed");
+        assert_eq!(closed.seq, 5);
+        assert!(
+            r.set_track(track(640)).expect("same").is_none(),
+            "the same track changes nothing"
+        );
+        assert!(r.push(&SAMPLE, 7200, false, at).expect("push").is_none());
+        r.push(&SAMPLE, 10_800, true, at).expect("push");
+        assert_eq!(r.finish().expect("finish").map(|c| c.seq), Some(6));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_created_is_an_error_naming_it() {
+        let file = scratch();
+        std::fs::write(&file, b"not a folder").expect("file");
+        let mut r = recorder(&file);
+        let err = r.push(&SAMPLE, 0, true, Utc::now()).expect_err("refused");
+        assert!(
+            matches!(err, FragmentError::Io { closed: None, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(file);
+    }
+}
