@@ -37,6 +37,9 @@ pub use media::fragmenter::{
     ClosedFragments, FMP4_EXT, FragmentEntry, FragmentError, FragmentRecorder,
 };
 pub use media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
+pub use media::rtsp::{
+    IngestError, IngestEvent, IngestOptions, RtpTransport, record as record_rtsp,
+};
 pub use media::tsmux::pts_range;
 
 // Recording: tenants, cameras, their segmenters, retention.

@@ -52,6 +52,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "h264" => ("h264", "media"),
         "fmp4" => ("fmp4", "media"),
         "fragmenter" => ("fragmenter", "media"),
+        "rtsp" => ("rtsp", "media"),
         "analysis" => ("analysis", "recording"),
         "tenant" => ("tenant", "recording"),
         "camera" => ("camera", "recording"),

@@ -26,6 +26,19 @@ pub struct SimOptions {
     pub aligned: bool,
 }
 
+impl SimOptions {
+    /// `cameras` 720p cameras of the plain scene on `port`, keyframes spread.
+    pub fn plain(cameras: usize, port: u16) -> Self {
+        Self {
+            cameras,
+            port,
+            resolution: "720p".into(),
+            scene: "plain".into(),
+            aligned: false,
+        }
+    }
+}
+
 /// A running `vms sim` child process, controlled through its standard input.
 pub struct SimProcess {
     child: Child,

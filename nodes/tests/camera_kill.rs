@@ -35,17 +35,7 @@ fn bytes_under(dir: &Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<()> {
-    let sim = SimProcess::start_exe(
-        Path::new(VMS),
-        &SimOptions {
-            cameras: 1,
-            port: free_port()?,
-            resolution: "720p".into(),
-            scene: "plain".into(),
-            aligned: false,
-        },
-    )
-    .await?;
+    let sim = SimProcess::start_exe(Path::new(VMS), &SimOptions::plain(1, free_port()?)).await?;
     let db = TestDatabase::create().await?;
     let store = Store::connect(&db.url, 4)?;
     store.migrate().await?;

@@ -223,7 +223,11 @@ impl FragmentRecorder {
                 let anchor = self.anchor(pts, at);
                 self.open_segment(pts, anchor)?;
             }
-            Some(open) if keyframe && pts.saturating_sub(open.first_pts) >= self.target => {
+            // Half a frame early counts: a live source's timestamps jitter around the frame grid.
+            Some(open)
+                if keyframe
+                    && pts.saturating_sub(open.first_pts) + self.last_step / 2 >= self.target =>
+            {
                 closed = self.write_and_close(pts)?;
                 let anchor = self.anchor(pts, at);
                 self.open_segment(pts, anchor)?;

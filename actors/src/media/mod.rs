@@ -1,4 +1,5 @@
-//! Media: the MPEG-TS muxer, the fragmented MP4 (CMAF) muxer, the segment recorder, the GStreamer pipelines, the keyframe sampler
+//! Media: the MPEG-TS muxer, the fragmented MP4 (CMAF) muxer and segment writer, RTSP ingest
+//! through retina, the segment recorder, the GStreamer pipelines, the keyframe sampler
 //! and the H.264 bitstream helpers. Pure media code: no actors, no store. It may import only
 //! `metrics`; within it, `pipeline` imports the others and none imports `pipeline` but `sampler`
 //! (for its error type).
@@ -8,5 +9,6 @@ pub(crate) mod fragmenter;
 pub(crate) mod h264;
 pub(crate) mod pipeline;
 pub(crate) mod recorder;
+pub(crate) mod rtsp;
 pub(crate) mod sampler;
 pub(crate) mod tsmux;

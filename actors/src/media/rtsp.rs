@@ -1,0 +1,201 @@
+//! RTSP ingest through `retina` (ingest v2): one tokio task per camera reads RTP over the RTSP
+//! connection (interleaved TCP by default, UDP as an option) and depacketises in the same task, with
+//! no thread hand-off per packet, handing each video frame to the camera's [`FragmentRecorder`].
+//!
+//! Camera quirks go through retina's options: timestamps that do not start where `RTP-Info` says
+//! (`InitialTimestampPolicy::Permissive`), parameter sets missing from the SDP (they are taken from
+//! the stream; the recorder waits for them), parameter sets changing mid-stream (a new init section
+//! and segment), and timestamps jumping backwards (the recorder continues its timeline).
+
+use crate::media::fmp4::{VideoCodec, VideoTrack};
+use crate::media::fragmenter::{ClosedFragments, FragmentError, FragmentRecorder};
+use chrono::Utc;
+use futures_util::StreamExt;
+use retina::client::{
+    Credentials, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions,
+    Transport,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, VideoParametersCodec};
+use std::time::Duration;
+
+/// How a camera's RTP reaches us.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RtpTransport {
+    /// Interleaved on the RTSP TCP connection (the default: works through NAT and firewalls).
+    #[default]
+    Tcp,
+    /// RTP and RTCP on UDP ports of their own (LAN cameras that do not interleave).
+    Udp,
+}
+
+/// What one ingest session needs.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// `rtsp://` or `rtsps://` URL, without credentials.
+    pub url: url::Url,
+    /// User name and password, when the camera asks (basic or digest).
+    pub credentials: Option<(String, String)>,
+    /// How RTP travels.
+    pub transport: RtpTransport,
+    /// No frame for this long ends the session (a frozen camera sends nothing at all).
+    pub watchdog: Duration,
+}
+
+/// Something an ingest session reports as it goes.
+#[derive(Debug)]
+pub enum IngestEvent {
+    /// A video frame arrived.
+    Frame {
+        /// Its size in bytes.
+        bytes: usize,
+        /// Whether it is a keyframe.
+        keyframe: bool,
+    },
+    /// A segment file is complete.
+    Closed(ClosedFragments),
+}
+
+/// Why an ingest session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The camera could not be reached or refused the session (retina's message says why).
+    #[error("rtsp: {0}")]
+    Rtsp(String),
+    /// The camera offers no video stream.
+    #[error("the camera offers no video stream")]
+    NoVideo,
+    /// The camera's video codec is one we cannot record.
+    #[error("unsupported codec {0}: only H.264 and H.265 are recorded")]
+    UnsupportedCodec(String),
+    /// No frame within the watchdog's time.
+    #[error("no frames for {0:?}")]
+    NoFrames(Duration),
+    /// The stream ended.
+    #[error("the camera ended the stream")]
+    Ended,
+    /// A segment could not be written.
+    #[error(transparent)]
+    Write(#[from] FragmentError),
+}
+
+fn rtsp(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Rtsp(e.to_string())
+}
+
+/// The recorder's track for retina's video parameters.
+fn track_of(params: &VideoParameters) -> Result<VideoTrack, IngestError> {
+    let record = params.extra_data().to_vec();
+    let codec = match params.codec_params() {
+        VideoParametersCodec::H264 { .. } => VideoCodec::H264(record),
+        VideoParametersCodec::H265 { .. } => VideoCodec::H265(record),
+        _ => return Err(IngestError::UnsupportedCodec(params.rfc6381_codec().into())),
+    };
+    let (width, height) = params.pixel_dimensions();
+    Ok(VideoTrack {
+        codec,
+        width: u16::try_from(width).unwrap_or(u16::MAX),
+        height: u16::try_from(height).unwrap_or(u16::MAX),
+    })
+}
+
+/// Records the camera `options` names into `recorder` until `stop` turns true (then `Ok`), or the
+/// session fails. Every frame and closed segment goes to `on_event`; the open segment is closed
+/// (at its last durable fragment) whichever way the session ends.
+pub async fn record(
+    options: &IngestOptions,
+    recorder: &mut FragmentRecorder,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    on_event: &mut (dyn FnMut(IngestEvent) + Send),
+) -> Result<(), IngestError> {
+    let outcome = run(options, recorder, stop, on_event).await;
+    let finished = recorder.finish();
+    if let Ok(Some(closed)) = &finished {
+        on_event(IngestEvent::Closed(closed.clone()));
+    }
+    outcome?;
+    finished.map(|_| ()).map_err(IngestError::from)
+}
+
+async fn run(
+    options: &IngestOptions,
+    recorder: &mut FragmentRecorder,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    on_event: &mut (dyn FnMut(IngestEvent) + Send),
+) -> Result<(), IngestError> {
+    let creds = options
+        .credentials
+        .clone()
+        .map(|(username, password)| Credentials { username, password });
+    let session_options = SessionOptions::default()
+        .creds(creds)
+        .user_agent(format!("vms/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(options.url.clone(), session_options)
+        .await
+        .map_err(rtsp)?;
+    let video = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video")
+        .ok_or(IngestError::NoVideo)?;
+    let encoding = session.streams()[video]
+        .encoding_name()
+        .to_ascii_lowercase();
+    if !matches!(encoding.as_str(), "h264" | "h265") {
+        return Err(IngestError::UnsupportedCodec(encoding));
+    }
+    let transport = match options.transport {
+        RtpTransport::Tcp => Transport::Tcp(Default::default()),
+        RtpTransport::Udp => Transport::Udp(Default::default()),
+    };
+    session
+        .setup(
+            video,
+            SetupOptions::default()
+                .transport(transport)
+                .frame_format(FrameFormat::MP4),
+        )
+        .await
+        .map_err(rtsp)?;
+    let mut frames = session
+        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
+        .await
+        .map_err(rtsp)?
+        .demuxed()
+        .map_err(rtsp)?;
+    if let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters() {
+        recorder.set_track(track_of(params)?)?;
+    }
+    loop {
+        let item = tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return Ok(());
+                }
+                continue;
+            }
+            item = tokio::time::timeout(options.watchdog, frames.next()) => item,
+        };
+        let frame = match item {
+            Err(_) => return Err(IngestError::NoFrames(options.watchdog)),
+            Ok(None) => return Err(IngestError::Ended),
+            Ok(Some(Err(e))) => return Err(rtsp(e)),
+            Ok(Some(Ok(CodecItem::VideoFrame(frame)))) => frame,
+            Ok(Some(Ok(_))) => continue,
+        };
+        if frame.has_new_parameters()
+            && let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters()
+            && let Some(closed) = recorder.set_track(track_of(params)?)?
+        {
+            on_event(IngestEvent::Closed(closed));
+        }
+        let pts = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
+        let keyframe = frame.is_random_access_point();
+        on_event(IngestEvent::Frame {
+            bytes: frame.data().len(),
+            keyframe,
+        });
+        if let Some(closed) = recorder.push(frame.data(), pts, keyframe, Utc::now())? {
+            on_event(IngestEvent::Closed(closed));
+        }
+    }
+}

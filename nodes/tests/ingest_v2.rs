@@ -1,0 +1,138 @@
+//! Ingest v2 against the real simulator: retina reads the camera's RTSP over interleaved TCP and
+//! the fMP4 writer records it in 1 s fragments; the segments play in ffprobe with the duration the
+//! index gives, and each fragment's offset points at a `moof`. A Motion-JPEG camera is refused
+//! naming its codec, a closed port is an RTSP error, and a frozen camera trips the watchdog.
+
+use std::path::Path;
+use std::time::Duration;
+use vms_actors::{
+    ClosedFragments, FragmentRecorder, IngestError, IngestEvent, IngestOptions, RtpTransport,
+    SegmentLayout, record_rtsp,
+};
+use vms_node::{SimOptions, SimProcess};
+use vms_testkit::{ffprobe_duration, free_port};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+
+async fn simulator() -> anyhow::Result<SimProcess> {
+    SimProcess::start_exe(Path::new(VMS), &SimOptions::plain(1, free_port()?)).await
+}
+
+fn options(url: &str) -> anyhow::Result<IngestOptions> {
+    Ok(IngestOptions {
+        url: url.parse()?,
+        credentials: None,
+        transport: RtpTransport::Tcp,
+        watchdog: Duration::from_secs(3),
+    })
+}
+
+/// Records `url` for `seconds` (or until the session ends); the segments closed and how it ended.
+async fn record_for(
+    url: &str,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<(Vec<ClosedFragments>, Result<(), IngestError>)> {
+    let options = options(url)?;
+    let mut recorder = FragmentRecorder::new(
+        SegmentLayout {
+            camera_dir: dir.to_path_buf(),
+            first_seq: 1,
+        },
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+    );
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let _ = stop_tx.send(true);
+        stop_tx
+    });
+    let mut closed = Vec::new();
+    let mut on_event = |event: IngestEvent| {
+        if let IngestEvent::Closed(c) = event {
+            closed.push(c);
+        }
+    };
+    let outcome = record_rtsp(&options, &mut recorder, &mut stop, &mut on_event).await;
+    stopper.abort();
+    Ok((closed, outcome))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retina_records_the_simulator_in_playable_one_second_fragments() -> anyhow::Result<()> {
+    let sim = simulator().await?;
+    let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
+    let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
+    outcome?;
+    // The session and the simulator take a moment to start, and recording waits for a keyframe.
+    assert!(
+        closed.len() >= 2,
+        "segments of about 2 s over 9 s: {closed:#?}"
+    );
+    for whole in &closed[..closed.len() - 1] {
+        let ms = (whole.end - whole.start).num_milliseconds();
+        assert!((1900..=2100).contains(&ms), "a whole segment lasts {ms} ms");
+    }
+    for segment in &closed {
+        assert!(
+            segment.fragments[0].keyframe,
+            "a segment starts on a keyframe"
+        );
+        let bytes = std::fs::read(&segment.path)?;
+        for f in &segment.fragments {
+            let at = usize::try_from(f.offset)?;
+            assert_eq!(
+                &bytes[at + 4..at + 8],
+                b"moof",
+                "fragment at {} is a moof",
+                f.offset
+            );
+        }
+        let indexed = (segment.end - segment.start).num_milliseconds() as f64 / 1000.0;
+        let probed = ffprobe_duration(&segment.path)?;
+        assert!(
+            (probed - indexed).abs() < 0.2,
+            "{}: ffprobe {probed} s, index {indexed} s",
+            segment.path.display()
+        );
+    }
+    for pair in closed.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start, "segments abut");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cameras_end_with_a_reason() -> anyhow::Result<()> {
+    let mut sim = simulator().await?;
+    let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
+    let (_, mjpeg) = record_for(&sim.url_of("/mjpeg0"), 5, &dir).await?;
+    assert!(
+        matches!(&mjpeg, Err(IngestError::UnsupportedCodec(c)) if c == "jpeg"),
+        "{mjpeg:?}"
+    );
+    let closed_port = format!("rtsp://127.0.0.1:{}/cam0", free_port()?);
+    let (_, refused) = record_for(&closed_port, 5, &dir).await?;
+    assert!(matches!(refused, Err(IngestError::Rtsp(_))), "{refused:?}");
+    // A camera that freezes mid-stream: the watchdog ends the session, its segment is closed.
+    let url = sim.url(0);
+    let recording = tokio::spawn({
+        let dir = dir.clone();
+        async move { record_for(&url, 30, &dir).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sim.command("freeze 0").await?;
+    let (closed, frozen) = recording.await??;
+    assert!(
+        matches!(frozen, Err(IngestError::NoFrames(_))),
+        "{frozen:?}"
+    );
+    assert!(
+        !closed.is_empty(),
+        "what was recorded before the freeze is closed"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
