@@ -33,6 +33,7 @@ pub use media::fmp4::{
     Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, annex_b_units,
     append_length_prefixed, avc_record, fragment, init_segment,
 };
+pub use media::fmp4_scan::{ScannedFragments, scan as scan_fragments};
 pub use media::fragmenter::{
     ClosedFragments, FMP4_EXT, FragmentEntry, FragmentError, FragmentRecorder,
 };

@@ -13,6 +13,7 @@ use std::time::Duration;
 use vms_actors::{
     ClosedFragments, FragmentRecorder, Sample, SegmentLayout, VIDEO_TIMESCALE, VideoCodec,
     VideoTrack, annex_b_units, append_length_prefixed, avc_record, fragment, init_segment,
+    scan_fragments,
 };
 
 /// 90 kHz ticks per frame of the clip.
@@ -117,6 +118,14 @@ fn the_writer_cuts_segments_on_keyframes_in_durable_one_second_fragments() -> an
         }
         let last = segment.fragments.last().map_or(0, |f| f.offset + f.len);
         assert_eq!(last, len, "the index covers the whole file");
+        let scanned = scan_fragments(&std::fs::read(&segment.path)?)
+            .ok_or_else(|| anyhow::anyhow!("{} is not ours", segment.path.display()))?;
+        assert_eq!(
+            scanned.fragments, segment.fragments,
+            "the file gives back the writer's index"
+        );
+        let span = i64::try_from(scanned.duration / 90)?;
+        assert_eq!(span, (segment.end - segment.start).num_milliseconds());
         assert_eq!(
             decoded_frames(&segment.path, "qtdemux")?,
             50,
@@ -135,6 +144,11 @@ fn the_writer_cuts_segments_on_keyframes_in_durable_one_second_fragments() -> an
         25,
         "the durable fragment plays"
     );
+    // A kill mid-write leaves part of the next fragment: the scan keeps only the whole one.
+    let torn = scan_fragments(&bytes[..end + 100])
+        .ok_or_else(|| anyhow::anyhow!("the torn file is not ours"))?;
+    assert_eq!(torn.fragments, first.fragments[..1]);
+    assert_eq!(torn.len, u64::try_from(end)?);
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

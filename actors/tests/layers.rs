@@ -51,6 +51,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "sampler" => ("sampler", "media"),
         "h264" => ("h264", "media"),
         "fmp4" => ("fmp4", "media"),
+        "fmp4_scan" => ("fmp4_scan", "media"),
         "fragmenter" => ("fragmenter", "media"),
         "rtsp" => ("rtsp", "media"),
         "analysis" => ("analysis", "recording"),

@@ -5,6 +5,7 @@
 //! (for its error type).
 
 pub(crate) mod fmp4;
+pub(crate) mod fmp4_scan;
 pub(crate) mod fragmenter;
 pub(crate) mod h264;
 pub(crate) mod pipeline;

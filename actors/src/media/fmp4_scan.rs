@@ -1,0 +1,191 @@
+//! What a fragmented MP4 segment file holds, read back from its boxes: after a kill the file may
+//! end inside the fragment that was being written; everything up to the last whole fragment was
+//! made durable by the writer and is kept. The fragment index comes from each `moof` (`tfdt` and
+//! `trun`), so a file nobody indexed gets the same index its writer would have given it.
+
+use crate::media::fmp4::VIDEO_TIMESCALE;
+use crate::media::fragmenter::FragmentEntry;
+use mp4_atom::{Decode, Moof};
+
+/// `sample_flags` bit of a sample that is not a sync sample.
+const NON_SYNC_FLAG: u32 = 0x0001_0000;
+
+/// The whole part of a fragmented MP4 file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScannedFragments {
+    /// Bytes up to the end of the last whole fragment (what a truncation keeps).
+    pub len: u64,
+    /// Length of the init section (`ftyp` and `moov`).
+    pub init_len: u64,
+    /// Its whole fragments, in order.
+    pub fragments: Vec<FragmentEntry>,
+    /// From the first sample's decode time to the end of the last one, in 90 kHz ticks.
+    pub duration: u64,
+}
+
+/// The top-level boxes of `bytes` that are whole: (type, offset, length).
+fn boxes(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(head) = bytes.get(at..at + 8) {
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let kind = [head[4], head[5], head[6], head[7]];
+        let len = match size {
+            0 => bytes.len() - at,
+            1 => match bytes.get(at + 8..at + 16) {
+                Some(large) => {
+                    let mut wide = [0u8; 8];
+                    wide.copy_from_slice(large);
+                    usize::try_from(u64::from_be_bytes(wide)).unwrap_or(usize::MAX)
+                }
+                None => break,
+            },
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        if len < 8 || at.checked_add(len).is_none_or(|end| end > bytes.len()) {
+            break;
+        }
+        out.push((kind, at, len));
+        at += len;
+    }
+    out
+}
+
+/// Reads a fragmented MP4 segment: its init section and every whole `moof` + `mdat` pair after it.
+/// `None` when it does not start with an init section (not ours, or cut before its first fragment
+/// was durable, so it holds nothing playable).
+pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
+    let boxes = boxes(bytes);
+    let moov = boxes.iter().position(|(kind, _, _)| kind == b"moov")?;
+    let init_len = boxes.get(moov).map(|&(_, at, len)| at + len)?;
+    let mut fragments = Vec::new();
+    let mut first_decode = None;
+    let mut end_decode = 0u64;
+    let mut len = init_len;
+    for pair in boxes[moov + 1..].chunks(2) {
+        let [(moof_kind, at, moof_len), (mdat_kind, _, mdat_len)] = pair else {
+            break;
+        };
+        if moof_kind != b"moof" || mdat_kind != b"mdat" {
+            break;
+        }
+        let Ok(moof) = Moof::decode(&mut &bytes[*at..at + moof_len]) else {
+            break;
+        };
+        let Some(traf) = moof.traf.first() else {
+            break;
+        };
+        let base = traf
+            .tfdt
+            .as_ref()
+            .map_or(end_decode, |t| t.base_media_decode_time);
+        let samples: Vec<_> = traf.trun.iter().flat_map(|t| t.samples.iter()).collect();
+        let ticks: u64 = samples
+            .iter()
+            .map(|s| u64::from(s.duration.unwrap_or(0)))
+            .sum();
+        let keyframe = samples
+            .first()
+            .and_then(|s| s.flags)
+            .is_some_and(|f| f & NON_SYNC_FLAG == 0);
+        // Times relative to the first fragment, in milliseconds as the writer gives them.
+        let since_first = base.saturating_sub(*first_decode.get_or_insert(base));
+        let ms = |t: u64| u32::try_from(t / u64::from(VIDEO_TIMESCALE / 1000)).unwrap_or(u32::MAX);
+        fragments.push(FragmentEntry {
+            offset: u64::try_from(*at).unwrap_or(u64::MAX),
+            len: u64::try_from(moof_len + mdat_len).unwrap_or(u64::MAX),
+            start_ms: ms(since_first),
+            duration_ms: ms(since_first + ticks) - ms(since_first),
+            keyframe,
+        });
+        end_decode = base + ticks;
+        len = at + moof_len + mdat_len;
+    }
+    Some(ScannedFragments {
+        len: u64::try_from(len).unwrap_or(u64::MAX),
+        init_len: u64::try_from(init_len).unwrap_or(u64::MAX),
+        duration: first_decode.map_or(0, |f| end_decode.saturating_sub(f)),
+        fragments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::fmp4::{Sample, VideoCodec, VideoTrack, avc_record, fragment, init_segment};
+
+    const SPS: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    ];
+    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
+    const DATA: [u8; 6] = [0, 0, 0, 2, 0x41, 1];
+
+    /// An init section and `n` fragments of 25 frames at 25 fps, the first of each on a keyframe.
+    fn file(n: u32) -> Vec<u8> {
+        let track = VideoTrack {
+            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
+            width: 320,
+            height: 240,
+        };
+        let mut out = init_segment(&track).expect("init");
+        for i in 0..n {
+            let samples: Vec<Sample<'_>> = (0..25)
+                .map(|k| Sample {
+                    data: &DATA,
+                    duration: 3600,
+                    keyframe: k == 0,
+                })
+                .collect();
+            out.extend(fragment(i + 1, u64::from(i) * 90_000, &samples).expect("fragment"));
+        }
+        out
+    }
+
+    #[test]
+    fn a_whole_file_is_indexed_fragment_by_fragment() {
+        let bytes = file(3);
+        let scanned = scan(&bytes).expect("ours");
+        assert_eq!(scanned.len, u64::try_from(bytes.len()).expect("len"));
+        assert_eq!(scanned.duration, 3 * 90_000);
+        let starts: Vec<(u32, u32, bool)> = scanned
+            .fragments
+            .iter()
+            .map(|f| (f.start_ms, f.duration_ms, f.keyframe))
+            .collect();
+        assert_eq!(
+            starts,
+            [(0, 1000, true), (1000, 1000, true), (2000, 1000, true)]
+        );
+        assert_eq!(scanned.fragments[0].offset, scanned.init_len);
+    }
+
+    #[test]
+    fn a_file_cut_mid_fragment_keeps_its_whole_fragments() {
+        let bytes = file(3);
+        let whole = scan(&bytes).expect("ours");
+        let second_end = whole.fragments[1].offset + whole.fragments[1].len;
+        for cut in [
+            second_end + 3,
+            second_end + 20,
+            u64::try_from(bytes.len() - 1).expect("len"),
+        ] {
+            let scanned = scan(&bytes[..usize::try_from(cut).expect("cut")]).expect("ours");
+            assert_eq!(scanned.len, second_end, "cut at {cut}");
+            assert_eq!(scanned.fragments, whole.fragments[..2], "cut at {cut}");
+            assert_eq!(scanned.duration, 2 * 90_000);
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_whole_init_section_holds_nothing() {
+        let bytes = file(1);
+        let init_len = scan(&bytes).expect("ours").init_len;
+        assert_eq!(
+            scan(&bytes[..usize::try_from(init_len - 1).expect("len")]),
+            None
+        );
+        assert_eq!(scan(b"not an mp4 file at all"), None);
+        let empty = scan(&bytes[..usize::try_from(init_len).expect("len")]).expect("init only");
+        assert!(empty.fragments.is_empty());
+    }
+}
