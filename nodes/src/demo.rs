@@ -86,6 +86,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         resolution: "720p".into(),
         scene: "person".into(),
         aligned: false,
+        codec: "h264".into(),
     })
     .await?;
     let node = node::start(config.clone()).await?;

@@ -24,6 +24,8 @@ pub struct SimOptions {
     pub scene: String,
     /// All cameras' keyframes at the same instant (default: spread over the keyframe interval).
     pub aligned: bool,
+    /// `h264` or `h265`.
+    pub codec: String,
 }
 
 impl SimOptions {
@@ -35,6 +37,7 @@ impl SimOptions {
             resolution: "720p".into(),
             scene: "plain".into(),
             aligned: false,
+            codec: "h264".into(),
         }
     }
 }
@@ -81,6 +84,7 @@ impl SimProcess {
             ])
             .args(["--resolution", &opts.resolution])
             .args(["--scene", &opts.scene])
+            .args(["--codec", &opts.codec])
             .args(opts.aligned.then_some("--aligned"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

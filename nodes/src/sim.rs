@@ -1,7 +1,8 @@
 //! `vms sim`: a camera simulator on gst-rtsp-server. Serves `rtsp://127.0.0.1:<port>/cam{i}` from a
-//! looping, pre-encoded H.264 clip (encoded once with `x264enc`, keyframe every GOP, `scenecut=0`, and
-//! cached on disk), so serving a camera costs almost nothing: a pacing thread pushes the cached access
-//! units into each camera's `appsrc` in real time, and `rtph264pay` packetises them.
+//! looping, pre-encoded H.264 or H.265 clip (`--codec`; encoded once with `x264enc` or `x265enc`,
+//! keyframe every GOP, no scene cuts, and cached on disk), so serving a camera costs almost nothing: a
+//! pacing thread pushes the cached access units into each camera's `appsrc` in real time, and
+//! `rtph264pay` or `rtph265pay` packetises them.
 //!
 //! It also serves `/mjpeg0`, a Motion-JPEG stream for testing codec refusal. Commands on standard input
 //! control cameras for tests: `stop N` (drops the camera's clients and unmounts it: reconnects get 404),
@@ -52,6 +53,49 @@ pub struct SimArgs {
     /// What the cameras see: test bars (`plain`) or a person walking through a room (`person`).
     #[arg(long, default_value = "plain", value_parser = ["plain", "person"])]
     pub scene: String,
+    /// Video codec the cameras send.
+    #[arg(long, default_value = "h264", value_parser = ["h264", "h265"])]
+    pub codec: String,
+}
+
+/// The GStreamer elements of a codec: encoder (for the clip), parser caps name and payloader.
+struct CodecElements {
+    /// Encoder launch text, given the bitrate in kbit/s and the GOP in frames.
+    encoder: fn(u32, u32) -> String,
+    /// Parser element.
+    parser: &'static str,
+    /// Caps media type of the parsed stream.
+    caps: &'static str,
+    /// RTP payloader element.
+    payloader: &'static str,
+}
+
+fn codec_elements(codec: &str) -> CodecElements {
+    if codec == "h265" {
+        CodecElements {
+            encoder: |kbps, gop| {
+                format!(
+                    "x265enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
+                       option-string=\"scenecut=0:min-keyint={gop}:open-gop=0:repeat-headers=1\""
+                )
+            },
+            parser: "h265parse",
+            caps: "video/x-h265",
+            payloader: "rtph265pay",
+        }
+    } else {
+        CodecElements {
+            encoder: |kbps, gop| {
+                format!(
+                    "x264enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
+                       option-string=\"scenecut=0:keyint_min={gop}\""
+                )
+            },
+            parser: "h264parse",
+            caps: "video/x-h264",
+            payloader: "rtph264pay",
+        }
+    }
 }
 
 /// Length of the looping clip.
@@ -72,6 +116,8 @@ struct Clip {
     units: Vec<AccessUnit>,
     caps: gst::Caps,
     fps: u32,
+    /// RTP payloader of its codec.
+    payloader: &'static str,
 }
 
 struct SimCamera {
@@ -133,8 +179,8 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
         ""
     };
     let name = format!(
-        "clip-v1-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.h264",
-        args.fps, args.gop_seconds
+        "clip-v1-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.{}",
+        args.fps, args.gop_seconds, args.codec
     );
     let path = dir.join(name);
     if path.exists() {
@@ -155,14 +201,16 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
     } else {
         format!("videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4")
     };
+    let codec = codec_elements(&args.codec);
     let launch = format!(
         "{source} ! \
-         video/x-raw,width={w},height={h},framerate={fps}/1,format=I420 ! \
-         x264enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
-           option-string=\"scenecut=0:keyint_min={gop}\" ! \
-         h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+         video/x-raw,width={w},height={h},framerate={fps}/1,format=I420 ! {encoder} ! \
+         {parser} config-interval=-1 ! {caps},stream-format=byte-stream,alignment=au ! \
          filesink location=\"{tmp}\"",
         fps = args.fps,
+        encoder = (codec.encoder)(kbps, gop),
+        parser = codec.parser,
+        caps = codec.caps,
         tmp = tmp.display()
     );
     let pipeline = gst::parse::launch(&launch)
@@ -303,10 +351,13 @@ fn person_frame(person: &Picture, w: u32, h: u32, i: u32, fps: u32) -> Vec<u8> {
 }
 
 /// Splits the cached clip into access units.
-fn load_clip(path: &Path, fps: u32) -> anyhow::Result<Clip> {
+fn load_clip(path: &Path, fps: u32, codec: &str) -> anyhow::Result<Clip> {
+    let codec = codec_elements(codec);
     let launch = format!(
-        "filesrc location=\"{}\" ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out sync=false",
-        path.display()
+        "filesrc location=\"{}\" ! {} ! {},stream-format=byte-stream,alignment=au ! appsink name=out sync=false",
+        path.display(),
+        codec.parser,
+        codec.caps
     );
     let pipeline = gst::parse::launch(&launch)?
         .downcast::<gst::Pipeline>()
@@ -354,7 +405,12 @@ fn load_clip(path: &Path, fps: u32) -> anyhow::Result<Clip> {
             path.display()
         );
     }
-    Ok(Clip { units, caps, fps })
+    Ok(Clip {
+        units,
+        caps,
+        fps,
+        payloader: codec.payloader,
+    })
 }
 
 /// Pushes the clip into every connected `appsrc` of a camera, in real time, forever.
@@ -403,12 +459,13 @@ fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64) {
     }
 }
 
-fn h264_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaFactory {
+fn camera_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaFactory {
     let factory = rtsp::RTSPMediaFactory::new();
-    factory.set_launch(
+    factory.set_launch(&format!(
         "( appsrc name=src is-live=true do-timestamp=true format=time max-bytes=4000000 leaky-type=downstream \
-           ! rtph264pay name=pay0 pt=96 config-interval=-1 mtu=1400 )",
-    );
+           ! {} name=pay0 pt=96 config-interval=-1 mtu=1400 )",
+        clip.payloader
+    ));
     factory.set_shared(true);
     let (camera, caps) = (Arc::clone(camera), clip.caps.clone());
     factory.connect_media_configure(move |_factory, media| {
@@ -444,7 +501,7 @@ fn h264_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaFac
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     gst::init()?;
     let clip_path = ensure_clip(&args)?;
-    let clip = Arc::new(load_clip(&clip_path, args.fps)?);
+    let clip = Arc::new(load_clip(&clip_path, args.fps, &args.codec)?);
     let server = rtsp::RTSPServer::new();
     server.set_address(&args.listen);
     server.set_service(&args.port.to_string());
@@ -458,7 +515,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             mode: AtomicU8::new(MODE_LIVE),
             sources: Mutex::new(Vec::new()),
         });
-        mounts.add_factory(&camera.path, h264_factory(&camera, &clip));
+        mounts.add_factory(&camera.path, camera_factory(&camera, &clip));
         let (c, k) = (Arc::clone(&camera), Arc::clone(&clip));
         // Spread the cameras' keyframes over one keyframe interval unless asked to align them.
         let gop = u64::from(args.fps * args.gop_seconds).max(1);
@@ -487,11 +544,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         )
     })?;
     println!(
-        "ready {} cameras at rtsp://{}:{}/cam0 … /cam{} ({}, {} fps, keyframe every {} s)",
+        "ready {} cameras at rtsp://{}:{}/cam0 … /cam{} ({} {}, {} fps, keyframe every {} s)",
         args.cameras,
         args.listen,
         args.port,
         args.cameras.saturating_sub(1),
+        args.codec,
         args.resolution,
         args.fps,
         args.gop_seconds
@@ -542,7 +600,7 @@ fn control(
             "freeze" => camera.mode.store(MODE_FROZEN, Ordering::Relaxed),
             "resume" => {
                 if camera.mode.swap(MODE_LIVE, Ordering::Relaxed) == MODE_STOPPED {
-                    mounts.add_factory(&camera.path, h264_factory(camera, clip));
+                    mounts.add_factory(&camera.path, camera_factory(camera, clip));
                 }
             }
             other => {

@@ -1,7 +1,8 @@
 //! Ingest v2 against the real simulator: retina reads the camera's RTSP over interleaved TCP and
 //! the fMP4 writer records it in 1 s fragments; the segments play in ffprobe with the duration the
-//! index gives, and each fragment's offset points at a `moof`. A Motion-JPEG camera is refused
-//! naming its codec, a closed port is an RTSP error, and a frozen camera trips the watchdog.
+//! index gives, and each fragment's offset points at a `moof`. An H.265 camera is recorded as
+//! `hvc1` the same way, without transcoding. A Motion-JPEG camera is refused naming its codec, a
+//! closed port is an RTSP error, and a frozen camera trips the watchdog.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,12 +11,59 @@ use vms_actors::{
     SegmentLayout, record_rtsp,
 };
 use vms_node::{SimOptions, SimProcess};
-use vms_testkit::{ffprobe_duration, free_port};
+use vms_testkit::{ffprobe_video, free_port};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
-async fn simulator() -> anyhow::Result<SimProcess> {
-    SimProcess::start_exe(Path::new(VMS), &SimOptions::plain(1, free_port()?)).await
+async fn simulator(codec: &str) -> anyhow::Result<SimProcess> {
+    let options = SimOptions {
+        codec: codec.into(),
+        ..SimOptions::plain(1, free_port()?)
+    };
+    SimProcess::start_exe(Path::new(VMS), &options).await
+}
+
+/// Asserts that `closed` holds at least two segments of the camera's `codec` (as ffprobe names
+/// it), each starting on a keyframe with its fragments at `moof` boxes, whole ones lasting 2 s,
+/// each playing as long as its index says, all abutting.
+fn assert_recorded(closed: &[ClosedFragments], codec: &str) -> anyhow::Result<()> {
+    // The session and the simulator take a moment to start, and recording waits for a keyframe.
+    assert!(
+        closed.len() >= 2,
+        "segments of about 2 s over 9 s: {closed:#?}"
+    );
+    for whole in &closed[..closed.len() - 1] {
+        let ms = (whole.end - whole.start).num_milliseconds();
+        assert!((1900..=2100).contains(&ms), "a whole segment lasts {ms} ms");
+    }
+    for segment in closed {
+        assert!(
+            segment.fragments[0].keyframe,
+            "a segment starts on a keyframe"
+        );
+        let bytes = std::fs::read(&segment.path)?;
+        for f in &segment.fragments {
+            let at = usize::try_from(f.offset)?;
+            assert_eq!(
+                &bytes[at + 4..at + 8],
+                b"moof",
+                "fragment at {} is a moof",
+                f.offset
+            );
+        }
+        let indexed = (segment.end - segment.start).num_milliseconds() as f64 / 1000.0;
+        let (probed_codec, probed) = ffprobe_video(&segment.path)?;
+        assert_eq!(probed_codec, codec, "{}", segment.path.display());
+        assert!(
+            (probed - indexed).abs() < 0.2,
+            "{}: ffprobe {probed} s, index {indexed} s",
+            segment.path.display()
+        );
+    }
+    for pair in closed.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start, "segments abut");
+    }
+    Ok(())
 }
 
 fn options(url: &str) -> anyhow::Result<IngestOptions> {
@@ -61,52 +109,34 @@ async fn record_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retina_records_the_simulator_in_playable_one_second_fragments() -> anyhow::Result<()> {
-    let sim = simulator().await?;
+    let sim = simulator("h264").await?;
     let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
     let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
     outcome?;
-    // The session and the simulator take a moment to start, and recording waits for a keyframe.
+    assert_recorded(&closed, "h264")?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_is_recorded_as_hvc1_without_transcoding() -> anyhow::Result<()> {
+    let sim = simulator("h265").await?;
+    let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
+    let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
+    outcome?;
+    assert_recorded(&closed, "hevc")?;
+    let init = std::fs::read(&closed[0].path)?;
     assert!(
-        closed.len() >= 2,
-        "segments of about 2 s over 9 s: {closed:#?}"
+        init.windows(4).any(|w| w == b"hvc1"),
+        "an hvc1 sample entry"
     );
-    for whole in &closed[..closed.len() - 1] {
-        let ms = (whole.end - whole.start).num_milliseconds();
-        assert!((1900..=2100).contains(&ms), "a whole segment lasts {ms} ms");
-    }
-    for segment in &closed {
-        assert!(
-            segment.fragments[0].keyframe,
-            "a segment starts on a keyframe"
-        );
-        let bytes = std::fs::read(&segment.path)?;
-        for f in &segment.fragments {
-            let at = usize::try_from(f.offset)?;
-            assert_eq!(
-                &bytes[at + 4..at + 8],
-                b"moof",
-                "fragment at {} is a moof",
-                f.offset
-            );
-        }
-        let indexed = (segment.end - segment.start).num_milliseconds() as f64 / 1000.0;
-        let probed = ffprobe_duration(&segment.path)?;
-        assert!(
-            (probed - indexed).abs() < 0.2,
-            "{}: ffprobe {probed} s, index {indexed} s",
-            segment.path.display()
-        );
-    }
-    for pair in closed.windows(2) {
-        assert_eq!(pair[0].end, pair[1].start, "segments abut");
-    }
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cameras_end_with_a_reason() -> anyhow::Result<()> {
-    let mut sim = simulator().await?;
+    let mut sim = simulator("h264").await?;
     let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
     let (_, mjpeg) = record_for(&sim.url_of("/mjpeg0"), 5, &dir).await?;
     assert!(

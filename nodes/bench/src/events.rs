@@ -122,6 +122,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         resolution: "720p".into(),
         scene: "person".into(),
         aligned: args.aligned,
+        codec: "h264".into(),
     })
     .await?;
     let store = Store::connect(db_url, 4)?;

@@ -287,6 +287,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         resolution: args.resolution.clone(),
         scene: "plain".into(),
         aligned: false,
+        codec: "h264".into(),
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;

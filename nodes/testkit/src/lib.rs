@@ -12,8 +12,8 @@ mod waiting;
 pub use databases::{PrivatePostgres, TestDatabase, test_postgres};
 pub use node_process::NodeProcess;
 pub use probes::{
-    api_error, assert_refused, ffprobe_duration, jetstream_events, metric_positive, metric_value,
-    typed,
+    api_error, assert_refused, ffprobe_duration, ffprobe_video, jetstream_events, metric_positive,
+    metric_value, typed,
 };
 pub use receivers::{SmtpReceiver, WebhookReceiver};
 pub use sandbox::{SANDBOX_ADMIN_EMAIL, SANDBOX_ADMIN_PASSWORD, Sandbox, SandboxBuilder};

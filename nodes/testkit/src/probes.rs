@@ -85,12 +85,23 @@ pub fn metric_positive(text: &str, name: &str) -> bool {
         .any(|v| v > 0.0)
 }
 
-/// Duration of a media file as `ffprobe` reads it, in seconds.
+/// Duration of an H.264 media file as `ffprobe` reads it, in seconds.
 pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
+    let (codec, duration) = ffprobe_video(path)?;
+    if codec != "h264" {
+        bail!("{} holds {codec}, not h264", path.display());
+    }
+    Ok(duration)
+}
+
+/// The video codec (`h264`, `hevc`) and duration in seconds of a media file, as `ffprobe` reads them.
+pub fn ffprobe_video(path: &Path) -> anyhow::Result<(String, f64)> {
     let out = std::process::Command::new("ffprobe")
         .args([
             "-v",
             "error",
+            "-select_streams",
+            "v:0",
             "-show_entries",
             "format=duration:stream=codec_name",
             "-of",
@@ -100,19 +111,26 @@ pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
         .output()
         .context("cannot run ffprobe (install ffmpeg)")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.contains("codec_name=h264") {
-        bail!(
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    match (
+        out.status.success(),
+        field("codec_name="),
+        field("duration="),
+    ) {
+        (true, Some(codec), Some(duration)) => {
+            Ok((codec, duration.parse().context("bad duration")?))
+        }
+        _ => bail!(
             "ffprobe cannot read {}: {text} {}",
             path.display(),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ),
     }
-    text.lines()
-        .find_map(|l| l.strip_prefix("duration="))
-        .context("no duration")?
-        .trim()
-        .parse()
-        .context("bad duration")
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ impl SandboxBuilder {
                 resolution: "720p".into(),
                 scene: self.scene.clone(),
                 aligned: false,
+                codec: "h264".into(),
             },
         )
         .await?;
