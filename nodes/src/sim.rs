@@ -58,10 +58,12 @@ pub struct SimArgs {
     pub codec: String,
 }
 
-/// The GStreamer elements of a codec: encoder (for the clip), parser caps name and payloader.
+/// The GStreamer elements of a codec: encoder (for the clip), parser, caps and payloader.
 struct CodecElements {
-    /// Encoder launch text, given the bitrate in kbit/s and the GOP in frames.
-    encoder: fn(u32, u32) -> String,
+    /// Encoder element.
+    encoder: &'static str,
+    /// Its options beyond the GOP (`{gop}`: the GOP in frames): no scene cuts, closed GOPs.
+    options: &'static str,
     /// Parser element.
     parser: &'static str,
     /// Caps media type of the parsed stream.
@@ -72,25 +74,18 @@ struct CodecElements {
 
 fn codec_elements(codec: &str) -> CodecElements {
     if codec == "h265" {
+        // Closed GOPs: retina counts only IDR access units as random access points, not CRA.
         CodecElements {
-            encoder: |kbps, gop| {
-                format!(
-                    "x265enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
-                       option-string=\"scenecut=0:min-keyint={gop}:open-gop=0:repeat-headers=1\""
-                )
-            },
+            encoder: "x265enc",
+            options: "scenecut=0:min-keyint={gop}:open-gop=0:repeat-headers=1",
             parser: "h265parse",
             caps: "video/x-h265",
             payloader: "rtph265pay",
         }
     } else {
         CodecElements {
-            encoder: |kbps, gop| {
-                format!(
-                    "x264enc bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} \
-                       option-string=\"scenecut=0:keyint_min={gop}\""
-                )
-            },
+            encoder: "x264enc",
+            options: "scenecut=0:keyint_min={gop}",
             parser: "h264parse",
             caps: "video/x-h264",
             payloader: "rtph264pay",
@@ -202,13 +197,17 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
         format!("videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4")
     };
     let codec = codec_elements(&args.codec);
+    let encoder = format!(
+        "{} bitrate={kbps} speed-preset=veryfast tune=zerolatency key-int-max={gop} option-string=\"{}\"",
+        codec.encoder,
+        codec.options.replace("{gop}", &gop.to_string())
+    );
     let launch = format!(
         "{source} ! \
          video/x-raw,width={w},height={h},framerate={fps}/1,format=I420 ! {encoder} ! \
          {parser} config-interval=-1 ! {caps},stream-format=byte-stream,alignment=au ! \
          filesink location=\"{tmp}\"",
         fps = args.fps,
-        encoder = (codec.encoder)(kbps, gop),
         parser = codec.parser,
         caps = codec.caps,
         tmp = tmp.display()

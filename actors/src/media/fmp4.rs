@@ -282,22 +282,38 @@ pub fn append_length_prefixed<'a>(out: &mut Vec<u8>, units: impl IntoIterator<It
     }
 }
 
+/// What the media modules' unit tests share: a valid H.264 track.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Sequence parameter set of a 320x240 constrained-baseline stream.
+    pub(crate) const SPS: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    ];
+    /// Its picture parameter set.
+    pub(crate) const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
+    /// A non-keyframe sample: one length-prefixed slice.
+    pub(crate) const SAMPLE: [u8; 6] = [0, 0, 0, 2, 0x41, 1];
+
+    /// An H.264 track of `width` x 240.
+    pub(crate) fn h264_track(width: u16) -> VideoTrack {
+        VideoTrack {
+            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
+            width,
+            height: 240,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{SPS, h264_track};
     use super::*;
     use mp4_atom::Decode;
 
-    const SPS: [u8; 11] = [
-        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
-    ];
-    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
-
     fn track() -> VideoTrack {
-        VideoTrack {
-            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
-            width: 320,
-            height: 240,
-        }
+        h264_track(320)
     }
 
     #[test]

@@ -112,22 +112,12 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::fmp4::{Sample, VideoCodec, VideoTrack, avc_record, fragment, init_segment};
-
-    const SPS: [u8; 11] = [
-        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
-    ];
-    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
-    const DATA: [u8; 6] = [0, 0, 0, 2, 0x41, 1];
+    use crate::media::fmp4::test_support::{SAMPLE as DATA, h264_track};
+    use crate::media::fmp4::{Sample, fragment, init_segment};
 
     /// An init section and `n` fragments of 25 frames at 25 fps, the first of each on a keyframe.
     fn file(n: u32) -> Vec<u8> {
-        let track = VideoTrack {
-            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
-            width: 320,
-            height: 240,
-        };
-        let mut out = init_segment(&track).expect("init");
+        let mut out = init_segment(&h264_track(320)).expect("init");
         for i in 0..n {
             let samples: Vec<Sample<'_>> = (0..25)
                 .map(|k| Sample {

@@ -368,21 +368,7 @@ impl FragmentRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::fmp4::{VideoCodec, avc_record};
-
-    const SPS: [u8; 11] = [
-        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
-    ];
-    const PPS: [u8; 4] = [0x68, 0xcb, 0x83, 0xcb];
-    const SAMPLE: [u8; 6] = [0, 0, 0, 2, 0x41, 1];
-
-    fn track(width: u16) -> VideoTrack {
-        VideoTrack {
-            codec: VideoCodec::H264(avc_record(&SPS, &PPS).expect("record")),
-            width,
-            height: 240,
-        }
-    }
+    use crate::media::fmp4::test_support::{SAMPLE, h264_track as track};
 
     fn recorder(dir: &std::path::Path) -> FragmentRecorder {
         let layout = SegmentLayout {
