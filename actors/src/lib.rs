@@ -1,5 +1,6 @@
-//! The actors of a VMS node and what they drive: GStreamer recording pipelines and the NATS
-//! publisher, over the PostgreSQL store of the `vms-store` crate.
+//! The actors of a VMS node and what they drive: RTSP ingest into fragmented MP4 segments, keyframe
+//! sampling for analytics, and the NATS publisher, over the PostgreSQL store of the `vms-store`
+//! crate.
 //!
 //! Supervision tree: [`NodeSupervisor`] → [`TenantActor`] per tenant → [`CameraActor`] per camera →
 //! its segmenter; plus the singletons retention, notifier and ticket escalation.
@@ -30,18 +31,16 @@ pub use ownership::Ownership;
 
 // Media: pure muxing and recording, no actors.
 pub use media::fmp4::{
-    Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, annex_b_units,
-    append_length_prefixed, avc_record, fragment, init_segment,
+    Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, avc_record, fragment, init_segment,
 };
 pub use media::fmp4_scan::{ScannedFragments, scan as scan_fragments};
-pub use media::fragmenter::{
-    ClosedFragments, FMP4_EXT, FragmentEntry, FragmentError, FragmentRecorder,
-};
-pub use media::recorder::{ClosedSegment, SegmentLayout, SegmentRecorder};
+pub use media::fragmenter::{ClosedFragments, FMP4_EXT, FragmentError, FragmentRecorder};
+pub use media::layout::SegmentLayout;
+pub use media::nal::{annex_b_units, append_length_prefixed};
+pub use media::recovery::{RecoveredFile, recover_file};
 pub use media::rtsp::{
-    IngestError, IngestEvent, IngestOptions, RtpTransport, record as record_rtsp,
+    IngestEnd, IngestError, IngestEvent, IngestOptions, RtpTransport, record as record_rtsp,
 };
-pub use media::tsmux::pts_range;
 
 // Recording: tenants, cameras, their segmenters, retention.
 pub use recording::analysis::KeyframeAnalysis;

@@ -62,6 +62,7 @@ async fn race(url: &str, store: &Store, seq: i64) -> anyhow::Result<Result<(), S
             end: chrono::Utc::now(),
             bytes: 1,
             path: "/stale".into(),
+            media: Default::default(),
         };
         tokio::spawn(async move { store.insert_segment(&seg, "a", Some(1)).await })
     };

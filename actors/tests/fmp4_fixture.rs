@@ -80,7 +80,7 @@ fn record(
     let mut closed = Vec::new();
     for (i, (data, keyframe)) in samples.iter().enumerate() {
         let pts = u64::from(frame_ticks()?) * u64::try_from(i)?;
-        closed.extend(recorder.push(data, pts, *keyframe, start)?);
+        closed.extend(recorder.push(data.clone(), pts, *keyframe, start)?);
     }
     closed.extend(recorder.finish()?);
     Ok((closed, dir))
@@ -103,25 +103,38 @@ fn the_writer_cuts_segments_on_keyframes_in_durable_one_second_fragments() -> an
         );
         // Two 1 s fragments, each on a keyframe (the clip's GOP is 1 s), back to back after the init.
         let starts: Vec<(u32, bool)> = segment
+            .media
             .fragments
             .iter()
             .map(|f| (f.start_ms, f.keyframe))
             .collect();
-        assert_eq!(starts, [(0, true), (1000, true)], "{:?}", segment.fragments);
-        assert_eq!(segment.fragments[0].offset, segment.init_len);
-        for pair in segment.fragments.windows(2) {
+        assert_eq!(
+            starts,
+            [(0, true), (1000, true)],
+            "{:?}",
+            segment.media.fragments
+        );
+        assert_eq!(
+            segment.media.fragments[0].offset,
+            segment.media.init_len.unwrap_or_default()
+        );
+        for pair in segment.media.fragments.windows(2) {
             assert_eq!(
                 pair[0].offset + pair[0].len,
                 pair[1].offset,
                 "fragments are contiguous"
             );
         }
-        let last = segment.fragments.last().map_or(0, |f| f.offset + f.len);
+        let last = segment
+            .media
+            .fragments
+            .last()
+            .map_or(0, |f| f.offset + f.len);
         assert_eq!(last, len, "the index covers the whole file");
         let scanned = scan_fragments(&std::fs::read(&segment.path)?)
             .ok_or_else(|| anyhow::anyhow!("{} is not ours", segment.path.display()))?;
         assert_eq!(
-            scanned.fragments, segment.fragments,
+            scanned.fragments, segment.media.fragments,
             "the file gives back the writer's index"
         );
         let span = i64::try_from(scanned.duration / 90)?;
@@ -137,7 +150,7 @@ fn the_writer_cuts_segments_on_keyframes_in_durable_one_second_fragments() -> an
     let first = &closed[0];
     let cut = dir.join("cut.mp4");
     let bytes = std::fs::read(&first.path)?;
-    let end = usize::try_from(first.fragments[0].offset + first.fragments[0].len)?;
+    let end = usize::try_from(first.media.fragments[0].offset + first.media.fragments[0].len)?;
     std::fs::write(&cut, &bytes[..end])?;
     assert_eq!(
         decoded_frames(&cut, "qtdemux")?,
@@ -147,7 +160,7 @@ fn the_writer_cuts_segments_on_keyframes_in_durable_one_second_fragments() -> an
     // A kill mid-write leaves part of the next fragment: the scan keeps only the whole one.
     let torn = scan_fragments(&bytes[..end + 100])
         .ok_or_else(|| anyhow::anyhow!("the torn file is not ours"))?;
-    assert_eq!(torn.fragments, first.fragments[..1]);
+    assert_eq!(torn.fragments, first.media.fragments[..1]);
     assert_eq!(torn.len, u64::try_from(end)?);
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
@@ -158,12 +171,12 @@ fn fragments_shorter_than_a_gop_still_play() -> anyhow::Result<()> {
     let (closed, dir) = record(Duration::from_secs(2), Duration::from_millis(400))?;
     assert_eq!(closed.len(), 3);
     for segment in &closed {
-        let keyframes: Vec<bool> = segment.fragments.iter().map(|f| f.keyframe).collect();
+        let keyframes: Vec<bool> = segment.media.fragments.iter().map(|f| f.keyframe).collect();
         assert_eq!(
             keyframes,
             [true, false, false, false, false],
             "10 frames each: {:?}",
-            segment.fragments
+            segment.media.fragments
         );
         assert_eq!(
             decoded_frames(&segment.path, "qtdemux")?,

@@ -8,25 +8,32 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::NoTls;
 use vms_actors::NodeContext;
 use vms_actors::Ownership;
+use vms_actors::{FragmentRecorder, SegmentLayout, VideoCodec, VideoTrack, avc_record};
 use vms_actors::{OrphanSweep, OrphanSweeper, highest_seq_on_disk};
-use vms_actors::{SegmentLayout, SegmentRecorder};
 use vms_config::NodeConfig;
-use vms_messages::{Camera, SegmentOrigin, TenantCreate};
+use vms_messages::{Camera, SegmentContainer, SegmentOrigin, TenantCreate};
 use vms_store::{NewSegment, Store, StoreError};
 use vms_store::{ScratchDatabase, tenant_with_camera, test_server};
 
-/// One H.264 access unit: parameter sets and an IDR slice, or a P slice.
+/// One H.264 access unit in length-prefixed form: an IDR slice or a P slice of 1000 bytes.
 fn access_unit(keyframe: bool) -> Vec<u8> {
-    let mut v = Vec::new();
-    if keyframe {
-        v.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1f]);
-        v.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
-        v.extend_from_slice(&[0, 0, 0, 1, 0x65]);
-    } else {
-        v.extend_from_slice(&[0, 0, 0, 1, 0x41]);
-    }
-    v.resize(v.len() + 1000, 0x11);
+    let mut v = 1000u32.to_be_bytes().to_vec();
+    v.push(if keyframe { 0x65 } else { 0x41 });
+    v.resize(4 + 1000, 0x11);
     v
+}
+
+/// A 320x240 constrained-baseline H.264 track.
+fn track() -> anyhow::Result<VideoTrack> {
+    let sps = [
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    ];
+    let pps = [0x68, 0xcb, 0x83, 0xcb];
+    Ok(VideoTrack {
+        codec: VideoCodec::H264(avc_record(&sps, &pps)?),
+        width: 320,
+        height: 240,
+    })
 }
 
 async fn context(store: Store, data_dir: std::path::PathBuf) -> anyhow::Result<Arc<NodeContext>> {
@@ -62,6 +69,7 @@ fn ended(camera: &Camera, seq: i64, ago: chrono::Duration, path: &str) -> NewSeg
         end,
         bytes: 100,
         path: path.into(),
+        media: Default::default(),
     }
 }
 
@@ -87,20 +95,31 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
         let ctx = context(store.clone(), data_dir.clone()).await?;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
 
-        // A segment being written when the process died: two 1 s GOPs on disk, never indexed.
-        let mut rec = SegmentRecorder::new(
+        // A segment being written when the process died: two 1 s fragments durable, never indexed,
+        // and the start of a third torn by the kill.
+        let mut rec = FragmentRecorder::new(
             SegmentLayout {
                 camera_dir: camera_dir.clone(),
                 first_seq: 7,
             },
             Duration::from_secs(5),
+            Duration::from_secs(1),
         );
+        rec.set_track(track()?)?;
         for i in 0..60u64 {
             let key = i % 25 == 0;
-            rec.push(&access_unit(key), Some(40_000_000 * i), !key)
-                .map_err(|e| e.error)?;
+            rec.push(access_unit(key), 3600 * i, key, chrono::Utc::now())?;
         }
         drop(rec);
+        let file =
+            std::fs::read_dir(camera_dir.join(chrono::Utc::now().format("%Y-%m-%d").to_string()))?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no segment file"))??
+                .path();
+        let whole = std::fs::metadata(&file)?.len();
+        let mut torn = std::fs::OpenOptions::new().append(true).open(&file)?;
+        std::io::Write::write_all(&mut torn, &[0, 0, 2, 0, b'm', b'o', b'o', b'f', 0, 0])?;
+        drop(torn);
         // A file this process may be writing (modified after it started) is left alone.
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
         let busy = OrphanSweeper::new(an_hour_ago, unplaced(), vms_actors::system_clock())
@@ -127,6 +146,24 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
             (tail.seq, tail.origin, tail.node.as_str(), tail.duration_ms),
             (7, SegmentOrigin::Recovered, "node-a", 2000)
         );
+        // The torn fragment is cut off; the index has the file's track and its two fragments.
+        assert_eq!(std::fs::metadata(&file)?.len(), whole);
+        assert_eq!(u64::try_from(tail.bytes)?, whole);
+        assert_eq!(
+            (
+                tail.media.container,
+                tail.media.codec.as_deref(),
+                tail.media.width
+            ),
+            (SegmentContainer::Fmp4, Some("avc1.42c01e"), Some(320))
+        );
+        let starts: Vec<(u32, bool)> = tail
+            .media
+            .fragments
+            .iter()
+            .map(|f| (f.start_ms, f.keyframe))
+            .collect();
+        assert_eq!(starts, [(0, true), (1000, true)]);
         // Once only, by this sweeper or after another restart.
         assert_eq!(sweeper.sweep(&ctx).await?, OrphanSweep::default());
         let restarted =

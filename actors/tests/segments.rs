@@ -27,6 +27,7 @@ async fn a_segment_number_taken_by_another_node_is_renumbered_not_lost() -> anyh
             end: chrono::Utc::now() + chrono::Duration::seconds(5),
             bytes: 1000,
             path: path.into(),
+            media: Default::default(),
         };
         let (on_a, new_a) = store.insert_segment(&segment("/a/5.ts"), "a", None).await?;
         let (on_b, new_b) = store.insert_segment(&segment("/b/5.ts"), "b", None).await?;

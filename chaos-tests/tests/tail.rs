@@ -2,6 +2,8 @@
 //! segments it was writing (never indexed: the crash came first) are not lost. When the node comes
 //! back it indexes them, marked `recovered`, at the epoch it recorded them under; they play through
 //! the API like any other, and the recording gap each moved camera shows shrinks by what they hold.
+//! The recovery point: each tail plays in ffprobe up to at most 1.5 s before the kill (it loses
+//! only the 1 s fragment in progress).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,29 +11,43 @@ use std::time::Duration;
 use vms_chaos_tests::{Cluster, ClusterOptions, oracle};
 use vms_testkit::wait_for;
 
-/// Seconds of video in an open segment file so far (0 when it has no frame yet).
+/// Seconds of video durable in an open segment file so far: its whole fragments.
 fn seconds_in(path: &std::path::Path) -> f64 {
     std::fs::read(path)
         .ok()
-        .and_then(|d| vms_actors::pts_range(&d))
-        .map_or(0.0, |(first, last)| (last - first) as f64 / 90_000.0)
+        .and_then(|d| vms_actors::scan_fragments(&d))
+        .map_or(0.0, |s| s.duration as f64 / 90_000.0)
 }
 
-/// A segment row: id, path, origin, node, epoch, end (seconds since the Unix epoch).
-type Row = (i64, String, String, String, Option<i64>, f64);
+/// The longest a recovered tail may end before the kill: the fragment in progress is lost.
+const RECOVERY_POINT: f64 = 1.5;
+
+/// A segment row: id, path, origin, node, epoch, start and end (seconds since the Unix epoch).
+type Row = (i64, String, String, String, Option<i64>, f64, f64);
 
 /// The rows indexing any of `paths`.
 async fn indexed(db: &tokio_postgres::Client, paths: &[String]) -> anyhow::Result<Vec<Row>> {
     let rows = db
         .query(
-            "SELECT id, path, origin, node, epoch, extract(epoch FROM end_ts)::float8
+            "SELECT id, path, origin, node, epoch, extract(epoch FROM start_ts)::float8,
+                    extract(epoch FROM end_ts)::float8
              FROM segments WHERE path = ANY($1)",
             &[&paths],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+            )
+        })
         .collect())
 }
 
@@ -113,7 +129,7 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
         },
     )
     .await?;
-    for (id, path, origin, node, epoch, end) in &rows {
+    for (id, path, origin, node, epoch, start, end) in &rows {
         println!("tail: segment {id} {path}: {origin}, node {node}, epoch {epoch:?}");
         assert_eq!(
             (origin.as_str(), node.as_str()),
@@ -124,9 +140,9 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
             "indexed at the epoch it was recorded under"
         );
         assert!(
-            (end - fault).abs() < 2.0,
-            "the tail ends at the crash, not {:.1} s from it",
-            end - fault
+            *end <= fault + 0.2 && fault - end <= RECOVERY_POINT,
+            "the tail ends at most {RECOVERY_POINT} s before the crash, not {:.2} s",
+            fault - end
         );
         // It plays: the API serves the file, and it holds the video it was killed with.
         let api = cluster.api(&victim).expect("victim running");
@@ -138,9 +154,20 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
             .await?;
         anyhow::ensure!(media.status() == 200, "media: {}", media.status());
         let body = media.bytes().await?;
-        let (first, last) = vms_actors::pts_range(&body).expect("a playable MPEG-TS");
-        let seconds = (last - first) as f64 / 90_000.0;
+        let file = std::env::temp_dir().join(format!("vms-tail-{id}.mp4"));
+        std::fs::write(&file, &body)?;
+        let (codec, seconds) = vms_testkit::ffprobe_video(&file)?;
+        let _ = std::fs::remove_file(&file);
+        println!(
+            "tail: segment {id} plays {seconds:.2} s of {codec}, {:.2} s before the kill",
+            fault - end
+        );
         assert!(seconds >= 1.5, "the tail plays {seconds:.2} s of video");
+        assert!(
+            (seconds - (end - start)).abs() < 0.2,
+            "it plays as long as its index says: {seconds:.2} s, not {:.2} s",
+            end - start
+        );
     }
     let gaps_after = oracle::recording_gaps(
         cluster.db(),

@@ -46,7 +46,10 @@ pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, MAX_ZONE_POINTS, Rule, RuleCreate, RuleKind,
     RulePage, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule, validate_zone,
 };
-pub use segment::{JobPriority, Segment, SegmentOrigin, SegmentPage, SegmentReady, VideoJob};
+pub use segment::{
+    JobPriority, Segment, SegmentContainer, SegmentFragment, SegmentMedia, SegmentOrigin,
+    SegmentPage, SegmentReady, VideoJob,
+};
 pub use tenant::{
     ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,
     MAX_RETENTION_DAYS, Tenant, TenantCreate, TenantUpdate, validate_detectors,

@@ -4,7 +4,8 @@ use crate::ids::{CameraId, TenantId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// One recorded segment (about 5 s of video in an MPEG-TS file), as indexed in PostgreSQL.
+/// One recorded segment (about 5 s of video in a fragmented MP4 file, or an MPEG-TS file recorded
+/// before ingest v2), as indexed in PostgreSQL.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Segment {
     /// Segment id.
@@ -32,6 +33,82 @@ pub struct Segment {
     /// How it came to be indexed (`live` unless recovered after a crash or a cut-off).
     #[serde(default)]
     pub origin: SegmentOrigin,
+    /// What the file holds and where its fragments are.
+    #[serde(default)]
+    pub media: SegmentMedia,
+}
+
+/// The container of a segment file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentContainer {
+    /// MPEG-TS (`video/mp2t`), as recorded before ingest v2.
+    #[default]
+    Ts,
+    /// Fragmented MP4 (CMAF, `video/mp4`): an init section and fragments of about 1 s.
+    Fmp4,
+}
+
+impl SegmentContainer {
+    /// The name stored in PostgreSQL and sent over the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ts => "ts",
+            Self::Fmp4 => "fmp4",
+        }
+    }
+
+    /// The container named `name` (`ts` for anything unknown).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "fmp4" => Self::Fmp4,
+            _ => Self::Ts,
+        }
+    }
+
+    /// The media type its files are served as.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Ts => "video/mp2t",
+            Self::Fmp4 => "video/mp4",
+        }
+    }
+}
+
+/// What a segment file holds and how it is laid out, so players seek, and live view starts from a
+/// keyframe, without reading the whole file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentMedia {
+    /// Its container.
+    pub container: SegmentContainer,
+    /// Video codec as RFC 6381 names it (`avc1.64001f`, `hvc1.1.6.L93.B0`); absent for MPEG-TS.
+    pub codec: Option<String>,
+    /// Picture width in pixels.
+    pub width: Option<u32>,
+    /// Picture height in pixels.
+    pub height: Option<u32>,
+    /// Audio codec (RFC 6381) when the file has an audio track.
+    pub audio: Option<String>,
+    /// Length of the init section (fMP4): the first fragment starts here.
+    pub init_len: Option<u64>,
+    /// Its fragments in order (fMP4).
+    #[serde(default)]
+    pub fragments: Vec<SegmentFragment>,
+}
+
+/// One fragment (`moof` + `mdat`) of a fragmented MP4 segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentFragment {
+    /// Byte offset of its `moof` in the file.
+    pub offset: u64,
+    /// Its length in bytes (`moof` and `mdat`).
+    pub len: u64,
+    /// Milliseconds from the segment's start to its first sample.
+    pub start_ms: u32,
+    /// Its duration in milliseconds.
+    pub duration_ms: u32,
+    /// It starts on a keyframe: decoding (and live view) may start here.
+    pub keyframe: bool,
 }
 
 /// How a segment came to be indexed.

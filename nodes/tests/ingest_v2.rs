@@ -38,11 +38,11 @@ fn assert_recorded(closed: &[ClosedFragments], codec: &str) -> anyhow::Result<()
     }
     for segment in closed {
         assert!(
-            segment.fragments[0].keyframe,
+            segment.media.fragments[0].keyframe,
             "a segment starts on a keyframe"
         );
         let bytes = std::fs::read(&segment.path)?;
-        for f in &segment.fragments {
+        for f in &segment.media.fragments {
             let at = usize::try_from(f.offset)?;
             assert_eq!(
                 &bytes[at + 4..at + 8],
@@ -72,6 +72,7 @@ fn options(url: &str) -> anyhow::Result<IngestOptions> {
         credentials: None,
         transport: RtpTransport::Tcp,
         watchdog: Duration::from_secs(3),
+        keyframes: None,
     })
 }
 
@@ -102,9 +103,10 @@ async fn record_for(
             closed.push(c);
         }
     };
-    let outcome = record_rtsp(&options, &mut recorder, &mut stop, &mut on_event).await;
+    let end = record_rtsp(&options, &mut recorder, &mut stop, &mut on_event).await;
     stopper.abort();
-    Ok((closed, outcome))
+    closed.extend(end.last);
+    Ok((closed, end.result))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +147,21 @@ async fn bad_cameras_end_with_a_reason() -> anyhow::Result<()> {
     );
     let closed_port = format!("rtsp://127.0.0.1:{}/cam0", free_port()?);
     let (_, refused) = record_for(&closed_port, 5, &dir).await?;
-    assert!(matches!(refused, Err(IngestError::Rtsp(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(IngestError::Rtsp { status: None, .. })),
+        "{refused:?}"
+    );
+    let (_, missing) = record_for(&sim.url_of("/nothing-here"), 5, &dir).await?;
+    assert!(
+        matches!(
+            missing,
+            Err(IngestError::Rtsp {
+                status: Some(404),
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
     // A camera that freezes mid-stream: the watchdog ends the session, its segment is closed.
     let url = sim.url(0);
     let recording = tokio::spawn({

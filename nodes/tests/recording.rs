@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use vms_messages::{CameraState, CameraView, Segment, SegmentPage};
+use vms_messages::{CameraState, CameraView, Segment, SegmentContainer, SegmentPage};
 use vms_testkit::{Sandbox, ffprobe_duration, metric_positive, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -50,10 +50,31 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
             );
             let probed = ffprobe_duration(&file)?;
             assert!(
-                (probed * 1000.0 - ms(seg) as f64).abs() < 1000.0,
+                (probed * 1000.0 - ms(seg) as f64).abs() < 200.0,
                 "ffprobe {probed} s vs index {} ms",
                 ms(seg)
             );
+            // The index says what the file holds and where each fragment is, to the byte.
+            let m = &seg.media;
+            assert_eq!(m.container, SegmentContainer::Fmp4, "{seg:?}");
+            assert!(
+                m.codec.as_deref().is_some_and(|c| c.starts_with("avc1.")),
+                "{seg:?}"
+            );
+            assert!(m.width.is_some_and(|w| w > 0) && m.height.is_some_and(|h| h > 0));
+            assert!(m.fragments[0].keyframe, "a segment starts on a keyframe");
+            assert_eq!(Some(m.fragments[0].offset), m.init_len);
+            let end = m.fragments.last().map(|f| f.offset + f.len);
+            assert_eq!(
+                end,
+                u64::try_from(seg.bytes).ok(),
+                "fragments cover the file"
+            );
+            let bytes = std::fs::read(&file)?;
+            for f in &m.fragments {
+                let at = usize::try_from(f.offset)?;
+                assert_eq!(&bytes[at + 4..at + 8], b"moof", "fragment at {}", f.offset);
+            }
         }
         // Media is served whole and by range.
         assert_eq!(
@@ -63,7 +84,7 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
         let media = format!("{}{}", sb.node()?.api, segs[1].media_url);
         let whole = sb.http().get(&media).send().await?;
         assert_eq!(whole.status(), 200);
-        assert_eq!(whole.headers()["content-type"], "video/mp2t");
+        assert_eq!(whole.headers()["content-type"], "video/mp4");
         assert_eq!(whole.bytes().await?.len() as i64, segs[1].bytes);
         let part = sb
             .http()
@@ -130,7 +151,7 @@ async fn four_cameras_record_indexed_playable_five_second_segments() -> anyhow::
 }
 
 fn find_file(dir: &std::path::Path, seq: i64) -> Option<PathBuf> {
-    let name = format!("{seq:010}.ts");
+    let name = format!("{seq:010}.mp4");
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
@@ -168,7 +189,7 @@ async fn stopped_camera_backs_off_then_resumes_and_others_keep_recording() -> an
         .send()
         .await?;
     assert_eq!(file.status(), 200);
-    let tmp = std::env::temp_dir().join(format!("vms-partial-{}.ts", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!("vms-partial-{}.mp4", std::process::id()));
     std::fs::write(&tmp, file.bytes().await?)?;
     let probed = ffprobe_duration(&tmp);
     let _ = std::fs::remove_file(&tmp);
@@ -323,9 +344,10 @@ async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> an
     let tenant = sb.create_tenant("acme", 4).await?;
     let cam = sb.create_camera(&tenant, "door", &sb.sim.url(0)).await?;
     sb.wait_segments(&cam, 1, Duration::from_secs(30)).await?;
-    // Crash in the middle of the next segment.
+    // Crash (SIGKILL) in the middle of the next segment.
     tokio::time::sleep(Duration::from_millis(2600)).await;
     let data = sb.node()?.data_dir.clone();
+    let killed_at = chrono::Utc::now();
     sb.node.take().expect("node").kill().await;
     let camera_dir = data.join("segments").join(&tenant).join(&cam);
     let newest = std::fs::read_dir(&camera_dir)?
@@ -343,7 +365,7 @@ async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> an
     let probed = ffprobe_duration(&newest)?;
     assert!(
         probed >= 1.0,
-        "the unfinished segment plays up to its last written GOP: {probed} s"
+        "the unfinished segment plays up to its last durable fragment: {probed} s"
     );
     sb.start_node().await?;
     sb.wait_state(&cam, "streaming", Duration::from_secs(20))
@@ -362,21 +384,27 @@ async fn a_killed_node_leaves_playable_files_that_are_indexed_on_restart() -> an
         last.seq > newest_seq,
         "restart continues after seq {newest_seq}: {last:?}"
     );
-    assert_eq!(
-        std::fs::metadata(&newest)?.len(),
-        size,
-        "the crashed segment is not overwritten"
-    );
-    // The restarted node indexed the crashed segment with the duration its file holds.
+    // The restarted node indexed the crashed segment with the duration its file holds, cut back to
+    // its last whole fragment (a torn one, had the kill come mid-write), never overwritten.
     let recovered = segs
         .iter()
         .find(|s| s.seq == newest_seq)
         .expect("crashed segment indexed");
+    let now_size = std::fs::metadata(&newest)?.len();
+    assert!(now_size <= size, "the crashed segment is not overwritten");
+    assert_eq!(u64::try_from(recovered.bytes).ok(), Some(now_size));
     let indexed_s = recovered.duration_ms as f64 / 1000.0;
+    let playable = ffprobe_duration(&newest)?;
     assert!(
-        (indexed_s - probed).abs() < 0.5,
-        "indexed {indexed_s} s vs file {probed} s"
+        (indexed_s - playable).abs() < 0.2,
+        "indexed {indexed_s} s vs file {playable} s"
     );
-    assert_eq!(u64::try_from(recovered.bytes).ok(), Some(size));
+    // The recovery point: the tail plays up to at most 1.5 s before the kill.
+    let lost = (killed_at - recovered.end).num_milliseconds();
+    println!("recovery point: the tail ends {lost} ms before the kill, plays {playable:.2} s");
+    assert!(
+        (-200..=1500).contains(&lost),
+        "the recovered tail ends {lost} ms before the kill"
+    );
     Ok(())
 }

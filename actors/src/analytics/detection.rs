@@ -11,7 +11,7 @@
 use crate::analytics::outbox::Outbox;
 use crate::analytics::rules::RuleEngine;
 use crate::context::NodeContext;
-use crate::media::pipeline::KeyframeSink;
+use crate::media::ingest::KeyframeSink;
 use crate::media::sampler::{FrameSampler, SampledFrame};
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use futures_util::future::BoxFuture;
@@ -232,7 +232,7 @@ impl CameraAnalytics {
         analytics: &Arc<Analytics>,
         camera: &Camera,
         epoch: Option<i64>,
-    ) -> Result<(Self, KeyframeSink), crate::media::pipeline::PipelineError> {
+    ) -> Result<(Self, KeyframeSink), crate::media::sampler::SamplerError> {
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
         let label = camera.id.to_string();
         let (w, h) = analytics.sample;
@@ -254,7 +254,7 @@ impl CameraAnalytics {
         )?);
         let feed = Arc::clone(&sampler);
         let sink = KeyframeSink {
-            feed: Arc::new(move |picture, at| feed.push_keyframe(picture, at)),
+            feed: Arc::new(move |codec, picture, at| feed.push_keyframe(codec, picture, at)),
             every_frame: camera.sample_fps.is_some(),
         };
         let rules: Arc<RwLock<Vec<Rule>>> = Arc::default();

@@ -8,13 +8,18 @@
 //! parameter sets starts a new init section (a new segment).
 
 use mp4_atom::{
-    Atom, Avc1, Avcc, Codec, Dinf, Dref, Encode, FourCC, Ftyp, Hdlr, Hvc1, Hvcc, Mdat, Mdhd, Mdia,
-    Mfhd, Minf, Moof, Moov, Mvex, Mvhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
+    Atom, Avc1, Avcc, Codec, Dinf, Dref, Encode, FourCC, Ftyp, Hdlr, Hvc1, Hvcc, Mdhd, Mdia, Mfhd,
+    Minf, Moof, Moov, Mvex, Mvhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
     TrunEntry, TrunSamples, Url, Visual, Vmhd,
 };
 
 /// Timescale of video tracks: RTP's 90 kHz clock.
 pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// [`VIDEO_TIMESCALE`] ticks as whole milliseconds (saturating).
+pub fn ticks_to_ms(ticks: u64) -> u32 {
+    u32::try_from(ticks / u64::from(VIDEO_TIMESCALE / 1000)).unwrap_or(u32::MAX)
+}
+
 /// The video track's id.
 pub const VIDEO_TRACK: u32 = 1;
 /// `sample_flags` of a sync sample (depends on no other).
@@ -40,6 +45,48 @@ pub struct VideoTrack {
     pub width: u16,
     /// Height in pixels.
     pub height: u16,
+}
+
+impl VideoTrack {
+    /// The codec's RFC 6381 name (`avc1.64001f`, `hvc1.1.6.L93.B0`), as MSE and HLS want it.
+    pub fn rfc6381(&self) -> String {
+        match &self.codec {
+            VideoCodec::H264(record) => match record.get(1..4) {
+                Some(p) => format!("avc1.{:02x}{:02x}{:02x}", p[0], p[1], p[2]),
+                None => "avc1".into(),
+            },
+            VideoCodec::H265(record) => match Hvcc::decode_body(&mut record.as_slice()) {
+                Ok(h) => hevc_codec_string(&h),
+                Err(_) => "hvc1".into(),
+            },
+        }
+    }
+
+    /// `h264` or `h265`.
+    pub fn codec_name(&self) -> &'static str {
+        match self.codec {
+            VideoCodec::H264(_) => "h264",
+            VideoCodec::H265(_) => "h265",
+        }
+    }
+}
+
+/// ISO/IEC 14496-15 annex E: profile space and profile, compatibility flags in reverse bit order,
+/// tier and level, and the constraint bytes without trailing zeros.
+fn hevc_codec_string(h: &Hvcc) -> String {
+    let space = ["", "A", "B", "C"][usize::from(h.general_profile_space & 3)];
+    let compat = u32::from_be_bytes(h.general_profile_compatibility_flags).reverse_bits();
+    let tier = if h.general_tier_flag { 'H' } else { 'L' };
+    let mut out = format!(
+        "hvc1.{space}{}.{compat:x}.{tier}{}",
+        h.general_profile_idc, h.general_level_idc
+    );
+    let flags = &h.general_constraint_indicator_flags;
+    let used = flags.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    for b in &flags[..used] {
+        out.push_str(&format!(".{b:X}"));
+    }
+    out
 }
 
 /// One access unit of the video track.
@@ -182,6 +229,19 @@ pub fn fragment(
     base_decode_time: u64,
     samples: &[Sample<'_>],
 ) -> Result<Vec<u8>, Fmp4Error> {
+    let mut out = Vec::new();
+    append_fragment(&mut out, sequence, base_decode_time, samples)?;
+    Ok(out)
+}
+
+/// [`fragment`], appended to `out` (behind an init section, so both go out in one write), with
+/// each sample's bytes copied once.
+pub fn append_fragment(
+    out: &mut Vec<u8>,
+    sequence: u32,
+    base_decode_time: u64,
+    samples: &[Sample<'_>],
+) -> Result<(), Fmp4Error> {
     if samples.is_empty() {
         return Err(Fmp4Error::Fragment("no samples".into()));
     }
@@ -231,14 +291,16 @@ pub fn fragment(
         i32::try_from(head.len() + 8).map_err(|_| Fmp4Error::Fragment("moof too large".into()))?;
     moof.traf[0].trun[0].data_offset = Some(offset);
     let payload: usize = samples.iter().map(|s| s.data.len()).sum();
-    let mut out = Vec::with_capacity(head.len() + 8 + payload);
-    encode(&moof, &mut out)?;
-    let mut data = Vec::with_capacity(payload);
+    let mdat_len = size(payload + 8)?;
+    out.reserve(head.len() + 8 + payload);
+    encode(&moof, out)?;
+    // The `mdat` header by hand, so the samples go straight behind it.
+    out.extend_from_slice(&mdat_len.to_be_bytes());
+    out.extend_from_slice(b"mdat");
     for s in samples {
-        data.extend_from_slice(s.data);
+        out.extend_from_slice(s.data);
     }
-    encode(&Mdat { data }, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 /// An `AVCDecoderConfigurationRecord` from H.264 parameter sets (NAL units without start codes).
@@ -251,35 +313,6 @@ pub fn avc_record(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, Fmp4Error> {
     avcc.encode_body(&mut out)
         .map_err(|e| Fmp4Error::Encode(e.to_string()))?;
     Ok(out)
-}
-
-/// The NAL units of an Annex B buffer (start codes removed).
-pub fn annex_b_units(annex_b: &[u8]) -> Vec<&[u8]> {
-    let starts: Vec<usize> = (0..annex_b.len().saturating_sub(2))
-        .filter(|&i| annex_b[i] == 0 && annex_b[i + 1] == 0 && annex_b[i + 2] == 1)
-        .collect();
-    starts
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &start)| {
-            let body = start + 3;
-            let mut end = starts.get(k + 1).copied().unwrap_or(annex_b.len());
-            // Trailing zeros belong to the next start code (or are padding).
-            while end > body && annex_b[end - 1] == 0 {
-                end -= 1;
-            }
-            (body < end).then(|| &annex_b[body..end])
-        })
-        .collect()
-}
-
-/// Appends NAL units to `out` behind 4-byte big-endian lengths.
-pub fn append_length_prefixed<'a>(out: &mut Vec<u8>, units: impl IntoIterator<Item = &'a [u8]>) {
-    for unit in units {
-        let len = u32::try_from(unit.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(unit);
-    }
 }
 
 /// What the media modules' unit tests share: a valid H.264 track.
@@ -310,7 +343,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::{SPS, h264_track};
     use super::*;
-    use mp4_atom::Decode;
+    use mp4_atom::{Decode, Mdat};
 
     fn track() -> VideoTrack {
         h264_track(320)
@@ -388,14 +421,15 @@ mod tests {
     }
 
     #[test]
-    fn annex_b_units_lose_their_start_codes() {
-        let buf = [
-            0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 3, 0,
-        ];
-        let units = annex_b_units(&buf);
-        assert_eq!(units, [&[0x67, 1][..], &[0x68, 2], &[0x65, 3]]);
-        let mut out = Vec::new();
-        append_length_prefixed(&mut out, units);
-        assert_eq!(out[..6], [0, 0, 0, 2, 0x67, 1]);
+    fn codec_strings_follow_rfc_6381() {
+        assert_eq!(h264_track(320).rfc6381(), "avc1.42c01e");
+        let main = Hvcc {
+            general_profile_idc: 1,
+            general_profile_compatibility_flags: [0x60, 0, 0, 0],
+            general_level_idc: 93,
+            general_constraint_indicator_flags: [0xb0, 0, 0, 0, 0, 0],
+            ..Hvcc::new()
+        };
+        assert_eq!(hevc_codec_string(&main), "hvc1.1.6.L93.B0");
     }
 }

@@ -3,9 +3,10 @@
 //! made durable by the writer and is kept. The fragment index comes from each `moof` (`tfdt` and
 //! `trun`), so a file nobody indexed gets the same index its writer would have given it.
 
-use crate::media::fmp4::VIDEO_TIMESCALE;
-use crate::media::fragmenter::FragmentEntry;
-use mp4_atom::{Decode, Moof};
+use crate::media::fmp4::ticks_to_ms;
+use crate::media::fmp4::{VideoCodec, VideoTrack};
+use mp4_atom::{Atom as _, Codec, Decode, Moof, Moov};
+use vms_messages::SegmentFragment;
 
 /// `sample_flags` bit of a sample that is not a sync sample.
 const NON_SYNC_FLAG: u32 = 0x0001_0000;
@@ -18,9 +19,33 @@ pub struct ScannedFragments {
     /// Length of the init section (`ftyp` and `moov`).
     pub init_len: u64,
     /// Its whole fragments, in order.
-    pub fragments: Vec<FragmentEntry>,
+    pub fragments: Vec<SegmentFragment>,
     /// From the first sample's decode time to the end of the last one, in 90 kHz ticks.
     pub duration: u64,
+    /// Its video track, as its init section describes it (`None` for a codec we do not write).
+    pub track: Option<VideoTrack>,
+}
+
+/// The video track an init section's `moov` describes.
+fn track_of(moov: &Moov) -> Option<VideoTrack> {
+    let codec = moov.trak.first()?.mdia.minf.stbl.stsd.codecs.first()?;
+    let mut record = Vec::new();
+    let (codec, visual) = match codec {
+        Codec::Avc1(avc1) => {
+            avc1.avcc.encode_body(&mut record).ok()?;
+            (VideoCodec::H264(record), &avc1.visual)
+        }
+        Codec::Hvc1(hvc1) => {
+            hvc1.hvcc.encode_body(&mut record).ok()?;
+            (VideoCodec::H265(record), &hvc1.visual)
+        }
+        _ => return None,
+    };
+    Some(VideoTrack {
+        codec,
+        width: visual.width,
+        height: visual.height,
+    })
 }
 
 /// The top-level boxes of `bytes` that are whole: (type, offset, length).
@@ -57,7 +82,12 @@ fn boxes(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
 pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
     let boxes = boxes(bytes);
     let moov = boxes.iter().position(|(kind, _, _)| kind == b"moov")?;
-    let init_len = boxes.get(moov).map(|&(_, at, len)| at + len)?;
+    let (moov_at, moov_len) = boxes.get(moov).map(|&(_, at, len)| (at, len))?;
+    let init_len = moov_at + moov_len;
+    let track = Moov::decode(&mut &bytes[moov_at..init_len])
+        .ok()
+        .as_ref()
+        .and_then(track_of);
     let mut fragments = Vec::new();
     let mut first_decode = None;
     let mut end_decode = 0u64;
@@ -90,12 +120,11 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
             .is_some_and(|f| f & NON_SYNC_FLAG == 0);
         // Times relative to the first fragment, in milliseconds as the writer gives them.
         let since_first = base.saturating_sub(*first_decode.get_or_insert(base));
-        let ms = |t: u64| u32::try_from(t / u64::from(VIDEO_TIMESCALE / 1000)).unwrap_or(u32::MAX);
-        fragments.push(FragmentEntry {
+        fragments.push(SegmentFragment {
             offset: u64::try_from(*at).unwrap_or(u64::MAX),
             len: u64::try_from(moof_len + mdat_len).unwrap_or(u64::MAX),
-            start_ms: ms(since_first),
-            duration_ms: ms(since_first + ticks) - ms(since_first),
+            start_ms: ticks_to_ms(since_first),
+            duration_ms: ticks_to_ms(since_first + ticks) - ticks_to_ms(since_first),
             keyframe,
         });
         end_decode = base + ticks;
@@ -106,6 +135,7 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
         init_len: u64::try_from(init_len).unwrap_or(u64::MAX),
         duration: first_decode.map_or(0, |f| end_decode.saturating_sub(f)),
         fragments,
+        track,
     })
 }
 
@@ -147,6 +177,11 @@ mod tests {
             [(0, 1000, true), (1000, 1000, true), (2000, 1000, true)]
         );
         assert_eq!(scanned.fragments[0].offset, scanned.init_len);
+        assert_eq!(
+            scanned.track,
+            Some(h264_track(320)),
+            "the init section's track"
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@
 //! fragments start on a keyframe), so playback can seek and live view can start from a keyframe
 //! without reading whole files.
 
-use crate::media::fmp4::{self, Fmp4Error, Sample, VIDEO_TIMESCALE, VideoTrack};
-use crate::media::recorder::SegmentLayout;
+use crate::media::fmp4::{self, Fmp4Error, Sample, VIDEO_TIMESCALE, VideoTrack, ticks_to_ms};
+use crate::media::layout::SegmentLayout;
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+use vms_messages::{SegmentContainer, SegmentFragment, SegmentMedia};
 
 /// File extension of fragmented MP4 segments.
 pub const FMP4_EXT: &str = "mp4";
@@ -23,21 +24,6 @@ const DEFAULT_SAMPLE_TICKS: u64 = 3600;
 /// A timestamp this far (90 kHz) behind the previous one is a discontinuity (a camera's encoder
 /// restarted, its clock wrapped), not B-frame reordering.
 const BACKWARDS_JUMP: u64 = VIDEO_TIMESCALE as u64;
-
-/// One fragment of a segment, as the index keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FragmentEntry {
-    /// Byte offset of its `moof` in the file.
-    pub offset: u64,
-    /// Its length (`moof` and `mdat`).
-    pub len: u64,
-    /// Milliseconds from the segment's start to its first sample.
-    pub start_ms: u32,
-    /// Its duration in milliseconds.
-    pub duration_ms: u32,
-    /// It starts on a keyframe: decoding (and live view) may start here.
-    pub keyframe: bool,
-}
 
 /// A finished fragmented MP4 segment.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,10 +36,8 @@ pub struct ClosedFragments {
     pub start: DateTime<Utc>,
     /// Wall-clock time just after the last frame.
     pub end: DateTime<Utc>,
-    /// Length of the init section (the first fragment starts here).
-    pub init_len: u64,
-    /// Its fragments, in order.
-    pub fragments: Vec<FragmentEntry>,
+    /// Its track, init section length and fragments, as the index keeps them.
+    pub media: SegmentMedia,
 }
 
 /// A write that failed, with what reached the disk before it.
@@ -67,11 +51,21 @@ pub enum FragmentError {
         /// The I/O error.
         error: std::io::Error,
         /// The segment, closed at its last durable fragment.
-        closed: Option<ClosedFragments>,
+        closed: Option<Box<ClosedFragments>>,
     },
     /// The track or a fragment cannot be muxed (a decoder configuration that does not parse).
     #[error(transparent)]
     Mux(#[from] Fmp4Error),
+}
+
+impl FragmentError {
+    /// The segment it closed at its last durable fragment, taken out of it.
+    pub fn take_closed(&mut self) -> Option<ClosedFragments> {
+        match self {
+            Self::Io { closed, .. } => closed.take().map(|c| *c),
+            Self::Mux(_) => None,
+        }
+    }
 }
 
 struct PendingSample {
@@ -92,30 +86,35 @@ struct OpenSegment {
     anchor: (u64, DateTime<Utc>),
     /// Init section, until the first fragment is written with it.
     init: Option<Vec<u8>>,
-    init_len: u64,
     /// Bytes durable in the file.
     len: u64,
     /// Timestamp up to which the file holds every frame.
     durable_pts: u64,
-    fragments: Vec<FragmentEntry>,
+    /// Its track and fragment index so far.
+    media: SegmentMedia,
 }
 
 impl OpenSegment {
     fn millis(&self, pts: u64) -> u32 {
-        u32::try_from((pts.saturating_sub(self.first_pts)) / 90).unwrap_or(u32::MAX)
+        ticks_to_ms(pts.saturating_sub(self.first_pts))
     }
 
     fn close(self) -> Option<ClosedFragments> {
         let (t0, w0) = self.anchor;
-        (!self.fragments.is_empty()).then(|| ClosedFragments {
+        (!self.media.fragments.is_empty()).then(|| ClosedFragments {
             seq: self.seq,
             path: self.path,
             start: self.start,
             end: w0 + ticks(self.durable_pts.saturating_sub(t0)),
-            init_len: self.init_len,
-            fragments: self.fragments,
+            media: self.media,
         })
     }
+}
+
+/// A track with its init section, built once.
+struct CurrentTrack {
+    track: VideoTrack,
+    init: Vec<u8>,
 }
 
 /// 90 kHz ticks as a wall-clock duration.
@@ -128,7 +127,7 @@ pub struct FragmentRecorder {
     layout: SegmentLayout,
     target: u64,
     fragment: u64,
-    track: Option<VideoTrack>,
+    track: Option<CurrentTrack>,
     next_seq: i64,
     open: Option<OpenSegment>,
     pending: Vec<PendingSample>,
@@ -188,15 +187,15 @@ impl FragmentRecorder {
         &mut self,
         track: VideoTrack,
     ) -> Result<Option<ClosedFragments>, FragmentError> {
-        if self.track.as_ref() == Some(&track) {
+        if self.track.as_ref().is_some_and(|t| t.track == track) {
             return Ok(None);
         }
-        fmp4::init_segment(&track)?;
+        let init = fmp4::init_segment(&track)?;
         let closed = match self.last_pts {
             Some(last) => self.write_and_close(last + self.last_step)?,
             None => None,
         };
-        self.track = Some(track);
+        self.track = Some(CurrentTrack { track, init });
         Ok(closed)
     }
 
@@ -206,7 +205,7 @@ impl FragmentRecorder {
     /// a track is set, are dropped (nothing before a keyframe could be decoded).
     pub fn push(
         &mut self,
-        data: &[u8],
+        data: Vec<u8>,
         pts: u64,
         keyframe: bool,
         at: DateTime<Utc>,
@@ -240,7 +239,7 @@ impl FragmentRecorder {
             }
         }
         self.pending.push(PendingSample {
-            data: data.to_vec(),
+            data,
             pts,
             keyframe,
         });
@@ -278,11 +277,10 @@ impl FragmentRecorder {
         pts: u64,
         anchor: (u64, DateTime<Utc>),
     ) -> Result<(), FragmentError> {
-        let Some(track) = &self.track else {
+        let Some(CurrentTrack { track, init }) = &self.track else {
             return Ok(());
         };
         let at = anchor.1 + ticks(pts.saturating_sub(anchor.0));
-        let init = fmp4::init_segment(track)?;
         let seq = self.next_seq;
         let path = self.layout.path_with_ext(seq, at, FMP4_EXT);
         let created = path
@@ -302,11 +300,18 @@ impl FragmentRecorder {
             start: at,
             first_pts: pts,
             anchor,
-            init_len: u64::try_from(init.len()).unwrap_or(u64::MAX),
-            init: Some(init),
+            init: Some(init.clone()),
             len: 0,
             durable_pts: pts,
-            fragments: Vec::new(),
+            media: SegmentMedia {
+                container: SegmentContainer::Fmp4,
+                codec: Some(track.rfc6381()),
+                width: Some(u32::from(track.width)),
+                height: Some(u32::from(track.height)),
+                audio: None,
+                init_len: Some(u64::try_from(init.len()).unwrap_or(u64::MAX)),
+                fragments: Vec::new(),
+            },
         });
         Ok(())
     }
@@ -333,19 +338,20 @@ impl FragmentRecorder {
                 }
             })
             .collect();
-        let sequence = u32::try_from(open.fragments.len() + 1).unwrap_or(u32::MAX);
+        let sequence = u32::try_from(open.media.fragments.len() + 1).unwrap_or(u32::MAX);
         let base = first.pts.saturating_sub(open.first_pts);
-        let fragment = fmp4::fragment(sequence, base, &samples)?;
-        let path = open.path.clone();
+        // The init section (before the first fragment) and the fragment go out in one write.
         let mut buf = open.init.take().unwrap_or_default();
         let offset = open.len + u64::try_from(buf.len()).unwrap_or(0);
-        buf.extend_from_slice(&fragment);
+        fmp4::append_fragment(&mut buf, sequence, base, &samples)?;
+        let fragment_len = u64::try_from(buf.len()).unwrap_or(u64::MAX) - (offset - open.len);
+        let path = open.path.clone();
         let written = open
             .file
             .write_all(&buf)
             .and_then(|()| open.file.sync_data());
         if let Err(error) = written {
-            let closed = self.open.take().and_then(OpenSegment::close);
+            let closed = self.open.take().and_then(OpenSegment::close).map(Box::new);
             return Err(FragmentError::Io {
                 path,
                 error,
@@ -353,9 +359,9 @@ impl FragmentRecorder {
             });
         }
         open.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
-        open.fragments.push(FragmentEntry {
+        open.media.fragments.push(SegmentFragment {
             offset,
-            len: u64::try_from(fragment.len()).unwrap_or(u64::MAX),
+            len: fragment_len,
             start_ms: open.millis(first.pts),
             duration_ms: open.millis(end).saturating_sub(open.millis(first.pts)),
             keyframe: first.keyframe,
@@ -389,15 +395,23 @@ mod tests {
         let dir = scratch();
         let mut r = recorder(&dir);
         let at = Utc::now();
-        assert!(r.push(&SAMPLE, 0, false, at).expect("push").is_none());
-        assert!(r.push(&SAMPLE, 3600, true, at).expect("push").is_none());
+        assert!(
+            r.push(SAMPLE.to_vec(), 0, false, at)
+                .expect("push")
+                .is_none()
+        );
+        assert!(
+            r.push(SAMPLE.to_vec(), 3600, true, at)
+                .expect("push")
+                .is_none()
+        );
         let closed = r.finish().expect("finish").expect("a segment");
         assert_eq!(
             (closed.seq, closed.start),
             (5, at),
             "it starts at the keyframe"
         );
-        assert_eq!(closed.fragments.len(), 1);
+        assert_eq!(closed.media.fragments.len(), 1);
         assert_eq!(r.next_seq(), 6);
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -408,7 +422,7 @@ mod tests {
         let mut r = recorder(&dir);
         let at = Utc::now();
         for (pts, key) in [(900_000, true), (903_600, false), (0, false), (3600, false)] {
-            r.push(&SAMPLE, pts, key, at).expect("push");
+            r.push(SAMPLE.to_vec(), pts, key, at).expect("push");
         }
         let closed = r.finish().expect("finish").expect("a segment");
         // Four frames of 40 ms: the jump back did not shorten or reverse the segment.
@@ -421,16 +435,20 @@ mod tests {
         let dir = scratch();
         let mut r = recorder(&dir);
         let at = Utc::now();
-        r.push(&SAMPLE, 0, true, at).expect("push");
-        r.push(&SAMPLE, 3600, false, at).expect("push");
+        r.push(SAMPLE.to_vec(), 0, true, at).expect("push");
+        r.push(SAMPLE.to_vec(), 3600, false, at).expect("push");
         let closed = r.set_track(track(640)).expect("track").expect("closed");
         assert_eq!(closed.seq, 5);
         assert!(
             r.set_track(track(640)).expect("same").is_none(),
             "the same track changes nothing"
         );
-        assert!(r.push(&SAMPLE, 7200, false, at).expect("push").is_none());
-        r.push(&SAMPLE, 10_800, true, at).expect("push");
+        assert!(
+            r.push(SAMPLE.to_vec(), 7200, false, at)
+                .expect("push")
+                .is_none()
+        );
+        r.push(SAMPLE.to_vec(), 10_800, true, at).expect("push");
         assert_eq!(r.finish().expect("finish").map(|c| c.seq), Some(6));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -440,7 +458,9 @@ mod tests {
         let file = scratch();
         std::fs::write(&file, b"not a folder").expect("file");
         let mut r = recorder(&file);
-        let err = r.push(&SAMPLE, 0, true, Utc::now()).expect_err("refused");
+        let err = r
+            .push(SAMPLE.to_vec(), 0, true, Utc::now())
+            .expect_err("refused");
         assert!(
             matches!(err, FragmentError::Io { closed: None, .. }),
             "{err}"

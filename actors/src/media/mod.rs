@@ -1,15 +1,14 @@
-//! Media: the MPEG-TS muxer, the fragmented MP4 (CMAF) muxer and segment writer, RTSP ingest
-//! through retina, the segment recorder, the GStreamer pipelines, the keyframe sampler
-//! and the H.264 bitstream helpers. Pure media code: no actors, no store. It may import only
-//! `metrics`; within it, `pipeline` imports the others and none imports `pipeline` but `sampler`
-//! (for its error type).
+//! Media: RTSP ingest through retina, the fragmented MP4 (CMAF) muxer and segment writer, reading
+//! segment files back (fMP4, and MPEG-TS from ingest v1), the keyframe sampler and NAL unit framing.
+//! Pure media code: no actors, no store. It may import only `metrics`.
 
 pub(crate) mod fmp4;
 pub(crate) mod fmp4_scan;
 pub(crate) mod fragmenter;
-pub(crate) mod h264;
-pub(crate) mod pipeline;
-pub(crate) mod recorder;
+pub(crate) mod ingest;
+pub(crate) mod layout;
+pub(crate) mod nal;
+pub(crate) mod recovery;
 pub(crate) mod rtsp;
 pub(crate) mod sampler;
-pub(crate) mod tsmux;
+pub(crate) mod ts_scan;

@@ -9,7 +9,10 @@
 
 use crate::media::fmp4::{VideoCodec, VideoTrack};
 use crate::media::fragmenter::{ClosedFragments, FragmentError, FragmentRecorder};
-use chrono::Utc;
+use crate::media::ingest::{FailureKind, KeyframeSink};
+use crate::media::nal;
+use crate::media::sampler::PictureCodec;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use retina::client::{
     Credentials, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions,
@@ -39,6 +42,8 @@ pub struct IngestOptions {
     pub transport: RtpTransport,
     /// No frame for this long ends the session (a frozen camera sends nothing at all).
     pub watchdog: Duration,
+    /// Where keyframes (or every frame) go for analytics, when the camera has any.
+    pub keyframes: Option<KeyframeSink>,
 }
 
 /// Something an ingest session reports as it goes.
@@ -59,8 +64,13 @@ pub enum IngestEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The camera could not be reached or refused the session (retina's message says why).
-    #[error("rtsp: {0}")]
-    Rtsp(String),
+    #[error("rtsp: {message}")]
+    Rtsp {
+        /// The RTSP status the camera answered with, when it answered.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
     /// The camera offers no video stream.
     #[error("the camera offers no video stream")]
     NoVideo,
@@ -78,8 +88,44 @@ pub enum IngestError {
     Write(#[from] FragmentError),
 }
 
-fn rtsp(e: impl std::fmt::Display) -> IngestError {
-    IngestError::Rtsp(e.to_string())
+impl IngestError {
+    /// How the camera's actor treats it: which state it shows and how soon it retries.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Rtsp {
+                status: Some(404), ..
+            } => FailureKind::NotFound,
+            Self::Rtsp {
+                status: Some(401 | 403),
+                ..
+            } => FailureKind::Unauthorized,
+            Self::NoVideo | Self::UnsupportedCodec(_) | Self::Write(FragmentError::Mux(_)) => {
+                FailureKind::UnsupportedCodec
+            }
+            Self::Write(FragmentError::Io { error, .. })
+                if error.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                FailureKind::DiskFull
+            }
+            _ => FailureKind::Transient,
+        }
+    }
+}
+
+fn rtsp(e: retina::Error) -> IngestError {
+    IngestError::Rtsp {
+        status: e.status_code(),
+        message: e.to_string(),
+    }
+}
+
+/// How an ingest session ended, and the segment it left open, closed at its last durable fragment.
+#[derive(Debug)]
+pub struct IngestEnd {
+    /// `Ok` when it was stopped; why it failed otherwise.
+    pub result: Result<(), IngestError>,
+    /// The segment that was open when it ended.
+    pub last: Option<ClosedFragments>,
 }
 
 /// The recorder's track for retina's video parameters.
@@ -99,27 +145,81 @@ fn track_of(params: &VideoParameters) -> Result<VideoTrack, IngestError> {
 }
 
 /// Records the camera `options` names into `recorder` until `stop` turns true (then `Ok`), or the
-/// session fails. Every frame and closed segment goes to `on_event`; the open segment is closed
-/// (at its last durable fragment) whichever way the session ends.
+/// session fails. Every frame and every segment closed on the way goes to `on_event`; the segment
+/// open at the end comes back in [`IngestEnd::last`], whichever way the session ended.
 pub async fn record(
     options: &IngestOptions,
     recorder: &mut FragmentRecorder,
     stop: &mut tokio::sync::watch::Receiver<bool>,
     on_event: &mut (dyn FnMut(IngestEvent) + Send),
-) -> Result<(), IngestError> {
-    let outcome = run(options, recorder, stop, on_event).await;
-    let finished = recorder.finish();
-    if let Ok(Some(closed)) = &finished {
-        on_event(IngestEvent::Closed(closed.clone()));
+) -> IngestEnd {
+    // Stopping cancels whatever the session waits for: the camera's answer, its next packet.
+    let mut result = tokio::select! {
+        outcome = run(options, recorder, on_event) => outcome,
+        () = stopped(stop) => Ok(()),
+    };
+    let mut last = match &mut result {
+        Err(IngestError::Write(e)) => e.take_closed(),
+        _ => None,
+    };
+    match recorder.finish() {
+        Ok(closed) => last = last.or(closed),
+        Err(mut e) => {
+            last = last.or(e.take_closed());
+            result = result.and(Err(e.into()));
+        }
     }
-    outcome?;
-    finished.map(|_| ()).map_err(IngestError::from)
+    IngestEnd { result, last }
+}
+
+/// Returns once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stopped| stopped).await;
+}
+
+/// The current track's codec and parameter sets (Annex B), for the pictures analytics decodes.
+struct PictureTrack {
+    codec: PictureCodec,
+    parameter_sets: Vec<u8>,
+}
+
+impl PictureTrack {
+    fn of(track: &VideoTrack) -> Self {
+        let codec = match track.codec {
+            VideoCodec::H264(_) => PictureCodec::H264,
+            VideoCodec::H265(_) => PictureCodec::H265,
+        };
+        Self {
+            codec,
+            parameter_sets: nal::parameter_sets(&track.codec).unwrap_or_default(),
+        }
+    }
+
+    /// Hands a frame to `sink` in Annex B, parameter sets in front of a keyframe.
+    fn feed(&self, sink: &KeyframeSink, data: &[u8], keyframe: bool, at: DateTime<Utc>) {
+        let mut picture = Vec::with_capacity(data.len() + self.parameter_sets.len());
+        if keyframe {
+            picture.extend_from_slice(&self.parameter_sets);
+        }
+        nal::append_annex_b(&mut picture, data);
+        (sink.feed)(self.codec, &picture, at);
+    }
+}
+
+/// Sets the recorder's track from retina's parameters; returns the segment it closed, if any.
+fn set_track(
+    recorder: &mut FragmentRecorder,
+    params: &VideoParameters,
+    picture: &mut Option<PictureTrack>,
+) -> Result<Option<ClosedFragments>, IngestError> {
+    let track = track_of(params)?;
+    *picture = Some(PictureTrack::of(&track));
+    Ok(recorder.set_track(track)?)
 }
 
 async fn run(
     options: &IngestOptions,
     recorder: &mut FragmentRecorder,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
     on_event: &mut (dyn FnMut(IngestEvent) + Send),
 ) -> Result<(), IngestError> {
     let creds = options
@@ -162,20 +262,12 @@ async fn run(
         .map_err(rtsp)?
         .demuxed()
         .map_err(rtsp)?;
+    let mut picture = None;
     if let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters() {
-        recorder.set_track(track_of(params)?)?;
+        set_track(recorder, params, &mut picture)?;
     }
     loop {
-        let item = tokio::select! {
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    return Ok(());
-                }
-                continue;
-            }
-            item = tokio::time::timeout(options.watchdog, frames.next()) => item,
-        };
-        let frame = match item {
+        let frame = match tokio::time::timeout(options.watchdog, frames.next()).await {
             Err(_) => return Err(IngestError::NoFrames(options.watchdog)),
             Ok(None) => return Err(IngestError::Ended),
             Ok(Some(Err(e))) => return Err(rtsp(e)),
@@ -184,17 +276,23 @@ async fn run(
         };
         if frame.has_new_parameters()
             && let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters()
-            && let Some(closed) = recorder.set_track(track_of(params)?)?
+            && let Some(closed) = set_track(recorder, params, &mut picture)?
         {
             on_event(IngestEvent::Closed(closed));
         }
+        let at = Utc::now();
         let pts = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
         let keyframe = frame.is_random_access_point();
         on_event(IngestEvent::Frame {
             bytes: frame.data().len(),
             keyframe,
         });
-        if let Some(closed) = recorder.push(frame.data(), pts, keyframe, Utc::now())? {
+        if let (Some(sink), Some(picture)) = (&options.keyframes, &picture)
+            && (keyframe || sink.every_frame)
+        {
+            picture.feed(sink, frame.data(), keyframe, at);
+        }
+        if let Some(closed) = recorder.push(frame.into_data(), pts, keyframe, at)? {
             on_event(IngestEvent::Closed(closed));
         }
     }

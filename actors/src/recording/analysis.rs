@@ -1,7 +1,7 @@
 //! What a camera actor needs of analytics, as traits: the analytics layer implements them and the
 //! supervisor hands them down, so recording starts a camera's analysis without importing analytics.
 
-use crate::media::pipeline::KeyframeSink;
+use crate::media::ingest::KeyframeSink;
 use futures_util::future::BoxFuture;
 use vms_messages::Camera;
 

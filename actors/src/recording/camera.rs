@@ -1,15 +1,16 @@
-//! `CameraActor`: owns one camera's recording pipeline and its state machine
-//! `connecting → streaming → backoff → … (failed)`, with exponential backoff and jitter, a connect
-//! timeout (a port that accepts but never answers) and a no-frame watchdog (a frozen camera posts no bus
-//! message at all). Every reconnect builds a new pipeline from NULL. A failure touches only this camera.
+//! `CameraActor`: owns one camera's ingest task (RTSP through retina into fragmented MP4 segments)
+//! and its state machine `connecting → streaming → backoff → … (failed)`, with exponential backoff
+//! and jitter, a connect timeout (a port that accepts but never answers) and a no-frame watchdog (a
+//! frozen camera sends nothing at all). Every reconnect starts a new session. A failure touches
+//! only this camera.
 
 use crate::backoff::reconnect_delay;
 use crate::clock::Clock;
 use crate::context::NodeContext;
-use crate::media::pipeline::{
-    FailureKind, FlowStats, KeyframeSink, PipelineEvent, PipelineSettings, RecordingPipeline,
-    SegmentLayout,
-};
+use crate::media::fragmenter::{ClosedFragments, FragmentRecorder};
+use crate::media::ingest::{FailureKind, FlowStats, KeyframeSink};
+use crate::media::layout::SegmentLayout;
+use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions, RtpTransport};
 use crate::metrics;
 use crate::ownership::Ownership;
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
@@ -28,6 +29,8 @@ use vms_messages::{Camera, CameraId, CameraState, CameraStatus};
 const TICK: Duration = Duration::from_millis(500);
 /// Retry period of a camera that needs a change to record (unsupported codec, refused credentials).
 const SLOW_RETRY: Duration = Duration::from_secs(30);
+/// Length of a fragment: what a kill can lose at most, and how often each camera writes.
+const FRAGMENT: Duration = Duration::from_secs(1);
 
 /// Registry name of a camera's actor, so the API finds it by id.
 pub fn camera_actor_name(id: CameraId) -> String {
@@ -38,17 +41,21 @@ pub fn camera_actor_name(id: CameraId) -> String {
 pub enum CameraMsg {
     /// Periodic watchdog and statistics.
     Tick,
-    /// Build and start a pipeline (ignored unless `generation` is current).
+    /// Start an ingest session (ignored unless `generation` is current).
     Connect {
         /// Generation the reconnect was scheduled for.
         generation: u64,
     },
-    /// Something the pipeline of `generation` reported.
-    Pipeline {
-        /// Pipeline generation.
+    /// A segment file is complete (from any session, current or not: it is indexed).
+    SegmentClosed(ClosedFragments),
+    /// The ingest session of `generation` ended by itself.
+    IngestFailed {
+        /// Session generation.
         generation: u64,
-        /// What happened.
-        event: PipelineEvent,
+        /// Classification.
+        kind: FailureKind,
+        /// Human-readable reason.
+        reason: String,
     },
     /// New configuration, applied live.
     Reconfigure(Camera),
@@ -88,7 +95,7 @@ pub struct CameraActorState {
     disk_full: Arc<Notify>,
     status: CameraStatus,
     generation: u64,
-    pipeline: Option<Arc<RecordingPipeline>>,
+    ingest: Option<RunningIngest>,
     attempt: u32,
     connect_started: Instant,
     next_seq: i64,
@@ -106,6 +113,14 @@ pub struct CameraActorState {
 
 /// Records one camera; see the module docs.
 pub struct CameraActor;
+
+/// A running ingest session: its task, how to stop it, and its counters.
+struct RunningIngest {
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends with how the session ended and the next segment number.
+    task: tokio::task::JoinHandle<(IngestEnd, i64)>,
+    stats: Arc<FlowStats>,
+}
 
 /// Starts a segmenter for the camera whose actor is `camera`, linked to it.
 async fn spawn_segmenter(
@@ -153,41 +168,44 @@ impl CameraActorState {
         }
     }
 
-    fn settings(&self) -> PipelineSettings {
-        let r = &self.ctx.config.recording;
-        PipelineSettings {
-            url: self.camera.url.clone(),
-            credentials: self.camera.credentials.clone(),
-            segment: Duration::from_secs(u64::from(r.segment_seconds)),
-            tcp_timeout: Duration::from_secs(u64::from(r.connect_timeout_seconds)),
-            layout: SegmentLayout {
-                camera_dir: self.ctx.camera_dir(self.camera.tenant_id, self.camera.id),
-                first_seq: self.next_seq,
-            },
+    /// What the next ingest session needs, or why the camera cannot have one.
+    fn ingest_options(&self) -> Result<IngestOptions, String> {
+        let url = url::Url::parse(&self.camera.url).map_err(|e| format!("invalid url: {e}"))?;
+        Ok(IngestOptions {
+            url,
+            credentials: self
+                .camera
+                .credentials
+                .as_ref()
+                .map(|c| (c.username.clone(), c.password.clone())),
+            transport: RtpTransport::Tcp,
+            watchdog: Duration::from_secs(u64::from(self.ctx.config.recording.watchdog_seconds)),
             keyframes: self.analytics.as_ref().map(|(_, sink)| sink.clone()),
-        }
+        })
     }
 
-    /// Stops the pipeline (if any) and hands its unfinished segment to the segmenter.
+    /// Stops the ingest session (if any) and hands its unfinished segment to the segmenter.
     async fn teardown(&mut self) {
         self.generation += 1;
-        let Some(pipeline) = self.pipeline.take() else {
+        let Some(ingest) = self.ingest.take() else {
             return;
         };
-        match tokio::task::spawn_blocking(move || pipeline.stop()).await {
-            Ok((closed, next_seq)) => {
+        let _ = ingest.stop.send(true);
+        match ingest.task.await {
+            Ok((end, next_seq)) => {
                 self.next_seq = self.next_seq.max(next_seq);
-                if let Some(seg) = closed {
+                if let Some(seg) = end.last {
                     self.forward(seg);
                 }
             }
             Err(e) => {
-                tracing::error!(camera_id = %self.camera.id, error = %e, "pipeline stop panicked")
+                tracing::error!(camera_id = %self.camera.id, error = %e, "ingest task panicked")
             }
         }
     }
 
-    fn forward(&mut self, seg: crate::media::pipeline::ClosedSegment) {
+    fn forward(&mut self, seg: ClosedFragments) {
+        self.next_seq = self.next_seq.max(seg.seq + 1);
         self.status.segments_written += 1;
         if let Some(segmenter) = &self.segmenter
             && let Err(e) = segmenter.cast(SegmenterMsg::Closed(seg))
@@ -197,25 +215,50 @@ impl CameraActorState {
     }
 
     fn connect(&mut self, myself: &ActorRef<CameraMsg>) {
+        let options = match self.ingest_options() {
+            Ok(options) => options,
+            Err(reason) => {
+                // A URL that does not parse will not fix itself; say so and retry slowly.
+                self.set_state(CameraState::Failed, Some(reason));
+                self.schedule_reconnect(myself, true);
+                return;
+            }
+        };
+        let r = &self.ctx.config.recording;
+        let layout = SegmentLayout {
+            camera_dir: self.ctx.camera_dir(self.camera.tenant_id, self.camera.id),
+            first_seq: self.next_seq,
+        };
+        let mut recorder = FragmentRecorder::new(
+            layout,
+            Duration::from_secs(u64::from(r.segment_seconds)),
+            FRAGMENT,
+        );
         let generation = self.generation;
-        let me = myself.clone();
         let stats = Arc::new(FlowStats::default());
-        let settings = self.settings();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (me, counters) = (myself.clone(), Arc::clone(&stats));
+        let task = tokio::spawn(async move {
+            let mut on_event = |event| match event {
+                IngestEvent::Frame { bytes, .. } => counters.frame(bytes, chrono::Utc::now()),
+                IngestEvent::Closed(seg) => {
+                    let _ = me.cast(CameraMsg::SegmentClosed(seg));
+                }
+            };
+            let end = rtsp::record(&options, &mut recorder, &mut stopped, &mut on_event).await;
+            if let Err(e) = &end.result {
+                let _ = me.cast(CameraMsg::IngestFailed {
+                    generation,
+                    kind: e.kind(),
+                    reason: e.to_string(),
+                });
+            }
+            (end, recorder.next_seq())
+        });
         self.connect_started = self.clock.instant();
         self.sample = (self.clock.instant(), 0, 0);
-        match RecordingPipeline::start(&settings, stats, move |event| {
-            let _ = me.cast(CameraMsg::Pipeline { generation, event });
-        }) {
-            Ok(p) => {
-                self.pipeline = Some(Arc::new(p));
-                self.set_state(CameraState::Connecting, None);
-            }
-            Err(e) => {
-                // A missing plugin will not fix itself; say so and retry slowly.
-                self.set_state(CameraState::Failed, Some(e.to_string()));
-                self.schedule_reconnect(myself, true);
-            }
-        }
+        self.ingest = Some(RunningIngest { stop, task, stats });
+        self.set_state(CameraState::Connecting, None);
     }
 
     fn schedule_reconnect(&mut self, myself: &ActorRef<CameraMsg>, slow: bool) {
@@ -266,10 +309,10 @@ impl CameraActorState {
 
     /// Watchdog, connect timeout and rate figures.
     async fn tick(&mut self, myself: &ActorRef<CameraMsg>) {
-        let Some(pipeline) = &self.pipeline else {
+        let Some(ingest) = &self.ingest else {
             return;
         };
-        let stats = Arc::clone(pipeline.stats());
+        let stats = Arc::clone(&ingest.stats);
         let frames = stats.frames.load(Ordering::Relaxed);
         let bytes = stats.bytes.load(Ordering::Relaxed);
         let (at, last_frames, last_bytes) = self.sample;
@@ -328,9 +371,9 @@ impl CameraActorState {
 #[derive(Clone, Copy, Debug)]
 struct Watched {
     state: CameraState,
-    /// Frames since its pipeline started.
+    /// Frames since its ingest session started.
     frames: u64,
-    /// When its pipeline started connecting.
+    /// When its ingest session started connecting.
     connect_started: Instant,
     /// When its last frame arrived (Unix milliseconds).
     last_frame_ms: i64,
@@ -448,7 +491,7 @@ impl Actor for CameraActor {
             disk_full,
             status,
             generation: 0,
-            pipeline: None,
+            ingest: None,
             attempt: 0,
             connect_started: started,
             next_seq: last_seq + 1,
@@ -499,33 +542,21 @@ impl Actor for CameraActor {
         match msg {
             CameraMsg::Tick => state.tick(&myself).await,
             CameraMsg::Connect { generation } => {
-                if generation == state.generation
-                    && state.pipeline.is_none()
-                    && state.camera.enabled
+                if generation == state.generation && state.ingest.is_none() && state.camera.enabled
                 {
                     state.connect(&myself);
                 }
             }
-            CameraMsg::Pipeline { generation, event } => match event {
-                // A segment finished by an older pipeline is still a recording: always index it.
-                PipelineEvent::SegmentClosed(seg) => {
-                    state.next_seq = state.next_seq.max(seg.seq + 1);
-                    state.forward(seg);
-                }
-                PipelineEvent::Failed { kind, reason } if generation == state.generation => {
-                    state.fail(&myself, kind, reason).await;
-                }
-                PipelineEvent::Eos if generation == state.generation => {
-                    state
-                        .fail(
-                            &myself,
-                            FailureKind::Transient,
-                            "camera ended the stream".into(),
-                        )
-                        .await;
-                }
-                _ => {}
-            },
+            // A segment finished by an older session is still a recording: always index it.
+            CameraMsg::SegmentClosed(seg) => state.forward(seg),
+            CameraMsg::IngestFailed {
+                generation,
+                kind,
+                reason,
+            } if generation == state.generation => {
+                state.fail(&myself, kind, reason).await;
+            }
+            CameraMsg::IngestFailed { .. } => {}
             CameraMsg::RulesChanged => {
                 if let Some((analytics, _)) = &state.analytics {
                     analytics.reload().await;

@@ -9,7 +9,8 @@
 
 use crate::clock::Clock;
 use crate::context::NodeContext;
-use crate::media::recorder::{recovered_time_range, remove_path, seq_of};
+use crate::media::layout::{remove_path, seq_of};
+use crate::media::recovery::recover_file;
 use crate::ownership::Ownership;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
@@ -357,13 +358,13 @@ async fn index_unindexed(
     }
     for (seq, path, modified) in unindexed(ctx, folder, day, files).await? {
         let p = path.clone();
-        let range = tokio::task::spawn_blocking(move || {
+        let recovered = tokio::task::spawn_blocking(move || {
             let meta = std::fs::metadata(&p).ok()?;
-            recovered_time_range(&p, modified, meta.created().ok()).map(|r| (r, meta.len()))
+            recover_file(&p, modified, meta.created().ok())
         })
         .await
         .unwrap_or(None);
-        let Some(((start, end), bytes)) = range else {
+        let Some(file) = recovered else {
             tracing::warn!(path = %path.display(), "unreadable segment file left behind; removed");
             remove_path(&path);
             done.removed += 1;
@@ -373,10 +374,11 @@ async fn index_unindexed(
             camera_id: folder.camera,
             tenant_id: folder.tenant,
             seq,
-            start,
-            end,
-            bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+            start: file.start,
+            end: file.end,
+            bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
             path: path.clone(),
+            media: file.media,
         };
         let epoch = epoch_of(placed, seq);
         match ctx

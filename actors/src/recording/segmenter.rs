@@ -5,7 +5,7 @@
 
 use crate::clock::Clock;
 use crate::context::NodeContext;
-use crate::media::pipeline::ClosedSegment;
+use crate::media::fragmenter::ClosedFragments;
 use crate::metrics;
 use crate::ownership::Ownership;
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Messages of [`SegmenterActor`].
 pub enum SegmenterMsg {
     /// A segment file is complete.
-    Closed(ClosedSegment),
+    Closed(ClosedFragments),
     /// Retry indexing what is pending.
     Retry,
     /// Try to index everything pending now; replies with how many are still pending.
@@ -118,6 +118,7 @@ impl Actor for SegmenterActor {
                     end: seg.end,
                     bytes,
                     path: seg.path,
+                    media: seg.media,
                 });
                 drain(&myself, state).await;
             }

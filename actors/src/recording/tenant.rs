@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::context::NodeContext;
-use crate::media::recorder::remove_path;
+use crate::media::layout::remove_path;
 use crate::metrics;
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;

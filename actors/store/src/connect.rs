@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "orphaned footage",
         include_str!("../migrations/0015_orphaned_footage.sql"),
     ),
+    (
+        16,
+        "segment media index",
+        include_str!("../migrations/0016_segment_media.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -75,6 +75,7 @@ mod tests {
             node: "n".into(),
             media_url: String::new(),
             origin: SegmentOrigin::Live,
+            media: Default::default(),
         };
         let c = segment_cursor(&seg);
         assert_eq!(

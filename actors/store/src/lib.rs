@@ -72,6 +72,8 @@ pub struct NewSegment {
     pub bytes: i64,
     /// Absolute file path.
     pub path: PathBuf,
+    /// What the file holds and its fragment index.
+    pub media: vms_messages::SegmentMedia,
 }
 
 /// A segment row with its file path, for serving media and deleting.

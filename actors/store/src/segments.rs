@@ -4,7 +4,7 @@ use super::*;
 use crate::placement::HANDOVER_LIMIT;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::error::SqlState;
-use vms_messages::SegmentOrigin;
+use vms_messages::{SegmentContainer, SegmentMedia, SegmentOrigin};
 
 /// SQL: the days segment rows `s` of camera `c` of tenant `t` are kept (the camera's retention,
 /// capped by the tenant's licence).
@@ -158,11 +158,13 @@ impl Store {
     ) -> Result<Option<(Segment, bool)>, StoreError> {
         let client = self.pool.get().await?;
         let path = seg.path.to_string_lossy().into_owned();
+        let m = &seg.media;
+        let fragments = serde_json::to_value(&m.fragments).unwrap_or_default();
         let (allowed, origin, update) = match how {
             Indexing::Live => (
                 owner_at_epoch("$1", "$8", "$9"),
                 "'live'".to_string(),
-                "end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes, indexed_at = now()",
+                "end_ts = EXCLUDED.end_ts, bytes = EXCLUDED.bytes, fragments = EXCLUDED.fragments, indexed_at = now()",
             ),
             Indexing::Recovered => (
                 given_epoch("$1", "$8", "$9"),
@@ -174,14 +176,19 @@ impl Store {
         let row = client
             .query_opt(
                 &format!(
-                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch, origin)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, {origin}
+                    "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch, origin,
+                                           container, video_codec, width, height, audio_codec, init_len, fragments)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, {origin}, $10, $11, $12, $13, $14, $15, $16
                      WHERE {allowed}
                      ON CONFLICT (camera_id, seq) DO UPDATE SET {update}
                        WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
                      RETURNING {SEGMENT_COLS}, (xmax = 0) AS inserted"
                 ),
-                &[&seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch],
+                &[
+                    &seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch,
+                    &m.container.as_str(), &m.codec, &m.width.map(to_i32), &m.height.map(to_i32), &m.audio,
+                    &m.init_len.map(|l| i64::try_from(l).unwrap_or(i64::MAX)), &fragments,
+                ],
             )
             .await;
         match row {
@@ -260,7 +267,7 @@ impl Store {
         let rows = client
             .query(
                 &format!(
-                    "SELECT s.id, s.camera_id, s.tenant_id, s.seq, s.start_ts, s.end_ts, s.bytes, s.path, s.node, s.origin
+                    "SELECT s.*
                      FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
                      WHERE s.node = $1 AND s.end_ts < now() - make_interval(days => {KEPT_DAYS})
                      ORDER BY s.start_ts LIMIT $2"
@@ -379,7 +386,24 @@ impl Store {
 }
 
 pub(crate) const SEGMENT_COLS: &str =
-    "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin";
+    "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin,
+     container, video_codec, width, height, audio_codec, init_len, fragments";
+
+/// The media columns of a segment row; a fragment index that does not parse reads as none.
+fn media_from_row(row: &Row) -> SegmentMedia {
+    let size = |col: &str| row.get::<_, Option<i32>>(col).map(to_u32);
+    SegmentMedia {
+        container: SegmentContainer::from_name(row.get("container")),
+        codec: row.get("video_codec"),
+        width: size("width"),
+        height: size("height"),
+        audio: row.get("audio_codec"),
+        init_len: row
+            .get::<_, Option<i64>>("init_len")
+            .map(|l| u64::try_from(l).unwrap_or(0)),
+        fragments: serde_json::from_value(row.get("fragments")).unwrap_or_default(),
+    }
+}
 
 pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
     let id: i64 = row.get("id");
@@ -398,6 +422,7 @@ pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
             node: row.get("node"),
             media_url: String::new(),
             origin: SegmentOrigin::from_name(row.get("origin")),
+            media: media_from_row(row),
         },
         path: PathBuf::from(row.get::<_, String>("path")),
     }

@@ -11,7 +11,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use vms_messages::{
-    CameraCreate, CameraId, CameraUpdate, CameraView, ErrorBody, Segment, SegmentPage, TenantId,
+    CameraCreate, CameraId, CameraUpdate, CameraView, ErrorBody, Segment, SegmentContainer,
+    SegmentPage, TenantId,
 };
 
 /// Query of the camera list.
@@ -186,11 +187,12 @@ pub async fn get_segment(
     Ok(HttpResponse::Ok().json(segment))
 }
 
-/// Download a segment (MPEG-TS); supports HTTP Range.
+/// Download a segment: fragmented MP4 (`video/mp4`), or MPEG-TS (`video/mp2t`) for segments
+/// recorded before ingest v2; supports HTTP Range.
 #[utoipa::path(get, path = "/api/v1/segments/{id}/media", tag = "recordings", security(("bearer" = ["recordings:read"])),
     params(("id" = i64, Path)), responses(
-    (status = 200, description = "the whole file", content_type = "video/mp2t"),
-    (status = 206, description = "the requested range", content_type = "video/mp2t"),
+    (status = 200, description = "the whole file (`video/mp2t` for MPEG-TS segments)", content_type = "video/mp4"),
+    (status = 206, description = "the requested range", content_type = "video/mp4"),
     (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable"), (status = 400, body = ErrorBody)))]
 pub async fn segment_media(
     backend: Service<dyn CameraService>,
@@ -207,9 +209,14 @@ pub async fn segment_media(
             tracing::warn!(path = %path.display(), error = %e, "segment file missing");
             ApiError::not_found("segment file")
         })?;
+    let container = match path.extension().and_then(|e| e.to_str()) {
+        Some("mp4") => SegmentContainer::Fmp4,
+        _ => SegmentContainer::Ts,
+    };
     let file = file
         .set_content_type(
-            "video/mp2t"
+            container
+                .content_type()
                 .parse()
                 .unwrap_or(actix_web::mime::APPLICATION_OCTET_STREAM),
         )
