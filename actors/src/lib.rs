@@ -38,9 +38,7 @@ pub use media::fragmenter::{ClosedFragments, FMP4_EXT, FragmentError, FragmentRe
 pub use media::layout::SegmentLayout;
 pub use media::nal::{annex_b_units, append_length_prefixed};
 pub use media::recovery::{RecoveredFile, recover_file};
-pub use media::rtsp::{
-    IngestEnd, IngestError, IngestEvent, IngestOptions, RtpTransport, record as record_rtsp,
-};
+pub use media::rtsp::{IngestEnd, IngestError, IngestEvent, IngestOptions, record as record_rtsp};
 
 // Recording: tenants, cameras, their segmenters, retention.
 pub use recording::analysis::KeyframeAnalysis;

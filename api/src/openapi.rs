@@ -88,6 +88,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::CameraView,
         vms_messages::CameraStatus,
         vms_messages::CameraState,
+        vms_messages::RtspTransport,
         vms_messages::Segment,
         vms_messages::SegmentPage,
         vms_messages::SegmentOrigin,

@@ -35,10 +35,43 @@ pub struct Camera {
     /// Analytics sampling: frames a second decoded for the detectors (decodes every frame, about
     /// 12-15 % of a core at 1080p); `null`: keyframes only (about 0.5 %).
     pub sample_fps: Option<u32>,
+    /// How its RTP travels: interleaved on the RTSP connection (`tcp`, the default) or on UDP ports
+    /// of its own (`udp`). `rtsps://` URLs always interleave.
+    #[serde(default)]
+    pub transport: RtspTransport,
     /// When the camera was created.
     pub created_at: DateTime<Utc>,
     /// When the camera's configuration last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// How a camera's RTP reaches the recorder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    /// Interleaved on the RTSP TCP connection: works through NAT and firewalls.
+    #[default]
+    Tcp,
+    /// RTP and RTCP on UDP ports of their own (LAN cameras that do not interleave well).
+    Udp,
+}
+
+impl RtspTransport {
+    /// The name stored in PostgreSQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// The transport named `name` (`tcp` for anything unknown).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "udp" => Self::Udp,
+            _ => Self::Tcp,
+        }
+    }
 }
 
 /// A camera's RTSP user and password (basic or digest, as the camera asks).
@@ -138,6 +171,9 @@ pub struct CameraCreate {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 30)]
     pub sample_fps: Option<u32>,
+    /// RTP transport (default `tcp`).
+    #[serde(default)]
+    pub transport: RtspTransport,
 }
 
 impl CameraCreate {
@@ -154,6 +190,7 @@ impl CameraCreate {
             retention_days: None,
             labels: BTreeMap::new(),
             sample_fps: None,
+            transport: RtspTransport::Tcp,
         }
     }
 }
@@ -215,6 +252,9 @@ pub struct CameraUpdate {
     /// Replaces all labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// New RTP transport. The camera reconnects.
+    #[serde(default)]
+    pub transport: Option<RtspTransport>,
     /// New analytics sampling in frames a second (1-30); `null`: keyframes only. The camera restarts.
     #[serde(default, deserialize_with = "crate::tenant::present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 30)]

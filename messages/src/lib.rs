@@ -27,7 +27,7 @@ pub use auth::{
 };
 pub use camera::{
     Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView,
-    MAX_CREDENTIAL_CHARS, MAX_SAMPLE_FPS, RtspCredentials,
+    MAX_CREDENTIAL_CHARS, MAX_SAMPLE_FPS, RtspCredentials, RtspTransport,
 };
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{

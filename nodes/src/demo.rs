@@ -150,6 +150,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     retention_days: None,
                     labels: Default::default(),
                     sample_fps: None,
+                    transport: Default::default(),
                 };
                 vms_api::CameraService::create_camera(
                     &node.backend,

@@ -39,8 +39,8 @@ pub struct SimArgs {
     /// Frames per second of the clip.
     #[arg(long, default_value_t = 25)]
     pub fps: u32,
-    /// Seconds between keyframes.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    /// Seconds between keyframes (`--gop 4` for a long-GOP camera).
+    #[arg(long, visible_alias = "gop", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub gop_seconds: u32,
     /// Start every camera's clip at the same instant, so all keyframes arrive together (a worst case
     /// for analytics); by default the cameras are spread over the keyframe interval, as independent
@@ -62,7 +62,7 @@ pub struct SimArgs {
 struct CodecElements {
     /// Encoder element.
     encoder: &'static str,
-    /// Its options beyond the GOP (`{gop}`: the GOP in frames): no scene cuts, closed GOPs.
+    /// Its options beyond the GOP (`{gop}`: the GOP in frames): no scene cuts.
     options: &'static str,
     /// Parser element.
     parser: &'static str,
@@ -74,10 +74,11 @@ struct CodecElements {
 
 fn codec_elements(codec: &str) -> CodecElements {
     if codec == "h265" {
-        // Closed GOPs: retina counts only IDR access units as random access points, not CRA.
+        // Open GOPs, x265's default and what many cameras send: keyframes after the first are CRA
+        // pictures, not IDR (the recorder must find them itself; retina counts only IDR).
         CodecElements {
             encoder: "x265enc",
-            options: "scenecut=0:min-keyint={gop}:open-gop=0:repeat-headers=1",
+            options: "scenecut=0:min-keyint={gop}:repeat-headers=1",
             parser: "h265parse",
             caps: "video/x-h265",
             payloader: "rtph265pay",
@@ -174,7 +175,7 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
         ""
     };
     let name = format!(
-        "clip-v1-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.{}",
+        "clip-v2-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.{}",
         args.fps, args.gop_seconds, args.codec
     );
     let path = dir.join(name);

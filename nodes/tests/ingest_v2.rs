@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 use vms_actors::{
-    ClosedFragments, FragmentRecorder, IngestError, IngestEvent, IngestOptions, RtpTransport,
-    SegmentLayout, record_rtsp,
+    ClosedFragments, FragmentRecorder, IngestError, IngestEvent, IngestOptions, SegmentLayout,
+    record_rtsp,
 };
+use vms_messages::RtspTransport;
 use vms_node::{SimOptions, SimProcess};
 use vms_testkit::{ffprobe_video, free_port};
 
@@ -66,11 +67,11 @@ fn assert_recorded(closed: &[ClosedFragments], codec: &str) -> anyhow::Result<()
     Ok(())
 }
 
-fn options(url: &str) -> anyhow::Result<IngestOptions> {
+fn options(url: &str, transport: RtspTransport) -> anyhow::Result<IngestOptions> {
     Ok(IngestOptions {
         url: url.parse()?,
         credentials: None,
-        transport: RtpTransport::Tcp,
+        transport,
         watchdog: Duration::from_secs(3),
         keyframes: None,
     })
@@ -82,7 +83,17 @@ async fn record_for(
     seconds: u64,
     dir: &Path,
 ) -> anyhow::Result<(Vec<ClosedFragments>, Result<(), IngestError>)> {
-    let options = options(url)?;
+    record_over(url, RtspTransport::Tcp, seconds, dir).await
+}
+
+/// [`record_for`] with RTP over `transport`.
+async fn record_over(
+    url: &str,
+    transport: RtspTransport,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<(Vec<ClosedFragments>, Result<(), IngestError>)> {
+    let options = options(url, transport)?;
     let mut recorder = FragmentRecorder::new(
         SegmentLayout {
             camera_dir: dir.to_path_buf(),
@@ -114,6 +125,11 @@ async fn retina_records_the_simulator_in_playable_one_second_fragments() -> anyh
     let sim = simulator("h264").await?;
     let dir = std::env::temp_dir().join(format!("vms-ingest-{}", uuid::Uuid::now_v7().simple()));
     let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
+    outcome?;
+    assert_recorded(&closed, "h264")?;
+    // The same over UDP, the per-camera option for LAN cameras that do not interleave.
+    let udp_dir = dir.join("udp");
+    let (closed, outcome) = record_over(&sim.url(0), RtspTransport::Udp, 9, &udp_dir).await?;
     outcome?;
     assert_recorded(&closed, "h264")?;
     let _ = std::fs::remove_dir_all(dir);

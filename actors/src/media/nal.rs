@@ -37,19 +37,35 @@ pub fn append_length_prefixed<'a>(out: &mut Vec<u8>, units: impl IntoIterator<It
     }
 }
 
-/// Appends the NAL units of a length-prefixed buffer to `out` behind start codes; a length that
-/// runs past the end (a damaged frame) ends it.
-pub fn append_annex_b(out: &mut Vec<u8>, length_prefixed: &[u8]) {
+/// The NAL units of a length-prefixed buffer; a length that runs past the end (a damaged frame)
+/// ends them.
+pub fn length_prefixed_units(length_prefixed: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = length_prefixed;
-    while let Some((len, body)) = rest.split_first_chunk::<4>() {
-        let len = usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX);
-        let Some(unit) = body.get(..len) else {
-            return;
-        };
+    std::iter::from_fn(move || {
+        let (len, body) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        let unit = body.get(..len)?;
+        rest = &body[len..];
+        Some(unit)
+    })
+}
+
+/// Appends the NAL units of a length-prefixed buffer to `out` behind start codes.
+pub fn append_annex_b(out: &mut Vec<u8>, length_prefixed: &[u8]) {
+    for unit in length_prefixed_units(length_prefixed) {
         out.extend_from_slice(&START_CODE);
         out.extend_from_slice(unit);
-        rest = &body[len..];
     }
+}
+
+/// Whether a length-prefixed H.265 access unit holds an IRAP picture (BLA, IDR or CRA: NAL unit
+/// types 16 to 23), where decoding may start. retina flags only IDR pictures, but open-GOP cameras
+/// send CRA keyframes; a decoder starting at one drops its leading (RASL) pictures, as players do.
+pub fn hevc_irap(length_prefixed: &[u8]) -> bool {
+    length_prefixed_units(length_prefixed).any(|unit| {
+        unit.first()
+            .is_some_and(|b| (16..=23).contains(&((b >> 1) & 0x3f)))
+    })
 }
 
 /// The parameter sets of a decoder configuration (SPS and PPS; VPS, SPS and PPS for H.265) in
@@ -110,6 +126,16 @@ mod tests {
         let mut out = Vec::new();
         append_annex_b(&mut out, &[0, 0, 0, 1, 0x41, 0, 0, 0, 9, 0x41]);
         assert_eq!(out, [0, 0, 0, 1, 0x41]);
+    }
+
+    #[test]
+    fn cra_and_idr_pictures_are_h265_random_access_points() {
+        // Type 21 (CRA) after a prefix SEI (39); type 1 (TRAIL_R) alone; type 19 (IDR_W_RADL).
+        let cra = [0, 0, 0, 2, 39 << 1, 1, 0, 0, 0, 2, 21 << 1, 1];
+        assert!(hevc_irap(&cra));
+        assert!(!hevc_irap(&[0, 0, 0, 2, 1 << 1, 1]));
+        assert!(hevc_irap(&[0, 0, 0, 2, 19 << 1, 1]));
+        assert!(!hevc_irap(&[0, 0, 0, 9, 21 << 1]), "a damaged length");
     }
 
     #[test]

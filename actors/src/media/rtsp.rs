@@ -20,16 +20,7 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, VideoParametersCodec};
 use std::time::Duration;
-
-/// How a camera's RTP reaches us.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RtpTransport {
-    /// Interleaved on the RTSP TCP connection (the default: works through NAT and firewalls).
-    #[default]
-    Tcp,
-    /// RTP and RTCP on UDP ports of their own (LAN cameras that do not interleave).
-    Udp,
-}
+use vms_messages::RtspTransport;
 
 /// What one ingest session needs.
 #[derive(Clone, Debug)]
@@ -39,7 +30,7 @@ pub struct IngestOptions {
     /// User name and password, when the camera asks (basic or digest).
     pub credentials: Option<(String, String)>,
     /// How RTP travels.
-    pub transport: RtpTransport,
+    pub transport: RtspTransport,
     /// No frame for this long ends the session (a frozen camera sends nothing at all).
     pub watchdog: Duration,
     /// Where keyframes (or every frame) go for analytics, when the camera has any.
@@ -244,8 +235,8 @@ async fn run(
         return Err(IngestError::UnsupportedCodec(encoding));
     }
     let transport = match options.transport {
-        RtpTransport::Tcp => Transport::Tcp(Default::default()),
-        RtpTransport::Udp => Transport::Udp(Default::default()),
+        RtspTransport::Tcp => Transport::Tcp(Default::default()),
+        RtspTransport::Udp => Transport::Udp(Default::default()),
     };
     session
         .setup(
@@ -282,7 +273,10 @@ async fn run(
         }
         let at = Utc::now();
         let pts = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
-        let keyframe = frame.is_random_access_point();
+        let h265 = picture
+            .as_ref()
+            .is_some_and(|p| p.codec == PictureCodec::H265);
+        let keyframe = frame.is_random_access_point() || (h265 && nal::hevc_irap(frame.data()));
         on_event(IngestEvent::Frame {
             bytes: frame.data().len(),
             keyframe,

@@ -10,7 +10,7 @@ use crate::context::NodeContext;
 use crate::media::fragmenter::{ClosedFragments, FragmentRecorder};
 use crate::media::ingest::{FailureKind, FlowStats, KeyframeSink};
 use crate::media::layout::SegmentLayout;
-use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions, RtpTransport};
+use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions};
 use crate::metrics;
 use crate::ownership::Ownership;
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
@@ -178,7 +178,7 @@ impl CameraActorState {
                 .credentials
                 .as_ref()
                 .map(|c| (c.username.clone(), c.password.clone())),
-            transport: RtpTransport::Tcp,
+            transport: self.camera.transport,
             watchdog: Duration::from_secs(u64::from(self.ctx.config.recording.watchdog_seconds)),
             keyframes: self.analytics.as_ref().map(|(_, sink)| sink.clone()),
         })
@@ -567,6 +567,7 @@ impl Actor for CameraActor {
                 let restart = resample
                     || camera.url != state.camera.url
                     || camera.credentials != state.camera.credentials
+                    || camera.transport != state.camera.transport
                     || camera.enabled != state.camera.enabled;
                 state.camera = camera;
                 if restart {

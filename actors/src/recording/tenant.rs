@@ -89,6 +89,7 @@ fn same_settings(a: &Camera, b: &Camera) -> bool {
         && a.credentials == b.credentials
         && a.enabled == b.enabled
         && a.sample_fps == b.sample_fps
+        && a.transport == b.transport
         && a.retention_days == b.retention_days
 }
 

@@ -6,10 +6,10 @@ use crate::{
 };
 use std::collections::BTreeMap;
 use tokio_postgres::Row;
-use vms_messages::RtspCredentials;
 use vms_messages::{Camera, CameraCreate, CameraId, CameraUpdate, TenantId, TenantScope};
+use vms_messages::{RtspCredentials, RtspTransport};
 
-pub(crate) const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_password, enabled, retention_days, labels, sample_fps, created_at, updated_at";
+pub(crate) const CAMERA_COLS: &str = "id, tenant_id, name, url, rtsp_username, rtsp_password, enabled, retention_days, labels, sample_fps, rtsp_transport, created_at, updated_at";
 
 pub(crate) fn camera_from_row(row: &Row) -> Camera {
     let labels: serde_json::Value = row.get("labels");
@@ -32,6 +32,7 @@ pub(crate) fn camera_from_row(row: &Row) -> Camera {
         retention_days: row.get::<_, Option<i32>>("retention_days").map(to_u32),
         labels,
         sample_fps: row.get::<_, Option<i32>>("sample_fps").map(to_u32),
+        transport: RtspTransport::from_name(row.get("rtsp_transport")),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }
@@ -84,8 +85,8 @@ impl Store {
             .query_one(
                 &format!(
                     "INSERT INTO cameras (id, tenant_id, name, url, enabled, retention_days, labels, sample_fps,
-                                          rtsp_username, rtsp_password)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {CAMERA_COLS}"
+                                          rtsp_username, rtsp_password, rtsp_transport)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {CAMERA_COLS}"
                 ),
                 &[
                     &CameraId::new().0,
@@ -98,6 +99,7 @@ impl Store {
                     &req.sample_fps.map(to_i32),
                     &req.username.as_deref().filter(|u| !u.is_empty()),
                     &req.password,
+                    &req.transport.as_str(),
                 ],
             )
             .await;
@@ -194,6 +196,7 @@ impl Store {
         let labels = serde_json::to_value(req.labels.as_ref().unwrap_or(&current.labels))
             .unwrap_or_default();
         let sample_fps = req.sample_fps.unwrap_or(current.sample_fps).map(to_i32);
+        let transport = req.transport.unwrap_or(current.transport);
         // Credentials change only when given; an empty user name clears them.
         let (username, password) = match (&req.username, &req.password, current.credentials) {
             (None, None, kept) => (
@@ -212,7 +215,8 @@ impl Store {
             .query_one(
                 &format!(
                     "UPDATE cameras SET name = $2, url = $3, enabled = $4, retention_days = $5, labels = $6,
-                     sample_fps = $7, rtsp_username = $8, rtsp_password = $9, updated_at = now()
+                     sample_fps = $7, rtsp_username = $8, rtsp_password = $9, rtsp_transport = $10,
+                     updated_at = now()
                      WHERE id = $1 RETURNING {CAMERA_COLS}"
                 ),
                 &[
@@ -225,6 +229,7 @@ impl Store {
                     &sample_fps,
                     &username,
                     &password,
+                    &transport.as_str(),
                 ],
             )
             .await;

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "segment media index",
         include_str!("../migrations/0016_segment_media.sql"),
     ),
+    (
+        17,
+        "rtsp transport",
+        include_str!("../migrations/0017_rtsp_transport.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

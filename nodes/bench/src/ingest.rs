@@ -39,6 +39,9 @@ pub struct IngestArgs {
     /// Picture size of the simulated cameras.
     #[arg(long, default_value = "1080p", value_parser = ["720p", "1080p"])]
     pub resolution: String,
+    /// Video codec of the simulated cameras.
+    #[arg(long, default_value = "h264", value_parser = ["h264", "h265"])]
+    pub codec: String,
     /// RTSP port of the simulator.
     #[arg(long, default_value_t = 18554)]
     pub sim_port: u16,
@@ -214,6 +217,7 @@ async fn run_ffmpeg(
                 "-i",
                 &sim.url(i),
             ])
+            // As Frigate records: stream copy into 5 s MP4 segments.
             .args([
                 "-c",
                 "copy",
@@ -221,10 +225,12 @@ async fn run_ffmpeg(
                 "segment",
                 "-segment_time",
                 "5",
+                "-segment_format",
+                "mp4",
                 "-reset_timestamps",
                 "1",
             ])
-            .arg(out.join("%06d.ts"))
+            .arg(out.join("%06d.mp4"))
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -278,8 +284,8 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         .await
         .context("cannot create the scratch database")?;
     eprintln!(
-        "[bench] {} {} cameras, {} s per recorder",
-        args.cameras, args.resolution, args.seconds
+        "[bench] {} {} {} cameras, {} s per recorder",
+        args.cameras, args.resolution, args.codec, args.seconds
     );
     let sim = SimProcess::start(&SimOptions {
         cameras: args.cameras,
@@ -287,7 +293,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         resolution: args.resolution.clone(),
         scene: "plain".into(),
         aligned: false,
-        codec: "h264".into(),
+        codec: args.codec.clone(),
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;
@@ -324,8 +330,8 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         args.seconds,
     );
     println!(
-        "ingest benchmark: {} x {} cameras, {} s measured per recorder",
-        args.cameras, args.resolution, args.seconds
+        "ingest benchmark: {} x {} {} cameras, {} s measured per recorder",
+        args.cameras, args.resolution, args.codec, args.seconds
     );
     println!(
         "  CPU-s per camera-minute: own processes | machine (simulator and idle baseline excluded)"
