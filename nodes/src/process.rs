@@ -183,6 +183,26 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / hz)
 }
 
+/// Resident memory of a process now, in MiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("no process {pid}"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS in /proc status")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+/// Open file descriptors of a process now (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> anyhow::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("no process {pid}"))?
+        .count())
+}
+
 /// CPU time the whole machine has spent busy so far (all cores, all processes, kernel included), in
 /// seconds, from the first line of `/proc/stat`.
 pub fn machine_busy_seconds() -> anyhow::Result<f64> {

@@ -6,7 +6,8 @@
 //!
 //! It also serves `/mjpeg0`, a Motion-JPEG stream for testing codec refusal. Commands on standard input
 //! control cameras for tests: `stop N` (drops the camera's clients and unmounts it: reconnects get 404),
-//! `freeze N` (keeps connections open, sends nothing), `resume N`, `quit`.
+//! `drop N` (drops its clients mid-stream; reconnects succeed), `freeze N` (keeps connections open,
+//! sends nothing), `resume N`, `quit`.
 
 use anyhow::{Context, bail};
 use gstreamer as gst;
@@ -597,6 +598,7 @@ fn control(
                 mounts.remove_factory(&camera.path);
                 drop_clients(server, &camera.path);
             }
+            "drop" => drop_clients(server, &camera.path),
             "freeze" => camera.mode.store(MODE_FROZEN, Ordering::Relaxed),
             "resume" => {
                 if camera.mode.swap(MODE_LIVE, Ordering::Relaxed) == MODE_STOPPED {
@@ -604,7 +606,9 @@ fn control(
                 }
             }
             other => {
-                println!("error unknown command {other:?} (stop N, freeze N, resume N, quit)");
+                println!(
+                    "error unknown command {other:?} (stop N, drop N, freeze N, resume N, quit)"
+                );
                 continue;
             }
         }

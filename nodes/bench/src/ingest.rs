@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
-use vms_node::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, terminate};
+use vms_node::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, rss_mib, terminate};
 use vms_store::MAX_PAGE;
 use vms_store::ScratchDatabase;
 use vms_store::Store;
@@ -128,14 +128,14 @@ struct Coverage {
     gaps: Vec<f64>,
 }
 
-/// Records with our node (a separate `vms node` process) and returns its CPU over the window and each
-/// camera's coverage of it.
+/// Records with our node (a separate `vms node` process) and returns its CPU over the window, its
+/// resident memory at the window's end (MiB), and each camera's coverage of the window.
 async fn run_ours(
     args: &IngestArgs,
     sim: &SimProcess,
     dir: &Path,
     db_url: &str,
-) -> anyhow::Result<(Window, Vec<Coverage>)> {
+) -> anyhow::Result<(Window, f64, Vec<Coverage>)> {
     let store = Store::connect(db_url, 4)?;
     store.migrate().await?;
     let max = u32::try_from(args.cameras).unwrap_or(u32::MAX);
@@ -163,6 +163,7 @@ async fn run_ours(
         "vms node",
     )
     .await;
+    let rss = rss_mib(pid).unwrap_or(0.0);
     // The segment open at the window's end is indexed when it closes, one segment later.
     tokio::time::sleep(Duration::from_secs(6)).await;
     node.stop().await;
@@ -194,7 +195,7 @@ async fn run_ours(
             .collect(),
         });
     }
-    Ok((cpu, coverage))
+    Ok((cpu, rss, coverage))
 }
 
 /// Records with one ffmpeg segment muxer per camera and returns their CPU over the window.
@@ -311,7 +312,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     sim.stop().await;
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
-    let (ours, coverage) = ours?;
+    let (ours, rss, coverage) = ours?;
     let segments: usize = coverage.iter().map(|c| c.segments).sum();
     let (theirs, files) = theirs?;
     let a = measurement(ours.process, args.cameras, args.seconds);
@@ -348,6 +349,10 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "  ratio a/b             {:8.3} | {:8.3}",
         a.per_camera_minute / b.per_camera_minute.max(1e-9),
         am.per_camera_minute / bm.per_camera_minute.max(1e-9)
+    );
+    println!(
+        "  vms node RSS          {rss:8.1} MiB at the window's end ({:.2} MiB per camera; growth per added camera: compare two camera counts)",
+        rss / args.cameras as f64
     );
     println!(
         "  simulator serving     {:8.3} % of a core per camera",
