@@ -75,7 +75,7 @@ fn record(
         target,
         fragment,
     );
-    recorder.set_track(track)?;
+    recorder.set_track(track, None)?;
     let start = Utc::now();
     let mut closed = Vec::new();
     for (i, (data, keyframe)) in samples.iter().enumerate() {
@@ -193,7 +193,7 @@ fn fragments_shorter_than_a_gop_still_play() -> anyhow::Result<()> {
 fn a_recorded_clip_becomes_one_second_fragments_that_play_frame_for_frame() -> anyhow::Result<()> {
     let frame_ticks = frame_ticks()?;
     let (track, samples) = clip_samples()?;
-    let mut file = init_segment(&track)?;
+    let mut file = init_segment(&track, None)?;
     let mut fragments = Vec::new();
     for (i, second) in samples.chunks(25).enumerate() {
         let run: Vec<Sample<'_>> = second

@@ -53,6 +53,8 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "ts_scan" => ("ts_scan", "media"),
         "fmp4" => ("fmp4", "media"),
         "fmp4_scan" => ("fmp4_scan", "media"),
+        "fmp4_audio" => ("fmp4_audio", "media"),
+        "audio_queue" => ("audio_queue", "media"),
         "fragmenter" => ("fragmenter", "media"),
         "rtsp" => ("rtsp", "media"),
         "analysis" => ("analysis", "recording"),

@@ -105,7 +105,7 @@ async fn a_crash_tail_is_indexed_and_what_no_row_holds_goes_after_retention() ->
             Duration::from_secs(5),
             Duration::from_secs(1),
         );
-        rec.set_track(track()?)?;
+        rec.set_track(track()?, None)?;
         for i in 0..60u64 {
             let key = i % 25 == 0;
             rec.push(access_unit(key), 3600 * i, key, chrono::Utc::now())?;

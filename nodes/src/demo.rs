@@ -87,6 +87,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         scene: "person".into(),
         aligned: false,
         codec: "h264".into(),
+        audio: None,
     })
     .await?;
     let node = node::start(config.clone()).await?;

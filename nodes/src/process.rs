@@ -26,6 +26,8 @@ pub struct SimOptions {
     pub aligned: bool,
     /// `h264` or `h265`.
     pub codec: String,
+    /// Audio the cameras send beside the video (`aac`, `pcmu`, `pcma`); none by default.
+    pub audio: Option<String>,
 }
 
 impl SimOptions {
@@ -38,6 +40,7 @@ impl SimOptions {
             scene: "plain".into(),
             aligned: false,
             codec: "h264".into(),
+            audio: None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl SimProcess {
             .args(["--resolution", &opts.resolution])
             .args(["--scene", &opts.scene])
             .args(["--codec", &opts.codec])
+            .args(opts.audio.iter().flat_map(|a| ["--audio", a.as_str()]))
             .args(opts.aligned.then_some("--aligned"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -57,6 +57,24 @@ pub struct SimArgs {
     /// Video codec the cameras send.
     #[arg(long, default_value = "h264", value_parser = ["h264", "h265"])]
     pub codec: String,
+    /// Audio the cameras send beside the video, a tone encoded live: AAC (16 kHz), G.711 µ-law or
+    /// A-law (8 kHz).
+    #[arg(long, value_parser = ["aac", "pcmu", "pcma"])]
+    pub audio: Option<String>,
+}
+
+/// The launch line of a camera's audio branch (a tone, encoded live, payloaded as `pay1`).
+fn audio_branch(audio: Option<&str>) -> String {
+    let (rate, encode) = match audio {
+        Some("aac") => (16_000, "avenc_aac ! aacparse ! rtpmp4gpay"),
+        Some("pcmu") => (8000, "mulawenc ! rtppcmupay"),
+        Some("pcma") => (8000, "alawenc ! rtppcmapay"),
+        _ => return String::new(),
+    };
+    format!(
+        " audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! audioresample \
+           ! audio/x-raw,rate={rate},channels=1 ! {encode} name=pay1 pt=97"
+    )
 }
 
 /// The GStreamer elements of a codec: encoder (for the clip), parser, caps and payloader.
@@ -460,11 +478,15 @@ fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64) {
     }
 }
 
-fn camera_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaFactory {
+fn camera_factory(
+    camera: &Arc<SimCamera>,
+    clip: &Arc<Clip>,
+    audio: &str,
+) -> rtsp::RTSPMediaFactory {
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&format!(
         "( appsrc name=src is-live=true do-timestamp=true format=time max-bytes=4000000 leaky-type=downstream \
-           ! {} name=pay0 pt=96 config-interval=-1 mtu=1400 )",
+           ! {} name=pay0 pt=96 config-interval=-1 mtu=1400{audio} )",
         clip.payloader
     ));
     factory.set_shared(true);
@@ -481,6 +503,19 @@ fn camera_factory(camera: &Arc<SimCamera>, clip: &Arc<Clip>) -> rtsp::RTSPMediaF
             return;
         };
         src.set_caps(Some(&caps));
+        // A live tone would make the media seekable and PLAY's seek would then fail on the video's
+        // appsrc: the audio branch says it cannot seek, as a camera cannot.
+        if let Some(pad) = bin.by_name("pay1").and_then(|p| p.static_pad("src")) {
+            pad.add_probe(gst::PadProbeType::QUERY_UPSTREAM, |_pad, info| {
+                match info.query_mut().map(|q| q.view_mut()) {
+                    Some(gst::QueryViewMut::Seeking(q)) => {
+                        q.set(false, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+                        gst::PadProbeReturn::Handled
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                }
+            });
+        }
         camera
             .sources
             .lock()
@@ -503,6 +538,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     gst::init()?;
     let clip_path = ensure_clip(&args)?;
     let clip = Arc::new(load_clip(&clip_path, args.fps, &args.codec)?);
+    let audio = audio_branch(args.audio.as_deref());
     let server = rtsp::RTSPServer::new();
     server.set_address(&args.listen);
     server.set_service(&args.port.to_string());
@@ -516,7 +552,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             mode: AtomicU8::new(MODE_LIVE),
             sources: Mutex::new(Vec::new()),
         });
-        mounts.add_factory(&camera.path, camera_factory(&camera, &clip));
+        mounts.add_factory(&camera.path, camera_factory(&camera, &clip, &audio));
         let (c, k) = (Arc::clone(&camera), Arc::clone(&clip));
         // Spread the cameras' keyframes over one keyframe interval unless asked to align them.
         let gop = u64::from(args.fps * args.gop_seconds).max(1);
@@ -559,7 +595,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("sim-control".into())
         .spawn(move || {
-            control(&server, &mounts, &cameras, &clip);
+            control(&server, &mounts, &cameras, &clip, &audio);
             // `quit` ends the simulator; end of input (no controller attached) leaves it serving.
         })?;
     let _ = control_loop;
@@ -573,6 +609,7 @@ fn control(
     mounts: &rtsp::RTSPMountPoints,
     cameras: &[Arc<SimCamera>],
     clip: &Arc<Clip>,
+    audio: &str,
 ) {
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
@@ -602,7 +639,7 @@ fn control(
             "freeze" => camera.mode.store(MODE_FROZEN, Ordering::Relaxed),
             "resume" => {
                 if camera.mode.swap(MODE_LIVE, Ordering::Relaxed) == MODE_STOPPED {
-                    mounts.add_factory(&camera.path, camera_factory(camera, clip));
+                    mounts.add_factory(&camera.path, camera_factory(camera, clip, audio));
                 }
             }
             other => {

@@ -17,11 +17,43 @@ use vms_testkit::{ffprobe_video, free_port};
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
 async fn simulator(codec: &str) -> anyhow::Result<SimProcess> {
+    simulator_with_audio(codec, None).await
+}
+
+async fn simulator_with_audio(codec: &str, audio: Option<&str>) -> anyhow::Result<SimProcess> {
     let options = SimOptions {
         codec: codec.into(),
+        audio: audio.map(str::to_string),
         ..SimOptions::plain(1, free_port()?)
     };
     SimProcess::start_exe(Path::new(VMS), &options).await
+}
+
+/// The audio codec and duration (seconds) of a file's first audio stream, as ffprobe reads them.
+fn ffprobe_audio(path: &Path) -> anyhow::Result<(String, f64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    match (
+        field("codec_name="),
+        field("duration=").and_then(|d| d.parse().ok()),
+    ) {
+        (Some(codec), Some(seconds)) => Ok((codec.to_string(), seconds)),
+        _ => anyhow::bail!("no audio stream in {}: {text}", path.display()),
+    }
 }
 
 /// Asserts that `closed` holds at least two segments of the camera's `codec` (as ffprobe names
@@ -196,5 +228,34 @@ async fn bad_cameras_end_with_a_reason() -> anyhow::Result<()> {
         "what was recorded before the freeze is closed"
     );
     let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_and_g711_audio_are_recorded_as_a_second_track() -> anyhow::Result<()> {
+    for (audio, index_name, probed_name) in
+        [("aac", "mp4a.40.2", "aac"), ("pcmu", "ulaw", "pcm_mulaw")]
+    {
+        let sim = simulator_with_audio("h264", Some(audio)).await?;
+        let dir = std::env::temp_dir().join(format!("vms-audio-{}", uuid::Uuid::now_v7().simple()));
+        let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
+        outcome?;
+        assert_recorded(&closed, "h264")?;
+        for segment in &closed[..closed.len() - 1] {
+            assert_eq!(segment.media.audio.as_deref(), Some(index_name), "{audio}");
+            let (codec, seconds) = ffprobe_audio(&segment.path)?;
+            let video = (segment.end - segment.start).num_milliseconds() as f64 / 1000.0;
+            println!(
+                "{audio}: {} holds {seconds:.2} s of {codec} beside {video:.2} s of video",
+                segment.path.display()
+            );
+            assert_eq!(codec, probed_name);
+            assert!(
+                (seconds - video).abs() < 0.3,
+                "{audio}: {seconds:.2} s of audio beside {video:.2} s of video"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }

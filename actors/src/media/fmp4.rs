@@ -7,6 +7,7 @@
 //! `avcC`/`hvcC` records use); parameter sets travel in the init section only, so a change of
 //! parameter sets starts a new init section (a new segment).
 
+use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use mp4_atom::{
     Atom, Avc1, Avcc, Codec, Dinf, Dref, Encode, FourCC, Ftyp, Hdlr, Hvc1, Hvcc, Mdhd, Mdia, Mfhd,
     Minf, Moof, Moov, Mvex, Mvhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
@@ -89,14 +90,14 @@ fn hevc_codec_string(h: &Hvcc) -> String {
     out
 }
 
-/// One access unit of the video track.
+/// One sample: a video access unit, or an audio frame.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample<'a> {
-    /// NAL units, each behind its 4-byte big-endian length.
+    /// Video: NAL units, each behind its 4-byte big-endian length; audio: one coded frame.
     pub data: &'a [u8],
-    /// Duration in [`VIDEO_TIMESCALE`] units (up to the next sample's decode time).
+    /// Duration in the track's timescale (up to the next sample's decode time).
     pub duration: u32,
-    /// A sync sample (IDR, or IRAP for H.265): decoding may start here.
+    /// A sync sample (IDR, or IRAP for H.265; every audio frame): decoding may start here.
     pub keyframe: bool,
 }
 
@@ -152,8 +153,8 @@ fn sample_entry(track: &VideoTrack) -> Result<Codec, Fmp4Error> {
     })
 }
 
-/// The init section of `track`: `ftyp` and a `moov` announcing fragments.
-pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
+/// The init section of `track` (and `audio`): `ftyp` and a `moov` announcing fragments.
+pub fn init_segment(track: &VideoTrack, audio: Option<&AudioTrack>) -> Result<Vec<u8>, Fmp4Error> {
     let ftyp = Ftyp {
         major_brand: FourCC::new(b"iso6"),
         minor_version: 0,
@@ -165,18 +166,21 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
     let moov = Moov {
         mvhd: Mvhd {
             timescale: 1000,
-            next_track_id: VIDEO_TRACK + 1,
+            next_track_id: AUDIO_TRACK + 1,
             ..Mvhd::default()
         },
         mvex: Some(Mvex {
             mehd: None,
-            trex: vec![Trex {
-                track_id: VIDEO_TRACK,
-                default_sample_description_index: 1,
-                ..Trex::default()
-            }],
+            trex: std::iter::once(VIDEO_TRACK)
+                .chain(audio.map(|_| AUDIO_TRACK))
+                .map(|track_id| Trex {
+                    track_id,
+                    default_sample_description_index: 1,
+                    ..Trex::default()
+                })
+                .collect(),
         }),
-        trak: vec![Trak {
+        trak: std::iter::once(Ok(Trak {
             tkhd: Tkhd {
                 track_id: VIDEO_TRACK,
                 enabled: true,
@@ -213,91 +217,120 @@ pub fn init_segment(track: &VideoTrack) -> Result<Vec<u8>, Fmp4Error> {
                 },
             },
             ..Trak::default()
-        }],
+        }))
+        .chain(audio.map(|a| Ok(a.trak())))
+        .collect::<Result<Vec<_>, Fmp4Error>>()?,
         ..Moov::default()
     };
     let mut out = Vec::with_capacity(1024);
     encode(&ftyp, &mut out)?;
     encode(&moov, &mut out)?;
+    if let Some(audio) = audio {
+        audio.name_sample_entry(&mut out);
+    }
     Ok(out)
 }
 
-/// One fragment: `moof` (number `sequence`, its first sample decoded at `base_decode_time`) and the
-/// `mdat` holding `samples`, in one buffer so that it is written with one write.
+/// The samples of one track in a fragment.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackRun<'a> {
+    /// [`VIDEO_TRACK`] or [`AUDIO_TRACK`].
+    pub track_id: u32,
+    /// Decode time of its first sample, in the track's timescale.
+    pub base_decode_time: u64,
+    /// Its samples, in order.
+    pub samples: &'a [Sample<'a>],
+}
+
+/// A video-only fragment: a `moof` (sequence number `sequence`, first sample at
+/// `base_decode_time`) and the `mdat` holding `samples`.
 pub fn fragment(
     sequence: u32,
     base_decode_time: u64,
     samples: &[Sample<'_>],
 ) -> Result<Vec<u8>, Fmp4Error> {
     let mut out = Vec::new();
-    append_fragment(&mut out, sequence, base_decode_time, samples)?;
+    let run = TrackRun {
+        track_id: VIDEO_TRACK,
+        base_decode_time,
+        samples,
+    };
+    append_fragment(&mut out, sequence, &[run])?;
     Ok(out)
 }
 
-/// [`fragment`], appended to `out` (behind an init section, so both go out in one write), with
-/// each sample's bytes copied once.
+/// A fragment of one or more tracks (empty runs are left out; the first must have samples),
+/// appended to `out` (behind an init section, so both go out in one write), each sample's bytes
+/// copied once. The `mdat` holds the runs' samples one track after the other.
 pub fn append_fragment(
     out: &mut Vec<u8>,
     sequence: u32,
-    base_decode_time: u64,
-    samples: &[Sample<'_>],
+    runs: &[TrackRun<'_>],
 ) -> Result<(), Fmp4Error> {
-    if samples.is_empty() {
+    if runs.first().is_none_or(|r| r.samples.is_empty()) {
         return Err(Fmp4Error::Fragment("no samples".into()));
     }
+    let runs: Vec<&TrackRun<'_>> = runs.iter().filter(|r| !r.samples.is_empty()).collect();
     let size = |n: usize| {
         u32::try_from(n).map_err(|_| Fmp4Error::Fragment(format!("{n} bytes is too large")))
     };
-    let entries = samples
-        .iter()
-        .map(|s| {
-            Ok(TrunEntry {
-                duration: Some(s.duration),
-                size: Some(size(s.data.len())?),
-                flags: Some(if s.keyframe {
-                    SYNC_SAMPLE
-                } else {
-                    NON_SYNC_SAMPLE
-                }),
-                cts: None,
+    let traf = |run: &TrackRun<'_>| -> Result<Traf, Fmp4Error> {
+        let entries = run
+            .samples
+            .iter()
+            .map(|s| {
+                Ok(TrunEntry {
+                    duration: Some(s.duration),
+                    size: Some(size(s.data.len())?),
+                    flags: Some(if s.keyframe {
+                        SYNC_SAMPLE
+                    } else {
+                        NON_SYNC_SAMPLE
+                    }),
+                    cts: None,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, Fmp4Error>>()?;
-    let mut moof = Moof {
-        mfhd: Mfhd {
-            sequence_number: sequence,
-        },
-        traf: vec![Traf {
+            .collect::<Result<Vec<_>, Fmp4Error>>()?;
+        Ok(Traf {
             tfhd: Tfhd {
-                track_id: VIDEO_TRACK,
+                track_id: run.track_id,
                 default_base_is_moof: true,
                 ..Tfhd::default()
             },
             tfdt: Some(Tfdt {
-                base_media_decode_time: base_decode_time,
+                base_media_decode_time: run.base_decode_time,
             }),
             trun: vec![Trun {
                 data_offset: Some(0),
                 samples: TrunSamples::Explicit(entries),
             }],
             ..Traf::default()
-        }],
+        })
     };
-    // The data offset counts from the start of the `moof` to the first sample, past the `mdat`
-    // header; encoding once tells the `moof`'s size (the offset's own value does not change it).
+    let mut moof = Moof {
+        mfhd: Mfhd {
+            sequence_number: sequence,
+        },
+        traf: runs.iter().map(|r| traf(r)).collect::<Result<_, _>>()?,
+    };
+    // Each data offset counts from the start of the `moof` to the run's first sample, past the
+    // `mdat` header; encoding once tells the `moof`'s size (the offsets' values do not change it).
     let mut head = Vec::new();
     encode(&moof, &mut head)?;
-    let offset =
-        i32::try_from(head.len() + 8).map_err(|_| Fmp4Error::Fragment("moof too large".into()))?;
-    moof.traf[0].trun[0].data_offset = Some(offset);
-    let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+    let mut offset = head.len() + 8;
+    for (traf, run) in moof.traf.iter_mut().zip(&runs) {
+        traf.trun[0].data_offset =
+            Some(i32::try_from(offset).map_err(|_| Fmp4Error::Fragment("moof too large".into()))?);
+        offset += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
+    }
+    let payload = offset - head.len() - 8;
     let mdat_len = size(payload + 8)?;
-    out.reserve(head.len() + 8 + payload);
+    out.reserve(offset);
     encode(&moof, out)?;
     // The `mdat` header by hand, so the samples go straight behind it.
     out.extend_from_slice(&mdat_len.to_be_bytes());
     out.extend_from_slice(b"mdat");
-    for s in samples {
+    for s in runs.iter().flat_map(|r| r.samples) {
         out.extend_from_slice(s.data);
     }
     Ok(())
@@ -351,7 +384,7 @@ mod tests {
 
     #[test]
     fn the_init_section_announces_one_fragmented_video_track() {
-        let init = init_segment(&track()).expect("init");
+        let init = init_segment(&track(), None).expect("init");
         let buf = &mut init.as_slice();
         let ftyp = Ftyp::decode(buf).expect("ftyp");
         assert_eq!(ftyp.major_brand, FourCC::new(b"iso6"));
@@ -415,7 +448,7 @@ mod tests {
             height: 1,
         };
         assert!(matches!(
-            init_segment(&bad),
+            init_segment(&bad, None),
             Err(Fmp4Error::Config { codec: "h265", .. })
         ));
     }

@@ -4,8 +4,8 @@
 //! `trun`), so a file nobody indexed gets the same index its writer would have given it.
 
 use crate::media::fmp4::ticks_to_ms;
-use crate::media::fmp4::{VideoCodec, VideoTrack};
-use mp4_atom::{Atom as _, Codec, Decode, Moof, Moov};
+use crate::media::fmp4::{VIDEO_TRACK, VideoCodec, VideoTrack};
+use mp4_atom::{Atom as _, Codec, Decode, FourCC, Moof, Moov};
 use vms_messages::SegmentFragment;
 
 /// `sample_flags` bit of a sample that is not a sync sample.
@@ -24,6 +24,30 @@ pub struct ScannedFragments {
     pub duration: u64,
     /// Its video track, as its init section describes it (`None` for a codec we do not write).
     pub track: Option<VideoTrack>,
+    /// Its audio codec (RFC 6381, or `ulaw`/`alaw`), when it has an audio track.
+    pub audio: Option<String>,
+}
+
+/// The audio codec of an init section's sound track, named as the index names it.
+fn audio_of(moov: &Moov) -> Option<String> {
+    let trak = moov
+        .trak
+        .iter()
+        .find(|t| t.mdia.hdlr.handler == FourCC::new(b"soun"))?;
+    Some(match trak.mdia.minf.stbl.stsd.codecs.first()? {
+        Codec::Mp4a(mp4a) => {
+            let object_type = mp4a
+                .esds
+                .es_desc
+                .dec_config
+                .dec_specific
+                .as_ref()
+                .map_or(2, |d| d.profile);
+            format!("mp4a.40.{object_type}")
+        }
+        Codec::Unknown(kind, _) => kind.to_string(),
+        _ => return None,
+    })
 }
 
 /// The video track an init section's `moov` describes.
@@ -84,10 +108,9 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
     let moov = boxes.iter().position(|(kind, _, _)| kind == b"moov")?;
     let (moov_at, moov_len) = boxes.get(moov).map(|&(_, at, len)| (at, len))?;
     let init_len = moov_at + moov_len;
-    let track = Moov::decode(&mut &bytes[moov_at..init_len])
-        .ok()
-        .as_ref()
-        .and_then(track_of);
+    let moov_box = Moov::decode(&mut &bytes[moov_at..init_len]).ok();
+    let track = moov_box.as_ref().and_then(track_of);
+    let audio = moov_box.as_ref().and_then(audio_of);
     let mut fragments = Vec::new();
     let mut first_decode = None;
     let mut end_decode = 0u64;
@@ -102,7 +125,8 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
         let Ok(moof) = Moof::decode(&mut &bytes[*at..at + moof_len]) else {
             break;
         };
-        let Some(traf) = moof.traf.first() else {
+        let video = moof.traf.iter().find(|t| t.tfhd.track_id == VIDEO_TRACK);
+        let Some(traf) = video.or(moof.traf.first()) else {
             break;
         };
         let base = traf
@@ -136,6 +160,7 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
         duration: first_decode.map_or(0, |f| end_decode.saturating_sub(f)),
         fragments,
         track,
+        audio,
     })
 }
 
@@ -147,7 +172,7 @@ mod tests {
 
     /// An init section and `n` fragments of 25 frames at 25 fps, the first of each on a keyframe.
     fn file(n: u32) -> Vec<u8> {
-        let mut out = init_segment(&h264_track(320)).expect("init");
+        let mut out = init_segment(&h264_track(320), None).expect("init");
         for i in 0..n {
             let samples: Vec<Sample<'_>> = (0..25)
                 .map(|k| Sample {
@@ -212,5 +237,54 @@ mod tests {
         assert_eq!(scan(b"not an mp4 file at all"), None);
         let empty = scan(&bytes[..usize::try_from(init_len).expect("len")]).expect("init only");
         assert!(empty.fragments.is_empty());
+    }
+
+    #[test]
+    fn a_file_with_audio_is_indexed_by_its_video_and_names_its_audio() {
+        use crate::media::fmp4::{TrackRun, VIDEO_TRACK, append_fragment};
+        use crate::media::fmp4_audio::{AUDIO_TRACK, AudioCodec, AudioTrack};
+        for (codec, name) in [
+            (AudioCodec::Aac(vec![0x14, 0x08]), "mp4a.40.2"),
+            (AudioCodec::Pcmu, "ulaw"),
+        ] {
+            let audio = AudioTrack {
+                codec,
+                sample_rate: 16_000,
+                channels: 1,
+            };
+            let mut out = init_segment(&h264_track(320), Some(&audio)).expect("init");
+            let video: Vec<Sample<'_>> = (0..25)
+                .map(|k| Sample {
+                    data: &DATA,
+                    duration: 3600,
+                    keyframe: k == 0,
+                })
+                .collect();
+            let tone = [0u8; 64];
+            let sound: Vec<Sample<'_>> = (0..16)
+                .map(|_| Sample {
+                    data: &tone,
+                    duration: 1000,
+                    keyframe: true,
+                })
+                .collect();
+            let runs = [
+                TrackRun {
+                    track_id: VIDEO_TRACK,
+                    base_decode_time: 0,
+                    samples: &video,
+                },
+                TrackRun {
+                    track_id: AUDIO_TRACK,
+                    base_decode_time: 0,
+                    samples: &sound,
+                },
+            ];
+            append_fragment(&mut out, 1, &runs).expect("fragment");
+            let scanned = scan(&out).expect("ours");
+            assert_eq!(scanned.audio.as_deref(), Some(name));
+            assert_eq!(scanned.duration, 90_000, "the video's duration");
+            assert_eq!(scanned.len, u64::try_from(out.len()).expect("len"));
+        }
     }
 }

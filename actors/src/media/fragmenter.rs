@@ -8,7 +8,11 @@
 //! fragments start on a keyframe), so playback can seek and live view can start from a keyframe
 //! without reading whole files.
 
-use crate::media::fmp4::{self, Fmp4Error, Sample, VIDEO_TIMESCALE, VideoTrack, ticks_to_ms};
+use crate::media::audio_queue::{AudioFrame, AudioQueue};
+use crate::media::fmp4::{
+    self, Fmp4Error, Sample, TrackRun, VIDEO_TIMESCALE, VIDEO_TRACK, VideoTrack, ticks_to_ms,
+};
+use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use crate::media::layout::SegmentLayout;
 use chrono::{DateTime, Utc};
 use std::fs::File;
@@ -82,6 +86,8 @@ struct OpenSegment {
     start: DateTime<Utc>,
     /// Timestamp (90 kHz) of the first frame.
     first_pts: u64,
+    /// Where the segment starts in the audio track's clock (its audio decode times count from here).
+    audio_origin: u64,
     /// The connection's mapping of timestamps to wall-clock time.
     anchor: (u64, DateTime<Utc>),
     /// Init section, until the first fragment is written with it.
@@ -111,9 +117,10 @@ impl OpenSegment {
     }
 }
 
-/// A track with its init section, built once.
+/// The tracks with their init section, built once.
 struct CurrentTrack {
     track: VideoTrack,
+    audio: Option<AudioTrack>,
     init: Vec<u8>,
 }
 
@@ -139,6 +146,8 @@ pub struct FragmentRecorder {
     pts_offset: u64,
     /// One mapping of timestamps to wall-clock time per connection: (timestamp, its time).
     anchor: Option<(u64, DateTime<Utc>)>,
+    /// Audio frames waiting for their fragment, when the camera sends audio.
+    audio: Option<AudioQueue>,
 }
 
 impl FragmentRecorder {
@@ -160,6 +169,7 @@ impl FragmentRecorder {
             last_pts: None,
             pts_offset: 0,
             anchor: None,
+            audio: None,
         }
     }
 
@@ -181,22 +191,41 @@ impl FragmentRecorder {
         *self.anchor.get_or_insert((pts, at))
     }
 
-    /// Sets the track (codec, decoder configuration, size). A different track than the open
-    /// segment's closes it: the next keyframe starts a segment with the new init section.
+    /// Sets the tracks: video (codec, decoder configuration, size) and audio, if any. Other tracks
+    /// than the open segment's close it: the next keyframe starts a segment with the new init
+    /// section.
     pub fn set_track(
         &mut self,
         track: VideoTrack,
+        audio: Option<AudioTrack>,
     ) -> Result<Option<ClosedFragments>, FragmentError> {
-        if self.track.as_ref().is_some_and(|t| t.track == track) {
+        if self
+            .track
+            .as_ref()
+            .is_some_and(|t| t.track == track && t.audio == audio)
+        {
             return Ok(None);
         }
-        let init = fmp4::init_segment(&track)?;
+        let init = fmp4::init_segment(&track, audio.as_ref())?;
         let closed = match self.last_pts {
             Some(last) => self.write_and_close(last + self.last_step)?,
             None => None,
         };
-        self.track = Some(CurrentTrack { track, init });
+        let rate = audio.as_ref().map(|a| a.sample_rate);
+        if self.audio.is_none() || rate.is_none() {
+            self.audio = rate.map(AudioQueue::new);
+        }
+        self.track = Some(CurrentTrack { track, audio, init });
         Ok(closed)
+    }
+
+    /// Adds one audio frame (`at` and `duration` in the audio track's clock, counted from the
+    /// session's start as video timestamps are). It goes into the fragment whose video it starts
+    /// within; frames before the segment's first keyframe are dropped.
+    pub fn push_audio(&mut self, data: Vec<u8>, at: u64, duration: u32) {
+        if let (Some(queue), Some(_)) = (self.audio.as_mut(), self.open.as_ref()) {
+            queue.push(AudioFrame { data, at, duration });
+        }
     }
 
     /// Adds one access unit: length-prefixed NAL units without parameter sets, its timestamp in
@@ -277,8 +306,16 @@ impl FragmentRecorder {
         pts: u64,
         anchor: (u64, DateTime<Utc>),
     ) -> Result<(), FragmentError> {
-        let Some(CurrentTrack { track, init }) = &self.track else {
+        let Some(CurrentTrack { track, audio, init }) = &self.track else {
             return Ok(());
+        };
+        let audio_origin = match self.audio.as_mut() {
+            Some(queue) => {
+                let origin = queue.of_video(pts.saturating_sub(self.pts_offset));
+                queue.drop_before(origin);
+                origin
+            }
+            None => 0,
         };
         let at = anchor.1 + ticks(pts.saturating_sub(anchor.0));
         let seq = self.next_seq;
@@ -299,6 +336,7 @@ impl FragmentRecorder {
             file,
             start: at,
             first_pts: pts,
+            audio_origin,
             anchor,
             init: Some(init.clone()),
             len: 0,
@@ -308,7 +346,7 @@ impl FragmentRecorder {
                 codec: Some(track.rfc6381()),
                 width: Some(u32::from(track.width)),
                 height: Some(u32::from(track.height)),
-                audio: None,
+                audio: audio.as_ref().map(AudioTrack::rfc6381),
                 init_len: Some(u64::try_from(init.len()).unwrap_or(u64::MAX)),
                 fragments: Vec::new(),
             },
@@ -340,10 +378,36 @@ impl FragmentRecorder {
             .collect();
         let sequence = u32::try_from(open.media.fragments.len() + 1).unwrap_or(u32::MAX);
         let base = first.pts.saturating_sub(open.first_pts);
+        let audio = match self.audio.as_mut() {
+            Some(queue) => queue.take_before(queue.of_video(end.saturating_sub(self.pts_offset))),
+            None => Vec::new(),
+        };
+        let audio_samples: Vec<Sample<'_>> = audio
+            .iter()
+            .map(|f| Sample {
+                data: &f.data,
+                duration: f.duration,
+                keyframe: true,
+            })
+            .collect();
+        let runs = [
+            TrackRun {
+                track_id: VIDEO_TRACK,
+                base_decode_time: base,
+                samples: &samples,
+            },
+            TrackRun {
+                track_id: AUDIO_TRACK,
+                base_decode_time: audio
+                    .first()
+                    .map_or(0, |f| f.at.saturating_sub(open.audio_origin)),
+                samples: &audio_samples,
+            },
+        ];
         // The init section (before the first fragment) and the fragment go out in one write.
         let mut buf = open.init.take().unwrap_or_default();
         let offset = open.len + u64::try_from(buf.len()).unwrap_or(0);
-        fmp4::append_fragment(&mut buf, sequence, base, &samples)?;
+        fmp4::append_fragment(&mut buf, sequence, &runs)?;
         let fragment_len = u64::try_from(buf.len()).unwrap_or(u64::MAX) - (offset - open.len);
         let path = open.path.clone();
         let written = open
@@ -382,7 +446,7 @@ mod tests {
             first_seq: 5,
         };
         let mut r = FragmentRecorder::new(layout, Duration::from_secs(2), Duration::from_secs(1));
-        r.set_track(track(320)).expect("track");
+        r.set_track(track(320), None).expect("track");
         r
     }
 
@@ -437,10 +501,13 @@ mod tests {
         let at = Utc::now();
         r.push(SAMPLE.to_vec(), 0, true, at).expect("push");
         r.push(SAMPLE.to_vec(), 3600, false, at).expect("push");
-        let closed = r.set_track(track(640)).expect("track").expect("closed");
+        let closed = r
+            .set_track(track(640), None)
+            .expect("track")
+            .expect("closed");
         assert_eq!(closed.seq, 5);
         assert!(
-            r.set_track(track(640)).expect("same").is_none(),
+            r.set_track(track(640), None).expect("same").is_none(),
             "the same track changes nothing"
         );
         assert!(

@@ -2,7 +2,9 @@
 //! segment files back (fMP4, and MPEG-TS from ingest v1), the keyframe sampler and NAL unit framing.
 //! Pure media code: no actors, no store. It may import only `metrics`.
 
+pub(crate) mod audio_queue;
 pub(crate) mod fmp4;
+pub(crate) mod fmp4_audio;
 pub(crate) mod fmp4_scan;
 pub(crate) mod fragmenter;
 pub(crate) mod ingest;

@@ -111,7 +111,7 @@ pub fn recover_file(
             codec: track.map(|t| t.rfc6381()),
             width: track.map(|t| u32::from(t.width)),
             height: track.map(|t| u32::from(t.height)),
-            audio: None,
+            audio: scanned.audio,
             init_len: Some(scanned.init_len),
             fragments: scanned.fragments,
         },

@@ -8,6 +8,7 @@
 //! and segment), and timestamps jumping backwards (the recorder continues its timeline).
 
 use crate::media::fmp4::{VideoCodec, VideoTrack};
+use crate::media::fmp4_audio::{AudioCodec, AudioTrack};
 use crate::media::fragmenter::{ClosedFragments, FragmentError, FragmentRecorder};
 use crate::media::ingest::{FailureKind, KeyframeSink};
 use crate::media::nal;
@@ -197,15 +198,58 @@ impl PictureTrack {
     }
 }
 
-/// Sets the recorder's track from retina's parameters; returns the segment it closed, if any.
+/// Sets the recorder's tracks from retina's video parameters and the audio track; returns the
+/// segment it closed, if any.
 fn set_track(
     recorder: &mut FragmentRecorder,
     params: &VideoParameters,
+    audio: Option<&AudioTrack>,
     picture: &mut Option<PictureTrack>,
 ) -> Result<Option<ClosedFragments>, IngestError> {
     let track = track_of(params)?;
     *picture = Some(PictureTrack::of(&track));
-    Ok(recorder.set_track(track)?)
+    Ok(recorder.set_track(track, audio.cloned())?)
+}
+
+/// The audio codecs recorded, by RTP encoding name.
+fn audio_codec(encoding: &str, config: &[u8]) -> Option<AudioCodec> {
+    match encoding {
+        "mpeg4-generic" => Some(AudioCodec::Aac(config.to_vec())),
+        "pcmu" => Some(AudioCodec::Pcmu),
+        "pcma" => Some(AudioCodec::Pcma),
+        _ => None,
+    }
+}
+
+/// The first audio stream the camera offers whose codec we record (AAC, G.711); others (Opus,
+/// which retina cannot depacketise yet, G.726, ...) are left out and the video is recorded alone.
+fn audio_stream(streams: &[retina::client::Stream]) -> Option<usize> {
+    let found = streams.iter().position(|s| s.media() == "audio")?;
+    let encoding = streams[found].encoding_name().to_ascii_lowercase();
+    if audio_codec(&encoding, &[]).is_none() {
+        tracing::info!(
+            encoding,
+            "the camera's audio codec is not recorded; video only"
+        );
+        return None;
+    }
+    Some(found)
+}
+
+/// The audio track of stream `index`, once retina has its parameters.
+fn audio_track(streams: &[retina::client::Stream], index: usize) -> Option<AudioTrack> {
+    let stream = streams.get(index)?;
+    let Some(ParametersRef::Audio(params)) = stream.parameters() else {
+        return None;
+    };
+    Some(AudioTrack {
+        codec: audio_codec(
+            &stream.encoding_name().to_ascii_lowercase(),
+            params.extra_data(),
+        )?,
+        sample_rate: params.clock_rate(),
+        channels: params.channels().get(),
+    })
 }
 
 async fn run(
@@ -234,7 +278,7 @@ async fn run(
     if !matches!(encoding.as_str(), "h264" | "h265") {
         return Err(IngestError::UnsupportedCodec(encoding));
     }
-    let transport = match options.transport {
+    let transport = || match options.transport {
         RtspTransport::Tcp => Transport::Tcp(Default::default()),
         RtspTransport::Udp => Transport::Udp(Default::default()),
     };
@@ -242,20 +286,30 @@ async fn run(
         .setup(
             video,
             SetupOptions::default()
-                .transport(transport)
+                .transport(transport())
                 .frame_format(FrameFormat::MP4),
         )
         .await
         .map_err(rtsp)?;
+    let mut audio = audio_stream(session.streams());
+    if let Some(index) = audio
+        && let Err(e) = session
+            .setup(index, SetupOptions::default().transport(transport()))
+            .await
+    {
+        tracing::warn!(error = %e, "the camera's audio could not be set up; video only");
+        audio = None;
+    }
     let mut frames = session
         .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
         .await
         .map_err(rtsp)?
         .demuxed()
         .map_err(rtsp)?;
+    let audio_track = audio.and_then(|index| audio_track(frames.streams(), index));
     let mut picture = None;
     if let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters() {
-        set_track(recorder, params, &mut picture)?;
+        set_track(recorder, params, audio_track.as_ref(), &mut picture)?;
     }
     loop {
         let frame = match tokio::time::timeout(options.watchdog, frames.next()).await {
@@ -263,11 +317,18 @@ async fn run(
             Ok(None) => return Err(IngestError::Ended),
             Ok(Some(Err(e))) => return Err(rtsp(e)),
             Ok(Some(Ok(CodecItem::VideoFrame(frame)))) => frame,
+            Ok(Some(Ok(CodecItem::AudioFrame(frame)))) => {
+                if audio_track.is_some() {
+                    let at = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
+                    recorder.push_audio(frame.data().to_vec(), at, frame.frame_length().get());
+                }
+                continue;
+            }
             Ok(Some(Ok(_))) => continue,
         };
         if frame.has_new_parameters()
             && let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters()
-            && let Some(closed) = set_track(recorder, params, &mut picture)?
+            && let Some(closed) = set_track(recorder, params, audio_track.as_ref(), &mut picture)?
         {
             on_event(IngestEvent::Closed(closed));
         }

@@ -123,6 +123,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         scene: "person".into(),
         aligned: args.aligned,
         codec: "h264".into(),
+        audio: None,
     })
     .await?;
     let store = Store::connect(db_url, 4)?;

@@ -295,6 +295,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         scene: "plain".into(),
         aligned: false,
         codec: args.codec.clone(),
+        audio: None,
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;

@@ -74,6 +74,7 @@ impl SandboxBuilder {
                 scene: self.scene.clone(),
                 aligned: false,
                 codec: "h264".into(),
+                audio: None,
             },
         )
         .await?;
