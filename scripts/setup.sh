@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-plugins-base-apps gstreamer1.0-tools gstreamer1.0-rtsp
-  ffmpeg postgresql postgresql-client nats-server
+  ffmpeg postgresql postgresql-client nats-server glib-networking openssl
 )
 
 missing=()

@@ -166,6 +166,19 @@ metrics! {
         "seconds from a camera being placed on this node to its first segment indexed here",
         vec![0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0],
     );
+    /// Seconds from the capture (arrival) of a fragment's first frame to the fragment being durable
+    /// on disk: about the fragment length (1 s) when the node keeps up.
+    FRAGMENT_DURABLE_SECONDS: Histogram = register_histogram!(
+        "vms_fragment_durable_seconds",
+        "seconds from a fragment's first frame arriving to the fragment being on disk (fdatasync)",
+        vec![0.5, 1.0, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0],
+    );
+    /// Seconds one fragment's write and fdatasync took.
+    FRAGMENT_WRITE_SECONDS: Histogram = register_histogram!(
+        "vms_fragment_write_seconds",
+        "seconds one fragment's write and fdatasync took",
+        vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+    );
     /// Cameras the placement leader moved (or placed for the first time).
     PLACEMENT_MOVES: IntCounter = register_int_counter!(
         "vms_placement_moves_total",

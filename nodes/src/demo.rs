@@ -88,6 +88,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         aligned: false,
         codec: "h264".into(),
         audio: None,
+        tls_cert: None,
     })
     .await?;
     let node = node::start(config.clone()).await?;

@@ -28,6 +28,8 @@ pub struct SimOptions {
     pub codec: String,
     /// Audio the cameras send beside the video (`aac`, `pcmu`, `pcma`); none by default.
     pub audio: Option<String>,
+    /// Serve `rtsps://` only, with the certificate and key of this PEM file.
+    pub tls_cert: Option<PathBuf>,
 }
 
 impl SimOptions {
@@ -41,6 +43,7 @@ impl SimOptions {
             aligned: false,
             codec: "h264".into(),
             audio: None,
+            tls_cert: None,
         }
     }
 }
@@ -89,6 +92,11 @@ impl SimProcess {
             .args(["--scene", &opts.scene])
             .args(["--codec", &opts.codec])
             .args(opts.audio.iter().flat_map(|a| ["--audio", a.as_str()]))
+            .args(
+                opts.tls_cert
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("--tls-cert"), c.as_os_str()]),
+            )
             .args(opts.aligned.then_some("--aligned"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -61,6 +61,28 @@ pub struct SimArgs {
     /// A-law (8 kHz).
     #[arg(long, value_parser = ["aac", "pcmu", "pcma"])]
     pub audio: Option<String>,
+    /// Serve `rtsps://` only, with this PEM file's certificate and private key.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+}
+
+/// Role of the simulator's clients when it serves TLS (anyone may watch).
+const ANONYMOUS: &str = "anonymous";
+
+/// Makes `server` speak TLS only, with the certificate and key of the PEM file `cert`, and lets
+/// anyone watch (a TLS server of gst-rtsp-server needs an authenticator, which grants nothing by
+/// default).
+fn serve_tls(server: &rtsp::RTSPServer, cert: &Path) -> anyhow::Result<()> {
+    let certificate = rtsp::gio::TlsCertificate::from_file(cert)
+        .with_context(|| format!("cannot read the certificate and key in {}", cert.display()))?;
+    let auth = rtsp::RTSPAuth::new();
+    auth.set_tls_certificate(Some(&certificate));
+    let mut token = rtsp::RTSPToken::builder()
+        .field("media.factory.role", ANONYMOUS)
+        .build();
+    auth.set_default_token(Some(&mut token));
+    server.set_auth(Some(&auth));
+    Ok(())
 }
 
 /// The launch line of a camera's audio branch (a tone, encoded live, payloaded as `pay1`).
@@ -490,6 +512,13 @@ fn camera_factory(
         clip.payloader
     ));
     factory.set_shared(true);
+    // Anyone may watch (this matters only when it serves TLS, through an authenticator).
+    factory.add_role_from_structure(
+        &gst::Structure::builder(ANONYMOUS)
+            .field("media.factory.access", true)
+            .field("media.factory.construct", true)
+            .build(),
+    );
     let (camera, caps) = (Arc::clone(camera), clip.caps.clone());
     factory.connect_media_configure(move |_factory, media| {
         let element = media.element();
@@ -540,6 +569,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let clip = Arc::new(load_clip(&clip_path, args.fps, &args.codec)?);
     let audio = audio_branch(args.audio.as_deref());
     let server = rtsp::RTSPServer::new();
+    if let Some(cert) = &args.tls_cert {
+        serve_tls(&server, cert)?;
+    }
     server.set_address(&args.listen);
     server.set_service(&args.port.to_string());
     let mounts = server

@@ -106,6 +106,7 @@ fn options(url: &str, transport: RtspTransport) -> anyhow::Result<IngestOptions>
         transport,
         watchdog: Duration::from_secs(3),
         keyframes: None,
+        tls: None,
     })
 }
 
@@ -125,7 +126,15 @@ async fn record_over(
     seconds: u64,
     dir: &Path,
 ) -> anyhow::Result<(Vec<ClosedFragments>, Result<(), IngestError>)> {
-    let options = options(url, transport)?;
+    record_options(options(url, transport)?, seconds, dir).await
+}
+
+/// Records with `options` for `seconds` (or until the session ends).
+async fn record_options(
+    options: IngestOptions,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<(Vec<ClosedFragments>, Result<(), IngestError>)> {
     let mut recorder = FragmentRecorder::new(
         SegmentLayout {
             camera_dir: dir.to_path_buf(),
@@ -257,5 +266,127 @@ async fn aac_and_g711_audio_are_recorded_as_a_second_track() -> anyhow::Result<(
         }
         let _ = std::fs::remove_dir_all(dir);
     }
+    Ok(())
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1, with its key, in one PEM
+/// file (`server.pem`), as a camera would have.
+fn camera_certificates(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let key = ["-newkey", "rsa:2048", "-nodes", "-days", "1"];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=vms test CA",
+            ],
+        ]
+        .concat(),
+    )?;
+    openssl(
+        dir,
+        &[
+            &["req"][..],
+            &key[..3],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=camera",
+            ],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    )?;
+    let pem = [
+        std::fs::read(dir.join("server.crt"))?,
+        std::fs::read(dir.join("server.key"))?,
+    ]
+    .concat();
+    std::fs::write(dir.join("server.pem"), pem)?;
+    Ok((dir.join("ca.pem"), dir.join("server.pem")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rtsps_camera_is_recorded_over_tls_and_an_untrusted_one_is_refused() -> anyhow::Result<()>
+{
+    let dir = std::env::temp_dir().join(format!("vms-rtsps-{}", uuid::Uuid::now_v7().simple()));
+    let (ca, server) = camera_certificates(&dir.join("certs"))?;
+    let port = free_port()?;
+    let sim = SimProcess::start_exe(
+        Path::new(VMS),
+        &SimOptions {
+            tls_cert: Some(server),
+            ..SimOptions::plain(1, port)
+        },
+    )
+    .await?;
+    let url = format!("rtsps://127.0.0.1:{port}/cam0");
+    let mut trusted = options(&url, RtspTransport::Tcp)?;
+    trusted.tls = Some(std::sync::Arc::new(
+        vms_store::tls_client_config(Some(&ca), "ca").map_err(anyhow::Error::msg)?,
+    ));
+    let (closed, outcome) = record_options(trusted, 9, &dir.join("trusted")).await?;
+    outcome?;
+    assert_recorded(&closed, "h264")?;
+    // The same camera checked against the system's roots only: refused, saying why.
+    let mut untrusted = options(&url, RtspTransport::Tcp)?;
+    untrusted.tls = Some(std::sync::Arc::new(
+        vms_store::tls_client_config(None, "none").map_err(anyhow::Error::msg)?,
+    ));
+    let (closed, refused) = record_options(untrusted, 5, &dir.join("untrusted")).await?;
+    assert!(closed.is_empty());
+    assert!(
+        matches!(&refused, Err(IngestError::Rtsp { message, .. }) if message.contains("tls handshake")),
+        "{refused:?}"
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

@@ -8,10 +8,10 @@
 //! parameter sets starts a new init section (a new segment).
 
 use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
+use crate::media::fmp4_trak::{TrackKind, trak};
 use mp4_atom::{
-    Atom, Avc1, Avcc, Codec, Dinf, Dref, Encode, FourCC, Ftyp, Hdlr, Hvc1, Hvcc, Mdhd, Mdia, Mfhd,
-    Minf, Moof, Moov, Mvex, Mvhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
-    TrunEntry, TrunSamples, Url, Visual, Vmhd,
+    Atom, Avc1, Avcc, Codec, Encode, FourCC, Ftyp, Hvc1, Hvcc, Mfhd, Moof, Moov, Mvex, Mvhd, Tfdt,
+    Tfhd, Tkhd, Traf, Trex, Trun, TrunEntry, TrunSamples, Visual,
 };
 
 /// Timescale of video tracks: RTP's 90 kHz clock.
@@ -180,8 +180,8 @@ pub fn init_segment(track: &VideoTrack, audio: Option<&AudioTrack>) -> Result<Ve
                 })
                 .collect(),
         }),
-        trak: std::iter::once(Ok(Trak {
-            tkhd: Tkhd {
+        trak: std::iter::once(trak(
+            Tkhd {
                 track_id: VIDEO_TRACK,
                 enabled: true,
                 in_movie: true,
@@ -189,37 +189,12 @@ pub fn init_segment(track: &VideoTrack, audio: Option<&AudioTrack>) -> Result<Ve
                 height: track.height.into(),
                 ..Tkhd::default()
             },
-            mdia: Mdia {
-                mdhd: Mdhd {
-                    timescale: VIDEO_TIMESCALE,
-                    language: "und".into(),
-                    ..Mdhd::default()
-                },
-                hdlr: Hdlr {
-                    handler: FourCC::new(b"vide"),
-                    name: "vms video".into(),
-                },
-                minf: Minf {
-                    vmhd: Some(Vmhd::default()),
-                    dinf: Dinf {
-                        dref: Dref {
-                            entries: vec![Url::default().into()],
-                        },
-                    },
-                    stbl: Stbl {
-                        stsd: Stsd {
-                            codecs: vec![sample_entry(track)?],
-                        },
-                        stco: Some(Stco::default()),
-                        ..Stbl::default()
-                    },
-                    ..Minf::default()
-                },
-            },
-            ..Trak::default()
-        }))
-        .chain(audio.map(|a| Ok(a.trak())))
-        .collect::<Result<Vec<_>, Fmp4Error>>()?,
+            TrackKind::Video,
+            VIDEO_TIMESCALE,
+            sample_entry(track)?,
+        ))
+        .chain(audio.map(AudioTrack::trak))
+        .collect(),
         ..Moov::default()
     };
     let mut out = Vec::with_capacity(1024);

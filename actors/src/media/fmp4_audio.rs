@@ -2,11 +2,9 @@
 //! G.711 µ-law/A-law (`ulaw`/`alaw` sample entries, as QuickTime and ffmpeg write them), recorded
 //! as the camera sends it, at its own sample rate as timescale.
 
+use crate::media::fmp4_trak::{TrackKind, trak};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
-use mp4_atom::{
-    Audio, Codec, Dinf, Dref, Esds, FourCC, Hdlr, Mdhd, Mdia, Minf, Mp4a, Smhd, Sowt, Stbl, Stco,
-    Stsd, Tkhd, Trak, Url,
-};
+use mp4_atom::{Audio, Codec, Esds, Mp4a, Sowt, Tkhd, Trak};
 
 /// The audio track's id.
 pub const AUDIO_TRACK: u32 = 2;
@@ -113,42 +111,17 @@ impl AudioTrack {
 
     /// The `trak` of the track.
     pub(crate) fn trak(&self) -> Trak {
-        Trak {
-            tkhd: Tkhd {
+        trak(
+            Tkhd {
                 track_id: AUDIO_TRACK,
                 enabled: true,
                 in_movie: true,
                 volume: 1.into(),
                 ..Tkhd::default()
             },
-            mdia: Mdia {
-                mdhd: Mdhd {
-                    timescale: self.sample_rate,
-                    language: "und".into(),
-                    ..Mdhd::default()
-                },
-                hdlr: Hdlr {
-                    handler: FourCC::new(b"soun"),
-                    name: "vms audio".into(),
-                },
-                minf: Minf {
-                    smhd: Some(Smhd::default()),
-                    dinf: Dinf {
-                        dref: Dref {
-                            entries: vec![Url::default().into()],
-                        },
-                    },
-                    stbl: Stbl {
-                        stsd: Stsd {
-                            codecs: vec![self.sample_entry()],
-                        },
-                        stco: Some(Stco::default()),
-                        ..Stbl::default()
-                    },
-                    ..Minf::default()
-                },
-            },
-            ..Trak::default()
-        }
+            TrackKind::Sound,
+            self.sample_rate,
+            self.sample_entry(),
+        )
     }
 }

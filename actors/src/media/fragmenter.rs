@@ -14,6 +14,7 @@ use crate::media::fmp4::{
 };
 use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use crate::media::layout::SegmentLayout;
+use crate::metrics;
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::Write;
@@ -76,6 +77,8 @@ struct PendingSample {
     data: Vec<u8>,
     pts: u64,
     keyframe: bool,
+    /// When it arrived (its capture, as far as the node can tell).
+    at: DateTime<Utc>,
 }
 
 struct OpenSegment {
@@ -271,6 +274,7 @@ impl FragmentRecorder {
             data,
             pts,
             keyframe,
+            at,
         });
         Ok(closed)
     }
@@ -410,10 +414,12 @@ impl FragmentRecorder {
         fmp4::append_fragment(&mut buf, sequence, &runs)?;
         let fragment_len = u64::try_from(buf.len()).unwrap_or(u64::MAX) - (offset - open.len);
         let path = open.path.clone();
+        let writing = std::time::Instant::now();
         let written = open
             .file
             .write_all(&buf)
             .and_then(|()| open.file.sync_data());
+        metrics::FRAGMENT_WRITE_SECONDS.observe(writing.elapsed().as_secs_f64());
         if let Err(error) = written {
             let closed = self.open.take().and_then(OpenSegment::close).map(Box::new);
             return Err(FragmentError::Io {
@@ -422,6 +428,8 @@ impl FragmentRecorder {
                 closed,
             });
         }
+        metrics::FRAGMENT_DURABLE_SECONDS
+            .observe((Utc::now() - first.at).num_milliseconds() as f64 / 1000.0);
         open.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
         open.media.fragments.push(SegmentFragment {
             offset,

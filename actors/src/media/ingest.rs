@@ -1,6 +1,8 @@
 //! What a camera's ingest session shares with its camera actor: flow counters, why a session
-//! failed, and where keyframes go for analytics.
+//! failed, and where keyframes go for analytics (and how a frame becomes such a picture).
 
+use crate::media::fmp4::{VideoCodec, VideoTrack};
+use crate::media::nal;
 use crate::media::sampler::PictureCodec;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -84,5 +86,36 @@ pub struct KeyframeSink {
 impl std::fmt::Debug for KeyframeSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("KeyframeSink")
+    }
+}
+
+/// The current track's codec and parameter sets (Annex B), for the pictures analytics decodes.
+pub struct PictureTrack {
+    /// The decoder the pictures need.
+    pub codec: PictureCodec,
+    parameter_sets: Vec<u8>,
+}
+
+impl PictureTrack {
+    /// The pictures of `track`.
+    pub fn of(track: &VideoTrack) -> Self {
+        let codec = match track.codec {
+            VideoCodec::H264(_) => PictureCodec::H264,
+            VideoCodec::H265(_) => PictureCodec::H265,
+        };
+        Self {
+            codec,
+            parameter_sets: nal::parameter_sets(&track.codec).unwrap_or_default(),
+        }
+    }
+
+    /// Hands a frame to `sink` in Annex B, parameter sets in front of a keyframe.
+    pub fn feed(&self, sink: &KeyframeSink, data: &[u8], keyframe: bool, at: DateTime<Utc>) {
+        let mut picture = Vec::with_capacity(data.len() + self.parameter_sets.len());
+        if keyframe {
+            picture.extend_from_slice(&self.parameter_sets);
+        }
+        nal::append_annex_b(&mut picture, data);
+        (sink.feed)(self.codec, &picture, at);
     }
 }

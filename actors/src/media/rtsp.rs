@@ -1,26 +1,31 @@
 //! RTSP ingest through `retina` (ingest v2): one tokio task per camera reads RTP over the RTSP
-//! connection (interleaved TCP by default, UDP as an option) and depacketises in the same task, with
-//! no thread hand-off per packet, handing each video frame to the camera's [`FragmentRecorder`].
+//! connection (interleaved TCP by default, UDP as an option, TLS through a loopback relay for
+//! `rtsps://`) and depacketises in the same task, with no thread hand-off per packet, handing each
+//! video frame, and the frames of the camera's AAC or G.711 audio, to its [`FragmentRecorder`].
 //!
-//! Camera quirks go through retina's options: timestamps that do not start where `RTP-Info` says
+//! Camera quirks: timestamps that do not start where `RTP-Info` says
 //! (`InitialTimestampPolicy::Permissive`), parameter sets missing from the SDP (they are taken from
 //! the stream; the recorder waits for them), parameter sets changing mid-stream (a new init section
-//! and segment), and timestamps jumping backwards (the recorder continues its timeline).
+//! and segment), timestamps jumping backwards (the recorder continues its timeline), and H.265 CRA
+//! keyframes, which retina does not flag (found here).
 
 use crate::media::fmp4::{VideoCodec, VideoTrack};
 use crate::media::fmp4_audio::{AudioCodec, AudioTrack};
 use crate::media::fragmenter::{ClosedFragments, FragmentError, FragmentRecorder};
-use crate::media::ingest::{FailureKind, KeyframeSink};
+use crate::media::ingest::{FailureKind, KeyframeSink, PictureTrack};
 use crate::media::nal;
 use crate::media::sampler::PictureCodec;
-use chrono::{DateTime, Utc};
+use crate::media::tls_relay;
+use chrono::Utc;
 use futures_util::StreamExt;
 use retina::client::{
     Credentials, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions,
     Transport,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters, VideoParametersCodec};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls::ClientConfig;
 use vms_messages::RtspTransport;
 
 /// What one ingest session needs.
@@ -36,6 +41,8 @@ pub struct IngestOptions {
     pub watchdog: Duration,
     /// Where keyframes (or every frame) go for analytics, when the camera has any.
     pub keyframes: Option<KeyframeSink>,
+    /// How `rtsps://` cameras are verified (required for them).
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 /// Something an ingest session reports as it goes.
@@ -169,35 +176,6 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|&stopped| stopped).await;
 }
 
-/// The current track's codec and parameter sets (Annex B), for the pictures analytics decodes.
-struct PictureTrack {
-    codec: PictureCodec,
-    parameter_sets: Vec<u8>,
-}
-
-impl PictureTrack {
-    fn of(track: &VideoTrack) -> Self {
-        let codec = match track.codec {
-            VideoCodec::H264(_) => PictureCodec::H264,
-            VideoCodec::H265(_) => PictureCodec::H265,
-        };
-        Self {
-            codec,
-            parameter_sets: nal::parameter_sets(&track.codec).unwrap_or_default(),
-        }
-    }
-
-    /// Hands a frame to `sink` in Annex B, parameter sets in front of a keyframe.
-    fn feed(&self, sink: &KeyframeSink, data: &[u8], keyframe: bool, at: DateTime<Utc>) {
-        let mut picture = Vec::with_capacity(data.len() + self.parameter_sets.len());
-        if keyframe {
-            picture.extend_from_slice(&self.parameter_sets);
-        }
-        nal::append_annex_b(&mut picture, data);
-        (sink.feed)(self.codec, &picture, at);
-    }
-}
-
 /// Sets the recorder's tracks from retina's video parameters and the audio track; returns the
 /// segment it closed, if any.
 fn set_track(
@@ -264,7 +242,26 @@ async fn run(
     let session_options = SessionOptions::default()
         .creds(creds)
         .user_agent(format!("vms/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = Session::describe(options.url.clone(), session_options)
+    // An rtsps camera is reached through a loopback TLS relay, RTP interleaved in it.
+    let relay = match (options.url.scheme(), &options.tls) {
+        ("rtsps", Some(tls)) => Some(
+            tls_relay::start(&options.url, Arc::clone(tls))
+                .await
+                .map_err(|message| IngestError::Rtsp {
+                    status: None,
+                    message,
+                })?,
+        ),
+        ("rtsps", None) => {
+            return Err(IngestError::Rtsp {
+                status: None,
+                message: "no TLS settings for an rtsps camera".into(),
+            });
+        }
+        _ => None,
+    };
+    let url = relay.as_ref().map_or(&options.url, |r| &r.url);
+    let mut session = Session::describe(url.clone(), session_options)
         .await
         .map_err(rtsp)?;
     let video = session
@@ -279,8 +276,8 @@ async fn run(
         return Err(IngestError::UnsupportedCodec(encoding));
     }
     let transport = || match options.transport {
-        RtspTransport::Tcp => Transport::Tcp(Default::default()),
-        RtspTransport::Udp => Transport::Udp(Default::default()),
+        RtspTransport::Udp if relay.is_none() => Transport::Udp(Default::default()),
+        _ => Transport::Tcp(Default::default()),
     };
     session
         .setup(

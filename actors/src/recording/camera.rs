@@ -171,6 +171,13 @@ impl CameraActorState {
     /// What the next ingest session needs, or why the camera cannot have one.
     fn ingest_options(&self) -> Result<IngestOptions, String> {
         let url = url::Url::parse(&self.camera.url).map_err(|e| format!("invalid url: {e}"))?;
+        let tls = match url.scheme() {
+            "rtsps" => Some(Arc::new(vms_store::tls_client_config(
+                self.ctx.config.recording.tls_ca_file.as_deref(),
+                "recording.tls_ca_file",
+            )?)),
+            _ => None,
+        };
         Ok(IngestOptions {
             url,
             credentials: self
@@ -181,6 +188,7 @@ impl CameraActorState {
             transport: self.camera.transport,
             watchdog: Duration::from_secs(u64::from(self.ctx.config.recording.watchdog_seconds)),
             keyframes: self.analytics.as_ref().map(|(_, sink)| sink.clone()),
+            tls,
         })
     }
 

@@ -105,25 +105,20 @@ fn tls_wanted(url: &str) -> (String, bool) {
     (url, verify)
 }
 
-/// A rustls client that verifies servers against `ca_file` (PEM) or the system's roots.
-fn tls_client_config(
+/// A rustls client that verifies servers against `ca_file` (PEM, named `key` in errors) or the
+/// system's roots. PostgreSQL connections and `rtsps://` cameras use it.
+pub fn tls_client_config(
     ca_file: Option<&std::path::Path>,
-) -> Result<rustls::ClientConfig, StoreError> {
+    key: &str,
+) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
-                StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
-            })?;
-            for cert in certs {
-                let cert = cert.map_err(|e| {
-                    StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    StoreError::Tls(format!("postgres.tls_ca_file {}: {e}", path.display()))
-                })?;
+            let bad = |e: &dyn std::fmt::Display| format!("{key} {}: {e}", path.display());
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
             }
         }
         None => {
@@ -137,7 +132,7 @@ fn tls_client_config(
     ))
     .with_safe_default_protocol_versions()
     .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-    .map_err(|e| StoreError::Tls(e.to_string()))
+    .map_err(|e| e.to_string())
 }
 
 impl Store {
@@ -158,7 +153,9 @@ impl Store {
         tls_ca_file: Option<&std::path::Path>,
     ) -> Result<Self, StoreError> {
         let pg = connection_config(url)?;
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(tls_ca_file)?);
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+            tls_client_config(tls_ca_file, "postgres.tls_ca_file").map_err(StoreError::Tls)?,
+        );
         let manager = Manager::from_config(
             pg,
             tls,

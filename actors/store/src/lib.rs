@@ -28,7 +28,7 @@ mod tickets;
 // The modules are private: what other crates use is re-exported here.
 pub use connect::{
     IDLE_IN_TRANSACTION, SERVER_SILENCE, STATEMENT_TIMEOUT_MS, connection_config, create_database,
-    drop_database, with_database,
+    drop_database, tls_client_config, with_database,
 };
 pub use cursors::segment_cursor;
 pub(crate) use cursors::{

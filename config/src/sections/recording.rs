@@ -19,6 +19,9 @@ pub struct RecordingConfig {
     pub backoff_initial_ms: u64,
     /// Longest reconnect delay: a camera that comes back records again within about this long.
     pub backoff_max_ms: u64,
+    /// CA certificates (PEM) that `rtsps://` cameras are verified against, instead of the system's
+    /// roots (cameras usually carry certificates of their own, or of the site's CA).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RecordingConfig {
@@ -30,6 +33,7 @@ impl Default for RecordingConfig {
             connect_timeout_seconds: 10,
             backoff_initial_ms: 500,
             backoff_max_ms: 3_000,
+            tls_ca_file: None,
         }
     }
 }

@@ -124,6 +124,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         aligned: args.aligned,
         codec: "h264".into(),
         audio: None,
+        tls_cert: None,
     })
     .await?;
     let store = Store::connect(db_url, 4)?;

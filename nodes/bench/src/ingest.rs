@@ -6,7 +6,7 @@
 
 use super::context;
 use super::coverage::gaps;
-use super::node::BenchNode;
+use super::node::{BenchNode, metric_sum};
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
@@ -128,14 +128,44 @@ struct Coverage {
     gaps: Vec<f64>,
 }
 
+/// What our node's own metrics say of its fragments over the run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fragments {
+    /// Fragments made durable.
+    durable: f64,
+    /// Of them, those durable more than 1.5 s after their first frame arrived.
+    late: f64,
+    /// Mean time of one write and fdatasync, in milliseconds.
+    write_ms: f64,
+}
+
+impl Fragments {
+    fn from_metrics(text: &str) -> Self {
+        let durable = metric_sum(text, "vms_fragment_durable_seconds_count", None);
+        let within = metric_sum(
+            text,
+            "vms_fragment_durable_seconds_bucket",
+            Some("le=\"1.5\""),
+        );
+        let writes = metric_sum(text, "vms_fragment_write_seconds_count", None);
+        let write_s = metric_sum(text, "vms_fragment_write_seconds_sum", None);
+        Self {
+            durable,
+            late: durable - within,
+            write_ms: 1000.0 * write_s / writes.max(1.0),
+        }
+    }
+}
+
 /// Records with our node (a separate `vms node` process) and returns its CPU over the window, its
-/// resident memory at the window's end (MiB), and each camera's coverage of the window.
+/// resident memory at the window's end (MiB), its fragments, and each camera's coverage of the
+/// window.
 async fn run_ours(
     args: &IngestArgs,
     sim: &SimProcess,
     dir: &Path,
     db_url: &str,
-) -> anyhow::Result<(Window, f64, Vec<Coverage>)> {
+) -> anyhow::Result<(Window, f64, Fragments, Vec<Coverage>)> {
     let store = Store::connect(db_url, 4)?;
     store.migrate().await?;
     let max = u32::try_from(args.cameras).unwrap_or(u32::MAX);
@@ -166,6 +196,13 @@ async fn run_ours(
     let rss = rss_mib(pid).unwrap_or(0.0);
     // The segment open at the window's end is indexed when it closes, one segment later.
     tokio::time::sleep(Duration::from_secs(6)).await;
+    let fragments = match node.admin_token().await {
+        Ok(token) => Fragments::from_metrics(&node.metrics(&token).await.unwrap_or_default()),
+        Err(e) => {
+            eprintln!("[bench] cannot read the node's metrics: {e}");
+            Fragments::default()
+        }
+    };
     node.stop().await;
     let cpu = cpu?;
     let mut coverage = Vec::new();
@@ -195,7 +232,7 @@ async fn run_ours(
             .collect(),
         });
     }
-    Ok((cpu, rss, coverage))
+    Ok((cpu, rss, fragments, coverage))
 }
 
 /// Records with one ffmpeg segment muxer per camera and returns their CPU over the window.
@@ -296,6 +333,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         aligned: false,
         codec: args.codec.clone(),
         audio: None,
+        tls_cert: None,
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;
@@ -313,7 +351,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     sim.stop().await;
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
-    let (ours, rss, coverage) = ours?;
+    let (ours, rss, fragments, coverage) = ours?;
     let segments: usize = coverage.iter().map(|c| c.segments).sum();
     let (theirs, files) = theirs?;
     let a = measurement(ours.process, args.cameras, args.seconds);
@@ -354,6 +392,10 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     println!(
         "  vms node RSS          {rss:8.1} MiB at the window's end ({:.2} MiB per camera; growth per added camera: compare two camera counts)",
         rss / args.cameras as f64
+    );
+    println!(
+        "  fragments durable     {:8.0} over the run, {:.0} later than 1.5 s after their first frame; write + fdatasync {:.2} ms each on average",
+        fragments.durable, fragments.late, fragments.write_ms
     );
     println!(
         "  simulator serving     {:8.3} % of a core per camera",

@@ -75,6 +75,7 @@ impl SandboxBuilder {
                 aligned: false,
                 codec: "h264".into(),
                 audio: None,
+                tls_cert: None,
             },
         )
         .await?;
