@@ -111,10 +111,17 @@ impl IngestError {
     }
 }
 
+/// retina's error as the session's: its first line (a camera status shows it); the rest (a dump of
+/// the packet, the connection) goes to the log.
 fn rtsp(e: retina::Error) -> IngestError {
+    let full = e.to_string();
+    let message = full.lines().next().unwrap_or_default().to_string();
+    if message.len() < full.len() {
+        tracing::debug!(error = %full, "rtsp session error in full");
+    }
     IngestError::Rtsp {
         status: e.status_code(),
-        message: e.to_string(),
+        message,
     }
 }
 
