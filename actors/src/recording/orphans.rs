@@ -22,8 +22,8 @@ use vms_store::{NewSegment, SEQ_BLOCK, StoreError};
 
 /// A file of a camera this node does not record, untouched this long, is neither being written nor
 /// waiting to be indexed by a segmenter here: a node handing a camera over writes its open file
-/// once per GOP, and indexes a closed one within a second unless the database is away (and then
-/// this sweep cannot run either).
+/// once a second (a fragment), and indexes a closed one within a second unless the database is
+/// away (and then this sweep cannot run either).
 pub const ORPHAN_AGE: Duration = Duration::from_secs(20);
 
 /// What one sweep did.
