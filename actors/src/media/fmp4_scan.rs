@@ -170,18 +170,22 @@ mod tests {
     use crate::media::fmp4::test_support::{SAMPLE as DATA, h264_track};
     use crate::media::fmp4::{Sample, fragment, init_segment};
 
-    /// An init section and `n` fragments of 25 frames at 25 fps, the first of each on a keyframe.
+    /// One second of video: 25 frames at 25 fps, the first a keyframe.
+    fn one_second() -> Vec<Sample<'static>> {
+        (0..25)
+            .map(|k| Sample {
+                data: &DATA,
+                duration: 3600,
+                keyframe: k == 0,
+            })
+            .collect()
+    }
+
+    /// An init section and `n` fragments of one second each.
     fn file(n: u32) -> Vec<u8> {
         let mut out = init_segment(&h264_track(320), None).expect("init");
         for i in 0..n {
-            let samples: Vec<Sample<'_>> = (0..25)
-                .map(|k| Sample {
-                    data: &DATA,
-                    duration: 3600,
-                    keyframe: k == 0,
-                })
-                .collect();
-            out.extend(fragment(i + 1, u64::from(i) * 90_000, &samples).expect("fragment"));
+            out.extend(fragment(i + 1, u64::from(i) * 90_000, &one_second()).expect("fragment"));
         }
         out
     }
@@ -253,13 +257,7 @@ mod tests {
                 channels: 1,
             };
             let mut out = init_segment(&h264_track(320), Some(&audio)).expect("init");
-            let video: Vec<Sample<'_>> = (0..25)
-                .map(|k| Sample {
-                    data: &DATA,
-                    duration: 3600,
-                    keyframe: k == 0,
-                })
-                .collect();
+            let video = one_second();
             let tone = [0u8; 64];
             let sound: Vec<Sample<'_>> = (0..16)
                 .map(|_| Sample {
