@@ -1,6 +1,6 @@
 //! A camera actor killed while it streams (ractor skips `post_stop` on a kill or a panic) must not leave
-//! its GStreamer pipeline running: the pipeline is torn down when the actor's state is dropped, so the
-//! camera's files stop growing at once. Against the real simulator and PostgreSQL.
+//! its ingest session running: dropping the actor's state drops the session's stop sender, which ends
+//! the session, so the camera's files stop growing at once. Against the real simulator and PostgreSQL.
 
 use ractor::Actor;
 use std::path::Path;
@@ -34,7 +34,7 @@ fn bytes_under(dir: &Path) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<()> {
+async fn a_killed_streaming_camera_actor_stops_its_ingest() -> anyhow::Result<()> {
     let sim = SimProcess::start_exe(Path::new(VMS), &SimOptions::plain(1, free_port()?)).await?;
     let db = TestDatabase::create().await?;
     let store = Store::connect(&db.url, 4)?;
@@ -96,7 +96,7 @@ async fn a_killed_streaming_camera_actor_stops_its_pipeline() -> anyhow::Result<
     assert_eq!(
         later,
         after_kill,
-        "the killed actor's pipeline went on writing {} bytes",
+        "the killed actor's ingest went on writing {} bytes",
         later.saturating_sub(after_kill)
     );
     Ok(())

@@ -114,7 +114,8 @@ pub struct CameraActorState {
 /// Records one camera; see the module docs.
 pub struct CameraActor;
 
-/// A running ingest session: its task, how to stop it, and its counters.
+/// A running ingest session: its task, how to stop it, and its counters. Dropping it (the actor
+/// killed: ractor skips `post_stop`) drops the stop sender, which ends the session too.
 struct RunningIngest {
     stop: tokio::sync::watch::Sender<bool>,
     /// Ends with how the session ended and the next segment number.
