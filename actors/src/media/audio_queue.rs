@@ -1,6 +1,7 @@
-//! Audio frames waiting for the fragment they belong in. Audio and video have clocks of their own;
-//! both count from the start of the session (retina's `elapsed`), so a frame belongs to the fragment
-//! whose video span holds its start, compared on the video's 90 kHz clock.
+//! Audio frames waiting for the fragment they belong in. Audio and video have clocks of their own
+//! that start apart; the session's first audio frame is placed on the video's clock by its arrival
+//! (`align`), the audio clock runs on from there, and a frame belongs to the fragment whose video
+//! span holds its start, compared on the video's 90 kHz clock.
 
 use crate::media::fmp4::VIDEO_TIMESCALE;
 use std::collections::VecDeque;
@@ -24,6 +25,8 @@ pub struct AudioFrame {
 pub struct AudioQueue {
     rate: u64,
     frames: VecDeque<AudioFrame>,
+    /// Added to the audio clock to put it on the video's (in this track's clock), once known.
+    offset: Option<i64>,
 }
 
 impl AudioQueue {
@@ -32,7 +35,24 @@ impl AudioQueue {
         Self {
             rate: u64::from(rate.max(1)),
             frames: VecDeque::new(),
+            offset: None,
         }
+    }
+
+    /// The audio time `at` on the video's clock (in this track's clock). The first frame of a
+    /// session, arriving when the video's clock stood at `video_now` (90 kHz), sets the offset.
+    pub fn align(&mut self, at: u64, video_now: u64) -> u64 {
+        let now = i64::try_from(self.of_video(video_now)).unwrap_or(i64::MAX);
+        let offset = *self
+            .offset
+            .get_or_insert_with(|| now.saturating_sub(i64::try_from(at).unwrap_or(i64::MAX)));
+        at.saturating_add_signed(offset)
+    }
+
+    /// A new session: its clocks start anew, and what was queued is dropped.
+    pub fn restart(&mut self) {
+        self.offset = None;
+        self.frames.clear();
     }
 
     /// A time of the video's clock in this track's clock.
@@ -88,6 +108,16 @@ mod tests {
         assert_eq!(first.first().map(|f| f.at), Some(24 * 1024));
         assert!(first.iter().all(|f| f.at < 72_000));
         assert_eq!(q.take_before(0), Vec::new());
+    }
+
+    #[test]
+    fn the_first_frame_puts_the_audio_clock_on_the_videos() {
+        let mut q = AudioQueue::new(8000);
+        // The audio clock reads 100 when the video's reads 2 s (16 000 at 8 kHz).
+        assert_eq!(q.align(100, 180_000), 16_000);
+        assert_eq!(q.align(260, 999_999), 16_160, "the offset holds");
+        q.restart();
+        assert_eq!(q.align(0, 90_000), 8000, "a new session aligns anew");
     }
 
     #[test]

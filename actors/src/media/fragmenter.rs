@@ -151,6 +151,9 @@ pub struct FragmentRecorder {
     anchor: Option<(u64, DateTime<Utc>)>,
     /// Audio frames waiting for their fragment, when the camera sends audio.
     audio: Option<AudioQueue>,
+    /// The camera's timestamp (before `pts_offset`) of the last video frame and when it arrived:
+    /// where audio frames are placed on the video's clock.
+    last_arrival: Option<(u64, DateTime<Utc>)>,
 }
 
 impl FragmentRecorder {
@@ -173,6 +176,7 @@ impl FragmentRecorder {
             pts_offset: 0,
             anchor: None,
             audio: None,
+            last_arrival: None,
         }
     }
 
@@ -222,13 +226,22 @@ impl FragmentRecorder {
         Ok(closed)
     }
 
-    /// Adds one audio frame (`at` and `duration` in the audio track's clock, counted from the
-    /// session's start as video timestamps are). It goes into the fragment whose video it starts
-    /// within; frames before the segment's first keyframe are dropped.
-    pub fn push_audio(&mut self, data: Vec<u8>, at: u64, duration: u32) {
-        if let (Some(queue), Some(_)) = (self.audio.as_mut(), self.open.as_ref()) {
-            queue.push(AudioFrame { data, at, duration });
-        }
+    /// Adds one audio frame (`at` and `duration` in the audio track's clock) that arrived at
+    /// `arrived`. Audio and video clocks start apart, so the session's first audio frame is placed
+    /// on the video's clock by its arrival beside the last video frame's, and the audio clock runs
+    /// on from there. It goes into the fragment whose video it starts within; frames before the
+    /// segment's first keyframe are dropped.
+    pub fn push_audio(&mut self, data: Vec<u8>, at: u64, duration: u32, arrived: DateTime<Utc>) {
+        let (Some(queue), Some(_), Some((video, video_arrived))) =
+            (self.audio.as_mut(), self.open.as_ref(), self.last_arrival)
+        else {
+            return;
+        };
+        // Where the video's clock stood when this frame arrived.
+        let since = (arrived - video_arrived).num_microseconds().unwrap_or(0);
+        let video_now = video.saturating_add_signed(since.saturating_mul(9) / 100);
+        let at = queue.align(at, video_now);
+        queue.push(AudioFrame { data, at, duration });
     }
 
     /// Adds one access unit: length-prefixed NAL units without parameter sets, its timestamp in
@@ -242,6 +255,7 @@ impl FragmentRecorder {
         keyframe: bool,
         at: DateTime<Utc>,
     ) -> Result<Option<ClosedFragments>, FragmentError> {
+        self.last_arrival = Some((pts, at));
         let pts = self.timeline(pts);
         if let Some(prev) = self.last_pts.filter(|&p| pts > p) {
             self.last_step = pts - prev;
@@ -285,7 +299,11 @@ impl FragmentRecorder {
         let end = self.last_pts.map(|p| p + self.last_step);
         self.anchor = None;
         self.last_pts = None;
+        self.last_arrival = None;
         self.pts_offset = 0;
+        if let Some(queue) = self.audio.as_mut() {
+            queue.restart();
+        }
         match end {
             Some(end) => self.write_and_close(end),
             None => Ok(self.open.take().and_then(OpenSegment::close)),

@@ -324,7 +324,12 @@ async fn run(
             Ok(Some(Ok(CodecItem::AudioFrame(frame)))) => {
                 if audio_track.is_some() {
                     let at = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
-                    recorder.push_audio(frame.data().to_vec(), at, frame.frame_length().get());
+                    recorder.push_audio(
+                        frame.data().to_vec(),
+                        at,
+                        frame.frame_length().get(),
+                        Utc::now(),
+                    );
                 }
                 continue;
             }

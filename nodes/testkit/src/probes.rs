@@ -94,7 +94,9 @@ pub fn ffprobe_duration(path: &Path) -> anyhow::Result<f64> {
     Ok(duration)
 }
 
-/// The video codec (`h264`, `hevc`) and duration in seconds of a media file, as `ffprobe` reads them.
+/// The video codec (`h264`, `hevc`) and the video's duration in seconds of a media file, as
+/// `ffprobe` reads them (the file's duration where the stream has none of its own; a file with
+/// audio may run longer than its video).
 pub fn ffprobe_video(path: &Path) -> anyhow::Result<(String, f64)> {
     let out = std::process::Command::new("ffprobe")
         .args([
@@ -103,7 +105,7 @@ pub fn ffprobe_video(path: &Path) -> anyhow::Result<(String, f64)> {
             "-select_streams",
             "v:0",
             "-show_entries",
-            "format=duration:stream=codec_name",
+            "stream=codec_name,duration:format=duration",
             "-of",
             "default=nw=1",
         ])
@@ -111,20 +113,17 @@ pub fn ffprobe_video(path: &Path) -> anyhow::Result<(String, f64)> {
         .output()
         .context("cannot run ffprobe (install ffmpeg)")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .map(str::to_string)
-    };
-    match (
-        out.status.success(),
-        field("codec_name="),
-        field("duration="),
-    ) {
-        (true, Some(codec), Some(duration)) => {
-            Ok((codec, duration.parse().context("bad duration")?))
-        }
+    let codec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("codec_name="))
+        .map(|c| c.trim().to_string());
+    // The stream's duration comes first; `N/A` there leaves the file's.
+    let duration = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("duration="))
+        .find_map(|d| d.trim().parse::<f64>().ok());
+    match (out.status.success(), codec, duration) {
+        (true, Some(codec), Some(duration)) => Ok((codec, duration)),
         _ => bail!(
             "ffprobe cannot read {}: {text} {}",
             path.display(),
