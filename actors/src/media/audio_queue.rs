@@ -55,6 +55,11 @@ impl AudioQueue {
         self.frames.clear();
     }
 
+    /// Samples a second of the track.
+    pub fn rate(&self) -> u32 {
+        u32::try_from(self.rate).unwrap_or(u32::MAX)
+    }
+
     /// A time of the video's clock in this track's clock.
     pub fn of_video(&self, video: u64) -> u64 {
         u64::try_from(u128::from(video) * u128::from(self.rate) / u128::from(VIDEO_TIMESCALE))

@@ -218,8 +218,9 @@ impl FragmentRecorder {
             Some(last) => self.write_and_close(last + self.last_step)?,
             None => None,
         };
+        // A new video track keeps the audio queued for it; a new audio rate needs a new queue.
         let rate = audio.as_ref().map(|a| a.sample_rate);
-        if self.audio.is_none() || rate.is_none() {
+        if self.audio.as_ref().map(AudioQueue::rate) != rate {
             self.audio = rate.map(AudioQueue::new);
         }
         self.track = Some(CurrentTrack { track, audio, init });

@@ -70,8 +70,8 @@ impl FlowStats {
 }
 
 /// What a [`KeyframeSink`] calls: the picture's codec, the picture (Annex B, parameter sets in
-/// front of a keyframe) and its arrival time.
-pub type KeyframeFn = dyn Fn(PictureCodec, &[u8], DateTime<Utc>) + Send + Sync;
+/// front of a keyframe; handed over, not copied again) and its arrival time.
+pub type KeyframeFn = dyn Fn(PictureCodec, Vec<u8>, DateTime<Utc>) + Send + Sync;
 
 /// Receives each keyframe picture, decodable alone, with its arrival time; or, with `every_frame`,
 /// every access unit in order (parameter sets in front of each keyframe).
@@ -116,6 +116,6 @@ impl PictureTrack {
             picture.extend_from_slice(&self.parameter_sets);
         }
         nal::append_annex_b(&mut picture, data);
-        (sink.feed)(self.codec, &picture, at);
+        (sink.feed)(self.codec, picture, at);
     }
 }

@@ -54,6 +54,8 @@ pub enum IngestEvent {
         bytes: usize,
         /// Whether it is a keyframe.
         keyframe: bool,
+        /// When it arrived.
+        at: chrono::DateTime<Utc>,
     },
     /// A segment file is complete.
     Closed(ClosedFragments),
@@ -350,6 +352,7 @@ async fn run(
         on_event(IngestEvent::Frame {
             bytes: frame.data().len(),
             keyframe,
+            at,
         });
         if let (Some(sink), Some(picture)) = (&options.keyframes, &picture)
             && (keyframe || sink.every_frame)

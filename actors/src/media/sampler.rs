@@ -61,7 +61,6 @@ struct DecoderSettings {
 
 /// One decoder pipeline, for one codec.
 struct Decoder {
-    codec: PictureCodec,
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
 }
@@ -131,11 +130,7 @@ impl DecoderSettings {
                 })
                 .build(),
         );
-        let decoder = Decoder {
-            codec,
-            pipeline,
-            src,
-        };
+        let decoder = Decoder { pipeline, src };
         decoder
             .pipeline
             .set_state(gst::State::Playing)
@@ -148,7 +143,8 @@ impl DecoderSettings {
 /// plugin shows at once) and rebuilt when pictures of another codec arrive.
 pub struct FrameSampler {
     settings: DecoderSettings,
-    decoder: Mutex<Option<Decoder>>,
+    /// The codec the decoder was built for, and the decoder (none when it could not be built).
+    decoder: Mutex<(PictureCodec, Option<Decoder>)>,
 }
 
 impl FrameSampler {
@@ -170,21 +166,24 @@ impl FrameSampler {
         let decoder = settings.build(PictureCodec::H264)?;
         Ok(Self {
             settings,
-            decoder: Mutex::new(Some(decoder)),
+            decoder: Mutex::new((PictureCodec::H264, Some(decoder))),
         })
     }
 
     /// Queues one keyframe picture (Annex B, parameter sets in front), or in every-frame mode one
     /// access unit.
-    pub fn push_keyframe(&self, codec: PictureCodec, picture: &[u8], at: DateTime<Utc>) {
-        let mut decoder = self.decoder.lock().unwrap_or_else(PoisonError::into_inner);
-        if decoder.as_ref().is_none_or(|d| d.codec != codec) {
+    pub fn push_keyframe(&self, codec: PictureCodec, picture: Vec<u8>, at: DateTime<Utc>) {
+        let mut slot = self.decoder.lock().unwrap_or_else(PoisonError::into_inner);
+        let (built_for, decoder) = &mut *slot;
+        // One build per codec the camera switches to: a decoder that cannot be built is not tried
+        // again for every picture.
+        if *built_for != codec {
+            *built_for = codec;
             *decoder = None;
             match self.settings.build(codec) {
                 Ok(d) => *decoder = Some(d),
                 Err(e) => {
-                    tracing::warn!(error = %e, ?codec, "cannot decode this camera's pictures");
-                    return;
+                    tracing::warn!(error = %e, ?codec, "cannot decode this camera's pictures")
                 }
             }
         }
@@ -205,7 +204,7 @@ impl FrameSampler {
         }
         let _ = decoder
             .src
-            .push_buffer(gst::Buffer::from_slice(picture.to_vec()));
+            .push_buffer(gst::Buffer::from_mut_slice(picture));
     }
 }
 

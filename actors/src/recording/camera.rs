@@ -249,7 +249,7 @@ impl CameraActorState {
         let (me, counters) = (myself.clone(), Arc::clone(&stats));
         let task = tokio::spawn(async move {
             let mut on_event = |event| match event {
-                IngestEvent::Frame { bytes, .. } => counters.frame(bytes, chrono::Utc::now()),
+                IngestEvent::Frame { bytes, at, .. } => counters.frame(bytes, at),
                 IngestEvent::Closed(seg) => {
                     let _ = me.cast(CameraMsg::SegmentClosed(seg));
                 }
