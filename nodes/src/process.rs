@@ -26,7 +26,7 @@ pub struct SimOptions {
     pub aligned: bool,
     /// `h264` or `h265`.
     pub codec: String,
-    /// Audio the cameras send beside the video (`aac`, `pcmu`, `pcma`); none by default.
+    /// Audio the cameras send beside the video (`aac`, `pcmu`, `pcma`, `opus`); none by default.
     pub audio: Option<String>,
     /// Serve `rtsps://` only, with the certificate and key of this PEM file.
     pub tls_cert: Option<PathBuf>,

@@ -58,8 +58,8 @@ pub struct SimArgs {
     #[arg(long, default_value = "h264", value_parser = ["h264", "h265"])]
     pub codec: String,
     /// Audio the cameras send beside the video, a tone encoded live: AAC (16 kHz), G.711 µ-law or
-    /// A-law (8 kHz).
-    #[arg(long, value_parser = ["aac", "pcmu", "pcma"])]
+    /// A-law (8 kHz), or Opus (48 kHz).
+    #[arg(long, value_parser = ["aac", "pcmu", "pcma", "opus"])]
     pub audio: Option<String>,
     /// Serve `rtsps://` only, with this PEM file's certificate and private key.
     #[arg(long)]
@@ -91,6 +91,7 @@ fn audio_branch(audio: Option<&str>) -> String {
         Some("aac") => (16_000, "avenc_aac ! aacparse ! rtpmp4gpay"),
         Some("pcmu") => (8000, "mulawenc ! rtppcmupay"),
         Some("pcma") => (8000, "alawenc ! rtppcmapay"),
+        Some("opus") => (48_000, "opusenc ! rtpopuspay"),
         _ => return String::new(),
     };
     format!(
@@ -511,7 +512,10 @@ fn camera_factory(
            ! {} name=pay0 pt=96 config-interval=-1 mtu=1400{audio} )",
         clip.payloader
     ));
-    factory.set_shared(true);
+    // One media for all of a camera's clients, as a camera's one encoder, except with Opus: the
+    // recorder reads Opus over a second session that sets up only the audio, and gst-rtsp-server
+    // answers 503 to a DESCRIBE of a shared media already playing only some of its streams.
+    factory.set_shared(!audio.contains("rtpopuspay"));
     // Anyone may watch (this matters only when it serves TLS, through an authenticator).
     factory.add_role_from_structure(
         &gst::Structure::builder(ANONYMOUS)

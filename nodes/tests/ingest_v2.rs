@@ -240,11 +240,29 @@ async fn bad_cameras_end_with_a_reason() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// ffmpeg decodes the whole audio track of `path` without an error.
+fn assert_audio_decodes(path: &Path) -> anyhow::Result<()> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-map", "0:a", "-f", "null", "-"])
+        .output()?;
+    let errors = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        out.status.success() && errors.trim().is_empty(),
+        "ffmpeg cannot decode the audio of {}: {errors}",
+        path.display()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aac_and_g711_audio_are_recorded_as_a_second_track() -> anyhow::Result<()> {
-    for (audio, index_name, probed_name) in
-        [("aac", "mp4a.40.2", "aac"), ("pcmu", "ulaw", "pcm_mulaw")]
-    {
+async fn aac_g711_and_opus_audio_are_recorded_as_a_second_track() -> anyhow::Result<()> {
+    for (audio, index_name, probed_name) in [
+        ("aac", "mp4a.40.2", "aac"),
+        ("pcmu", "ulaw", "pcm_mulaw"),
+        ("opus", "opus", "opus"),
+    ] {
         let sim = simulator_with_audio("h264", Some(audio)).await?;
         let dir = std::env::temp_dir().join(format!("vms-audio-{}", uuid::Uuid::now_v7().simple()));
         let (closed, outcome) = record_for(&sim.url(0), 9, &dir).await?;
@@ -259,6 +277,7 @@ async fn aac_and_g711_audio_are_recorded_as_a_second_track() -> anyhow::Result<(
                 segment.path.display()
             );
             assert_eq!(codec, probed_name);
+            assert_audio_decodes(&segment.path)?;
             assert!(
                 (seconds - video).abs() < 0.3,
                 "{audio}: {seconds:.2} s of audio beside {video:.2} s of video"

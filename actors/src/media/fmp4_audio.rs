@@ -1,10 +1,11 @@
-//! The audio track of a fragmented MP4 segment: AAC (`mp4a` with its `AudioSpecificConfig`) or
-//! G.711 µ-law/A-law (`ulaw`/`alaw` sample entries, as QuickTime and ffmpeg write them), recorded
-//! as the camera sends it, at its own sample rate as timescale.
+//! The audio track of a fragmented MP4 segment: AAC (`mp4a` with its `AudioSpecificConfig`),
+//! G.711 µ-law/A-law (`ulaw`/`alaw` sample entries, as QuickTime and ffmpeg write them) or Opus
+//! (`Opus` with its `dOps`, as the Opus-in-ISOBMFF mapping defines), recorded as the camera sends
+//! it, at its own sample rate as timescale (48 kHz for Opus).
 
 use crate::media::fmp4_trak::{TrackKind, trak};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
-use mp4_atom::{Audio, Codec, Esds, Mp4a, Sowt, Tkhd, Trak};
+use mp4_atom::{Audio, Codec, Dops, Esds, Mp4a, Opus, Sowt, Tkhd, Trak};
 
 /// The audio track's id.
 pub const AUDIO_TRACK: u32 = 2;
@@ -18,6 +19,8 @@ pub enum AudioCodec {
     Pcmu,
     /// G.711 A-law (PCMA).
     Pcma,
+    /// Opus (RFC 7587), its packets as the camera sent them.
+    Opus,
 }
 
 /// A camera's audio track.
@@ -32,7 +35,8 @@ pub struct AudioTrack {
 }
 
 impl AudioTrack {
-    /// The codec's RFC 6381 name (`mp4a.40.2`), or the sample entry's for G.711 (`ulaw`, `alaw`).
+    /// The codec's RFC 6381 name (`mp4a.40.2`, `opus`), or the sample entry's for G.711 (`ulaw`,
+    /// `alaw`).
     pub fn rfc6381(&self) -> String {
         match &self.codec {
             AudioCodec::Aac(config) => {
@@ -41,6 +45,7 @@ impl AudioTrack {
             }
             AudioCodec::Pcmu => "ulaw".into(),
             AudioCodec::Pcma => "alaw".into(),
+            AudioCodec::Opus => "opus".into(),
         }
     }
 
@@ -85,13 +90,26 @@ impl AudioTrack {
                 btrt: None,
             }
             .into(),
+            // RTP carries no pre-skip or input rate: none is skipped, and 48 kHz is Opus's own.
+            AudioCodec::Opus => Opus {
+                audio: audio(16),
+                dops: Dops {
+                    output_channel_count: u8::try_from(self.channels).unwrap_or(2),
+                    pre_skip: 0,
+                    input_sample_rate: self.sample_rate,
+                    output_gain: 0,
+                    channel_mapping: None,
+                },
+                btrt: None,
+            }
+            .into(),
         }
     }
 
     /// The four-character name of the G.711 sample entry (`ulaw`, `alaw`), if it is one.
     fn g711_entry(&self) -> Option<&'static [u8; 4]> {
         match self.codec {
-            AudioCodec::Aac(_) => None,
+            AudioCodec::Aac(_) | AudioCodec::Opus => None,
             AudioCodec::Pcmu => Some(b"ulaw"),
             AudioCodec::Pcma => Some(b"alaw"),
         }

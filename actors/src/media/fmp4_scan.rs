@@ -45,6 +45,7 @@ fn audio_of(moov: &Moov) -> Option<String> {
                 .map_or(2, |d| d.profile);
             format!("mp4a.40.{object_type}")
         }
+        Codec::Opus(_) => "opus".into(),
         Codec::Unknown(kind, _) => kind.to_string(),
         _ => return None,
     })
@@ -250,6 +251,7 @@ mod tests {
         for (codec, name) in [
             (AudioCodec::Aac(vec![0x14, 0x08]), "mp4a.40.2"),
             (AudioCodec::Pcmu, "ulaw"),
+            (AudioCodec::Opus, "opus"),
         ] {
             let audio = AudioTrack {
                 codec,

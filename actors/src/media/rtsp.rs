@@ -1,7 +1,8 @@
 //! RTSP ingest through `retina` (ingest v2): one tokio task per camera reads RTP over the RTSP
 //! connection (interleaved TCP by default, UDP as an option, TLS through a loopback relay for
 //! `rtsps://`) and depacketises in the same task, with no thread hand-off per packet, handing each
-//! video frame, and the frames of the camera's AAC or G.711 audio, to its [`FragmentRecorder`].
+//! video frame, and the frames of the camera's AAC, G.711 or Opus audio, to its
+//! [`FragmentRecorder`]. Opus comes over a session of its own (`media::opus` says why).
 //!
 //! Camera quirks: timestamps that do not start where `RTP-Info` says
 //! (`InitialTimestampPolicy::Permissive`), parameter sets missing from the SDP (they are taken from
@@ -10,10 +11,14 @@
 //! keyframes, which retina does not flag (found here).
 
 use crate::media::fmp4::{VideoCodec, VideoTrack};
-use crate::media::fmp4_audio::{AudioCodec, AudioTrack};
+use crate::media::fmp4_audio::AudioTrack;
 use crate::media::fragmenter::{ClosedFragments, FragmentError, FragmentRecorder};
 use crate::media::ingest::{FailureKind, KeyframeSink, PictureTrack};
 use crate::media::nal;
+use crate::media::opus::OpusPacket;
+use crate::media::rtsp_audio::{
+    AudioStream, audio_stream, demuxed_audio_track, next_opus, open_opus, opus_track,
+};
 use crate::media::sampler::PictureCodec;
 use crate::media::tls_relay;
 use chrono::Utc;
@@ -198,45 +203,14 @@ fn set_track(
     Ok(recorder.set_track(track, audio.cloned())?)
 }
 
-/// The audio codecs recorded, by RTP encoding name.
-fn audio_codec(encoding: &str, config: &[u8]) -> Option<AudioCodec> {
-    match encoding {
-        "mpeg4-generic" => Some(AudioCodec::Aac(config.to_vec())),
-        "pcmu" => Some(AudioCodec::Pcmu),
-        "pcma" => Some(AudioCodec::Pcma),
-        _ => None,
-    }
-}
-
-/// The first audio stream the camera offers whose codec we record (AAC, G.711); others (Opus,
-/// which retina cannot depacketise yet, G.726, ...) are left out and the video is recorded alone.
-fn audio_stream(streams: &[retina::client::Stream]) -> Option<usize> {
-    let found = streams.iter().position(|s| s.media() == "audio")?;
-    let encoding = streams[found].encoding_name().to_ascii_lowercase();
-    if audio_codec(&encoding, &[]).is_none() {
-        tracing::info!(
-            encoding,
-            "the camera's audio codec is not recorded; video only"
-        );
-        return None;
-    }
-    Some(found)
-}
-
-/// The audio track of stream `index`, once retina has its parameters.
-fn audio_track(streams: &[retina::client::Stream], index: usize) -> Option<AudioTrack> {
-    let stream = streams.get(index)?;
-    let Some(ParametersRef::Audio(params)) = stream.parameters() else {
-        return None;
-    };
-    Some(AudioTrack {
-        codec: audio_codec(
-            &stream.encoding_name().to_ascii_lowercase(),
-            params.extra_data(),
-        )?,
-        sample_rate: params.clock_rate(),
-        channels: params.channels().get(),
-    })
+/// What the session's loop waits for.
+enum Next {
+    /// The video session's next item.
+    Video(Option<Result<CodecItem, retina::Error>>),
+    /// The Opus session's next packet.
+    Opus(Option<Result<OpusPacket, retina::Error>>),
+    /// No video frame within the watchdog's time.
+    Silent,
 }
 
 async fn run(
@@ -244,13 +218,15 @@ async fn run(
     recorder: &mut FragmentRecorder,
     on_event: &mut (dyn FnMut(IngestEvent) + Send),
 ) -> Result<(), IngestError> {
-    let creds = options
-        .credentials
-        .clone()
-        .map(|(username, password)| Credentials { username, password });
-    let session_options = SessionOptions::default()
-        .creds(creds)
-        .user_agent(format!("vms/{}", env!("CARGO_PKG_VERSION")));
+    let session_options = || {
+        let creds = options
+            .credentials
+            .clone()
+            .map(|(username, password)| Credentials { username, password });
+        SessionOptions::default()
+            .creds(creds)
+            .user_agent(format!("vms/{}", env!("CARGO_PKG_VERSION")))
+    };
     // An rtsps camera is reached through a loopback TLS relay, RTP interleaved in it.
     let relay = match (options.url.scheme(), &options.tls) {
         ("rtsps", Some(tls)) => Some(
@@ -270,7 +246,7 @@ async fn run(
         _ => None,
     };
     let url = relay.as_ref().map_or(&options.url, |r| &r.url);
-    let mut session = Session::describe(url.clone(), session_options)
+    let mut session = Session::describe(url.clone(), session_options())
         .await
         .map_err(rtsp)?;
     let video = session
@@ -297,14 +273,18 @@ async fn run(
         )
         .await
         .map_err(rtsp)?;
-    let mut audio = audio_stream(session.streams());
-    if let Some(index) = audio
-        && let Err(e) = session
+    let audio = audio_stream(session.streams());
+    let mut demuxed_audio = None;
+    if let Some(AudioStream::Demuxed(index)) = audio {
+        match session
             .setup(index, SetupOptions::default().transport(transport()))
             .await
-    {
-        tracing::warn!(error = %e, "the camera's audio could not be set up; video only");
-        audio = None;
+        {
+            Ok(()) => demuxed_audio = Some(index),
+            Err(e) => {
+                tracing::warn!(error = %e, "the camera's audio could not be set up; video only");
+            }
+        }
     }
     let mut frames = session
         .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
@@ -312,18 +292,35 @@ async fn run(
         .map_err(rtsp)?
         .demuxed()
         .map_err(rtsp)?;
-    let audio_track = audio.and_then(|index| audio_track(frames.streams(), index));
+    // Opus is set up once the video plays: a camera serving one media to both sessions starts it
+    // with the video's stream.
+    let mut opus = None;
+    let mut audio_track = None;
+    if let Some(AudioStream::Opus(index)) = audio {
+        opus = open_opus(url, session_options(), index, transport()).await;
+        audio_track = opus.is_some().then(|| opus_track(&frames.streams()[index]));
+    }
+    if let Some(index) = demuxed_audio {
+        audio_track = demuxed_audio_track(frames.streams(), index);
+    }
     let mut picture = None;
     if let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters() {
         set_track(recorder, params, audio_track.as_ref(), &mut picture)?;
     }
+    let watchdog = tokio::time::sleep(options.watchdog);
+    tokio::pin!(watchdog);
     loop {
-        let frame = match tokio::time::timeout(options.watchdog, frames.next()).await {
-            Err(_) => return Err(IngestError::NoFrames(options.watchdog)),
-            Ok(None) => return Err(IngestError::Ended),
-            Ok(Some(Err(e))) => return Err(rtsp(e)),
-            Ok(Some(Ok(CodecItem::VideoFrame(frame)))) => frame,
-            Ok(Some(Ok(CodecItem::AudioFrame(frame)))) => {
+        let next = tokio::select! {
+            item = frames.next() => Next::Video(item),
+            packet = next_opus(&mut opus) => Next::Opus(packet),
+            () = &mut watchdog => Next::Silent,
+        };
+        let frame = match next {
+            Next::Silent => return Err(IngestError::NoFrames(options.watchdog)),
+            Next::Video(None) => return Err(IngestError::Ended),
+            Next::Video(Some(Err(e))) => return Err(rtsp(e)),
+            Next::Video(Some(Ok(CodecItem::VideoFrame(frame)))) => frame,
+            Next::Video(Some(Ok(CodecItem::AudioFrame(frame)))) => {
                 if audio_track.is_some() {
                     let at = u64::try_from(frame.timestamp().elapsed()).unwrap_or(0);
                     recorder.push_audio(
@@ -335,8 +332,26 @@ async fn run(
                 }
                 continue;
             }
-            Ok(Some(Ok(_))) => continue,
+            Next::Video(Some(Ok(_))) => continue,
+            Next::Opus(Some(Ok(packet))) => {
+                recorder.push_audio(packet.data, packet.at, packet.duration, Utc::now());
+                continue;
+            }
+            Next::Opus(ended) => {
+                // The audio's session ended or failed: the video goes on alone (its track stays
+                // in the init section, with no more samples).
+                let reason = match ended {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "ended".into(),
+                };
+                tracing::warn!(reason, "the camera's Opus session ended; video only");
+                opus = None;
+                continue;
+            }
         };
+        watchdog
+            .as_mut()
+            .reset(tokio::time::Instant::now() + options.watchdog);
         if frame.has_new_parameters()
             && let Some(ParametersRef::Video(params)) = frames.streams()[video].parameters()
             && let Some(closed) = set_track(recorder, params, audio_track.as_ref(), &mut picture)?
