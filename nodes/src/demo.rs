@@ -89,6 +89,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         codec: "h264".into(),
         audio: None,
         tls_cert: None,
+        extra_args: Vec::new(),
+        cpus: None,
     })
     .await?;
     let node = node::start(config.clone()).await?;

@@ -30,6 +30,11 @@ pub struct SimOptions {
     pub audio: Option<String>,
     /// Serve `rtsps://` only, with the certificate and key of this PEM file.
     pub tls_cert: Option<PathBuf>,
+    /// Further `vms sim` arguments (`--bitrate 2000`, `--faults`).
+    pub extra_args: Vec<String>,
+    /// Run it on these CPUs only (`taskset -c` syntax: `1`, `0-3`), so a benchmark keeps it off the
+    /// recorder's cores.
+    pub cpus: Option<String>,
 }
 
 impl SimOptions {
@@ -44,6 +49,8 @@ impl SimOptions {
             codec: "h264".into(),
             audio: None,
             tls_cert: None,
+            extra_args: Vec::new(),
+            cpus: None,
         }
     }
 }
@@ -80,7 +87,15 @@ impl SimProcess {
 
     /// Starts `<exe> sim` and waits until it serves.
     pub async fn start_exe(exe: &Path, opts: &SimOptions) -> anyhow::Result<Self> {
-        let mut child = Command::new(exe)
+        let mut command = match &opts.cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(exe);
+                taskset
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args([
                 "sim",
                 "--cameras",
@@ -98,6 +113,7 @@ impl SimProcess {
                     .flat_map(|c| [std::ffi::OsStr::new("--tls-cert"), c.as_os_str()]),
             )
             .args(opts.aligned.then_some("--aligned"))
+            .args(&opts.extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -9,6 +9,7 @@
 //! `drop N` (drops its clients mid-stream; reconnects succeed), `freeze N` (keeps connections open,
 //! sends nothing), `resume N`, `quit`.
 
+use crate::sim_faults;
 use anyhow::{Context, bail};
 use gstreamer as gst;
 use gstreamer::glib;
@@ -18,7 +19,7 @@ use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,13 @@ pub struct SimArgs {
     /// Serve `rtsps://` only, with this PEM file's certificate and private key.
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
+    /// Video bit rate in kbit/s (default: 4000 at 1080p, 2000 at 720p).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(100..=50_000))]
+    pub bitrate: Option<u32>,
+    /// Misbehave as cameras in the field do, every 20 s: change picture size and parameter sets
+    /// mid-stream, jump RTP timestamps 5 s backwards, stall for 2 s (`sim_faults`).
+    #[arg(long)]
+    pub faults: bool,
 }
 
 /// Role of the simulator's clients when it serves TLS (anyone may watch).
@@ -162,6 +170,8 @@ struct SimCamera {
     path: String,
     mode: AtomicU8,
     sources: Mutex<Vec<gst_app::AppSrc>>,
+    /// With `--faults`: how far its RTP timestamps are shifted back now.
+    rtp_shift: Option<Arc<AtomicU32>>,
 }
 
 fn dims(resolution: &str) -> (u32, u32, u32) {
@@ -207,7 +217,13 @@ fn run_to_eos(pipeline: &gst::Pipeline, what: &str) -> anyhow::Result<()> {
 
 /// Encodes the clip unless it is cached; returns its path.
 pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
-    let (w, h, kbps) = dims(&args.resolution);
+    let (w, h, default_kbps) = dims(&args.resolution);
+    let kbps = args.bitrate.unwrap_or(default_kbps);
+    // The default rate keeps the clip's name of before the option.
+    let rate = args
+        .bitrate
+        .filter(|k| *k != default_kbps)
+        .map_or_else(String::new, |k| format!("-{k}k"));
     let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
@@ -217,7 +233,7 @@ pub fn ensure_clip(args: &SimArgs) -> anyhow::Result<PathBuf> {
         ""
     };
     let name = format!(
-        "clip-v2-{scene}{w}x{h}-{}fps-gop{}s-{CLIP_SECONDS}s.{}",
+        "clip-v2-{scene}{w}x{h}{rate}-{}fps-gop{}s-{CLIP_SECONDS}s.{}",
         args.fps, args.gop_seconds, args.codec
     );
     let path = dir.join(name);
@@ -460,19 +476,50 @@ fn load_clip(path: &Path, fps: u32, codec: &str) -> anyhow::Result<Clip> {
     clippy::disallowed_methods,
     reason = "runs on its own OS thread, never in async code"
 )]
-fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64) {
+fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64, faulty: Option<Arc<Clip>>) {
     let frame = Duration::from_secs(1) / clip.fps;
     let start = Instant::now();
     let mut n: u64 = offset;
+    // The unit of the clip playing now (the other one's from its start after a switch).
+    let mut k: u64 = offset;
+    let mut playing_other = false;
     loop {
         let due = start + frame * u32::try_from((n - offset) % u64::from(u32::MAX)).unwrap_or(0);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
         }
-        let unit = &clip.units[usize::try_from(n).unwrap_or(0) % clip.units.len()];
         n += 1;
-        if camera.mode.load(Ordering::Relaxed) != MODE_LIVE {
+        let mut stalled = false;
+        if let (Some(other), Some(shift)) = (&faulty, &camera.rtp_shift) {
+            let state = sim_faults::state_at(start.elapsed());
+            shift.store(state.rtp_shift, Ordering::Relaxed);
+            stalled = state.stalled;
+            if state.other_clip != playing_other {
+                playing_other = state.other_clip;
+                k = 0;
+                let caps = if playing_other {
+                    &other.caps
+                } else {
+                    &clip.caps
+                };
+                for src in camera
+                    .sources
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                {
+                    src.set_caps(Some(caps));
+                }
+            }
+        }
+        let playing = match &faulty {
+            Some(other) if playing_other => other,
+            _ => &clip,
+        };
+        let unit = &playing.units[usize::try_from(k).unwrap_or(0) % playing.units.len()];
+        k += 1;
+        if stalled || camera.mode.load(Ordering::Relaxed) != MODE_LIVE {
             continue;
         }
         let sources = camera
@@ -536,6 +583,9 @@ fn camera_factory(
             return;
         };
         src.set_caps(Some(&caps));
+        if let (Some(shift), Some(payloader)) = (&camera.rtp_shift, bin.by_name("pay0")) {
+            sim_faults::shift_timestamps(&payloader, Arc::clone(shift));
+        }
         // A live tone would make the media seekable and PLAY's seek would then fail on the video's
         // appsrc: the audio branch says it cannot seek, as a camera cannot.
         if let Some(pad) = bin.by_name("pay1").and_then(|p| p.static_pad("src")) {
@@ -571,6 +621,22 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     gst::init()?;
     let clip_path = ensure_clip(&args)?;
     let clip = Arc::new(load_clip(&clip_path, args.fps, &args.codec)?);
+    // With faults, the cameras switch to a clip of the other picture size now and then.
+    let faulty = if args.faults {
+        let other = SimArgs {
+            resolution: if args.resolution == "1080p" {
+                "720p".into()
+            } else {
+                "1080p".into()
+            },
+            bitrate: None,
+            ..args.clone()
+        };
+        let path = ensure_clip(&other)?;
+        Some(Arc::new(load_clip(&path, args.fps, &args.codec)?))
+    } else {
+        None
+    };
     let audio = audio_branch(args.audio.as_deref());
     let server = rtsp::RTSPServer::new();
     if let Some(cert) = &args.tls_cert {
@@ -587,9 +653,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             path: format!("/cam{i}"),
             mode: AtomicU8::new(MODE_LIVE),
             sources: Mutex::new(Vec::new()),
+            rtp_shift: args.faults.then(|| Arc::new(AtomicU32::new(0))),
         });
         mounts.add_factory(&camera.path, camera_factory(&camera, &clip, &audio));
-        let (c, k) = (Arc::clone(&camera), Arc::clone(&clip));
+        let (c, k, f) = (Arc::clone(&camera), Arc::clone(&clip), faulty.clone());
         // Spread the cameras' keyframes over one keyframe interval unless asked to align them.
         let gop = u64::from(args.fps * args.gop_seconds).max(1);
         let offset = if args.aligned {
@@ -599,7 +666,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         };
         std::thread::Builder::new()
             .name(format!("sim-cam{i}"))
-            .spawn(move || pace(c, k, offset))?;
+            .spawn(move || pace(c, k, offset, f))?;
         cameras.push(camera);
     }
     let mjpeg = rtsp::RTSPMediaFactory::new();
@@ -617,7 +684,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         )
     })?;
     println!(
-        "ready {} cameras at rtsp://{}:{}/cam0 … /cam{} ({} {}, {} fps, keyframe every {} s)",
+        "ready {} cameras at rtsp://{}:{}/cam0 … /cam{} ({} {}, {} fps, keyframe every {} s{})",
         args.cameras,
         args.listen,
         args.port,
@@ -625,7 +692,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         args.codec,
         args.resolution,
         args.fps,
-        args.gop_seconds
+        args.gop_seconds,
+        if args.faults { ", with faults" } else { "" }
     );
     let control_loop = main_loop.clone();
     std::thread::Builder::new()

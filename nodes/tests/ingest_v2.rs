@@ -382,6 +382,8 @@ async fn an_rtsps_camera_is_recorded_over_tls_and_an_untrusted_one_is_refused() 
         Path::new(VMS),
         &SimOptions {
             tls_cert: Some(server),
+            extra_args: Vec::new(),
+            cpus: None,
             ..SimOptions::plain(1, port)
         },
     )
@@ -406,6 +408,85 @@ async fn an_rtsps_camera_is_recorded_over_tls_and_an_untrusted_one_is_refused() 
         "{refused:?}"
     );
     drop(sim);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_with_field_quirks_is_recorded_through_them() -> anyhow::Result<()> {
+    // `--faults`: at 6 s the picture goes from 720p to 1080p (new parameter sets, in-band only),
+    // at 11 s the RTP timestamps jump 5 s backwards, from 16 s to 18 s nothing comes (under the 3 s
+    // watchdog), at 20 s the picture goes back to 720p.
+    let options = SimOptions {
+        extra_args: vec!["--faults".into()],
+        ..SimOptions::plain(1, free_port()?)
+    };
+    let sim = SimProcess::start_exe(Path::new(VMS), &options).await?;
+    let dir = std::env::temp_dir().join(format!("vms-quirks-{}", uuid::Uuid::now_v7().simple()));
+    let started = chrono::Utc::now();
+    let (closed, outcome) = record_for(&sim.url(0), 25, &dir).await?;
+    let stopped = chrono::Utc::now();
+    outcome?;
+    let sizes: Vec<(Option<u32>, Option<u32>)> = closed
+        .iter()
+        .map(|s| (s.media.width, s.media.height))
+        .collect();
+    for s in &closed {
+        println!(
+            "segment {}: {} .. {} ({:?}x{:?})",
+            s.seq,
+            s.start.format("%T%.3f"),
+            s.end.format("%T%.3f"),
+            s.media.width,
+            s.media.height
+        );
+    }
+    for size in [(1280, 720), (1920, 1080), (1280, 720)] {
+        assert!(
+            sizes.contains(&(Some(size.0), Some(size.1))),
+            "a segment at {size:?}: {sizes:?}"
+        );
+    }
+    let switches = sizes.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(
+        switches, 2,
+        "a new segment at each change of size: {sizes:?}"
+    );
+    for segment in &closed {
+        let indexed = (segment.end - segment.start).num_milliseconds() as f64 / 1000.0;
+        let (codec, probed) = ffprobe_video(&segment.path)?;
+        assert_eq!(codec, "h264");
+        assert!(
+            (probed - indexed).abs() < 0.2,
+            "{}: ffprobe {probed} s, index {indexed} s",
+            segment.path.display()
+        );
+        assert!(segment.media.fragments[0].keyframe, "starts on a keyframe");
+    }
+    // The timeline stays on the wall clock through the backwards jump and the stall: segments in
+    // order, within the time recorded, abutting (a new picture size starts its segment on its
+    // keyframe's arrival, at most a frame interval after the last one ended).
+    for pair in closed.windows(2) {
+        let gap = (pair[1].start - pair[0].end).num_milliseconds();
+        assert!(
+            (0..40).contains(&gap),
+            "segments {} and {} are {gap} ms apart",
+            pair[0].seq,
+            pair[1].seq
+        );
+    }
+    let (first, last) = (&closed[0], &closed[closed.len() - 1]);
+    assert!(
+        first.start >= started && last.end <= stopped + chrono::TimeDelta::seconds(1),
+        "recorded {} .. {} within {started} .. {stopped}",
+        first.start,
+        last.end
+    );
+    let covered = (last.end - first.start).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        covered > 20.0,
+        "{covered} s recorded of 25 s (less the session's start)"
+    );
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

@@ -7,8 +7,9 @@
 //! Camera quirks: timestamps that do not start where `RTP-Info` says
 //! (`InitialTimestampPolicy::Permissive`), parameter sets missing from the SDP (they are taken from
 //! the stream; the recorder waits for them), parameter sets changing mid-stream (a new init section
-//! and segment), timestamps jumping backwards (the recorder continues its timeline), and H.265 CRA
-//! keyframes, which retina does not flag (found here).
+//! and segment), timestamps jumping backwards (the recorder continues its timeline), stalls under
+//! the watchdog (the session goes on), and H.265 CRA keyframes, which retina does not flag (found
+//! here). `vms sim --faults` sends all but the first; `nodes/tests/ingest_v2.rs` records them.
 
 use crate::media::fmp4::{VideoCodec, VideoTrack};
 use crate::media::fmp4_audio::AudioTrack;

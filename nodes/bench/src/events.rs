@@ -125,6 +125,8 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         codec: "h264".into(),
         audio: None,
         tls_cert: None,
+        extra_args: Vec::new(),
+        cpus: None,
     })
     .await?;
     let store = Store::connect(db_url, 4)?;

@@ -48,6 +48,35 @@ pub struct IngestArgs {
     /// PostgreSQL server (a scratch database is created on it and dropped afterwards).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub postgres: String,
+    /// Video bit rate of the simulated cameras in kbit/s (default: the simulator's, 4000 at 1080p).
+    #[arg(long)]
+    pub bitrate: Option<u32>,
+    /// Run our node on these CPUs only (`taskset -c` list: `0` for one core). With `--sim-cpus`
+    /// on the others, this measures cameras per core.
+    #[arg(long)]
+    pub node_cpus: Option<String>,
+    /// Run the simulator on these CPUs only (`taskset -c` list).
+    #[arg(long)]
+    pub sim_cpus: Option<String>,
+    /// Measure our node only, without the ffmpeg comparison.
+    #[arg(long)]
+    pub no_ffmpeg: bool,
+}
+
+/// How many CPUs a `taskset -c` list names (`0`, `0-3`, `0,2`); `None` when it cannot be read.
+fn cpu_count(list: &str) -> Option<usize> {
+    list.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.trim().parse::<usize>().ok()?,
+                    b.trim().parse::<usize>().ok()?,
+                );
+                b.checked_sub(a).map(|n| n + 1)
+            }
+            None => part.trim().parse::<usize>().ok().map(|_| 1),
+        })
+        .sum()
 }
 
 /// One recorder's measurement.
@@ -183,7 +212,7 @@ async fn run_ours(
             .create_camera(TenantScope::All, tenant.id, &req)
             .await?;
     }
-    let node = BenchNode::spawn(&dir.join("ours"), db_url, &[])?;
+    let node = BenchNode::spawn_on(&dir.join("ours"), db_url, &[], args.node_cpus.as_deref())?;
     let pid = node.pid().context("node exited")?;
     let cpu = measure(
         &[pid],
@@ -334,6 +363,12 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         codec: args.codec.clone(),
         audio: None,
         tls_cert: None,
+        extra_args: args
+            .bitrate
+            .iter()
+            .flat_map(|k| ["--bitrate".to_string(), k.to_string()])
+            .collect(),
+        cpus: args.sim_cpus.clone(),
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;
@@ -347,31 +382,37 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     )
     .await?;
     let ours = run_ours(&args, &sim, &dir, &db.url).await;
-    let theirs = run_ffmpeg(&args, &sim, &dir).await;
+    let theirs = if args.no_ffmpeg {
+        None
+    } else {
+        Some(run_ffmpeg(&args, &sim, &dir).await)
+    };
     sim.stop().await;
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
     let (ours, rss, fragments, coverage) = ours?;
     let segments: usize = coverage.iter().map(|c| c.segments).sum();
-    let (theirs, files) = theirs?;
-    let a = measurement(ours.process, args.cameras, args.seconds);
-    let b = measurement(theirs.process, args.cameras, args.seconds);
+    let theirs = theirs.transpose()?;
     // Machine-wide: everything the recorder causes (kernel writeback, PostgreSQL for ours), without the
     // simulator's serving and the idle baseline.
     let base = baseline.machine_without_simulator();
-    let am = measurement(
-        (ours.machine_without_simulator() - base).max(0.0),
-        args.cameras,
-        args.seconds,
-    );
-    let bm = measurement(
-        (theirs.machine_without_simulator() - base).max(0.0),
-        args.cameras,
-        args.seconds,
-    );
+    let machine = |window: &Window| {
+        measurement(
+            (window.machine_without_simulator() - base).max(0.0),
+            args.cameras,
+            args.seconds,
+        )
+    };
+    let a = measurement(ours.process, args.cameras, args.seconds);
+    let am = machine(&ours);
     println!(
-        "ingest benchmark: {} x {} {} cameras, {} s measured per recorder",
-        args.cameras, args.resolution, args.codec, args.seconds
+        "ingest benchmark: {} x {} {} cameras{}, {} s measured per recorder",
+        args.cameras,
+        args.resolution,
+        args.codec,
+        args.bitrate
+            .map_or_else(String::new, |k| format!(" at {k} kbit/s")),
+        args.seconds
     );
     println!(
         "  CPU-s per camera-minute: own processes | machine (simulator and idle baseline excluded)"
@@ -380,15 +421,19 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "  (a) vms node          {:8.3} | {:8.3}   ({segments} segments indexed over the window)",
         a.per_camera_minute, am.per_camera_minute
     );
-    println!(
-        "  (b) ffmpeg -f segment {:8.3} | {:8.3}   ({files} files)",
-        b.per_camera_minute, bm.per_camera_minute
-    );
-    println!(
-        "  ratio a/b             {:8.3} | {:8.3}",
-        a.per_camera_minute / b.per_camera_minute.max(1e-9),
-        am.per_camera_minute / bm.per_camera_minute.max(1e-9)
-    );
+    if let Some((theirs, files)) = &theirs {
+        let b = measurement(theirs.process, args.cameras, args.seconds);
+        let bm = machine(theirs);
+        println!(
+            "  (b) ffmpeg -f segment {:8.3} | {:8.3}   ({files} files)",
+            b.per_camera_minute, bm.per_camera_minute
+        );
+        println!(
+            "  ratio a/b             {:8.3} | {:8.3}",
+            a.per_camera_minute / b.per_camera_minute.max(1e-9),
+            am.per_camera_minute / bm.per_camera_minute.max(1e-9)
+        );
+    }
     println!(
         "  vms node RSS          {rss:8.1} MiB at the window's end ({:.2} MiB per camera; growth per added camera: compare two camera counts)",
         rss / args.cameras as f64
@@ -418,10 +463,29 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         );
     }
     let broken = coverage.iter().filter(|c| !c.gaps.is_empty()).count();
+    if let Some(cpus) = &args.node_cpus {
+        let cores = cpu_count(cpus).unwrap_or(1).max(1);
+        println!(
+            "  cameras per core      {:8.1}   (node on CPUs {cpus}, {:.1} % of its cores busy; {})",
+            args.cameras as f64 / cores as f64,
+            100.0 * ours.process / args.seconds as f64 / cores as f64,
+            if broken == 0 && fragments.late == 0.0 {
+                "every camera recorded, no fragment late: PASS"
+            } else {
+                "FAIL"
+            }
+        );
+    }
     if broken > 0 {
         bail!(
             "{broken} of {} cameras were not recorded through the whole measured window",
             coverage.len()
+        );
+    }
+    if args.node_cpus.is_some() && fragments.late > 0.0 {
+        bail!(
+            "{:.0} fragments were durable later than 1.5 s after their first frame",
+            fragments.late
         );
     }
     Ok(())

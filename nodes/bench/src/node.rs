@@ -24,10 +24,28 @@ pub struct BenchNode {
 impl BenchNode {
     /// Starts a node on a free port against `db_url`, with `env` overrides added.
     pub fn spawn(data_dir: &Path, db_url: &str, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::spawn_on(data_dir, db_url, env, None)
+    }
+
+    /// Starts a node as [`BenchNode::spawn`] does, on the CPUs `cpus` lists only (`taskset -c`
+    /// syntax) when given: its runtime then has as many workers as it has CPUs.
+    pub fn spawn_on(
+        data_dir: &Path,
+        db_url: &str,
+        env: &[(&str, String)],
+        cpus: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut cmd = Command::new(vms_exe()?);
+        let mut cmd = match cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(vms_exe()?);
+                taskset
+            }
+            None => Command::new(vms_exe()?),
+        };
         cmd.arg("node")
             .env("VMS_NODE_ID", "bench")
             .env("VMS_DATA_DIR", data_dir)

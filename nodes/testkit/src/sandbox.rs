@@ -76,6 +76,8 @@ impl SandboxBuilder {
                 codec: "h264".into(),
                 audio: None,
                 tls_cert: None,
+                extra_args: Vec::new(),
+                cpus: None,
             },
         )
         .await?;
