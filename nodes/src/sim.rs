@@ -65,6 +65,12 @@ pub struct SimArgs {
     /// Serve `rtsps://` only, with this PEM file's certificate and private key.
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
+    /// Ask for these credentials (`USER:PASSWORD`), as most cameras do.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// How `--auth` credentials are asked for.
+    #[arg(long, default_value = "digest", value_parser = ["digest", "basic"])]
+    pub auth_method: String,
     /// Video bit rate in kbit/s (default: 4000 at 1080p, 2000 at 720p).
     #[arg(long, value_parser = clap::value_parser!(u32).range(100..=50_000))]
     pub bitrate: Option<u32>,
@@ -74,23 +80,52 @@ pub struct SimArgs {
     pub faults: bool,
 }
 
-/// Role of the simulator's clients when it serves TLS (anyone may watch).
-const ANONYMOUS: &str = "anonymous";
+/// Role of the simulator's clients: anyone's without `--auth`, its one user's with it.
+const VIEWER: &str = "viewer";
 
-/// Makes `server` speak TLS only, with the certificate and key of the PEM file `cert`, and lets
-/// anyone watch (a TLS server of gst-rtsp-server needs an authenticator, which grants nothing by
-/// default).
-fn serve_tls(server: &rtsp::RTSPServer, cert: &Path) -> anyhow::Result<()> {
-    let certificate = rtsp::gio::TlsCertificate::from_file(cert)
-        .with_context(|| format!("cannot read the certificate and key in {}", cert.display()))?;
+/// The authenticator the server needs when it serves TLS (`--tls-cert`: its certificate and key)
+/// or asks for credentials (`--auth USER:PASS`, basic or digest); `None` when it needs none. Without
+/// `--auth` anyone may watch (gst-rtsp-server's authenticator grants nothing by default).
+fn authenticator(args: &SimArgs) -> anyhow::Result<Option<rtsp::RTSPAuth>> {
+    if args.tls_cert.is_none() && args.auth.is_none() {
+        return Ok(None);
+    }
     let auth = rtsp::RTSPAuth::new();
-    auth.set_tls_certificate(Some(&certificate));
+    if let Some(cert) = &args.tls_cert {
+        let certificate = rtsp::gio::TlsCertificate::from_file(cert).with_context(|| {
+            format!("cannot read the certificate and key in {}", cert.display())
+        })?;
+        auth.set_tls_certificate(Some(&certificate));
+    }
     let mut token = rtsp::RTSPToken::builder()
-        .field("media.factory.role", ANONYMOUS)
+        .field("media.factory.role", VIEWER)
         .build();
-    auth.set_default_token(Some(&mut token));
-    server.set_auth(Some(&auth));
-    Ok(())
+    match &args.auth {
+        None => auth.set_default_token(Some(&mut token)),
+        Some(credentials) => {
+            let (user, password) = credentials
+                .split_once(':')
+                .context("--auth takes USER:PASSWORD")?;
+            if args.auth_method == "basic" {
+                auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Basic);
+            } else {
+                auth.add_digest(user, password, &token);
+                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Digest);
+            }
+        }
+    }
+    Ok(Some(auth))
+}
+
+/// Lets the viewers of [`authenticator`] watch and start `factory`'s media.
+fn viewable(factory: &rtsp::RTSPMediaFactory) {
+    factory.add_role_from_structure(
+        &gst::Structure::builder(VIEWER)
+            .field("media.factory.access", true)
+            .field("media.factory.construct", true)
+            .build(),
+    );
 }
 
 /// The launch line of a camera's audio branch (a tone, encoded live, payloaded as `pay1`).
@@ -563,13 +598,7 @@ fn camera_factory(
     // recorder reads Opus over a second session that sets up only the audio, and gst-rtsp-server
     // answers 503 to a DESCRIBE of a shared media already playing only some of its streams.
     factory.set_shared(!audio.contains("rtpopuspay"));
-    // Anyone may watch (this matters only when it serves TLS, through an authenticator).
-    factory.add_role_from_structure(
-        &gst::Structure::builder(ANONYMOUS)
-            .field("media.factory.access", true)
-            .field("media.factory.construct", true)
-            .build(),
-    );
+    viewable(&factory);
     let (camera, caps) = (Arc::clone(camera), clip.caps.clone());
     factory.connect_media_configure(move |_factory, media| {
         let element = media.element();
@@ -639,8 +668,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     };
     let audio = audio_branch(args.audio.as_deref());
     let server = rtsp::RTSPServer::new();
-    if let Some(cert) = &args.tls_cert {
-        serve_tls(&server, cert)?;
+    if let Some(auth) = authenticator(&args)? {
+        server.set_auth(Some(&auth));
     }
     server.set_address(&args.listen);
     server.set_service(&args.port.to_string());
@@ -674,6 +703,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=5/1,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )",
     );
     mjpeg.set_shared(true);
+    viewable(&mjpeg);
     mounts.add_factory("/mjpeg0", mjpeg);
 
     let main_loop = glib::MainLoop::new(None, false);

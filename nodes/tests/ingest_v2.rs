@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 use vms_actors::{
-    ClosedFragments, FragmentRecorder, IngestError, IngestEvent, IngestOptions, SegmentLayout,
-    record_rtsp,
+    ClosedFragments, FailureKind, FragmentRecorder, IngestError, IngestEvent, IngestOptions,
+    SegmentLayout, record_rtsp,
 };
 use vms_messages::RtspTransport;
 use vms_node::{SimOptions, SimProcess};
@@ -488,5 +488,45 @@ async fn a_camera_with_field_quirks_is_recorded_through_them() -> anyhow::Result
         "{covered} s recorded of 25 s (less the session's start)"
     );
     let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_and_basic_credentials_are_answered_and_wrong_ones_refused() -> anyhow::Result<()> {
+    for method in ["digest", "basic"] {
+        let sim_options = SimOptions {
+            extra_args: ["--auth", "cam:s3cret", "--auth-method", method]
+                .map(str::to_string)
+                .to_vec(),
+            ..SimOptions::plain(1, free_port()?)
+        };
+        let sim = SimProcess::start_exe(Path::new(VMS), &sim_options).await?;
+        let dir = std::env::temp_dir().join(format!("vms-auth-{}", uuid::Uuid::now_v7().simple()));
+        let with = |credentials: Option<(&str, &str)>| -> anyhow::Result<IngestOptions> {
+            Ok(IngestOptions {
+                credentials: credentials.map(|(u, p)| (u.to_string(), p.to_string())),
+                ..options(&sim.url(0), RtspTransport::Tcp)?
+            })
+        };
+        let (closed, outcome) = record_options(with(Some(("cam", "s3cret")))?, 6, &dir).await?;
+        outcome.map_err(|e| anyhow::anyhow!("{method} with the right password: {e}"))?;
+        assert!(!closed.is_empty(), "{method}: recorded");
+        for (credentials, what) in [
+            (None, "no credentials"),
+            (Some(("cam", "wrong")), "a wrong password"),
+        ] {
+            let (closed, outcome) = record_options(with(credentials)?, 5, &dir).await?;
+            let Err(error) = outcome else {
+                anyhow::bail!("{method} with {what} was recorded");
+            };
+            assert_eq!(
+                error.kind(),
+                FailureKind::Unauthorized,
+                "{method} with {what}: {error}"
+            );
+            assert!(closed.is_empty(), "{method} with {what}: nothing recorded");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }
