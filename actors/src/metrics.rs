@@ -184,6 +184,11 @@ metrics! {
         "vms_placement_moves_total",
         "cameras placed or moved by the placement leader",
     );
+    /// Placed cameras with no standby node (no other node can hold their copy); set by the leader.
+    CAMERAS_WITHOUT_STANDBY: IntGauge = register_int_gauge!(
+        "vms_cameras_without_standby",
+        "placed cameras without a standby node (set on the placement leader)",
+    );
 }
 
 /// Creates every per-camera series at zero, so a camera's metrics exist before anything happens to it.

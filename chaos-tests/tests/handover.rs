@@ -13,6 +13,29 @@ use vms_testkit::{api_error, typed};
 /// Segment length: the longest gap allowed on a moved camera.
 const SEGMENT_SECONDS: f64 = 5.0;
 
+/// Every placed camera gets a standby (the leader writes it a round after the camera's placement):
+/// another node than its owner.
+async fn assert_standbys(cluster: &Cluster) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, map) = cluster
+            .call(Method::GET, "/placement?limit=100", None)
+            .await?;
+        let map: PlacementView = typed(status, map)?;
+        let placed: Vec<_> = map.items.iter().filter(|e| e.node_id.is_some()).collect();
+        let missing = placed.iter().filter(|e| e.standby_node.is_none()).count();
+        if missing == 0 || std::time::Instant::now() > deadline {
+            assert_eq!(missing, 0, "cameras without a standby: {map:?}");
+            for entry in placed {
+                assert_ne!(entry.standby_node, entry.node_id, "{entry:?}");
+            }
+            println!("standbys: all {} placed cameras have one", map.items.len());
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
     let (mut cluster, before) = Cluster::start_recording(ClusterOptions {
@@ -26,6 +49,7 @@ async fn join_and_drain_move_cameras_without_a_gap() -> anyhow::Result<()> {
     cluster.wait_member_up("d").await?;
     let d = cluster.id("d");
     let after = cluster.wait_settled(None, Duration::from_secs(45)).await?;
+    assert_standbys(&cluster).await?;
     let moved: Vec<String> = before
         .iter()
         .filter(|(cam, node)| after.get(*cam) != Some(node))

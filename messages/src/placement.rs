@@ -27,6 +27,10 @@ pub struct PlacementEntry {
     pub unplaced_reason: Option<String>,
     /// When it was placed where it is.
     pub assigned_at: Option<DateTime<Utc>>,
+    /// The node chosen to hold a copy of its footage and take it over when its node dies: the
+    /// rendezvous runner-up, in another `zone` when nodes are labelled with one. None while no other
+    /// node can.
+    pub standby_node: Option<String>,
 }
 
 /// A page of the placement map, with the leader that wrote it.

@@ -172,6 +172,15 @@ async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), vms_stor
     let cameras = ctx.store.placements().await?;
     let c = &ctx.config.cluster;
     let mut plan = plan(&cameras, &candidates, &up, c.max_handovers as usize);
+    crate::metrics::CAMERAS_WITHOUT_STANDBY.set(i64::try_from(plan.without_standby).unwrap_or(0));
+    // A camera placed in this round gets its standby written in the next (its row is new).
+    let standbys = ctx
+        .store
+        .apply_standbys(LEASE, epoch, &plan.standbys)
+        .await?;
+    if standbys > 0 {
+        tracing::info!(cameras = standbys, epoch, "standby nodes chosen");
+    }
     if plan.moves.is_empty() {
         return Ok(());
     }

@@ -4,13 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use vms_messages::{CameraId, NodeState, NodeView};
-use vms_store::{Move, PlacedCamera};
+use vms_store::{Move, PlacedCamera, StandbyChange};
 
 /// Weight of a node without `max_cameras`.
 const DEFAULT_WEIGHT: f64 = 64.0;
 /// Camera labels with this prefix are placement constraints: `placement.site = north` needs a node
 /// labelled `site = north`.
 pub const CONSTRAINT_PREFIX: &str = "placement.";
+/// The node label naming its zone: a camera's standby is chosen in another zone than its owner's
+/// when a node there can hold it.
+pub const ZONE_LABEL: &str = "zone";
 
 /// FNV-1a with a 64-bit finaliser (MurmurHash3's), stable across processes and builds: FNV alone
 /// scores nodes whose names differ in one last byte too much alike.
@@ -71,11 +74,32 @@ fn constraints(labels: &BTreeMap<String, String>) -> impl Iterator<Item = (&str,
         .filter_map(|(k, v)| k.strip_prefix(CONSTRAINT_PREFIX).map(|k| (k, v.as_str())))
 }
 
+/// The standby of a camera placed on `owner`: among `ranked` (the nodes that may take the camera,
+/// best first), the first other node in another zone than the owner's, or else the first other node
+/// (the rendezvous runner-up). Capacity does not limit standbys: a standby records nothing until it
+/// takes the camera over.
+fn standby<'a>(ranked: &[(&'a Candidate, f64)], owner: &str) -> Option<&'a Candidate> {
+    let zone = |n: &Candidate| n.labels.get(ZONE_LABEL).cloned();
+    let owner_zone = ranked
+        .iter()
+        .find(|(n, _)| n.id == owner)
+        .and_then(|(n, _)| zone(n));
+    let mut others = ranked.iter().map(|(n, _)| *n).filter(|n| n.id != owner);
+    let first = others.clone().next();
+    owner_zone
+        .and_then(|z| others.find(|n| zone(n).is_some_and(|o| o != z)))
+        .or(first)
+}
+
 /// What the leader decides in one round.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     /// Changes to write.
     pub moves: Vec<Move>,
+    /// Standby changes to write.
+    pub standbys: Vec<StandbyChange>,
+    /// Cameras placed after the plan without a standby.
+    pub without_standby: usize,
     /// Cameras per node after the plan.
     pub load: HashMap<String, usize>,
 }
@@ -91,6 +115,8 @@ pub fn plan(
 ) -> Plan {
     let mut load: HashMap<String, usize> = candidates.iter().map(|c| (c.id.clone(), 0)).collect();
     let mut moves = Vec::new();
+    let mut standbys = Vec::new();
+    let mut without_standby = 0;
     let mut handovers = 0;
     for cam in cameras {
         let wanted: Vec<(&str, &str)> = constraints(&cam.labels).collect();
@@ -134,6 +160,12 @@ pub fn plan(
                     reason,
                 });
             }
+            if cam.standby_node.is_some() {
+                standbys.push(StandbyChange {
+                    camera_id: cam.camera_id,
+                    standby: None,
+                });
+            }
             continue;
         };
         let stays = current == Some(best.id.as_str());
@@ -167,11 +199,29 @@ pub fn plan(
         } else {
             cam.node_id.clone()
         };
+        let standby_node = target
+            .as_deref()
+            .and_then(|t| standby(&ranked, t))
+            .map(|n| n.id.clone());
+        if target.is_some() && standby_node.is_none() {
+            without_standby += 1;
+        }
+        if standby_node != cam.standby_node {
+            standbys.push(StandbyChange {
+                camera_id: cam.camera_id,
+                standby: standby_node,
+            });
+        }
         if let Some(t) = target {
             *load.entry(t).or_default() += 1;
         }
     }
-    Plan { moves, load }
+    Plan {
+        moves,
+        standbys,
+        without_standby,
+        load,
+    }
 }
 
 /// The nodes placement may use now: up, with the ingest role, not drained; and the ids of all up nodes.
@@ -205,6 +255,7 @@ mod tests {
                 node_id: None,
                 unplaced_reason: None,
                 handing_over: false,
+                standby_node: None,
             })
             .collect()
     }
@@ -233,6 +284,79 @@ mod tests {
             cam.node_id = m.to.clone();
             cam.unplaced_reason = m.to.is_none().then(|| m.reason.clone());
         }
+        for change in &plan.standbys {
+            let cam = cameras
+                .iter_mut()
+                .find(|c| c.camera_id == change.camera_id)
+                .expect("camera");
+            cam.standby_node = change.standby.clone();
+        }
+    }
+
+    #[test]
+    fn a_standby_is_the_runner_up_never_the_owner_and_stays_put() {
+        let mut cameras = cams(300);
+        let candidates = nodes(&["a", "b", "c"]);
+        let first = plan(&cameras, &candidates, &ids(&["a", "b", "c"]), 100);
+        apply(&mut cameras, &first);
+        for cam in &cameras {
+            let owner = cam.node_id.clone().expect("placed");
+            let standby = cam.standby_node.clone().expect("a standby");
+            assert_ne!(owner, standby);
+            // The runner-up: the best of the others by score.
+            let runner_up = ["a", "b", "c"]
+                .into_iter()
+                .filter(|n| *n != owner)
+                .max_by(|x, y| {
+                    score(cam.camera_id, x, DEFAULT_WEIGHT).total_cmp(&score(
+                        cam.camera_id,
+                        y,
+                        DEFAULT_WEIGHT,
+                    ))
+                })
+                .expect("others");
+            assert_eq!(standby, runner_up);
+        }
+        let again = plan(&cameras, &candidates, &ids(&["a", "b", "c"]), 100);
+        assert!(again.standbys.is_empty(), "a second round changes nothing");
+    }
+
+    #[test]
+    fn a_standby_is_chosen_in_another_zone_and_none_without_another_node() {
+        let mut candidates = nodes(&["a", "b", "c"]);
+        for (node, zone) in candidates.iter_mut().zip(["x", "x", "y"]) {
+            node.labels.insert(ZONE_LABEL.into(), zone.into());
+        }
+        let mut cameras = cams(200);
+        let placed = plan(&cameras, &candidates, &ids(&["a", "b", "c"]), 100);
+        apply(&mut cameras, &placed);
+        for cam in &cameras {
+            let (owner, standby) = (cam.node_id.as_deref(), cam.standby_node.as_deref());
+            match owner {
+                Some("a" | "b") => assert_eq!(standby, Some("c"), "zone x's cameras to zone y"),
+                Some("c") => assert!(matches!(standby, Some("a" | "b"))),
+                other => panic!("placed on {other:?}"),
+            }
+        }
+        let mut alone = cams(10);
+        let one = nodes(&["a"]);
+        let placed = plan(&alone, &one, &ids(&["a"]), 100);
+        apply(&mut alone, &placed);
+        assert!(alone.iter().all(|c| c.standby_node.is_none()));
+        // A second node gives them one; losing it takes it away again.
+        let two = plan(&alone, &nodes(&["a", "b"]), &ids(&["a", "b"]), 0);
+        apply(&mut alone, &two);
+        assert!(alone.iter().all(|c| c.standby_node.is_some()));
+        let lost = plan(&alone, &one, &ids(&["a"]), 100);
+        assert!(
+            alone
+                .iter()
+                .filter(|c| c.node_id.as_deref() == Some("a"))
+                .all(|c| lost
+                    .standbys
+                    .iter()
+                    .any(|s| s.camera_id == c.camera_id && s.standby.is_none()))
+        );
     }
 
     #[test]

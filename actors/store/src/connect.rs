@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "rtsp transport",
         include_str!("../migrations/0017_rtsp_transport.sql"),
     ),
+    (
+        18,
+        "standby node",
+        include_str!("../migrations/0018_standby_node.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

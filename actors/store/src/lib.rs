@@ -41,7 +41,7 @@ pub use fence::{FenceMode, set_test_mode as set_fence_test_mode};
 pub use notify::{AttemptOutcome, DueDelivery};
 pub use placement::{
     Grant, HANDOVER_LIMIT, HANDOVER_TAIL, LEASE_TAKEOVER_SILENCE, LeaseHolder, Move, PlacedCamera,
-    PlacementTotals,
+    PlacementTotals, StandbyChange,
 };
 pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
 pub use scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};

@@ -26,6 +26,17 @@ pub struct PlacedCamera {
     pub unplaced_reason: Option<String>,
     /// A handover from another node is under way.
     pub handing_over: bool,
+    /// Its standby node, as last written.
+    pub standby_node: Option<String>,
+}
+
+/// A camera's new standby node, as the leader writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StandbyChange {
+    /// The camera.
+    pub camera_id: CameraId,
+    /// Its standby; `None`: no other node can hold its copy.
+    pub standby: Option<String>,
 }
 
 /// One change of the placement map the leader writes.
@@ -134,7 +145,7 @@ impl Store {
         let rows = client
             .query(
                 "SELECT c.id, c.labels, p.node_id, p.unplaced_reason,
-                        (p.previous_node IS NOT NULL AND NOT p.handed_over)
+                        (p.previous_node IS NOT NULL AND NOT p.handed_over), p.standby_node
                  FROM cameras c LEFT JOIN placement p ON p.camera_id = c.id ORDER BY c.id",
                 &[],
             )
@@ -147,6 +158,7 @@ impl Store {
                 node_id: r.get(2),
                 unplaced_reason: r.get(3),
                 handing_over: r.get::<_, Option<bool>>(4).unwrap_or(false),
+                standby_node: r.get(5),
             })
             .collect())
     }
@@ -203,6 +215,36 @@ impl Store {
                  SELECT up.camera_id, up.generation, m.from_node, up.node_id, m.reason, $6
                  FROM up JOIN m USING (camera_id) WHERE up.node_id IS NOT NULL",
                 &[&cameras, &from, &to, &handover, &reason, &epoch, &lease, &secs(HANDOVER_LIMIT)],
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Writes the cameras' standby nodes as the leader at lease `epoch` of lease `lease`; returns
+    /// how many changed. Fenced as [`Store::apply_moves`] is: nothing is written unless the lease
+    /// is still held at `epoch`. Only placed cameras have a standby.
+    pub async fn apply_standbys(
+        &self,
+        lease: &str,
+        epoch: i64,
+        changes: &[StandbyChange],
+    ) -> Result<u64, StoreError> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let cameras: Vec<uuid::Uuid> = changes.iter().map(|c| c.camera_id.0).collect();
+        let standbys: Vec<Option<String>> = changes.iter().map(|c| c.standby.clone()).collect();
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE placement p SET standby_node = s.standby
+                 FROM unnest($1::uuid[], $2::text[]) AS s(camera_id, standby)
+                 WHERE p.camera_id = s.camera_id
+                   AND p.epoch <= $3
+                   AND p.standby_node IS DISTINCT FROM s.standby
+                   AND EXISTS (SELECT 1 FROM cluster_leases l
+                               WHERE l.name = $4 AND l.epoch = $3 AND l.expires_at > now())",
+                &[&cameras, &standbys, &epoch, &lease],
             )
             .await?;
         Ok(n)
@@ -371,7 +413,7 @@ impl Store {
             .query(
                 "SELECT c.id, c.tenant_id, c.name, p.node_id, coalesce(p.generation, 0),
                         CASE WHEN p.handed_over THEN NULL ELSE p.previous_node END,
-                        p.unplaced_reason, p.assigned_at
+                        p.unplaced_reason, p.assigned_at, p.standby_node
                  FROM cameras c LEFT JOIN placement p ON p.camera_id = c.id
                  WHERE ($1::uuid IS NULL OR c.id > $1) AND ($2::text IS NULL OR p.node_id = $2)
                  ORDER BY c.id LIMIT $3",
@@ -389,6 +431,7 @@ impl Store {
                 previous_node: r.get(5),
                 unplaced_reason: r.get(6),
                 assigned_at: r.get::<_, Option<DateTime<Utc>>>(7),
+                standby_node: r.get(8),
             })
             .collect())
     }

@@ -285,6 +285,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                 &[
                     "camera_name",
                     "node_id",
+                    "standby_node",
                     "epoch",
                     "previous_node",
                     "assigned_at",
