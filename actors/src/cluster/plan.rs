@@ -131,11 +131,12 @@ pub fn plan(
             .collect();
         let matching = ranked.len();
         ranked.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-        let best = ranked.iter().map(|(n, _)| *n).find(|n| {
+        let has_room = |n: &Candidate| {
             n.max_cameras == 0
                 || load.get(&n.id).copied().unwrap_or(0) < n.max_cameras as usize
                 || cam.node_id.as_deref() == Some(n.id.as_str())
-        });
+        };
+        let best = ranked.iter().map(|(n, _)| *n).find(|n| has_room(n));
         let current = cam.node_id.as_deref();
         let current_up = current.is_some_and(|c| up.iter().any(|u| u == c));
         let Some(best) = best else {
@@ -173,10 +174,19 @@ pub fn plan(
             // A handover under way completes before the camera moves again.
             cam.node_id.clone().filter(|c| load.contains_key(c))
         } else if !current_up {
+            // A camera whose node is gone goes to its standby when the standby may take it: the
+            // node that holds a copy of its recent footage.
+            let to = cam
+                .standby_node
+                .as_deref()
+                .filter(|_| current.is_some())
+                .and_then(|s| ranked.iter().map(|(n, _)| *n).find(|n| n.id == s))
+                .filter(|n| has_room(n))
+                .unwrap_or(best);
             moves.push(Move {
                 camera_id: cam.camera_id,
                 from: cam.node_id.clone(),
-                to: Some(best.id.clone()),
+                to: Some(to.id.clone()),
                 handover: false,
                 reason: if current.is_some() {
                     "node down".into()
@@ -184,7 +194,7 @@ pub fn plan(
                     "placed".into()
                 },
             });
-            Some(best.id.clone())
+            Some(to.id.clone())
         } else if handovers < max_handovers {
             handovers += 1;
             let drained = current.is_some_and(|c| !load.contains_key(c));
@@ -319,6 +329,38 @@ mod tests {
         }
         let again = plan(&cameras, &candidates, &ids(&["a", "b", "c"]), 100);
         assert!(again.standbys.is_empty(), "a second round changes nothing");
+    }
+
+    #[test]
+    fn a_dead_nodes_cameras_go_to_their_standbys() {
+        let mut candidates = nodes(&["a", "b", "c"]);
+        for (node, zone) in candidates.iter_mut().zip(["x", "x", "y"]) {
+            node.labels.insert(ZONE_LABEL.into(), zone.into());
+        }
+        let all = ids(&["a", "b", "c"]);
+        let mut cameras = cams(200);
+        let placed = plan(&cameras, &candidates, &all, 100);
+        apply(&mut cameras, &placed);
+        let on_a: Vec<(CameraId, Option<String>)> = cameras
+            .iter()
+            .filter(|c| c.node_id.as_deref() == Some("a"))
+            .map(|c| (c.camera_id, c.standby_node.clone()))
+            .collect();
+        assert!(!on_a.is_empty());
+        // a dies: its cameras go to their standby, c (zone y), though b (zone x) would score
+        // higher for some of them.
+        let survivors: Vec<Candidate> =
+            candidates.iter().filter(|n| n.id != "a").cloned().collect();
+        let failover = plan(&cameras, &survivors, &ids(&["b", "c"]), 100);
+        for (camera, standby) in &on_a {
+            let m = failover
+                .moves
+                .iter()
+                .find(|m| m.camera_id == *camera)
+                .expect("moved");
+            assert_eq!(m.to, *standby, "to its standby");
+            assert_eq!(m.reason, "node down");
+        }
     }
 
     #[test]
