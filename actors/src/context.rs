@@ -23,6 +23,16 @@ impl NodeContext {
         &self.config.node_id
     }
 
+    /// `<data>/mirror/<tenant>/<camera>`: the copy of a camera's segments this node holds as its
+    /// standby.
+    pub fn mirror_dir(&self, tenant: TenantId, camera: CameraId) -> PathBuf {
+        self.config
+            .data_dir
+            .join("mirror")
+            .join(tenant.to_string())
+            .join(camera.to_string())
+    }
+
     /// `<data>/segments/<tenant>/<camera>`.
     pub fn camera_dir(&self, tenant: TenantId, camera: CameraId) -> PathBuf {
         self.config

@@ -184,6 +184,32 @@ metrics! {
         "vms_placement_moves_total",
         "cameras placed or moved by the placement leader",
     );
+    /// Durable writes the standby's channel had no room for (the standby lags).
+    MIRROR_CHUNKS_DROPPED: IntCounter = register_int_counter!(
+        "vms_mirror_chunks_dropped_total",
+        "fragments not mirrored because the camera's queue to its standby was full",
+    );
+    /// Fragments the standby made durable and acknowledged.
+    MIRROR_ACKED: IntCounter = register_int_counter!(
+        "vms_mirror_fragments_acked_total",
+        "fragments a standby made durable and acknowledged",
+    );
+    /// Bytes the standbys acknowledged.
+    MIRROR_ACKED_BYTES: IntCounter = register_int_counter!(
+        "vms_mirror_bytes_acked_total",
+        "bytes of fragments standbys acknowledged",
+    );
+    /// Fragments not mirrored: no standby, no link to it, or it refused or failed the write.
+    MIRROR_FAILED: IntCounterVec = register_int_counter_vec!(
+        "vms_mirror_fragments_failed_total",
+        "fragments not mirrored, by why (no_standby, no_link, refused)",
+        &["reason"],
+    );
+    /// Fragments this node wrote as a standby.
+    MIRROR_RECEIVED: IntCounter = register_int_counter!(
+        "vms_mirror_fragments_received_total",
+        "fragments this node made durable as a camera's standby",
+    );
     /// Placed cameras with no standby node (no other node can hold their copy); set by the leader.
     CAMERAS_WITHOUT_STANDBY: IntGauge = register_int_gauge!(
         "vms_cameras_without_standby",

@@ -6,6 +6,7 @@ use crate::analytics::outbox::Outbox;
 use crate::clock::Clock;
 use crate::cluster::local::LocalActors;
 use crate::context::NodeContext;
+use crate::media::mirror::MirrorSink;
 use crate::notify::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
 use crate::notify::notifier::{NOTIFIER_ACTOR, NotifierActor};
 use crate::ownership::Ownership;
@@ -37,6 +38,8 @@ pub struct NodeArgs {
     pub outbox: Arc<Outbox>,
     /// Where the actors read time.
     pub clock: Arc<dyn Clock>,
+    /// What carries each camera's durable writes to its standby (with placement).
+    pub mirror: Option<Arc<dyn MirrorSink>>,
 }
 
 /// Messages of [`NodeSupervisor`].
@@ -201,6 +204,7 @@ impl NodeState {
             analysis: self.args.analysis.clone(),
             clock: Arc::clone(&self.args.clock),
             disk_full: Arc::clone(&self.disk_full),
+            mirror: self.args.mirror.clone(),
         };
         match Actor::spawn_linked(
             Some(format!("tenant:{id}")),

@@ -195,6 +195,11 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         analysis,
         outbox,
         clock: vms_actors::system_clock(),
+        // With placement every camera has a standby, reached over the cluster's links.
+        mirror: ownership.is_placed().then(|| {
+            Arc::new(vms_actors::LinkMirror::new(Arc::clone(&ctx)))
+                as Arc<dyn vms_actors::MirrorSink>
+        }),
     };
     let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
         .await

@@ -72,6 +72,7 @@ async fn a_killed_streaming_camera_actor_stops_its_ingest() -> anyhow::Result<()
             analysis: None,
             clock: vms_actors::system_clock(),
             disk_full: Default::default(),
+            mirror: None,
         },
     )
     .await?;

@@ -13,9 +13,11 @@
 //!   entity goes to the member of its owner's group ([`camera_status`]).
 //!
 //! A peer with another cookie fails ractor_cluster's handshake: no session comes up and the dialer
-//! logs it. Video never travels over these links (a frame over 16 MiB tears a link down).
+//! logs it. Video travels over these links only as a camera's mirrored fragments to its standby
+//! (`cluster::mirror`), each under 12 MiB: a message over 16 MiB tears a link down.
 
 use crate::cluster::membership::Membership;
+use crate::cluster::mirror::{self, StandbyState};
 use crate::context::NodeContext;
 use crate::recording::camera::{CameraMsg, camera_actor_name};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -46,32 +48,52 @@ pub enum NodeRpcMsg {
     /// The live status of a camera this node runs, as JSON (empty: not running here).
     #[rpc]
     CameraStatus(String, RpcReplyPort<String>),
+    /// A camera's durable write, for this node as its standby (`cluster::mirror`): answered
+    /// `ok` once durable here, or with why not.
+    #[rpc]
+    MirrorFragment(Vec<u8>, RpcReplyPort<String>),
 }
 
 /// Answers [`NodeRpcMsg`] calls for this node.
 pub struct NodeRpc;
 
+/// What [`NodeRpc`] answers with.
+pub struct NodeRpcState {
+    ctx: Arc<NodeContext>,
+    standby: Arc<StandbyState>,
+}
+
 impl Actor for NodeRpc {
     type Msg = NodeRpcMsg;
-    type State = ();
-    type Arguments = String;
+    type State = NodeRpcState;
+    type Arguments = Arc<NodeContext>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        node: String,
+        ctx: Arc<NodeContext>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        ractor::pg::join(group(&node), vec![myself.get_cell()]);
-        Ok(())
+        ractor::pg::join(group(ctx.node_id()), vec![myself.get_cell()]);
+        Ok(NodeRpcState {
+            ctx,
+            standby: Arc::default(),
+        })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        _state: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            NodeRpcMsg::MirrorFragment(payload, reply) => {
+                // Each write waits on its own disk sync, not on the other cameras'.
+                let (ctx, standby) = (Arc::clone(&state.ctx), Arc::clone(&state.standby));
+                tokio::spawn(async move {
+                    let _ = reply.send(mirror::receive(ctx, standby, payload).await);
+                });
+            }
             NodeRpcMsg::CameraStatus(camera, reply) => {
                 let status = match camera.parse::<CameraId>() {
                     Ok(id) => local_status(id).await,
@@ -180,7 +202,7 @@ impl Links {
                 return None;
             }
         };
-        let rpc = match Actor::spawn(None, NodeRpc, ctx.node_id().to_string()).await {
+        let rpc = match Actor::spawn(None, NodeRpc, Arc::clone(ctx)).await {
             Ok((rpc, _)) => rpc,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster links disabled: the RPC actor did not start");

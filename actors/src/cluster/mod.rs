@@ -7,6 +7,7 @@ pub(crate) mod changes;
 pub(crate) mod links;
 pub(crate) mod local;
 pub(crate) mod membership;
+pub(crate) mod mirror;
 pub(crate) mod placement;
 pub(crate) mod plan;
 pub(crate) mod self_fence;

@@ -14,6 +14,7 @@ use crate::media::fmp4::{
 };
 use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use crate::media::layout::SegmentLayout;
+use crate::media::mirror::MirrorChunk;
 use crate::metrics;
 use chrono::{DateTime, Utc};
 use std::fs::File;
@@ -154,6 +155,8 @@ pub struct FragmentRecorder {
     /// The camera's timestamp (before `pts_offset`) of the last video frame and when it arrived:
     /// where audio frames are placed on the video's clock.
     last_arrival: Option<(u64, DateTime<Utc>)>,
+    /// Where each durable write goes on to, for the standby (none without one).
+    mirror: Option<tokio::sync::mpsc::Sender<MirrorChunk>>,
 }
 
 impl FragmentRecorder {
@@ -177,7 +180,14 @@ impl FragmentRecorder {
             anchor: None,
             audio: None,
             last_arrival: None,
+            mirror: None,
         }
+    }
+
+    /// Hands every durable write on to `mirror` as well, without waiting: a write the channel has
+    /// no room for is counted (`vms_mirror_chunks_dropped_total`) and left out.
+    pub fn mirror_to(&mut self, mirror: tokio::sync::mpsc::Sender<MirrorChunk>) {
+        self.mirror = Some(mirror);
     }
 
     /// The camera's timestamp on the recording's timeline: a jump backwards of more than a second
@@ -449,7 +459,20 @@ impl FragmentRecorder {
         }
         metrics::FRAGMENT_DURABLE_SECONDS
             .observe((Utc::now() - first.at).num_milliseconds() as f64 / 1000.0);
+        let written_at = open.len;
         open.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        if let Some(mirror) = &self.mirror
+            && let Ok(file) = open.path.strip_prefix(&self.layout.camera_dir)
+        {
+            let chunk = MirrorChunk {
+                file: file.to_path_buf(),
+                offset: written_at,
+                bytes: buf,
+            };
+            if mirror.try_send(chunk).is_err() {
+                metrics::MIRROR_CHUNKS_DROPPED.inc();
+            }
+        }
         open.media.fragments.push(SegmentFragment {
             offset,
             len: fragment_len,

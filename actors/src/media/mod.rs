@@ -10,6 +10,7 @@ pub(crate) mod fmp4_trak;
 pub(crate) mod fragmenter;
 pub(crate) mod ingest;
 pub(crate) mod layout;
+pub(crate) mod mirror;
 pub(crate) mod nal;
 pub(crate) mod opus;
 pub(crate) mod recovery;

@@ -10,6 +10,7 @@ use crate::context::NodeContext;
 use crate::media::fragmenter::{ClosedFragments, FragmentRecorder};
 use crate::media::ingest::{FailureKind, FlowStats, KeyframeSink};
 use crate::media::layout::SegmentLayout;
+use crate::media::mirror::MirrorSink;
 use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions};
 use crate::metrics;
 use crate::ownership::Ownership;
@@ -81,6 +82,8 @@ pub struct CameraArgs {
     pub clock: Arc<dyn Clock>,
     /// Told when the disk is full, so that retention frees space at once.
     pub disk_full: Arc<Notify>,
+    /// What carries its durable writes to its standby.
+    pub mirror: Option<Arc<dyn MirrorSink>>,
 }
 
 /// State of [`CameraActor`].
@@ -93,6 +96,7 @@ pub struct CameraActorState {
     /// Where the watchdog and the rate figures read time.
     clock: Arc<dyn Clock>,
     disk_full: Arc<Notify>,
+    mirror: Option<Arc<dyn MirrorSink>>,
     status: CameraStatus,
     generation: u64,
     ingest: Option<RunningIngest>,
@@ -243,6 +247,9 @@ impl CameraActorState {
             Duration::from_secs(u64::from(r.segment_seconds)),
             FRAGMENT,
         );
+        if let Some(mirror) = &self.mirror {
+            recorder.mirror_to(mirror.open(self.camera.tenant_id, self.camera.id));
+        }
         let generation = self.generation;
         let stats = Arc::new(FlowStats::default());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -442,6 +449,7 @@ impl Actor for CameraActor {
             analysis,
             clock,
             disk_full,
+            mirror,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
@@ -498,6 +506,7 @@ impl Actor for CameraActor {
             ownership,
             clock,
             disk_full,
+            mirror,
             status,
             generation: 0,
             ingest: None,

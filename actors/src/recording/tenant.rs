@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::layout::remove_path;
+use crate::media::mirror::MirrorSink;
 use crate::metrics;
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;
@@ -59,6 +60,8 @@ pub struct TenantArgs {
     pub clock: Arc<dyn Clock>,
     /// What its cameras tell when the disk is full (retention listens).
     pub disk_full: Arc<Notify>,
+    /// What carries its cameras' durable writes to their standbys.
+    pub mirror: Option<Arc<dyn MirrorSink>>,
 }
 
 struct RunningCamera {
@@ -74,6 +77,7 @@ pub struct TenantState {
     analysis: Option<Arc<dyn KeyframeAnalysis>>,
     clock: Arc<dyn Clock>,
     disk_full: Arc<Notify>,
+    mirror: Option<Arc<dyn MirrorSink>>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
     /// Cameras released to other nodes, still finalising their open segment: a camera placed here
@@ -117,6 +121,7 @@ impl TenantState {
             analysis: analytics.then(|| self.analysis.clone()).flatten(),
             clock: Arc::clone(&self.clock),
             disk_full: Arc::clone(&self.disk_full),
+            mirror: self.mirror.clone(),
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -302,6 +307,7 @@ impl Actor for TenantActor {
             analysis: args.analysis,
             clock: args.clock,
             disk_full: args.disk_full,
+            mirror: args.mirror,
             cameras,
             by_actor: HashMap::new(),
             stopping: HashMap::new(),

@@ -250,6 +250,18 @@ impl Store {
         Ok(n)
     }
 
+    /// The standby node of `camera`, if it has one.
+    pub async fn standby_of(&self, camera: CameraId) -> Result<Option<String>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT standby_node FROM placement WHERE camera_id = $1",
+                &[&camera.0],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
     /// Ends handovers: one whose new owner has indexed a segment at its epoch is handed over (the
     /// previous owner stops, and may write for [`HANDOVER_TAIL`] more); one past its time is over.
     /// Returns how many were handed over now.

@@ -1,0 +1,309 @@
+//! Footage mirrored to a camera's standby (issue 15, first half). Each write a camera's recorder
+//! makes durable (a fragment, behind the init section for a segment's first) goes, as written, to
+//! the standby node PostgreSQL names for the camera, over the cluster link
+//! ([`NodeRpcMsg::MirrorFragment`]). The standby checks with PostgreSQL that it is the camera's
+//! standby (a link message is a hint, like a NATS one), writes the bytes at the same offset of the
+//! same file under `<data>/mirror/<tenant>/<camera>/`, makes them durable and acknowledges. One
+//! task per camera sends its writes in order, one at a time; a write that finds no standby, no
+//! link or a refusal is counted and left out (the standby's copy then has a hole until a later
+//! resync, not built yet).
+
+use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, group};
+use crate::context::NodeContext;
+use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorSink};
+use crate::metrics;
+use ractor::ActorRef;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use vms_messages::{CameraId, TenantId};
+
+/// How long a camera's standby, as PostgreSQL names it, is trusted before it is read again (by the
+/// owner sending and by the standby receiving).
+const STANDBY_TTL: Duration = Duration::from_secs(5);
+/// Largest write sent over a link: ractor_cluster tears a link down over 16 MiB.
+const MAX_CHUNK: usize = 12 << 20;
+/// What a standby answers when the write is durable.
+const ACK: &str = "ok";
+
+/// What a mirrored write is, ahead of its bytes.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct MirrorHeader {
+    tenant_id: TenantId,
+    camera_id: CameraId,
+    /// The segment file, relative to the camera's folder.
+    file: String,
+    offset: u64,
+}
+
+/// The link message of a write: the header's length (4 bytes, big-endian), the header (JSON), the
+/// bytes.
+fn encode(header: &MirrorHeader, bytes: &[u8]) -> Vec<u8> {
+    let head = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(4 + head.len() + bytes.len());
+    out.extend_from_slice(&u32::try_from(head.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The header and bytes of a link message; why not when it is malformed.
+fn decode(payload: &[u8]) -> Result<(MirrorHeader, &[u8]), String> {
+    let len = payload
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("short message")?;
+    let head = payload.get(4..4 + len).ok_or("short header")?;
+    let header = serde_json::from_slice(head).map_err(|e| format!("bad header: {e}"))?;
+    Ok((header, &payload[4 + len..]))
+}
+
+/// A segment file name relative to a camera's folder: at most a day folder and a file, nothing
+/// that leaves the folder.
+fn relative_file(file: &str) -> Result<PathBuf, String> {
+    let path = Path::new(file);
+    let parts = path.components().count();
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain || !(1..=2).contains(&parts) {
+        return Err(format!("not a segment file: {file:?}"));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Camera standbys read from PostgreSQL, each trusted for [`STANDBY_TTL`].
+#[derive(Default)]
+struct StandbyCache(HashMap<CameraId, (Option<String>, Instant)>);
+
+impl StandbyCache {
+    /// The standby of `camera`, from the cache or PostgreSQL (`None` when it has none or the read
+    /// failed).
+    async fn get(&mut self, ctx: &NodeContext, camera: CameraId) -> Option<String> {
+        if let Some((standby, at)) = self.0.get(&camera)
+            && at.elapsed() < STANDBY_TTL
+        {
+            return standby.clone();
+        }
+        let standby = ctx.store.standby_of(camera).await.ok().flatten();
+        self.0.insert(camera, (standby.clone(), Instant::now()));
+        standby
+    }
+}
+
+/// Sends one write to `standby` and waits for its acknowledgement; the reason label when it was
+/// not acknowledged.
+async fn send(standby: &str, header: &MirrorHeader, bytes: &[u8]) -> Result<(), &'static str> {
+    if bytes.len() > MAX_CHUNK {
+        return Err("too_large");
+    }
+    let cell = ractor::pg::get_members(&group(standby))
+        .into_iter()
+        .find(|c| !c.get_id().is_local())
+        .ok_or("no_link")?;
+    let actor: ActorRef<NodeRpcMsg> = cell.into();
+    let answer = ractor::call_t!(
+        actor,
+        NodeRpcMsg::MirrorFragment,
+        u64::try_from(CALL_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+        encode(header, bytes)
+    )
+    .map_err(|_| "no_answer")?;
+    if answer == ACK {
+        Ok(())
+    } else {
+        tracing::debug!(standby, answer, "the standby refused a mirrored fragment");
+        Err("refused")
+    }
+}
+
+/// Sends a camera's durable writes to its standby, in order, until its recorder drops the sender.
+async fn mirror_camera(
+    ctx: Arc<NodeContext>,
+    tenant: TenantId,
+    camera: CameraId,
+    mut writes: mpsc::Receiver<MirrorChunk>,
+) {
+    let mut standbys = StandbyCache::default();
+    while let Some(chunk) = writes.recv().await {
+        let standby = standbys
+            .get(&ctx, camera)
+            .await
+            .filter(|s| s != ctx.node_id());
+        let Some(standby) = standby else {
+            metrics::MIRROR_FAILED
+                .with_label_values(&["no_standby"])
+                .inc();
+            continue;
+        };
+        let header = MirrorHeader {
+            tenant_id: tenant,
+            camera_id: camera,
+            file: chunk.file.to_string_lossy().into_owned(),
+            offset: chunk.offset,
+        };
+        match send(&standby, &header, &chunk.bytes).await {
+            Ok(()) => {
+                metrics::MIRROR_ACKED.inc();
+                metrics::MIRROR_ACKED_BYTES.inc_by(u64::try_from(chunk.bytes.len()).unwrap_or(0));
+            }
+            Err(reason) => metrics::MIRROR_FAILED.with_label_values(&[reason]).inc(),
+        }
+    }
+}
+
+/// Mirrors cameras over the cluster's links.
+pub struct LinkMirror {
+    ctx: Arc<NodeContext>,
+}
+
+impl LinkMirror {
+    /// Mirrors through this node's links.
+    pub fn new(ctx: Arc<NodeContext>) -> Self {
+        Self { ctx }
+    }
+}
+
+impl MirrorSink for LinkMirror {
+    fn open(&self, tenant: TenantId, camera: CameraId) -> mpsc::Sender<MirrorChunk> {
+        let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
+        tokio::spawn(mirror_camera(Arc::clone(&self.ctx), tenant, camera, rx));
+        tx
+    }
+}
+
+/// The link message of a write of `bytes` at `offset` of `camera`'s segment `file` (relative to
+/// its folder), as an owner sends it.
+pub fn mirror_payload(
+    tenant: TenantId,
+    camera: CameraId,
+    file: &str,
+    offset: u64,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let header = MirrorHeader {
+        tenant_id: tenant,
+        camera_id: camera,
+        file: file.into(),
+        offset,
+    };
+    encode(&header, bytes)
+}
+
+/// What this node, as a standby, knows of the cameras it was sent writes for.
+pub struct StandbyState {
+    standbys: tokio::sync::Mutex<StandbyCache>,
+    /// Whether PostgreSQL must name this node the camera's standby (off only in the test that
+    /// shows the check matters).
+    check: bool,
+}
+
+impl Default for StandbyState {
+    fn default() -> Self {
+        Self {
+            standbys: tokio::sync::Mutex::default(),
+            check: true,
+        }
+    }
+}
+
+impl StandbyState {
+    /// A standby that writes whatever it is sent, without asking PostgreSQL: the test-only switch
+    /// of the mutation test (`actors/tests/mirror.rs`). Never used by a node.
+    pub fn unchecked() -> Self {
+        Self {
+            check: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// Writes a mirrored write here if PostgreSQL names this node the camera's standby; [`ACK`] once it
+/// is durable, or why not.
+pub async fn receive(ctx: Arc<NodeContext>, state: Arc<StandbyState>, payload: Vec<u8>) -> String {
+    match write_mirrored(&ctx, &state, &payload).await {
+        Ok(()) => {
+            metrics::MIRROR_RECEIVED.inc();
+            ACK.into()
+        }
+        Err(reason) => reason,
+    }
+}
+
+async fn write_mirrored(
+    ctx: &NodeContext,
+    state: &StandbyState,
+    payload: &[u8],
+) -> Result<(), String> {
+    let (header, bytes) = decode(payload)?;
+    let file = relative_file(&header.file)?;
+    let standby = state.standbys.lock().await.get(ctx, header.camera_id).await;
+    if state.check && standby.as_deref() != Some(ctx.node_id()) {
+        return Err(format!(
+            "not the standby of camera {}: {}",
+            header.camera_id,
+            standby.as_deref().unwrap_or("none")
+        ));
+    }
+    let path = ctx
+        .mirror_dir(header.tenant_id, header.camera_id)
+        .join(file);
+    let bytes = bytes.to_vec();
+    let offset = header.offset;
+    tokio::task::spawn_blocking(move || write_at(&path, offset, &bytes))
+        .await
+        .map_err(|e| format!("mirror write task: {e}"))?
+}
+
+/// Writes `bytes` at `offset` of `path` (created with its folders) and makes them durable.
+fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(failed)?;
+    file.write_all_at(bytes, offset).map_err(failed)?;
+    file.sync_data().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_travels_whole_and_a_malformed_one_is_refused() {
+        let header = MirrorHeader {
+            tenant_id: TenantId::new(),
+            camera_id: CameraId::new(),
+            file: "2026-12-03/0000000005.mp4".into(),
+            offset: 1234,
+        };
+        let payload = encode(&header, b"moof");
+        let (decoded, bytes) = decode(&payload).expect("decodes");
+        assert_eq!(decoded, header);
+        assert_eq!(bytes, b"moof");
+        assert!(decode(&payload[..3]).is_err());
+        assert!(decode(&[0, 0, 0, 9, b'{']).is_err());
+    }
+
+    #[test]
+    fn only_a_segment_file_inside_the_camera_folder_is_written() {
+        assert!(relative_file("2026-12-03/0000000005.mp4").is_ok());
+        for bad in [
+            "../x.mp4",
+            "/etc/passwd",
+            "a/b/c.mp4",
+            "",
+            "2026-12-03/../../x",
+        ] {
+            assert!(relative_file(bad).is_err(), "{bad}");
+        }
+    }
+}
