@@ -2,15 +2,26 @@
 
 use std::time::Duration;
 
-/// Rows of `table` (`segments` or `events`) written with an ownership epoch their node was never
-/// given for that camera (a stale owner's write that got through).
+/// SQL expression over row `w` of `table`: the node that recorded it (a segment a standby indexed
+/// from its copy names the node that recorded it in `recorded_by`).
+fn recorder(table: &str) -> &'static str {
+    if table == "segments" {
+        "coalesce(w.recorded_by, w.node)"
+    } else {
+        "w.node"
+    }
+}
+
+/// Rows of `table` (`segments` or `events`) written with an ownership epoch the node that recorded
+/// them was never given for that camera (a stale owner's write that got through).
 async fn stale_epoch_rows(db: &tokio_postgres::Client, table: &str) -> anyhow::Result<i64> {
+    let who = recorder(table);
     Ok(db
         .query_one(
             &format!(
                 "SELECT count(*) FROM {table} w WHERE w.epoch IS NOT NULL AND NOT EXISTS (
                    SELECT 1 FROM placement_moves m
-                   WHERE m.camera_id = w.camera_id AND m.generation = w.epoch AND m.to_node = w.node)"
+                   WHERE m.camera_id = w.camera_id AND m.generation = w.epoch AND m.to_node = {who})"
             ),
             &[],
         )
@@ -41,22 +52,23 @@ async fn rows_outside_their_epoch(
     which: &str,
     slack: Duration,
 ) -> anyhow::Result<Vec<String>> {
+    let who = recorder(table);
     let rows = db
         .query(
             &format!(
-                "SELECT w.camera_id::text, w.node, w.epoch, ({written})::text, given.at::text,
+                "SELECT w.camera_id::text, {who}, w.epoch, ({written})::text, given.at::text,
                         next.at::text, next.reason
                  FROM {table} w
                  JOIN LATERAL (SELECT m.at FROM placement_moves m
                                WHERE m.camera_id = w.camera_id AND m.generation = w.epoch
-                                 AND m.to_node = w.node ORDER BY m.id LIMIT 1) given ON true
+                                 AND m.to_node = {who} ORDER BY m.id LIMIT 1) given ON true
                  LEFT JOIN LATERAL (SELECT m.at, m.reason, m.from_node FROM placement_moves m
                                     WHERE m.camera_id = w.camera_id AND m.generation > w.epoch
                                     ORDER BY m.generation, m.id LIMIT 1) next ON true
                  WHERE w.epoch IS NOT NULL AND {which} AND (
                    {written} < given.at - make_interval(secs => $1)
                    OR {written} > next.at + make_interval(secs => CASE
-                        WHEN next.reason IN ('rebalance', 'drain') AND next.from_node = w.node
+                        WHEN next.reason IN ('rebalance', 'drain') AND next.from_node = {who}
                         THEN $2 ELSE $1 END))"
             ),
             &[
@@ -201,6 +213,30 @@ pub async fn recording_gap(
                - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid AND node = $2
                   AND start_ts < to_timestamp($3)))::float8",
             &[&camera, &node, &fault],
+        )
+        .await?
+        .get(0))
+}
+
+/// The footage gap a fault at `fault` left in `camera`, whoever holds the footage: from the end of
+/// the last segment (of any node: the faulty one's, or its standby's copy) that began before the
+/// fault to the start of the first segment of the camera's new owner. `None` until both exist.
+pub async fn footage_gap(
+    db: &tokio_postgres::Client,
+    camera: &str,
+    fault: f64,
+) -> anyhow::Result<Option<f64>> {
+    Ok(db
+        .query_one(
+            "SELECT extract(epoch FROM
+               (SELECT min(s.start_ts) FROM segments s
+                WHERE s.camera_id = $1::text::uuid AND s.start_ts > to_timestamp($2) - interval '1 second'
+                  AND s.node = (SELECT m.to_node FROM placement_moves m
+                                WHERE m.camera_id = $1::text::uuid AND m.at > to_timestamp($2)
+                                ORDER BY m.id LIMIT 1))
+               - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid
+                  AND start_ts < to_timestamp($2)))::float8",
+            &[&camera, &fault],
         )
         .await?
         .get(0))

@@ -3,7 +3,8 @@
 //! back it indexes them, marked `recovered`, at the epoch it recorded them under; they play through
 //! the API like any other, and the recording gap each moved camera shows shrinks by what they hold.
 //! The recovery point: each tail plays in ffprobe up to at most 1.5 s before the kill (it loses
-//! only the 1 s fragment in progress).
+//! only the 1 s fragment in progress). The same holds when the node never returns: the camera's
+//! standby indexes its copy of the tail.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,25 +52,20 @@ async fn indexed(db: &tokio_postgres::Client, paths: &[String]) -> anyhow::Resul
         .collect())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyhow::Result<()> {
-    let (mut cluster, _) = Cluster::start_recording(ClusterOptions {
-        nodes: 2,
-        cameras: 4,
-        ..Default::default()
-    })
-    .await?;
-    let victim = cluster.busiest().await?;
-    let cameras = cluster.cameras_on(&victim).await?;
-    let victim_id = cluster.id(&victim);
-    // Kill it once each of its cameras has an indexed segment and an open one holding at least
-    // 1.5 s of video.
-    let tails: HashMap<String, PathBuf> = wait_for(
+/// Waits until each of `cameras` on `victim` has an indexed segment and an open one holding at
+/// least 1.5 s of video; their paths.
+async fn open_tails(
+    cluster: &Cluster,
+    victim: &str,
+    cameras: &[String],
+) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let victim_id = cluster.id(victim);
+    wait_for(
         "open segments 1.5 s long after an indexed one",
         Duration::from_secs(30),
         || async {
             let mut open = HashMap::new();
-            for cam in &cameras {
+            for cam in cameras {
                 let done: i64 = cluster
                     .db()
                     .query_one(
@@ -78,7 +74,7 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
                     )
                     .await?
                     .get(0);
-                match cluster.newest_file(&victim, cam) {
+                match cluster.newest_file(victim, cam) {
                     Some((path, _, _)) if done > 0 && seconds_in(&path) >= 1.5 => {
                         let indexed = !indexed(cluster.db(), &[path.to_string_lossy().into()])
                             .await?
@@ -94,7 +90,71 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
             Ok(Some(open))
         },
     )
+    .await
+}
+
+/// Each tail row: indexed by `node`, recovered at the epoch it was recorded under, ending at most
+/// [`RECOVERY_POINT`] before the kill at `fault`, and playing through `server`'s API as long as its
+/// index says.
+async fn assert_tails_play(
+    cluster: &Cluster,
+    server: &str,
+    rows: &[Row],
+    node_id: &str,
+    fault: f64,
+) -> anyhow::Result<()> {
+    for (id, path, origin, node, epoch, start, end) in rows {
+        println!("tail: segment {id} {path}: {origin}, node {node}, epoch {epoch:?}");
+        assert_eq!((origin.as_str(), node.as_str()), ("recovered", node_id));
+        assert!(
+            epoch.is_some(),
+            "indexed at the epoch it was recorded under"
+        );
+        assert!(
+            *end <= fault + 0.2 && fault - end <= RECOVERY_POINT,
+            "the tail ends at most {RECOVERY_POINT} s before the crash, not {:.2} s",
+            fault - end
+        );
+        // It plays: the API serves the file, and it holds the video it was killed with.
+        let api = cluster.api(server).expect("server running");
+        let media = cluster
+            .sb
+            .http()
+            .get(format!("{api}/api/v1/segments/{id}/media"))
+            .send()
+            .await?;
+        anyhow::ensure!(media.status() == 200, "media: {}", media.status());
+        let body = media.bytes().await?;
+        let file = std::env::temp_dir().join(format!("vms-tail-{id}.mp4"));
+        std::fs::write(&file, &body)?;
+        let (codec, seconds) = vms_testkit::ffprobe_video(&file)?;
+        let _ = std::fs::remove_file(&file);
+        println!(
+            "tail: segment {id} plays {seconds:.2} s of {codec}, {:.2} s before the kill",
+            fault - end
+        );
+        assert!(seconds >= 1.5, "the tail plays {seconds:.2} s of video");
+        assert!(
+            (seconds - (end - start)).abs() < 0.2,
+            "it plays as long as its index says: {seconds:.2} s, not {:.2} s",
+            end - start
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyhow::Result<()> {
+    let (mut cluster, _) = Cluster::start_recording(ClusterOptions {
+        nodes: 2,
+        cameras: 4,
+        ..Default::default()
+    })
     .await?;
+    let victim = cluster.busiest().await?;
+    let cameras = cluster.cameras_on(&victim).await?;
+    let victim_id = cluster.id(&victim);
+    let tails = open_tails(&cluster, &victim, &cameras).await?;
     let snap = cluster.snapshot();
     let fault = oracle::db_now(cluster.db()).await?;
     cluster.kill(&victim).await;
@@ -129,46 +189,7 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
         },
     )
     .await?;
-    for (id, path, origin, node, epoch, start, end) in &rows {
-        println!("tail: segment {id} {path}: {origin}, node {node}, epoch {epoch:?}");
-        assert_eq!(
-            (origin.as_str(), node.as_str()),
-            ("recovered", victim_id.as_str())
-        );
-        assert!(
-            epoch.is_some(),
-            "indexed at the epoch it was recorded under"
-        );
-        assert!(
-            *end <= fault + 0.2 && fault - end <= RECOVERY_POINT,
-            "the tail ends at most {RECOVERY_POINT} s before the crash, not {:.2} s",
-            fault - end
-        );
-        // It plays: the API serves the file, and it holds the video it was killed with.
-        let api = cluster.api(&victim).expect("victim running");
-        let media = cluster
-            .sb
-            .http()
-            .get(format!("{api}/api/v1/segments/{id}/media"))
-            .send()
-            .await?;
-        anyhow::ensure!(media.status() == 200, "media: {}", media.status());
-        let body = media.bytes().await?;
-        let file = std::env::temp_dir().join(format!("vms-tail-{id}.mp4"));
-        std::fs::write(&file, &body)?;
-        let (codec, seconds) = vms_testkit::ffprobe_video(&file)?;
-        let _ = std::fs::remove_file(&file);
-        println!(
-            "tail: segment {id} plays {seconds:.2} s of {codec}, {:.2} s before the kill",
-            fault - end
-        );
-        assert!(seconds >= 1.5, "the tail plays {seconds:.2} s of video");
-        assert!(
-            (seconds - (end - start)).abs() < 0.2,
-            "it plays as long as its index says: {seconds:.2} s, not {:.2} s",
-            end - start
-        );
-    }
+    assert_tails_play(&cluster, &victim, &rows, &victim_id, fault).await?;
     let gaps_after = oracle::recording_gaps(
         cluster.db(),
         &cameras,
@@ -185,6 +206,83 @@ async fn killed_nodes_unfinished_segments_are_indexed_when_it_returns() -> anyho
         assert!(
             *after <= before - 1.5 + 0.2,
             "the recovered tail closes at least its 1.5 s of the gap: {before:.2} s -> {after:.2} s"
+        );
+    }
+    oracle::assert_clean(cluster.db()).await
+}
+
+/// The same kill, with the victim never coming back: each camera's standby (the survivor) holds a
+/// copy of every fragment the victim made durable, and once the copies have settled it indexes the
+/// unfinished ones as its own. Each tail ends at most 1.5 s before the kill and plays through the
+/// survivor's API, so the footage lost is the fragment in flight plus the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_nodes_unfinished_segments_are_indexed_by_their_standby() -> anyhow::Result<()> {
+    let (mut cluster, _) = Cluster::start_recording(ClusterOptions {
+        nodes: 2,
+        cameras: 4,
+        analytics: false,
+        ..Default::default()
+    })
+    .await?;
+    let victim = cluster.busiest().await?;
+    let survivor = cluster
+        .running()
+        .into_iter()
+        .find(|n| *n != victim)
+        .expect("two nodes");
+    let (victim_id, survivor_id) = (cluster.id(&victim), cluster.id(&survivor));
+    let cameras = cluster.cameras_on(&victim).await?;
+    let tails = open_tails(&cluster, &victim, &cameras).await?;
+    let snap = cluster.snapshot();
+    let fault = oracle::db_now(cluster.db()).await?;
+    cluster.kill(&victim).await;
+    let moved = cluster
+        .takeover_times(&cameras, &victim, &snap, Duration::from_secs(20))
+        .await?;
+    let gaps_before = oracle::recording_gaps(
+        cluster.db(),
+        &cameras,
+        &victim_id,
+        fault,
+        Duration::from_secs(20),
+    )
+    .await?;
+    // The survivor's copies of the victim's open segments.
+    let (segments, mirror) = (
+        cluster.data_dir(&victim).join("segments"),
+        cluster.data_dir(&survivor).join("mirror"),
+    );
+    let copies: Vec<String> = tails
+        .values()
+        .map(|p| {
+            let relative = p.strip_prefix(&segments).expect("a segment file");
+            mirror.join(relative).to_string_lossy().into_owned()
+        })
+        .collect();
+    // Copies settle for 20 s (ORPHAN_AGE) before a retention sweep (every 5 s here) indexes them.
+    let rows = wait_for(
+        "the victim's unfinished segments indexed by their standby",
+        Duration::from_secs(45),
+        || async {
+            let rows = indexed(cluster.db(), &copies).await?;
+            Ok((rows.len() == copies.len()).then_some(rows))
+        },
+    )
+    .await?;
+    assert_tails_play(&cluster, &survivor, &rows, &survivor_id, fault).await?;
+    let mut gaps_after = Vec::new();
+    for cam in &cameras {
+        let gap = oracle::footage_gap(cluster.db(), cam, fault).await?;
+        gaps_after.push(gap.unwrap_or(f64::INFINITY));
+    }
+    println!(
+        "standby tail: {} cameras moved after {moved:?} s; recording gap per camera {gaps_before:.2?} s before the standby indexed its copies, {gaps_after:.2?} s after",
+        cameras.len()
+    );
+    for (before, after) in gaps_before.iter().zip(&gaps_after) {
+        assert!(
+            *after <= before - 1.5 + 0.2,
+            "the standby's copy closes at least 1.5 s of the gap: {before:.2} s -> {after:.2} s"
         );
     }
     oracle::assert_clean(cluster.db()).await

@@ -5,6 +5,7 @@
 
 pub(crate) mod analysis;
 pub(crate) mod camera;
+pub(crate) mod mirrored;
 pub(crate) mod orphans;
 pub(crate) mod retention;
 pub(crate) mod segmenter;

@@ -38,10 +38,10 @@ pub struct OrphanSweep {
 }
 
 /// The folder of one camera's segments on this node: `<segments>/<tenant>/<camera>`.
-struct CameraFolder {
-    tenant: TenantId,
-    camera: CameraId,
-    path: PathBuf,
+pub(crate) struct CameraFolder {
+    pub(crate) tenant: TenantId,
+    pub(crate) camera: CameraId,
+    pub(crate) path: PathBuf,
 }
 
 /// Sub-folders of `dir` whose names parse with `parse`, with their paths.
@@ -59,7 +59,7 @@ fn folders<T>(dir: &Path, parse: impl Fn(&str) -> Option<T>) -> Vec<(T, PathBuf)
 }
 
 /// Every camera folder under the segments folder `root`.
-fn camera_folders(root: &Path) -> Vec<CameraFolder> {
+pub(crate) fn camera_folders(root: &Path) -> Vec<CameraFolder> {
     let parse_id = |s: &str| uuid::Uuid::parse_str(s).ok();
     folders(root, parse_id)
         .into_iter()
@@ -76,7 +76,7 @@ fn camera_folders(root: &Path) -> Vec<CameraFolder> {
 }
 
 /// A camera's day folders (`YYYY-MM-DD`), oldest first.
-fn day_folders(camera_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
+pub(crate) fn day_folders(camera_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
     let mut days = folders(camera_dir, |s| {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
     });
@@ -85,7 +85,7 @@ fn day_folders(camera_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
 }
 
 /// Segment files in `day` (named by their number), with their modification times.
-fn segment_files(day: &Path) -> Vec<(i64, PathBuf, SystemTime)> {
+pub(crate) fn segment_files(day: &Path) -> Vec<(i64, PathBuf, SystemTime)> {
     std::fs::read_dir(day)
         .into_iter()
         .flatten()

@@ -108,6 +108,7 @@ async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
         }
     }
     state.orphans.sweep(ctx).await?;
+    crate::recording::mirrored::index_mirrored(ctx, SystemTime::now()).await?;
     let dir = ctx.config.segments_dir();
     let t = &ctx.config.retention;
     let used = |d: &Path| disk_used_percent(d).unwrap_or(0.0);

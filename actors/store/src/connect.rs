@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "standby node",
         include_str!("../migrations/0018_standby_node.sql"),
     ),
+    (
+        19,
+        "segment recorder",
+        include_str!("../migrations/0019_segment_recorder.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

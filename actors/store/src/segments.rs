@@ -25,6 +25,10 @@ enum Indexing {
     Live,
     /// Its node, later, from a file left without a row: checked against the epochs it was given.
     Recovered,
+    /// The camera's standby, from its copy of a file the owner left without a row: checked against
+    /// the epochs the writer (the owner, `$17`) was given; the row names the standby, which holds
+    /// the copy.
+    Mirrored,
 }
 
 /// SQL condition: node `node` was once given camera `camera` at epoch `epoch` (always when the
@@ -98,6 +102,55 @@ impl Store {
             .await
     }
 
+    /// Indexes the copy `holder` keeps, as a camera's standby, of a segment its owner recorded at
+    /// `epoch` and left without a row (it died). The writer is the node placement gave that epoch
+    /// to, and the row is judged by its epochs as [`Store::insert_recovered_segment`] judges a
+    /// node's own file; the row names `holder`, where the copy is. Refused with
+    /// [`StoreError::Fenced`] when no node was given that epoch, and with [`StoreError::Conflict`]
+    /// while the writer still owns the camera at it (its own row comes).
+    pub async fn insert_mirrored_segment(
+        &self,
+        seg: &NewSegment,
+        holder: &str,
+        epoch: i64,
+    ) -> Result<(Segment, bool), StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT m.to_node, p.generation FROM placement_moves m
+                 LEFT JOIN placement p ON p.camera_id = m.camera_id
+                 WHERE m.camera_id = $1 AND m.generation = $2 ORDER BY m.at LIMIT 1",
+                &[&seg.camera_id.0, &epoch],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Fenced {
+                camera: seg.camera_id,
+                epoch,
+            });
+        };
+        let (writer, current): (String, Option<i64>) = (row.get(0), row.get(1));
+        if current == Some(epoch) {
+            return Err(StoreError::Conflict {
+                field: "epoch",
+                message: format!(
+                    "{writer} still records camera {} at epoch {epoch}",
+                    seg.camera_id
+                ),
+            });
+        }
+        match self
+            .try_insert_segment(seg, holder, Some(epoch), Indexing::Mirrored, &writer)
+            .await?
+        {
+            Some(indexed) => Ok(indexed),
+            None => Err(StoreError::Fenced {
+                camera: seg.camera_id,
+                epoch,
+            }),
+        }
+    }
+
     /// [`Store::insert_segment`] or [`Store::insert_recovered_segment`].
     async fn index_segment(
         &self,
@@ -111,7 +164,10 @@ impl Store {
         // node indexed first is not this file's, so the file takes the next free one (a few tries,
         // for nodes racing for it too) instead of being lost.
         for _ in 0..MAX_RENUMBERING {
-            match self.try_insert_segment(&seg, node, epoch, how).await? {
+            match self
+                .try_insert_segment(&seg, node, epoch, how, node)
+                .await?
+            {
                 Some(indexed) => return Ok(indexed),
                 None if epoch.is_some() => {
                     return Err(StoreError::Fenced {
@@ -155,6 +211,7 @@ impl Store {
         node: &str,
         epoch: Option<i64>,
         how: Indexing,
+        writer: &str,
     ) -> Result<Option<(Segment, bool)>, StoreError> {
         let client = self.pool.get().await?;
         let path = seg.path.to_string_lossy().into_owned();
@@ -172,13 +229,20 @@ impl Store {
                 // Already indexed: the row as it is.
                 "indexed_at = segments.indexed_at",
             ),
+            Indexing::Mirrored => (
+                given_epoch("$1", "$17", "$9"),
+                recovered_origin("$1", "$5", "$17", "$9"),
+                "indexed_at = segments.indexed_at",
+            ),
         };
         let row = client
             .query_opt(
                 &format!(
                     "INSERT INTO segments (camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, epoch, origin,
-                                           container, video_codec, width, height, audio_codec, init_len, fragments)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, {origin}, $10, $11, $12, $13, $14, $15, $16
+                                           container, video_codec, width, height, audio_codec, init_len, fragments,
+                                           recorded_by)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, {origin}, $10, $11, $12, $13, $14, $15, $16,
+                            NULLIF($17::text, $8)
                      WHERE {allowed}
                      ON CONFLICT (camera_id, seq) DO UPDATE SET {update}
                        WHERE segments.node = EXCLUDED.node AND segments.path = EXCLUDED.path
@@ -187,7 +251,7 @@ impl Store {
                 &[
                     &seg.camera_id.0, &seg.tenant_id.0, &seg.seq, &seg.start, &seg.end, &seg.bytes, &path, &node, &epoch,
                     &m.container.as_str(), &m.codec, &m.width.map(to_i32), &m.height.map(to_i32), &m.audio,
-                    &m.init_len.map(|l| i64::try_from(l).unwrap_or(i64::MAX)), &fragments,
+                    &m.init_len.map(|l| i64::try_from(l).unwrap_or(i64::MAX)), &fragments, &writer,
                 ],
             )
             .await;
@@ -328,6 +392,22 @@ impl Store {
             found.extend(rows.iter().map(|r| r.get::<_, String>(0)));
         }
         Ok(found)
+    }
+
+    /// Which of `seqs` have a row of `camera`, whichever node indexed them.
+    pub async fn indexed_seqs(
+        &self,
+        camera: CameraId,
+        seqs: &[i64],
+    ) -> Result<HashSet<i64>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT seq FROM segments WHERE camera_id = $1 AND seq = ANY($2)",
+                &[&camera.0, &seqs],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Days each of `cameras` is kept (its own retention, capped by its tenant's licence); cameras

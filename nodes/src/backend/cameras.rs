@@ -124,8 +124,13 @@ impl CameraService for NodeBackend {
         let file = self
             .db(move |s| async move { s.segment(scope, id).await })
             .await?;
-        // Only files under this node's segment folder are served, whatever the index says.
-        if !file.path.starts_with(self.ctx.config.segments_dir())
+        // Only files under this node's segment folder (or its standby copies) are served, whatever
+        // the index says.
+        let inside = file.path.starts_with(self.ctx.config.segments_dir())
+            || file
+                .path
+                .starts_with(self.ctx.config.data_dir.join("mirror"));
+        if !inside
             || file
                 .path
                 .components()

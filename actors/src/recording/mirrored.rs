@@ -1,0 +1,81 @@
+//! The copies this node keeps as cameras' standby (`<data>/mirror/<tenant>/<camera>/`, written by
+//! `cluster::mirror`), indexed when their owner could not index them: it died with the segment
+//! open, or before its segmenter indexed it. The retention sweep looks at each mirrored camera's
+//! two newest day folders; a copy untouched for [`ORPHAN_AGE`] whose number has no row is read back
+//! like an orphan (cut at its last whole fragment) and indexed as this node's, judged by the
+//! epochs its writer was given ([`vms_store::Store::insert_mirrored_segment`]). A copy whose writer
+//! still owns the camera is left for the writer's own row.
+
+use crate::context::NodeContext;
+use crate::media::recovery::recover_file;
+use crate::recording::orphans::{ORPHAN_AGE, camera_folders, day_folders, segment_files};
+use std::collections::HashSet;
+use std::time::SystemTime;
+use vms_store::{NewSegment, SEQ_BLOCK, StoreError};
+
+/// Indexes the settled copies without a row, as of `now`; how many it indexed.
+pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, StoreError> {
+    let root = ctx.config.data_dir.join("mirror");
+    let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
+        .await
+        .unwrap_or_default();
+    let settled = now - ORPHAN_AGE;
+    let mut indexed = 0;
+    for folder in cameras {
+        let path = folder.path.clone();
+        let files: Vec<_> = tokio::task::spawn_blocking(move || {
+            day_folders(&path)
+                .iter()
+                .rev()
+                .take(2)
+                .flat_map(|(_, dir)| segment_files(dir))
+                .filter(|(seq, _, modified)| *seq >= SEQ_BLOCK && *modified < settled)
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        if files.is_empty() {
+            continue;
+        }
+        let seqs: Vec<i64> = files.iter().map(|(seq, _, _)| *seq).collect();
+        let rows: HashSet<i64> = ctx.store.indexed_seqs(folder.camera, &seqs).await?;
+        for (seq, path, modified) in files.into_iter().filter(|(s, _, _)| !rows.contains(s)) {
+            let p = path.clone();
+            let recovered = tokio::task::spawn_blocking(move || {
+                let meta = std::fs::metadata(&p).ok()?;
+                recover_file(&p, modified, meta.created().ok())
+            })
+            .await
+            .unwrap_or(None);
+            let Some(file) = recovered else {
+                continue;
+            };
+            let seg = NewSegment {
+                camera_id: folder.camera,
+                tenant_id: folder.tenant,
+                seq,
+                start: file.start,
+                end: file.end,
+                bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
+                path: path.clone(),
+                media: file.media,
+            };
+            match ctx
+                .store
+                .insert_mirrored_segment(&seg, ctx.node_id(), seq / SEQ_BLOCK)
+                .await
+            {
+                Ok((segment, _)) => {
+                    indexed += 1;
+                    tracing::info!(camera_id = %folder.camera, seq, origin = segment.origin.as_str(), path = %path.display(), "standby copy of a segment its owner left unindexed indexed");
+                }
+                Err(e) if e.is_unavailable() => return Err(e),
+                // Its writer still records it (its own row comes), or was never given its epoch.
+                Err(e) => {
+                    tracing::debug!(camera_id = %folder.camera, seq, error = %e, "standby copy not indexed");
+                }
+            }
+        }
+    }
+    Ok(indexed)
+}
