@@ -192,14 +192,14 @@ pub async fn longest_gap(
     Ok(gap.max(to - covered))
 }
 
-/// The recording gap a fault on `node` (at `fault`, seconds since the Unix epoch) left in `camera`:
-/// from the end of the last segment `node` indexed that began before the fault to the start of the
-/// first segment of the camera's new owner (the node the first move after the fault gave it to).
-/// `None` until both exist. This is what a user loses.
-pub async fn recording_gap(
+/// The gap a fault at `fault` (seconds since the Unix epoch) left in `camera`: from the end of the
+/// last segment that began before the fault (of `node` only, when given) to the start of the first
+/// segment of the camera's new owner (the node the first move after the fault gave it to). `None`
+/// until both exist.
+async fn gap_after(
     db: &tokio_postgres::Client,
     camera: &str,
-    node: &str,
+    node: Option<&str>,
     fault: f64,
 ) -> anyhow::Result<Option<f64>> {
     Ok(db
@@ -210,36 +210,33 @@ pub async fn recording_gap(
                   AND s.node = (SELECT m.to_node FROM placement_moves m
                                 WHERE m.camera_id = $1::text::uuid AND m.at > to_timestamp($3)
                                 ORDER BY m.id LIMIT 1))
-               - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid AND node = $2
-                  AND start_ts < to_timestamp($3)))::float8",
+               - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid
+                  AND ($2::text IS NULL OR node = $2) AND start_ts < to_timestamp($3)))::float8",
             &[&camera, &node, &fault],
         )
         .await?
         .get(0))
 }
 
-/// The footage gap a fault at `fault` left in `camera`, whoever holds the footage: from the end of
-/// the last segment (of any node: the faulty one's, or its standby's copy) that began before the
-/// fault to the start of the first segment of the camera's new owner. `None` until both exist.
+/// The recording gap a fault on `node` left in `camera` ([`gap_after`] from `node`'s segments).
+/// This is what a user loses while `node`'s unindexed footage is nowhere else.
+pub async fn recording_gap(
+    db: &tokio_postgres::Client,
+    camera: &str,
+    node: &str,
+    fault: f64,
+) -> anyhow::Result<Option<f64>> {
+    gap_after(db, camera, Some(node), fault).await
+}
+
+/// The footage gap a fault left in `camera`, whoever holds the footage: [`gap_after`] from any
+/// node's segments (the faulty node's, or its standby's copies of them).
 pub async fn footage_gap(
     db: &tokio_postgres::Client,
     camera: &str,
     fault: f64,
 ) -> anyhow::Result<Option<f64>> {
-    Ok(db
-        .query_one(
-            "SELECT extract(epoch FROM
-               (SELECT min(s.start_ts) FROM segments s
-                WHERE s.camera_id = $1::text::uuid AND s.start_ts > to_timestamp($2) - interval '1 second'
-                  AND s.node = (SELECT m.to_node FROM placement_moves m
-                                WHERE m.camera_id = $1::text::uuid AND m.at > to_timestamp($2)
-                                ORDER BY m.id LIMIT 1))
-               - (SELECT max(end_ts) FROM segments WHERE camera_id = $1::text::uuid
-                  AND start_ts < to_timestamp($2)))::float8",
-            &[&camera, &fault],
-        )
-        .await?
-        .get(0))
+    gap_after(db, camera, None, fault).await
 }
 
 /// Waits (at most `deadline`) for [`recording_gap`] of each of `cameras`.

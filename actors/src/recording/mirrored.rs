@@ -7,11 +7,12 @@
 //! still owns the camera is left for the writer's own row.
 
 use crate::context::NodeContext;
-use crate::media::recovery::recover_file;
-use crate::recording::orphans::{ORPHAN_AGE, camera_folders, day_folders, segment_files};
+use crate::recording::orphans::{
+    ORPHAN_AGE, camera_folders, day_folders, recovered_row, segment_files,
+};
 use std::collections::HashSet;
 use std::time::SystemTime;
-use vms_store::{NewSegment, SEQ_BLOCK, StoreError};
+use vms_store::{SEQ_BLOCK, StoreError};
 
 /// Indexes the settled copies without a row, as of `now`; how many it indexed.
 pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, StoreError> {
@@ -40,25 +41,8 @@ pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, S
         let seqs: Vec<i64> = files.iter().map(|(seq, _, _)| *seq).collect();
         let rows: HashSet<i64> = ctx.store.indexed_seqs(folder.camera, &seqs).await?;
         for (seq, path, modified) in files.into_iter().filter(|(s, _, _)| !rows.contains(s)) {
-            let p = path.clone();
-            let recovered = tokio::task::spawn_blocking(move || {
-                let meta = std::fs::metadata(&p).ok()?;
-                recover_file(&p, modified, meta.created().ok())
-            })
-            .await
-            .unwrap_or(None);
-            let Some(file) = recovered else {
+            let Some(seg) = recovered_row(&folder, seq, &path, modified).await else {
                 continue;
-            };
-            let seg = NewSegment {
-                camera_id: folder.camera,
-                tenant_id: folder.tenant,
-                seq,
-                start: file.start,
-                end: file.end,
-                bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
-                path: path.clone(),
-                media: file.media,
             };
             match ctx
                 .store

@@ -357,28 +357,11 @@ async fn index_unindexed(
         return Ok(unsettled);
     }
     for (seq, path, modified) in unindexed(ctx, folder, day, files).await? {
-        let p = path.clone();
-        let recovered = tokio::task::spawn_blocking(move || {
-            let meta = std::fs::metadata(&p).ok()?;
-            recover_file(&p, modified, meta.created().ok())
-        })
-        .await
-        .unwrap_or(None);
-        let Some(file) = recovered else {
+        let Some(seg) = recovered_row(folder, seq, &path, modified).await else {
             tracing::warn!(path = %path.display(), "unreadable segment file left behind; removed");
             remove_path(&path);
             done.removed += 1;
             continue;
-        };
-        let seg = NewSegment {
-            camera_id: folder.camera,
-            tenant_id: folder.tenant,
-            seq,
-            start: file.start,
-            end: file.end,
-            bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
-            path: path.clone(),
-            media: file.media,
         };
         let epoch = epoch_of(placed, seq);
         match ctx
@@ -401,6 +384,33 @@ async fn index_unindexed(
         }
     }
     Ok(unsettled)
+}
+
+/// The row of `folder`'s file `path` (numbered `seq`, last modified at `modified`) left without one:
+/// the file read back and cut at its last whole fragment; `None` when it cannot be read.
+pub(crate) async fn recovered_row(
+    folder: &CameraFolder,
+    seq: i64,
+    path: &Path,
+    modified: SystemTime,
+) -> Option<NewSegment> {
+    let p = path.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&p).ok()?;
+        recover_file(&p, modified, meta.created().ok())
+    })
+    .await
+    .unwrap_or(None)?;
+    Some(NewSegment {
+        camera_id: folder.camera,
+        tenant_id: folder.tenant,
+        seq,
+        start: file.start,
+        end: file.end,
+        bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
+        path: path.to_path_buf(),
+        media: file.media,
+    })
 }
 
 /// The highest segment number among a camera's files in its two newest day folders (0 when none):
