@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use tokio_postgres::NoTls;
-use vms_actors::{NodeContext, StandbyState, mirror_payload, receive_mirrored};
+use vms_actors::{NodeContext, StandbyState, index_mirrored, mirror_payload, receive_mirrored};
 use vms_config::NodeConfig;
 use vms_messages::TenantCreate;
 use vms_store::{ScratchDatabase, Store, tenant_with_camera, test_server};
@@ -79,6 +79,44 @@ async fn only_the_cameras_standby_writes_its_fragments() -> anyhow::Result<()> {
         let answer =
             receive_mirrored(Arc::clone(&ctx), Arc::new(StandbyState::default()), escape).await;
         assert!(answer.contains("not a segment file"), "{answer}");
+        let _ = std::fs::remove_dir_all(dir);
+        anyhow::Ok(())
+    }
+    .await;
+    db.drop_now().await;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_copies_go_with_the_cameras_retention() -> anyhow::Result<()> {
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let result = async {
+        let store = db.store(4).await?;
+        let licence = TenantCreate {
+            retention_days: Some(7),
+            ..TenantCreate::default()
+        };
+        let (_, camera) = tenant_with_camera(&store, licence).await?;
+        let dir =
+            std::env::temp_dir().join(format!("vms-mirror-{}", uuid::Uuid::now_v7().simple()));
+        let ctx = context(store, dir.clone()).await?;
+        let copies = ctx.mirror_dir(camera.tenant_id, camera.id);
+        let day = |ago: i64| (chrono::Utc::now() - chrono::Duration::days(ago)).format("%Y-%m-%d");
+        let (old, recent) = (
+            copies.join(day(20).to_string()).join("1000000001.mp4"),
+            copies.join(day(0).to_string()).join("1000000002.mp4"),
+        );
+        for file in [&old, &recent] {
+            std::fs::create_dir_all(file.parent().expect("day folder"))?;
+            std::fs::write(file, b"copy")?;
+        }
+        index_mirrored(&ctx, std::time::SystemTime::now()).await?;
+        assert!(!old.exists(), "a copy past the 7-day retention is deleted");
+        assert!(
+            !old.parent().expect("day").exists(),
+            "its empty day folder too"
+        );
+        assert!(recent.exists(), "a recent copy stays");
         let _ = std::fs::remove_dir_all(dir);
         anyhow::Ok(())
     }

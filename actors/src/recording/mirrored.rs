@@ -4,25 +4,47 @@
 //! two newest day folders; a copy untouched for [`ORPHAN_AGE`] whose number has no row is read back
 //! like an orphan (cut at its last whole fragment) and indexed as this node's, judged by the
 //! epochs its writer was given ([`vms_store::Store::insert_mirrored_segment`]). A copy whose writer
-//! still owns the camera is left for the writer's own row.
+//! still owns the camera is left for the writer's own row. Copies go with the camera's retention:
+//! a day folder past it loses the copies no row of this node holds (indexed ones go with their
+//! rows), as the orphan sweep treats a node's own files.
 
 use crate::context::NodeContext;
 use crate::recording::orphans::{
-    ORPHAN_AGE, camera_folders, day_folders, recovered_row, segment_files,
+    ORPHAN_AGE, camera_folders, day_expired, day_folders, delete_unindexed, recovered_row,
+    segment_files,
 };
 use std::collections::HashSet;
 use std::time::SystemTime;
 use vms_store::{SEQ_BLOCK, StoreError};
 
-/// Indexes the settled copies without a row, as of `now`; how many it indexed.
+/// Indexes the settled copies without a row, as of `now`, and deletes the unindexed ones past
+/// their camera's retention; how many it indexed.
 pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, StoreError> {
     let root = ctx.config.data_dir.join("mirror");
     let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
         .await
         .unwrap_or_default();
+    if cameras.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<_> = cameras.iter().map(|c| c.camera).collect();
+    let retention = ctx.store.retention_days(&ids).await?;
+    let longest = ctx.store.longest_retention_days().await?;
     let settled = now - ORPHAN_AGE;
     let mut indexed = 0;
     for folder in cameras {
+        // A camera the database does not know keeps its copies for the longest retention.
+        if let Some(keep) = retention.get(&folder.camera).copied().or(longest) {
+            let path = folder.path.clone();
+            let days = tokio::task::spawn_blocking(move || day_folders(&path))
+                .await
+                .unwrap_or_default();
+            for (day, dir) in &days {
+                if day_expired(*day, keep, now.into()) {
+                    delete_unindexed(ctx, &folder, *day, dir).await?;
+                }
+            }
+        }
         let path = folder.path.clone();
         let files: Vec<_> = tokio::task::spawn_blocking(move || {
             day_folders(&path)

@@ -222,7 +222,7 @@ fn settled_before(started: SystemTime, now: SystemTime) -> SystemTime {
 
 /// Whether the day folder `day` is a whole day past a retention of `keep` days at `now`, with a
 /// day's margin for segments ending after midnight.
-fn day_expired(day: NaiveDate, keep: i32, now: DateTime<Utc>) -> bool {
+pub(crate) fn day_expired(day: NaiveDate, keep: i32, now: DateTime<Utc>) -> bool {
     day + chrono::Days::new(u64::from(keep.unsigned_abs()) + 1) < now.date_naive()
 }
 
@@ -308,7 +308,7 @@ async fn unindexed(
 
 /// Deletes the files of a day past retention that no row holds (rows go with their files through
 /// the retention sweep), and the folder once empty.
-async fn delete_unindexed(
+pub(crate) async fn delete_unindexed(
     ctx: &NodeContext,
     folder: &CameraFolder,
     day: NaiveDate,
