@@ -94,10 +94,16 @@ impl StandbyCache {
 
 /// Sends one write to `standby` and waits for its acknowledgement; the reason label when it was
 /// not acknowledged.
-async fn send(standby: &str, header: &MirrorHeader, bytes: &[u8]) -> Result<(), &'static str> {
-    if bytes.len() > MAX_CHUNK {
+async fn send(
+    standby: &str,
+    tenant: TenantId,
+    camera: CameraId,
+    chunk: &MirrorChunk,
+) -> Result<(), &'static str> {
+    if chunk.bytes.len() > MAX_CHUNK {
         return Err("too_large");
     }
+    let file = chunk.file.to_string_lossy();
     let cell = ractor::pg::get_members(&group(standby))
         .into_iter()
         .find(|c| !c.get_id().is_local())
@@ -107,7 +113,7 @@ async fn send(standby: &str, header: &MirrorHeader, bytes: &[u8]) -> Result<(), 
         actor,
         NodeRpcMsg::MirrorFragment,
         u64::try_from(CALL_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-        encode(header, bytes)
+        mirror_payload(tenant, camera, &file, chunk.offset, &chunk.bytes)
     )
     .map_err(|_| "no_answer")?;
     if answer == ACK {
@@ -137,13 +143,7 @@ async fn mirror_camera(
                 .inc();
             continue;
         };
-        let header = MirrorHeader {
-            tenant_id: tenant,
-            camera_id: camera,
-            file: chunk.file.to_string_lossy().into_owned(),
-            offset: chunk.offset,
-        };
-        match send(&standby, &header, &chunk.bytes).await {
+        match send(&standby, tenant, camera, &chunk).await {
             Ok(()) => {
                 metrics::MIRROR_ACKED.inc();
                 metrics::MIRROR_ACKED_BYTES.inc_by(u64::try_from(chunk.bytes.len()).unwrap_or(0));

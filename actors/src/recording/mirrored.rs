@@ -33,22 +33,20 @@ pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, S
     let settled = now - ORPHAN_AGE;
     let mut indexed = 0;
     for folder in cameras {
+        let path = folder.path.clone();
+        let days = tokio::task::spawn_blocking(move || day_folders(&path))
+            .await
+            .unwrap_or_default();
         // A camera the database does not know keeps its copies for the longest retention.
         if let Some(keep) = retention.get(&folder.camera).copied().or(longest) {
-            let path = folder.path.clone();
-            let days = tokio::task::spawn_blocking(move || day_folders(&path))
-                .await
-                .unwrap_or_default();
             for (day, dir) in &days {
                 if day_expired(*day, keep, now.into()) {
                     delete_unindexed(ctx, &folder, *day, dir).await?;
                 }
             }
         }
-        let path = folder.path.clone();
         let files: Vec<_> = tokio::task::spawn_blocking(move || {
-            day_folders(&path)
-                .iter()
+            days.iter()
                 .rev()
                 .take(2)
                 .flat_map(|(_, dir)| segment_files(dir))
