@@ -10,6 +10,7 @@ mod logging;
 mod node;
 mod process;
 mod sim;
+mod sim_auth;
 mod sim_faults;
 
 pub use backend::NodeBackend;

@@ -9,6 +9,7 @@
 //! `drop N` (drops its clients mid-stream; reconnects succeed), `freeze N` (keeps connections open,
 //! sends nothing), `resume N`, `quit`.
 
+use crate::sim_auth::{authenticator, viewable};
 use crate::sim_faults;
 use anyhow::{Context, bail};
 use gstreamer as gst;
@@ -78,54 +79,6 @@ pub struct SimArgs {
     /// mid-stream, jump RTP timestamps 5 s backwards, stall for 2 s (`sim_faults`).
     #[arg(long)]
     pub faults: bool,
-}
-
-/// Role of the simulator's clients: anyone's without `--auth`, its one user's with it.
-const VIEWER: &str = "viewer";
-
-/// The authenticator the server needs when it serves TLS (`--tls-cert`: its certificate and key)
-/// or asks for credentials (`--auth USER:PASS`, basic or digest); `None` when it needs none. Without
-/// `--auth` anyone may watch (gst-rtsp-server's authenticator grants nothing by default).
-fn authenticator(args: &SimArgs) -> anyhow::Result<Option<rtsp::RTSPAuth>> {
-    if args.tls_cert.is_none() && args.auth.is_none() {
-        return Ok(None);
-    }
-    let auth = rtsp::RTSPAuth::new();
-    if let Some(cert) = &args.tls_cert {
-        let certificate = rtsp::gio::TlsCertificate::from_file(cert).with_context(|| {
-            format!("cannot read the certificate and key in {}", cert.display())
-        })?;
-        auth.set_tls_certificate(Some(&certificate));
-    }
-    let mut token = rtsp::RTSPToken::builder()
-        .field("media.factory.role", VIEWER)
-        .build();
-    match &args.auth {
-        None => auth.set_default_token(Some(&mut token)),
-        Some(credentials) => {
-            let (user, password) = credentials
-                .split_once(':')
-                .context("--auth takes USER:PASSWORD")?;
-            if args.auth_method == "basic" {
-                auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
-                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Basic);
-            } else {
-                auth.add_digest(user, password, &token);
-                auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Digest);
-            }
-        }
-    }
-    Ok(Some(auth))
-}
-
-/// Lets the viewers of [`authenticator`] watch and start `factory`'s media.
-fn viewable(factory: &rtsp::RTSPMediaFactory) {
-    factory.add_role_from_structure(
-        &gst::Structure::builder(VIEWER)
-            .field("media.factory.access", true)
-            .field("media.factory.construct", true)
-            .build(),
-    );
 }
 
 /// The launch line of a camera's audio branch (a tone, encoded live, payloaded as `pay1`).
