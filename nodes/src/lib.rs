@@ -20,7 +20,7 @@ pub use demo::{DemoArgs, run as run_demo};
 pub use logging::init_tracing;
 pub use node::{RunningNode, connect_store, run as run_node, start as start_node};
 pub use process::{
-    SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, open_fds, rss_mib, signal,
-    terminate, vms_exe,
+    SimOptions, SimProcess, cpu_seconds, cpu_seconds_between, cpu_seconds_by_process, open_fds,
+    rss_mib, signal, terminate, vms_exe,
 };
 pub use sim::{SimArgs, person_scene_frames, run as run_sim, test_pictures};

@@ -1,6 +1,7 @@
 //! Child processes the node's tools drive: the camera simulator, and CPU accounting from `/proc`.
 
 use anyhow::{Context, bail};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -194,21 +195,57 @@ impl SimProcess {
     }
 }
 
-/// CPU time (user + system) a process has used so far, in seconds.
-pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+/// The command name and the fields after it of `/proc/<pid>/stat` (the first is the state).
+fn proc_stat(pid: u32) -> anyhow::Result<(String, Vec<String>)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("no process {pid}"))?;
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("malformed /proc stat")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-    };
+    let (head, rest) = stat.rsplit_once(')').context("malformed /proc stat")?;
+    let comm = head.split_once('(').map_or("", |(_, c)| c).to_string();
+    Ok((comm, rest.split_whitespace().map(str::to_string).collect()))
+}
+
+/// Sums fields of a `/proc/<pid>/stat` tail (0 = state, 11 = utime, 12 = stime, 13 = cutime, 14 =
+/// cstime), in seconds.
+fn ticks_seconds(fields: &[String], which: &[usize]) -> anyhow::Result<f64> {
     let hz = rustix::param::clock_ticks_per_second() as f64;
-    Ok((ticks(11)? + ticks(12)?) / hz)
+    let mut ticks = 0.0;
+    for i in which {
+        ticks += fields.get(*i).context("short /proc stat")?.parse::<f64>()?;
+    }
+    Ok(ticks / hz)
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let (_, fields) = proc_stat(pid)?;
+    ticks_seconds(&fields, &[11, 12])
+}
+
+/// CPU time so far of every process whose command name `include` accepts, keyed by pid, each with
+/// the CPU of the children it has reaped (so a PostgreSQL backend that ends in the window still
+/// counts, in its postmaster).
+pub fn cpu_seconds_by_process(include: impl Fn(&str) -> bool) -> HashMap<u32, f64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (comm, fields) = proc_stat(pid).ok()?;
+            include(&comm).then_some(())?;
+            Some((pid, ticks_seconds(&fields, &[11, 12, 13, 14]).ok()?))
+        })
+        .collect()
+}
+
+/// CPU spent between two [`cpu_seconds_by_process`] snapshots: a process that started in between
+/// counts from zero; one that ended in between counts in its parent, once reaped.
+pub fn cpu_seconds_between(before: &HashMap<u32, f64>, after: &HashMap<u32, f64>) -> f64 {
+    after
+        .iter()
+        .map(|(pid, now)| (now - before.get(pid).copied().unwrap_or(0.0)).max(0.0))
+        .sum()
 }
 
 /// Resident memory of a process now, in MiB (`VmRSS` of `/proc/<pid>/status`).
@@ -229,24 +266,6 @@ pub fn open_fds(pid: u32) -> anyhow::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))
         .with_context(|| format!("no process {pid}"))?
         .count())
-}
-
-/// CPU time the whole machine has spent busy so far (all cores, all processes, kernel included), in
-/// seconds, from the first line of `/proc/stat`.
-pub fn machine_busy_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
-    let line = stat.lines().next().context("empty /proc/stat")?;
-    let fields: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy: f64 = [0usize, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| fields.get(i))
-        .sum();
-    Ok(busy / rustix::param::clock_ticks_per_second() as f64)
 }
 
 /// Sends SIGTERM to a process.
@@ -276,6 +295,15 @@ mod tests {
         let after = cpu_seconds(std::process::id()).expect("readable");
         assert!(after >= before);
         assert!(cpu_seconds(u32::MAX).is_err());
-        assert!(machine_busy_seconds().expect("readable") > 0.0);
+        let me = std::process::id();
+        let own = cpu_seconds_by_process(|comm| comm.starts_with("vms_node"));
+        assert!(
+            own.contains_key(&me),
+            "this test process is listed: {own:?}"
+        );
+        let mut later = own.clone();
+        later.insert(me, own[&me] + 1.5);
+        later.insert(u32::MAX, 0.5);
+        assert!((cpu_seconds_between(&own, &later) - 2.0).abs() < 1e-9);
     }
 }

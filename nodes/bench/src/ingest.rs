@@ -15,7 +15,10 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate, TenantScope};
-use vms_node::{SimOptions, SimProcess, cpu_seconds, machine_busy_seconds, rss_mib, terminate};
+use vms_node::{
+    SimOptions, SimProcess, cpu_seconds, cpu_seconds_between, cpu_seconds_by_process, rss_mib,
+    terminate,
+};
 use vms_store::MAX_PAGE;
 use vms_store::ScratchDatabase;
 use vms_store::Store;
@@ -96,22 +99,26 @@ fn measurement(cpu: f64, cameras: usize, seconds: u64) -> Measurement {
     }
 }
 
+/// Whether a process is one of those a recorder makes work for besides its own: PostgreSQL (the
+/// index), NATS (events), and the kernel threads that write back, journal and take network
+/// interrupts.
+fn is_service(comm: &str) -> bool {
+    comm == "postgres"
+        || comm == "nats-server"
+        || ["jbd2/", "kworker/", "ksoftirqd/"]
+            .iter()
+            .any(|p| comm.starts_with(p))
+}
+
 /// CPU used over a measured window: by the recorder's own processes, by the simulator serving it, and
-/// by the whole machine.
+/// by the services it makes work for ([`is_service`]).
 #[derive(Clone, Copy, Debug)]
 struct Window {
     started: DateTime<Utc>,
     ended: DateTime<Utc>,
     process: f64,
     simulator: f64,
-    machine: f64,
-}
-
-impl Window {
-    /// Machine CPU not spent by the simulator: the recorder, the kernel work it causes, its database.
-    fn machine_without_simulator(&self) -> f64 {
-        self.machine - self.simulator
-    }
+    services: f64,
 }
 
 async fn measure(
@@ -124,8 +131,11 @@ async fn measure(
     eprintln!("[bench] {what}: warming up {warmup} s");
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     let sum = |pids: &[u32]| -> anyhow::Result<f64> { pids.iter().map(|p| cpu_seconds(*p)).sum() };
-    let (before, sim_before, machine_before) =
-        (sum(pids)?, cpu_seconds(sim_pid)?, machine_busy_seconds()?);
+    let (before, sim_before, services_before) = (
+        sum(pids)?,
+        cpu_seconds(sim_pid)?,
+        cpu_seconds_by_process(is_service),
+    );
     eprintln!("[bench] {what}: measuring {seconds} s");
     let started = Utc::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -134,7 +144,7 @@ async fn measure(
         ended: Utc::now(),
         process: sum(pids)? - before,
         simulator: cpu_seconds(sim_pid)? - sim_before,
-        machine: machine_busy_seconds()? - machine_before,
+        services: cpu_seconds_between(&services_before, &cpu_seconds_by_process(is_service)),
     })
 }
 
@@ -372,7 +382,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     })
     .await?;
     let sim_pid = sim.pid().context("sim exited")?;
-    // Baseline: the machine with only the simulator serving (and whatever else runs here).
+    // Baseline: the services' CPU with only the simulator running (and whatever else runs here).
     let baseline = measure(
         &[],
         sim_pid,
@@ -393,12 +403,11 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let (ours, rss, fragments, coverage) = ours?;
     let segments: usize = coverage.iter().map(|c| c.segments).sum();
     let theirs = theirs.transpose()?;
-    // Machine-wide: everything the recorder causes (kernel writeback, PostgreSQL for ours), without the
-    // simulator's serving and the idle baseline.
-    let base = baseline.machine_without_simulator();
+    // Machine-wide: the recorder's own processes plus the work it makes for PostgreSQL, NATS and
+    // the kernel (writeback, journal, network), less what those services spent in the baseline.
     let machine = |window: &Window| {
         measurement(
-            (window.machine_without_simulator() - base).max(0.0),
+            window.process + (window.services - baseline.services).max(0.0),
             args.cameras,
             args.seconds,
         )
@@ -415,7 +424,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         args.seconds
     );
     println!(
-        "  CPU-s per camera-minute: own processes | machine (simulator and idle baseline excluded)"
+        "  CPU-s per camera-minute: own processes | machine-wide (own + PostgreSQL, NATS, kernel threads over their baseline)"
     );
     println!(
         "  (a) vms node          {:8.3} | {:8.3}   ({segments} segments indexed over the window)",
