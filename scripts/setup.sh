@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing on a fresh Debian 12 machine, starts PostgreSQL and NATS (JetStream) when they
-# are not running, and creates the database. Idempotent: safe to run again.
+# Installs what is missing on a fresh Debian 12 machine, starts PostgreSQL, NATS (JetStream) and Garage
+# (S3) when they are not running, and creates the database. Idempotent: safe to run again.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -66,4 +66,20 @@ for db in vms vms_test; do
   fi
 done
 "$(dirname "$0")/fetch-onnxruntime.sh"
-log "ready: PostgreSQL on $PGHOST_ADDR:$PGPORT_NUM, NATS on 127.0.0.1:4222"
+
+# Garage, the S3-compatible object store of the object-storage tier: built from crates.io the first
+# time (about 16 minutes on 2 cores), then its shared single-node instance started when nothing
+# listens on 3900 (credentials in $GARAGE_DIR/access_key_id and secret_access_key).
+GARAGE_DIR=${VMS_GARAGE_DIR:-/var/lib/vms-garage}
+if ! command -v garage >/dev/null && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  command -v cargo >/dev/null || { log "cargo (Rust 1.95+) is required to build garage: https://rustup.rs"; exit 1; }
+  log "building garage 2.5.0 from crates.io (the first time takes about 16 minutes)"
+  cargo install garage --version 2.5.0 --locked --quiet
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/3900) 2>/dev/null; then
+  log "starting garage (S3 on 127.0.0.1:3900, data in $GARAGE_DIR)"
+  $SUDO mkdir -p "$GARAGE_DIR"
+  $SUDO chown "$(id -u):$(id -g)" "$GARAGE_DIR"
+  "$(dirname "$0")/garage.sh" start "$GARAGE_DIR" 3900
+fi
+log "ready: PostgreSQL on $PGHOST_ADDR:$PGPORT_NUM, NATS on 127.0.0.1:4222, S3 (garage) on 127.0.0.1:3900"

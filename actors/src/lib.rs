@@ -45,8 +45,13 @@ pub use media::rtsp::{IngestEnd, IngestError, IngestEvent, IngestOptions, record
 // Recording: tenants, cameras, their segmenters, retention.
 pub use recording::analysis::KeyframeAnalysis;
 pub use recording::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
+pub use recording::object_tier::{ObjectTier, ObjectTierError};
 pub use recording::orphans::{ORPHAN_AGE, OrphanSweep, OrphanSweeper, highest_seq_on_disk};
+pub use recording::retention::{RetentionActor, RetentionArgs};
 pub use recording::tenant::{TenantActor, TenantArgs};
+pub use recording::uploader::{
+    UploaderActor, UploaderArgs, set_size_check as set_upload_size_check,
+};
 
 // Analytics: detection, the event outbox and feed.
 pub use analytics::feed::spawn_event_feed;

@@ -210,6 +210,37 @@ metrics! {
         "vms_mirror_fragments_received_total",
         "fragments this node made durable as a camera's standby",
     );
+    /// Segments uploaded to the object store.
+    TIER_UPLOADED: IntCounter = register_int_counter!(
+        "vms_tier_segments_uploaded_total",
+        "segments uploaded to the object store",
+    );
+    /// Bytes uploaded to the object store.
+    TIER_UPLOADED_BYTES: IntCounter = register_int_counter!(
+        "vms_tier_bytes_uploaded_total",
+        "bytes of segments uploaded to the object store",
+    );
+    /// Uploads that failed (they are retried on the next round).
+    TIER_UPLOAD_FAILED: IntCounter = register_int_counter!(
+        "vms_tier_upload_failures_total",
+        "segment uploads to the object store that failed and wait for the next round",
+    );
+    /// How long after its end a segment was in the object store.
+    TIER_UPLOAD_LAG_SECONDS: Histogram = register_histogram!(
+        "vms_tier_upload_lag_seconds",
+        "seconds from a segment's end to its upload, storage.tier_after_seconds included",
+        vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 330.0, 360.0, 600.0, 1800.0, 3600.0],
+    );
+    /// Segments waiting for upload, as of this node's last round.
+    TIER_PENDING: IntGauge = register_int_gauge!(
+        "vms_tier_segments_pending",
+        "segments this node holds that are due for upload and not yet in the object store",
+    );
+    /// Local copies dropped because the object store holds the segment.
+    TIER_LOCAL_DROPPED: IntCounter = register_int_counter!(
+        "vms_tier_local_copies_dropped_total",
+        "local segment files dropped because the object store holds them (age or disk pressure)",
+    );
     /// Placed cameras with no standby node (no other node can hold their copy); set by the leader.
     CAMERAS_WITHOUT_STANDBY: IntGauge = register_int_gauge!(
         "vms_cameras_without_standby",

@@ -12,8 +12,10 @@ use crate::notify::notifier::{NOTIFIER_ACTOR, NotifierActor};
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;
 use crate::recording::camera::CameraMsg;
+use crate::recording::object_tier::ObjectTier;
 use crate::recording::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
 use crate::recording::tenant::{TenantActor, TenantArgs, TenantMsg};
+use crate::recording::uploader::{UPLOADER_ACTOR, UploaderActor, UploaderArgs};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct NodeArgs {
     pub clock: Arc<dyn Clock>,
     /// What carries each camera's durable writes to its standby (with placement).
     pub mirror: Option<Arc<dyn MirrorSink>>,
+    /// The object store segments move to (`[storage]`), when one is set.
+    pub tier: Option<Arc<ObjectTier>>,
 }
 
 /// Messages of [`NodeSupervisor`].
@@ -89,14 +93,19 @@ pub enum Singleton {
     Notifier,
     /// [`EscalationActor`] (when `notifications.enabled`).
     Escalation,
+    /// [`UploaderActor`] (when an object store is set).
+    Uploader,
 }
 
 impl Singleton {
-    /// The singletons a node with `ctx` runs.
-    fn wanted(ctx: &NodeContext) -> Vec<Self> {
+    /// The singletons a node with `node`'s arguments runs.
+    fn wanted(node: &NodeArgs) -> Vec<Self> {
         let mut all = vec![Self::Retention];
-        if ctx.config.notifications.enabled {
+        if node.ctx.config.notifications.enabled {
             all.extend([Self::Notifier, Self::Escalation]);
+        }
+        if node.tier.is_some() {
+            all.push(Self::Uploader);
         }
         all
     }
@@ -117,12 +126,29 @@ impl Singleton {
                     ownership: Arc::clone(&node.ownership),
                     disk_full: Arc::clone(disk_full),
                     clock: Arc::clone(&node.clock),
+                    tier: node.tier.clone(),
                 },
                 supervisor,
             )
             .await?
             .0
             .get_cell(),
+            Self::Uploader => {
+                let Some(tier) = node.tier.clone() else {
+                    return Err(ractor::SpawnErr::StartupFailed(
+                        "no object store is set".into(),
+                    ));
+                };
+                Actor::spawn_linked(
+                    Some(UPLOADER_ACTOR.into()),
+                    UploaderActor,
+                    UploaderArgs { ctx, tier },
+                    supervisor,
+                )
+                .await?
+                .0
+                .get_cell()
+            }
             Self::Notifier => {
                 Actor::spawn_linked(Some(NOTIFIER_ACTOR.into()), NotifierActor, ctx, supervisor)
                     .await?
@@ -308,7 +334,7 @@ impl Actor for NodeSupervisor {
         for tenant in tenants {
             state.start_tenant(&myself, tenant).await;
         }
-        for singleton in Singleton::wanted(&state.ctx) {
+        for singleton in Singleton::wanted(&state.args) {
             let _ = myself.cast(NodeMsg::StartSingleton(singleton));
         }
         let every = Duration::from_secs(u64::from(state.ctx.config.cluster.reconcile_seconds));

@@ -10,10 +10,10 @@ use std::time::Duration;
 use uuid::Uuid;
 use vms_messages::EventFilter;
 use vms_messages::{
-    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraUpdate, CameraView, DetectorList,
-    Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage,
-    SimilarEvents, Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId,
-    UserPage,
+    ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraStorage, CameraUpdate, CameraView,
+    DetectorList, Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment,
+    SegmentContainer, SegmentPage, SimilarEvents, Tenant, TenantCreate, TenantId, TenantScope,
+    TenantUpdate, User, UserId, UserPage,
 };
 use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{
@@ -155,8 +155,37 @@ pub trait CameraService: Send + Sync + 'static {
     /// One segment's index entry within `scope`.
     async fn get_segment(&self, scope: TenantScope, id: i64) -> Result<Segment, ApiError>;
 
-    /// The file of a segment within `scope`.
-    async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError>;
+    /// Where the bytes of a segment within `scope` are read from.
+    async fn segment_source(&self, scope: TenantScope, id: i64) -> Result<SegmentSource, ApiError>;
+
+    /// Where a camera's footage within `scope` is kept: bytes per tier and the oldest footage.
+    async fn camera_storage(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+    ) -> Result<CameraStorage, ApiError>;
+}
+
+/// Where a segment's bytes are read from.
+pub enum SegmentSource {
+    /// A file on this node's disk (its own recording, or its copy as the camera's standby).
+    File(PathBuf),
+    /// A copy elsewhere (the object store), read by byte range.
+    Remote {
+        /// Its length in bytes.
+        len: u64,
+        /// What the bytes hold.
+        container: SegmentContainer,
+        /// Reads its byte ranges.
+        reader: std::sync::Arc<dyn RangeReader>,
+    },
+}
+
+/// Reads byte ranges of one stored object.
+#[async_trait::async_trait]
+pub trait RangeReader: Send + Sync + 'static {
+    /// The bytes of `range` (within the object's length).
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, ApiError>;
 }
 
 /// Detection events, their snapshots and look-alikes, and the live feed. Every method is given validated input.

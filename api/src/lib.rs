@@ -22,8 +22,8 @@ pub use auth::{
 };
 pub use backend::{
     AuditService, Backend, CameraPage, CameraService, ClusterService, CredentialService,
-    EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
-    TicketService, UserService,
+    EventService, HealthService, NotificationService, Page, RangeReader, RuleService,
+    SegmentSource, TenantPage, TenantService, TicketService, UserService,
 };
 pub use error::ApiError;
 pub use guard::Guard;

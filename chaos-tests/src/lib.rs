@@ -16,10 +16,12 @@ use std::time::{Duration, Instant, SystemTime};
 use vms_messages::{NodeList, NodeState};
 use vms_testkit::{NodeProcess, Sandbox, wait_for};
 
+pub mod garage;
 pub mod nats;
 pub mod oracle;
 pub mod proxy;
 
+pub use garage::Garage;
 pub use nats::PrivateNats;
 pub use proxy::Proxy;
 pub use vms_testkit::free_port;

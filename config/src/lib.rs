@@ -23,7 +23,8 @@ pub use node::{Mode, NodeConfig};
 pub use secrets::weak_secret;
 pub use sections::{
     AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, NODE_ROLES, NatsAuth, NatsConfig,
-    NotificationsConfig, PostgresConfig, RecordingConfig, RetentionConfig, SmtpConfig, SmtpTls,
+    NotificationsConfig, ObjectStoreSettings, PostgresConfig, RecordingConfig, RetentionConfig,
+    SmtpConfig, SmtpTls, StorageConfig,
 };
 
 /// Version of the config file format this build reads.
@@ -170,7 +171,11 @@ mod tests {
                 shown.insert(name); // a table shown commented out, such as `# [cluster.labels]`
             } else if let Some((key, _)) = line.trim_start_matches(['#', ' ']).split_once('=') {
                 let key = key.trim();
-                if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                if !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
                     shown.insert(format!("{section}{key}"));
                 }
             }

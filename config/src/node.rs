@@ -3,7 +3,7 @@
 use crate::secrets::{read_secret, url_password, weak_secret};
 use crate::sections::{
     AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, NatsConfig, NotificationsConfig,
-    PostgresConfig, RecordingConfig, RetentionConfig,
+    PostgresConfig, RecordingConfig, RetentionConfig, StorageConfig,
 };
 use crate::{CONFIG_VERSION, ConfigError, invalid};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub analytics: AnalyticsConfig,
     /// Webhook and e-mail notifications, and ticket escalation.
     pub notifications: NotificationsConfig,
+    /// The object-storage tier.
+    pub storage: StorageConfig,
 }
 
 /// How strict the node is about its own settings.
@@ -69,6 +71,7 @@ impl Default for NodeConfig {
             cluster: ClusterConfig::default(),
             analytics: AnalyticsConfig::default(),
             notifications: NotificationsConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -112,6 +115,7 @@ impl NodeConfig {
             self.validate_production_secrets()?;
         }
         self.notifications.validate()?;
+        self.storage.validate()?;
         self.retention.validate()
     }
 
@@ -127,6 +131,9 @@ impl NodeConfig {
         }
         if let Some(p) = &self.nats.token_file {
             secrets.push(("nats.token_file", read_secret(p)?));
+        }
+        if let Some(p) = &self.storage.s3_secret_access_key_file {
+            secrets.push(("storage.s3_secret_access_key_file", read_secret(p)?));
         }
         if let Some(password) = url_password(&self.postgres.url) {
             secrets.push(("postgres.url", password));

@@ -47,8 +47,8 @@ pub use rule::{
     RulePage, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule, validate_zone,
 };
 pub use segment::{
-    JobPriority, Segment, SegmentContainer, SegmentFragment, SegmentMedia, SegmentOrigin,
-    SegmentPage, SegmentReady, VideoJob,
+    CameraStorage, JobPriority, Segment, SegmentContainer, SegmentFragment, SegmentMedia,
+    SegmentOrigin, SegmentPage, SegmentReady, VideoJob,
 };
 pub use tenant::{
     ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,

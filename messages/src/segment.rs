@@ -193,3 +193,29 @@ pub struct VideoJob {
     /// Queue to put it on.
     pub priority: JobPriority,
 }
+
+/// Where a camera's footage is kept: bytes and oldest footage per tier (`GET
+/// /api/v1/cameras/{id}/storage`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CameraStorage {
+    /// Camera.
+    pub camera_id: CameraId,
+    /// Segments indexed.
+    pub segments: i64,
+    /// Bytes of all its indexed segments, each counted once.
+    pub bytes: i64,
+    /// Bytes on the disks of the nodes that recorded them (or of the standby that indexed them).
+    pub local_bytes: i64,
+    /// Bytes in the object store.
+    pub object_bytes: i64,
+    /// Bytes recorded but not yet in the object store (all of them when no object store is set).
+    pub pending_upload_bytes: i64,
+    /// Start of the oldest footage kept, in any tier.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Start of the oldest footage still on a node's disk.
+    pub oldest_local: Option<DateTime<Utc>>,
+    /// The node recording the camera now, if placement placed it.
+    pub owner_node: Option<String>,
+    /// The camera's standby node (it holds a copy of the recent fragments), if placement chose one.
+    pub standby_node: Option<String>,
+}

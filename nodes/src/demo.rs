@@ -65,6 +65,26 @@ pub struct DemoArgs {
     pub seconds: Option<u64>,
 }
 
+/// Where `scripts/setup.sh` keeps its Garage instance (`VMS_GARAGE_DIR` overrides).
+fn garage_dir() -> PathBuf {
+    std::env::var_os("VMS_GARAGE_DIR")
+        .map_or_else(|| PathBuf::from("/var/lib/vms-garage"), PathBuf::from)
+}
+
+/// Tiers the demo's segments to the Garage instance `scripts/setup.sh` started, when it did: a
+/// minute after they end, so the tier shows within the demo.
+fn use_local_garage(config: &mut NodeConfig) {
+    let dir = garage_dir();
+    let Ok(key_id) = std::fs::read_to_string(dir.join("access_key_id")) else {
+        return;
+    };
+    let storage = &mut config.storage;
+    storage.s3_endpoint = "http://127.0.0.1:3900".into();
+    storage.s3_access_key_id = key_id.trim().to_string();
+    storage.s3_secret_access_key_file = Some(dir.join("secret_access_key"));
+    storage.tier_after_seconds = 60;
+}
+
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = NodeConfig {
@@ -73,6 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..NodeConfig::default()
     };
     config.api.listen = args.listen.clone();
+    use_local_garage(&mut config);
     let config = config.with_environment()?;
     config.validate()?;
 
@@ -204,6 +225,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  OpenAPI      {api}/api/v1/openapi.json");
     println!("  metrics      {api}/metrics   (platform admins)");
     println!("  recordings   {}", config.segments_dir().display());
+    if !config.storage.s3_endpoint.is_empty() {
+        println!(
+            "  object tier  {}/{} (segments move there {} s after they end; {api}/api/v1/cameras/<id>/storage)",
+            config.storage.s3_endpoint, config.storage.s3_bucket, config.storage.tier_after_seconds
+        );
+    }
     println!();
     println!(
         "first segments appear after about {} s; Ctrl-C stops",

@@ -189,7 +189,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             analytics,
         }) as Arc<dyn vms_actors::KeyframeAnalysis>
     });
+    let tier = match config.storage.object_store()? {
+        Some(settings) => Some(Arc::new(
+            vms_actors::ObjectTier::connect(&settings).context("storage.s3_endpoint")?,
+        )),
+        None => None,
+    };
     let node_args = NodeArgs {
+        tier: tier.clone(),
         ctx: Arc::clone(&ctx),
         ownership: Arc::clone(&ownership),
         analysis,
@@ -231,6 +238,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         ownership,
         models,
         cluster_auth,
+        tier,
     });
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;

@@ -6,7 +6,9 @@
 pub(crate) mod analysis;
 pub(crate) mod camera;
 pub(crate) mod mirrored;
+pub(crate) mod object_tier;
 pub(crate) mod orphans;
 pub(crate) mod retention;
 pub(crate) mod segmenter;
 pub(crate) mod tenant;
+pub(crate) mod uploader;

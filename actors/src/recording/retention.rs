@@ -9,7 +9,9 @@ use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::layout::remove_path;
 use crate::metrics;
+use crate::recording::object_tier::ObjectTier;
 use crate::recording::orphans;
+use crate::recording::uploader::drop_local_copies;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,20 +46,50 @@ pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
     Ok(100.0 * (total - avail) / total)
 }
 
-async fn delete(ctx: &NodeContext, segments: Vec<SegmentFile>) -> Result<u64, ActorProcessingErr> {
+/// Deletes segments: their rows, then their local files and their objects in the object store.
+async fn delete(
+    ctx: &NodeContext,
+    tier: Option<&ObjectTier>,
+    segments: Vec<SegmentFile>,
+) -> Result<u64, ActorProcessingErr> {
     if segments.is_empty() {
         return Ok(0);
     }
     let ids: Vec<i64> = segments.iter().map(|s| s.segment.id).collect();
     let deleted = ctx.store.delete_segments(&ids).await?;
+    let keys: Vec<String> = segments
+        .iter()
+        .filter_map(|s| s.object_key.clone())
+        .collect();
     tokio::task::spawn_blocking(move || {
-        for s in segments {
+        for s in segments.iter().filter(|s| s.on_disk) {
             remove_path(&s.path);
         }
     })
     .await?;
+    delete_objects(tier, &keys).await;
     metrics::RETENTION_DELETED.inc_by(deleted);
     Ok(deleted)
+}
+
+/// Deletes objects whose rows are gone. One that cannot be deleted is logged: the row is gone, so
+/// nothing serves it, and the operator's bucket listing shows it.
+async fn delete_objects(tier: Option<&ObjectTier>, keys: &[String]) {
+    if keys.is_empty() {
+        return;
+    }
+    let Some(tier) = tier else {
+        tracing::warn!(
+            objects = keys.len(),
+            "expired segments are in an object store this node has no settings for; delete them there"
+        );
+        return;
+    };
+    for key in keys {
+        if let Err(e) = tier.delete(key).await {
+            tracing::warn!(key, error = %e, "cannot delete an expired segment's object");
+        }
+    }
 }
 
 /// When this process's first retention actor started (a restarted actor keeps it).
@@ -73,6 +105,9 @@ pub struct RetentionArgs {
     pub disk_full: Arc<Notify>,
     /// Where the orphan sweep reads time.
     pub clock: Arc<dyn Clock>,
+    /// The object store, when one is set: expired segments' objects go too, and under disk
+    /// pressure uploaded segments lose their local copies before anything is deleted.
+    pub tier: Option<Arc<ObjectTier>>,
 }
 
 /// State of [`RetentionActor`].
@@ -82,24 +117,28 @@ pub struct RetentionState {
     orphans: orphans::OrphanSweeper,
     /// Turns the cameras' disk-full notices into sweeps.
     on_disk_full: tokio::task::JoinHandle<()>,
+    tier: Option<Arc<ObjectTier>>,
 }
 
 async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
     let ctx = &state.ctx;
+    let tier = state.tier.as_deref();
     let mut total = 0;
     loop {
         let expired = ctx.store.expired_segments(ctx.node_id(), BATCH).await?;
         let n = expired.len();
-        total += delete(ctx, expired).await?;
+        total += delete(ctx, tier, expired).await?;
         if n < usize::try_from(BATCH).unwrap_or(usize::MAX) {
             break;
         }
     }
     loop {
-        let n = ctx
+        let keys = ctx
             .store
             .delete_expired_segments_of_removed_nodes(BATCH)
             .await?;
+        let n = keys.len() as u64;
+        delete_objects(tier, &keys.into_iter().flatten().collect::<Vec<_>>()).await;
         if n > 0 {
             tracing::info!(deleted = n, "expired segment rows of removed nodes deleted");
         }
@@ -118,13 +157,19 @@ async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
             high = t.disk_high_watermark_percent,
             "disk above high watermark; deleting oldest segments"
         );
+        // Copies the object store holds go first: no footage is lost for them.
+        while used(&dir) > f64::from(t.disk_low_watermark_percent) {
+            if drop_local_copies(ctx, chrono::Utc::now(), 20).await? == 0 {
+                break;
+            }
+        }
         while used(&dir) > f64::from(t.disk_low_watermark_percent) {
             let oldest = ctx.store.oldest_segments(ctx.node_id(), 20).await?;
             if oldest.is_empty() {
                 tracing::warn!("disk above watermark and no segments left to delete");
                 break;
             }
-            total += delete(ctx, oldest).await?;
+            total += delete(ctx, tier, oldest).await?;
         }
     }
     if total > 0 {
@@ -167,6 +212,7 @@ impl Actor for RetentionActor {
             ownership,
             disk_full,
             clock,
+            tier,
         }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let every = Duration::from_secs(u64::from(ctx.config.retention.interval_seconds));
@@ -189,6 +235,7 @@ impl Actor for RetentionActor {
                 clock,
             ),
             on_disk_full,
+            tier,
         })
     }
 

@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "segment recorder",
         include_str!("../migrations/0019_segment_recorder.sql"),
     ),
+    (
+        20,
+        "object tier",
+        include_str!("../migrations/0020_object_tier.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

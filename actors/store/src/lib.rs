@@ -24,6 +24,7 @@ mod security;
 mod segments;
 mod tenants;
 mod tickets;
+mod tiering;
 
 // The modules are private: what other crates use is re-exported here.
 pub use connect::{
@@ -83,6 +84,10 @@ pub struct SegmentFile {
     pub segment: Segment,
     /// Absolute file path.
     pub path: PathBuf,
+    /// Its key in the object store, once uploaded.
+    pub object_key: Option<String>,
+    /// Whether its holder still keeps the file at `path`.
+    pub on_disk: bool,
 }
 
 /// Handle to the database; cheap to clone.

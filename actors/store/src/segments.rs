@@ -443,31 +443,36 @@ impl Store {
     }
 
     /// Deletes up to `limit` rows of segments recorded by removed nodes and past their retention
-    /// (their files went with their machine); how many.
+    /// (their files went with their machine); the object key of each row deleted (the object store
+    /// copies are the caller's to delete).
     pub async fn delete_expired_segments_of_removed_nodes(
         &self,
         limit: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<Option<String>>, StoreError> {
         let client = self.pool.get().await?;
         Ok(client
-            .execute(
+            .query(
                 &format!(
                     "DELETE FROM segments WHERE id IN (
                        SELECT s.id FROM segments s
                        JOIN cluster_nodes n ON n.node_id = s.node AND n.removed_at IS NOT NULL
                        JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
                        WHERE s.end_ts < now() - make_interval(days => {KEPT_DAYS})
-                       LIMIT $1)"
+                       LIMIT $1)
+                     RETURNING object_key"
                 ),
                 &[&limit],
             )
-            .await?)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 }
 
 pub(crate) const SEGMENT_COLS: &str =
     "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin,
-     container, video_codec, width, height, audio_codec, init_len, fragments";
+     container, video_codec, width, height, audio_codec, init_len, fragments, object_key, on_disk";
 
 /// The media columns of a segment row; a fragment index that does not parse reads as none.
 fn media_from_row(row: &Row) -> SegmentMedia {
@@ -505,5 +510,7 @@ pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
             media: media_from_row(row),
         },
         path: PathBuf::from(row.get::<_, String>("path")),
+        object_key: row.get("object_key"),
+        on_disk: row.get("on_disk"),
     }
 }

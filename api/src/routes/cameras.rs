@@ -5,14 +5,15 @@ use crate::Service;
 use crate::audit::{AuditNote, note};
 use crate::backend::CameraPage;
 use crate::backend::CameraService;
+use crate::backend::SegmentSource;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use vms_messages::{
-    CameraCreate, CameraId, CameraUpdate, CameraView, ErrorBody, Segment, SegmentContainer,
-    SegmentPage, TenantId,
+    CameraCreate, CameraId, CameraStorage, CameraUpdate, CameraView, ErrorBody, Segment,
+    SegmentContainer, SegmentPage, TenantId,
 };
 
 /// Query of the camera list.
@@ -188,7 +189,8 @@ pub async fn get_segment(
 }
 
 /// Download a segment: fragmented MP4 (`video/mp4`), or MPEG-TS (`video/mp2t`) for segments
-/// recorded before ingest v2; supports HTTP Range.
+/// recorded before ingest v2; supports HTTP Range. Any node serves it from whichever copy it
+/// reaches: its own disk, its copy as the camera's standby, or the object store.
 #[utoipa::path(get, path = "/api/v1/segments/{id}/media", tag = "recordings", security(("bearer" = ["recordings:read"])),
     params(("id" = i64, Path)), responses(
     (status = 200, description = "the whole file (`video/mp2t` for MPEG-TS segments)", content_type = "video/mp4"),
@@ -200,9 +202,17 @@ pub async fn segment_media(
     id: web::Path<i64>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let path = backend
-        .segment_file(caller.0.scope(), id.into_inner())
-        .await?;
+    let path = match backend
+        .segment_source(caller.0.scope(), id.into_inner())
+        .await?
+    {
+        SegmentSource::File(path) => path,
+        SegmentSource::Remote {
+            len,
+            container,
+            reader,
+        } => return Ok(super::ranges::serve(&req, len, container, reader)),
+    };
     let file = actix_files::NamedFile::open_async(&path)
         .await
         .map_err(|e| {
@@ -222,4 +232,20 @@ pub async fn segment_media(
         )
         .disable_content_disposition();
     Ok(file.into_response(&req))
+}
+
+/// Where a camera's footage is kept: bytes on the nodes' disks, in the object store and waiting
+/// for upload, the oldest footage in any tier and on disk, and the camera's owner and standby.
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/storage", tag = "recordings", security(("bearer" = ["recordings:read"])),
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = CameraStorage), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn camera_storage(
+    backend: Service<dyn CameraService>,
+    caller: Caller,
+    id: web::Path<CameraId>,
+) -> Result<HttpResponse, ApiError> {
+    let storage = backend
+        .camera_storage(caller.0.scope(), id.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(storage))
 }

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod events;
 pub mod identity;
 pub mod notify;
+mod ranges;
 pub mod rules;
 pub mod tenants;
 pub mod tickets;
@@ -112,6 +113,7 @@ pub fn register(sink: &mut impl RouteSink) {
         PATCH "/api/v1/cameras/{id}" => c::update_camera,
         DELETE "/api/v1/cameras/{id}" => c::delete_camera,
         GET "/api/v1/cameras/{id}/segments" => c::list_segments,
+        GET "/api/v1/cameras/{id}/storage" => c::camera_storage,
         GET "/api/v1/segments/{id}" => c::get_segment,
         GET "/api/v1/segments/{id}/media" => c::segment_media,
         POST "/api/v1/cameras/{id}/rules" => r::create_rule,

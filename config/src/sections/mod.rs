@@ -9,6 +9,7 @@ mod nats;
 mod notifications;
 mod postgres;
 mod recording;
+mod storage;
 
 pub use analytics::AnalyticsConfig;
 pub use api::ApiConfig;
@@ -18,3 +19,4 @@ pub use nats::{NatsAuth, NatsConfig};
 pub use notifications::{NotificationsConfig, SmtpConfig, SmtpTls};
 pub use postgres::PostgresConfig;
 pub use recording::{RecordingConfig, RetentionConfig};
+pub use storage::{ObjectStoreSettings, StorageConfig};

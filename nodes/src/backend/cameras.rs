@@ -120,25 +120,103 @@ impl CameraService for NodeBackend {
             .await
     }
 
-    async fn segment_file(&self, scope: TenantScope, id: i64) -> Result<PathBuf, ApiError> {
+    async fn segment_source(&self, scope: TenantScope, id: i64) -> Result<SegmentSource, ApiError> {
         let file = self
             .db(move |s| async move { s.segment(scope, id).await })
             .await?;
-        // Only files under this node's segment folder (or its standby copies) are served, whatever
-        // the index says.
-        let inside = file.path.starts_with(self.ctx.config.segments_dir())
-            || file
-                .path
-                .starts_with(self.ctx.config.data_dir.join("mirror"));
+        // This node's own file (another node's path means nothing on this machine).
+        if file.segment.node == self.ctx.node_id() && file.on_disk && self.serves_path(&file.path) {
+            return Ok(SegmentSource::File(file.path));
+        }
+        if let Some(copy) = self.standby_copy(&file).await {
+            return Ok(SegmentSource::File(copy));
+        }
+        if let (Some(key), Some(tier)) = (&file.object_key, &self.tier) {
+            return Ok(SegmentSource::Remote {
+                len: u64::try_from(file.segment.bytes).unwrap_or(0),
+                container: file.segment.media.container,
+                reader: Arc::new(ObjectRange {
+                    tier: Arc::clone(tier),
+                    key: key.clone(),
+                    runtime: self.runtime.clone(),
+                }),
+            });
+        }
+        tracing::info!(segment = id, node = %file.segment.node, "no copy of the segment reachable from this node");
+        Err(ApiError::not_found("segment file"))
+    }
+
+    async fn camera_storage(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+    ) -> Result<CameraStorage, ApiError> {
+        self.db(move |s| async move { s.camera_storage(scope, id).await })
+            .await
+    }
+}
+
+impl NodeBackend {
+    /// Whether `path` is under this node's segment folder or its standby copies (only those are
+    /// served, whatever the index says).
+    fn serves_path(&self, path: &std::path::Path) -> bool {
+        let data = &self.ctx.config.data_dir;
+        let inside = path.starts_with(self.ctx.config.segments_dir())
+            || path.starts_with(data.join("mirror"));
         if !inside
-            || file
-                .path
+            || path
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            tracing::error!(path = %file.path.display(), "segment path outside the data folder refused");
-            return Err(ApiError::not_found("segment file"));
+            tracing::error!(path = %path.display(), "segment path outside the data folder refused");
+            return false;
         }
-        Ok(file.path)
+        true
+    }
+
+    /// This node's copy of `file` as its camera's standby (`<data>/mirror/<tenant>/<camera>/<day>/
+    /// <file>`), when it holds the whole segment.
+    async fn standby_copy(&self, file: &vms_store::SegmentFile) -> Option<PathBuf> {
+        let mut tail = file.path.iter().rev();
+        let (name, day) = (tail.next()?, tail.next()?);
+        let s = &file.segment;
+        let copy = self
+            .ctx
+            .mirror_dir(s.tenant_id, s.camera_id)
+            .join(day)
+            .join(name);
+        let len = std::fs::metadata(&copy).ok()?.len();
+        (i64::try_from(len).ok() == Some(s.bytes) && self.serves_path(&copy)).then_some(copy)
+    }
+}
+
+/// Reads a segment's byte ranges from the object store, on the node's runtime (where its client's
+/// connections live).
+struct ObjectRange {
+    tier: Arc<vms_actors::ObjectTier>,
+    key: String,
+    runtime: Handle,
+}
+
+#[async_trait]
+impl vms_api::RangeReader for ObjectRange {
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, ApiError> {
+        let (tier, key) = (Arc::clone(&self.tier), self.key.clone());
+        let read = self
+            .runtime
+            .spawn(async move { tier.get_range(&key, range).await });
+        match read.await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => {
+                tracing::warn!(key = %self.key, error = %e, "cannot read a segment from the object store");
+                Err(ApiError::unavailable(
+                    "the object store holding this segment cannot be read now",
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "object store read task failed");
+                Err(ApiError::internal())
+            }
+        }
     }
 }

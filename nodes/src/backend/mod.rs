@@ -30,15 +30,15 @@ use vms_actors::NodeMsg;
 use vms_actors::Ownership;
 use vms_api::{
     ApiError, AuditService, CameraPage, CameraService, ClusterService, CredentialService,
-    EventService, HealthService, NotificationService, Page, RuleService, TenantPage, TenantService,
-    TicketService, UserService,
+    EventService, HealthService, NotificationService, Page, RuleService, SegmentSource, TenantPage,
+    TenantService, TicketService, UserService,
 };
 use vms_messages::EventFilter;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, Camera, CameraCreate, CameraId, CameraState, CameraStatus,
-    CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage, EventView, Rule,
-    RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, SimilarEvents, Tenant, TenantCreate,
-    TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
+    CameraStorage, CameraUpdate, CameraView, DetectorInfo, DetectorList, Event, EventPage,
+    EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment, SegmentPage, SimilarEvents, Tenant,
+    TenantCreate, TenantId, TenantScope, TenantUpdate, User, UserId, UserPage,
 };
 use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, UserChange};
 use vms_messages::{Change, Principal, TicketAction, TicketPage, TicketState, TicketView};
@@ -62,6 +62,7 @@ pub struct NodeBackend {
     ownership: Arc<Ownership>,
     models: Arc<[String]>,
     cluster_auth: Arc<ClusterAuth>,
+    tier: Option<Arc<vms_actors::ObjectTier>>,
 }
 
 /// What a [`NodeBackend`] works with.
@@ -82,6 +83,8 @@ pub struct BackendArgs {
     pub models: Vec<String>,
     /// Signs the changes this node tells the others of.
     pub cluster_auth: Arc<ClusterAuth>,
+    /// The object store segments move to, when one is set.
+    pub tier: Option<Arc<vms_actors::ObjectTier>>,
 }
 
 impl NodeBackend {
@@ -96,6 +99,7 @@ impl NodeBackend {
             ownership: args.ownership,
             models: args.models.into(),
             cluster_auth: args.cluster_auth,
+            tier: args.tier,
         }
     }
 
