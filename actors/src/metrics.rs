@@ -210,6 +210,12 @@ metrics! {
         "vms_mirror_fragments_received_total",
         "fragments this node made durable as a camera's standby",
     );
+    /// How each camera's standby keeps up: 0 in sync, 1 starting, 2 lagging, 3 missing.
+    CAMERA_STANDBY_STATE: IntGaugeVec = register_int_gauge_vec!(
+        "vms_camera_standby_state",
+        "how a camera's standby copy keeps up: 0 in sync, 1 starting, 2 lagging, 3 missing (no standby)",
+        &["camera"],
+    );
     /// Segments uploaded to the object store.
     TIER_UPLOADED: IntCounter = register_int_counter!(
         "vms_tier_segments_uploaded_total",
@@ -284,6 +290,7 @@ pub fn forget_camera(camera: &str) {
         let _ = FRAMES_DROPPED.remove_label_values(&[camera, stage]);
     }
     let _ = SEGMENTS_PENDING.remove_label_values(&[camera]);
+    let _ = CAMERA_STANDBY_STATE.remove_label_values(&[camera]);
     for state in [
         "disabled",
         "connecting",

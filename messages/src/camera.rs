@@ -342,6 +342,38 @@ pub struct CameraStatus {
     pub segments_written: u64,
     /// When the camera entered its current state.
     pub since: DateTime<Utc>,
+    /// How the copy of its footage on its standby node keeps up (with placement; absent without).
+    #[serde(default)]
+    pub standby: Option<StandbyStatus>,
+}
+
+/// Whether a camera's standby holds its footage as it is recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StandbySync {
+    /// Nothing sent yet (the camera just started here).
+    Starting,
+    /// The standby acknowledged the latest fragment.
+    InSync,
+    /// Fragments go unacknowledged: the standby is slow, unreachable or refusing.
+    Lagging,
+    /// The camera has no standby node: no other node can hold its copy.
+    Missing,
+}
+
+/// How the copy of a camera's footage on its standby node keeps up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StandbyStatus {
+    /// Where it stands.
+    pub state: StandbySync,
+    /// The standby node, once known.
+    pub node: Option<String>,
+    /// Why it is lagging or missing.
+    pub reason: Option<String>,
+    /// Seconds since the standby last acknowledged a fragment.
+    pub last_ack_seconds: Option<f64>,
+    /// Fragments not mirrored since the camera started on this node.
+    pub fragments_missed: u64,
 }
 
 impl CameraStatus {
@@ -357,6 +389,7 @@ impl CameraStatus {
             reconnects: 0,
             segments_written: 0,
             since: Utc::now(),
+            standby: None,
         }
     }
 }

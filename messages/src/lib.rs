@@ -27,7 +27,8 @@ pub use auth::{
 };
 pub use camera::{
     Camera, CameraCreate, CameraState, CameraStatus, CameraUpdate, CameraView,
-    MAX_CREDENTIAL_CHARS, MAX_SAMPLE_FPS, RtspCredentials, RtspTransport,
+    MAX_CREDENTIAL_CHARS, MAX_SAMPLE_FPS, RtspCredentials, RtspTransport, StandbyStatus,
+    StandbySync,
 };
 pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{

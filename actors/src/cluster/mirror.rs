@@ -10,7 +10,7 @@
 
 use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, group};
 use crate::context::NodeContext;
-use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorSink};
+use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorHealth, MirrorSink};
 use crate::metrics;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
@@ -124,12 +124,24 @@ async fn send(
     }
 }
 
+/// What a failure's reason label means, for the camera's status.
+fn explain(reason: &str, standby: &str) -> String {
+    match reason {
+        "no_link" => format!("no link to standby {standby}"),
+        "no_answer" => format!("standby {standby} did not answer in time"),
+        "refused" => format!("standby {standby} refused the fragment"),
+        "too_large" => "a fragment too large to mirror".into(),
+        other => format!("standby {standby}: {other}"),
+    }
+}
+
 /// Sends a camera's durable writes to its standby, in order, until its recorder drops the sender.
 async fn mirror_camera(
     ctx: Arc<NodeContext>,
     tenant: TenantId,
     camera: CameraId,
     mut writes: mpsc::Receiver<MirrorChunk>,
+    health: Arc<MirrorHealth>,
 ) {
     let mut standbys = StandbyCache::default();
     while let Some(chunk) = writes.recv().await {
@@ -141,14 +153,23 @@ async fn mirror_camera(
             metrics::MIRROR_FAILED
                 .with_label_values(&["no_standby"])
                 .inc();
+            health.failed(
+                None,
+                "no standby node: no other node can hold this camera's copy".into(),
+                true,
+            );
             continue;
         };
         match send(&standby, tenant, camera, &chunk).await {
             Ok(()) => {
                 metrics::MIRROR_ACKED.inc();
                 metrics::MIRROR_ACKED_BYTES.inc_by(u64::try_from(chunk.bytes.len()).unwrap_or(0));
+                health.acked(&standby);
             }
-            Err(reason) => metrics::MIRROR_FAILED.with_label_values(&[reason]).inc(),
+            Err(reason) => {
+                metrics::MIRROR_FAILED.with_label_values(&[reason]).inc();
+                health.failed(Some(&standby), explain(reason, &standby), false);
+            }
         }
     }
 }
@@ -166,9 +187,20 @@ impl LinkMirror {
 }
 
 impl MirrorSink for LinkMirror {
-    fn open(&self, tenant: TenantId, camera: CameraId) -> mpsc::Sender<MirrorChunk> {
+    fn open(
+        &self,
+        tenant: TenantId,
+        camera: CameraId,
+        health: Arc<MirrorHealth>,
+    ) -> mpsc::Sender<MirrorChunk> {
         let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
-        tokio::spawn(mirror_camera(Arc::clone(&self.ctx), tenant, camera, rx));
+        tokio::spawn(mirror_camera(
+            Arc::clone(&self.ctx),
+            tenant,
+            camera,
+            rx,
+            health,
+        ));
         tx
     }
 }

@@ -14,7 +14,7 @@ use crate::media::fmp4::{
 };
 use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use crate::media::layout::SegmentLayout;
-use crate::media::mirror::MirrorChunk;
+use crate::media::mirror::{MirrorChunk, MirrorHealth};
 use crate::metrics;
 use chrono::{DateTime, Utc};
 use std::fs::File;
@@ -156,7 +156,10 @@ pub struct FragmentRecorder {
     /// where audio frames are placed on the video's clock.
     last_arrival: Option<(u64, DateTime<Utc>)>,
     /// Where each durable write goes on to, for the standby (none without one).
-    mirror: Option<tokio::sync::mpsc::Sender<MirrorChunk>>,
+    mirror: Option<(
+        tokio::sync::mpsc::Sender<MirrorChunk>,
+        std::sync::Arc<MirrorHealth>,
+    )>,
 }
 
 impl FragmentRecorder {
@@ -185,9 +188,13 @@ impl FragmentRecorder {
     }
 
     /// Hands every durable write on to `mirror` as well, without waiting: a write the channel has
-    /// no room for is counted (`vms_mirror_chunks_dropped_total`) and left out.
-    pub fn mirror_to(&mut self, mirror: tokio::sync::mpsc::Sender<MirrorChunk>) {
-        self.mirror = Some(mirror);
+    /// no room for is counted (`vms_mirror_chunks_dropped_total`, and in `health`) and left out.
+    pub fn mirror_to(
+        &mut self,
+        mirror: tokio::sync::mpsc::Sender<MirrorChunk>,
+        health: std::sync::Arc<MirrorHealth>,
+    ) {
+        self.mirror = Some((mirror, health));
     }
 
     /// The camera's timestamp on the recording's timeline: a jump backwards of more than a second
@@ -461,7 +468,7 @@ impl FragmentRecorder {
             .observe((Utc::now() - first.at).num_milliseconds() as f64 / 1000.0);
         let written_at = open.len;
         open.len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
-        if let Some(mirror) = &self.mirror
+        if let Some((mirror, health)) = &self.mirror
             && let Ok(file) = open.path.strip_prefix(&self.layout.camera_dir)
         {
             let chunk = MirrorChunk {
@@ -471,6 +478,7 @@ impl FragmentRecorder {
             };
             if mirror.try_send(chunk).is_err() {
                 metrics::MIRROR_CHUNKS_DROPPED.inc();
+                health.dropped();
             }
         }
         open.media.fragments.push(SegmentFragment {

@@ -10,7 +10,7 @@ use crate::context::NodeContext;
 use crate::media::fragmenter::{ClosedFragments, FragmentRecorder};
 use crate::media::ingest::{FailureKind, FlowStats, KeyframeSink};
 use crate::media::layout::SegmentLayout;
-use crate::media::mirror::MirrorSink;
+use crate::media::mirror::{MirrorHealth, MirrorSink};
 use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions};
 use crate::metrics;
 use crate::ownership::Ownership;
@@ -97,6 +97,8 @@ pub struct CameraActorState {
     clock: Arc<dyn Clock>,
     disk_full: Arc<Notify>,
     mirror: Option<Arc<dyn MirrorSink>>,
+    /// How the current recorder's mirroring goes (with a mirror).
+    mirror_health: Option<Arc<MirrorHealth>>,
     status: CameraStatus,
     generation: u64,
     ingest: Option<RunningIngest>,
@@ -248,7 +250,10 @@ impl CameraActorState {
             FRAGMENT,
         );
         if let Some(mirror) = &self.mirror {
-            recorder.mirror_to(mirror.open(self.camera.tenant_id, self.camera.id));
+            let health = Arc::new(MirrorHealth::new(&self.label));
+            let writes = mirror.open(self.camera.tenant_id, self.camera.id, Arc::clone(&health));
+            recorder.mirror_to(writes, Arc::clone(&health));
+            self.mirror_health = Some(health);
         }
         let generation = self.generation;
         let stats = Arc::new(FlowStats::default());
@@ -507,6 +512,7 @@ impl Actor for CameraActor {
             clock,
             disk_full,
             mirror,
+            mirror_health: None,
             status,
             generation: 0,
             ingest: None,
@@ -605,7 +611,9 @@ impl Actor for CameraActor {
                 }
             }
             CameraMsg::GetStatus(reply) => {
-                let _ = reply.send(state.status.clone());
+                let mut status = state.status.clone();
+                status.standby = state.mirror_health.as_ref().map(|h| h.status());
+                let _ = reply.send(status);
             }
         }
         Ok(())
