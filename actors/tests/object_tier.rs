@@ -56,17 +56,7 @@ async fn context(store: Store, data_dir: PathBuf) -> anyhow::Result<Arc<NodeCont
 
 /// A segment of `camera` numbered `seq` that ended `ago` seconds ago, in `path`, `bytes` long.
 fn segment(camera: &Camera, seq: i64, ago: i64, path: &std::path::Path, bytes: i64) -> NewSegment {
-    let end = chrono::Utc::now() - chrono::Duration::seconds(ago);
-    NewSegment {
-        camera_id: camera.id,
-        tenant_id: camera.tenant_id,
-        seq,
-        start: end - chrono::Duration::seconds(5),
-        end,
-        bytes,
-        path: path.into(),
-        media: Default::default(),
-    }
+    vms_store::ended_segment(camera, seq, chrono::Duration::seconds(ago), path, bytes)
 }
 
 /// The object key of segment `seq`, once uploaded.

@@ -60,17 +60,7 @@ fn row(camera: &Camera, seq: i64, age_days: i64, path: &str) -> NewSegment {
 
 /// A 5 s segment of `camera` numbered `seq` that ended `ago`, in `path`.
 fn ended(camera: &Camera, seq: i64, ago: chrono::Duration, path: &str) -> NewSegment {
-    let end = chrono::Utc::now() - ago;
-    NewSegment {
-        camera_id: camera.id,
-        tenant_id: camera.tenant_id,
-        seq,
-        start: end - chrono::Duration::seconds(5),
-        end,
-        bytes: 100,
-        path: path.into(),
-        media: Default::default(),
-    }
+    vms_store::ended_segment(camera, seq, ago, std::path::Path::new(path), 100)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

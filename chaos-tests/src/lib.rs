@@ -685,6 +685,36 @@ impl Cluster {
         Ok(best.0)
     }
 
+    /// Segment `id`'s media as node `on`'s API serves it.
+    pub async fn segment_media(&self, id: i64, on: &str) -> anyhow::Result<Vec<u8>> {
+        let api = self.api(on).context("node not running")?;
+        let media = self
+            .sb
+            .http()
+            .get(format!("{api}/api/v1/segments/{id}/media"))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            media.status() == 200,
+            "segment {id} through {on}: {}",
+            media.status()
+        );
+        Ok(media.bytes().await?.to_vec())
+    }
+
+    /// Segment `id` played through node `on`'s API: the codec and seconds ffprobe reads.
+    pub async fn play_segment(&self, id: i64, on: &str) -> anyhow::Result<(String, f64)> {
+        let body = self.segment_media(id, on).await?;
+        let file = std::env::temp_dir().join(format!(
+            "vms-play-{id}-{}.mp4",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::write(&file, &body)?;
+        let played = vms_testkit::ffprobe_video(&file);
+        let _ = std::fs::remove_file(&file);
+        played
+    }
+
     /// A metric of node `name` (sum over its labels).
     pub async fn metric(&self, name: &str, metric: &str) -> anyhow::Result<f64> {
         self.metric_where(name, metric, None).await

@@ -57,23 +57,7 @@ async fn earlier_footage_plays(
         return Ok(None);
     };
     let id: i64 = row.get(0);
-    let api = cluster.api(server).expect("server running");
-    let media = cluster
-        .sb
-        .http()
-        .get(format!("{api}/api/v1/segments/{id}/media"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        media.status() == 200,
-        "segment {id} of the dead node through {server}: {}",
-        media.status()
-    );
-    let file = std::env::temp_dir().join(format!("vms-failover-{id}.mp4"));
-    std::fs::write(&file, media.bytes().await?)?;
-    let played = vms_testkit::ffprobe_video(&file);
-    let _ = std::fs::remove_file(&file);
-    Ok(Some(played?.1))
+    Ok(Some(cluster.play_segment(id, server).await?.1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

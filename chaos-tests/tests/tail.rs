@@ -116,19 +116,7 @@ async fn assert_tails_play(
             fault - end
         );
         // It plays: the API serves the file, and it holds the video it was killed with.
-        let api = cluster.api(server).expect("server running");
-        let media = cluster
-            .sb
-            .http()
-            .get(format!("{api}/api/v1/segments/{id}/media"))
-            .send()
-            .await?;
-        anyhow::ensure!(media.status() == 200, "media: {}", media.status());
-        let body = media.bytes().await?;
-        let file = std::env::temp_dir().join(format!("vms-tail-{id}.mp4"));
-        std::fs::write(&file, &body)?;
-        let (codec, seconds) = vms_testkit::ffprobe_video(&file)?;
-        let _ = std::fs::remove_file(&file);
+        let (codec, seconds) = cluster.play_segment(*id, server).await?;
         println!(
             "tail: segment {id} plays {seconds:.2} s of {codec}, {:.2} s before the kill",
             fault - end

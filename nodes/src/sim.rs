@@ -81,19 +81,36 @@ pub struct SimArgs {
     pub faults: bool,
 }
 
-/// The launch line of a camera's audio branch (a tone, encoded live, payloaded as `pay1`).
-fn audio_branch(audio: Option<&str>) -> String {
+/// A camera's audio branch: its launch line (a tone, encoded live, payloaded as `pay1`), and
+/// whether the camera's media may be shared by its clients.
+struct AudioBranch {
+    launch: String,
+    /// One media for all of a camera's clients, as a camera's one encoder, except with Opus: the
+    /// recorder reads Opus over a second session that sets up only the audio, and gst-rtsp-server
+    /// answers 503 to a DESCRIBE of a shared media already playing only some of its streams.
+    shared: bool,
+}
+
+fn audio_branch(audio: Option<&str>) -> AudioBranch {
     let (rate, encode) = match audio {
         Some("aac") => (16_000, "avenc_aac ! aacparse ! rtpmp4gpay"),
         Some("pcmu") => (8000, "mulawenc ! rtppcmupay"),
         Some("pcma") => (8000, "alawenc ! rtppcmapay"),
         Some("opus") => (48_000, "opusenc ! rtpopuspay"),
-        _ => return String::new(),
+        _ => {
+            return AudioBranch {
+                launch: String::new(),
+                shared: true,
+            };
+        }
     };
-    format!(
-        " audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! audioresample \
-           ! audio/x-raw,rate={rate},channels=1 ! {encode} name=pay1 pt=97"
-    )
+    AudioBranch {
+        launch: format!(
+            " audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! audioresample \
+               ! audio/x-raw,rate={rate},channels=1 ! {encode} name=pay1 pt=97"
+        ),
+        shared: audio != Some("opus"),
+    }
 }
 
 /// The GStreamer elements of a codec: encoder (for the clip), parser, caps and payloader.
@@ -539,18 +556,15 @@ fn pace(camera: Arc<SimCamera>, clip: Arc<Clip>, offset: u64, faulty: Option<Arc
 fn camera_factory(
     camera: &Arc<SimCamera>,
     clip: &Arc<Clip>,
-    audio: &str,
+    audio: &AudioBranch,
 ) -> rtsp::RTSPMediaFactory {
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&format!(
         "( appsrc name=src is-live=true do-timestamp=true format=time max-bytes=4000000 leaky-type=downstream \
-           ! {} name=pay0 pt=96 config-interval=-1 mtu=1400{audio} )",
-        clip.payloader
+           ! {} name=pay0 pt=96 config-interval=-1 mtu=1400{} )",
+        clip.payloader, audio.launch
     ));
-    // One media for all of a camera's clients, as a camera's one encoder, except with Opus: the
-    // recorder reads Opus over a second session that sets up only the audio, and gst-rtsp-server
-    // answers 503 to a DESCRIBE of a shared media already playing only some of its streams.
-    factory.set_shared(!audio.contains("rtpopuspay"));
+    factory.set_shared(audio.shared);
     viewable(&factory);
     let (camera, caps) = (Arc::clone(camera), clip.caps.clone());
     factory.connect_media_configure(move |_factory, media| {
@@ -696,7 +710,7 @@ fn control(
     mounts: &rtsp::RTSPMountPoints,
     cameras: &[Arc<SimCamera>],
     clip: &Arc<Clip>,
-    audio: &str,
+    audio: &AudioBranch,
 ) {
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {

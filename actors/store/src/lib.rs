@@ -45,7 +45,7 @@ pub use placement::{
     PlacementTotals, StandbyChange,
 };
 pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
-pub use scratch::{ScratchDatabase, detection, tenant_with_camera, test_server};
+pub use scratch::{ScratchDatabase, detection, ended_segment, tenant_with_camera, test_server};
 pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
 
 pub(crate) use fence::owner_at_epoch;

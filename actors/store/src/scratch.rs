@@ -58,6 +58,28 @@ pub async fn tenant_with_camera(
     Ok((tenant, camera))
 }
 
+/// A 5 s segment row of `camera` numbered `seq` that ended `ago` ago, `bytes` long in `path`, for
+/// tests.
+pub fn ended_segment(
+    camera: &vms_messages::Camera,
+    seq: i64,
+    ago: chrono::Duration,
+    path: &std::path::Path,
+    bytes: i64,
+) -> crate::NewSegment {
+    let end = chrono::Utc::now() - ago;
+    crate::NewSegment {
+        camera_id: camera.id,
+        tenant_id: camera.tenant_id,
+        seq,
+        start: end - chrono::Duration::seconds(5),
+        end,
+        bytes,
+        path: path.into(),
+        media: Default::default(),
+    }
+}
+
 /// A person detection on `camera` raised by the rule named `rule`, `age_days` ago, for tests.
 pub fn detection(camera: &vms_messages::Camera, rule: &str, age_days: i64) -> vms_messages::Event {
     vms_messages::Event {
