@@ -69,7 +69,7 @@ pub use cluster::mirror::{LinkMirror, StandbyState, mirror_payload, receive as r
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
 pub use cluster::plan::rendezvous;
 pub use cluster_auth::{ClusterAuth, sign as sign_change, unsigned_change};
-pub use recording::mirrored::index_mirrored;
+pub use recording::mirrored::{drop_uploaded_days, index_mirrored};
 
 // The node supervisor.
 pub use supervisor::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};

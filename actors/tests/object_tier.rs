@@ -2,14 +2,15 @@
 //! `scripts/setup.sh`): a segment is uploaded under its row's key only when its file matches its
 //! row (a file still being written waits), and with that check switched off (a test-only switch)
 //! the growing file is uploaded: the test can fail. Retention deletes an expired segment's object
-//! with its row.
+//! with its row. A standby's copies of a past day go once the object store holds the whole day, and
+//! stay while any of its segments waits for upload.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use vms_actors::{
     NodeContext, ObjectTier, Ownership, RetentionActor, RetentionArgs, UploaderActor, UploaderArgs,
-    set_upload_size_check,
+    drop_uploaded_days, set_upload_size_check,
 };
 use vms_config::{NodeConfig, ObjectStoreSettings};
 use vms_messages::{Camera, TenantCreate};
@@ -199,4 +200,57 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_copies_of_a_day_go_once_the_object_store_holds_it_all() -> anyhow::Result<()> {
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let result = async {
+        let store = db.store(4).await?;
+        let (_, camera) = tenant_with_camera(&store, TenantCreate::default()).await?;
+        let dir = std::env::temp_dir().join(format!("vms-tier-{}", uuid::Uuid::now_v7().simple()));
+        let ctx = context(store.clone(), dir.clone()).await?;
+        // The owner (node-a) recorded two segments three days ago; this node holds their copies.
+        let ago = chrono::Duration::days(3);
+        let day = (chrono::Utc::now() - ago).date_naive();
+        let copies = ctx
+            .mirror_dir(camera.tenant_id, camera.id)
+            .join(day.format("%Y-%m-%d").to_string());
+        std::fs::create_dir_all(&copies)?;
+        std::fs::write(copies.join("0000000001.mp4"), b"one")?;
+        std::fs::write(copies.join("0000000002.mp4"), b"two")?;
+        let owner = std::path::Path::new("/elsewhere");
+        for seq in [1, 2] {
+            let row =
+                vms_store::ended_segment(&camera, seq, ago, &owner.join(format!("{seq}.mp4")), 3);
+            store.insert_segment(&row, "node-a", None).await?;
+        }
+        let sql = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(sql.1);
+        sql.0
+            .execute("UPDATE segments SET object_key = 'k1' WHERE seq = 1", &[])
+            .await?;
+        let now = chrono::Utc::now();
+        assert_eq!(
+            drop_uploaded_days(&ctx, now).await?,
+            0,
+            "segment 2 waits for upload"
+        );
+        assert!(copies.join("0000000002.mp4").exists());
+        sql.0
+            .execute("UPDATE segments SET object_key = 'k2' WHERE seq = 2", &[])
+            .await?;
+        // Not yet past `before`: kept.
+        assert_eq!(
+            drop_uploaded_days(&ctx, now - chrono::Duration::days(4)).await?,
+            0
+        );
+        assert_eq!(drop_uploaded_days(&ctx, now).await?, 1);
+        assert!(!copies.exists(), "the day's copies are gone");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    db.drop_now().await;
+    result
 }

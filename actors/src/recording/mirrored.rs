@@ -17,6 +17,42 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 use vms_store::{SEQ_BLOCK, StoreError};
 
+/// Deletes this node's standby copies of whole days that ended before `before` and that the object
+/// store holds entirely (no segment of the day waits for upload, and no row of this node reads a
+/// file there); how many day folders went. Whole folders, so nothing is listed file by file.
+pub async fn drop_uploaded_days(
+    ctx: &NodeContext,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, StoreError> {
+    let root = ctx.config.data_dir.join("mirror");
+    let cameras = tokio::task::spawn_blocking(move || camera_folders(&root))
+        .await
+        .unwrap_or_default();
+    let mut dropped = 0;
+    for folder in cameras {
+        let path = folder.path.clone();
+        let days = tokio::task::spawn_blocking(move || day_folders(&path))
+            .await
+            .unwrap_or_default();
+        for (day, dir) in days {
+            let ended = day.and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(1);
+            if ended >= before
+                || !ctx
+                    .store
+                    .day_uploaded(folder.camera, day, ctx.node_id())
+                    .await?
+            {
+                continue;
+            }
+            if tokio::fs::remove_dir_all(&dir).await.is_ok() {
+                dropped += 1;
+                tracing::info!(camera_id = %folder.camera, %day, "standby copies of an uploaded day dropped");
+            }
+        }
+    }
+    Ok(dropped)
+}
+
 /// Indexes the settled copies without a row, as of `now`, and deletes the unindexed ones past
 /// their camera's retention; how many it indexed.
 pub async fn index_mirrored(ctx: &NodeContext, now: SystemTime) -> Result<u64, StoreError> {

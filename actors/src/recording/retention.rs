@@ -157,7 +157,11 @@ async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
             high = t.disk_high_watermark_percent,
             "disk above high watermark; deleting oldest segments"
         );
-        // Copies the object store holds go first: no footage is lost for them.
+        // Copies the object store holds go first: no footage is lost for them. Standby copies of
+        // past days the object store holds whole, then local copies of uploaded segments.
+        if tier.is_some() {
+            crate::recording::mirrored::drop_uploaded_days(ctx, chrono::Utc::now()).await?;
+        }
         while used(&dir) > f64::from(t.disk_low_watermark_percent) {
             if drop_local_copies(ctx, chrono::Utc::now(), 20).await? == 0 {
                 break;

@@ -202,6 +202,8 @@ async fn round(ctx: &NodeContext, tier: &ObjectTier) -> Result<(), ActorProcessi
             break;
         }
     }
+    // This node's standby copies go with the same age, a whole uploaded day at a time.
+    dropped += crate::recording::mirrored::drop_uploaded_days(ctx, old).await?;
     if uploaded > 0 || dropped > 0 {
         tracing::info!(
             uploaded,

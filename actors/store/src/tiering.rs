@@ -94,6 +94,30 @@ impl Store {
         Ok(())
     }
 
+    /// Whether every segment of `camera` that started on `day` (UTC) is in the object store and no
+    /// row of `node` reads its file from `node`'s disk: then `node`'s standby copies of that day
+    /// may go.
+    pub async fn day_uploaded(
+        &self,
+        camera: CameraId,
+        day: chrono::NaiveDate,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        let to = from + chrono::Duration::days(1);
+        let pending: i64 = client
+            .query_one(
+                "SELECT count(*) FROM segments
+                 WHERE camera_id = $1 AND start_ts >= $2 AND start_ts < $3
+                   AND (object_key IS NULL OR (node = $4 AND on_disk))",
+                &[&camera.0, &from, &to, &node],
+            )
+            .await?
+            .get(0);
+        Ok(pending == 0)
+    }
+
     /// Where camera `camera`'s footage is kept, within `scope`.
     pub async fn camera_storage(
         &self,

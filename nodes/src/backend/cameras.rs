@@ -125,7 +125,11 @@ impl CameraService for NodeBackend {
             .db(move |s| async move { s.segment(scope, id).await })
             .await?;
         // This node's own file (another node's path means nothing on this machine).
-        if file.segment.node == self.ctx.node_id() && file.on_disk && self.serves_path(&file.path) {
+        if file.segment.node == self.ctx.node_id()
+            && file.on_disk
+            && self.serves_path(&file.path)
+            && tokio::fs::metadata(&file.path).await.is_ok()
+        {
             return Ok(SegmentSource::File(file.path));
         }
         if let Some(copy) = self.standby_copy(&file).await {
