@@ -36,8 +36,8 @@ async fn standbys(cluster: &Cluster, cameras: &[String]) -> anyhow::Result<Vec<S
 }
 
 /// The victim's newest segment of `camera` indexed before `fault`, played through node `server`'s
-/// API with ffprobe: seconds; `None` when the only one is the first of its epoch (recorded before
-/// the camera's standby was chosen, it is not wholly mirrored).
+/// API with ffprobe: seconds; `None` when it is the first of its epoch (recorded before the
+/// camera's standby was chosen, it is not wholly mirrored).
 async fn earlier_footage_plays(
     cluster: &Cluster,
     camera: &str,
@@ -48,8 +48,9 @@ async fn earlier_footage_plays(
     let row = cluster
         .db()
         .query_opt(
-            "SELECT id FROM segments WHERE camera_id = $1::text::uuid AND node = $2
-               AND end_ts < to_timestamp($3) AND seq % $4 > 1 ORDER BY end_ts DESC LIMIT 1",
+            "SELECT id FROM (SELECT id, seq FROM segments WHERE camera_id = $1::text::uuid
+               AND node = $2 AND end_ts < to_timestamp($3) ORDER BY end_ts DESC LIMIT 1) newest
+             WHERE seq % $4 > 1",
             &[&camera, &victim_id, &fault, &vms_store::SEQ_BLOCK],
         )
         .await?;
@@ -77,6 +78,27 @@ async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()>
         cluster
             .wait_indexed(&victim, &cameras, Duration::from_secs(15))
             .await?;
+        // A segment recorded after its camera's standby was chosen (not the first of its epoch),
+        // so the victim has earlier footage its standby holds whole.
+        let victim_id = cluster.id(&victim);
+        vms_testkit::wait_for(
+            "a wholly mirrored segment on the victim",
+            Duration::from_secs(20),
+            || async {
+                let n: i64 = cluster
+                    .db()
+                    .query_one(
+                        "SELECT count(*) FROM (SELECT max(seq) AS newest FROM segments
+                       WHERE node = $1 AND camera_id::text = ANY($3) GROUP BY camera_id) c
+                     WHERE c.newest % $2 > 1",
+                        &[&victim_id, &vms_store::SEQ_BLOCK, &cameras],
+                    )
+                    .await?
+                    .get(0);
+                Ok((n > 0).then_some(()))
+            },
+        )
+        .await?;
         Cluster::into_segment(k).await;
         let standby_ids = standbys(&cluster, &cameras).await?;
         let snap = cluster.snapshot();
@@ -95,7 +117,6 @@ async fn killed_owners_cameras_record_again_on_survivors() -> anyhow::Result<()>
         // Every camera placed on a survivor, then the victim comes back, indexes the segments it
         // was writing, and takes its share again.
         cluster.wait_settled(None, Duration::from_secs(20)).await?;
-        let victim_id = cluster.id(&victim);
         let wait = Duration::from_secs(20);
         let away = oracle::recording_gaps(cluster.db(), &cameras, &victim_id, fault, wait).await?;
         // Footage survives its node: the standbys index their copies of the unfinished segments

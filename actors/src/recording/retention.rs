@@ -11,7 +11,7 @@ use crate::media::layout::remove_path;
 use crate::metrics;
 use crate::recording::object_tier::ObjectTier;
 use crate::recording::orphans;
-use crate::recording::uploader::drop_local_copies;
+use crate::recording::uploader::{drop_local_copies, local_cutoff};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::Path;
 use std::sync::Arc;
@@ -148,6 +148,11 @@ async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
     }
     state.orphans.sweep(ctx).await?;
     crate::recording::mirrored::index_mirrored(ctx, SystemTime::now()).await?;
+    // Standby copies go with the uploader's local copies' age, a whole uploaded day at a time;
+    // here, beside the sweep that walks the same folders, not in every upload round.
+    if tier.is_some() {
+        crate::recording::mirrored::drop_uploaded_days(ctx, local_cutoff(ctx)).await?;
+    }
     let dir = ctx.config.segments_dir();
     let t = &ctx.config.retention;
     let used = |d: &Path| disk_used_percent(d).unwrap_or(0.0);

@@ -189,11 +189,16 @@ pub(crate) async fn drop_local_copies(
     Ok(dropped)
 }
 
-async fn round(ctx: &NodeContext, tier: &ObjectTier) -> Result<(), ActorProcessingErr> {
-    let uploaded = upload_due(ctx, tier).await?;
+/// Local copies of uploaded segments that ended before this may go (`storage.local_hours` ago).
+pub(crate) fn local_cutoff(ctx: &NodeContext) -> chrono::DateTime<Utc> {
     // At most 100 years (validated): the milliseconds fit.
     let keep_ms = (ctx.config.storage.local_hours * 3_600_000.0) as i64;
-    let old = Utc::now() - TimeDelta::milliseconds(keep_ms);
+    Utc::now() - TimeDelta::milliseconds(keep_ms)
+}
+
+async fn round(ctx: &NodeContext, tier: &ObjectTier) -> Result<(), ActorProcessingErr> {
+    let uploaded = upload_due(ctx, tier).await?;
+    let old = local_cutoff(ctx);
     let mut dropped = 0;
     loop {
         let n = drop_local_copies(ctx, old, BATCH).await?;
@@ -202,8 +207,6 @@ async fn round(ctx: &NodeContext, tier: &ObjectTier) -> Result<(), ActorProcessi
             break;
         }
     }
-    // This node's standby copies go with the same age, a whole uploaded day at a time.
-    dropped += crate::recording::mirrored::drop_uploaded_days(ctx, old).await?;
     if uploaded > 0 || dropped > 0 {
         tracing::info!(
             uploaded,

@@ -179,7 +179,10 @@ impl NodeBackend {
     }
 
     /// This node's copy of `file` as its camera's standby (`<data>/mirror/<tenant>/<camera>/<day>/
-    /// <file>`), when it holds the whole segment.
+    /// <file>`), when it holds the whole segment: as long as the row says, with its `ftyp` and a
+    /// `moof` at every fragment offset of the row's index. A copy begun after the segment (the
+    /// standby was chosen late) or missing a fragment (its queue was full) has zeros there, and is
+    /// not served. Only those box headers are read, not the file.
     async fn standby_copy(&self, file: &vms_store::SegmentFile) -> Option<PathBuf> {
         let mut tail = file.path.iter().rev();
         let (name, day) = (tail.next()?, tail.next()?);
@@ -189,8 +192,28 @@ impl NodeBackend {
             .mirror_dir(s.tenant_id, s.camera_id)
             .join(day)
             .join(name);
-        let len = std::fs::metadata(&copy).ok()?.len();
-        (i64::try_from(len).ok() == Some(s.bytes) && self.serves_path(&copy)).then_some(copy)
+        if !self.serves_path(&copy) || s.media.fragments.is_empty() {
+            return None;
+        }
+        let boxes: Vec<(u64, &'static [u8; 4])> = std::iter::once((0, b"ftyp"))
+            .chain(s.media.fragments.iter().map(|f| (f.offset, b"moof")))
+            .collect();
+        let (path, bytes) = (copy.clone(), s.bytes);
+        let whole = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::File::open(&path).ok()?;
+            let sized = i64::try_from(f.metadata().ok()?.len()).ok() == Some(bytes);
+            let mut head = [0u8; 8];
+            let boxed = boxes.iter().all(|(offset, kind)| {
+                f.read_exact_at(&mut head, *offset).is_ok() && &head[4..] == kind.as_slice()
+            });
+            Some(sized && boxed)
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        whole.then_some(copy)
     }
 }
 
