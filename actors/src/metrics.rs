@@ -121,6 +121,12 @@ metrics! {
         "vms_retention_deleted_segments_total",
         "segments deleted by retention",
     );
+    /// Segments deleted because their tenant was over its storage quota (also in
+    /// `vms_retention_deleted_segments_total`).
+    RETENTION_QUOTA_DELETED: IntCounter = register_int_counter!(
+        "vms_retention_quota_deleted_segments_total",
+        "segments deleted because their tenant was over its storage quota",
+    );
     /// Notification attempts, by channel kind and outcome (`delivered`, `retry`, `dead`).
     NOTIFICATION_ATTEMPTS: IntCounterVec = register_int_counter_vec!(
         "vms_notification_attempts_total",
@@ -204,6 +210,12 @@ metrics! {
         "vms_mirror_fragments_failed_total",
         "fragments not mirrored, by why (no_standby, no_link, refused)",
         &["reason"],
+    );
+    /// Bytes of recent segments sent again to their standby: writes it missed, or whole segments
+    /// for a new standby.
+    MIRROR_RESENT_BYTES: IntCounter = register_int_counter!(
+        "vms_mirror_resent_bytes_total",
+        "bytes of recent segments resent to a standby that lacked them (missed writes, a new standby)",
     );
     /// Fragments this node wrote as a standby.
     MIRROR_RECEIVED: IntCounter = register_int_counter!(

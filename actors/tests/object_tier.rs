@@ -3,7 +3,9 @@
 //! row (a file still being written waits), and with that check switched off (a test-only switch)
 //! the growing file is uploaded: the test can fail. Retention deletes an expired segment's object
 //! with its row. A standby's copies of a past day go once the object store holds the whole day, and
-//! stay while any of its segments waits for upload.
+//! stay while any of its segments waits for upload. Retention by days, by the tenant's storage
+//! quota (oldest first) and evidence holds, each on real files and objects: held footage stays
+//! until its hold is released, and with holds switched off (a test-only switch) it goes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,9 @@ use vms_actors::{
 };
 use vms_config::{NodeConfig, ObjectStoreSettings};
 use vms_messages::{Camera, TenantCreate};
-use vms_store::{NewSegment, ScratchDatabase, Store, tenant_with_camera, test_server};
+use vms_store::{
+    NewSegment, ScratchDatabase, Store, set_holds_honoured, tenant_with_camera, test_server,
+};
 
 /// The machine's Garage, as `scripts/setup.sh` left it.
 fn garage() -> anyhow::Result<(ObjectStoreSettings, PathBuf)> {
@@ -247,6 +251,143 @@ async fn standby_copies_of_a_day_go_once_the_object_store_holds_it_all() -> anyh
         );
         assert_eq!(drop_uploaded_days(&ctx, now).await?, 1);
         assert!(!copies.exists(), "the day's copies are gone");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    db.drop_now().await;
+    result
+}
+
+/// Runs one retention sweep (the one a retention actor makes as it starts) and waits for it.
+async fn sweep_once(ctx: &Arc<NodeContext>, tier: &Arc<ObjectTier>) -> anyhow::Result<()> {
+    let (actor, handle) = ractor::Actor::spawn(
+        None,
+        RetentionActor,
+        RetentionArgs {
+            ctx: Arc::clone(ctx),
+            ownership: Arc::new(Ownership::unplaced()),
+            disk_full: Arc::new(tokio::sync::Notify::new()),
+            clock: vms_actors::system_clock(),
+            tier: Some(Arc::clone(tier)),
+        },
+    )
+    .await?;
+    // The first sweep is the actor's first message; stopping waits for the handler under way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    actor.stop(None);
+    handle.await?;
+    Ok(())
+}
+
+/// Which of the named segments still have their row, their file and their object.
+async fn kept(
+    store: &Store,
+    tier: &ObjectTier,
+    segments: &[(&str, i64, String, PathBuf)],
+) -> anyhow::Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    for (name, id, key, path) in segments {
+        let row = store
+            .segment(vms_messages::TenantScope::All, *id)
+            .await
+            .is_ok();
+        let (file, object) = (path.exists(), tier.exists(key).await?);
+        anyhow::ensure!(
+            row == file && row == object,
+            "{name}: row {row}, file {file}, object {object}: they must go together"
+        );
+        if row {
+            out.push(name.to_string().leak() as &'static str);
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_days_quota_and_holds_on_real_objects() -> anyhow::Result<()> {
+    let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
+    let result = async {
+        let store = db.store(4).await?;
+        let (tenant, camera) = tenant_with_camera(&store, TenantCreate::default()).await?;
+        let dir = std::env::temp_dir().join(format!("vms-tier-{}", uuid::Uuid::now_v7().simple()));
+        let day = dir.join("segments").join("day");
+        std::fs::create_dir_all(&day)?;
+        let ctx = context(store.clone(), dir.clone()).await?;
+        let tier = Arc::new(ObjectTier::connect(
+            &ctx.config.storage.object_store()?.expect("set"),
+        )?);
+        // Three days old (the camera keeps one): `held` and `evidence` under holds, `old` not.
+        // Recent: `c`, `d`, `e`. Every segment is 4000 bytes, on disk and in the object store.
+        let plan: [(&str, i64, i64); 6] = [
+            ("held", 1, 3 * 86_400),
+            ("evidence", 2, 3 * 86_400 - 60),
+            ("old", 3, 3 * 86_400 - 120),
+            ("c", 4, 3600),
+            ("d", 5, 3000),
+            ("e", 6, 2400),
+        ];
+        let mut segments = Vec::new();
+        for (name, seq, ago) in plan {
+            let path = day.join(format!("{seq}.mp4"));
+            std::fs::write(&path, vec![seq as u8; 4000])?;
+            let (row, _) = store
+                .insert_segment(&segment(&camera, seq, ago, &path, 4000), "node-t", None)
+                .await?;
+            let file = store
+                .segment(vms_messages::TenantScope::All, row.id)
+                .await?;
+            let key = ObjectTier::key_for(&file);
+            tier.put(&key, bytes::Bytes::from(vec![seq as u8; 4000]))
+                .await?;
+            assert!(store.mark_uploaded(row.id, &key).await?);
+            segments.push((name, row.id, key, path));
+        }
+        let sql = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(sql.1);
+        sql.0
+            .execute("UPDATE cameras SET retention_days = 1", &[])
+            .await?;
+        let scope = vms_messages::TenantScope::All;
+        let hold_on = |seq: usize| vms_messages::HoldCreate {
+            camera_id: camera.id,
+            from: chrono::Utc::now() - chrono::Duration::seconds(plan[seq].2 + 2),
+            to: chrono::Utc::now() - chrono::Duration::seconds(plan[seq].2 + 1),
+            reason: format!("case {seq}"),
+        };
+        let held = store
+            .create_hold(scope, &hold_on(0), "test@example.test")
+            .await?;
+        store
+            .create_hold(scope, &hold_on(1), "test@example.test")
+            .await?;
+        // Quota: three segments' worth. With `old` gone by days, `held`, `evidence`, `c`, `d` and
+        // `e` are 20 000 bytes: the oldest unheld, `c` and `d`, must go to bring it to 12 000.
+        sql.0
+            .execute(
+                "UPDATE tenants SET storage_quota_bytes = 12000 WHERE id = $1",
+                &[&tenant.id.0],
+            )
+            .await?;
+        sweep_once(&ctx, &tier).await?;
+        assert_eq!(
+            kept(&store, &tier, &segments).await?,
+            ["held", "evidence", "e"],
+            "days delete `old`, the quota `c` and `d`; holds keep theirs"
+        );
+        assert_eq!(store.tenant_stored_bytes(tenant.id).await?, 12_000);
+
+        // Released, a hold's footage goes at the next sweep; the other hold still keeps its own.
+        store.release_hold(scope, held.id).await?;
+        sweep_once(&ctx, &tier).await?;
+        assert_eq!(kept(&store, &tier, &segments).await?, ["evidence", "e"]);
+
+        // Mutation: with holds switched off, the held segment goes too.
+        set_holds_honoured(false);
+        let swept = sweep_once(&ctx, &tier).await;
+        set_holds_honoured(true);
+        swept?;
+        assert_eq!(kept(&store, &tier, &segments).await?, ["e"]);
         let _ = std::fs::remove_dir_all(&dir);
         Ok::<_, anyhow::Error>(())
     }

@@ -1,6 +1,7 @@
 //! Events, tickets and audit rows expire with the tenant's licence, against a real PostgreSQL: an old
 //! event of a closed ticket goes with its ticket, an old event of a ticket still open stays, recent
-//! events stay, and the audit log is kept longest (at least `audit_days`, whatever the licence).
+//! events stay, and the audit log is kept longest (at least `audit_days`, whatever the licence). An
+//! event marked as held stays, with its closed ticket, until the hold is released.
 
 use tokio_postgres::NoTls;
 use vms_messages::{TenantCreate, TenantScope, TicketAction, UserId};
@@ -43,6 +44,39 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
             &[&closed],
         )
         .await?;
+        // The same, but the event is marked as held.
+        let old_held = detection(&camera, "vault", 3);
+        let held_ticket = store
+            .insert_event(&old_held, None, None, None)
+            .await?
+            .ticket_id
+            .expect("a ticket");
+        store
+            .move_ticket(
+                TenantScope::All,
+                held_ticket,
+                TicketAction::Close,
+                ("operator", UserId::new()),
+                None,
+            )
+            .await?;
+        sql.execute(
+            "UPDATE tickets SET updated_at = now() - interval '3 days' WHERE id = $1",
+            &[&held_ticket],
+        )
+        .await?;
+        let (hold, created) = store
+            .hold_event(TenantScope::Tenant(tenant.id), old_held.id, "operator")
+            .await?;
+        assert!(created);
+        assert_eq!(
+            store
+                .hold_event(TenantScope::Tenant(tenant.id), old_held.id, "operator")
+                .await?,
+            (hold.clone(), false),
+            "marking it again answers the same hold"
+        );
+        assert_eq!(hold.to - hold.from, chrono::Duration::seconds(60));
         // An old event whose ticket is still open, and a recent one.
         let old_open = detection(&camera, "yard", 3);
         store.insert_event(&old_open, None, None, None).await?;
@@ -79,6 +113,7 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
         );
         assert!(kept(old_open.id).await, "an open ticket keeps its events");
         assert!(kept(recent.id).await, "recent events stay");
+        assert!(kept(old_held.id).await, "a held event stays");
         let audit: i64 = sql
             .query_one("SELECT count(*) FROM audit_log WHERE actor = 'test'", &[])
             .await?
@@ -117,6 +152,11 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
             store.purge_expired_records(365, 100).await?,
             Default::default()
         );
+        // Released, the held event and its ticket go.
+        store.release_hold(TenantScope::All, hold.id).await?;
+        let purged = store.purge_expired_records(365, 100).await?;
+        assert_eq!((purged.events, purged.tickets), (1, 1), "{purged:?}");
+        assert!(!kept(old_held.id).await);
         anyhow::Ok(())
     }
     .await;

@@ -19,6 +19,7 @@ use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, 
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
+use vms_messages::{Hold, HoldCreate, HoldPage};
 use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// A page of tenants.
@@ -73,6 +74,7 @@ services!(
     HealthService,
     TenantService,
     CameraService,
+    HoldService,
     EventService,
     RuleService,
     TicketService,
@@ -164,6 +166,40 @@ pub trait CameraService: Send + Sync + 'static {
         scope: TenantScope,
         id: CameraId,
     ) -> Result<CameraStorage, ApiError>;
+}
+
+/// Evidence holds. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait HoldService: Send + Sync + 'static {
+    /// Places a hold on a camera within `scope` (404 when the camera is not in it).
+    async fn create_hold(
+        &self,
+        scope: TenantScope,
+        req: HoldCreate,
+        created_by: String,
+    ) -> Result<Hold, ApiError>;
+
+    /// A page of the holds within `scope`, optionally of one camera.
+    async fn list_holds(
+        &self,
+        scope: TenantScope,
+        camera: Option<CameraId>,
+        page: Page,
+    ) -> Result<HoldPage, ApiError>;
+
+    /// One hold within `scope`.
+    async fn get_hold(&self, scope: TenantScope, id: Uuid) -> Result<Hold, ApiError>;
+
+    /// Releases a hold within `scope`.
+    async fn release_hold(&self, scope: TenantScope, id: Uuid) -> Result<Hold, ApiError>;
+
+    /// Holds an event within `scope` and the footage around it; `false` when it was held already.
+    async fn hold_event(
+        &self,
+        scope: TenantScope,
+        event: Uuid,
+        created_by: String,
+    ) -> Result<(Hold, bool), ApiError>;
 }
 
 /// Where a segment's bytes are read from.

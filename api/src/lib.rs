@@ -22,7 +22,7 @@ pub use auth::{
 };
 pub use backend::{
     AuditService, Backend, CameraPage, CameraService, ClusterService, CredentialService,
-    EventService, HealthService, NotificationService, Page, RangeReader, RuleService,
+    EventService, HealthService, HoldService, NotificationService, Page, RangeReader, RuleService,
     SegmentSource, TenantPage, TenantService, TicketService, UserService,
 };
 pub use error::ApiError;

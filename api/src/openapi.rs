@@ -2,7 +2,7 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, events, identity, notify, rules, tenants, tickets};
+use crate::routes::{audit, cameras, events, holds, identity, notify, rules, tenants, tickets};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -52,6 +52,11 @@ use utoipa::{Modify, OpenApi};
         cameras::get_segment,
         cameras::segment_media,
         cameras::camera_storage,
+        holds::create_hold,
+        holds::list_holds,
+        holds::get_hold,
+        holds::release_hold,
+        holds::hold_event,
         rules::list_detectors,
         rules::create_rule,
         rules::list_rules,
@@ -97,6 +102,9 @@ use utoipa::{Modify, OpenApi};
         vms_messages::SegmentMedia,
         vms_messages::SegmentContainer,
         vms_messages::SegmentFragment,
+        vms_messages::Hold,
+        vms_messages::HoldCreate,
+        vms_messages::HoldPage,
         vms_messages::Role,
         vms_messages::User,
         vms_messages::UserCreate,
@@ -156,7 +164,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "the audit log"),
         (name = "tenants", description = "tenants and their licences"),
         (name = "cameras", description = "cameras and their live status"),
-        (name = "recordings", description = "recorded segments"),
+        (name = "recordings", description = "recorded segments and evidence holds"),
         (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),
         (name = "tickets", description = "tickets opened by events"),

@@ -366,13 +366,16 @@ impl Cluster {
         }
     }
 
-    fn signal(&self, name: &str, sig: rustix::process::Signal) {
-        if let Some(pid) = self
-            .members
+    /// Process id of node `name`, while it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.members
             .get(name)
             .and_then(|m| m.process.as_ref())
             .and_then(NodeProcess::pid)
-        {
+    }
+
+    fn signal(&self, name: &str, sig: rustix::process::Signal) {
+        if let Some(pid) = self.pid(name) {
             vms_node::signal(pid, sig);
         }
     }

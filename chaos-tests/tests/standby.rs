@@ -3,6 +3,11 @@
 //! (`vms_camera_standby_state` 2); the fragments it could not acknowledge are counted as missed,
 //! never as mirrored. Once the standby is gone, placement chooses another node, and the status is
 //! in sync again, with the new standby.
+//!
+//! The index never claims a copy the standby does not hold: whenever it is read, every byte it
+//! counts as on the standby (`segments.mirrored_to`, `mirrored_bytes`) is on that node's disk, equal
+//! to the owner's; segments recorded while the standby was frozen count none of their later
+//! fragments; and the new standby receives the camera's recent segments whole in the background.
 
 use std::time::Duration;
 use vms_chaos_tests::{Cluster, ClusterOptions};
@@ -72,6 +77,31 @@ async fn a_lost_standby_shows_in_the_cameras_status_and_is_replaced() -> anyhow:
     .await?;
     println!("standby: {camera} on {owner}, standby {standby_name}: {synced:?}");
 
+    let tenant: String = cluster
+        .db()
+        .query_one(
+            "SELECT tenant_id::text FROM cameras WHERE id = $1::text::uuid",
+            &[&camera],
+        )
+        .await?
+        .get(0);
+    let owner_id = entry.node_id.clone().unwrap_or_default();
+    // Segments recorded with the standby in place are copied whole (and counted so).
+    let (before, whole) = wait_for(
+        "a segment wholly on the standby",
+        Duration::from_secs(30),
+        || async {
+            let rows = copy_rows(&cluster, &camera, &owner_id).await?;
+            let whole = claims_hold(&cluster, &tenant, &camera, &rows)?;
+            Ok((whole > 0).then_some((rows, whole)))
+        },
+    )
+    .await?;
+    println!(
+        "standby: {whole} of {} segments wholly on the standby before the freeze",
+        before.len()
+    );
+
     cluster.freeze(&standby_name);
     let lagging = wait_standby(
         &cluster,
@@ -91,6 +121,27 @@ async fn a_lost_standby_shows_in_the_cameras_status_and_is_replaced() -> anyhow:
         .metric_where(&owner, "vms_camera_standby_state", Some(&camera))
         .await?;
     assert_eq!(state, 2.0, "the owner's metric says lagging");
+    // A segment recorded while the standby is frozen: none of its later fragments count as copied.
+    let last = before.last().map_or(0, |r| r.0);
+    let frozen = wait_for(
+        "a segment closed while the standby is frozen",
+        Duration::from_secs(20),
+        || async {
+            let rows = copy_rows(&cluster, &camera, &owner_id).await?;
+            Ok(rows.iter().find(|r| r.0 > last + 1).cloned())
+        },
+    )
+    .await?;
+    assert!(
+        frozen.4 < frozen.2,
+        "nothing counts as copied without an acknowledgement: {frozen:?}"
+    );
+    claims_hold(
+        &cluster,
+        &tenant,
+        &camera,
+        &copy_rows(&cluster, &camera, &owner_id).await?,
+    )?;
 
     cluster.kill(&standby_name).await;
     let replaced = wait_standby(
@@ -106,5 +157,96 @@ async fn a_lost_standby_shows_in_the_cameras_status_and_is_replaced() -> anyhow:
         replaced.fragments_missed > 0,
         "the fragments the frozen standby never acknowledged are counted as missed"
     );
+    // The new standby receives every recent segment whole, the frozen period's included.
+    let new_standby = replaced.node.clone().unwrap_or_default();
+    let rows = wait_for(
+        "the new standby to hold every segment whole",
+        Duration::from_secs(60),
+        || async {
+            let rows = copy_rows(&cluster, &camera, &owner_id).await?;
+            let whole = rows
+                .iter()
+                .filter(|r| r.3.as_deref() == Some(new_standby.as_str()) && r.4 == r.2)
+                .count();
+            Ok((whole == rows.len()).then_some(rows))
+        },
+    )
+    .await?;
+    let whole = claims_hold(&cluster, &tenant, &camera, &rows)?;
+    println!("standby: {whole} segments wholly on the new standby {new_standby}");
+    assert_eq!(whole, rows.len());
     Ok(())
+}
+
+/// A segment row of the camera: its number, owner's file, size, standby and acknowledged bytes.
+type CopyRow = (i64, String, i64, Option<String>, i64);
+
+async fn copy_rows(
+    cluster: &Cluster,
+    camera: &str,
+    owner_id: &str,
+) -> anyhow::Result<Vec<CopyRow>> {
+    let rows = cluster
+        .db()
+        .query(
+            "SELECT seq, path, bytes, mirrored_to, mirrored_bytes FROM segments
+             WHERE camera_id = $1::text::uuid AND node = $2 ORDER BY seq",
+            &[&camera, &owner_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}
+
+/// Checks that every byte the index counts as on a standby is there, equal to the owner's; the
+/// number of segments it counts wholly copied.
+fn claims_hold(
+    cluster: &Cluster,
+    tenant: &str,
+    camera: &str,
+    rows: &[CopyRow],
+) -> anyhow::Result<usize> {
+    let mut whole = 0;
+    for (seq, path, bytes, standby, mirrored) in rows {
+        let (Some(standby), true) = (standby, *mirrored > 0) else {
+            continue;
+        };
+        let name = cluster.name_of(standby).expect("a node of the cluster");
+        let path = std::path::Path::new(path);
+        let rel: std::path::PathBuf = path
+            .components()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let copy = cluster
+            .data_dir(&name)
+            .join("mirror")
+            .join(tenant)
+            .join(camera)
+            .join(rel);
+        let n = usize::try_from(*mirrored)?;
+        let own = std::fs::read(path)?;
+        let theirs = std::fs::read(&copy).map_err(|e| {
+            anyhow::anyhow!("segment {seq}: {} counted on {name}: {e}", copy.display())
+        })?;
+        anyhow::ensure!(
+            theirs.len() >= n && own.len() >= n && theirs[..n] == own[..n],
+            "segment {seq}: {n} bytes counted on {name}, which holds {} bytes{}",
+            theirs.len(),
+            if theirs.len() >= n {
+                " that differ"
+            } else {
+                ""
+            }
+        );
+        if mirrored == bytes {
+            whole += 1;
+        }
+    }
+    Ok(whole)
 }

@@ -5,6 +5,7 @@ mod auth;
 mod camera;
 mod error;
 mod event;
+mod hold;
 mod ids;
 mod node;
 mod notify;
@@ -35,6 +36,7 @@ pub use event::{
     ESCALATION_KIND, Event, EventFilter, EventPage, EventView, SimilarEvent, SimilarEvents,
     escalation_event_id, event_id,
 };
+pub use hold::{EVENT_HOLD_MARGIN_SECONDS, Hold, HoldCreate, HoldPage, MAX_HOLD_DAYS};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
@@ -48,12 +50,13 @@ pub use rule::{
     RulePage, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule, validate_zone,
 };
 pub use segment::{
-    CameraStorage, JobPriority, Segment, SegmentContainer, SegmentFragment, SegmentMedia,
-    SegmentOrigin, SegmentPage, SegmentReady, VideoJob,
+    CameraStorage, JobPriority, Segment, SegmentContainer, SegmentCopies, SegmentFragment,
+    SegmentMedia, SegmentOrigin, SegmentPage, SegmentReady, VideoJob,
 };
 pub use tenant::{
     ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,
-    MAX_RETENTION_DAYS, Tenant, TenantCreate, TenantUpdate, validate_detectors,
+    MAX_RETENTION_DAYS, MAX_STORAGE_QUOTA_BYTES, MIN_STORAGE_QUOTA_BYTES, Tenant, TenantCreate,
+    TenantUpdate, validate_detectors,
 };
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,

@@ -36,6 +36,33 @@ pub struct Segment {
     /// What the file holds and where its fragments are.
     #[serde(default)]
     pub media: SegmentMedia,
+    /// Where copies of it are held.
+    #[serde(default)]
+    pub copies: SegmentCopies,
+}
+
+/// Where a segment's copies are held. Each fragment's `copies` counts those that hold it whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentCopies {
+    /// The recording node still keeps its file (false once the object store holds it and the local
+    /// copy was dropped).
+    pub on_disk: bool,
+    /// The standby node holding a copy, if any.
+    pub standby_node: Option<String>,
+    /// Bytes from the start of the file the standby acknowledged as durable: fragments wholly
+    /// within them are copied there, the rest are not (nothing counts without an acknowledgement).
+    pub standby_bytes: u64,
+    /// The object store holds it whole.
+    pub object_store: bool,
+}
+
+impl SegmentCopies {
+    /// How many of these copies hold the `len` bytes at `offset` of the file.
+    pub fn holding(&self, offset: u64, len: u64) -> u8 {
+        u8::from(self.on_disk)
+            + u8::from(self.standby_node.is_some() && offset + len <= self.standby_bytes)
+            + u8::from(self.object_store)
+    }
 }
 
 /// The container of a segment file.
@@ -109,6 +136,10 @@ pub struct SegmentFragment {
     pub duration_ms: u32,
     /// It starts on a keyframe: decoding (and live view) may start here.
     pub keyframe: bool,
+    /// How many copies hold it whole: the recording node's file, the standby's acknowledged copy,
+    /// the object store (see the segment's `copies`).
+    #[serde(default)]
+    pub copies: u8,
 }
 
 /// How a segment came to be indexed.

@@ -14,6 +14,10 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 pub const MAX_CAMERAS_LIMIT: u32 = 100_000;
 /// Longest retention a licence may state, in days.
 pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// Smallest storage quota a licence may state, in bytes (1 MiB: less holds no segment).
+pub const MIN_STORAGE_QUOTA_BYTES: u64 = 1 << 20;
+/// Largest storage quota a licence may state, in bytes (1 EiB).
+pub const MAX_STORAGE_QUOTA_BYTES: u64 = 1 << 60;
 /// Shortest and longest time a tenant may give operators to acknowledge a ticket, in seconds.
 pub const ACK_SLA_RANGE: (u32, u32) = (1, 604_800);
 
@@ -34,6 +38,9 @@ pub struct Tenant {
     pub expires_at: Option<DateTime<Utc>>,
     /// Seconds operators have to acknowledge a new ticket before it is escalated; `null` for no limit.
     pub ack_sla_seconds: Option<u32>,
+    /// Licence: most bytes of footage kept, over all tiers (each segment counted once); the oldest
+    /// footage not under an evidence hold is deleted beyond it. `null` for no quota.
+    pub storage_quota_bytes: Option<u64>,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
 }
@@ -64,6 +71,10 @@ pub struct TenantCreate {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 604_800)]
     pub ack_sla_seconds: Option<u32>,
+    /// Licence: storage quota in bytes, 1 MiB to 1 EiB (default: none).
+    #[serde(default)]
+    #[schema(minimum = 1_048_576, maximum = 1.152_921_504_606_847e18)]
+    pub storage_quota_bytes: Option<u64>,
 }
 
 impl TenantCreate {
@@ -78,6 +89,9 @@ impl TenantCreate {
         }
         if let Some(s) = self.ack_sla_seconds {
             validate_range("ack_sla_seconds", s, ACK_SLA_RANGE.0, ACK_SLA_RANGE.1)?;
+        }
+        if let Some(q) = self.storage_quota_bytes {
+            validate_quota(q)?;
         }
         validate_detectors("allowed_detectors", &self.allowed_detectors)
     }
@@ -111,6 +125,21 @@ pub struct TenantUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 604_800)]
     pub ack_sla_seconds: Option<Option<u32>>,
+    /// New storage quota in bytes (1 MiB to 1 EiB); `null` removes it. Lowering it below what is
+    /// stored deletes the oldest footage not under a hold at the next retention sweep.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1_048_576, maximum = 1.152_921_504_606_847e18)]
+    pub storage_quota_bytes: Option<Option<u64>>,
+}
+
+/// A storage quota within [`MIN_STORAGE_QUOTA_BYTES`] and [`MAX_STORAGE_QUOTA_BYTES`].
+fn validate_quota(bytes: u64) -> Result<(), FieldError> {
+    validate_range(
+        "storage_quota_bytes",
+        bytes,
+        MIN_STORAGE_QUOTA_BYTES,
+        MAX_STORAGE_QUOTA_BYTES,
+    )
 }
 
 /// Tells an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
@@ -160,6 +189,9 @@ impl TenantUpdate {
         if let Some(Some(s)) = self.ack_sla_seconds {
             validate_range("ack_sla_seconds", s, ACK_SLA_RANGE.0, ACK_SLA_RANGE.1)?;
         }
+        if let Some(Some(q)) = self.storage_quota_bytes {
+            validate_quota(q)?;
+        }
         Ok(())
     }
 }
@@ -168,5 +200,34 @@ impl Tenant {
     /// Whether the licence has ended at `now`.
     pub fn licence_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_quota_is_at_least_a_mebibyte_and_null_removes_it() {
+        let create = |q| TenantCreate {
+            name: "acme".into(),
+            storage_quota_bytes: Some(q),
+            ..Default::default()
+        };
+        assert!(create(1 << 30).validate().is_ok());
+        for bad in [0, 1000, u64::MAX] {
+            let e = create(bad).validate().expect_err("refused");
+            assert_eq!(e.field, "storage_quota_bytes");
+        }
+        let update: TenantUpdate =
+            serde_json::from_str(r#"{"storage_quota_bytes": null}"#).expect("parses");
+        assert_eq!(update.storage_quota_bytes, Some(None));
+        assert!(update.validate().is_ok());
+        let update: TenantUpdate =
+            serde_json::from_str(r#"{"storage_quota_bytes": 5}"#).expect("parses");
+        assert_eq!(
+            update.validate().expect_err("refused").field,
+            "storage_quota_bytes"
+        );
     }
 }

@@ -32,11 +32,11 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<(), FieldError> 
 }
 
 /// A number within `min..=max`.
-pub fn validate_range(
+pub fn validate_range<T: PartialOrd + std::fmt::Display>(
     field: &'static str,
-    value: u32,
-    min: u32,
-    max: u32,
+    value: T,
+    min: T,
+    max: T,
 ) -> Result<(), FieldError> {
     if value < min || value > max {
         return Err(FieldError::new(

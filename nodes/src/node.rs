@@ -203,7 +203,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         outbox,
         clock: vms_actors::system_clock(),
         // With placement every camera has a standby, reached over the cluster's links.
-        mirror: ownership.is_placed().then(|| {
+        mirror: (ownership.is_placed() && ctx.config.cluster.mirror).then(|| {
             Arc::new(vms_actors::LinkMirror::new(Arc::clone(&ctx)))
                 as Arc<dyn vms_actors::MirrorSink>
         }),

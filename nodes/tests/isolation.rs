@@ -93,8 +93,9 @@ fn operations(doc: &Value) -> Vec<Op> {
     ops
 }
 
-/// A valid body for each operation that takes one (unique names each call).
-fn example_body(op: &Op) -> Option<Value> {
+/// A valid body for each operation that takes one (unique names each call), naming `objects`'
+/// camera where it names one.
+fn example_body(op: &Op, objects: &Objects) -> Option<Value> {
     let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
     let body = match op.id.as_str() {
         "login" => json!({"email": "nobody@example.test", "password": "not the password"}),
@@ -117,6 +118,8 @@ fn example_body(op: &Op) -> Option<Value> {
             json!({"name": format!("hook {n}"), "kind": "webhook", "url": "http://127.0.0.1:9/hook"})
         }
         "update_channel" => json!({"enabled": false}),
+        "create_hold" => json!({"camera_id": objects.camera, "reason": format!("case {n}"),
+            "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:05:00Z"}),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
@@ -129,6 +132,7 @@ fn example_body(op: &Op) -> Option<Value> {
                         "retry_delivery",
                         "drain_node",
                         "undrain_node",
+                        "hold_event",
                     ]
                     .contains(&op.id.as_str()),
                 "{}: add an example body to example_body()",
@@ -153,6 +157,7 @@ struct Objects {
     ticket: String,
     channel: String,
     delivery: String,
+    hold: String,
     /// A node of the cluster (not a tenant's: only platform admins may touch it).
     node: String,
     /// Strings that must never appear in another tenant's answers.
@@ -183,6 +188,8 @@ impl Objects {
             &self.delivery
         } else if template.starts_with("/api/v1/nodes/") {
             &self.node
+        } else if template.starts_with("/api/v1/holds/") {
+            &self.hold
         } else {
             assert!(
                 !template.contains('{'),
@@ -326,10 +333,19 @@ async fn tenant_objects(
             &[&delivery, &tenant, &channel, &event],
         )
         .await?;
+    let hold: vms_messages::Hold = sb
+        .post_typed(
+            "/holds",
+            &json!({"camera_id": camera, "reason": format!("case {tag}"),
+                "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"}),
+        )
+        .await?;
     let objects = Objects {
+        hold: hold.id.to_string(),
         channel: channel.clone(),
         delivery: delivery.to_string(),
         secrets: vec![
+            hold.id.to_string(),
             channel,
             tenant.clone(),
             camera.clone(),
@@ -375,7 +391,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
 
     // 1. Anonymous callers.
     for op in ops.iter().filter(|o| o.permission.is_some()) {
-        let (s, body) = send(&sb, None, op, &a.path(&op.path), example_body(op)).await;
+        let (s, body) = send(&sb, None, op, &a.path(&op.path), example_body(op, &a)).await;
         checked += 1;
         if s != 401 || code_of(&body) != Some("unauthenticated".into()) {
             failures.push(format!("anonymous {}: {s} {body}", op.label()));
@@ -390,7 +406,8 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
         {
             let permitted = op.permission.is_some_and(|p| cred.role.permits(p));
             let names_object = op.path.contains("{id}");
-            let mut body = example_body(op);
+            // A body naming a camera names B's.
+            let mut body = example_body(op, &b);
             if (["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()))
                 && let Some(b_obj) = body.as_mut().and_then(Value::as_object_mut)
             {
@@ -429,7 +446,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             }
             let ok = if !permitted {
                 s == 403
-            } else if names_object {
+            } else if names_object || op.id == "create_hold" {
                 s == 404
             } else if ["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()) {
                 s == 400
@@ -485,7 +502,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
                 Some(&cred.token),
                 op,
                 &a.path(&op.path),
-                example_body(op),
+                example_body(op, &a),
             )
             .await;
             checked += 1;

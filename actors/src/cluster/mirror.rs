@@ -5,10 +5,12 @@
 //! standby (a link message is a hint, like a NATS one), writes the bytes at the same offset of the
 //! same file under `<data>/mirror/<tenant>/<camera>/`, makes them durable and acknowledges. One
 //! task per camera sends its writes in order, one at a time; a write that finds no standby, no
-//! link or a refusal is counted and left out (the standby's copy then has a hole until a later
-//! resync, not built yet).
+//! link or a refusal is counted and left out, and the same task's resync (`cluster::resync`)
+//! sends it again from the file once the segment is closed, or the whole segment to a new standby,
+//! and records in the index what the standby acknowledged.
 
 use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, group};
+use crate::cluster::resync::{RESYNC_EVERY, Resync};
 use crate::context::NodeContext;
 use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorHealth, MirrorSink};
 use crate::metrics;
@@ -94,7 +96,7 @@ impl StandbyCache {
 
 /// Sends one write to `standby` and waits for its acknowledgement; the reason label when it was
 /// not acknowledged.
-async fn send(
+pub(crate) async fn send(
     standby: &str,
     tenant: TenantId,
     camera: CameraId,
@@ -135,7 +137,8 @@ fn explain(reason: &str, standby: &str) -> String {
     }
 }
 
-/// Sends a camera's durable writes to its standby, in order, until its recorder drops the sender.
+/// Sends a camera's durable writes to its standby, in order, and between them resyncs its recent
+/// segments, until its recorder drops the sender.
 async fn mirror_camera(
     ctx: Arc<NodeContext>,
     tenant: TenantId,
@@ -144,7 +147,36 @@ async fn mirror_camera(
     health: Arc<MirrorHealth>,
 ) {
     let mut standbys = StandbyCache::default();
-    while let Some(chunk) = writes.recv().await {
+    let mut resync = Resync::default();
+    let mut tick = tokio::time::interval(RESYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut open = true;
+    while open || resync.pending() {
+        let chunk = tokio::select! {
+            biased;
+            chunk = writes.recv(), if open => match chunk {
+                Some(chunk) => chunk,
+                None => {
+                    // Record the last segment's count once it is indexed, then stop.
+                    open = false;
+                    resync.finish();
+                    continue;
+                }
+            },
+            _ = tick.tick() => {
+                let standby = standbys.get(&ctx, camera).await.filter(|s| s != ctx.node_id());
+                if let Some(standby) = &standby
+                    && let Err(e) = resync.round(&ctx, (tenant, camera), standby).await
+                {
+                    tracing::debug!(camera = %camera, error = %e, "standby resync failed; will retry");
+                }
+                if !open && standby.is_none() {
+                    return;
+                }
+                continue;
+            }
+        };
+        resync.writing(&chunk.file);
         let standby = standbys
             .get(&ctx, camera)
             .await
@@ -153,6 +185,7 @@ async fn mirror_camera(
             metrics::MIRROR_FAILED
                 .with_label_values(&["no_standby"])
                 .inc();
+            resync.missed();
             health.failed(
                 None,
                 "no standby node: no other node can hold this camera's copy".into(),
@@ -162,12 +195,15 @@ async fn mirror_camera(
         };
         match send(&standby, tenant, camera, &chunk).await {
             Ok(()) => {
+                let len = u64::try_from(chunk.bytes.len()).unwrap_or(0);
+                resync.acked(&chunk.file, &standby, chunk.offset, len);
                 metrics::MIRROR_ACKED.inc();
-                metrics::MIRROR_ACKED_BYTES.inc_by(u64::try_from(chunk.bytes.len()).unwrap_or(0));
+                metrics::MIRROR_ACKED_BYTES.inc_by(len);
                 health.acked(&standby);
             }
             Err(reason) => {
                 metrics::MIRROR_FAILED.with_label_values(&[reason]).inc();
+                resync.missed();
                 health.failed(Some(&standby), explain(reason, &standby), false);
             }
         }

@@ -10,4 +10,5 @@ pub(crate) mod membership;
 pub(crate) mod mirror;
 pub(crate) mod placement;
 pub(crate) mod plan;
+pub(crate) mod resync;
 pub(crate) mod self_fence;

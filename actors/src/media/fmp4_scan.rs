@@ -151,6 +151,7 @@ pub fn scan(bytes: &[u8]) -> Option<ScannedFragments> {
             start_ms: ticks_to_ms(since_first),
             duration_ms: ticks_to_ms(since_first + ticks) - ticks_to_ms(since_first),
             keyframe,
+            copies: 1,
         });
         end_decode = base + ticks;
         len = at + moof_len + mdat_len;

@@ -487,6 +487,7 @@ impl FragmentRecorder {
             start_ms: open.millis(first.pts),
             duration_ms: open.millis(end).saturating_sub(open.millis(first.pts)),
             keyframe: first.keyframe,
+            copies: 1,
         });
         open.durable_pts = end;
         Ok(())

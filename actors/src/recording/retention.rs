@@ -1,5 +1,6 @@
-//! `RetentionActor`: deletes this node's segments past their retention, and the oldest ones while the
-//! data disk is above its high watermark (down to the low watermark). Index rows go first, then files,
+//! `RetentionActor`: deletes this node's segments past their retention, the oldest ones of tenants
+//! over their storage quota, and the oldest ones while the data disk is above its high watermark
+//! (down to the low watermark); never footage under an evidence hold. Index rows go first, then files,
 //! so the API never serves a row whose file is gone. It also purges the events, tickets and audit rows
 //! the tenants' licences no longer keep (`Store::purge_expired_records`; the audit log is kept
 //! longest). It also deletes the expired rows of nodes an admin removed, and sweeps this node's
@@ -145,6 +146,22 @@ async fn sweep(state: &mut RetentionState) -> Result<u64, ActorProcessingErr> {
         if n < u64::try_from(BATCH).unwrap_or(u64::MAX) {
             break;
         }
+    }
+    loop {
+        let over = ctx.store.over_quota_segments(ctx.node_id(), BATCH).await?;
+        if over.is_empty() {
+            break;
+        }
+        let deleted = delete(ctx, tier, over).await?;
+        if deleted == 0 {
+            break;
+        }
+        metrics::RETENTION_QUOTA_DELETED.inc_by(deleted);
+        tracing::info!(
+            deleted,
+            "segments of tenants over their storage quota deleted"
+        );
+        total += deleted;
     }
     state.orphans.sweep(ctx).await?;
     crate::recording::mirrored::index_mirrored(ctx, SystemTime::now()).await?;

@@ -94,6 +94,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "object tier",
         include_str!("../migrations/0020_object_tier.sql"),
     ),
+    (
+        21,
+        "quota and holds",
+        include_str!("../migrations/0021_quota_and_holds.sql"),
+    ),
+    (
+        22,
+        "standby copies",
+        include_str!("../migrations/0022_standby_copies.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -76,6 +76,7 @@ mod tests {
             media_url: String::new(),
             origin: SegmentOrigin::Live,
             media: Default::default(),
+            copies: Default::default(),
         };
         let c = segment_cursor(&seg);
         assert_eq!(

@@ -269,7 +269,8 @@ pub struct Purged {
 impl Store {
     /// Deletes, at most `batch` rows of each kind, what the tenants' licences no longer keep:
     /// events older than the tenant's `retention_days` (but never those of a ticket still open or
-    /// acknowledged), resolved and closed tickets untouched for as long, and audit rows older than
+    /// acknowledged, nor those under an evidence hold), resolved and closed tickets untouched for as long
+    /// (but not those with a held event), and audit rows older than
     /// `audit_days` or the tenant's retention, whichever is longer (platform rows: `audit_days`).
     pub async fn purge_expired_records(
         &self,
@@ -285,6 +286,7 @@ impl Store {
                    WHERE e.at < now() - make_interval(days => t.retention_days)
                      AND NOT EXISTS (SELECT 1 FROM tickets k WHERE k.id = e.ticket_id
                                      AND k.state IN ('open', 'acknowledged'))
+                     AND NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.event_id = e.id)
                    LIMIT $1)",
                 &[&batch],
             )
@@ -295,6 +297,8 @@ impl Store {
                    SELECT k.id FROM tickets k JOIN tenants t ON t.id = k.tenant_id
                    WHERE k.state IN ('resolved', 'closed')
                      AND k.updated_at < now() - make_interval(days => t.retention_days)
+                     AND NOT EXISTS (SELECT 1 FROM events e JOIN evidence_holds h ON h.event_id = e.id
+                                     WHERE e.ticket_id = k.id)
                    LIMIT $1)",
                 &[&batch],
             )

@@ -16,8 +16,11 @@ mod cursors;
 mod error;
 mod events;
 mod fence;
+mod holds;
+mod mirroring;
 mod notify;
 mod placement;
+mod quota;
 mod rules;
 mod scratch;
 mod security;
@@ -39,6 +42,8 @@ pub(crate) use error::unique_as_conflict;
 pub use error::{StoreError, error_chain};
 pub use events::{InsertedEvent, Purged};
 pub use fence::{FenceMode, set_test_mode as set_fence_test_mode};
+pub use holds::set_holds_honoured;
+pub use mirroring::UnmirroredSegment;
 pub use notify::{AttemptOutcome, DueDelivery};
 pub use placement::{
     Grant, HANDOVER_LIMIT, HANDOVER_TAIL, LEASE_TAKEOVER_SILENCE, LeaseHolder, Move, PlacedCamera,

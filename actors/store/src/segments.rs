@@ -1,10 +1,11 @@
 //! The segment index: numbering, fenced inserts, listing, and what retention deletes.
 
 use super::*;
+use crate::holds::not_held;
 use crate::placement::HANDOVER_LIMIT;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::error::SqlState;
-use vms_messages::{SegmentContainer, SegmentMedia, SegmentOrigin};
+use vms_messages::{SegmentContainer, SegmentCopies, SegmentMedia, SegmentOrigin};
 
 /// SQL: the days segment rows `s` of camera `c` of tenant `t` are kept (the camera's retention,
 /// capped by the tenant's licence).
@@ -334,7 +335,9 @@ impl Store {
                     "SELECT s.*
                      FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
                      WHERE s.node = $1 AND s.end_ts < now() - make_interval(days => {KEPT_DAYS})
-                     ORDER BY s.start_ts LIMIT $2"
+                       AND {not_held}
+                     ORDER BY s.start_ts LIMIT $2",
+                    not_held = not_held()
                 ),
                 &[&node, &limit],
             )
@@ -342,7 +345,7 @@ impl Store {
         Ok(rows.iter().map(segment_from_row).collect())
     }
 
-    /// The oldest segments recorded by `node` (disk pressure).
+    /// The oldest segments recorded by `node` that no hold keeps (disk pressure).
     pub async fn oldest_segments(
         &self,
         node: &str,
@@ -352,7 +355,9 @@ impl Store {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {SEGMENT_COLS} FROM segments WHERE node = $1 ORDER BY start_ts LIMIT $2"
+                    "SELECT {SEGMENT_COLS} FROM segments s WHERE node = $1 AND {not_held}
+                     ORDER BY start_ts LIMIT $2",
+                    not_held = not_held()
                 ),
                 &[&node, &limit],
             )
@@ -457,9 +462,10 @@ impl Store {
                        SELECT s.id FROM segments s
                        JOIN cluster_nodes n ON n.node_id = s.node AND n.removed_at IS NOT NULL
                        JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
-                       WHERE s.end_ts < now() - make_interval(days => {KEPT_DAYS})
+                       WHERE s.end_ts < now() - make_interval(days => {KEPT_DAYS}) AND {not_held}
                        LIMIT $1)
-                     RETURNING object_key"
+                     RETURNING object_key",
+                    not_held = not_held()
                 ),
                 &[&limit],
             )
@@ -472,7 +478,8 @@ impl Store {
 
 pub(crate) const SEGMENT_COLS: &str =
     "id, camera_id, tenant_id, seq, start_ts, end_ts, bytes, path, node, origin,
-     container, video_codec, width, height, audio_codec, init_len, fragments, object_key, on_disk";
+     container, video_codec, width, height, audio_codec, init_len, fragments, object_key, on_disk,
+     mirrored_to, mirrored_bytes";
 
 /// The media columns of a segment row; a fragment index that does not parse reads as none.
 fn media_from_row(row: &Row) -> SegmentMedia {
@@ -494,7 +501,7 @@ pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
     let id: i64 = row.get("id");
     let start: DateTime<Utc> = row.get("start_ts");
     let end: DateTime<Utc> = row.get("end_ts");
-    SegmentFile {
+    let mut file = SegmentFile {
         segment: Segment {
             id,
             camera_id: CameraId(row.get("camera_id")),
@@ -508,9 +515,21 @@ pub(crate) fn segment_from_row(row: &Row) -> SegmentFile {
             media_url: String::new(),
             origin: SegmentOrigin::from_name(row.get("origin")),
             media: media_from_row(row),
+            copies: SegmentCopies::default(),
         },
         path: PathBuf::from(row.get::<_, String>("path")),
         object_key: row.get("object_key"),
         on_disk: row.get("on_disk"),
+    };
+    let copies = SegmentCopies {
+        on_disk: file.on_disk,
+        standby_node: row.get("mirrored_to"),
+        standby_bytes: u64::try_from(row.get::<_, i64>("mirrored_bytes")).unwrap_or(0),
+        object_store: file.object_key.is_some(),
+    };
+    for f in &mut file.segment.media.fragments {
+        f.copies = copies.holding(f.offset, f.len);
     }
+    file.segment.copies = copies;
+    file
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use tokio_postgres::Row;
 use vms_messages::{Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate};
 
-pub(crate) const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, created_at";
+pub(crate) const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes, created_at";
 
 pub(crate) fn tenant_from_row(row: &Row) -> Tenant {
     Tenant {
@@ -18,6 +18,9 @@ pub(crate) fn tenant_from_row(row: &Row) -> Tenant {
         allowed_detectors: row.get("allowed_detectors"),
         expires_at: row.get("expires_at"),
         ack_sla_seconds: row.get::<_, Option<i32>>("ack_sla_seconds").map(to_u32),
+        storage_quota_bytes: row
+            .get::<_, Option<i64>>("storage_quota_bytes")
+            .map(|b| u64::try_from(b).unwrap_or(0)),
         created_at: row.get("created_at"),
     }
 }
@@ -32,8 +35,8 @@ impl Store {
                 .unwrap_or(vms_messages::DEFAULT_RETENTION_DAYS),
         );
         let sql = format!(
-            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TENANT_COLS}"
+            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TENANT_COLS}"
         );
         let row = unique_as_conflict(
             client
@@ -47,6 +50,7 @@ impl Store {
                         &req.allowed_detectors,
                         &req.expires_at,
                         &req.ack_sla_seconds.map(to_i32),
+                        &req.storage_quota_bytes.map(quota_param),
                     ],
                 )
                 .await,
@@ -148,13 +152,18 @@ impl Store {
             .ack_sla_seconds
             .unwrap_or(current.ack_sla_seconds)
             .map(to_i32);
+        let quota = req
+            .storage_quota_bytes
+            .unwrap_or(current.storage_quota_bytes)
+            .map(quota_param);
         let result = tx
             .query_one(
                 &format!(
                     "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4,
-                     allowed_detectors = $5, expires_at = $6, ack_sla_seconds = $7 WHERE id = $1 RETURNING {TENANT_COLS}"
+                     allowed_detectors = $5, expires_at = $6, ack_sla_seconds = $7, storage_quota_bytes = $8
+                     WHERE id = $1 RETURNING {TENANT_COLS}"
                 ),
-                &[&id.0, &name, &max, &days, &detectors, &expires_at, &sla],
+                &[&id.0, &name, &max, &days, &detectors, &expires_at, &sla, &quota],
             )
             .await;
         let row = unique_as_conflict(result, "name", || format!("a tenant named {name:?} exists"))?;
@@ -191,6 +200,11 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A quota as its column holds it (validated quotas fit; larger ones saturate).
+fn quota_param(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 /// Refuses writes for a tenant whose licence has ended.

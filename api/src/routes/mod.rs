@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cameras;
 pub mod cluster;
 pub mod events;
+pub mod holds;
 pub mod identity;
 pub mod notify;
 mod ranges;
@@ -75,7 +76,7 @@ macro_rules! routes {
 /// Registers every route of the API.
 pub fn register(sink: &mut impl RouteSink) {
     use self::{
-        audit as a, cameras as c, events as e, identity as i, notify as n, rules as r,
+        audit as a, cameras as c, events as e, holds as h, identity as i, notify as n, rules as r,
         tenants as t, tickets as k,
     };
     routes! { sink;
@@ -116,6 +117,10 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/cameras/{id}/storage" => c::camera_storage,
         GET "/api/v1/segments/{id}" => c::get_segment,
         GET "/api/v1/segments/{id}/media" => c::segment_media,
+        POST "/api/v1/holds" => h::create_hold,
+        GET "/api/v1/holds" => h::list_holds,
+        GET "/api/v1/holds/{id}" => h::get_hold,
+        DELETE "/api/v1/holds/{id}" => h::release_hold,
         POST "/api/v1/cameras/{id}/rules" => r::create_rule,
         GET "/api/v1/cameras/{id}/rules" => r::list_rules,
         GET "/api/v1/detectors" => r::list_detectors,
@@ -140,6 +145,7 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/events/{id}" => e::get_event,
         GET "/api/v1/events/{id}/snapshot" => e::event_snapshot,
         GET "/api/v1/events/{id}/similar" => e::similar_events,
+        POST "/api/v1/events/{id}/hold" => h::hold_event,
     }
 }
 

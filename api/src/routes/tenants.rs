@@ -131,6 +131,7 @@ mod tests {
                 allowed_detectors: req.allowed_detectors,
                 expires_at: req.expires_at,
                 ack_sla_seconds: req.ack_sla_seconds,
+                storage_quota_bytes: req.storage_quota_bytes,
                 created_at: chrono::Utc::now(),
             };
             self.tenants().insert(tenant.id, tenant.clone());

@@ -32,6 +32,10 @@ pub struct ClusterConfig {
     pub placement: bool,
     /// Take the cameras placed here without recording them (control-plane scale tests only).
     pub fake_cameras: bool,
+    /// With placement, mirror every fragment to the camera's standby node as it is written (the
+    /// recovery point after a node dies); off, a dead node's footage not yet in the object store
+    /// waits for the node (its disk) to come back.
+    pub mirror: bool,
     /// Port of this node's ractor_cluster link server (0: no links; calls go over NATS).
     pub link_port: u16,
     /// Host name or address other nodes reach this node's link server at.
@@ -64,6 +68,7 @@ impl Default for ClusterConfig {
             max_cameras: 0,
             placement: false,
             fake_cameras: false,
+            mirror: true,
             max_handovers: 16,
             reconcile_seconds: 30,
             link_port: 4370,

@@ -33,6 +33,8 @@ pub enum Permission {
     CamerasWrite,
     /// Read the segment index and download recordings.
     RecordingsRead,
+    /// Place and release evidence holds on recordings (and mark events as held).
+    RecordingsHold,
     /// Read analytics events and their snapshots.
     EventsRead,
     /// Read analytics rules.
@@ -71,12 +73,13 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 23] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
         Self::CamerasWrite,
         Self::RecordingsRead,
+        Self::RecordingsHold,
         Self::EventsRead,
         Self::RulesRead,
         Self::RulesWrite,
@@ -104,6 +107,7 @@ impl Permission {
             Self::CamerasRead => "cameras:read",
             Self::CamerasWrite => "cameras:write",
             Self::RecordingsRead => "recordings:read",
+            Self::RecordingsHold => "recordings:hold",
             Self::EventsRead => "events:read",
             Self::RulesRead => "rules:read",
             Self::RulesWrite => "rules:write",
@@ -171,6 +175,7 @@ impl Role {
                     | CamerasRead
                     | CamerasWrite
                     | RecordingsRead
+                    | RecordingsHold
                     | EventsRead
                     | RulesRead
                     | RulesWrite
@@ -186,8 +191,10 @@ impl Role {
                     | Session
             ),
             Self::Operator => {
-                matches!(permission, TicketsWrite | NotificationsRead)
-                    || Self::Viewer.permits(permission)
+                matches!(
+                    permission,
+                    TicketsWrite | NotificationsRead | RecordingsHold
+                ) || Self::Viewer.permits(permission)
             }
             Self::Viewer => matches!(
                 permission,

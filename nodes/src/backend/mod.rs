@@ -8,6 +8,7 @@ mod cameras;
 mod cluster;
 mod credentials;
 mod events;
+mod holds;
 mod notify;
 mod rules;
 mod tenants;
@@ -30,8 +31,8 @@ use vms_actors::NodeMsg;
 use vms_actors::Ownership;
 use vms_api::{
     ApiError, AuditService, CameraPage, CameraService, ClusterService, CredentialService,
-    EventService, HealthService, NotificationService, Page, RuleService, SegmentSource, TenantPage,
-    TenantService, TicketService, UserService,
+    EventService, HealthService, HoldService, NotificationService, Page, RuleService,
+    SegmentSource, TenantPage, TenantService, TicketService, UserService,
 };
 use vms_messages::EventFilter;
 use vms_messages::{
@@ -45,6 +46,7 @@ use vms_messages::{Change, Principal, TicketAction, TicketPage, TicketState, Tic
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
+use vms_messages::{Hold, HoldCreate, HoldPage};
 use vms_store::Store;
 use vms_store::StoreError;
 
