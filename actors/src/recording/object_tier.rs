@@ -119,6 +119,20 @@ impl ObjectTier {
         }
     }
 
+    /// Every key under `prefix` with when it was stored (for benchmarks and audits).
+    pub async fn stored_at(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, ObjectTierError> {
+        use futures_util::TryStreamExt;
+        let prefix = ObjectPath::from(prefix);
+        self.store
+            .list(Some(&prefix))
+            .map_ok(|m| (m.location.to_string(), m.last_modified))
+            .try_collect()
+            .await
+    }
+
     /// Every key under `prefix` with its size (for tests and audits).
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ObjectTierError> {
         use futures_util::TryStreamExt;
