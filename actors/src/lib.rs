@@ -68,6 +68,9 @@ pub use cluster::membership::Membership;
 pub use cluster::mirror::{LinkMirror, StandbyState, mirror_payload, receive as receive_mirrored};
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
 pub use cluster::plan::rendezvous;
+pub use cluster::segment_read::{
+    MAX_READ as MAX_LINK_READ, linked, read_remote as read_segment_over_link,
+};
 pub use cluster_auth::{ClusterAuth, sign as sign_change, unsigned_change};
 pub use recording::mirrored::{drop_uploaded_days, index_mirrored};
 

@@ -7,6 +7,36 @@ use tokio_postgres::NoTls;
 use vms_messages::{TenantCreate, TenantScope, TicketAction, UserId};
 use vms_store::{ScratchDatabase, detection, tenant_with_camera, test_server};
 
+/// An event of `rule` three days old whose ticket was closed as long ago.
+async fn closed_long_ago(
+    store: &vms_store::Store,
+    sql: &tokio_postgres::Client,
+    camera: &vms_messages::Camera,
+    rule: &str,
+) -> anyhow::Result<vms_messages::Event> {
+    let event = detection(camera, rule, 3);
+    let ticket = store
+        .insert_event(&event, None, None, None)
+        .await?
+        .ticket_id
+        .expect("a ticket");
+    store
+        .move_ticket(
+            TenantScope::All,
+            ticket,
+            TicketAction::Close,
+            ("operator", UserId::new()),
+            None,
+        )
+        .await?;
+    sql.execute(
+        "UPDATE tickets SET updated_at = now() - interval '3 days' WHERE id = $1",
+        &[&ticket],
+    )
+    .await?;
+    Ok(event)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> anyhow::Result<()> {
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
@@ -23,48 +53,9 @@ async fn records_expire_with_the_licence_and_the_audit_log_is_kept_longest() -> 
             },
         )
         .await?;
-        // An old event whose ticket was closed long ago.
-        let old_closed = detection(&camera, "door", 3);
-        let closed = store
-            .insert_event(&old_closed, None, None, None)
-            .await?
-            .ticket_id
-            .expect("a ticket");
-        store
-            .move_ticket(
-                TenantScope::All,
-                closed,
-                TicketAction::Close,
-                ("operator", UserId::new()),
-                None,
-            )
-            .await?;
-        sql.execute(
-            "UPDATE tickets SET updated_at = now() - interval '3 days' WHERE id = $1",
-            &[&closed],
-        )
-        .await?;
-        // The same, but the event is marked as held.
-        let old_held = detection(&camera, "vault", 3);
-        let held_ticket = store
-            .insert_event(&old_held, None, None, None)
-            .await?
-            .ticket_id
-            .expect("a ticket");
-        store
-            .move_ticket(
-                TenantScope::All,
-                held_ticket,
-                TicketAction::Close,
-                ("operator", UserId::new()),
-                None,
-            )
-            .await?;
-        sql.execute(
-            "UPDATE tickets SET updated_at = now() - interval '3 days' WHERE id = $1",
-            &[&held_ticket],
-        )
-        .await?;
+        // An old event whose ticket was closed long ago, and the same marked as held.
+        let old_closed = closed_long_ago(&store, &sql, &camera, "door").await?;
+        let old_held = closed_long_ago(&store, &sql, &camera, "vault").await?;
         let (hold, created) = store
             .hold_event(TenantScope::Tenant(tenant.id), old_held.id, "operator")
             .await?;

@@ -4,6 +4,9 @@
 //! never as mirrored. Once the standby is gone, placement chooses another node, and the status is
 //! in sync again, with the new standby.
 //!
+//! A third node, neither owner nor standby, serves the owner's segment from the owner's disk over
+//! the cluster link (there is no object store here).
+//!
 //! The index never claims a copy the standby does not hold: whenever it is read, every byte it
 //! counts as on the standby (`segments.mirrored_to`, `mirrored_bytes`) is on that node's disk, equal
 //! to the owner's; segments recorded while the standby was frozen count none of their later
@@ -100,6 +103,33 @@ async fn a_lost_standby_shows_in_the_cameras_status_and_is_replaced() -> anyhow:
     println!(
         "standby: {whole} of {} segments wholly on the standby before the freeze",
         before.len()
+    );
+    // A node that neither records the camera nor holds its copy serves the segment from the
+    // owner's disk over the link (no object store here), whole.
+    let third = cluster
+        .running()
+        .into_iter()
+        .find(|n| *n != owner && *n != standby_name)
+        .expect("a third node");
+    let (id, path): (i64, String) = {
+        let row = cluster
+            .db()
+            .query_one(
+                "SELECT id, path FROM segments WHERE camera_id = $1::text::uuid AND node = $2
+                 ORDER BY seq DESC LIMIT 1",
+                &[&camera, &owner_id],
+            )
+            .await?;
+        (row.get(0), row.get(1))
+    };
+    let served = cluster.segment_media(id, &third).await?;
+    assert!(
+        served == std::fs::read(&path)?,
+        "segment {id} through {third} differs from the owner's file"
+    );
+    println!(
+        "standby: segment {id} ({} bytes) served by {third} from {owner}'s disk",
+        served.len()
     );
 
     cluster.freeze(&standby_name);

@@ -18,6 +18,7 @@
 
 use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{self, StandbyState};
+use crate::cluster::segment_read;
 use crate::context::NodeContext;
 use crate::recording::camera::{CameraMsg, camera_actor_name};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -52,6 +53,10 @@ pub enum NodeRpcMsg {
     /// `ok` once durable here, or with why not.
     #[rpc]
     MirrorFragment(Vec<u8>, RpcReplyPort<String>),
+    /// A byte range of a segment this node holds the only reachable copy of, for a node serving
+    /// it (`cluster::segment_read`): `0` and the bytes, or `1` and why not.
+    #[rpc]
+    ReadSegment(Vec<u8>, RpcReplyPort<Vec<u8>>),
 }
 
 /// Answers [`NodeRpcMsg`] calls for this node.
@@ -92,6 +97,12 @@ impl Actor for NodeRpc {
                 let (ctx, standby) = (Arc::clone(&state.ctx), Arc::clone(&state.standby));
                 tokio::spawn(async move {
                     let _ = reply.send(mirror::receive(ctx, standby, payload).await);
+                });
+            }
+            NodeRpcMsg::ReadSegment(request, reply) => {
+                let ctx = Arc::clone(&state.ctx);
+                tokio::spawn(async move {
+                    let _ = reply.send(segment_read::answer(&ctx, &request).await);
                 });
             }
             NodeRpcMsg::CameraStatus(camera, reply) => {

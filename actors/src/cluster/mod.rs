@@ -11,4 +11,5 @@ pub(crate) mod mirror;
 pub(crate) mod placement;
 pub(crate) mod plan;
 pub(crate) mod resync;
+pub(crate) mod segment_read;
 pub(crate) mod self_fence;

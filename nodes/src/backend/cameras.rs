@@ -146,7 +146,26 @@ impl CameraService for NodeBackend {
                 }),
             });
         }
-        tracing::info!(segment = id, node = %file.segment.node, "no copy of the segment reachable from this node");
+        // The only copy is on the recording node's disk: read it from there over the link.
+        let holder = file.segment.node.clone();
+        if file.on_disk && holder != self.ctx.node_id() {
+            if !vms_actors::linked(&holder) {
+                tracing::info!(segment = id, node = %holder, "the only copy of the segment is on a node this node cannot reach");
+                return Err(ApiError::unavailable(format!(
+                    "the only copy of this segment is on node {holder}, which is unreachable now"
+                )));
+            }
+            return Ok(SegmentSource::Remote {
+                len: u64::try_from(file.segment.bytes).unwrap_or(0),
+                container: file.segment.media.container,
+                reader: Arc::new(LinkRange {
+                    node: holder,
+                    id,
+                    runtime: self.runtime.clone(),
+                }),
+            });
+        }
+        tracing::info!(segment = id, node = %holder, "no copy of the segment reachable from this node");
         Err(ApiError::not_found("segment file"))
     }
 
@@ -245,5 +264,43 @@ impl vms_api::RangeReader for ObjectRange {
                 Err(ApiError::internal())
             }
         }
+    }
+}
+
+/// A segment read over the cluster link from the node holding its only copy.
+struct LinkRange {
+    node: String,
+    id: i64,
+    runtime: Handle,
+}
+
+#[async_trait]
+impl vms_api::RangeReader for LinkRange {
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, ApiError> {
+        let mut out = Vec::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0));
+        let mut at = range.start;
+        while at < range.end {
+            let end = range.end.min(at + vms_actors::MAX_LINK_READ);
+            let (node, id) = (self.node.clone(), self.id);
+            let read = self
+                .runtime
+                .spawn(async move { vms_actors::read_segment_over_link(&node, id, at..end).await });
+            match read.await {
+                Ok(Ok(bytes)) => out.extend_from_slice(&bytes),
+                Ok(Err(why)) => {
+                    tracing::warn!(segment = self.id, node = %self.node, why, "cannot read a segment over the link");
+                    return Err(ApiError::unavailable(format!(
+                        "node {} holding this segment cannot serve it now",
+                        self.node
+                    )));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "link read task failed");
+                    return Err(ApiError::internal());
+                }
+            }
+            at = end;
+        }
+        Ok(bytes::Bytes::from(out))
     }
 }
