@@ -1,7 +1,8 @@
 //! Benchmark, not a test (ignored unless asked for): what mirroring every fragment to the camera's
-//! standby costs, with two nodes that each record half of the cameras and are the other half's
-//! standby. The same cluster runs twice in one run, mirroring off (`cluster.mirror = false`: the
-//! baseline, recording only) and on, each measured over the same window after a warm-up:
+//! standby, with two nodes that each record half of the cameras and are the other half's
+//! standby. The same cluster runs in rounds, mirroring off (`cluster.mirror = false`: the
+//! baseline, recording only) then on, each measured over the same window after a warm-up; the
+//! figures are the means over the rounds (a shared 2-core machine is noisy):
 //! - CPU of both node processes (and of PostgreSQL, which records each segment's copy count), per
 //!   camera-minute; the cost of mirroring is on − off, as a ratio of recording (goal ≤ 0.3×);
 //! - bytes the nodes sent each other over their cluster links (TCP payload acknowledged, read with
@@ -10,7 +11,7 @@
 //!
 //! `cargo build --release -p vms-node && cargo test --release -p vms-chaos-tests --test mirror_cost
 //! -- --ignored --nocapture` (`VMS_CHAOS_MIRROR_CAMERAS`, default 16; `VMS_CHAOS_MIRROR_SECONDS`,
-//! default 30).
+//! default 30; `VMS_CHAOS_MIRROR_ROUNDS`, default 3).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use vms_chaos_tests::{Cluster, ClusterOptions, size};
 use vms_node::{cpu_seconds, cpu_seconds_between, cpu_seconds_by_process};
 
 /// What one run measured.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Figures {
     /// CPU seconds of the node processes per camera-minute.
     nodes: f64,
@@ -126,10 +127,27 @@ async fn measure(mirror: bool, cameras: usize, seconds: u64) -> anyhow::Result<F
 async fn mirroring_costs_against_recording() -> anyhow::Result<()> {
     let cameras = size("MIRROR_CAMERAS", 16);
     let seconds = u64::try_from(size("MIRROR_SECONDS", 30))?;
-    let off = measure(false, cameras, seconds).await?;
-    let on = measure(true, cameras, seconds).await?;
+    let rounds = size("MIRROR_ROUNDS", 3);
+    let (mut off, mut on) = (Figures::default(), Figures::default());
+    for round in 1..=rounds {
+        for (mirror, sum) in [(false, &mut off), (true, &mut on)] {
+            let f = measure(mirror, cameras, seconds).await?;
+            println!(
+                "  round {round}, mirroring {}: nodes {:.4}, with PostgreSQL {:.4} CPU-s per camera-minute",
+                if mirror { "on" } else { "off" },
+                f.nodes,
+                f.with_postgres
+            );
+            sum.nodes += f.nodes / rounds as f64;
+            sum.with_postgres += f.with_postgres / rounds as f64;
+            sum.link += f.link / rounds as f64;
+            sum.stream += f.stream / rounds as f64;
+        }
+    }
     let mib = |b: f64| b / f64::from(1 << 20);
-    println!("mirror_cost: {cameras} cameras on 2 nodes, {seconds} s windows");
+    println!(
+        "mirror_cost: {cameras} cameras on 2 nodes, {seconds} s windows, means of {rounds} rounds"
+    );
     println!(
         "  CPU-s per camera-minute, nodes: off {:.4}, on {:.4}; mirroring/recording = {:.2}",
         off.nodes,
