@@ -2,7 +2,7 @@
 //! once, whichever tiers hold it). Beyond it the oldest segments not under a hold go first.
 
 use crate::holds::not_held;
-use crate::segments::{SEGMENT_COLS, segment_from_row};
+use crate::segments::SEGMENT_COLS;
 use crate::{SegmentFile, Store, StoreError};
 use vms_messages::TenantId;
 
@@ -16,30 +16,27 @@ impl Store {
         node: &str,
         limit: i64,
     ) -> Result<Vec<SegmentFile>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "WITH over AS (
-                       SELECT s.tenant_id, sum(s.bytes) - t.storage_quota_bytes AS excess
-                       FROM segments s JOIN tenants t ON t.id = s.tenant_id
-                       WHERE t.storage_quota_bytes IS NOT NULL
-                       GROUP BY s.tenant_id, t.storage_quota_bytes
-                       HAVING sum(s.bytes) > t.storage_quota_bytes),
-                     ranked AS (
-                       SELECT s.id, o.excess,
-                              sum(s.bytes) OVER (PARTITION BY s.tenant_id ORDER BY s.start_ts, s.id) - s.bytes AS older
-                       FROM segments s JOIN over o ON o.tenant_id = s.tenant_id
-                       WHERE {not_held})
-                     SELECT {SEGMENT_COLS} FROM segments
-                     WHERE node = $1 AND id IN (SELECT id FROM ranked WHERE older < excess)
-                     ORDER BY start_ts LIMIT $2",
-                    not_held = not_held()
-                ),
-                &[&node, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(segment_from_row).collect())
+        self.segment_files(
+            &format!(
+                "WITH over AS (
+                   SELECT s.tenant_id, sum(s.bytes) - t.storage_quota_bytes AS excess
+                   FROM segments s JOIN tenants t ON t.id = s.tenant_id
+                   WHERE t.storage_quota_bytes IS NOT NULL
+                   GROUP BY s.tenant_id, t.storage_quota_bytes
+                   HAVING sum(s.bytes) > t.storage_quota_bytes),
+                 ranked AS (
+                   SELECT s.id, o.excess,
+                          sum(s.bytes) OVER (PARTITION BY s.tenant_id ORDER BY s.start_ts, s.id) - s.bytes AS older
+                   FROM segments s JOIN over o ON o.tenant_id = s.tenant_id
+                   WHERE {not_held})
+                 SELECT {SEGMENT_COLS} FROM segments
+                 WHERE node = $1 AND id IN (SELECT id FROM ranked WHERE older < excess)
+                 ORDER BY start_ts LIMIT $2",
+                not_held = not_held()
+            ),
+            &[&node, &limit],
+        )
+        .await
     }
 
     /// Bytes of footage `tenant` keeps over all tiers (each segment once), for its quota.

@@ -328,21 +328,18 @@ impl Store {
         node: &str,
         limit: i64,
     ) -> Result<Vec<SegmentFile>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT s.*
-                     FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
-                     WHERE s.node = $1 AND s.end_ts < now() - make_interval(days => {KEPT_DAYS})
-                       AND {not_held}
-                     ORDER BY s.start_ts LIMIT $2",
-                    not_held = not_held()
-                ),
-                &[&node, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(segment_from_row).collect())
+        self.segment_files(
+            &format!(
+                "SELECT s.*
+                 FROM segments s JOIN cameras c ON c.id = s.camera_id JOIN tenants t ON t.id = s.tenant_id
+                 WHERE s.node = $1 AND s.end_ts < now() - make_interval(days => {KEPT_DAYS})
+                   AND {not_held}
+                 ORDER BY s.start_ts LIMIT $2",
+                not_held = not_held()
+            ),
+            &[&node, &limit],
+        )
+        .await
     }
 
     /// The oldest segments recorded by `node` that no hold keeps (disk pressure).
@@ -351,18 +348,15 @@ impl Store {
         node: &str,
         limit: i64,
     ) -> Result<Vec<SegmentFile>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {SEGMENT_COLS} FROM segments s WHERE node = $1 AND {not_held}
-                     ORDER BY start_ts LIMIT $2",
-                    not_held = not_held()
-                ),
-                &[&node, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(segment_from_row).collect())
+        self.segment_files(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments s WHERE node = $1 AND {not_held}
+                 ORDER BY start_ts LIMIT $2",
+                not_held = not_held()
+            ),
+            &[&node, &limit],
+        )
+        .await
     }
 
     /// Removes index rows (after their files are scheduled for deletion).
@@ -472,6 +466,23 @@ impl Store {
             .await?
             .iter()
             .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+impl Store {
+    /// The segment rows a query of [`SEGMENT_COLS`] (or `s.*`) returns.
+    pub(crate) async fn segment_files(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(sql, params)
+            .await?
+            .iter()
+            .map(segment_from_row)
             .collect())
     }
 }

@@ -2,7 +2,7 @@
 //! once uploaded, and where each camera's footage is kept.
 
 use super::*;
-use crate::segments::{SEGMENT_COLS, segment_from_row};
+use crate::segments::SEGMENT_COLS;
 use vms_messages::CameraStorage;
 
 impl Store {
@@ -46,17 +46,14 @@ impl Store {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<SegmentFile>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {SEGMENT_COLS} FROM segments WHERE node = $1 AND {condition}
-                     ORDER BY end_ts LIMIT $3"
-                ),
-                &[&node, &before, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(segment_from_row).collect())
+        self.segment_files(
+            &format!(
+                "SELECT {SEGMENT_COLS} FROM segments WHERE node = $1 AND {condition}
+                 ORDER BY end_ts LIMIT $3"
+            ),
+            &[&node, &before, &limit],
+        )
+        .await
     }
 
     /// Records that segment `id` is in the object store under `key`; false when its row is gone
