@@ -36,7 +36,7 @@ pub use media::fmp4::{
 pub use media::fmp4_scan::{ScannedFragments, scan as scan_fragments};
 pub use media::fragmenter::{ClosedFragments, FMP4_EXT, FragmentError, FragmentRecorder};
 pub use media::ingest::FailureKind;
-pub use media::layout::SegmentLayout;
+pub use media::layout::{SegmentLayout, is_within};
 pub use media::mirror::{MirrorChunk, MirrorSink};
 pub use media::nal::{annex_b_units, append_length_prefixed};
 pub use media::recovery::{RecoveredFile, recover_file};

@@ -126,12 +126,17 @@ pub async fn local_status(camera: CameraId) -> Option<CameraStatus> {
     ractor::call_t!(actor, CameraMsg::GetStatus, 2000).ok()
 }
 
+/// The `NodeRpc` actor of `node` across this node's link to it, when there is a link.
+pub(crate) fn link_to(node: &str) -> Option<ActorRef<NodeRpcMsg>> {
+    ractor::pg::get_members(&group(node))
+        .into_iter()
+        .find(|c| !c.get_id().is_local())
+        .map(Into::into)
+}
+
 /// The live status of `camera` from `node` over its link; `None` without a link or an answer.
 pub async fn camera_status(node: &str, camera: CameraId) -> Option<CameraStatus> {
-    let cell = ractor::pg::get_members(&group(node))
-        .into_iter()
-        .find(|c| !c.get_id().is_local())?;
-    let actor: ActorRef<NodeRpcMsg> = cell.into();
+    let actor = link_to(node)?;
     let json = ractor::call_t!(
         actor,
         NodeRpcMsg::CameraStatus,

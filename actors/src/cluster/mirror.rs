@@ -9,12 +9,11 @@
 //! sends it again from the file once the segment is closed, or the whole segment to a new standby,
 //! and records in the index what the standby acknowledged.
 
-use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, group};
+use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, link_to};
 use crate::cluster::resync::{RESYNC_EVERY, Resync};
 use crate::context::NodeContext;
 use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorHealth, MirrorSink};
 use crate::metrics;
-use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -106,11 +105,7 @@ pub(crate) async fn send(
         return Err("too_large");
     }
     let file = chunk.file.to_string_lossy();
-    let cell = ractor::pg::get_members(&group(standby))
-        .into_iter()
-        .find(|c| !c.get_id().is_local())
-        .ok_or("no_link")?;
-    let actor: ActorRef<NodeRpcMsg> = cell.into();
+    let actor = link_to(standby).ok_or("no_link")?;
     let answer = ractor::call_t!(
         actor,
         NodeRpcMsg::MirrorFragment,

@@ -12,7 +12,7 @@
 
 use crate::cluster::mirror::send;
 use crate::context::NodeContext;
-use crate::media::layout::seq_of;
+use crate::media::layout::{read_range, seq_of};
 use crate::media::mirror::MirrorChunk;
 use crate::metrics;
 use std::collections::HashMap;
@@ -174,19 +174,6 @@ fn relative(path: &Path) -> PathBuf {
     let mut parts: Vec<_> = path.components().rev().take(2).collect();
     parts.reverse();
     parts.iter().collect()
-}
-
-/// Reads `range` of `path`.
-async fn read_range(path: PathBuf, range: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
-    tokio::task::spawn_blocking(move || {
-        use std::os::unix::fs::FileExt;
-        let file = std::fs::File::open(&path)?;
-        let mut buf = vec![0; usize::try_from(range.end - range.start).unwrap_or(0)];
-        file.read_exact_at(&mut buf, range.start)?;
-        Ok(buf)
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 /// Sends bytes `from..` of `segment` to `standby`; how far it acknowledged, and why it stopped

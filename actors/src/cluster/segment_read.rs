@@ -5,12 +5,11 @@
 //! path), and answers only for a segment it recorded and keeps on its disk, inside its segment
 //! folder, at most [`MAX_READ`] bytes at a time (the links carry at most 16 MiB).
 
-use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, group};
+use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, link_to};
 use crate::context::NodeContext;
-use ractor::ActorRef;
+use crate::media::layout::{is_within, read_range};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use std::path::Component;
 use vms_messages::TenantScope;
 
 /// Most bytes one read asks for.
@@ -63,47 +62,26 @@ async fn read_local(ctx: &NodeContext, payload: &[u8]) -> Result<Vec<u8>, String
     if req.end > u64::try_from(file.segment.bytes).unwrap_or(0) {
         return Err(format!("range past the end of segment {}", req.id));
     }
-    let inside = file.path.starts_with(ctx.config.segments_dir())
-        && !file
-            .path
-            .components()
-            .any(|c| matches!(c, Component::ParentDir));
-    if !inside {
+    if !is_within(&file.path, &ctx.config.segments_dir()) {
         tracing::error!(path = %file.path.display(), "segment path outside the data folder refused");
         return Err(format!(
             "segment {} is not in this node's segment folder",
             req.id
         ));
     }
-    let path = file.path.clone();
-    tokio::task::spawn_blocking(move || {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::File::open(&path)?;
-        let mut buf = vec![0; usize::try_from(req.end - req.start).unwrap_or(0)];
-        f.read_exact_at(&mut buf, req.start)?;
-        Ok::<_, std::io::Error>(buf)
-    })
-    .await
-    .map_err(|e| format!("read task: {e}"))?
-    .map_err(|e| format!("cannot read segment {}: {e}", req.id))
-}
-
-/// The link actor of `node`, when this node has a link to it.
-fn link(node: &str) -> Option<ActorRef<NodeRpcMsg>> {
-    ractor::pg::get_members(&group(node))
-        .into_iter()
-        .find(|c| !c.get_id().is_local())
-        .map(Into::into)
+    read_range(file.path, req.start..req.end)
+        .await
+        .map_err(|e| format!("cannot read segment {}: {e}", req.id))
 }
 
 /// Whether this node has a link to `node` now.
 pub fn linked(node: &str) -> bool {
-    link(node).is_some()
+    link_to(node).is_some()
 }
 
 /// Bytes `range` (at most [`MAX_READ`]) of segment `id`, read from `node` over its link; why not.
 pub async fn read_remote(node: &str, id: i64, range: Range<u64>) -> Result<Vec<u8>, String> {
-    let actor = link(node).ok_or_else(|| format!("no link to node {node}"))?;
+    let actor = link_to(node).ok_or_else(|| format!("no link to node {node}"))?;
     let request = serde_json::to_vec(&ReadRequest {
         id,
         start: range.start,

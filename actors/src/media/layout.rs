@@ -36,6 +36,31 @@ pub fn remove_path(path: &Path) {
     }
 }
 
+/// Whether `path` lies inside `dir`, with no `..` on the way (a path read from the index is served
+/// or read only then).
+pub fn is_within(path: &Path, dir: &Path) -> bool {
+    path.starts_with(dir)
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
+/// Reads bytes `range` of the file at `path`, off the async runtime.
+pub(crate) async fn read_range(
+    path: PathBuf,
+    range: std::ops::Range<u64>,
+) -> std::io::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(&path)?;
+        let mut buf = vec![0; usize::try_from(range.end - range.start).unwrap_or(0)];
+        file.read_exact_at(&mut buf, range.start)?;
+        Ok(buf)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// Sequence number of a segment file, from its name (`0000000042.ts`).
 pub(crate) fn seq_of(path: &Path) -> Option<i64> {
     path.file_stem()?.to_str()?.parse().ok()

@@ -183,14 +183,10 @@ impl NodeBackend {
     /// Whether `path` is under this node's segment folder or its standby copies (only those are
     /// served, whatever the index says).
     fn serves_path(&self, path: &std::path::Path) -> bool {
-        let data = &self.ctx.config.data_dir;
-        let inside = path.starts_with(self.ctx.config.segments_dir())
-            || path.starts_with(data.join("mirror"));
-        if !inside
-            || path
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
+        let config = &self.ctx.config;
+        let inside = vms_actors::is_within(path, &config.segments_dir())
+            || vms_actors::is_within(path, &config.data_dir.join("mirror"));
+        if !inside {
             tracing::error!(path = %path.display(), "segment path outside the data folder refused");
             return false;
         }
