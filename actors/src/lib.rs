@@ -12,6 +12,7 @@ mod clock;
 mod cluster;
 mod cluster_auth;
 mod context;
+mod export_signing;
 mod media;
 mod metrics;
 mod notify;
@@ -30,6 +31,12 @@ pub use metrics::EVENTS_DEAD_LETTERS;
 pub use ownership::Ownership;
 
 // Media: pure muxing and recording, no actors.
+pub use export_signing::{
+    ExportSigner, Verified, VerifyError, canonical, digest, hex, verify as verify_export,
+};
+pub use media::export_mp4::{
+    EXPORT_TIMESCALE, ExportError, Mp4Builder, SampleRun, ScannedSegment, scan_segment,
+};
 pub use media::fmp4::{
     Fmp4Error, Sample, VIDEO_TIMESCALE, VideoCodec, VideoTrack, avc_record, fragment, init_segment,
 };
@@ -41,6 +48,8 @@ pub use media::mirror::{MirrorChunk, MirrorSink};
 pub use media::nal::{annex_b_units, append_length_prefixed};
 pub use media::recovery::{RecoveredFile, recover_file};
 pub use media::rtsp::{IngestEnd, IngestError, IngestEvent, IngestOptions, record as record_rtsp};
+pub use media::snapshot::{SnapshotError, first_frame_jpeg};
+pub use media::vod::{VodError, rebase as rebase_decode_times};
 
 // Recording: tenants, cameras, their segmenters, retention.
 pub use recording::analysis::KeyframeAnalysis;

@@ -94,13 +94,10 @@ pub async fn record(
             .map(|p| p.email.clone())
             .or(note.actor)
             .unwrap_or_else(|| "anonymous".into()),
-        credential: principal.as_ref().map(|p| match p.credential {
-            Credential::Session(_) => "session".into(),
-            Credential::ApiKey(_) => "api_key".into(),
-        }),
+        credential: principal.as_ref().map(|p| p.credential.kind().into()),
         api_key_id: principal.as_ref().and_then(|p| match p.credential {
             Credential::ApiKey(k) => Some(k),
-            Credential::Session(_) => None,
+            _ => None,
         }),
         action,
         object_kind: object_kind(&pattern),

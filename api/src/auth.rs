@@ -24,7 +24,7 @@ use vms_messages::{ApiKey, Credential, Principal, Role, TokenPair, User, UserId}
 use vms_messages::{NewApiKey, SigningKey};
 
 /// Issuer of access tokens.
-const ISSUER: &str = "vms";
+pub(crate) const ISSUER: &str = "vms";
 /// Audience of access tokens.
 const AUDIENCE: &str = "vms-api";
 /// Start of every API key; the visible prefix is this plus 16 hex digits.
@@ -181,7 +181,7 @@ impl Authenticator {
         Ok(keys)
     }
 
-    async fn keys(&self) -> Result<Vec<SigningKey>, ApiError> {
+    pub(crate) async fn keys(&self) -> Result<Vec<SigningKey>, ApiError> {
         let (keys, loaded) = self.cached_keys();
         if loaded.is_some_and(|at| at.elapsed() < KEY_CACHE) && !keys.is_empty() {
             return Ok(keys);
@@ -190,7 +190,7 @@ impl Authenticator {
     }
 
     /// The key for `kid`, re-reading the keys (at most every few seconds) when it is unknown.
-    async fn key_for(&self, kid: &str) -> Result<Option<SigningKey>, ApiError> {
+    pub(crate) async fn key_for(&self, kid: &str) -> Result<Option<SigningKey>, ApiError> {
         let keys = self.keys().await?;
         if let Some(k) = keys.iter().find(|k| k.kid == kid) {
             return Ok(Some(k.clone()));
@@ -342,6 +342,8 @@ impl Authenticator {
                 .await?
                 .is_some_and(|u| u.id == principal.user_id),
             Credential::ApiKey(id) => self.backend.api_key_live(id).await?,
+            // Checked when presented; it expires within minutes.
+            Credential::StreamToken(_) => true,
         })
     }
 

@@ -19,6 +19,7 @@ use vms_messages::{AuditRecord, KeyCredentials, NewApiKey, NewUser, SigningKey, 
 use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
+use vms_messages::{Export, ExportCreate, ExportKey, ExportPage, SignedManifest, Timeline};
 use vms_messages::{Hold, HoldCreate, HoldPage};
 use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
@@ -75,6 +76,8 @@ services!(
     TenantService,
     CameraService,
     HoldService,
+    VideoService,
+    ExportService,
     EventService,
     RuleService,
     TicketService,
@@ -222,6 +225,91 @@ pub enum SegmentSource {
 pub trait RangeReader: Send + Sync + 'static {
     /// The bytes of `range` (within the object's length).
     async fn read(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, ApiError>;
+}
+
+/// Recorded video of one camera: HLS playback, the timeline, snapshots. Every method is given
+/// validated input, and answers 404 for a camera outside `scope`.
+#[async_trait::async_trait]
+pub trait VideoService: Send + Sync + 'static {
+    /// The camera's segments overlapping `from..to`, oldest first (the range is at most
+    /// [`vms_messages::MAX_PLAYBACK_HOURS`] long).
+    async fn playback_segments(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Segment>, ApiError>;
+
+    /// A segment of `camera` as an HLS media segment: its bytes from whichever copy is reachable,
+    /// with each fragment's decode time moved onto the camera's wall-clock timeline (so a
+    /// playlist of consecutive segments plays without discontinuities). Same length as the file.
+    async fn vod_segment(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        id: i64,
+    ) -> Result<(bytes::Bytes, SegmentContainer), ApiError>;
+
+    /// The camera's recorded spans, gaps (with why), events and `buckets` buckets over `from..to`.
+    async fn timeline(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        buckets: u32,
+    ) -> Result<Timeline, ApiError>;
+
+    /// A JPEG of the frame nearest `at` (the latest recorded one when `None`), decoded from the
+    /// keyframe that starts its fragment.
+    async fn snapshot(
+        &self,
+        scope: TenantScope,
+        camera: CameraId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<u8>, ApiError>;
+}
+
+/// Exports and their signed manifests. Every method is given validated input.
+#[async_trait::async_trait]
+pub trait ExportService: Send + Sync + 'static {
+    /// Starts an export (its cameras all within `scope`, else 404; its range within
+    /// `exports.max_hours`, else 400) and holds its footage.
+    async fn create_export(
+        &self,
+        scope: TenantScope,
+        req: ExportCreate,
+        created_by: String,
+    ) -> Result<Export, ApiError>;
+
+    /// A page of the exports within `scope`, newest first.
+    async fn list_exports(&self, scope: TenantScope, page: Page) -> Result<ExportPage, ApiError>;
+
+    /// One export with its progress.
+    async fn get_export(&self, scope: TenantScope, id: Uuid) -> Result<Export, ApiError>;
+
+    /// Deletes an export's files and releases the holds it placed.
+    async fn delete_export(&self, scope: TenantScope, id: Uuid) -> Result<Export, ApiError>;
+
+    /// Where a written export file is (409 while it is being written).
+    async fn export_file(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        camera: CameraId,
+    ) -> Result<SegmentSource, ApiError>;
+
+    /// A written file's signed manifest.
+    async fn export_manifest(
+        &self,
+        scope: TenantScope,
+        id: Uuid,
+        camera: CameraId,
+    ) -> Result<SignedManifest, ApiError>;
+
+    /// The cluster's export signing key (public half).
+    fn export_key(&self) -> ExportKey;
 }
 
 /// Detection events, their snapshots and look-alikes, and the live feed. Every method is given validated input.

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::ratelimit::RateLimiter;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use std::collections::HashMap;
@@ -345,7 +346,15 @@ async fn check(access: &Access, req: &ServiceRequest) -> Result<(), ApiError> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = guard.auth.authenticate(authorization).await?;
+    let principal = match stream_token(access, req, authorization) {
+        Some(token) => {
+            guard
+                .auth
+                .stream_principal(&token, req.match_info().get("id"))
+                .await?
+        }
+        None => guard.auth.authenticate(authorization).await?,
+    };
     guard
         .caller
         .check(&caller_key(&principal))
@@ -356,6 +365,22 @@ async fn check(access: &Access, req: &ServiceRequest) -> Result<(), ApiError> {
         return Err(ApiError::forbidden(need));
     }
     Ok(())
+}
+
+/// The stream token a request presents, where one is accepted: a `GET` (or `HEAD`) without an
+/// `Authorization` header, on a route that needs `video:playback` (every such route names the
+/// camera as `{id}`, which the token must name too).
+fn stream_token(
+    access: &Access,
+    req: &ServiceRequest,
+    authorization: Option<&str>,
+) -> Option<String> {
+    let media = *access == Access::Requires(Permission::VideoPlayback)
+        && matches!(*req.method(), Method::GET | Method::HEAD)
+        && authorization.is_none();
+    media
+        .then(|| crate::stream_token::token_param(req.query_string()))
+        .flatten()
 }
 
 /// The authenticated caller of a route (put there by [`authorize`]).

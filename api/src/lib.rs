@@ -11,9 +11,11 @@ mod auth;
 mod backend;
 mod error;
 mod guard;
+mod hls;
 mod openapi;
 mod ratelimit;
 mod routes;
+mod stream_token;
 
 // The modules are private: what the node and the tools use is re-exported here.
 pub use auth::{
@@ -22,8 +24,9 @@ pub use auth::{
 };
 pub use backend::{
     AuditService, Backend, CameraPage, CameraService, ClusterService, CredentialService,
-    EventService, HealthService, HoldService, NotificationService, Page, RangeReader, RuleService,
-    SegmentSource, TenantPage, TenantService, TicketService, UserService,
+    EventService, ExportService, HealthService, HoldService, NotificationService, Page,
+    RangeReader, RuleService, SegmentSource, TenantPage, TenantService, TicketService, UserService,
+    VideoService,
 };
 pub use error::ApiError;
 pub use guard::Guard;
@@ -98,7 +101,22 @@ pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<
                         "default-src 'none'; frame-ancestors 'none'",
                     )),
             )
-            .wrap(middleware::Logger::new("%r %s %Dms").log_target("vms_api::access"))
+            .wrap(
+                // The request line with any stream token's value replaced: no secret in the log.
+                middleware::Logger::new("%{request}xi %s %Dms")
+                    .custom_request_replace("request", |req| {
+                        let query = req.query_string();
+                        let sep = if query.is_empty() { "" } else { "?" };
+                        format!(
+                            "{} {}{sep}{} {:?}",
+                            req.method(),
+                            req.path(),
+                            stream_token::redact_query(query),
+                            req.version()
+                        )
+                    })
+                    .log_target("vms_api::access"),
+            )
             .configure(|cfg| configure(cfg, Arc::clone(&backend), guard.clone(), max_body))
             .default_service(web::to(routes::not_found))
     })

@@ -2,7 +2,9 @@
 //! operation's `security` entry is the permission the guard enforces (see [`crate::guard`]).
 
 use crate::routes;
-use crate::routes::{audit, cameras, events, holds, identity, notify, rules, tenants, tickets};
+use crate::routes::{
+    audit, cameras, events, exports, holds, identity, notify, rules, tenants, tickets, video,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -57,6 +59,18 @@ use utoipa::{Modify, OpenApi};
         holds::get_hold,
         holds::release_hold,
         holds::hold_event,
+        video::stream_token,
+        video::playlist,
+        video::vod_segment,
+        video::timeline,
+        video::snapshot,
+        exports::create_export,
+        exports::list_exports,
+        exports::get_export,
+        exports::delete_export,
+        exports::export_media,
+        exports::export_manifest,
+        exports::export_key,
         rules::list_detectors,
         rules::create_rule,
         rules::list_rules,
@@ -105,6 +119,24 @@ use utoipa::{Modify, OpenApi};
         vms_messages::Hold,
         vms_messages::HoldCreate,
         vms_messages::HoldPage,
+        vms_messages::StreamTokenRequest,
+        vms_messages::StreamToken,
+        vms_messages::Timeline,
+        vms_messages::TimelineSpan,
+        vms_messages::TimelineGap,
+        vms_messages::TimelineEvent,
+        vms_messages::TimelineBucket,
+        vms_messages::GapReason,
+        vms_messages::ExportCreate,
+        vms_messages::Export,
+        vms_messages::ExportFile,
+        vms_messages::ExportState,
+        vms_messages::ExportPage,
+        vms_messages::ExportManifest,
+        vms_messages::ManifestFile,
+        vms_messages::ManifestSegment,
+        vms_messages::SignedManifest,
+        vms_messages::ExportKey,
         vms_messages::Role,
         vms_messages::User,
         vms_messages::UserCreate,
@@ -165,6 +197,8 @@ use utoipa::{Modify, OpenApi};
         (name = "tenants", description = "tenants and their licences"),
         (name = "cameras", description = "cameras and their live status"),
         (name = "recordings", description = "recorded segments and evidence holds"),
+        (name = "video", description = "recorded video for players: HLS, timeline, snapshots, stream tokens"),
+        (name = "exports", description = "signed MP4 exports of recorded video"),
         (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),
         (name = "tickets", description = "tickets opened by events"),

@@ -2,8 +2,8 @@
 
 use crate::secrets::{read_secret, url_password, weak_secret};
 use crate::sections::{
-    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, NatsConfig, NotificationsConfig,
-    PostgresConfig, RecordingConfig, RetentionConfig, StorageConfig,
+    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, ExportsConfig, NatsConfig,
+    NotificationsConfig, PostgresConfig, RecordingConfig, RetentionConfig, StorageConfig,
 };
 use crate::{CONFIG_VERSION, ConfigError, invalid};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub notifications: NotificationsConfig,
     /// The object-storage tier.
     pub storage: StorageConfig,
+    /// Exports of recorded video.
+    pub exports: ExportsConfig,
 }
 
 /// How strict the node is about its own settings.
@@ -72,6 +74,7 @@ impl Default for NodeConfig {
             analytics: AnalyticsConfig::default(),
             notifications: NotificationsConfig::default(),
             storage: StorageConfig::default(),
+            exports: ExportsConfig::default(),
         }
     }
 }
@@ -116,6 +119,7 @@ impl NodeConfig {
         }
         self.notifications.validate()?;
         self.storage.validate()?;
+        self.exports.validate()?;
         self.retention.validate()
     }
 

@@ -30,6 +30,8 @@ pub struct Hold {
     pub reason: String,
     /// The event this hold keeps (with its footage), when it was made by marking an event.
     pub event_id: Option<Uuid>,
+    /// The export this hold keeps the footage of (released by deleting the export).
+    pub export_id: Option<Uuid>,
     /// Who placed it (the user's e-mail).
     pub created_by: String,
     /// When it was placed.

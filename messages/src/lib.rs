@@ -5,6 +5,7 @@ mod auth;
 mod camera;
 mod error;
 mod event;
+mod export;
 mod hold;
 mod ids;
 mod node;
@@ -16,6 +17,7 @@ pub mod subjects;
 mod tenant;
 mod ticket;
 pub mod validate;
+mod video;
 
 // `subjects` (NATS subject names) and `validate` (input checks) are public namespaces of functions;
 // the other modules are private and every wire type is re-exported here.
@@ -35,6 +37,10 @@ pub use error::{ErrorBody, ErrorDetail, FieldError};
 pub use event::{
     ESCALATION_KIND, Event, EventFilter, EventPage, EventView, SimilarEvent, SimilarEvents,
     escalation_event_id, event_id,
+};
+pub use export::{
+    Export, ExportCreate, ExportFile, ExportKey, ExportManifest, ExportPage, ExportState,
+    MANIFEST_FORMAT, MAX_EXPORT_CAMERAS, ManifestFile, ManifestSegment, SignedManifest,
 };
 pub use hold::{EVENT_HOLD_MARGIN_SECONDS, Hold, HoldCreate, HoldPage, MAX_HOLD_DAYS};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
@@ -60,6 +66,12 @@ pub use tenant::{
 };
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,
+};
+
+pub use video::{
+    DEFAULT_STREAM_TOKEN_SECONDS, GapReason, MAX_PLAYBACK_HOURS, MAX_STREAM_TOKEN_SECONDS,
+    MAX_TIMELINE_BUCKETS, MIN_STREAM_TOKEN_SECONDS, StreamToken, StreamTokenRequest, Timeline,
+    TimelineBucket, TimelineEvent, TimelineGap, TimelineSpan, validate_range,
 };
 
 /// Version of the wire format carried by NATS payloads; bumped on incompatible changes.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use vms_config::NodeConfig;
 use vms_node::{
     CtlArgs, DemoArgs, SimArgs, connect_store, init_tracing, run_ctl, run_demo, run_node, run_sim,
@@ -45,6 +45,18 @@ enum Command {
     },
     /// Work with a running node's API (tenants, cameras, users, API keys, audit).
     Ctl(CtlArgs),
+    /// Check an exported MP4 against its signed manifest, offline: the signature, then the file's
+    /// size and SHA-256. Exits 0 when both hold, 1 when not.
+    Verify {
+        /// The exported MP4.
+        file: PathBuf,
+        /// Its manifest (`manifest.json` from the export).
+        manifest: PathBuf,
+        /// The cluster's export key (base64, from `GET /api/v1/export-key`) the manifest must be
+        /// signed with; without it, any key the manifest names is accepted and printed.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -54,6 +66,39 @@ enum ConfigCommand {
         /// Config file.
         file: PathBuf,
     },
+}
+
+/// `vms verify`: prints what the export states, or why it does not verify (exit 1).
+fn verify(file: &Path, manifest: &Path, public_key: Option<&str>) -> anyhow::Result<()> {
+    let json = std::fs::read(manifest)
+        .with_context(|| format!("cannot read the manifest {}", manifest.display()))?;
+    let mp4 = std::fs::File::open(file)
+        .with_context(|| format!("cannot read the export {}", file.display()))?;
+    match vms_actors::verify_export(&json, std::io::BufReader::new(mp4), public_key) {
+        Ok(ok) => {
+            let m = &ok.manifest;
+            println!(
+                "OK: {} is export {} of camera {} ({}), {} to {}, {} bytes, SHA-256 {}, {} segments, exported by {} at {}, signed by key {}",
+                file.display(),
+                m.export_id,
+                m.camera_name,
+                m.camera_id,
+                m.from.to_rfc3339(),
+                m.to.to_rfc3339(),
+                m.file.bytes,
+                m.file.sha256,
+                m.segments.len(),
+                m.exported_by,
+                m.exported_at.to_rfc3339(),
+                ok.public_key
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -111,6 +156,11 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Verify {
+            file,
+            manifest,
+            public_key,
+        } => verify(&file, &manifest, public_key.as_deref()),
         Command::Ctl(args) => {
             init_tracing(cli.log_json, "warn");
             match runtime()?.block_on(run_ctl(args)) {

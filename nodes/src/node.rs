@@ -229,6 +229,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     );
     // ractor_cluster links to the other nodes (calls for the actors they run).
     let links = vms_actors::Links::start(&ctx, Arc::clone(&membership)).await;
+    // Exports this node was writing when it stopped will not finish: say so.
+    match ctx.store.fail_unfinished_exports(ctx.node_id()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            files = n,
+            "export files left unfinished by the last run marked failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot mark unfinished exports failed"),
+    }
     let backend = NodeBackend::new(BackendArgs {
         ctx: Arc::clone(&ctx),
         supervisor: supervisor.clone(),

@@ -120,6 +120,9 @@ fn example_body(op: &Op, objects: &Objects) -> Option<Value> {
         "update_channel" => json!({"enabled": false}),
         "create_hold" => json!({"camera_id": objects.camera, "reason": format!("case {n}"),
             "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:05:00Z"}),
+        "create_export" => json!({"camera_id": objects.camera, "reason": format!("case {n}"),
+            "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:05:00Z"}),
+        "stream_token" => json!({"ttl_seconds": 60}),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
@@ -158,6 +161,7 @@ struct Objects {
     channel: String,
     delivery: String,
     hold: String,
+    export: String,
     /// A node of the cluster (not a tenant's: only platform admins may touch it).
     node: String,
     /// Strings that must never appear in another tenant's answers.
@@ -190,6 +194,8 @@ impl Objects {
             &self.node
         } else if template.starts_with("/api/v1/holds/") {
             &self.hold
+        } else if template.starts_with("/api/v1/exports/") {
+            &self.export
         } else {
             assert!(
                 !template.contains('{'),
@@ -197,7 +203,10 @@ impl Objects {
             );
             ""
         };
-        template.replace("{id}", id)
+        template
+            .replace("{id}", id)
+            .replace("{segment}", &self.segment)
+            .replace("{camera}", &self.camera)
     }
 }
 
@@ -340,12 +349,21 @@ async fn tenant_objects(
                 "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"}),
         )
         .await?;
+    let export: vms_messages::Export = sb
+        .post_typed(
+            "/exports",
+            &json!({"camera_id": camera, "reason": format!("case {tag}"),
+                "from": segs[0].start, "to": segs[0].end}),
+        )
+        .await?;
     let objects = Objects {
         hold: hold.id.to_string(),
+        export: export.id.to_string(),
         channel: channel.clone(),
         delivery: delivery.to_string(),
         secrets: vec![
             hold.id.to_string(),
+            export.id.to_string(),
             channel,
             tenant.clone(),
             camera.clone(),
@@ -446,7 +464,7 @@ async fn every_route_keeps_tenants_apart_and_roles_to_their_permissions() -> any
             }
             let ok = if !permitted {
                 s == 403
-            } else if names_object || op.id == "create_hold" {
+            } else if names_object || ["create_hold", "create_export"].contains(&op.id.as_str()) {
                 s == 404
             } else if ["create_camera", "create_user", "create_channel"].contains(&op.id.as_str()) {
                 s == 400

@@ -74,7 +74,7 @@ fn track_of(moov: &Moov) -> Option<VideoTrack> {
 }
 
 /// The top-level boxes of `bytes` that are whole: (type, offset, length).
-fn boxes(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+pub(crate) fn boxes(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while let Some(head) = bytes.get(at..at + 8) {

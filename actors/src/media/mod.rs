@@ -3,6 +3,7 @@
 //! Pure media code: no actors, no store. It may import only `metrics`.
 
 pub(crate) mod audio_queue;
+pub(crate) mod export_mp4;
 pub(crate) mod fmp4;
 pub(crate) mod fmp4_audio;
 pub(crate) mod fmp4_scan;
@@ -17,5 +18,7 @@ pub(crate) mod recovery;
 pub(crate) mod rtsp;
 pub(crate) mod rtsp_audio;
 pub(crate) mod sampler;
+pub(crate) mod snapshot;
 pub(crate) mod tls_relay;
 pub(crate) mod ts_scan;
+pub(crate) mod vod;

@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "standby copies",
         include_str!("../migrations/0022_standby_copies.sql"),
     ),
+    (
+        23,
+        "exports",
+        include_str!("../migrations/0023_exports.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use vms_messages::{CameraId, EVENT_HOLD_MARGIN_SECONDS, Hold, HoldCreate, TenantId, TenantScope};
 
 const HOLD_COLS: &str =
-    "id, tenant_id, camera_id, from_ts, to_ts, reason, event_id, created_by, created_at";
+    "id, tenant_id, camera_id, from_ts, to_ts, reason, event_id, export_id, created_by, created_at";
 
 /// SQL: segment row `s` overlaps a hold of its camera.
 const HELD: &str = "EXISTS (SELECT 1 FROM evidence_holds h
@@ -42,6 +42,7 @@ fn hold_from_row(row: &Row) -> Hold {
         to: row.get("to_ts"),
         reason: row.get("reason"),
         event_id: row.get("event_id"),
+        export_id: row.get("export_id"),
         created_by: row.get("created_by"),
         created_at: row.get("created_at"),
     }
@@ -156,7 +157,16 @@ impl Store {
     }
 
     /// Releases (deletes) a hold within `scope`: retention may delete its footage from then on.
+    /// A hold an export placed is released only by deleting the export (Conflict).
     pub async fn release_hold(&self, scope: TenantScope, id: Uuid) -> Result<Hold, StoreError> {
+        if let Some(export) = self.hold(scope, id).await?.export_id {
+            return Err(StoreError::Conflict {
+                field: "id",
+                message: format!(
+                    "this hold keeps the footage of export {export}; delete the export to release it"
+                ),
+            });
+        }
         self.one(
             &format!(
                 "DELETE FROM evidence_holds WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)

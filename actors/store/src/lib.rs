@@ -15,11 +15,13 @@ mod connect;
 mod cursors;
 mod error;
 mod events;
+mod exports;
 mod fence;
 mod holds;
 mod mirroring;
 mod notify;
 mod placement;
+mod playback;
 mod quota;
 mod rules;
 mod scratch;
@@ -41,6 +43,7 @@ pub(crate) use cursors::{
 pub(crate) use error::unique_as_conflict;
 pub use error::{StoreError, error_chain};
 pub use events::{InsertedEvent, Purged};
+pub use exports::{ExportFileRow, NewExport};
 pub use fence::{FenceMode, set_test_mode as set_fence_test_mode};
 pub use holds::set_holds_honoured;
 pub use mirroring::UnmirroredSegment;
@@ -49,6 +52,7 @@ pub use placement::{
     Grant, HANDOVER_LIMIT, HANDOVER_TAIL, LEASE_TAKEOVER_SILENCE, LeaseHolder, Move, PlacedCamera,
     PlacementTotals, StandbyChange,
 };
+pub use playback::{MAX_PLAYBACK_SEGMENTS, Recorded, TimelineInput, one_line, timeline};
 pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
 pub use scratch::{ScratchDatabase, detection, ended_segment, tenant_with_camera, test_server};
 pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};

@@ -106,7 +106,7 @@ pub async fn logout(
             backend.revoke_session(sid).await?;
             Ok(HttpResponse::NoContent().finish())
         }
-        Credential::ApiKey(_) => Err(ApiError::invalid(
+        Credential::ApiKey(_) | Credential::StreamToken(_) => Err(ApiError::invalid(
             "authorization",
             "an API key is not a session; revoke it with DELETE /api/v1/api-keys/{id}",
         )),

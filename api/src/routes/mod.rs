@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cameras;
 pub mod cluster;
 pub mod events;
+pub mod exports;
 pub mod holds;
 pub mod identity;
 pub mod notify;
@@ -14,6 +15,7 @@ mod ranges;
 pub mod rules;
 pub mod tenants;
 pub mod tickets;
+pub mod video;
 
 use crate::Service;
 use crate::backend::HealthService;
@@ -76,8 +78,8 @@ macro_rules! routes {
 /// Registers every route of the API.
 pub fn register(sink: &mut impl RouteSink) {
     use self::{
-        audit as a, cameras as c, events as e, holds as h, identity as i, notify as n, rules as r,
-        tenants as t, tickets as k,
+        audit as a, cameras as c, events as e, exports as x, holds as h, identity as i,
+        notify as n, rules as r, tenants as t, tickets as k, video as v,
     };
     routes! { sink;
         GET "/healthz" => healthz,
@@ -121,6 +123,18 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/holds" => h::list_holds,
         GET "/api/v1/holds/{id}" => h::get_hold,
         DELETE "/api/v1/holds/{id}" => h::release_hold,
+        POST "/api/v1/cameras/{id}/stream-token" => v::stream_token,
+        GET "/api/v1/cameras/{id}/playlist.m3u8" => v::playlist,
+        GET "/api/v1/cameras/{id}/vod/{segment}/media.mp4" => v::vod_segment,
+        GET "/api/v1/cameras/{id}/timeline" => v::timeline,
+        GET "/api/v1/cameras/{id}/snapshot" => v::snapshot,
+        POST "/api/v1/exports" => x::create_export,
+        GET "/api/v1/exports" => x::list_exports,
+        GET "/api/v1/exports/{id}" => x::get_export,
+        DELETE "/api/v1/exports/{id}" => x::delete_export,
+        GET "/api/v1/exports/{id}/files/{camera}/media.mp4" => x::export_media,
+        GET "/api/v1/exports/{id}/files/{camera}/manifest.json" => x::export_manifest,
+        GET "/api/v1/export-key" => x::export_key,
         POST "/api/v1/cameras/{id}/rules" => r::create_rule,
         GET "/api/v1/cameras/{id}/rules" => r::list_rules,
         GET "/api/v1/detectors" => r::list_detectors,

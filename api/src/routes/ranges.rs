@@ -1,6 +1,7 @@
 //! Serving a segment held elsewhere than this node's disk (the object store) with HTTP Range, as
 //! `actix_files` serves a local file: `Accept-Ranges`, one range per request (206 with
-//! `Content-Range`), 416 for a range outside the object, and the body read in chunks.
+//! `Content-Range`), 416 for a range outside the object, and the body read in chunks. Bytes
+//! already in memory are served the same way.
 
 use crate::backend::RangeReader;
 use crate::error::ApiError;
@@ -10,6 +11,23 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use std::sync::Arc;
 use vms_messages::SegmentContainer;
+
+/// Bytes already in memory (a segment whose timestamps were rewritten), served by range.
+pub struct InMemory(pub bytes::Bytes);
+
+#[async_trait::async_trait]
+impl RangeReader for InMemory {
+    async fn read(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, ApiError> {
+        let (start, end) = (
+            usize::try_from(range.start).unwrap_or(usize::MAX),
+            usize::try_from(range.end).unwrap_or(usize::MAX),
+        );
+        if start > end || end > self.0.len() {
+            return Err(ApiError::internal());
+        }
+        Ok(self.0.slice(start..end))
+    }
+}
 
 /// Bytes read from the store per request while a body streams.
 const CHUNK: u64 = 1 << 20;

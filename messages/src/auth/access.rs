@@ -1,6 +1,6 @@
 //! Who may do what: roles, their permissions, tenant scopes, and the authenticated caller.
 
-use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::ids::{ApiKeyId, CameraId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -35,6 +35,10 @@ pub enum Permission {
     RecordingsRead,
     /// Place and release evidence holds on recordings (and mark events as held).
     RecordingsHold,
+    /// Watch recorded video: HLS playback, the timeline, snapshots, stream tokens for players.
+    VideoPlayback,
+    /// Export recorded video as signed MP4 files (the exports hold their footage).
+    VideoExport,
     /// Read analytics events and their snapshots.
     EventsRead,
     /// Read analytics rules.
@@ -73,13 +77,15 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 25] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
         Self::CamerasWrite,
         Self::RecordingsRead,
         Self::RecordingsHold,
+        Self::VideoPlayback,
+        Self::VideoExport,
         Self::EventsRead,
         Self::RulesRead,
         Self::RulesWrite,
@@ -108,6 +114,8 @@ impl Permission {
             Self::CamerasWrite => "cameras:write",
             Self::RecordingsRead => "recordings:read",
             Self::RecordingsHold => "recordings:hold",
+            Self::VideoPlayback => "video:playback",
+            Self::VideoExport => "video:export",
             Self::EventsRead => "events:read",
             Self::RulesRead => "rules:read",
             Self::RulesWrite => "rules:write",
@@ -176,6 +184,8 @@ impl Role {
                     | CamerasWrite
                     | RecordingsRead
                     | RecordingsHold
+                    | VideoPlayback
+                    | VideoExport
                     | EventsRead
                     | RulesRead
                     | RulesWrite
@@ -193,7 +203,7 @@ impl Role {
             Self::Operator => {
                 matches!(
                     permission,
-                    TicketsWrite | NotificationsRead | RecordingsHold
+                    TicketsWrite | NotificationsRead | RecordingsHold | VideoExport
                 ) || Self::Viewer.permits(permission)
             }
             Self::Viewer => matches!(
@@ -201,6 +211,7 @@ impl Role {
                 TenantsRead
                     | CamerasRead
                     | RecordingsRead
+                    | VideoPlayback
                     | EventsRead
                     | RulesRead
                     | TicketsRead
@@ -287,6 +298,19 @@ pub enum Credential {
     Session(Uuid),
     /// An API key; its id.
     ApiKey(ApiKeyId),
+    /// A stream token (a media URL's `token`), good for one camera's video only.
+    StreamToken(CameraId),
+}
+
+impl Credential {
+    /// What kind of credential it is, as the audit log and `/auth/me` name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Session(_) => "session",
+            Self::ApiKey(_) => "api_key",
+            Self::StreamToken(_) => "stream_token",
+        }
+    }
 }
 
 /// An authenticated caller.
@@ -307,6 +331,10 @@ pub struct Principal {
 impl Principal {
     /// The tenants this caller may see.
     pub fn scope(&self) -> TenantScope {
+        if let (Credential::StreamToken(_), Some(t)) = (self.credential, self.tenant_id) {
+            // A stream token sees its camera's tenant only, whoever issued it.
+            return TenantScope::Tenant(t);
+        }
         match (self.role, self.tenant_id) {
             (Role::PlatformAdmin, _) => TenantScope::All,
             (_, Some(t)) => TenantScope::Tenant(t),
@@ -315,8 +343,14 @@ impl Principal {
         }
     }
 
-    /// Whether this caller holds `permission`.
+    /// Whether this caller holds `permission`. A stream token holds nothing but
+    /// [`Permission::VideoPlayback`] (of its one camera, which the guard checks on the path).
     pub fn permits(&self, permission: Permission) -> bool {
-        self.role.permits(permission)
+        match self.credential {
+            Credential::StreamToken(_) => {
+                permission == Permission::VideoPlayback && self.role.permits(permission)
+            }
+            _ => self.role.permits(permission),
+        }
     }
 }

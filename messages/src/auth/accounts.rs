@@ -1,9 +1,6 @@
 //! Users, API keys, sessions and tokens, the audit log, and the records the store keeps of them.
 
-use super::{
-    Credential, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Permission, Principal,
-    Role,
-};
+use super::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Permission, Principal, Role};
 use crate::error::FieldError;
 use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::validate::validate_name;
@@ -236,10 +233,7 @@ impl From<&Principal> for Me {
                 .filter(|perm| p.permits(*perm))
                 .map(|perm| perm.as_str().to_string())
                 .collect(),
-            credential: match p.credential {
-                Credential::Session(_) => "session".into(),
-                Credential::ApiKey(_) => "api_key".into(),
-            },
+            credential: p.credential.kind().into(),
         }
     }
 }

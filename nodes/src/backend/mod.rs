@@ -8,12 +8,14 @@ mod cameras;
 mod cluster;
 mod credentials;
 mod events;
+mod exports;
 mod holds;
 mod notify;
 mod rules;
 mod tenants;
 mod tickets;
 mod users;
+mod video;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -65,6 +67,8 @@ pub struct NodeBackend {
     models: Arc<[String]>,
     cluster_auth: Arc<ClusterAuth>,
     tier: Option<Arc<vms_actors::ObjectTier>>,
+    /// Export files written at once (`exports.concurrency`).
+    export_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a [`NodeBackend`] works with.
@@ -92,7 +96,9 @@ pub struct BackendArgs {
 impl NodeBackend {
     /// A backend over the node's context, supervisor and collaborators.
     pub fn new(args: BackendArgs) -> Self {
+        let slots = usize::try_from(args.ctx.config.exports.concurrency).unwrap_or(1);
         Self {
+            export_slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
             ctx: args.ctx,
             supervisor: args.supervisor,
             runtime: args.runtime,
