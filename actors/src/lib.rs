@@ -47,13 +47,17 @@ pub use media::layout::{SegmentLayout, is_within};
 pub use media::mirror::{MirrorChunk, MirrorSink};
 pub use media::nal::{annex_b_units, append_length_prefixed};
 pub use media::recovery::{RecoveredFile, recover_file};
-pub use media::rtsp::{IngestEnd, IngestError, IngestEvent, IngestOptions, record as record_rtsp};
+pub use media::rtsp::{
+    IngestEnd, IngestError, IngestEvent, IngestOptions, record as record_rtsp,
+    record_for as record_rtsp_for,
+};
 pub use media::snapshot::{SnapshotError, first_frame_jpeg};
 pub use media::vod::{VodError, rebase as rebase_decode_times};
 
 // Recording: tenants, cameras, their segmenters, retention.
 pub use recording::analysis::KeyframeAnalysis;
 pub use recording::camera::{CameraActor, CameraArgs, CameraMsg, camera_actor_name};
+pub use recording::export::{ExportInput, WrittenExport, write_export};
 pub use recording::object_tier::{ObjectTier, ObjectTierError};
 pub use recording::orphans::{ORPHAN_AGE, OrphanSweep, OrphanSweeper, highest_seq_on_disk};
 pub use recording::retention::{RetentionActor, RetentionArgs};
@@ -78,7 +82,7 @@ pub use cluster::mirror::{LinkMirror, StandbyState, mirror_payload, receive as r
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
 pub use cluster::plan::rendezvous;
 pub use cluster::segment_read::{
-    MAX_READ as MAX_LINK_READ, linked, read_remote as read_segment_over_link,
+    LinkObject, MAX_READ as MAX_LINK_READ, linked, read_remote as read_over_link,
 };
 pub use cluster_auth::{ClusterAuth, sign as sign_change, unsigned_change};
 pub use recording::mirrored::{drop_uploaded_days, index_mirrored};

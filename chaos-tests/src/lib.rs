@@ -718,6 +718,41 @@ impl Cluster {
         played
     }
 
+    /// Segment `id` of `camera` played through node `on`'s HLS playlist (a stream token from that
+    /// node, the playlist over the segment's time): the codec and seconds ffprobe reads.
+    pub async fn play_hls(&self, camera: &str, id: i64, on: &str) -> anyhow::Result<(String, f64)> {
+        let row = self
+            .db()
+            .query_one(
+                "SELECT start_ts, end_ts FROM segments WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        let margin = chrono::Duration::milliseconds(100);
+        let (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+            (row.get(0), row.get(1));
+        let at = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let (status, token) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/cameras/{camera}/stream-token"),
+                None,
+                Some(on),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "stream token through {on}: {status} {token}");
+        let api = self.api(on).context("node not running")?;
+        let url = format!(
+            "{api}/api/v1/cameras/{camera}/playlist.m3u8?from={}&to={}&token={}",
+            at(start + margin),
+            at(end - margin),
+            token["token"].as_str().unwrap_or_default()
+        );
+        vms_testkit::ffprobe_video(std::path::Path::new(&url))
+    }
+
     /// A metric of node `name` (sum over its labels).
     pub async fn metric(&self, name: &str, metric: &str) -> anyhow::Result<f64> {
         self.metric_where(name, metric, None).await

@@ -10,7 +10,8 @@
 //! survives its node (issue 15): before the victim comes back, each camera's standby indexes its
 //! copy of the victim's unfinished segment, and the footage gap per moved camera, beyond its
 //! failover time, is at most 1.5 s (the fragment in flight) at p99; the victim's earlier segments
-//! play (ffprobe) through the standby's API while the victim is down.
+//! play (ffprobe) through the standby's API while the victim is down, as a file and through the
+//! standby's HLS playlist (issue 16).
 
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions, Series, oracle, percentile, size};
@@ -58,7 +59,15 @@ async fn earlier_footage_plays(
         return Ok(None);
     };
     let id: i64 = row.get(0);
-    Ok(Some(cluster.play_segment(id, server).await?.1))
+    let seconds = cluster.play_segment(id, server).await?.1;
+    // And as a player sees it: the HLS playlist of its time, through the same node (it may take in
+    // a neighbouring segment that overlaps the range's ends, never less than this one).
+    let (codec, hls) = cluster.play_hls(camera, id, server).await?;
+    anyhow::ensure!(
+        codec == "h264" && hls > seconds - 1.0,
+        "segment {id} through {server}'s HLS playlist: {codec} {hls:.2} s, the file {seconds:.2} s"
+    );
+    Ok(Some(seconds))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,12 @@
 //! Any node serves the API for every camera: the live status of a camera comes from the node that
 //! records it, whichever node is asked, and a change made through a node that does not record the
-//! camera reaches the one that does.
+//! camera reaches the one that does. An export written by one node downloads through the other.
 
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions};
-use vms_messages::{CameraState, CameraView};
+use vms_messages::{CameraState, CameraView, Export, ExportState};
 use vms_testkit::{typed, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,6 +64,64 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
     );
     println!(
         "routing: node {other} shows {owner_name}'s live status of camera {cam}, over the link"
+    );
+
+    // An export written by the owner downloads through the other node (read over the link from
+    // the owner's disk), byte for byte.
+    let db = cluster.db();
+    let (seg_from, seg_to) = wait_for("a segment of the camera", Duration::from_secs(30), || {
+        let cam = cam.clone();
+        async move {
+            let row = db
+                .query_opt(
+                    "SELECT start_ts, end_ts FROM segments WHERE camera_id = $1::text::uuid
+                     ORDER BY start_ts LIMIT 1",
+                    &[&cam],
+                )
+                .await?;
+            Ok(row.map(|r| {
+                (
+                    r.get::<_, chrono::DateTime<chrono::Utc>>(0),
+                    r.get::<_, chrono::DateTime<chrono::Utc>>(1),
+                )
+            }))
+        }
+    })
+    .await?;
+    let (status, made) = cluster
+        .send(
+            Method::POST,
+            "/exports",
+            Some(json!({"camera_id": cam, "from": seg_from, "to": seg_to})),
+            Some(&owner_name),
+        )
+        .await?;
+    let export: Export = typed(status, made)?;
+    let done: Export = wait_for("the export written", Duration::from_secs(30), || async {
+        let e: Export = cluster
+            .get_typed(&format!("/exports/{}", export.id), Some(other))
+            .await?;
+        anyhow::ensure!(e.state != ExportState::Failed, "{e:?}");
+        Ok((e.state == ExportState::Done).then_some(e))
+    })
+    .await?;
+    let url = &done.files[0].download_url;
+    let mut copies = Vec::new();
+    for node in [owner_name.as_str(), other] {
+        let api = cluster.api(node).unwrap_or_default();
+        let resp = cluster.sb.http().get(format!("{api}{url}")).send().await?;
+        assert_eq!(resp.status(), 200, "export through {node}");
+        copies.push(resp.bytes().await?);
+    }
+    assert!(
+        !copies[0].is_empty() && copies[0] == copies[1],
+        "the same file through both nodes"
+    );
+    assert_eq!(Some(copies[1].len() as u64), done.files[0].bytes);
+    println!(
+        "routing: node {other} serves export {} written by {owner_name} ({} bytes) over the link",
+        export.id,
+        copies[1].len()
     );
 
     // Disabled through the other node: the owner stops recording it.

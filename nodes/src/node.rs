@@ -30,6 +30,8 @@ pub struct RunningNode {
     membership: Arc<vms_actors::Membership>,
     placement: Option<tokio::task::JoinHandle<()>>,
     changes: tokio::task::JoinHandle<()>,
+    /// The sweep of deleted exports' files.
+    export_sweep: tokio::task::JoinHandle<()>,
     reconnects: tokio::task::JoinHandle<()>,
     links: Option<vms_actors::Links>,
 }
@@ -249,6 +251,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         cluster_auth,
         tier,
     });
+    let export_sweep = tokio::spawn(backend.clone().sweep_export_files());
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let api = server.handle();
@@ -265,6 +268,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         placement,
         changes,
         reconnects,
+        export_sweep,
         links,
     })
 }
@@ -273,10 +277,10 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
-        for task in self
-            .placement
-            .iter()
-            .chain([&self.changes, &self.reconnects])
+        for task in
+            self.placement
+                .iter()
+                .chain([&self.changes, &self.reconnects, &self.export_sweep])
         {
             task.abort();
         }

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 use vms_actors::{
-    ClosedFragments, FailureKind, FragmentRecorder, IngestError, IngestEvent, IngestOptions,
-    SegmentLayout, record_rtsp,
+    ClosedFragments, FailureKind, FragmentRecorder, IngestError, IngestOptions, SegmentLayout,
+    record_rtsp_for,
 };
 use vms_messages::RtspTransport;
 use vms_node::{SimOptions, SimProcess};
@@ -143,22 +143,7 @@ async fn record_options(
         Duration::from_secs(2),
         Duration::from_secs(1),
     );
-    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
-    let stopper = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let _ = stop_tx.send(true);
-        stop_tx
-    });
-    let mut closed = Vec::new();
-    let mut on_event = |event: IngestEvent| {
-        if let IngestEvent::Closed(c) = event {
-            closed.push(c);
-        }
-    };
-    let end = record_rtsp(&options, &mut recorder, &mut stop, &mut on_event).await;
-    stopper.abort();
-    closed.extend(end.last);
-    Ok((closed, end.result))
+    Ok(record_rtsp_for(&options, &mut recorder, seconds).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,6 +158,31 @@ fn track_of(params: &VideoParameters) -> Result<VideoTrack, IngestError> {
     })
 }
 
+/// Records `options`' camera into `recorder` for `seconds` (or until the session ends): every
+/// segment closed, the open one included, and how it ended. For tests and benchmarks.
+pub async fn record_for(
+    options: &IngestOptions,
+    recorder: &mut FragmentRecorder,
+    seconds: u64,
+) -> (Vec<ClosedFragments>, Result<(), IngestError>) {
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        let _ = stop_tx.send(true);
+        stop_tx
+    });
+    let mut closed = Vec::new();
+    let mut on_event = |event: IngestEvent| {
+        if let IngestEvent::Closed(c) = event {
+            closed.push(c);
+        }
+    };
+    let end = record(options, recorder, &mut stop, &mut on_event).await;
+    stopper.abort();
+    closed.extend(end.last);
+    (closed, end.result)
+}
+
 /// Records the camera `options` names into `recorder` until `stop` turns true (then `Ok`), or the
 /// session fails. Every frame and every segment closed on the way goes to `on_event`; the segment
 /// open at the end comes back in [`IngestEnd::last`], whichever way the session ended.

@@ -5,6 +5,7 @@
 
 pub(crate) mod analysis;
 pub(crate) mod camera;
+pub(crate) mod export;
 pub(crate) mod mirrored;
 pub(crate) mod object_tier;
 pub(crate) mod orphans;

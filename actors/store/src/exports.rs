@@ -359,6 +359,17 @@ impl Store {
         Ok(())
     }
 
+    /// Which of `ids` are exports that still exist.
+    pub async fn existing_exports(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query("SELECT id FROM exports WHERE id = ANY($1)", &[&ids])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     /// Marks the unfinished files of `node`'s exports failed (it restarted while writing them);
     /// how many.
     pub async fn fail_unfinished_exports(&self, node: &str) -> Result<u64, StoreError> {

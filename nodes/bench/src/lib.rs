@@ -7,5 +7,6 @@ pub mod context;
 pub mod coverage;
 pub mod detect;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod node;

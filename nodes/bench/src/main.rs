@@ -2,7 +2,7 @@
 //! measured in the same run. It drives the `vms` binary beside it.
 
 use clap::{Parser, Subcommand};
-use vms_bench::{auth, detect, events, ingest};
+use vms_bench::{auth, detect, events, export, ingest};
 use vms_node::init_tracing;
 
 /// Benchmarks of the vms node.
@@ -26,6 +26,8 @@ enum Command {
     Detect(detect::DetectBenchArgs),
     /// Frame-to-event latency with N cameras.
     Events(events::EventsBenchArgs),
+    /// Export speed: an hour of 1080p remuxed into one MP4, ours vs ffmpeg.
+    Export(export::ExportBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::Auth(args) => runtime()?.block_on(auth::auth(args)),
         Command::Events(args) => runtime()?.block_on(events::events(args)),
         Command::Detect(args) => detect::detect(args),
+        Command::Export(args) => runtime()?.block_on(export::export(args)),
     }
 }

@@ -160,7 +160,7 @@ impl CameraService for NodeBackend {
                 container: file.segment.media.container,
                 reader: Arc::new(LinkRange {
                     node: holder,
-                    id,
+                    object: vms_actors::LinkObject::Segment(id),
                     runtime: self.runtime.clone(),
                 }),
             });
@@ -263,11 +263,11 @@ impl vms_api::RangeReader for ObjectRange {
     }
 }
 
-/// A segment read over the cluster link from the node holding its only copy.
-struct LinkRange {
-    node: String,
-    id: i64,
-    runtime: Handle,
+/// A segment (or an export file) read over the cluster link from the node holding its only copy.
+pub(super) struct LinkRange {
+    pub(super) node: String,
+    pub(super) object: vms_actors::LinkObject,
+    pub(super) runtime: Handle,
 }
 
 #[async_trait]
@@ -277,16 +277,16 @@ impl vms_api::RangeReader for LinkRange {
         let mut at = range.start;
         while at < range.end {
             let end = range.end.min(at + vms_actors::MAX_LINK_READ);
-            let (node, id) = (self.node.clone(), self.id);
+            let (node, object) = (self.node.clone(), self.object);
             let read = self
                 .runtime
-                .spawn(async move { vms_actors::read_segment_over_link(&node, id, at..end).await });
+                .spawn(async move { vms_actors::read_over_link(&node, object, at..end).await });
             match read.await {
                 Ok(Ok(bytes)) => out.extend_from_slice(&bytes),
                 Ok(Err(why)) => {
-                    tracing::warn!(segment = self.id, node = %self.node, why, "cannot read a segment over the link");
+                    tracing::warn!(object = ?self.object, node = %self.node, why, "cannot read over the link");
                     return Err(ApiError::unavailable(format!(
-                        "node {} holding this segment cannot serve it now",
+                        "node {} holding this file cannot serve it now",
                         self.node
                     )));
                 }

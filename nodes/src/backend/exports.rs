@@ -1,14 +1,12 @@
 //! Exports: the node that takes the request writes each camera's MP4 under
-//! `<data>/exports/<export>/<camera>.mp4` in two passes over the segments (sample tables, then
-//! the bytes behind the header), hashing as it writes, then signs the manifest with the cluster's
-//! export key and records both. At most `exports.concurrency` files are written at once.
+//! `<data>/exports/<export>/<camera>.mp4` ([`vms_actors::write_export`]: two passes over the
+//! segments, hashing as it writes), then signs the manifest with the cluster's export key and
+//! records both. At most `exports.concurrency` files are written at once.
 
 use super::NodeBackend;
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 use vms_api::{ApiError, ExportService, Page, SegmentSource};
 use vms_messages::{
@@ -17,8 +15,8 @@ use vms_messages::{
 };
 use vms_store::NewExport;
 
-/// Segments between two progress updates.
-const PROGRESS_EVERY: usize = 10;
+/// How often a node looks for files of exports deleted through another node.
+const EXPORT_SWEEP: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl NodeBackend {
     fn export_signer(&self) -> vms_actors::ExportSigner {
@@ -74,61 +72,24 @@ impl NodeBackend {
             }
         };
         progress(0).await;
-        // Pass 1: the sample tables.
-        let mut builder = vms_actors::Mp4Builder::default();
-        let mut runs = Vec::with_capacity(segments.len());
-        for (i, s) in segments.iter().enumerate() {
-            let bytes = self.export_read(scope, s.id).await?;
-            let scanned = tokio::task::spawn_blocking(move || vms_actors::scan_segment(&bytes))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("segment {}: {e}", s.id))?;
-            builder.push(&scanned, s.start.timestamp_micros());
-            runs.push(scanned.runs);
-            if i % PROGRESS_EVERY == 0 {
-                progress(i).await;
-            }
-        }
-        let header = builder.header().map_err(|e| e.to_string())?;
-        // Pass 2: the header, then each segment's runs, hashed as they are written.
         let dir = self.exports_dir().join(export.id.to_string());
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| format!("cannot create the export folder: {e}"))?;
         let name = format!("{camera}.mp4");
         let path = dir.join(&name);
-        let mut out = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| format!("cannot create the export file: {e}"))?;
-        let mut hasher = Sha256::new();
-        let mut written = 0u64;
-        let mut write = async |chunk: &[u8]| -> Result<(), String> {
-            hasher.update(chunk);
-            written += u64::try_from(chunk.len()).unwrap_or(0);
-            out.write_all(chunk)
-                .await
-                .map_err(|e| format!("cannot write the export file: {e}"))
-        };
-        write(&header).await?;
-        for (i, (s, runs)) in segments.iter().zip(&runs).enumerate() {
-            let bytes = self.export_read(scope, s.id).await?;
-            for run in runs {
-                let range = usize::try_from(run.offset).unwrap_or(usize::MAX)
-                    ..usize::try_from(run.offset + run.len).unwrap_or(usize::MAX);
-                let chunk = bytes
-                    .get(range)
-                    .ok_or_else(|| format!("segment {} changed while it was exported", s.id))?;
-                write(chunk).await?;
-            }
-            if i % PROGRESS_EVERY == 0 {
-                progress(segments.len() + i).await;
-            }
-        }
-        out.sync_all()
-            .await
-            .map_err(|e| format!("cannot write the export file: {e}"))?;
-        drop(out);
-        let sha256 = vms_actors::hex(&hasher.finalize());
+        let inputs: Vec<vms_actors::ExportInput> = segments
+            .iter()
+            .map(|s| vms_actors::ExportInput {
+                id: s.id,
+                start_micros: s.start.timestamp_micros(),
+            })
+            .collect();
+        let read = |id: i64| self.export_read(scope, id);
+        let vms_actors::WrittenExport {
+            bytes: written,
+            sha256,
+        } = vms_actors::write_export(&inputs, read, progress, &path).await?;
         let manifest = ExportManifest {
             format: MANIFEST_FORMAT.into(),
             export_id: export.id,
@@ -178,6 +139,47 @@ impl NodeBackend {
         self.segment_bytes(scope, id)
             .await
             .map_err(|e| format!("segment {id} cannot be read: {}", e.body.error.message))
+    }
+
+    /// Every few minutes, removes this node's export folders whose export was deleted (through
+    /// another node, which could not reach these files). Runs until the node stops.
+    pub async fn sweep_export_files(self) {
+        let mut every = tokio::time::interval(EXPORT_SWEEP);
+        loop {
+            every.tick().await;
+            let Ok(mut dirs) = tokio::fs::read_dir(self.exports_dir()).await else {
+                continue;
+            };
+            let mut found = Vec::new();
+            while let Ok(Some(entry)) = dirs.next_entry().await {
+                if let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<Uuid>().ok())
+                {
+                    found.push(id);
+                }
+            }
+            if found.is_empty() {
+                continue;
+            }
+            let existing = match self.ctx.store.existing_exports(&found).await {
+                Ok(existing) => existing,
+                Err(e) => {
+                    tracing::warn!(error = %e, "export sweep: database");
+                    continue;
+                }
+            };
+            for id in found.into_iter().filter(|id| !existing.contains(id)) {
+                let dir = self.exports_dir().join(id.to_string());
+                match tokio::fs::remove_dir_all(&dir).await {
+                    Ok(()) => tracing::info!(export = %id, "files of a deleted export removed"),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a deleted export's files")
+                    }
+                }
+            }
+        }
     }
 
     /// Removes the files of `export` this node wrote.
@@ -259,10 +261,22 @@ impl ExportService for NodeBackend {
             ));
         }
         if row.node != self.ctx.node_id() {
-            return Err(ApiError::unavailable(format!(
-                "this export's files are on node {}; download them through that node",
-                row.node
-            )));
+            // Written by another node: read from its disk over the cluster link.
+            if !vms_actors::linked(&row.node) {
+                return Err(ApiError::unavailable(format!(
+                    "this export's file is on node {}, which is unreachable now",
+                    row.node
+                )));
+            }
+            return Ok(SegmentSource::Remote {
+                len: row.bytes.unwrap_or(0),
+                container: SegmentContainer::Fmp4,
+                reader: Arc::new(super::cameras::LinkRange {
+                    node: row.node,
+                    object: vms_actors::LinkObject::Export(id, camera),
+                    runtime: self.runtime.clone(),
+                }),
+            });
         }
         let path = row.path.ok_or_else(|| ApiError::not_found("export file"))?;
         if !vms_actors::is_within(&path, &self.exports_dir()) {
