@@ -31,8 +31,7 @@ pub struct Recorded {
 
 impl Store {
     /// The segments of `camera` (within `scope`, else NotFound) overlapping `from..to`, oldest
-    /// first, as one line: a segment starting before the previous one ended by more than half a
-    /// second (a fenced node's copy of time the new owner also recorded) is left out.
+    /// first, as one line (see [`one_line`]: of two copies of the same time, the longer plays).
     pub async fn playback_segments(
         &self,
         scope: TenantScope,
@@ -146,16 +145,22 @@ impl Store {
     }
 }
 
-/// `items` (in start order) without those starting more than 500 ms before the previous kept one
-/// ended.
+/// `items` (in start order) as one line: of two that overlap by more than 500 ms (copies of the
+/// same time: a node's recovered or fenced segment beside the new owner's), the longer is kept.
 pub fn one_line<T>(items: Vec<T>, range: impl Fn(&T) -> (DateTime<Utc>, DateTime<Utc>)) -> Vec<T> {
+    let overlap = Duration::milliseconds(500);
     let mut out: Vec<T> = Vec::with_capacity(items.len());
-    for item in items {
-        let (start, _) = range(&item);
-        if let Some(last) = out.last()
-            && start < range(last).1 - Duration::milliseconds(500)
-        {
-            continue;
+    'items: for item in items {
+        let (start, end) = range(&item);
+        while let Some(last) = out.last() {
+            let (last_start, last_end) = range(last);
+            if start >= last_end - overlap {
+                break;
+            }
+            if end - start <= last_end - last_start {
+                continue 'items;
+            }
+            out.pop();
         }
         out.push(item);
     }
@@ -367,10 +372,16 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_copies_are_played_once() {
-        let kept = one_line(vec![rec(0, 5, "a"), rec(2, 7, "b"), rec(5, 10, "a")], |r| {
-            (r.start, r.end)
-        });
-        assert_eq!(kept, [rec(0, 5, "a"), rec(5, 10, "a")]);
+    fn overlapping_copies_are_played_once_the_longer_kept() {
+        let line = |items| one_line(items, |r: &Recorded| (r.start, r.end));
+        assert_eq!(
+            line(vec![rec(0, 5, "a"), rec(2, 7, "b"), rec(5, 10, "a")]),
+            [rec(0, 5, "a"), rec(5, 10, "a")]
+        );
+        // A short recovered copy gives way to the whole segment it overlaps.
+        assert_eq!(
+            line(vec![rec(0, 3, "b"), rec(1, 6, "a"), rec(6, 11, "a")]),
+            [rec(1, 6, "a"), rec(6, 11, "a")]
+        );
     }
 }
