@@ -124,6 +124,27 @@ impl CameraService for NodeBackend {
         let file = self
             .db(move |s| async move { s.segment(scope, id).await })
             .await?;
+        self.source_of(file).await
+    }
+
+    async fn camera_storage(
+        &self,
+        scope: TenantScope,
+        id: CameraId,
+    ) -> Result<CameraStorage, ApiError> {
+        self.db(move |s| async move { s.camera_storage(scope, id).await })
+            .await
+    }
+}
+
+impl NodeBackend {
+    /// Where the segment of the index row `file` can be read from this node: its own file, its
+    /// copy as the camera's standby, the object store, or the recording node over the link.
+    pub(super) async fn source_of(
+        &self,
+        file: vms_store::SegmentFile,
+    ) -> Result<SegmentSource, ApiError> {
+        let id = file.segment.id;
         // This node's own file (another node's path means nothing on this machine).
         if file.segment.node == self.ctx.node_id()
             && file.on_disk
@@ -169,17 +190,6 @@ impl CameraService for NodeBackend {
         Err(ApiError::not_found("segment file"))
     }
 
-    async fn camera_storage(
-        &self,
-        scope: TenantScope,
-        id: CameraId,
-    ) -> Result<CameraStorage, ApiError> {
-        self.db(move |s| async move { s.camera_storage(scope, id).await })
-            .await
-    }
-}
-
-impl NodeBackend {
     /// Whether `path` is under this node's segment folder or its standby copies (only those are
     /// served, whatever the index says).
     fn serves_path(&self, path: &std::path::Path) -> bool {

@@ -5,13 +5,15 @@
 
 use super::NodeBackend;
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 use vms_api::{ApiError, ExportService, Page, SegmentSource};
 use vms_messages::{
     CameraId, Export, ExportCreate, ExportKey, ExportManifest, ExportPage, ExportState,
-    MANIFEST_FORMAT, ManifestFile, ManifestSegment, SegmentContainer, SignedManifest, TenantScope,
+    MANIFEST_FORMAT, ManifestFile, ManifestSegment, Segment, SegmentContainer, SignedManifest,
+    TenantScope,
 };
 use vms_store::NewExport;
 
@@ -53,14 +55,17 @@ impl NodeBackend {
             "the database cannot be reached".to_string()
         };
         let cam = store.camera(scope, camera).await.map_err(db)?;
-        let segments: Vec<_> = store
+        let files: Vec<vms_store::SegmentFile> = store
             .playback_segments(scope, camera, export.from, export.to)
             .await
             .map_err(db)?
             .into_iter()
-            .map(|f| f.segment)
-            .filter(|s| s.media.container == SegmentContainer::Fmp4)
+            .filter(|f| f.segment.media.container == SegmentContainer::Fmp4)
             .collect();
+        // The rows in hand are what both passes read from (no second lookup per segment).
+        let by_id: HashMap<i64, &vms_store::SegmentFile> =
+            files.iter().map(|f| (f.segment.id, f)).collect();
+        let segments: Vec<&Segment> = files.iter().map(|f| &f.segment).collect();
         if segments.is_empty() {
             return Err("no recorded fragmented-MP4 footage in the range".into());
         }
@@ -85,7 +90,7 @@ impl NodeBackend {
                 start_micros: s.start.timestamp_micros(),
             })
             .collect();
-        let read = |id: i64| self.export_read(scope, id);
+        let read = |id: i64| self.export_read(by_id.get(&id).copied());
         let vms_actors::WrittenExport {
             bytes: written,
             sha256,
@@ -135,10 +140,17 @@ impl NodeBackend {
         Ok(())
     }
 
-    async fn export_read(&self, scope: TenantScope, id: i64) -> Result<bytes::Bytes, String> {
-        self.segment_bytes(scope, id)
-            .await
-            .map_err(|e| format!("segment {id} cannot be read: {}", e.body.error.message))
+    async fn export_read(
+        &self,
+        file: Option<&vms_store::SegmentFile>,
+    ) -> Result<bytes::Bytes, String> {
+        let file = file.ok_or("a segment left the export's list")?;
+        self.segment_bytes(file).await.map_err(|e| {
+            format!(
+                "segment {} cannot be read: {}",
+                file.segment.id, e.body.error.message
+            )
+        })
     }
 
     /// Every few minutes, removes this node's export folders whose export was deleted (through

@@ -1,21 +1,20 @@
 //! Recorded video for players: playlists' segments, HLS media segments on the wall-clock
 //! timeline, the timeline, snapshots. Segment bytes come from whichever copy this node reaches
-//! (see [`CameraService::segment_source`]).
+//! (see `NodeBackend::source_of`), looked up from the index row already in hand.
 
 use super::NodeBackend;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use vms_api::{ApiError, CameraService, SegmentSource, VideoService};
+use vms_api::{ApiError, SegmentSource, VideoService};
 use vms_messages::{CameraId, Segment, SegmentContainer, TenantScope, Timeline};
 
 impl NodeBackend {
-    /// The whole file of segment `id` within `scope`, from whichever copy this node reaches.
+    /// The whole file of the index row `file`, from whichever copy this node reaches.
     pub(super) async fn segment_bytes(
         &self,
-        scope: TenantScope,
-        id: i64,
+        file: &vms_store::SegmentFile,
     ) -> Result<bytes::Bytes, ApiError> {
-        match self.segment_source(scope, id).await? {
+        match self.source_of(file.clone()).await? {
             SegmentSource::File(path) => {
                 tokio::fs::read(&path).await.map(Into::into).map_err(|e| {
                     tracing::warn!(path = %path.display(), error = %e, "segment file unreadable");
@@ -58,7 +57,7 @@ impl VideoService for NodeBackend {
         if file.segment.camera_id != camera {
             return Err(ApiError::not_found("segment"));
         }
-        let bytes = self.segment_bytes(scope, id).await?;
+        let bytes = self.segment_bytes(&file).await?;
         let container = file.segment.media.container;
         if container != SegmentContainer::Fmp4 {
             return Ok((bytes, container));
@@ -114,7 +113,7 @@ impl VideoService for NodeBackend {
             .copied()
             .ok_or_else(|| ApiError::not_found("a keyframe at that time"))?;
         let init = usize::try_from(s.media.init_len.unwrap_or(0)).unwrap_or(0);
-        let bytes = self.segment_bytes(scope, s.id).await?;
+        let bytes = self.segment_bytes(&file).await?;
         let (start, end) = (
             usize::try_from(fragment.offset).unwrap_or(usize::MAX),
             usize::try_from(fragment.offset + fragment.len).unwrap_or(usize::MAX),
