@@ -400,14 +400,38 @@ pub fn encode_access(
         iat: now,
         exp: now + i64::try_from(ttl.as_secs()).unwrap_or(900),
     };
+    sign_claims(key, &claims)
+}
+
+/// `claims` as an HS256 JWT signed with `key`, its `kid` in the header.
+pub(crate) fn sign_claims(key: &SigningKey, claims: &impl Serialize) -> Result<String, ApiError> {
     let mut header = Header::new(JwtAlgorithm::HS256);
     header.kid = Some(key.kid.clone());
     EncodingKey::from_secret(&key.secret)
-        .and_then(|k| jsonwebtoken::encode(&header, &claims, &k))
+        .and_then(|k| jsonwebtoken::encode(&header, claims, &k))
         .map_err(|e| {
             tracing::error!(error = %e, "cannot sign token");
             ApiError::internal()
         })
+}
+
+/// The claims of an HS256 JWT when `key` signed it for `audience` (issuer `vms`; `exp`, `iss`,
+/// `aud` and `sub` required; expiry with `leeway` seconds of slack); 401 otherwise.
+pub(crate) fn verify_claims<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &SigningKey,
+    audience: &str,
+    leeway: u64,
+) -> Result<T, ApiError> {
+    let mut validation = Validation::new(JwtAlgorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = leeway;
+    DecodingKey::from_secret(&key.secret)
+        .and_then(|k| jsonwebtoken::decode::<T>(token, &k, &validation))
+        .map(|d| d.claims)
+        .map_err(|_| unauthenticated())
 }
 
 /// The `kid` of a token, refusing any algorithm but HS256 (`none` included).
@@ -421,15 +445,7 @@ pub fn token_kid(token: &str) -> Result<String, ApiError> {
 
 /// Checks an access token's signature with `key`, and its issuer, audience and expiry.
 pub fn decode_access(token: &str, key: &SigningKey) -> Result<Claims, ApiError> {
-    let mut validation = Validation::new(JwtAlgorithm::HS256);
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.leeway = 5;
-    DecodingKey::from_secret(&key.secret)
-        .and_then(|k| jsonwebtoken::decode::<Claims>(token, &k, &validation))
-        .map(|d| d.claims)
-        .map_err(|_| unauthenticated())
+    verify_claims(token, key, AUDIENCE, 5)
 }
 
 /// The caller an API key stands for: its user, with the key's role capped at the user's current one.

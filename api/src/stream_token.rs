@@ -4,10 +4,9 @@
 //! for the other. It names one camera and its tenant and lives minutes; the guard accepts it only
 //! on `GET` routes that need `video:playback` and whose `{id}` is that camera.
 
-use crate::auth::{Authenticator, ISSUER, token_kid, unauthenticated};
+use crate::auth::{Authenticator, ISSUER, sign_claims, token_kid, unauthenticated, verify_claims};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
@@ -70,15 +69,7 @@ impl Authenticator {
             iat: now.timestamp(),
             exp: expires.timestamp(),
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(key.kid.clone());
-        let token = EncodingKey::from_secret(&key.secret)
-            .and_then(|k| jsonwebtoken::encode(&header, &claims, &k))
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot sign stream token");
-                ApiError::internal()
-            })?;
-        Ok((token, expires))
+        Ok((sign_claims(key, &claims)?, expires))
     }
 
     /// The caller a stream token stands for, when it verifies, has not expired and names
@@ -93,15 +84,7 @@ impl Authenticator {
         }
         let kid = token_kid(token)?;
         let key = self.key_for(&kid).await?.ok_or_else(unauthenticated)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 0;
-        let claims = DecodingKey::from_secret(&key.secret)
-            .and_then(|k| jsonwebtoken::decode::<StreamClaims>(token, &k, &validation))
-            .map(|d| d.claims)
-            .map_err(|_| unauthenticated())?;
+        let claims: StreamClaims = verify_claims(token, &key, AUDIENCE, 0)?;
         if CAMERA_CHECKED.load(Ordering::SeqCst)
             && camera.and_then(|c| c.parse::<Uuid>().ok()) != Some(claims.cam)
         {
