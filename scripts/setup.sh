@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-plugins-base-apps gstreamer1.0-tools gstreamer1.0-rtsp
   ffmpeg postgresql postgresql-client nats-server glib-networking openssl
+  chromium
 )
 
 missing=()
@@ -34,6 +35,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 else
   log "all Debian packages present"
+fi
+
+# Playwright for Python drives Debian's Chromium in the live-view test (it downloads no browser).
+if ! python3 -c "import playwright" 2>/dev/null; then
+  log "installing playwright from PyPI for the browser tests"
+  python3 -m pip install -q --disable-pip-version-check "playwright==1.65.2"
 fi
 
 # PostgreSQL: start the local cluster when nothing listens on 5432.

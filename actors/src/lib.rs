@@ -44,6 +44,7 @@ pub use media::fmp4_scan::{ScannedFragments, scan as scan_fragments};
 pub use media::fragmenter::{ClosedFragments, FMP4_EXT, FragmentError, FragmentRecorder};
 pub use media::ingest::FailureKind;
 pub use media::layout::{SegmentLayout, is_within};
+pub use media::live::{LIVE_QUEUE, LiveChannel, LiveHub, LivePublisher};
 pub use media::mirror::{MirrorChunk, MirrorSink};
 pub use media::nal::{annex_b_units, append_length_prefixed};
 pub use media::recovery::{RecoveredFile, recover_file};
@@ -77,6 +78,7 @@ pub use notify::escalation::{escalate_overdue, escalation_event};
 // Cluster: membership, placement, links, change hints and their signatures.
 pub use cluster::changes::{publish as publish_change, remote_status, spawn as spawn_changes};
 pub use cluster::links::Links;
+pub use cluster::live_relay::subscribe as subscribe_live_relay;
 pub use cluster::membership::Membership;
 pub use cluster::mirror::{LinkMirror, StandbyState, mirror_payload, receive as receive_mirrored};
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};

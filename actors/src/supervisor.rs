@@ -44,6 +44,8 @@ pub struct NodeArgs {
     pub mirror: Option<Arc<dyn MirrorSink>>,
     /// The object store segments move to (`[storage]`), when one is set.
     pub tier: Option<Arc<ObjectTier>>,
+    /// Where the node's cameras publish their live video.
+    pub live: Arc<crate::media::live::LiveHub>,
 }
 
 /// Messages of [`NodeSupervisor`].
@@ -231,6 +233,7 @@ impl NodeState {
             clock: Arc::clone(&self.args.clock),
             disk_full: Arc::clone(&self.disk_full),
             mirror: self.args.mirror.clone(),
+            live: Arc::clone(&self.args.live),
         };
         match Actor::spawn_linked(
             Some(format!("tenant:{id}")),

@@ -71,6 +71,7 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
                 clock: vms_actors::system_clock(),
                 disk_full: Default::default(),
                 mirror: None,
+                live: std::sync::Arc::default(),
             },
         )
         .await?;

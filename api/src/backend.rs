@@ -20,7 +20,7 @@ use vms_messages::{
     Channel, ChannelCreate, ChannelPage, ChannelUpdate, Delivery, DeliveryPage, DeliveryState,
 };
 use vms_messages::{Export, ExportCreate, ExportKey, ExportPage, SignedManifest, Timeline};
-use vms_messages::{Hold, HoldCreate, HoldPage};
+use vms_messages::{Hold, HoldCreate, HoldPage, LiveFeed};
 use vms_messages::{Principal, TicketAction, TicketPage, TicketState, TicketView};
 
 /// A page of tenants.
@@ -269,6 +269,11 @@ pub trait VideoService: Send + Sync + 'static {
         camera: CameraId,
         at: Option<DateTime<Utc>>,
     ) -> Result<Vec<u8>, ApiError>;
+
+    /// A subscription to `camera`'s live video: its current group of pictures, then each frame as
+    /// the node receives it. 404 for a camera outside `scope`; 503 naming the node that records
+    /// it when that is another node.
+    async fn live(&self, scope: TenantScope, camera: CameraId) -> Result<LiveFeed, ApiError>;
 }
 
 /// Exports and their signed manifests. Every method is given validated input.

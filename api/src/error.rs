@@ -32,6 +32,11 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// The same error, telling the client to retry after `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
     /// 404 for an object that does not exist (or is not the caller's).
     pub fn not_found(what: &str) -> Self {
         Self::new(

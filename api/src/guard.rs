@@ -367,17 +367,22 @@ async fn check(access: &Access, req: &ServiceRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The stream token a request presents, where one is accepted: a `GET` (or `HEAD`) without an
-/// `Authorization` header, on a route that needs `video:playback` (every such route names the
-/// camera as `{id}`, which the token must name too).
+/// The stream token a request presents, where one is accepted: without an `Authorization`
+/// header, on a `GET` (or `HEAD`) route that needs `video:playback`, or any route that needs
+/// `video:live` (a WHEP player posts its offer and deletes its session). Every such route names
+/// the camera as `{id}`, which the token must name too.
 fn stream_token(
     access: &Access,
     req: &ServiceRequest,
     authorization: Option<&str>,
 ) -> Option<String> {
-    let media = *access == Access::Requires(Permission::VideoPlayback)
-        && matches!(*req.method(), Method::GET | Method::HEAD)
-        && authorization.is_none();
+    let media = match access {
+        Access::Requires(Permission::VideoPlayback) => {
+            matches!(*req.method(), Method::GET | Method::HEAD)
+        }
+        Access::Requires(Permission::VideoLive) => true,
+        _ => false,
+    } && authorization.is_none();
     media
         .then(|| crate::stream_token::token_param(req.query_string()))
         .flatten()

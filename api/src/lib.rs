@@ -12,6 +12,7 @@ mod backend;
 mod error;
 mod guard;
 mod hls;
+mod live;
 mod openapi;
 mod ratelimit;
 mod routes;
@@ -44,10 +45,12 @@ pub fn configure(
     cfg: &mut web::ServiceConfig,
     backend: Arc<dyn Backend>,
     guard: web::Data<Guard>,
+    live: web::Data<live::Live>,
     max_body_bytes: usize,
 ) {
     backend::register_services(cfg, &backend);
     cfg.app_data(guard)
+        .app_data(live)
         .app_data(error::json_config(max_body_bytes))
         .app_data(error::query_config())
         .app_data(error::path_config())
@@ -83,6 +86,7 @@ pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<
         &config.auth,
     ));
     let guard = web::Data::new(Guard::new(auth, &api));
+    let live = web::Data::new(live::Live::new(config.live.clone()));
     let origins = api.cors_allowed_origins.clone();
     let max_body = api.max_body_bytes;
     let mut server = HttpServer::new(move || {
@@ -117,7 +121,15 @@ pub fn serve(config: &NodeConfig, backend: Arc<dyn Backend>) -> std::io::Result<
                     })
                     .log_target("vms_api::access"),
             )
-            .configure(|cfg| configure(cfg, Arc::clone(&backend), guard.clone(), max_body))
+            .configure(|cfg| {
+                configure(
+                    cfg,
+                    Arc::clone(&backend),
+                    guard.clone(),
+                    live.clone(),
+                    max_body,
+                )
+            })
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(5)

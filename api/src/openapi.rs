@@ -3,7 +3,7 @@
 
 use crate::routes;
 use crate::routes::{
-    audit, cameras, events, exports, holds, identity, notify, rules, tenants, tickets, video,
+    audit, cameras, events, exports, holds, identity, live, notify, rules, tenants, tickets, video,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
@@ -64,6 +64,9 @@ use utoipa::{Modify, OpenApi};
         video::vod_segment,
         video::timeline,
         video::snapshot,
+        live::live_mp4,
+        live::whep_offer,
+        live::whep_delete,
         exports::create_export,
         exports::list_exports,
         exports::get_export,
@@ -198,6 +201,7 @@ use utoipa::{Modify, OpenApi};
         (name = "cameras", description = "cameras and their live status"),
         (name = "recordings", description = "recorded segments and evidence holds"),
         (name = "video", description = "recorded video for players: HLS, timeline, snapshots, stream tokens"),
+        (name = "live", description = "live video: WebRTC (WHEP) and fMP4 over WebSocket"),
         (name = "exports", description = "signed MP4 exports of recorded video"),
         (name = "rules", description = "analytics rules per camera"),
         (name = "events", description = "analytics events"),

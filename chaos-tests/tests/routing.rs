@@ -1,13 +1,14 @@
 //! Any node serves the API for every camera: the live status of a camera comes from the node that
 //! records it, whichever node is asked, and a change made through a node that does not record the
-//! camera reaches the one that does. An export written by one node downloads through the other.
+//! camera reaches the one that does. An export written by one node downloads through the other,
+//! and live view of a camera plays through the node that does not record it.
 
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use vms_chaos_tests::{Cluster, ClusterOptions};
-use vms_messages::{CameraState, CameraView, Export, ExportState};
-use vms_testkit::{typed, wait_for};
+use vms_messages::{CameraState, CameraView, Export, ExportState, StreamToken};
+use vms_testkit::{open_live, typed, wait_for, watch_live};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()> {
@@ -122,6 +123,43 @@ async fn status_and_changes_reach_the_owner_from_any_node() -> anyhow::Result<()
         "routing: node {other} serves export {} written by {owner_name} ({} bytes) over the link",
         export.id,
         copies[1].len()
+    );
+
+    // Live view through the other node: relayed over the link from the owner, at the live edge.
+    let (status, token) = cluster
+        .send(
+            Method::POST,
+            &format!("/cameras/{cam}/stream-token"),
+            Some(json!({})),
+            Some(other),
+        )
+        .await?;
+    let token: StreamToken = typed(status, token)?;
+    let api = cluster
+        .api(other)
+        .unwrap_or_default()
+        .replacen("http", "ws", 1);
+    let mut ws = open_live(&format!(
+        "{api}/api/v1/cameras/{cam}/live.mp4?token={}",
+        token.token
+    ))
+    .await?;
+    let seen = watch_live(&mut ws, Duration::from_secs(4)).await?;
+    drop(ws);
+    assert!(
+        seen.frames >= 80,
+        "{} frames in 4 s through {other}",
+        seen.frames
+    );
+    assert!(
+        seen.worst_lag_ms() < 500.0,
+        "a viewer on the node that does not record the camera is within 500 ms of live: {:.0} ms",
+        seen.worst_lag_ms()
+    );
+    println!(
+        "routing: node {other} relays {owner_name}'s live view of camera {cam}: {} frames in 4 s, at most {:.0} ms behind",
+        seen.frames,
+        seen.worst_lag_ms()
     );
 
     // Disabled through the other node: the owner stops recording it.

@@ -22,9 +22,9 @@ pub use load::ENV_PREFIX;
 pub use node::{Mode, NodeConfig};
 pub use secrets::weak_secret;
 pub use sections::{
-    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, ExportsConfig, NODE_ROLES, NatsAuth,
-    NatsConfig, NotificationsConfig, ObjectStoreSettings, PostgresConfig, RecordingConfig,
-    RetentionConfig, SmtpConfig, SmtpTls, StorageConfig,
+    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, ExportsConfig, LiveConfig, NODE_ROLES,
+    NatsAuth, NatsConfig, NotificationsConfig, ObjectStoreSettings, PostgresConfig,
+    RecordingConfig, RetentionConfig, SmtpConfig, SmtpTls, StorageConfig,
 };
 
 /// Version of the config file format this build reads.

@@ -2,7 +2,7 @@
 
 use crate::secrets::{read_secret, url_password, weak_secret};
 use crate::sections::{
-    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, ExportsConfig, NatsConfig,
+    AnalyticsConfig, ApiConfig, AuthConfig, ClusterConfig, ExportsConfig, LiveConfig, NatsConfig,
     NotificationsConfig, PostgresConfig, RecordingConfig, RetentionConfig, StorageConfig,
 };
 use crate::{CONFIG_VERSION, ConfigError, invalid};
@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub storage: StorageConfig,
     /// Exports of recorded video.
     pub exports: ExportsConfig,
+    /// Live view.
+    pub live: LiveConfig,
 }
 
 /// How strict the node is about its own settings.
@@ -75,6 +77,7 @@ impl Default for NodeConfig {
             notifications: NotificationsConfig::default(),
             storage: StorageConfig::default(),
             exports: ExportsConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl NodeConfig {
         self.notifications.validate()?;
         self.storage.validate()?;
         self.exports.validate()?;
+        self.live.validate()?;
         self.retention.validate()
     }
 

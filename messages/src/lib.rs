@@ -8,6 +8,7 @@ mod event;
 mod export;
 mod hold;
 mod ids;
+mod live;
 mod node;
 mod notify;
 mod placement;
@@ -44,6 +45,7 @@ pub use export::{
 };
 pub use hold::{EVENT_HOLD_MARGIN_SECONDS, Hold, HoldCreate, HoldPage, MAX_HOLD_DAYS};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
+pub use live::{LiveFeed, LiveFrame, LiveTrack};
 pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate,

@@ -197,8 +197,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         )),
         None => None,
     };
+    let live = Arc::new(vms_actors::LiveHub::default());
     let node_args = NodeArgs {
         tier: tier.clone(),
+        live: Arc::clone(&live),
         ctx: Arc::clone(&ctx),
         ownership: Arc::clone(&ownership),
         analysis,
@@ -230,7 +232,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Arc::new(supervisor.clone()),
     );
     // ractor_cluster links to the other nodes (calls for the actors they run).
-    let links = vms_actors::Links::start(&ctx, Arc::clone(&membership)).await;
+    let links = vms_actors::Links::start(&ctx, Arc::clone(&membership), Arc::clone(&live)).await;
     // Exports this node was writing when it stopped will not finish: say so.
     match ctx.store.fail_unfinished_exports(ctx.node_id()).await {
         Ok(0) => {}
@@ -250,6 +252,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         models,
         cluster_auth,
         tier,
+        live,
     });
     let export_sweep = tokio::spawn(backend.clone().sweep_export_files());
     let server = vms_api::serve(&config, Arc::new(backend.clone()))

@@ -73,6 +73,7 @@ async fn a_killed_streaming_camera_actor_stops_its_ingest() -> anyhow::Result<()
             clock: vms_actors::system_clock(),
             disk_full: Default::default(),
             mirror: None,
+            live: std::sync::Arc::default(),
         },
     )
     .await?;

@@ -123,6 +123,8 @@ fn example_body(op: &Op, objects: &Objects) -> Option<Value> {
         "create_export" => json!({"camera_id": objects.camera, "reason": format!("case {n}"),
             "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:05:00Z"}),
         "stream_token" => json!({"ttl_seconds": 60}),
+        // Not a real offer: the check is the permission and the tenant, not WebRTC.
+        "whep_offer" => json!("v=0"),
         _ => {
             assert!(
                 !matches!(op.method, Method::POST | Method::PATCH | Method::PUT)
@@ -207,6 +209,7 @@ impl Objects {
             .replace("{id}", id)
             .replace("{segment}", &self.segment)
             .replace("{camera}", &self.camera)
+            .replace("{session}", "01a23ed0-0000-7000-8000-000000000000")
     }
 }
 

@@ -18,8 +18,9 @@
 
 use crate::cluster::membership::Membership;
 use crate::cluster::mirror::{self, StandbyState};
-use crate::cluster::segment_read;
+use crate::cluster::{live_relay, segment_read};
 use crate::context::NodeContext;
+use crate::media::live::LiveHub;
 use crate::recording::camera::{CameraMsg, camera_actor_name};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
@@ -57,6 +58,10 @@ pub enum NodeRpcMsg {
     /// it (`cluster::segment_read`): `0` and the bytes, or `1` and why not.
     #[rpc]
     ReadSegment(Vec<u8>, RpcReplyPort<Vec<u8>>),
+    /// A camera's live frames after a time, for a node relaying its live view
+    /// (`cluster::live_relay`): `0` and the frames, or `1` and why not.
+    #[rpc]
+    ReadLive(Vec<u8>, RpcReplyPort<Vec<u8>>),
 }
 
 /// Answers [`NodeRpcMsg`] calls for this node.
@@ -66,22 +71,24 @@ pub struct NodeRpc;
 pub struct NodeRpcState {
     ctx: Arc<NodeContext>,
     standby: Arc<StandbyState>,
+    live: Arc<LiveHub>,
 }
 
 impl Actor for NodeRpc {
     type Msg = NodeRpcMsg;
     type State = NodeRpcState;
-    type Arguments = Arc<NodeContext>;
+    type Arguments = (Arc<NodeContext>, Arc<LiveHub>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Arc<NodeContext>,
+        (ctx, live): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::join(group(ctx.node_id()), vec![myself.get_cell()]);
         Ok(NodeRpcState {
             ctx,
             standby: Arc::default(),
+            live,
         })
     }
 
@@ -103,6 +110,12 @@ impl Actor for NodeRpc {
                 let ctx = Arc::clone(&state.ctx);
                 tokio::spawn(async move {
                     let _ = reply.send(segment_read::answer(&ctx, &request).await);
+                });
+            }
+            NodeRpcMsg::ReadLive(request, reply) => {
+                let live = Arc::clone(&state.live);
+                tokio::spawn(async move {
+                    let _ = reply.send(live_relay::answer(&live, &request).await);
                 });
             }
             NodeRpcMsg::CameraStatus(camera, reply) => {
@@ -192,7 +205,11 @@ struct Peer {
 impl Links {
     /// Starts the node server, the RPC actor and the dialer; `None` when `cluster.link_port` is 0
     /// or the server cannot start (the node runs on without links, and says so).
-    pub async fn start(ctx: &Arc<NodeContext>, membership: Arc<Membership>) -> Option<Self> {
+    pub async fn start(
+        ctx: &Arc<NodeContext>,
+        membership: Arc<Membership>,
+        live: Arc<LiveHub>,
+    ) -> Option<Self> {
         let c = &ctx.config.cluster;
         if c.link_port == 0 {
             return None;
@@ -218,7 +235,7 @@ impl Links {
                 return None;
             }
         };
-        let rpc = match Actor::spawn(None, NodeRpc, Arc::clone(ctx)).await {
+        let rpc = match Actor::spawn(None, NodeRpc, (Arc::clone(ctx), live)).await {
             Ok((rpc, _)) => rpc,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster links disabled: the RPC actor did not start");

@@ -5,6 +5,7 @@
 
 pub(crate) mod changes;
 pub(crate) mod links;
+pub(crate) mod live_relay;
 pub(crate) mod local;
 pub(crate) mod membership;
 pub(crate) mod mirror;

@@ -14,6 +14,7 @@ use crate::media::fmp4::{
 };
 use crate::media::fmp4_audio::{AUDIO_TRACK, AudioTrack};
 use crate::media::layout::SegmentLayout;
+use crate::media::live::LivePublisher;
 use crate::media::mirror::{MirrorChunk, MirrorHealth};
 use crate::metrics;
 use chrono::{DateTime, Utc};
@@ -160,6 +161,8 @@ pub struct FragmentRecorder {
         tokio::sync::mpsc::Sender<MirrorChunk>,
         std::sync::Arc<MirrorHealth>,
     )>,
+    /// Where each frame goes on to, for live viewers.
+    live: Option<LivePublisher>,
 }
 
 impl FragmentRecorder {
@@ -184,7 +187,18 @@ impl FragmentRecorder {
             audio: None,
             last_arrival: None,
             mirror: None,
+            live: None,
         }
+    }
+
+    /// Publishes every recorded frame to live viewers through `live` as well.
+    pub fn live_to(&mut self, mut live: LivePublisher) {
+        if let Some(current) = &self.track
+            && let Err(e) = live.set_track(&current.track)
+        {
+            tracing::warn!(error = %e, "live view cannot describe the track");
+        }
+        self.live = Some(live);
     }
 
     /// Hands every durable write on to `mirror` as well, without waiting: a write the channel has
@@ -231,6 +245,11 @@ impl FragmentRecorder {
             return Ok(None);
         }
         let init = fmp4::init_segment(&track, audio.as_ref())?;
+        if let Some(live) = self.live.as_mut()
+            && let Err(e) = live.set_track(&track)
+        {
+            tracing::warn!(error = %e, "live view cannot describe the track");
+        }
         let closed = match self.last_pts {
             Some(last) => self.write_and_close(last + self.last_step)?,
             None => None,
@@ -302,6 +321,7 @@ impl FragmentRecorder {
                 }
             }
         }
+        self.publish_live(&data, pts, keyframe, at);
         self.pending.push(PendingSample {
             data,
             pts,
@@ -316,6 +336,9 @@ impl FragmentRecorder {
     pub fn finish(&mut self) -> Result<Option<ClosedFragments>, FragmentError> {
         let end = self.last_pts.map(|p| p + self.last_step);
         self.anchor = None;
+        if let Some(live) = &self.live {
+            live.pause();
+        }
         self.last_pts = None;
         self.last_arrival = None;
         self.pts_offset = 0;
@@ -325,6 +348,20 @@ impl FragmentRecorder {
         match end {
             Some(end) => self.write_and_close(end),
             None => Ok(self.open.take().and_then(OpenSegment::close)),
+        }
+    }
+
+    /// Hands a frame of the open segment to live viewers, its time on the connection's wall clock.
+    fn publish_live(&mut self, data: &[u8], pts: u64, keyframe: bool, at: DateTime<Utc>) {
+        let (Some(live), Some(_), Some((t0, w0))) = (self.live.as_mut(), &self.open, self.anchor)
+        else {
+            return;
+        };
+        let start = u64::try_from(w0.timestamp_micros()).unwrap_or(0) * 9 / 100;
+        let step = u32::try_from(self.last_step).unwrap_or(u32::MAX);
+        let time = start + pts.saturating_sub(t0);
+        if let Err(e) = live.publish(data, time, step, keyframe, at) {
+            tracing::debug!(error = %e, "frame not published to live viewers");
         }
     }
 

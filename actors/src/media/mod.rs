@@ -11,6 +11,7 @@ pub(crate) mod fmp4_trak;
 pub(crate) mod fragmenter;
 pub(crate) mod ingest;
 pub(crate) mod layout;
+pub(crate) mod live;
 pub(crate) mod mirror;
 pub(crate) mod nal;
 pub(crate) mod opus;

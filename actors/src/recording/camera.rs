@@ -10,6 +10,7 @@ use crate::context::NodeContext;
 use crate::media::fragmenter::{ClosedFragments, FragmentRecorder};
 use crate::media::ingest::{FailureKind, FlowStats, KeyframeSink};
 use crate::media::layout::SegmentLayout;
+use crate::media::live::{LiveHub, LivePublisher};
 use crate::media::mirror::{MirrorHealth, MirrorSink};
 use crate::media::rtsp::{self, IngestEnd, IngestEvent, IngestOptions};
 use crate::metrics;
@@ -84,6 +85,8 @@ pub struct CameraArgs {
     pub disk_full: Arc<Notify>,
     /// What carries its durable writes to its standby.
     pub mirror: Option<Arc<dyn MirrorSink>>,
+    /// Where it publishes its live video.
+    pub live: Arc<LiveHub>,
 }
 
 /// State of [`CameraActor`].
@@ -99,6 +102,7 @@ pub struct CameraActorState {
     mirror: Option<Arc<dyn MirrorSink>>,
     /// How the current recorder's mirroring goes (with a mirror).
     mirror_health: Option<Arc<MirrorHealth>>,
+    live: Arc<LiveHub>,
     status: CameraStatus,
     generation: u64,
     ingest: Option<RunningIngest>,
@@ -255,6 +259,7 @@ impl CameraActorState {
             recorder.mirror_to(writes, Arc::clone(&health));
             self.mirror_health = Some(health);
         }
+        recorder.live_to(LivePublisher::new(self.live.channel(self.camera.id)));
         let generation = self.generation;
         let stats = Arc::new(FlowStats::default());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -455,6 +460,7 @@ impl Actor for CameraActor {
             clock,
             disk_full,
             mirror,
+            live,
         } = args;
         let camera_dir = ctx.camera_dir(camera.tenant_id, camera.id);
         // What the camera's last actor here left unindexed (killed, or the node crashed) is indexed
@@ -513,6 +519,7 @@ impl Actor for CameraActor {
             disk_full,
             mirror,
             mirror_health: None,
+            live,
             status,
             generation: 0,
             ingest: None,
@@ -550,6 +557,8 @@ impl Actor for CameraActor {
             t.abort();
         }
         state.teardown().await;
+        // Its viewers here see their feed end (the camera stopped, or records elsewhere now).
+        state.live.remove(state.camera.id);
         if let Some(segmenter) = state.segmenter.take() {
             let _ = ractor::call_t!(segmenter, SegmenterMsg::Flush, 10_000);
             segmenter.stop(None);

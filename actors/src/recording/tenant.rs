@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::media::layout::remove_path;
+use crate::media::live::LiveHub;
 use crate::media::mirror::MirrorSink;
 use crate::metrics;
 use crate::ownership::Ownership;
@@ -62,6 +63,8 @@ pub struct TenantArgs {
     pub disk_full: Arc<Notify>,
     /// What carries its cameras' durable writes to their standbys.
     pub mirror: Option<Arc<dyn MirrorSink>>,
+    /// Where its cameras publish their live video.
+    pub live: Arc<LiveHub>,
 }
 
 struct RunningCamera {
@@ -78,6 +81,7 @@ pub struct TenantState {
     clock: Arc<dyn Clock>,
     disk_full: Arc<Notify>,
     mirror: Option<Arc<dyn MirrorSink>>,
+    live: Arc<LiveHub>,
     cameras: HashMap<CameraId, RunningCamera>,
     by_actor: HashMap<ActorId, CameraId>,
     /// Cameras released to other nodes, still finalising their open segment: a camera placed here
@@ -122,6 +126,7 @@ impl TenantState {
             clock: Arc::clone(&self.clock),
             disk_full: Arc::clone(&self.disk_full),
             mirror: self.mirror.clone(),
+            live: Arc::clone(&self.live),
         };
         match Actor::spawn_linked(
             Some(camera_actor_name(id)),
@@ -308,6 +313,7 @@ impl Actor for TenantActor {
             clock: args.clock,
             disk_full: args.disk_full,
             mirror: args.mirror,
+            live: args.live,
             cameras,
             by_actor: HashMap::new(),
             stopping: HashMap::new(),

@@ -10,6 +10,7 @@ pub mod events;
 pub mod exports;
 pub mod holds;
 pub mod identity;
+pub mod live;
 pub mod notify;
 mod ranges;
 pub mod rules;
@@ -128,6 +129,9 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/cameras/{id}/vod/{segment}/media.mp4" => v::vod_segment,
         GET "/api/v1/cameras/{id}/timeline" => v::timeline,
         GET "/api/v1/cameras/{id}/snapshot" => v::snapshot,
+        GET "/api/v1/cameras/{id}/live.mp4" => live::live_mp4,
+        POST "/api/v1/cameras/{id}/whep" => live::whep_offer,
+        DELETE "/api/v1/cameras/{id}/whep/{session}" => live::whep_delete,
         POST "/api/v1/exports" => x::create_export,
         GET "/api/v1/exports" => x::list_exports,
         GET "/api/v1/exports/{id}" => x::get_export,

@@ -37,6 +37,8 @@ pub enum Permission {
     RecordingsHold,
     /// Watch recorded video: HLS playback, the timeline, snapshots, stream tokens for players.
     VideoPlayback,
+    /// Watch live video (WebRTC, MSE over WebSocket).
+    VideoLive,
     /// Export recorded video as signed MP4 files (the exports hold their footage).
     VideoExport,
     /// Read analytics events and their snapshots.
@@ -77,7 +79,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 26] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::CamerasRead,
@@ -85,6 +87,7 @@ impl Permission {
         Self::RecordingsRead,
         Self::RecordingsHold,
         Self::VideoPlayback,
+        Self::VideoLive,
         Self::VideoExport,
         Self::EventsRead,
         Self::RulesRead,
@@ -115,6 +118,7 @@ impl Permission {
             Self::RecordingsRead => "recordings:read",
             Self::RecordingsHold => "recordings:hold",
             Self::VideoPlayback => "video:playback",
+            Self::VideoLive => "video:live",
             Self::VideoExport => "video:export",
             Self::EventsRead => "events:read",
             Self::RulesRead => "rules:read",
@@ -185,6 +189,7 @@ impl Role {
                     | RecordingsRead
                     | RecordingsHold
                     | VideoPlayback
+                    | VideoLive
                     | VideoExport
                     | EventsRead
                     | RulesRead
@@ -212,6 +217,7 @@ impl Role {
                     | CamerasRead
                     | RecordingsRead
                     | VideoPlayback
+                    | VideoLive
                     | EventsRead
                     | RulesRead
                     | TicketsRead
@@ -344,11 +350,15 @@ impl Principal {
     }
 
     /// Whether this caller holds `permission`. A stream token holds nothing but
-    /// [`Permission::VideoPlayback`] (of its one camera, which the guard checks on the path).
+    /// [`Permission::VideoPlayback`] and [`Permission::VideoLive`] (of its one camera, which the
+    /// guard checks on the path).
     pub fn permits(&self, permission: Permission) -> bool {
         match self.credential {
             Credential::StreamToken(_) => {
-                permission == Permission::VideoPlayback && self.role.permits(permission)
+                matches!(
+                    permission,
+                    Permission::VideoPlayback | Permission::VideoLive
+                ) && self.role.permits(permission)
             }
             _ => self.role.permits(permission),
         }

@@ -67,6 +67,7 @@ pub struct NodeBackend {
     models: Arc<[String]>,
     cluster_auth: Arc<ClusterAuth>,
     tier: Option<Arc<vms_actors::ObjectTier>>,
+    live: Arc<vms_actors::LiveHub>,
     /// Export files written at once (`exports.concurrency`).
     export_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -91,6 +92,8 @@ pub struct BackendArgs {
     pub cluster_auth: Arc<ClusterAuth>,
     /// The object store segments move to, when one is set.
     pub tier: Option<Arc<vms_actors::ObjectTier>>,
+    /// Where the node's cameras publish their live video.
+    pub live: Arc<vms_actors::LiveHub>,
 }
 
 impl NodeBackend {
@@ -108,6 +111,7 @@ impl NodeBackend {
             models: args.models.into(),
             cluster_auth: args.cluster_auth,
             tier: args.tier,
+            live: args.live,
         }
     }
 

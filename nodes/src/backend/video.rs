@@ -6,7 +6,7 @@ use super::NodeBackend;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use vms_api::{ApiError, SegmentSource, VideoService};
-use vms_messages::{CameraId, Segment, SegmentContainer, TenantScope, Timeline};
+use vms_messages::{CameraId, LiveFeed, Segment, SegmentContainer, TenantScope, Timeline};
 
 impl NodeBackend {
     /// The whole file of the index row `file`, from whichever copy this node reaches.
@@ -131,5 +131,27 @@ impl VideoService for NodeBackend {
                 tracing::warn!(segment = s.id, error = %e, "cannot decode a snapshot");
                 ApiError::unavailable("the picture could not be decoded")
             })
+    }
+
+    async fn live(&self, scope: TenantScope, camera: CameraId) -> Result<LiveFeed, ApiError> {
+        self.db(move |s| async move { s.camera(scope, camera).await })
+            .await?;
+        if self.ownership.owns(camera) {
+            return Ok(self.live.channel(camera).subscribe());
+        }
+        let placed = self
+            .db(move |s| async move { s.placement_of(camera).await })
+            .await?;
+        Err(ApiError::unavailable(match placed {
+            // Relayed over the cluster link from the node that records it.
+            Some((Some(node), _)) if vms_actors::linked(&node) => {
+                return Ok(vms_actors::subscribe_live_relay(&self.live, camera, node));
+            }
+            Some((Some(node), _)) => {
+                format!("camera {camera} is recorded by node {node}, which this node cannot reach")
+            }
+            Some((None, Some(why))) => format!("camera {camera} is not recorded anywhere: {why}"),
+            _ => format!("camera {camera} is not recorded on this node"),
+        }))
     }
 }

@@ -3,6 +3,7 @@
 //! an SMTP server that record what reaches them. None of it is compiled into the `vms` binary.
 
 mod databases;
+mod live;
 mod node_process;
 mod probes;
 mod receivers;
@@ -10,6 +11,7 @@ mod sandbox;
 mod waiting;
 
 pub use databases::{PrivatePostgres, TestDatabase, test_postgres};
+pub use live::{LiveSocket, LiveWatch, live_refusal, open_live, watch_live};
 pub use node_process::NodeProcess;
 pub use probes::{
     api_error, assert_refused, ffprobe_duration, ffprobe_video, jetstream_events, metric_positive,

@@ -1,0 +1,162 @@
+"""Plays a camera's live video in Debian's Chromium (headless, driven by Playwright) over WebRTC
+(WHEP) or MSE (fMP4 over a WebSocket), and prints one JSON object: whether the video played
+(`currentTime` advancing), whether its pixels were not black, and latency samples.
+
+Latency: over MSE a frame's media time is its wall-clock arrival at the node (the node puts
+90 kHz ticks since the epoch in `tfdt`), so `Date.now() - currentTime` is how long the node and
+the browser held it. Over WebRTC the RTP timestamp of each shown frame (requestVideoFrameCallback)
+is the same clock modulo 2^32, compared with the time it was shown.
+
+Usage: live_view.py BASE CAMERA TOKEN webrtc|mse SECONDS
+"""
+
+import json
+import sys
+import time
+
+from playwright.sync_api import sync_playwright
+
+PAGE = """<!doctype html><html><body>
+<video id="v" autoplay muted playsinline width="320" height="180"></video>
+<canvas id="c" width="64" height="36"></canvas>
+</body></html>"""
+
+SETUP = """
+async ({camera, token, mode}) => {
+  const v = document.getElementById('v');
+  window.__lat = [];
+  window.__err = null;
+  const api = `/api/v1/cameras/${camera}`;
+  if (mode === 'mse') {
+    const ms = new MediaSource();
+    v.src = URL.createObjectURL(ms);
+    await new Promise(r => ms.addEventListener('sourceopen', r, {once: true}));
+    const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}${api}/live.mp4?token=${token}`);
+    ws.binaryType = 'arraybuffer';
+    let sb = null;
+    const queue = [];
+    const pump = () => { if (sb && !sb.updating && queue.length) sb.appendBuffer(queue.shift()); };
+    ws.onmessage = (m) => {
+      if (typeof m.data === 'string') {
+        const t = JSON.parse(m.data);
+        if (!sb) {
+          sb = ms.addSourceBuffer(`video/mp4; codecs="${t.codec}"`);
+          sb.addEventListener('updateend', () => {
+            const b = v.buffered;
+            if (b.length && b.end(b.length - 1) - v.currentTime > 1.0) {
+              v.currentTime = b.end(b.length - 1) - 0.05;
+            }
+            pump();
+          });
+        }
+        return;
+      }
+      queue.push(m.data);
+      pump();
+    };
+    let received = 0;
+    ws.addEventListener('message', () => { received += 1; });
+    ws.onclose = (e) => { window.__err = `websocket closed (${e.code} ${e.reason}) after ${received} messages`; };
+    window.__ws = ws;
+    const sample = () => {
+      if (v.currentTime > 1e9) window.__lat.push(Date.now() - v.currentTime * 1000);
+      setTimeout(sample, 100);
+    };
+    sample();
+  } else {
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise(r => {
+      if (pc.iceGatheringState === 'complete') return r();
+      pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r(); });
+      setTimeout(r, 2000);
+    });
+    const resp = await fetch(`${api}/whep?token=${token}`, {
+      method: 'POST', headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
+    if (resp.status !== 201) { window.__err = `whep ${resp.status}: ${await resp.text()}`; return; }
+    await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+    window.__pc = pc;
+    const onFrame = (now, md) => {
+      if (md.rtpTimestamp !== undefined) {
+        const shown = performance.timeOrigin + md.presentationTime;
+        const nowTicks = Math.floor(shown * 90) % 4294967296;
+        let d = (nowTicks - md.rtpTimestamp) % 4294967296;
+        if (d < 0) d += 4294967296;
+        window.__lat.push(d / 90);
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+  }
+  v.play().catch(() => {});
+}
+"""
+
+PROBE = """
+() => {
+  const v = document.getElementById('v');
+  const c = document.getElementById('c');
+  const g = c.getContext('2d');
+  let luma = 0;
+  if (v.videoWidth > 0) {
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) luma += 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    luma /= d.length / 4;
+  }
+  return {t: v.currentTime, w: v.videoWidth, h: v.videoHeight, luma, err: window.__err};
+}
+"""
+
+
+def main():
+    base, camera, token, mode, seconds = sys.argv[1:6]
+    seconds = float(seconds)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            # The test page is fulfilled by Playwright, not served by the node, so Chromium's
+            # local-network checks would take it for a public page calling a loopback address.
+            args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox",
+                  "--disable-features=LocalNetworkAccessChecks"],
+        )
+        page = browser.new_page()
+        page.route(f"{base}/__live_view.html",
+                   lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE))
+        page.goto(f"{base}/__live_view.html")
+        started = time.time()
+        page.evaluate(SETUP, {"camera": camera, "token": token, "mode": mode})
+        first_frame = None
+        samples = []
+        while time.time() - started < seconds:
+            s = page.evaluate(PROBE)
+            samples.append(s)
+            if first_frame is None and s["w"] > 0 and s["t"] > 0:
+                first_frame = time.time() - started
+            if s["err"]:
+                break
+            time.sleep(0.25)
+        latency = page.evaluate("() => window.__lat")
+        browser.close()
+    played = [s for s in samples if s["w"] > 0]
+    advanced = len(played) >= 2 and played[-1]["t"] > played[0]["t"] + 0.5
+    # Skip the first second: the first group of pictures plays out then.
+    lat = sorted(latency[len(latency) // 5:]) if latency else []
+    pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None)
+    print(json.dumps({
+        "mode": mode,
+        "played": advanced,
+        "first_frame_s": first_frame,
+        "width": played[-1]["w"] if played else 0,
+        "height": played[-1]["h"] if played else 0,
+        "luma": max((s["luma"] for s in played), default=0),
+        "error": next((s["err"] for s in samples if s["err"]), None),
+        "latency_ms": {"n": len(lat), "p50": pct(0.5), "p95": pct(0.95)},
+    }))
+
+
+if __name__ == "__main__":
+    main()

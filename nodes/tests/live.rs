@@ -1,0 +1,163 @@
+//! Live view against a real node and the simulator: a WebSocket viewer gets the track, its init
+//! section and one fMP4 fragment per frame from a keyframe, at the live edge; Debian's Chromium
+//! plays the camera over WebRTC (WHEP) and over MSE, with pictures that are not black; a stream
+//! token of one camera is refused for another; bad offers, non-WebSocket requests and one viewer
+//! too many get 4xx naming what is wrong; viewers show in the metrics.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use vms_messages::StreamToken;
+use vms_testkit::{
+    Sandbox, api_error, live_refusal, metric_value, open_live, wait_for, watch_live,
+};
+
+const VMS: &str = env!("CARGO_BIN_EXE_vms");
+const MAX_VIEWERS: usize = 4;
+
+/// Runs the Chromium check (`tests/browser/live_view.py`) and returns what it printed.
+fn chromium(base: &str, camera: &str, token: &str, mode: &str) -> anyhow::Result<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/live_view.py");
+    let out = std::process::Command::new("python3")
+        .args([script, base, camera, token, mode, "12"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the Chromium check failed (are Debian's chromium and PyPI's playwright installed? scripts/setup.sh installs them): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result<()> {
+    let sb = Sandbox::builder(VMS)
+        .cameras(2)
+        .env("VMS_LIVE__MAX_VIEWERS_PER_CAMERA", &MAX_VIEWERS.to_string())
+        .start()
+        .await?;
+    let tenant = sb.create_tenant("acme", 4).await?;
+    let cam = sb.create_camera(&tenant, "gate", &sb.sim.url(0)).await?;
+    let other = sb.create_camera(&tenant, "yard", &sb.sim.url(1)).await?;
+    sb.wait_segments(&cam, 1, Duration::from_secs(60)).await?;
+    let token: StreamToken = sb
+        .post_typed(
+            &format!("/cameras/{cam}/stream-token"),
+            &json!({"ttl_seconds": 600}),
+        )
+        .await?;
+    let t = &token.token;
+    let base = sb.node()?.api.clone();
+    let ws_base = base.replacen("http", "ws", 1);
+    let live_url = |camera: &str| format!("{ws_base}/api/v1/cameras/{camera}/live.mp4?token={t}");
+
+    // A WebSocket viewer: the track, its init section, then one fragment per frame.
+    let mut ws = open_live(&live_url(&cam)).await?;
+    let seen = watch_live(&mut ws, Duration::from_secs(4)).await?;
+    assert!(seen.codec.starts_with("avc1."), "{seen:?}");
+    // The simulator sends 25 fps; the first group of pictures comes at once.
+    assert!(seen.frames >= 80, "{} frames in 4 s", seen.frames);
+    assert!(
+        seen.worst_lag_ms() < 500.0,
+        "frames reach a WebSocket viewer within 500 ms of arriving at the node: {:.0} ms",
+        seen.worst_lag_ms()
+    );
+
+    // The token is for one camera only; a plain GET is not a WebSocket.
+    assert_eq!(live_refusal(&live_url(&other)).await?.0, 403);
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/v1/cameras/{cam}/live.mp4?token={t}"))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(
+        api_error(&resp.json().await?)?.field.as_deref(),
+        Some("Upgrade")
+    );
+
+    // WHEP: a malformed offer names `sdp`; an unknown session is 404.
+    let whep = format!("{base}/api/v1/cameras/{cam}/whep?token={t}");
+    let resp = reqwest::Client::new()
+        .post(&whep)
+        .header("content-type", "application/sdp")
+        .body("v=0\r\nthis is not sdp\r\n")
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(
+        api_error(&resp.json().await?)?.field.as_deref(),
+        Some("sdp")
+    );
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{base}/api/v1/cameras/{cam}/whep/{}?token={t}",
+            uuid::Uuid::now_v7()
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 404);
+
+    // Chromium plays it over WebRTC and over MSE.
+    for mode in ["mse", "webrtc"] {
+        let seen = chromium(&base, &cam, t, mode)?;
+        println!("chromium {mode}: {seen}");
+        assert_eq!(seen["error"], Value::Null, "{seen}");
+        assert_eq!(
+            seen["played"], true,
+            "currentTime advances over {mode}: {seen}"
+        );
+        assert!(
+            seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
+            "the picture over {mode} is not black: {seen}"
+        );
+    }
+
+    // The browser's viewers are gone once it closed; the first WebSocket viewer remains.
+    let viewers = |transport: &'static str| {
+        let (sb, cam) = (&sb, &cam);
+        async move {
+            let label = format!("camera=\"{cam}\",transport=\"{transport}\"");
+            anyhow::Ok(metric_value(
+                &sb.metrics().await?,
+                "vms_live_viewers",
+                &label,
+            ))
+        }
+    };
+    wait_for(
+        "the browser's viewers to leave",
+        Duration::from_secs(30),
+        || async {
+            Ok((viewers("mse").await? == 1.0 && viewers("webrtc").await? == 0.0).then_some(()))
+        },
+    )
+    .await?;
+
+    // One viewer too many is 429 with Retry-After; the metrics count viewers and bytes.
+    let mut open = vec![ws];
+    while open.len() < MAX_VIEWERS {
+        open.push(open_live(&live_url(&cam)).await?);
+    }
+    let (status, retry) = live_refusal(&live_url(&cam)).await?;
+    assert_eq!(status, 429);
+    assert!(retry.is_some(), "429 says when to retry");
+    let metrics = sb.metrics().await?;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "vms_live_viewers",
+            &format!("camera=\"{cam}\",transport=\"mse\"")
+        ),
+        MAX_VIEWERS as f64,
+        "{metrics}"
+    );
+    assert!(
+        metric_value(
+            &metrics,
+            "vms_live_bytes_total",
+            &format!("camera=\"{cam}\",transport=\"webrtc\"")
+        ) > 0.0,
+        "WebRTC bytes are counted"
+    );
+    drop(open);
+    Ok(())
+}
