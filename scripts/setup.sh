@@ -15,6 +15,8 @@ APT_PACKAGES=(
   ffmpeg postgresql postgresql-client nats-server glib-networking openssl
   chromium
 )
+# Node.js and npm (for the browser tests' hls.js, and the web console) from Debian where missing.
+command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -41,6 +43,13 @@ fi
 if ! python3 -c "import playwright" 2>/dev/null; then
   log "installing playwright from PyPI for the browser tests"
   python3 -m pip install -q --disable-pip-version-check "playwright==1.65.2"
+fi
+
+# hls.js for the LL-HLS browser test, from the npm registry as package-lock.json pins it.
+BROWSER_TESTS="$(dirname "$0")/../nodes/tests/browser"
+if [ ! -f "$BROWSER_TESTS/node_modules/hls.js/dist/hls.min.js" ]; then
+  log "installing the browser tests' npm packages"
+  (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --silent)
 fi
 
 # PostgreSQL: start the local cluster when nothing listens on 5432.

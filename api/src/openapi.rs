@@ -3,7 +3,8 @@
 
 use crate::routes;
 use crate::routes::{
-    audit, cameras, events, exports, holds, identity, live, notify, rules, tenants, tickets, video,
+    audit, cameras, events, exports, holds, identity, live, live_hls, notify, rules, tenants,
+    tickets, video,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
@@ -67,6 +68,10 @@ use utoipa::{Modify, OpenApi};
         live::live_mp4,
         live::whep_offer,
         live::whep_delete,
+        live_hls::live_playlist,
+        live_hls::live_init,
+        live_hls::live_segment,
+        live_hls::live_part,
         exports::create_export,
         exports::list_exports,
         exports::get_export,

@@ -1,6 +1,7 @@
 //! Live view against a real node and the simulator: a WebSocket viewer gets the track, its init
 //! section and one fMP4 fragment per frame from a keyframe, at the live edge; Debian's Chromium
-//! plays the camera over WebRTC (WHEP) and over MSE, with pictures that are not black; a stream
+//! plays the camera over WebRTC (WHEP), MSE and LL-HLS (hls.js), with pictures that are not black;
+//! LL-HLS playlists block until the part asked for exists and ffmpeg decodes them; a stream
 //! token of one camera is refused for another; bad offers, non-WebSocket requests and one viewer
 //! too many get 4xx naming what is wrong; viewers show in the metrics.
 
@@ -159,5 +160,78 @@ async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result
         "WebRTC bytes are counted"
     );
     drop(open);
+
+    // LL-HLS: a playlist of parts that blocks until the part asked for exists; ffmpeg decodes it.
+    let hls = format!("{base}/api/v1/cameras/{cam}/live/index.m3u8");
+    let get = |url: String| async move {
+        let resp = reqwest::Client::new().get(url).send().await?;
+        anyhow::Ok((resp.status().as_u16(), resp.text().await?))
+    };
+    let (status, playlist) = get(format!("{hls}?token={t}")).await?;
+    assert_eq!(status, 200, "{playlist}");
+    for tag in [
+        "#EXT-X-PART:",
+        "CAN-BLOCK-RELOAD=YES",
+        "#EXT-X-PRELOAD-HINT:",
+        "#EXT-X-MAP:",
+    ] {
+        assert!(playlist.contains(tag), "{tag} in {playlist}");
+    }
+    // The part the preload hint names is not there yet: asking for it blocks until it is.
+    let hint = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"segments/"))
+        .and_then(|rest| rest.split_once("/media.mp4"))
+        .map(|(at, _)| at.to_string())
+        .unwrap_or_default();
+    let (msn, part) = hint.split_once("/parts/").unwrap_or_default();
+    let asked = std::time::Instant::now();
+    let (status, later) = get(format!("{hls}?_HLS_msn={msn}&_HLS_part={part}&token={t}")).await?;
+    assert_eq!(status, 200, "{later}");
+    assert!(
+        later.lines().any(|l| l.starts_with("#EXT-X-PART:")
+            && l.contains(&format!("URI=\"segments/{msn}/parts/{part}/"))),
+        "the blocking reload holds the part asked for ({msn}.{part}): {later}"
+    );
+    println!(
+        "LL-HLS: part {msn}.{part} listed after {:?}",
+        asked.elapsed()
+    );
+    let (status, body) = get(format!("{hls}?_HLS_part=1&token={t}")).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        api_error(&serde_json::from_str(&body)?)?.field.as_deref(),
+        Some("_HLS_part")
+    );
+    // A client without LL-HLS (ffmpeg) starts from whole segments: wait for two.
+    wait_for(
+        "two whole LL-HLS segments",
+        Duration::from_secs(15),
+        || async {
+            let (_, text) = get(format!("{hls}?token={t}")).await?;
+            Ok((text.matches("#EXTINF").count() >= 2).then_some(()))
+        },
+    )
+    .await?;
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &format!("{hls}?token={t}")])
+        .args(["-frames:v", "75", "-f", "null", "-"])
+        .output()?;
+    assert!(
+        decoded.status.success(),
+        "ffmpeg decodes 3 s of the LL-HLS stream: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let seen = chromium(&base, &cam, t, "hls")?;
+    println!("chromium hls: {seen}");
+    assert_eq!(seen["error"], Value::Null, "{seen}");
+    assert_eq!(
+        seen["played"], true,
+        "currentTime advances over LL-HLS: {seen}"
+    );
+    assert!(
+        seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
+        "the picture over LL-HLS is not black: {seen}"
+    );
     Ok(())
 }

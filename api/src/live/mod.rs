@@ -4,6 +4,8 @@
 //! ([`gate::FrameGate`]) rather than buffering; [`ViewerLimits`] caps viewers per camera.
 
 pub(crate) mod gate;
+pub(crate) mod llhls;
+pub(crate) mod llhls_playlist;
 pub(crate) mod metrics;
 pub(crate) mod mse;
 pub(crate) mod whep;
@@ -25,6 +27,8 @@ pub struct Live {
     limits: ViewerLimits,
     /// Open WebRTC sessions, for `DELETE` on their URL.
     pub(crate) whep: whep::WhepSessions,
+    /// LL-HLS windows of the cameras being watched that way.
+    pub(crate) llhls: llhls::LlHls,
 }
 
 impl Live {
@@ -37,6 +41,7 @@ impl Live {
             },
             config,
             whep: whep::WhepSessions::default(),
+            llhls: llhls::LlHls::default(),
         }
     }
 

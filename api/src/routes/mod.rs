@@ -11,6 +11,7 @@ pub mod exports;
 pub mod holds;
 pub mod identity;
 pub mod live;
+pub mod live_hls;
 pub mod notify;
 mod ranges;
 pub mod rules;
@@ -132,6 +133,10 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/cameras/{id}/live.mp4" => live::live_mp4,
         POST "/api/v1/cameras/{id}/whep" => live::whep_offer,
         DELETE "/api/v1/cameras/{id}/whep/{session}" => live::whep_delete,
+        GET "/api/v1/cameras/{id}/live/index.m3u8" => live_hls::live_playlist,
+        GET "/api/v1/cameras/{id}/live/init.mp4" => live_hls::live_init,
+        GET "/api/v1/cameras/{id}/live/segments/{msn}/media.mp4" => live_hls::live_segment,
+        GET "/api/v1/cameras/{id}/live/segments/{msn}/parts/{part}/media.mp4" => live_hls::live_part,
         POST "/api/v1/exports" => x::create_export,
         GET "/api/v1/exports" => x::list_exports,
         GET "/api/v1/exports/{id}" => x::get_export,

@@ -9,4 +9,6 @@ pub mod detect;
 pub mod events;
 pub mod export;
 pub mod ingest;
+pub mod live;
+pub mod live_viewers;
 pub mod node;

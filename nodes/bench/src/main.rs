@@ -2,7 +2,7 @@
 //! measured in the same run. It drives the `vms` binary beside it.
 
 use clap::{Parser, Subcommand};
-use vms_bench::{auth, detect, events, export, ingest};
+use vms_bench::{auth, detect, events, export, ingest, live};
 use vms_node::init_tracing;
 
 /// Benchmarks of the vms node.
@@ -28,6 +28,8 @@ enum Command {
     Events(events::EventsBenchArgs),
     /// Export speed: an hour of 1080p remuxed into one MP4, ours vs ffmpeg.
     Export(export::ExportBenchArgs),
+    /// CPU per live viewer (WebRTC and MSE) of 1080p cameras, against the 0.5 % goal.
+    Live(live::LiveBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Events(args) => runtime()?.block_on(events::events(args)),
         Command::Detect(args) => detect::detect(args),
         Command::Export(args) => runtime()?.block_on(export::export(args)),
+        Command::Live(args) => runtime()?.block_on(live::live(args)),
     }
 }

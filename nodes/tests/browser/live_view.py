@@ -1,5 +1,5 @@
 """Plays a camera's live video in Debian's Chromium (headless, driven by Playwright) over WebRTC
-(WHEP) or MSE (fMP4 over a WebSocket), and prints one JSON object: whether the video played
+(WHEP), MSE (fMP4 over a WebSocket) or LL-HLS (hls.js), and prints one JSON object: whether the video played
 (`currentTime` advancing), whether its pixels were not black, and latency samples.
 
 Latency: over MSE a frame's media time is its wall-clock arrival at the node (the node puts
@@ -7,14 +7,20 @@ Latency: over MSE a frame's media time is its wall-clock arrival at the node (th
 the browser held it. Over WebRTC the RTP timestamp of each shown frame (requestVideoFrameCallback)
 is the same clock modulo 2^32, compared with the time it was shown.
 
-Usage: live_view.py BASE CAMERA TOKEN webrtc|mse SECONDS
+Over LL-HLS, hls.js's `playingDate` (from `EXT-X-PROGRAM-DATE-TIME`) is compared with the clock.
+
+Usage: live_view.py BASE CAMERA TOKEN webrtc|mse|hls SECONDS
 """
 
 import json
+import pathlib
 import sys
 import time
 
 from playwright.sync_api import sync_playwright
+
+# hls.js from npm (nodes/tests/browser/package.json; `npm ci` there, which scripts/setup.sh runs).
+HLS_JS = pathlib.Path(__file__).parent / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 
 PAGE = """<!doctype html><html><body>
 <video id="v" autoplay muted playsinline width="320" height="180"></video>
@@ -60,6 +66,16 @@ async ({camera, token, mode}) => {
     window.__ws = ws;
     const sample = () => {
       if (v.currentTime > 1e9) window.__lat.push(Date.now() - v.currentTime * 1000);
+      setTimeout(sample, 100);
+    };
+    sample();
+  } else if (mode === 'hls') {
+    const hls = new Hls({lowLatencyMode: true});
+    hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.__err = `hls.js ${d.type}: ${d.details}`; });
+    hls.loadSource(`${api}/live/index.m3u8?token=${token}`);
+    hls.attachMedia(v);
+    const sample = () => {
+      if (hls.playingDate) window.__lat.push(Date.now() - hls.playingDate.getTime());
       setTimeout(sample, 100);
     };
     sample();
@@ -127,6 +143,8 @@ def main():
         page.route(f"{base}/__live_view.html",
                    lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE))
         page.goto(f"{base}/__live_view.html")
+        if mode == "hls":
+            page.add_script_tag(path=str(HLS_JS))
         started = time.time()
         page.evaluate(SETUP, {"camera": camera, "token": token, "mode": mode})
         first_frame = None

@@ -1,0 +1,205 @@
+//! Low-latency HLS of a camera's live video, for Safari, iOS and TVs: the playlist
+//! (`.../live/index.m3u8`, blocking reloads with `_HLS_msn`/`_HLS_part`), the init section, whole
+//! segments and their parts. Every route needs `video:live` and names the camera as `{id}`, so a
+//! stream token (`?token=`) of that camera works; the playlist's URLs carry it on.
+
+use crate::Service;
+use crate::backend::{CameraService, VideoService};
+use crate::error::ApiError;
+use crate::guard::Caller;
+use crate::live::Live;
+use crate::live::llhls::{Snapshot, Window};
+use crate::live::llhls_playlist;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use vms_messages::{CameraId, ErrorBody};
+
+use super::video::TokenQuery;
+
+/// Longest a request waits for what it names (three part targets and a segment's worth).
+const BLOCK: Duration = Duration::from_secs(4);
+
+/// Query of the LL-HLS playlist.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LivePlaylistQuery {
+    /// Block until the playlist holds this media sequence number.
+    #[serde(rename = "_HLS_msn")]
+    #[param(rename = "_HLS_msn")]
+    pub msn: Option<u64>,
+    /// With `_HLS_msn`: block until it holds this part of that segment.
+    #[serde(rename = "_HLS_part")]
+    #[param(rename = "_HLS_part")]
+    pub part: Option<usize>,
+    /// Playlist delta updates are not offered; accepted and ignored.
+    #[serde(rename = "_HLS_skip")]
+    #[param(rename = "_HLS_skip")]
+    #[allow(dead_code, reason = "accepted for players that send it")]
+    pub skip: Option<String>,
+    /// A stream token, for players that cannot send headers.
+    pub token: Option<String>,
+}
+
+/// The camera's window, started on its live feed when none runs.
+async fn window(
+    cameras: &Service<dyn CameraService>,
+    video: &Service<dyn VideoService>,
+    live: &Live,
+    caller: &Caller,
+    camera: CameraId,
+) -> Result<Arc<Window>, ApiError> {
+    // The camera first: another tenant's answers 404.
+    cameras.get_camera(caller.0.scope(), camera).await?;
+    if let Some(w) = live.llhls.window(camera) {
+        return Ok(w);
+    }
+    let feed = video.live(caller.0.scope(), camera).await?;
+    let slot = live.viewer_slot(camera, "llhls")?;
+    Ok(live.llhls.start(camera, feed, slot))
+}
+
+fn media(bytes: bytes::Bytes, camera: CameraId) -> HttpResponse {
+    crate::live::metrics::Labels::new(camera, "llhls").sent(bytes.len());
+    HttpResponse::Ok().content_type("video/mp4").body(bytes)
+}
+
+/// Live video as low-latency HLS: segments of at least 2 s from keyframe to keyframe, in parts of
+/// about 0.5 s, with `EXT-X-PROGRAM-DATE-TIME`. `_HLS_msn` (and `_HLS_part`) block until the
+/// playlist holds that segment (part), at most 4 s (then 503). One window per camera and node
+/// serves every LL-HLS client, counting as one viewer.
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/live/index.m3u8", tag = "live", security(("bearer" = ["video:live"])),
+    params(("id" = String, Path, format = Uuid), LivePlaylistQuery), responses(
+    (status = 200, description = "the playlist", content_type = "application/vnd.apple.mpegurl"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn live_playlist(
+    cameras: Service<dyn CameraService>,
+    video: Service<dyn VideoService>,
+    live: web::Data<Live>,
+    caller: Caller,
+    id: web::Path<CameraId>,
+    q: web::Query<LivePlaylistQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let camera = id.into_inner();
+    let q = q.into_inner();
+    if q.part.is_some() && q.msn.is_none() {
+        return Err(ApiError::invalid("_HLS_part", "needs _HLS_msn"));
+    }
+    let window = window(&cameras, &video, &live, &caller, camera).await?;
+    let now = window.snapshot();
+    let snapshot = match q.msn {
+        Some(msn) => {
+            let next = now.segments.back().map_or(0, |s| s.msn + 1);
+            if msn > next + 1 {
+                return Err(ApiError::invalid(
+                    "_HLS_msn",
+                    format!("segment {msn} is too far ahead (the next is {next})"),
+                ));
+            }
+            let part = q.part;
+            let ready = window.wait_for(BLOCK, |s| s.has(msn, part)).await;
+            if !ready.has(msn, part) {
+                return Err(ApiError::unavailable(format!(
+                    "segment {msn} did not come within {} s",
+                    BLOCK.as_secs()
+                )));
+            }
+            ready
+        }
+        // A first playlist waits for a first part.
+        None => {
+            window
+                .wait_for(BLOCK, |s| s.segments.iter().any(|g| !g.parts.is_empty()))
+                .await
+        }
+    };
+    if snapshot.segments.is_empty() {
+        return Err(ApiError::unavailable(format!(
+            "camera {camera} sends no video now"
+        )));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.apple.mpegurl")
+        .body(llhls_playlist::render(&snapshot, q.token.as_deref())))
+}
+
+/// The LL-HLS init section (fMP4, video only).
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/live/init.mp4", tag = "live", security(("bearer" = ["video:live"])),
+    params(("id" = String, Path, format = Uuid), TokenQuery), responses(
+    (status = 200, description = "the init section", content_type = "video/mp4"),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn live_init(
+    cameras: Service<dyn CameraService>,
+    video: Service<dyn VideoService>,
+    live: web::Data<Live>,
+    caller: Caller,
+    id: web::Path<CameraId>,
+    _q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let camera = id.into_inner();
+    let window = window(&cameras, &video, &live, &caller, camera).await?;
+    let s = window.wait_for(BLOCK, |s| s.track.is_some()).await;
+    let track = s
+        .track
+        .ok_or_else(|| ApiError::unavailable(format!("camera {camera} sends no video now")))?;
+    Ok(media(track.init.clone(), camera))
+}
+
+/// One whole LL-HLS segment (blocks until it is complete, at most 4 s).
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/live/segments/{msn}/media.mp4", tag = "live", security(("bearer" = ["video:live"])),
+    params(("id" = String, Path, format = Uuid), ("msn" = u64, Path), TokenQuery), responses(
+    (status = 200, description = "the segment", content_type = "video/mp4"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn live_segment(
+    cameras: Service<dyn CameraService>,
+    video: Service<dyn VideoService>,
+    live: web::Data<Live>,
+    caller: Caller,
+    path: web::Path<(CameraId, u64)>,
+    _q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (camera, msn) = path.into_inner();
+    let window = window(&cameras, &video, &live, &caller, camera).await?;
+    let s = wait_for(&window, msn, None).await;
+    let segment = s
+        .segment(msn)
+        .filter(|g| g.complete)
+        .ok_or_else(|| ApiError::not_found("live segment"))?;
+    Ok(media(segment.bytes(), camera))
+}
+
+/// One LL-HLS part (blocks until it exists, at most 4 s: players ask for the preload hint early).
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/live/segments/{msn}/parts/{part}/media.mp4", tag = "live", security(("bearer" = ["video:live"])),
+    params(("id" = String, Path, format = Uuid), ("msn" = u64, Path), ("part" = usize, Path), TokenQuery), responses(
+    (status = 200, description = "the part", content_type = "video/mp4"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn live_part(
+    cameras: Service<dyn CameraService>,
+    video: Service<dyn VideoService>,
+    live: web::Data<Live>,
+    caller: Caller,
+    path: web::Path<(CameraId, u64, usize)>,
+    _q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (camera, msn, part) = path.into_inner();
+    let window = window(&cameras, &video, &live, &caller, camera).await?;
+    let s = wait_for(&window, msn, Some(part)).await;
+    let bytes = s
+        .part(msn, part)
+        .map(|p| p.bytes.clone())
+        .ok_or_else(|| ApiError::not_found("live part"))?;
+    Ok(media(bytes, camera))
+}
+
+/// Waits for segment `msn` (part `part`) unless it is too far ahead to come soon.
+async fn wait_for(window: &Window, msn: u64, part: Option<usize>) -> Snapshot {
+    let now = window.snapshot();
+    let next = now.segments.back().map_or(0, |s| s.msn + 1);
+    if msn > next + 1 || now.has(msn, part) {
+        return now;
+    }
+    window.wait_for(BLOCK, |s| s.has(msn, part)).await
+}
