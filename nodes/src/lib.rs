@@ -11,6 +11,7 @@ mod node;
 mod process;
 mod sim;
 mod sim_auth;
+mod sim_clock;
 mod sim_faults;
 
 pub use backend::NodeBackend;

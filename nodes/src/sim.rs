@@ -4,10 +4,11 @@
 //! pacing thread pushes the cached access units into each camera's `appsrc` in real time, and
 //! `rtph264pay` or `rtph265pay` packetises them.
 //!
-//! It also serves `/mjpeg0`, a Motion-JPEG stream for testing codec refusal. Commands on standard input
-//! control cameras for tests: `stop N` (drops the camera's clients and unmounts it: reconnects get 404),
-//! `drop N` (drops its clients mid-stream; reconnects succeed), `freeze N` (keeps connections open,
-//! sends nothing), `resume N`, `quit`.
+//! It also serves `/mjpeg0`, a Motion-JPEG stream for testing codec refusal, and `/clock0`, a
+//! live-encoded picture of the time for glass-to-glass latency (`sim_clock`). Commands on standard
+//! input control cameras for tests: `stop N` (drops the camera's clients and unmounts it:
+//! reconnects get 404), `drop N` (drops its clients mid-stream; reconnects succeed), `freeze N`
+//! (keeps connections open, sends nothing), `resume N`, `quit`.
 
 use crate::sim_auth::{authenticator, viewable};
 use crate::sim_faults;
@@ -672,6 +673,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     mjpeg.set_shared(true);
     viewable(&mjpeg);
     mounts.add_factory("/mjpeg0", mjpeg);
+    let clock = crate::sim_clock::factory();
+    viewable(&clock);
+    mounts.add_factory("/clock0", clock);
 
     let main_loop = glib::MainLoop::new(None, false);
     let _source = server.attach(None).with_context(|| {

@@ -2,7 +2,7 @@
 //! measured in the same run. It drives the `vms` binary beside it.
 
 use clap::{Parser, Subcommand};
-use vms_bench::{auth, detect, events, export, ingest, live};
+use vms_bench::{auth, detect, events, export, glass, ingest, live};
 use vms_node::init_tracing;
 
 /// Benchmarks of the vms node.
@@ -30,6 +30,8 @@ enum Command {
     Export(export::ExportBenchArgs),
     /// CPU per live viewer (WebRTC and MSE) of 1080p cameras, against the 0.5 % goal.
     Live(live::LiveBenchArgs),
+    /// Glass-to-glass latency of live view and seek time of playback in real Chromium.
+    Glass(glass::GlassBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => detect::detect(args),
         Command::Export(args) => runtime()?.block_on(export::export(args)),
         Command::Live(args) => runtime()?.block_on(live::live(args)),
+        Command::Glass(args) => runtime()?.block_on(glass::glass(args)),
     }
 }

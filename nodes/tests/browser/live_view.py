@@ -9,7 +9,10 @@ is the same clock modulo 2^32, compared with the time it was shown.
 
 Over LL-HLS, hls.js's `playingDate` (from `EXT-X-PROGRAM-DATE-TIME`) is compared with the clock.
 
-Usage: live_view.py BASE CAMERA TOKEN webrtc|mse|hls SECONDS
+With `clock` (a camera on the simulator's /clock0), each shown frame's painted time is read back
+from the picture and compared with when it was shown: glass to glass (`glass_ms`).
+
+Usage: live_view.py BASE CAMERA TOKEN webrtc|mse|hls|seek SECONDS [clock]
 """
 
 import json
@@ -28,7 +31,7 @@ PAGE = """<!doctype html><html><body>
 </body></html>"""
 
 SETUP = """
-async ({camera, token, mode}) => {
+async ({camera, token, mode, clock}) => {
   const v = document.getElementById('v');
   window.__lat = [];
   window.__err = null;
@@ -47,11 +50,12 @@ async ({camera, token, mode}) => {
         const t = JSON.parse(m.data);
         if (!sb) {
           sb = ms.addSourceBuffer(`video/mp4; codecs="${t.codec}"`);
+          // Stay at the live edge: catch up a little by playing faster, a lot by jumping.
           sb.addEventListener('updateend', () => {
             const b = v.buffered;
-            if (b.length && b.end(b.length - 1) - v.currentTime > 1.0) {
-              v.currentTime = b.end(b.length - 1) - 0.05;
-            }
+            const lag = b.length ? b.end(b.length - 1) - v.currentTime : 0;
+            if (lag > 0.5) v.currentTime = b.end(b.length - 1) - 0.05;
+            v.playbackRate = lag > 0.15 ? 1.1 : 1.0;
             pump();
           });
         }
@@ -69,6 +73,29 @@ async ({camera, token, mode}) => {
       setTimeout(sample, 100);
     };
     sample();
+  } else if (mode === 'seek') {
+    // Recorded video: the last 20 s but 3 as a VOD playlist; a seek every 1.5 s to a random
+    // moment, timed from setting currentTime to the first frame shown after 'seeked'.
+    const iso = (ms) => new Date(ms).toISOString();
+    const range = `from=${iso(Date.now() - 20000)}&to=${iso(Date.now() - 3000)}`;
+    const hls = new Hls();
+    hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.__err = `hls.js ${d.type}: ${d.details}`; });
+    hls.loadSource(`${api}/playlist.m3u8?${range}&token=${token}`);
+    hls.attachMedia(v);
+    window.__seek = [];
+    await new Promise(r => v.addEventListener('canplay', r, {once: true}));
+    const seekOnce = () => {
+      const at = Math.random() * Math.max(0, v.duration - 1);
+      const asked = performance.now();
+      v.addEventListener('seeked', () => {
+        v.requestVideoFrameCallback((now, md) => {
+          window.__seek.push(md.expectedDisplayTime - asked);
+          setTimeout(seekOnce, 1500);
+        });
+      }, {once: true});
+      v.currentTime = at;
+    };
+    seekOnce();
   } else if (mode === 'hls') {
     const hls = new Hls({lowLatencyMode: true});
     hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.__err = `hls.js ${d.type}: ${d.details}`; });
@@ -106,6 +133,34 @@ async ({camera, token, mode}) => {
     };
     v.requestVideoFrameCallback(onFrame);
   }
+  if (clock) {
+    // The simulator's /clock0 paints its clock's milliseconds as 32 blocks, and their inverse
+    // below (sim_clock.rs); a frame counts when both rows agree.
+    const c = document.createElement('canvas');
+    c.width = 640; c.height = 360;
+    const g = c.getContext('2d', {willReadFrequently: true});
+    window.__g2g = [];
+    const read = (top) => {
+      const d = g.getImageData(0, top + 20, 640, 1).data;
+      let bits = 0;
+      for (let b = 0; b < 32; b++) bits = ((bits << 1) | (d[(b * 20 + 10) * 4] > 128 ? 1 : 0)) >>> 0;
+      return bits;
+    };
+    const onClock = (now, md) => {
+      g.drawImage(v, 0, 0, 640, 360);
+      const t = read(40);
+      if (((~read(100)) >>> 0) === t) {
+        // When it is shown, on the wall clock the simulator painted with.
+        const shown = Date.now() + (md.expectedDisplayTime - performance.now());
+        let d = (Math.floor(shown) - t) % 4294967296;
+        if (d > 2147483647) d -= 4294967296;
+        if (d < -2147483648) d += 4294967296;
+        window.__g2g.push(d);
+      }
+      v.requestVideoFrameCallback(onClock);
+    };
+    v.requestVideoFrameCallback(onClock);
+  }
   v.play().catch(() => {});
 }
 """
@@ -129,6 +184,7 @@ PROBE = """
 
 def main():
     base, camera, token, mode, seconds = sys.argv[1:6]
+    clock = len(sys.argv) > 6 and sys.argv[6] == "clock"
     seconds = float(seconds)
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -143,10 +199,10 @@ def main():
         page.route(f"{base}/__live_view.html",
                    lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE))
         page.goto(f"{base}/__live_view.html")
-        if mode == "hls":
+        if mode in ("hls", "seek"):
             page.add_script_tag(path=str(HLS_JS))
         started = time.time()
-        page.evaluate(SETUP, {"camera": camera, "token": token, "mode": mode})
+        page.evaluate(SETUP, {"camera": camera, "token": token, "mode": mode, "clock": clock})
         first_frame = None
         samples = []
         while time.time() - started < seconds:
@@ -158,12 +214,16 @@ def main():
                 break
             time.sleep(0.25)
         latency = page.evaluate("() => window.__lat")
+        glass = page.evaluate("() => window.__g2g || []")
+        seeks = page.evaluate("() => window.__seek || []")
         browser.close()
     played = [s for s in samples if s["w"] > 0]
     advanced = len(played) >= 2 and played[-1]["t"] > played[0]["t"] + 0.5
     # Skip the first second: the first group of pictures plays out then.
-    lat = sorted(latency[len(latency) // 5:]) if latency else []
-    pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None)
+    def percentiles(samples, skip_start=True):
+        kept = sorted(samples[len(samples) // 5:] if skip_start else samples)
+        pick = (lambda q: kept[min(len(kept) - 1, int(q * len(kept)))] if kept else None)
+        return {"n": len(kept), "p50": pick(0.5), "p95": pick(0.95)}
     print(json.dumps({
         "mode": mode,
         "played": advanced,
@@ -172,7 +232,9 @@ def main():
         "height": played[-1]["h"] if played else 0,
         "luma": max((s["luma"] for s in played), default=0),
         "error": next((s["err"] for s in samples if s["err"]), None),
-        "latency_ms": {"n": len(lat), "p50": pct(0.5), "p95": pct(0.95)},
+        "latency_ms": percentiles(latency),
+        "glass_ms": percentiles(glass),
+        "seek_ms": percentiles(seeks, skip_start=False),
     }))
 
 
