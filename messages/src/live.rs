@@ -28,8 +28,9 @@ pub struct LiveTrack {
 pub struct LiveFrame {
     /// The track it belongs to (compare with [`Arc::ptr_eq`] to see a change).
     pub track: Arc<LiveTrack>,
-    /// Its NAL units, each behind a 4-byte big-endian length, without parameter sets.
-    pub units: Bytes,
+    /// Its NAL units in Annex B form (each behind a start code), without parameter sets, as
+    /// WebRTC packetisers take them.
+    pub annex_b: Bytes,
     /// `moof` + `mdat` of this frame alone, its decode time being [`LiveFrame::time_90k`].
     pub fragment: Bytes,
     /// Whether decoding may start here.

@@ -15,6 +15,27 @@ use vms_testkit::{
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const MAX_VIEWERS: usize = 4;
 
+/// Plays the camera in Chromium over `mode` and asserts that the video played, not black.
+fn assert_plays_in_chromium(
+    base: &str,
+    camera: &str,
+    token: &str,
+    mode: &str,
+) -> anyhow::Result<()> {
+    let seen = chromium(base, camera, token, mode)?;
+    println!("chromium {mode}: {seen}");
+    assert_eq!(seen["error"], Value::Null, "{seen}");
+    assert_eq!(
+        seen["played"], true,
+        "currentTime advances over {mode}: {seen}"
+    );
+    assert!(
+        seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
+        "the picture over {mode} is not black: {seen}"
+    );
+    Ok(())
+}
+
 /// Runs the Chromium check (`tests/browser/live_view.py`) and returns what it printed.
 fn chromium(base: &str, camera: &str, token: &str, mode: &str) -> anyhow::Result<Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/live_view.py");
@@ -99,17 +120,7 @@ async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result
 
     // Chromium plays it over WebRTC and over MSE.
     for mode in ["mse", "webrtc"] {
-        let seen = chromium(&base, &cam, t, mode)?;
-        println!("chromium {mode}: {seen}");
-        assert_eq!(seen["error"], Value::Null, "{seen}");
-        assert_eq!(
-            seen["played"], true,
-            "currentTime advances over {mode}: {seen}"
-        );
-        assert!(
-            seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
-            "the picture over {mode} is not black: {seen}"
-        );
+        assert_plays_in_chromium(&base, &cam, t, mode)?;
     }
 
     // The browser's viewers are gone once it closed; the first WebSocket viewer remains.
@@ -222,16 +233,6 @@ async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result
         "ffmpeg decodes 3 s of the LL-HLS stream: {}",
         String::from_utf8_lossy(&decoded.stderr)
     );
-    let seen = chromium(&base, &cam, t, "hls")?;
-    println!("chromium hls: {seen}");
-    assert_eq!(seen["error"], Value::Null, "{seen}");
-    assert_eq!(
-        seen["played"], true,
-        "currentTime advances over LL-HLS: {seen}"
-    );
-    assert!(
-        seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
-        "the picture over LL-HLS is not black: {seen}"
-    );
+    assert_plays_in_chromium(&base, &cam, t, "hls")?;
     Ok(())
 }

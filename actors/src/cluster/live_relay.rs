@@ -143,13 +143,13 @@ fn encode(frames: &[LiveFrame]) -> Vec<u8> {
     put(&mut out, &t.init);
     put(&mut out, &t.parameter_sets);
     for f in frames.iter().take_while(|f| Arc::ptr_eq(&f.track, t)) {
-        if out.len() + f.units.len() + f.fragment.len() > MAX_ANSWER {
+        if out.len() + f.annex_b.len() + f.fragment.len() > MAX_ANSWER {
             break;
         }
         out.extend_from_slice(&f.time_90k.to_be_bytes());
         out.push(u8::from(f.keyframe));
         out.extend_from_slice(&f.received.timestamp_micros().to_be_bytes());
-        put(&mut out, &f.units);
+        put(&mut out, &f.annex_b);
         put(&mut out, &f.fragment);
     }
     out
@@ -207,7 +207,7 @@ fn decode(
             time_90k,
             keyframe,
             received: DateTime::<Utc>::from_timestamp_micros(received).unwrap_or_else(Utc::now),
-            units: Bytes::copy_from_slice(r.bytes()?),
+            annex_b: Bytes::copy_from_slice(r.bytes()?),
             fragment: Bytes::copy_from_slice(r.bytes()?),
         });
     }
@@ -221,7 +221,7 @@ mod tests {
     fn frame(track: &Arc<LiveTrack>, t: u64, keyframe: bool) -> LiveFrame {
         LiveFrame {
             track: Arc::clone(track),
-            units: Bytes::from_static(&[0, 0, 0, 2, 0x65, 1]),
+            annex_b: Bytes::from_static(&[0, 0, 0, 1, 0x65, 1]),
             fragment: Bytes::from_static(b"moof...mdat"),
             keyframe,
             time_90k: t,
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(*got_track, *track);
         assert_eq!(got.len(), 2, "one track per answer");
         assert_eq!((got[1].time_90k, got[1].keyframe), (20, false));
-        assert_eq!(got[0].units, sent[0].units);
+        assert_eq!(got[0].annex_b, sent[0].annex_b);
         assert_eq!(got[0].received, sent[0].received);
         let (same, _) = decode(&body, Some(&track)).expect("decodes");
         assert!(

@@ -5,7 +5,6 @@
 
 use crate::media::fmp4::{self, Fmp4Error, Sample, TrackRun, VIDEO_TRACK, VideoTrack};
 use crate::media::nal;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -208,9 +207,11 @@ impl LivePublisher {
                 samples: &sample,
             }],
         )?;
+        let mut annex_b = Vec::with_capacity(units.len() + 16);
+        nal::append_annex_b(&mut annex_b, units);
         self.channel.publish(LiveFrame {
             track: Arc::clone(track),
-            units: Bytes::copy_from_slice(units),
+            annex_b: annex_b.into(),
             fragment: fragment.into(),
             keyframe,
             time_90k,

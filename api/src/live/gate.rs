@@ -84,29 +84,51 @@ pub(crate) fn stream(feed: LiveFeed) -> impl Stream<Item = FeedItem> + Unpin + '
     Box::pin(gop.chain(live))
 }
 
+/// Frames for tests.
+#[cfg(test)]
+pub(crate) mod test_frames {
+    use bytes::Bytes;
+    use std::sync::Arc;
+    use vms_messages::{LiveFrame, LiveTrack};
+
+    /// A 320x240 H.264 track.
+    pub(crate) fn track() -> Arc<LiveTrack> {
+        Arc::new(LiveTrack {
+            codec: "avc1.42c01e".into(),
+            h265: false,
+            width: 320,
+            height: 240,
+            init: Bytes::new(),
+            parameter_sets: Bytes::new(),
+        })
+    }
+
+    /// A frame of `track` at `time_90k`, its fragment `fragment`.
+    pub(crate) fn frame(
+        track: &Arc<LiveTrack>,
+        time_90k: u64,
+        keyframe: bool,
+        fragment: Bytes,
+    ) -> LiveFrame {
+        LiveFrame {
+            track: Arc::clone(track),
+            annex_b: Bytes::new(),
+            fragment,
+            keyframe,
+            time_90k,
+            received: chrono::Utc::now(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use std::sync::Arc;
-    use vms_messages::{CameraId, LiveTrack};
+    use vms_messages::CameraId;
 
     fn frame(keyframe: bool, t: u64) -> LiveFrame {
-        LiveFrame {
-            track: Arc::new(LiveTrack {
-                codec: "avc1.42c01e".into(),
-                h265: false,
-                width: 320,
-                height: 240,
-                init: Bytes::new(),
-                parameter_sets: Bytes::new(),
-            }),
-            units: Bytes::new(),
-            fragment: Bytes::new(),
-            keyframe,
-            time_90k: t,
-            received: chrono::Utc::now(),
-        }
+        test_frames::frame(&test_frames::track(), t, keyframe, Bytes::new())
     }
 
     #[test]

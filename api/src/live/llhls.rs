@@ -310,28 +310,16 @@ impl Cutter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::gate::test_frames;
 
     fn frame(track: &Arc<LiveTrack>, i: u64, keyframe: bool) -> LiveFrame {
-        LiveFrame {
-            track: Arc::clone(track),
-            units: Bytes::new(),
-            fragment: Bytes::from(vec![1u8; 10]),
-            keyframe,
-            time_90k: 1_000_000 + i * 3600,
-            received: Utc::now(),
-        }
+        let fragment = Bytes::from(vec![1u8; 10]);
+        test_frames::frame(track, 1_000_000 + i * 3600, keyframe, fragment)
     }
 
     #[test]
     fn frames_become_keyframe_segments_of_half_second_parts() {
-        let track = Arc::new(LiveTrack {
-            codec: "avc1.42c01e".into(),
-            h265: false,
-            width: 320,
-            height: 240,
-            init: Bytes::new(),
-            parameter_sets: Bytes::new(),
-        });
+        let track = test_frames::track();
         let mut cutter = Cutter::default();
         // 25 fps with a keyframe every second, for 5 s, starting mid-GOP.
         for i in 10..135 {

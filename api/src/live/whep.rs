@@ -357,14 +357,11 @@ impl StreamHandler<FeedItem> for WhepSession {
             ctx.stop();
             return;
         };
-        let mut payload = Vec::with_capacity(frame.units.len() + 64);
+        let mut payload = Vec::with_capacity(frame.annex_b.len() + 64);
         if frame.keyframe {
             payload.extend_from_slice(&frame.track.parameter_sets);
         }
-        for unit in length_prefixed(&frame.units) {
-            payload.extend_from_slice(&[0, 0, 0, 1]);
-            payload.extend_from_slice(unit);
-        }
+        payload.extend_from_slice(&frame.annex_b);
         let size = payload.len();
         let Some(writer) = self.rtc.writer(self.video.mid) else {
             ctx.stop();
@@ -397,17 +394,6 @@ impl Handler<Stop> for WhepSession {
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         ctx.stop();
     }
-}
-
-/// The NAL units of a length-prefixed access unit.
-fn length_prefixed(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || {
-        let (len, body) = rest.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        let unit = body.get(..len)?;
-        rest = &body[len..];
-        Some(unit)
-    })
 }
 
 #[cfg(test)]
