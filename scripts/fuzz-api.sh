@@ -39,6 +39,8 @@ token=$(curl -sf "$api/auth/login" -H 'Content-Type: application/json' \
 key=$(curl -sf "$api/api-keys" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"name":"fuzz"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+# WHEP offers are application/sdp, which schemathesis sends only through a serializer of ours.
+export SCHEMATHESIS_HOOKS="$PWD/scripts/fuzz_hooks.py"
 fuzz() { # fuzz LABEL EXAMPLES CHECKS [schemathesis args...]
   local label=$1 n=$2 c=$3; shift 3
   echo "fuzz: as $label"

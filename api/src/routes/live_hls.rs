@@ -14,12 +14,27 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use vms_messages::{CameraId, ErrorBody};
+use vms_messages::{CameraId, CameraState, ErrorBody};
 
 use super::video::TokenQuery;
 
 /// Longest a request waits for what it names (three part targets and a segment's worth).
 const BLOCK: Duration = Duration::from_secs(4);
+/// Longest a new window waits for a streaming camera's first frame.
+const FIRST_FRAME: Duration = Duration::from_secs(2);
+/// Parts a blocking request may ask ahead of the newest (the spec's Advance Part Limit: three
+/// seconds of parts).
+const ADVANCE_PARTS: usize = 6;
+
+/// 404 for a camera that sends no video now (offline, disabled, or not started yet).
+fn not_streaming(camera: CameraId) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_streaming",
+        format!("camera {camera} sends no video now; its status says why"),
+        None,
+    )
+}
 
 /// Query of the LL-HLS playlist.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -52,11 +67,22 @@ async fn window(
     camera: CameraId,
 ) -> Result<Arc<Window>, ApiError> {
     // The camera first: another tenant's answers 404.
-    cameras.get_camera(caller.0.scope(), camera).await?;
+    let view = cameras.get_camera(caller.0.scope(), camera).await?;
     if let Some(w) = live.llhls.window(camera) {
         return Ok(w);
     }
-    let feed = video.live(caller.0.scope(), camera).await?;
+    let mut feed = video.live(caller.0.scope(), camera).await?;
+    // No group of pictures yet: a streaming camera's first frames are a moment away (a relay
+    // just started); a camera that sends nothing gets no window waiting for it.
+    if feed.gop.is_empty() {
+        if view.status.state != CameraState::Streaming {
+            return Err(not_streaming(camera));
+        }
+        match tokio::time::timeout(FIRST_FRAME, feed.frames.recv()).await {
+            Ok(Ok(frame)) => feed.gop.push(frame),
+            _ => return Err(not_streaming(camera)),
+        }
+    }
     let slot = live.viewer_slot(camera, "llhls")?;
     Ok(live.llhls.start(camera, feed, slot))
 }
@@ -99,6 +125,21 @@ pub async fn live_playlist(
                     format!("segment {msn} is too far ahead (the next is {next})"),
                 ));
             }
+            let newest = now.segments.back().map_or(0, |s| s.parts.len());
+            let ahead = match (now.segments.back(), q.part) {
+                (Some(last), Some(part)) if msn == last.msn => part.saturating_sub(newest),
+                (Some(last), Some(part)) if msn > last.msn => part + 1,
+                _ => 0,
+            };
+            if ahead > ADVANCE_PARTS {
+                return Err(ApiError::invalid(
+                    "_HLS_part",
+                    format!(
+                        "part {msn}.{} is more than {ADVANCE_PARTS} parts ahead",
+                        q.part.unwrap_or(0)
+                    ),
+                ));
+            }
             let part = q.part;
             let ready = window.wait_for(BLOCK, |s| s.has(msn, part)).await;
             if !ready.has(msn, part) {
@@ -117,9 +158,7 @@ pub async fn live_playlist(
         }
     };
     if snapshot.segments.is_empty() {
-        return Err(ApiError::unavailable(format!(
-            "camera {camera} sends no video now"
-        )));
+        return Err(not_streaming(camera));
     }
     Ok(HttpResponse::Ok()
         .content_type("application/vnd.apple.mpegurl")
@@ -130,7 +169,7 @@ pub async fn live_playlist(
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/live/init.mp4", tag = "live", security(("bearer" = ["video:live"])),
     params(("id" = String, Path, format = Uuid), TokenQuery), responses(
     (status = 200, description = "the init section", content_type = "video/mp4"),
-    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn live_init(
     cameras: Service<dyn CameraService>,
     video: Service<dyn VideoService>,
@@ -142,9 +181,7 @@ pub async fn live_init(
     let camera = id.into_inner();
     let window = window(&cameras, &video, &live, &caller, camera).await?;
     let s = window.wait_for(BLOCK, |s| s.track.is_some()).await;
-    let track = s
-        .track
-        .ok_or_else(|| ApiError::unavailable(format!("camera {camera} sends no video now")))?;
+    let track = s.track.ok_or_else(|| not_streaming(camera))?;
     Ok(media(track.init.clone(), camera))
 }
 
