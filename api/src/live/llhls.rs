@@ -259,7 +259,8 @@ impl Cutter {
         } else if self.segments.back().is_none_or(|s| s.complete) {
             // Frames before the first keyframe of a segment cannot be decoded alone.
             return changed;
-        } else if self.open_duration(&frame) >= PART_TARGET {
+        } else if self.open_duration(&frame) + self.step as f64 / HZ > PART_TARGET + 1e-6 {
+            // This frame would make the part longer than the target, which no part may be.
             changed |= self.close_part(Some(&frame));
         }
         self.open.push(frame);
@@ -328,12 +329,12 @@ mod tests {
         let segs: Vec<_> = cutter.segments.iter().collect();
         assert_eq!(segs.len(), 3, "{segs:?}");
         assert!(segs[0].complete && segs[1].complete && !segs[2].complete);
-        // Segments begin on a keyframe and last 2 s, in parts of 0.52 s (13 frames) at most.
+        // Segments begin on a keyframe and last 2 s, in parts no longer than the 0.5 s target.
         for s in &segs[..2] {
             assert!((s.duration() - 2.0).abs() < 1e-9, "{}", s.duration());
             assert!(s.parts[0].independent);
             assert!(
-                s.parts.iter().all(|p| p.duration <= 0.52 + 1e-9),
+                s.parts.iter().all(|p| p.duration <= PART_TARGET + 1e-9),
                 "{:?}",
                 s.parts
             );
