@@ -210,6 +210,8 @@ impl Objects {
             .replace("{segment}", &self.segment)
             .replace("{camera}", &self.camera)
             .replace("{session}", "01a23ed0-0000-7000-8000-000000000000")
+            .replace("{msn}", "0")
+            .replace("{part}", "0")
     }
 }
 
