@@ -50,33 +50,29 @@ async fn run(args: &GlassBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<
     let mut node = BenchNode::spawn(dir, db_url, &[])?;
     node.ready(Duration::from_secs(30)).await?;
     let admin = node.admin_token().await?;
-    let call = |path: &str, body: Value| {
-        let request = node
-            .http()
-            .post(format!("{}/api/v1{path}", node.base()))
-            .bearer_auth(&admin)
-            .json(&body);
-        async move {
-            let answer = request.send().await?;
-            let status = answer.status();
-            let body: Value = answer.json().await.unwrap_or_default();
-            anyhow::ensure!(status.is_success(), "{status} {body}");
-            anyhow::Ok(body)
-        }
-    };
-    let tenant = call("/tenants", json!({"name": "glass", "max_cameras": 1})).await?;
+    let tenant = node
+        .post(
+            &admin,
+            "/tenants",
+            json!({"name": "glass", "max_cameras": 1}),
+        )
+        .await?;
     let url = format!("rtsp://127.0.0.1:{}/clock0", args.sim_port);
-    let camera = call(
-        "/cameras",
-        json!({"name": "clock", "url": url, "tenant_id": tenant["id"]}),
-    )
-    .await?;
+    let camera = node
+        .post(
+            &admin,
+            "/cameras",
+            json!({"name": "clock", "url": url, "tenant_id": tenant["id"]}),
+        )
+        .await?;
     let camera = camera["id"].as_str().unwrap_or_default().to_string();
-    let token = call(
-        &format!("/cameras/{camera}/stream-token"),
-        json!({"ttl_seconds": 3600}),
-    )
-    .await?;
+    let token = node
+        .post(
+            &admin,
+            &format!("/cameras/{camera}/stream-token"),
+            json!({"ttl_seconds": 3600}),
+        )
+        .await?;
     let token = token["token"].as_str().unwrap_or_default().to_string();
     // Recorded footage for the seeks, and the camera connected.
     tokio::time::sleep(Duration::from_secs(20)).await;

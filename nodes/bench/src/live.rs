@@ -9,7 +9,7 @@ use crate::context;
 use crate::live_viewers::{self, Received};
 use crate::node::{BenchNode, metric_sum};
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,18 +81,18 @@ async fn run(args: &LiveBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<(
     )?;
     node.ready(Duration::from_secs(30)).await?;
     let admin = node.admin_token().await?;
-    let tenant = post(
-        &node,
-        &admin,
-        "/tenants",
-        json!({"name": "bench", "max_cameras": args.cameras}),
-    )
-    .await?;
+    let tenant = node
+        .post(
+            &admin,
+            "/tenants",
+            json!({"name": "bench", "max_cameras": args.cameras}),
+        )
+        .await?;
     let mut cameras = Vec::new();
     for i in 0..args.cameras {
         let body = json!({"name": format!("cam{i}"), "url": sim.url(i), "tenant_id": tenant["id"]});
         cameras.push(
-            post(&node, &admin, "/cameras", body).await?["id"]
+            node.post(&admin, "/cameras", body).await?["id"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
@@ -101,13 +101,9 @@ async fn run(args: &LiveBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<(
     let mut tokens = Vec::new();
     for camera in &cameras {
         let body = json!({"ttl_seconds": 3600});
-        let token = post(
-            &node,
-            &admin,
-            &format!("/cameras/{camera}/stream-token"),
-            body,
-        )
-        .await?;
+        let token = node
+            .post(&admin, &format!("/cameras/{camera}/stream-token"), body)
+            .await?;
         tokens.push(token["token"].as_str().unwrap_or_default().to_string());
     }
     // Warm-up: every camera connected and recording.
@@ -179,20 +175,6 @@ async fn run(args: &LiveBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<(
         dropped.max(0.0) as u64
     );
     Ok(())
-}
-
-async fn post(node: &BenchNode, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-    let answer = node
-        .http()
-        .post(format!("{}/api/v1{path}", node.base()))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or_default();
-    anyhow::ensure!(status.is_success(), "POST {path}: {status} {body}");
-    Ok(body)
 }
 
 /// The node's CPU over `measure` while a viewer watches each of `cameras` (none: the baseline),

@@ -123,6 +123,23 @@ impl BenchNode {
             .context("login answer without an access token")
     }
 
+    /// `POST /api/v1{path}` with a JSON body as `token`'s caller; the answer, which must be 2xx.
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let answer = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("POST {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
     /// `/metrics` in the text format.
     pub async fn metrics(&self, token: &str) -> anyhow::Result<String> {
         let answer = self
