@@ -1,35 +1,26 @@
 //! Benchmark, not a test (ignored unless asked for): what mirroring every fragment to the camera's
-//! standby, with two nodes that each record half of the cameras and are the other half's
-//! standby. The same cluster runs in rounds, mirroring off (`cluster.mirror = false`: the
-//! baseline, recording only) then on, each measured over the same window after a warm-up; the
-//! figures are the means over the rounds (a shared 2-core machine is noisy):
-//! - CPU of both node processes (and of PostgreSQL, which records each segment's copy count), per
-//!   camera-minute; the cost of mirroring is on − off, as a ratio of recording (goal ≤ 0.3×);
-//! - bytes the nodes sent each other over their cluster links (TCP payload acknowledged, read with
-//!   `ss`), per camera-hour, against the bytes of the cameras' streams recorded in the window
-//!   (goal: at most 1× the stream).
+//! standby costs, with two nodes that each record half of the cameras and are the other half's
+//! standby. Two such clusters run side by side, one with mirroring off (`cluster.mirror = false`:
+//! the baseline, recording only) and one with it on, each with its own simulator and database, and
+//! both are measured over the same windows, so that whatever else the shared machine does falls on
+//! both alike. Each round starts both afresh (which of them starts first alternates) and measures
+//! them over a few windows after a warm-up:
+//! - CPU of each cluster's node processes (and of its PostgreSQL backends, which record each
+//!   segment's copy count), per camera-minute; the cost of mirroring is on − off, as a ratio of
+//!   recording (goal ≤ 0.3×), per window, then the median and mean over all windows;
+//! - bytes the on cluster's nodes sent each other over their cluster links (TCP payload
+//!   acknowledged, read with `ss`), per camera-hour, less the off cluster's, against the bytes of
+//!   the cameras' streams recorded in the windows (goal: at most 1× the stream).
 //!
 //! `cargo build --release -p vms-node && cargo test --release -p vms-chaos-tests --test mirror_cost
-//! -- --ignored --nocapture` (`VMS_CHAOS_MIRROR_CAMERAS`, default 16; `VMS_CHAOS_MIRROR_SECONDS`,
-//! default 30; `VMS_CHAOS_MIRROR_ROUNDS`, default 3).
+//! -- --ignored --nocapture` (`VMS_CHAOS_MIRROR_CAMERAS`, default 16; `VMS_CHAOS_MIRROR_SECONDS`
+//! per window, default 20; `VMS_CHAOS_MIRROR_WINDOWS` per round, default 3;
+//! `VMS_CHAOS_MIRROR_ROUNDS`, default 2).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use vms_chaos_tests::{Cluster, ClusterOptions, size};
-use vms_node::{cpu_seconds, cpu_seconds_between, cpu_seconds_by_process};
-
-/// What one run measured.
-#[derive(Debug, Default)]
-struct Figures {
-    /// CPU seconds of the node processes per camera-minute.
-    nodes: f64,
-    /// The same, with PostgreSQL's.
-    with_postgres: f64,
-    /// Link bytes per camera-hour.
-    link: f64,
-    /// Recorded stream bytes per camera-hour.
-    stream: f64,
-}
+use vms_chaos_tests::{Cluster, ClusterOptions, percentile, size};
+use vms_node::{cpu_seconds, cpu_seconds_between};
 
 /// The cluster link port a node process was started with.
 fn link_port(pid: u32) -> anyhow::Result<u16> {
@@ -69,103 +60,192 @@ fn link_bytes(ports: &HashSet<u16>) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-async fn measure(mirror: bool, cameras: usize, seconds: u64) -> anyhow::Result<Figures> {
-    let (cluster, _) = Cluster::start_recording(ClusterOptions {
-        nodes: 2,
-        cameras,
-        analytics: false,
-        env: vec![("VMS_CLUSTER__MIRROR".into(), mirror.to_string())],
-        ..Default::default()
-    })
-    .await?;
-    // Warm-up: standbys chosen, first segments closed, copies in sync.
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let pids: Vec<u32> = cluster
-        .running()
-        .iter()
-        .filter_map(|n| cluster.pid(n))
-        .collect();
-    let ports: HashSet<u16> = pids
-        .iter()
-        .map(|p| link_port(*p))
-        .collect::<Result<_, _>>()?;
-    let node_cpu = || {
-        pids.iter()
-            .map(|p| cpu_seconds(*p).unwrap_or(0.0))
-            .sum::<f64>()
+/// CPU time so far of each PostgreSQL backend serving database `db` (its command line reads
+/// `postgres: <user> <db> …`), keyed by pid.
+fn backend_cpu(db: &str) -> HashMap<u32, f64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
     };
-    let pg = || cpu_seconds_by_process(|c| c == "postgres");
-    let (cpu0, pg0, link0, t0) = (node_cpu(), pg(), link_bytes(&ports)?, chrono::Utc::now());
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (cpu1, pg1, link1, t1) = (node_cpu(), pg(), link_bytes(&ports)?, chrono::Utc::now());
-    // The window's segments are indexed as they close.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let recorded: f64 = cluster
-        .db()
-        .query_one(
-            "SELECT coalesce(sum(bytes * extract(epoch FROM least(end_ts, $2) - greatest(start_ts, $1))
-                                 / extract(epoch FROM end_ts - start_ts)), 0)::float8
-             FROM segments WHERE end_ts > $1 AND start_ts < $2 AND end_ts > start_ts",
-            &[&t0, &t1],
-        )
-        .await?
-        .get(0);
-    let window = (t1 - t0).as_seconds_f64();
-    let camera_minutes = cameras as f64 * window / 60.0;
-    let camera_hours = camera_minutes / 60.0;
-    let nodes = (cpu1 - cpu0) / camera_minutes;
-    Ok(Figures {
-        nodes,
-        with_postgres: nodes + cpu_seconds_between(&pg0, &pg1) / camera_minutes,
-        link: link1.saturating_sub(link0) as f64 / camera_hours,
-        stream: recorded / camera_hours,
-    })
+    let marker = format!(" {db} ");
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.starts_with("postgres:") && cmdline.contains(&marker)).then_some(())?;
+            Some((pid, cpu_seconds(pid).ok()?))
+        })
+        .collect()
+}
+
+/// One cluster under measurement.
+struct Side {
+    cluster: Cluster,
+    pids: Vec<u32>,
+    ports: HashSet<u16>,
+}
+
+/// What a side had used at a moment.
+struct Reading {
+    nodes: f64,
+    postgres: HashMap<u32, f64>,
+    link: u64,
+}
+
+impl Side {
+    async fn start(mirror: bool, cameras: usize) -> anyhow::Result<Self> {
+        let (cluster, _) = Cluster::start_recording(ClusterOptions {
+            nodes: 2,
+            cameras,
+            analytics: false,
+            env: vec![("VMS_CLUSTER__MIRROR".into(), mirror.to_string())],
+            ..Default::default()
+        })
+        .await?;
+        let pids: Vec<u32> = cluster
+            .running()
+            .iter()
+            .filter_map(|n| cluster.pid(n))
+            .collect();
+        let ports = pids
+            .iter()
+            .map(|p| link_port(*p))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            cluster,
+            pids,
+            ports,
+        })
+    }
+
+    fn read(&self) -> anyhow::Result<Reading> {
+        Ok(Reading {
+            nodes: self
+                .pids
+                .iter()
+                .map(|p| cpu_seconds(*p).unwrap_or(0.0))
+                .sum(),
+            postgres: backend_cpu(self.cluster.sb.db.name()),
+            link: link_bytes(&self.ports)?,
+        })
+    }
+
+    /// Stream bytes the cameras recorded between `t0` and `t1` (segments prorated).
+    async fn recorded(
+        &self,
+        t0: chrono::DateTime<chrono::Utc>,
+        t1: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<f64> {
+        Ok(self
+            .cluster
+            .db()
+            .query_one(
+                "SELECT coalesce(sum(bytes * extract(epoch FROM least(end_ts, $2) - greatest(start_ts, $1))
+                                     / extract(epoch FROM end_ts - start_ts)), 0)::float8
+                 FROM segments WHERE end_ts > $1 AND start_ts < $2 AND end_ts > start_ts",
+                &[&t0, &t1],
+            )
+            .await?
+            .get(0))
+    }
+}
+
+/// One window's figures, per camera-minute (CPU) and per camera-hour (bytes).
+#[derive(Debug)]
+struct Window {
+    off_nodes: f64,
+    on_nodes: f64,
+    off_all: f64,
+    on_all: f64,
+    link: f64,
+    stream: f64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run with --ignored --nocapture on a release build"]
 async fn mirroring_costs_against_recording() -> anyhow::Result<()> {
     let cameras = size("MIRROR_CAMERAS", 16);
-    let seconds = u64::try_from(size("MIRROR_SECONDS", 30))?;
-    let rounds = size("MIRROR_ROUNDS", 3);
-    let (mut off, mut on) = (Figures::default(), Figures::default());
+    let seconds = u64::try_from(size("MIRROR_SECONDS", 20))?;
+    let windows = size("MIRROR_WINDOWS", 3);
+    let rounds = size("MIRROR_ROUNDS", 2);
+    let mut all = Vec::new();
     for round in 1..=rounds {
-        for (mirror, sum) in [(false, &mut off), (true, &mut on)] {
-            let f = measure(mirror, cameras, seconds).await?;
-            println!(
-                "  round {round}, mirroring {}: nodes {:.4}, with PostgreSQL {:.4} CPU-s per camera-minute",
-                if mirror { "on" } else { "off" },
-                f.nodes,
-                f.with_postgres
+        let (off, on) = if round % 2 == 1 {
+            let off = Side::start(false, cameras).await?;
+            (off, Side::start(true, cameras).await?)
+        } else {
+            let on = Side::start(true, cameras).await?;
+            (Side::start(false, cameras).await?, on)
+        };
+        // Warm-up: standbys chosen, first segments closed, copies in sync.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        for w in 1..=windows {
+            let (a0, b0, t0) = (off.read()?, on.read()?, chrono::Utc::now());
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            let (a1, b1, t1) = (off.read()?, on.read()?, chrono::Utc::now());
+            let camera_minutes = cameras as f64 * (t1 - t0).as_seconds_f64() / 60.0;
+            let camera_hours = camera_minutes / 60.0;
+            // The window's last segments are indexed as they close.
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let stream = on.recorded(t0, t1).await? / camera_hours;
+            let (off_nodes, on_nodes) = (
+                (a1.nodes - a0.nodes) / camera_minutes,
+                (b1.nodes - b0.nodes) / camera_minutes,
             );
-            sum.nodes += f.nodes / rounds as f64;
-            sum.with_postgres += f.with_postgres / rounds as f64;
-            sum.link += f.link / rounds as f64;
-            sum.stream += f.stream / rounds as f64;
+            let window = Window {
+                off_nodes,
+                on_nodes,
+                off_all: off_nodes
+                    + cpu_seconds_between(&a0.postgres, &a1.postgres) / camera_minutes,
+                on_all: on_nodes + cpu_seconds_between(&b0.postgres, &b1.postgres) / camera_minutes,
+                link: (b1.link.saturating_sub(b0.link) as f64
+                    - a1.link.saturating_sub(a0.link) as f64)
+                    / camera_hours,
+                stream,
+            };
+            println!(
+                "  round {round} window {w}: CPU-s per camera-minute, nodes off {:.4} on {:.4} ({:.2}×); with PostgreSQL off {:.4} on {:.4} ({:.2}×)",
+                window.off_nodes,
+                window.on_nodes,
+                (window.on_nodes - window.off_nodes) / window.off_nodes,
+                window.off_all,
+                window.on_all,
+                (window.on_all - window.off_all) / window.off_all,
+            );
+            all.push(window);
         }
+        drop((off, on));
     }
+    let ratios = |on: fn(&Window) -> f64, off: fn(&Window) -> f64| -> (f64, f64) {
+        let per: Vec<f64> = all.iter().map(|w| (on(w) - off(w)) / off(w)).collect();
+        let mean_on = all.iter().map(on).sum::<f64>() / all.len() as f64;
+        let mean_off = all.iter().map(off).sum::<f64>() / all.len() as f64;
+        (percentile(&per, 50.0), (mean_on - mean_off) / mean_off)
+    };
+    let mean = |f: fn(&Window) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;
+    let (nodes_median, nodes_mean) = ratios(|w| w.on_nodes, |w| w.off_nodes);
+    let (all_median, all_mean) = ratios(|w| w.on_all, |w| w.off_all);
     let mib = |b: f64| b / f64::from(1 << 20);
     println!(
-        "mirror_cost: {cameras} cameras on 2 nodes, {seconds} s windows, means of {rounds} rounds"
+        "mirror_cost: {cameras} cameras per cluster, 2 nodes each, {} windows of {seconds} s in {rounds} rounds",
+        all.len()
     );
     println!(
-        "  CPU-s per camera-minute, nodes: off {:.4}, on {:.4}; mirroring/recording = {:.2}",
-        off.nodes,
-        on.nodes,
-        (on.nodes - off.nodes) / off.nodes
+        "  CPU-s per camera-minute, nodes: off {:.4}, on {:.4}; mirroring/recording: median {nodes_median:.2}, of the means {nodes_mean:.2}",
+        mean(|w| w.off_nodes),
+        mean(|w| w.on_nodes),
     );
     println!(
-        "  CPU-s per camera-minute, nodes + PostgreSQL: off {:.4}, on {:.4}; mirroring/recording = {:.2}",
-        off.with_postgres,
-        on.with_postgres,
-        (on.with_postgres - off.with_postgres) / off.with_postgres
+        "  CPU-s per camera-minute, nodes + PostgreSQL: off {:.4}, on {:.4}; mirroring/recording: median {all_median:.2}, of the means {all_mean:.2}",
+        mean(|w| w.off_all),
+        mean(|w| w.on_all),
     );
     println!(
-        "  link MiB per camera-hour: off {:.1}, on {:.1}; stream {:.1} MiB per camera-hour; (on - off)/stream = {:.3}",
-        mib(off.link),
-        mib(on.link),
-        mib(on.stream),
-        (on.link - off.link) / on.stream
+        "  link MiB per camera-hour, on - off: {:.1}; stream {:.1} MiB per camera-hour; ratio {:.3}",
+        mib(mean(|w| w.link)),
+        mib(mean(|w| w.stream)),
+        mean(|w| w.link) / mean(|w| w.stream)
     );
     Ok(())
 }

@@ -40,26 +40,31 @@ struct MirrorHeader {
     offset: u64,
 }
 
-/// The link message of a write: the header's length (4 bytes, big-endian), the header (JSON), the
-/// bytes.
-fn encode(header: &MirrorHeader, bytes: &[u8]) -> Vec<u8> {
+/// The link message of a write: the bytes, the header (JSON), the header's length (4 bytes,
+/// big-endian). The header goes behind the bytes so that the recorder's buffer becomes the message
+/// without a copy.
+fn encode(header: &MirrorHeader, mut bytes: Vec<u8>) -> Vec<u8> {
     let head = serde_json::to_vec(header).unwrap_or_default();
-    let mut out = Vec::with_capacity(4 + head.len() + bytes.len());
-    out.extend_from_slice(&u32::try_from(head.len()).unwrap_or(0).to_be_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(bytes);
-    out
+    bytes.reserve_exact(head.len() + 4);
+    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(&u32::try_from(head.len()).unwrap_or(0).to_be_bytes());
+    bytes
 }
 
-/// The header and bytes of a link message; why not when it is malformed.
-fn decode(payload: &[u8]) -> Result<(MirrorHeader, &[u8]), String> {
-    let len = payload
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or("short message")?;
-    let head = payload.get(4..4 + len).ok_or("short header")?;
-    let header = serde_json::from_slice(head).map_err(|e| format!("bad header: {e}"))?;
-    Ok((header, &payload[4 + len..]))
+/// The header of a link message and the length of its bytes (its start); why not when it is
+/// malformed.
+fn decode(payload: &[u8]) -> Result<(MirrorHeader, usize), String> {
+    let tail = payload.len().checked_sub(4).ok_or("short message")?;
+    let len = u32::from_be_bytes([
+        payload[tail],
+        payload[tail + 1],
+        payload[tail + 2],
+        payload[tail + 3],
+    ]) as usize;
+    let start = tail.checked_sub(len).ok_or("short header")?;
+    let header =
+        serde_json::from_slice(&payload[start..tail]).map_err(|e| format!("bad header: {e}"))?;
+    Ok((header, start))
 }
 
 /// A segment file name relative to a camera's folder: at most a day folder and a file, nothing
@@ -99,18 +104,23 @@ pub(crate) async fn send(
     standby: &str,
     tenant: TenantId,
     camera: CameraId,
-    chunk: &MirrorChunk,
+    chunk: MirrorChunk,
 ) -> Result<(), &'static str> {
     if chunk.bytes.len() > MAX_CHUNK {
         return Err("too_large");
     }
-    let file = chunk.file.to_string_lossy();
     let actor = link_to(standby).ok_or("no_link")?;
+    let header = MirrorHeader {
+        tenant_id: tenant,
+        camera_id: camera,
+        file: chunk.file.to_string_lossy().into_owned(),
+        offset: chunk.offset,
+    };
     let answer = ractor::call_t!(
         actor,
         NodeRpcMsg::MirrorFragment,
         u64::try_from(CALL_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-        mirror_payload(tenant, camera, &file, chunk.offset, &chunk.bytes)
+        encode(&header, chunk.bytes)
     )
     .map_err(|_| "no_answer")?;
     if answer == ACK {
@@ -188,10 +198,11 @@ async fn mirror_camera(
             );
             continue;
         };
-        match send(&standby, tenant, camera, &chunk).await {
+        let (file, offset) = (chunk.file.clone(), chunk.offset);
+        let len = u64::try_from(chunk.bytes.len()).unwrap_or(0);
+        match send(&standby, tenant, camera, chunk).await {
             Ok(()) => {
-                let len = u64::try_from(chunk.bytes.len()).unwrap_or(0);
-                resync.acked(&chunk.file, &standby, chunk.offset, len);
+                resync.acked(&file, &standby, offset, len);
                 metrics::MIRROR_ACKED.inc();
                 metrics::MIRROR_ACKED_BYTES.inc_by(len);
                 health.acked(&standby);
@@ -251,7 +262,7 @@ pub fn mirror_payload(
         file: file.into(),
         offset,
     };
-    encode(&header, bytes)
+    encode(&header, bytes.to_vec())
 }
 
 /// What this node, as a standby, knows of the cameras it was sent writes for.
@@ -285,7 +296,7 @@ impl StandbyState {
 /// Writes a mirrored write here if PostgreSQL names this node the camera's standby; [`ACK`] once it
 /// is durable, or why not.
 pub async fn receive(ctx: Arc<NodeContext>, state: Arc<StandbyState>, payload: Vec<u8>) -> String {
-    match write_mirrored(&ctx, &state, &payload).await {
+    match write_mirrored(&ctx, &state, payload).await {
         Ok(()) => {
             metrics::MIRROR_RECEIVED.inc();
             ACK.into()
@@ -297,9 +308,9 @@ pub async fn receive(ctx: Arc<NodeContext>, state: Arc<StandbyState>, payload: V
 async fn write_mirrored(
     ctx: &NodeContext,
     state: &StandbyState,
-    payload: &[u8],
+    mut payload: Vec<u8>,
 ) -> Result<(), String> {
-    let (header, bytes) = decode(payload)?;
+    let (header, len) = decode(&payload)?;
     let file = relative_file(&header.file)?;
     let standby = state.standbys.lock().await.get(ctx, header.camera_id).await;
     if state.check && standby.as_deref() != Some(ctx.node_id()) {
@@ -312,9 +323,10 @@ async fn write_mirrored(
     let path = ctx
         .mirror_dir(header.tenant_id, header.camera_id)
         .join(file);
-    let bytes = bytes.to_vec();
+    // The bytes are the payload's start: written from it, without a copy.
+    payload.truncate(len);
     let offset = header.offset;
-    tokio::task::spawn_blocking(move || write_at(&path, offset, &bytes))
+    tokio::task::spawn_blocking(move || write_at(&path, offset, &payload))
         .await
         .map_err(|e| format!("mirror write task: {e}"))?
 }
@@ -348,12 +360,13 @@ mod tests {
             file: "2026-12-03/0000000005.mp4".into(),
             offset: 1234,
         };
-        let payload = encode(&header, b"moof");
-        let (decoded, bytes) = decode(&payload).expect("decodes");
+        let payload = encode(&header, b"moof".to_vec());
+        let (decoded, len) = decode(&payload).expect("decodes");
         assert_eq!(decoded, header);
-        assert_eq!(bytes, b"moof");
+        assert_eq!(&payload[..len], b"moof");
         assert!(decode(&payload[..3]).is_err());
-        assert!(decode(&[0, 0, 0, 9, b'{']).is_err());
+        assert!(decode(&[b'{', 0, 0, 0, 9]).is_err());
+        assert!(decode(&[b'{', 0, 0, 0, 1]).is_err());
     }
 
     #[test]

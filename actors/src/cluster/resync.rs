@@ -4,9 +4,10 @@
 //! - each segment closed since is recorded with the bytes its standby acknowledged from its start
 //!   (`segments.mirrored_to`, `mirrored_bytes`): one UPDATE per segment in the steady state;
 //! - after a write failed, when the standby changed, and once when the camera starts, it reads the
-//!   camera's segments that ended within `storage.tier_after_seconds` and are not yet in the object
-//!   store, and sends from its own file what the standby lacks (writes it missed, or everything to a
-//!   new standby), until none lacks anything.
+//!   camera's segments this node still holds that are not in the object store (with a store: those
+//!   younger than `storage.tier_after_seconds`, or waiting for an upload; without one: all it
+//!   keeps), and sends from its own file what the standby lacks (writes it missed, or everything to
+//!   a new standby), newest first, until none lacks anything.
 //!
 //! Nothing counts as copied without an acknowledgement.
 
@@ -200,7 +201,7 @@ async fn resend(
             offset: at,
             bytes,
         };
-        if let Err(reason) = send(standby, tenant, camera, &chunk).await {
+        if let Err(reason) = send(standby, tenant, camera, chunk).await {
             return (at, Some(reason));
         }
         metrics::MIRROR_RESENT_BYTES.inc_by(end - at);
@@ -217,11 +218,9 @@ async fn resync(
     standby: &str,
     acked: &mut AckedPrefixes,
 ) -> Result<bool, vms_store::StoreError> {
-    let window = i64::from(ctx.config.storage.tier_after_seconds.max(60));
-    let since = chrono::Utc::now() - chrono::Duration::seconds(window);
     let segments = ctx
         .store
-        .unmirrored_segments(camera, ctx.node_id(), standby, since, SEGMENTS_PER_ROUND)
+        .unmirrored_segments(camera, ctx.node_id(), standby, SEGMENTS_PER_ROUND)
         .await?;
     let none = segments.is_empty();
     for segment in segments {

@@ -2,7 +2,6 @@
 //! after each acknowledgement and reads to resend what its standby lacks.
 
 use crate::{Store, StoreError};
-use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use vms_messages::CameraId;
 
@@ -26,24 +25,23 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl Store {
-    /// Up to `limit` segments of `camera` recorded by `node` that ended after `since`, are not in
+    /// Up to `limit` segments of `camera` recorded by `node` that are still on its disk, not in
     /// the object store, and whose copy on `standby` is not whole, newest first.
     pub async fn unmirrored_segments(
         &self,
         camera: CameraId,
         node: &str,
         standby: &str,
-        since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<UnmirroredSegment>, StoreError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT seq, path, bytes, mirrored_to, mirrored_bytes FROM segments
-                 WHERE camera_id = $1 AND node = $2 AND end_ts > $3 AND object_key IS NULL AND on_disk
-                   AND (mirrored_to IS DISTINCT FROM $4 OR mirrored_bytes < bytes)
-                 ORDER BY end_ts DESC LIMIT $5",
-                &[&camera.0, &node, &since, &standby, &limit],
+                 WHERE camera_id = $1 AND node = $2 AND object_key IS NULL AND on_disk
+                   AND (mirrored_to IS DISTINCT FROM $3 OR mirrored_bytes < bytes)
+                 ORDER BY end_ts DESC LIMIT $4",
+                &[&camera.0, &node, &standby, &limit],
             )
             .await?;
         Ok(rows

@@ -36,6 +36,11 @@ impl TestDatabase {
         let url = with_database(&admin, &name);
         Ok(Self { admin, name, url })
     }
+
+    /// The database's name (`vms_t_<random>`), as its server's backends show it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Drop for TestDatabase {
