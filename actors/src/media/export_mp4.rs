@@ -4,15 +4,17 @@
 //! the bytes are), [`Mp4Builder`] collects them and writes the header (`ftyp`, `moov`, the `mdat`
 //! header); then the caller copies each segment's sample runs after it, in order.
 //!
-//! Each fragment's video samples lie together in its `mdat`, so each becomes one chunk. A change
-//! of decoder configuration adds a sample entry. A gap between segments lengthens the last frame
-//! before it, so the file's timeline follows the wall clock. Video only: audio is not exported.
+//! Each fragment's video samples lie together in its `mdat`, and so do its audio samples, so each
+//! run becomes one chunk of its track, in the order they lie in. A change of decoder
+//! configuration adds a sample entry. A gap between segments lengthens the last frame (and audio
+//! frame) before it, so the file's timeline follows the wall clock. Opus and AAC audio is carried
+//! as a second track; G.711 (QuickTime `ulaw`/`alaw` entries) is left out.
 
 use crate::media::fmp4_scan::boxes;
 use crate::media::fmp4_trak::{TrackKind, trak};
 use mp4_atom::{
-    Co64, Codec, CttsEntry, Decode, Encode, FourCC, Ftyp, Moof, Moov, Mvhd, Stbl, Stsc, StscEntry,
-    Stsd, Stss, Stsz, StszSamples, Stts, SttsEntry, Tkhd,
+    Co64, Codec, CttsEntry, Decode, Edts, Elst, ElstEntry, Encode, FourCC, Ftyp, Moof, Moov, Mvhd,
+    Stbl, Stsc, StscEntry, Stsd, Stss, Stsz, StszSamples, Stts, SttsEntry, Tkhd,
 };
 
 /// Timescale of the exported track.
@@ -47,71 +49,122 @@ pub struct SampleRun {
     /// Its length.
     pub len: u64,
     samples: u32,
+    /// Whether its samples are audio (else video).
+    audio: bool,
 }
 
-/// A segment's video samples as an export needs them.
+/// One track's samples in a segment.
 #[derive(Clone, Debug)]
-pub struct ScannedSegment {
+struct ScannedTrack {
     entry: Codec,
-    width: u16,
-    height: u16,
     timescale: u32,
     samples: Vec<ExportSample>,
-    /// Its runs of sample bytes, in order: what the caller copies into the `mdat`.
+    /// Decode time of its first sample in the segment, in `timescale`.
+    start: u64,
+}
+
+/// A segment's samples as an export needs them.
+#[derive(Clone, Debug)]
+pub struct ScannedSegment {
+    video: ScannedTrack,
+    width: u16,
+    height: u16,
+    /// Its audio, when it is Opus or AAC (G.711's QuickTime entries are not carried over).
+    audio: Option<ScannedTrack>,
+    /// Its runs of sample bytes of both tracks, in file order: what the caller copies into the
+    /// `mdat`.
     pub runs: Vec<SampleRun>,
 }
 
-/// Reads the video samples of a whole fMP4 segment.
+fn not_fmp4(why: &str) -> ExportError {
+    ExportError::NotFmp4(why.to_string())
+}
+
+/// Reads the video and audio samples of a whole fMP4 segment.
 pub fn scan_segment(bytes: &[u8]) -> Result<ScannedSegment, ExportError> {
-    let bad = |why: &str| ExportError::NotFmp4(why.to_string());
     let top = boxes(bytes);
     let &(_, moov_at, moov_len) = top
         .iter()
         .find(|(kind, _, _)| kind == b"moov")
-        .ok_or_else(|| bad("no moov"))?;
-    let moov =
-        Moov::decode(&mut &bytes[moov_at..moov_at + moov_len]).map_err(|e| bad(&e.to_string()))?;
-    let video = moov
-        .trak
-        .iter()
-        .find(|t| t.mdia.hdlr.handler == FourCC::new(b"vide"))
-        .ok_or_else(|| bad("no video track"))?;
-    let entry = video
-        .mdia
-        .minf
-        .stbl
-        .stsd
-        .codecs
-        .first()
-        .cloned()
-        .ok_or_else(|| bad("no sample entry"))?;
+        .ok_or_else(|| not_fmp4("no moov"))?;
+    let moov = Moov::decode(&mut &bytes[moov_at..moov_at + moov_len])
+        .map_err(|e| not_fmp4(&e.to_string()))?;
+    let handled = |handler: &[u8; 4]| {
+        moov.trak
+            .iter()
+            .find(|t| t.mdia.hdlr.handler == FourCC::new(handler))
+    };
+    let video = handled(b"vide").ok_or_else(|| not_fmp4("no video track"))?;
+    let entry = first_entry(video).ok_or_else(|| not_fmp4("no sample entry"))?;
     let (width, height) = match &entry {
         Codec::Avc1(a) => (a.visual.width, a.visual.height),
         Codec::Hvc1(h) => (h.visual.width, h.visual.height),
         _ => (0, 0),
     };
-    let track_id = video.tkhd.track_id;
+    let mut moofs = Vec::new();
+    for &(kind, at, len) in &top {
+        if &kind == b"moof" {
+            let moof =
+                Moof::decode(&mut &bytes[at..at + len]).map_err(|e| not_fmp4(&e.to_string()))?;
+            moofs.push((moof, u64::try_from(at).unwrap_or(0)));
+        }
+    }
+    let file_len = u64::try_from(bytes.len()).unwrap_or(0);
+    let (video, mut runs) = scan_track(&moov, video, entry, &moofs, file_len, false)?;
+    let mut audio = None;
+    if let Some(trak) = handled(b"soun")
+        && let Some(entry) =
+            first_entry(trak).filter(|e| matches!(e, Codec::Opus(_) | Codec::Mp4a(_)))
+    {
+        let (track, audio_runs) = scan_track(&moov, trak, entry, &moofs, file_len, true)?;
+        if !track.samples.is_empty() {
+            runs.extend(audio_runs);
+            runs.sort_by_key(|r| r.offset);
+            audio = Some(track);
+        }
+    }
+    Ok(ScannedSegment {
+        video,
+        width,
+        height,
+        audio,
+        runs,
+    })
+}
+
+fn first_entry(trak: &mp4_atom::Trak) -> Option<Codec> {
+    trak.mdia.minf.stbl.stsd.codecs.first().cloned()
+}
+
+/// The samples and runs of track `trak` in `moofs` (each with its offset in a file of
+/// `file_len` bytes).
+fn scan_track(
+    moov: &Moov,
+    trak: &mp4_atom::Trak,
+    entry: Codec,
+    moofs: &[(Moof, u64)],
+    file_len: u64,
+    audio: bool,
+) -> Result<(ScannedTrack, Vec<SampleRun>), ExportError> {
+    let track_id = trak.tkhd.track_id;
     let trex = moov
         .mvex
         .as_ref()
         .and_then(|m| m.trex.iter().find(|t| t.track_id == track_id));
     let mut samples = Vec::new();
     let mut runs = Vec::new();
-    for &(kind, moof_at, moof_len) in &top {
-        if &kind != b"moof" {
-            continue;
-        }
-        let moof = Moof::decode(&mut &bytes[moof_at..moof_at + moof_len])
-            .map_err(|e| bad(&e.to_string()))?;
+    let mut start = None;
+    for (moof, moof_at) in moofs {
         for traf in moof.traf.iter().filter(|t| t.tfhd.track_id == track_id) {
             let tfhd = &traf.tfhd;
-            let base = tfhd
-                .base_data_offset
-                .unwrap_or(u64::try_from(moof_at).unwrap_or(0));
+            if start.is_none() {
+                start = traf.tfdt.as_ref().map(|t| t.base_media_decode_time);
+            }
+            let base = tfhd.base_data_offset.unwrap_or(*moof_at);
             for trun in &traf.trun {
                 let offset = base
                     .checked_add_signed(i64::from(trun.data_offset.unwrap_or(0)))
-                    .ok_or_else(|| bad("data offset outside the file"))?;
+                    .ok_or_else(|| not_fmp4("data offset outside the file"))?;
                 let mut len = 0u64;
                 let mut count = 0u32;
                 for (i, e) in trun.samples.iter().enumerate() {
@@ -138,73 +191,75 @@ pub fn scan_segment(bytes: &[u8]) -> Result<ScannedSegment, ExportError> {
                     len += u64::from(size);
                     count += 1;
                 }
-                let end = offset.checked_add(len).ok_or_else(|| bad("run too long"))?;
-                if end > u64::try_from(bytes.len()).unwrap_or(0) {
-                    return Err(bad("a run of samples ends past the file"));
+                let end = offset
+                    .checked_add(len)
+                    .ok_or_else(|| not_fmp4("run too long"))?;
+                if end > file_len {
+                    return Err(not_fmp4("a run of samples ends past the file"));
                 }
                 if count > 0 {
                     runs.push(SampleRun {
                         offset,
                         len,
                         samples: count,
+                        audio,
                     });
                 }
             }
         }
     }
-    Ok(ScannedSegment {
+    let track = ScannedTrack {
         entry,
-        width,
-        height,
-        timescale: video.mdia.mdhd.timescale.max(1),
+        timescale: trak.mdia.mdhd.timescale.max(1),
         samples,
-        runs,
-    })
+        start: start.unwrap_or(0),
+    };
+    Ok((track, runs))
 }
 
-/// The sample table of an export, built segment by segment.
+/// One track's sample table, built segment by segment.
 #[derive(Debug, Default)]
-pub struct Mp4Builder {
+struct TrackTable {
+    timescale: u32,
     entries: Vec<Codec>,
-    size: (u16, u16),
     sizes: Vec<u32>,
     durations: Vec<u32>,
     cts: Vec<i64>,
     sync: Vec<u32>,
-    /// (bytes, samples, sample description index) per chunk.
-    chunks: Vec<(u64, u32, u32)>,
-    first_start: Option<i64>,
+    /// (samples, sample description index) per chunk.
+    chunks: Vec<(u32, u32)>,
+    /// Ticks of `timescale` its samples cover.
     decoded: u64,
 }
 
-impl Mp4Builder {
-    /// Adds `segment`, whose first frame was recorded at `start_micros` (since the Unix epoch).
-    pub fn push(&mut self, segment: &ScannedSegment, start_micros: i64) {
-        let first = *self.first_start.get_or_insert(start_micros);
-        let rescale = |v: i64| v * i64::from(EXPORT_TIMESCALE) / i64::from(segment.timescale);
-        let due = u64::try_from(
-            i128::from(start_micros - first) * i128::from(EXPORT_TIMESCALE) / 1_000_000,
-        )
-        .unwrap_or(0);
+impl TrackTable {
+    fn new(timescale: u32) -> Self {
+        Self {
+            timescale,
+            ..Self::default()
+        }
+    }
+
+    /// Adds `track`'s samples, the first due at `due` (in this table's timescale): a gap before
+    /// lengthens the sample before it, so the track keeps to the wall clock. The sample
+    /// description index of its entry.
+    fn push(&mut self, track: &ScannedTrack, due: u64) -> u32 {
         if due > self.decoded
             && let Some(last) = self.durations.last_mut()
         {
-            // A gap: the last frame before it stays on screen until the next one was recorded.
             let gap = u32::try_from(due - self.decoded).unwrap_or(u32::MAX);
             *last = last.saturating_add(gap);
             self.decoded = due;
         }
-        let index = match self.entries.iter().position(|e| *e == segment.entry) {
+        let index = match self.entries.iter().position(|e| *e == track.entry) {
             Some(i) => i,
             None => {
-                self.entries.push(segment.entry.clone());
+                self.entries.push(track.entry.clone());
                 self.entries.len() - 1
             }
         };
-        if self.size == (0, 0) {
-            self.size = (segment.width, segment.height);
-        }
-        for s in &segment.samples {
+        let rescale = |v: i64| v * i64::from(self.timescale) / i64::from(track.timescale.max(1));
+        for s in &track.samples {
             let duration = u32::try_from(rescale(i64::from(s.duration))).unwrap_or(u32::MAX);
             self.sizes.push(s.size);
             self.durations.push(duration);
@@ -215,104 +270,13 @@ impl Mp4Builder {
             }
             self.decoded += u64::from(duration);
         }
-        let description = u32::try_from(index + 1).unwrap_or(1);
-        self.chunks
-            .extend(segment.runs.iter().map(|r| (r.len, r.samples, description)));
+        u32::try_from(index + 1).unwrap_or(1)
     }
 
-    /// Frames added so far.
-    pub fn samples(&self) -> usize {
-        self.sizes.len()
-    }
-
-    /// Bytes of sample data the `mdat` holds.
-    pub fn media_len(&self) -> u64 {
-        self.chunks.iter().map(|c| c.0).sum()
-    }
-
-    /// Duration in [`EXPORT_TIMESCALE`] ticks.
-    pub fn duration(&self) -> u64 {
-        self.decoded
-    }
-
-    /// `ftyp`, `moov` and the `mdat` header: what goes before the sample runs.
-    pub fn header(&self) -> Result<Vec<u8>, ExportError> {
-        let ftyp = Ftyp {
-            major_brand: FourCC::new(b"isom"),
-            minor_version: 512,
-            compatible_brands: [b"isom", b"iso2", b"avc1", b"mp41"]
-                .into_iter()
-                .map(FourCC::new)
-                .collect(),
-        };
-        let media = self.media_len();
-        let mdat_header: Vec<u8> = match u32::try_from(media + 8) {
-            Ok(size) => [size.to_be_bytes().as_slice(), b"mdat"].concat(),
-            Err(_) => [
-                1u32.to_be_bytes().as_slice(),
-                b"mdat",
-                (media + 16).to_be_bytes().as_slice(),
-            ]
-            .concat(),
-        };
-        // Offsets do not change the size of a `co64`: measure once, then place the chunks.
-        let mut head = Vec::new();
-        encode(&ftyp, &mut head)?;
-        let ftyp_len = head.len();
-        let probe = self.moov(0)?;
-        let first = u64::try_from(ftyp_len + probe.len() + mdat_header.len()).unwrap_or(0);
-        head.extend(self.moov(first)?);
-        head.extend(mdat_header);
-        Ok(head)
-    }
-
-    fn moov(&self, first_chunk_at: u64) -> Result<Vec<u8>, ExportError> {
-        let entry = self
-            .entries
-            .first()
-            .cloned()
-            .ok_or_else(|| ExportError::Encode("no samples".into()))?;
-        let ms = self.decoded * 1000 / u64::from(EXPORT_TIMESCALE);
-        let mut track = trak(
-            Tkhd {
-                track_id: 1,
-                duration: ms,
-                enabled: true,
-                in_movie: true,
-                width: self.size.0.into(),
-                height: self.size.1.into(),
-                ..Tkhd::default()
-            },
-            TrackKind::Video,
-            EXPORT_TIMESCALE,
-            entry,
-        );
-        track.mdia.mdhd.duration = self.decoded;
-        track.mdia.minf.stbl = self.stbl(first_chunk_at);
-        let moov = Moov {
-            mvhd: Mvhd {
-                timescale: 1000,
-                duration: ms,
-                next_track_id: 2,
-                ..Mvhd::default()
-            },
-            trak: vec![track],
-            ..Moov::default()
-        };
-        let mut out = Vec::new();
-        encode(&moov, &mut out)?;
-        Ok(out)
-    }
-
-    fn stbl(&self, first_chunk_at: u64) -> Stbl {
-        let mut offsets = Vec::with_capacity(self.chunks.len());
-        let mut at = first_chunk_at;
-        for (len, _, _) in &self.chunks {
-            offsets.push(at);
-            at += len;
-        }
+    /// The table with its chunks at `offsets`.
+    fn stbl(&self, offsets: Vec<u64>) -> Stbl {
         let mut stsc: Vec<StscEntry> = Vec::new();
-        for (i, &(_, samples, description)) in self.chunks.iter().enumerate() {
+        for (i, &(samples, description)) in self.chunks.iter().enumerate() {
             let same = stsc.last().is_some_and(|e| {
                 e.samples_per_chunk == samples && e.sample_description_index == description
             });
@@ -360,6 +324,221 @@ impl Mp4Builder {
             co64: Some(Co64 { entries: offsets }),
             ..Stbl::default()
         }
+    }
+}
+
+/// The sample tables of an export (video, and audio when the segments have Opus or AAC), built
+/// segment by segment.
+#[derive(Debug)]
+pub struct Mp4Builder {
+    video: TrackTable,
+    audio: Option<TrackTable>,
+    /// When the audio's first sample is due after the video's first (its timescale).
+    audio_delay: u64,
+    size: (u16, u16),
+    /// (bytes, whether audio) per chunk, in `mdat` order.
+    chunks: Vec<(u64, bool)>,
+    first_start: Option<i64>,
+}
+
+impl Default for Mp4Builder {
+    fn default() -> Self {
+        Self {
+            video: TrackTable::new(EXPORT_TIMESCALE),
+            audio: None,
+            audio_delay: 0,
+            size: (0, 0),
+            chunks: Vec::new(),
+            first_start: None,
+        }
+    }
+}
+
+/// Ticks of `timescale` in `micros` microseconds.
+fn ticks(micros: i64, timescale: u32) -> u64 {
+    u64::try_from(i128::from(micros) * i128::from(timescale) / 1_000_000).unwrap_or(0)
+}
+
+impl Mp4Builder {
+    /// Adds `segment`, whose first frame was recorded at `start_micros` (since the Unix epoch).
+    pub fn push(&mut self, segment: &ScannedSegment, start_micros: i64) {
+        let since = start_micros - *self.first_start.get_or_insert(start_micros);
+        let video = self
+            .video
+            .push(&segment.video, ticks(since, EXPORT_TIMESCALE));
+        if self.size == (0, 0) {
+            self.size = (segment.width, segment.height);
+        }
+        let mut audio = None;
+        if let Some(track) = &segment.audio {
+            let table = self
+                .audio
+                .get_or_insert_with(|| TrackTable::new(track.timescale));
+            // The audio's decode times count from the segment's first video frame.
+            let due = ticks(since, table.timescale)
+                + track.start * u64::from(table.timescale) / u64::from(track.timescale.max(1));
+            if table.sizes.is_empty() {
+                self.audio_delay = due;
+                table.decoded = due;
+            }
+            audio = Some(table.push(track, due));
+        }
+        for run in &segment.runs {
+            self.chunks.push((run.len, run.audio));
+            match (run.audio, audio, self.audio.as_mut()) {
+                (true, Some(description), Some(table)) => {
+                    table.chunks.push((run.samples, description));
+                }
+                _ => self.video.chunks.push((run.samples, video)),
+            }
+        }
+    }
+
+    /// Frames added so far.
+    pub fn samples(&self) -> usize {
+        self.video.sizes.len()
+    }
+
+    /// Audio frames added so far.
+    pub fn audio_samples(&self) -> usize {
+        self.audio.as_ref().map_or(0, |a| a.sizes.len())
+    }
+
+    /// Bytes of sample data the `mdat` holds.
+    pub fn media_len(&self) -> u64 {
+        self.chunks.iter().map(|c| c.0).sum()
+    }
+
+    /// Duration in [`EXPORT_TIMESCALE`] ticks.
+    pub fn duration(&self) -> u64 {
+        self.video.decoded
+    }
+
+    /// `ftyp`, `moov` and the `mdat` header: what goes before the sample runs.
+    pub fn header(&self) -> Result<Vec<u8>, ExportError> {
+        let ftyp = Ftyp {
+            major_brand: FourCC::new(b"isom"),
+            minor_version: 512,
+            compatible_brands: [b"isom", b"iso2", b"avc1", b"mp41"]
+                .into_iter()
+                .map(FourCC::new)
+                .collect(),
+        };
+        let media = self.media_len();
+        let mdat_header: Vec<u8> = match u32::try_from(media + 8) {
+            Ok(size) => [size.to_be_bytes().as_slice(), b"mdat"].concat(),
+            Err(_) => [
+                1u32.to_be_bytes().as_slice(),
+                b"mdat",
+                (media + 16).to_be_bytes().as_slice(),
+            ]
+            .concat(),
+        };
+        // Offsets do not change the size of a `co64`: measure once, then place the chunks.
+        let mut head = Vec::new();
+        encode(&ftyp, &mut head)?;
+        let ftyp_len = head.len();
+        let probe = self.moov(0)?;
+        let first = u64::try_from(ftyp_len + probe.len() + mdat_header.len()).unwrap_or(0);
+        head.extend(self.moov(first)?);
+        head.extend(mdat_header);
+        Ok(head)
+    }
+
+    fn moov(&self, first_chunk_at: u64) -> Result<Vec<u8>, ExportError> {
+        let entry = self
+            .video
+            .entries
+            .first()
+            .cloned()
+            .ok_or_else(|| ExportError::Encode("no samples".into()))?;
+        let (mut video_offsets, mut audio_offsets) = (Vec::new(), Vec::new());
+        let mut at = first_chunk_at;
+        for &(len, audio) in &self.chunks {
+            if audio && self.audio.is_some() {
+                audio_offsets.push(at);
+            } else {
+                video_offsets.push(at);
+            }
+            at += len;
+        }
+        let ms = self.video.decoded * 1000 / u64::from(EXPORT_TIMESCALE);
+        let mut track = trak(
+            Tkhd {
+                track_id: 1,
+                duration: ms,
+                enabled: true,
+                in_movie: true,
+                width: self.size.0.into(),
+                height: self.size.1.into(),
+                ..Tkhd::default()
+            },
+            TrackKind::Video,
+            EXPORT_TIMESCALE,
+            entry,
+        );
+        track.mdia.mdhd.duration = self.video.decoded;
+        track.mdia.minf.stbl = self.video.stbl(video_offsets);
+        let mut traks = vec![track];
+        if let Some(audio) = &self.audio
+            && let Some(entry) = audio.entries.first().cloned()
+        {
+            traks.push(self.audio_trak(audio, entry, audio_offsets));
+        }
+        let moov = Moov {
+            mvhd: Mvhd {
+                timescale: 1000,
+                duration: ms,
+                next_track_id: u32::try_from(traks.len() + 1).unwrap_or(3),
+                ..Mvhd::default()
+            },
+            trak: traks,
+            ..Moov::default()
+        };
+        let mut out = Vec::new();
+        encode(&moov, &mut out)?;
+        Ok(out)
+    }
+
+    /// The audio track: its samples from `audio_delay` on (an empty edit before them).
+    fn audio_trak(&self, audio: &TrackTable, entry: Codec, offsets: Vec<u64>) -> mp4_atom::Trak {
+        let ts = u64::from(audio.timescale.max(1));
+        let ms = audio.decoded * 1000 / ts;
+        let mut track = trak(
+            Tkhd {
+                track_id: 2,
+                duration: ms,
+                enabled: true,
+                in_movie: true,
+                volume: 1.into(),
+                ..Tkhd::default()
+            },
+            TrackKind::Sound,
+            audio.timescale,
+            entry,
+        );
+        let media = audio.decoded.saturating_sub(self.audio_delay);
+        track.mdia.mdhd.duration = media;
+        track.mdia.minf.stbl = audio.stbl(offsets);
+        if self.audio_delay > 0 {
+            track.edts = Some(Edts {
+                elst: Some(Elst {
+                    entries: vec![
+                        ElstEntry {
+                            segment_duration: self.audio_delay * 1000 / ts,
+                            media_time: None,
+                            media_rate: 1.into(),
+                        },
+                        ElstEntry {
+                            segment_duration: media * 1000 / ts,
+                            media_time: Some(0),
+                            media_rate: 1.into(),
+                        },
+                    ],
+                }),
+            });
+        }
+        track
     }
 }
 
@@ -454,5 +633,115 @@ mod tests {
         let first_at = usize::try_from(offsets[0]).expect("offset");
         assert_eq!(&out[first_at..first_at + 6], a.as_slice());
         assert!(scan_segment(b"not an mp4").is_err());
+    }
+
+    /// A segment of two fragments of two frames, each fragment with two Opus frames (960 ticks of
+    /// 48 kHz each), the audio starting `audio_at` ticks into it.
+    fn segment_with_audio(audio_at: u64) -> Vec<u8> {
+        use crate::media::fmp4::{TrackRun, VIDEO_TRACK, append_fragment};
+        use crate::media::fmp4_audio::{AUDIO_TRACK, AudioCodec, AudioTrack};
+        let opus = AudioTrack {
+            codec: AudioCodec::Opus,
+            sample_rate: 48_000,
+            channels: 1,
+        };
+        let mut out = init_segment(&h264_track(320), Some(&opus)).expect("init");
+        let frame = [0u8, 0, 0, 2, 0x65, 1];
+        let video = [0, 1].map(|i| Sample {
+            data: &frame,
+            duration: 3600,
+            keyframe: i == 0,
+        });
+        let sound = [0xA0u8, 0xA1, 0xA2];
+        let audio = [0, 1].map(|_| Sample {
+            data: &sound,
+            duration: 960,
+            keyframe: true,
+        });
+        for (i, video_at) in [(0u32, 0u64), (1, 7200)] {
+            let runs = [
+                TrackRun {
+                    track_id: VIDEO_TRACK,
+                    base_decode_time: video_at,
+                    samples: &video,
+                },
+                TrackRun {
+                    track_id: AUDIO_TRACK,
+                    base_decode_time: audio_at + u64::from(i) * 1920,
+                    samples: &audio,
+                },
+            ];
+            append_fragment(&mut out, i + 1, &runs).expect("fragment");
+        }
+        out
+    }
+
+    #[test]
+    fn opus_becomes_a_second_track_interleaved_with_the_video_and_kept_on_the_clock() {
+        let (first, second) = (segment_with_audio(480), segment_with_audio(0));
+        let scanned = [&first, &second].map(|f| scan_segment(f).expect("scan"));
+        assert_eq!(
+            scanned[0].runs.len(),
+            4,
+            "a video and an audio run per fragment"
+        );
+        let mut builder = Mp4Builder::default();
+        builder.push(&scanned[0], 0);
+        builder.push(&scanned[1], 1_000_000);
+        assert_eq!((builder.samples(), builder.audio_samples()), (8, 8));
+        let mut out = builder.header().expect("header");
+        for (s, file) in scanned.iter().zip([&first, &second]) {
+            for run in &s.runs {
+                let at = usize::try_from(run.offset).expect("offset");
+                out.extend_from_slice(&file[at..at + usize::try_from(run.len).expect("len")]);
+            }
+        }
+        let cursor = &mut out.as_slice();
+        Ftyp::decode(cursor).expect("ftyp");
+        let moov = Moov::decode(cursor).expect("moov");
+        assert_eq!(moov.trak.len(), 2);
+        let audio = &moov.trak[1];
+        assert_eq!(audio.mdia.hdlr.handler, FourCC::new(b"soun"));
+        assert!(matches!(
+            audio.mdia.minf.stbl.stsd.codecs[0],
+            Codec::Opus(_)
+        ));
+        assert_eq!(audio.mdia.mdhd.timescale, 48_000);
+        // Four frames of 20 ms, then a gap to the second segment at 1 s: the last frame before
+        // it lasts until then (the first started 10 ms in, behind an empty edit).
+        let durations: Vec<(u32, u32)> = audio
+            .mdia
+            .minf
+            .stbl
+            .stts
+            .entries
+            .iter()
+            .map(|e| (e.sample_delta, e.sample_count))
+            .collect();
+        assert_eq!(durations, [(960, 3), (48_000 - 480 - 3 * 960, 1), (960, 4)]);
+        let edits = audio
+            .edts
+            .as_ref()
+            .and_then(|e| e.elst.as_ref())
+            .expect("an edit list");
+        assert_eq!(edits.entries[0].media_time, None);
+        assert_eq!(edits.entries[0].segment_duration, 10);
+        // Each chunk's offset points at its own bytes.
+        let offsets = &audio.mdia.minf.stbl.co64.as_ref().expect("co64").entries;
+        assert_eq!(offsets.len(), 4);
+        for at in offsets {
+            let at = usize::try_from(*at).expect("offset");
+            assert_eq!(&out[at..at + 3], [0xA0, 0xA1, 0xA2]);
+        }
+        let video = &moov.trak[0]
+            .mdia
+            .minf
+            .stbl
+            .co64
+            .as_ref()
+            .expect("co64")
+            .entries;
+        let at = usize::try_from(video[0]).expect("offset");
+        assert_eq!(&out[at..at + 6], [0, 0, 0, 2, 0x65, 1]);
     }
 }

@@ -29,6 +29,13 @@ impl NodeBackend {
         self.ctx.config.data_dir.join("exports")
     }
 
+    /// Where `camera`'s MP4 of export `id` is written on this node.
+    fn export_path(&self, id: Uuid, camera: CameraId) -> PathBuf {
+        self.exports_dir()
+            .join(id.to_string())
+            .join(format!("{camera}.mp4"))
+    }
+
     /// Writes every file of `export`, one after the other.
     async fn run_export(self, export: Export) {
         for file in &export.files {
@@ -38,6 +45,13 @@ impl NodeBackend {
             drop(permit);
             if let Err(why) = written {
                 tracing::warn!(export = %export.id, camera = %camera, why, "export file failed");
+                // What a failed file wrote is no evidence: it goes now, not with the export.
+                let partial = self.export_path(export.id, camera);
+                if let Err(e) = tokio::fs::remove_file(&partial).await
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %partial.display(), error = %e, "cannot remove a failed export file");
+                }
                 let id = export.id;
                 if let Err(e) = self.ctx.store.export_failed(id, camera, &why).await {
                     tracing::error!(export = %id, error = %e, "cannot record a failed export");
@@ -77,12 +91,13 @@ impl NodeBackend {
             }
         };
         progress(0).await;
-        let dir = self.exports_dir().join(export.id.to_string());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| format!("cannot create the export folder: {e}"))?;
+        let path = self.export_path(export.id, camera);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("cannot create the export folder: {e}"))?;
+        }
         let name = format!("{camera}.mp4");
-        let path = dir.join(&name);
         let inputs: Vec<vms_actors::ExportInput> = segments
             .iter()
             .map(|s| vms_actors::ExportInput {
