@@ -5,50 +5,16 @@
 //! token of one camera is refused for another; bad offers, non-WebSocket requests and one viewer
 //! too many get 4xx naming what is wrong; viewers show in the metrics.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use vms_messages::StreamToken;
 use vms_testkit::{
-    Sandbox, api_error, live_refusal, metric_value, open_live, wait_for, watch_live,
+    Sandbox, api_error, assert_plays_in_chromium, live_refusal, metric_value, open_live, wait_for,
+    watch_live,
 };
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 const MAX_VIEWERS: usize = 4;
-
-/// Plays the camera in Chromium over `mode` and asserts that the video played, not black.
-fn assert_plays_in_chromium(
-    base: &str,
-    camera: &str,
-    token: &str,
-    mode: &str,
-) -> anyhow::Result<()> {
-    let seen = chromium(base, camera, token, mode)?;
-    println!("chromium {mode}: {seen}");
-    assert_eq!(seen["error"], Value::Null, "{seen}");
-    assert_eq!(
-        seen["played"], true,
-        "currentTime advances over {mode}: {seen}"
-    );
-    assert!(
-        seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
-        "the picture over {mode} is not black: {seen}"
-    );
-    Ok(())
-}
-
-/// Runs the Chromium check (`tests/browser/live_view.py`) and returns what it printed.
-fn chromium(base: &str, camera: &str, token: &str, mode: &str) -> anyhow::Result<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/live_view.py");
-    let out = std::process::Command::new("python3")
-        .args([script, base, camera, token, mode, "12"])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "the Chromium check failed (are Debian's chromium and PyPI's playwright installed? scripts/setup.sh installs them): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result<()> {

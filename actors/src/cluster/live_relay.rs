@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
-use vms_messages::{CameraId, LiveFeed, LiveFrame, LiveTrack};
+use vms_messages::{
+    CameraId, LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack,
+};
 
 /// Longest an owner holds a request waiting for the camera's next frame.
 const WAIT: Duration = Duration::from_millis(1000);
@@ -142,8 +144,24 @@ fn encode(frames: &[LiveFrame]) -> Vec<u8> {
     out.extend_from_slice(&t.height.to_be_bytes());
     put(&mut out, &t.init);
     put(&mut out, &t.parameter_sets);
+    match &t.audio {
+        None => out.push(0),
+        Some(a) => {
+            out.push(match a.codec {
+                LiveAudioCodec::Opus => 1,
+                LiveAudioCodec::Pcmu => 2,
+                LiveAudioCodec::Pcma => 3,
+                LiveAudioCodec::Aac => 4,
+            });
+            put(&mut out, a.rfc6381.as_bytes());
+            out.extend_from_slice(&a.sample_rate.to_be_bytes());
+            out.extend_from_slice(&u32::from(a.channels).to_be_bytes());
+            out.push(u8::from(a.in_fmp4));
+        }
+    }
     for f in frames.iter().take_while(|f| Arc::ptr_eq(&f.track, t)) {
-        if out.len() + f.annex_b.len() + f.fragment.len() > MAX_ANSWER {
+        let audio: usize = f.audio.iter().map(|a| a.data.len() + 16).sum();
+        if out.len() + f.annex_b.len() + f.fragment.len() + audio > MAX_ANSWER {
             break;
         }
         out.extend_from_slice(&f.time_90k.to_be_bytes());
@@ -151,8 +169,33 @@ fn encode(frames: &[LiveFrame]) -> Vec<u8> {
         out.extend_from_slice(&f.received.timestamp_micros().to_be_bytes());
         put(&mut out, &f.annex_b);
         put(&mut out, &f.fragment);
+        out.extend_from_slice(&u32::try_from(f.audio.len()).unwrap_or(0).to_be_bytes());
+        for a in f.audio.iter() {
+            out.extend_from_slice(&a.time.to_be_bytes());
+            out.extend_from_slice(&a.duration.to_be_bytes());
+            put(&mut out, &a.data);
+        }
     }
     out
+}
+
+/// A track's audio as [`encode`] wrote it.
+fn decode_audio(r: &mut Reader<'_>) -> Option<Option<LiveAudioTrack>> {
+    let codec = match r.take(1)?[0] {
+        0 => return Some(None),
+        1 => LiveAudioCodec::Opus,
+        2 => LiveAudioCodec::Pcmu,
+        3 => LiveAudioCodec::Pcma,
+        4 => LiveAudioCodec::Aac,
+        _ => return None,
+    };
+    Some(Some(LiveAudioTrack {
+        codec,
+        rfc6381: String::from_utf8(r.bytes()?.to_vec()).ok()?,
+        sample_rate: r.u32()?,
+        channels: u16::try_from(r.u32()?).ok()?,
+        in_fmp4: r.take(1)?[0] == 1,
+    }))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -192,6 +235,7 @@ fn decode(
         height,
         init: Bytes::copy_from_slice(r.bytes()?),
         parameter_sets: Bytes::copy_from_slice(r.bytes()?),
+        audio: decode_audio(&mut r)?,
     };
     let track = match current {
         Some(c) if **c == track => Arc::clone(c),
@@ -202,13 +246,25 @@ fn decode(
         let time_90k = r.u64()?;
         let keyframe = r.take(1)?[0] == 1;
         let received = i64::try_from(r.u64()?).ok()?;
+        let annex_b = Bytes::copy_from_slice(r.bytes()?);
+        let fragment = Bytes::copy_from_slice(r.bytes()?);
+        let count = r.u32()?;
+        let mut audio = Vec::new();
+        for _ in 0..count {
+            audio.push(LiveAudio {
+                time: r.u64()?,
+                duration: r.u32()?,
+                data: Bytes::copy_from_slice(r.bytes()?),
+            });
+        }
         frames.push(LiveFrame {
             track: Arc::clone(&track),
             time_90k,
             keyframe,
             received: DateTime::<Utc>::from_timestamp_micros(received).unwrap_or_else(Utc::now),
-            annex_b: Bytes::copy_from_slice(r.bytes()?),
-            fragment: Bytes::copy_from_slice(r.bytes()?),
+            annex_b,
+            fragment,
+            audio: audio.into(),
         });
     }
     Some((track, frames))
@@ -223,6 +279,12 @@ mod tests {
             track: Arc::clone(track),
             annex_b: Bytes::from_static(&[0, 0, 0, 1, 0x65, 1]),
             fragment: Bytes::from_static(b"moof...mdat"),
+            audio: vec![LiveAudio {
+                data: Bytes::from_static(b"opus"),
+                time: t * 48_000 / 90_000,
+                duration: 960,
+            }]
+            .into(),
             keyframe,
             time_90k: t,
             received: DateTime::<Utc>::from_timestamp_micros(1_700_000_000_000_000)
@@ -239,6 +301,13 @@ mod tests {
             height: 240,
             init: Bytes::from_static(b"ftyp...moov"),
             parameter_sets: Bytes::from_static(&[0, 0, 0, 1, 0x67]),
+            audio: Some(LiveAudioTrack {
+                codec: LiveAudioCodec::Opus,
+                rfc6381: "opus".into(),
+                sample_rate: 48_000,
+                channels: 1,
+                in_fmp4: true,
+            }),
         });
         let other = Arc::new(LiveTrack {
             width: 640,
@@ -255,6 +324,7 @@ mod tests {
         assert_eq!(got.len(), 2, "one track per answer");
         assert_eq!((got[1].time_90k, got[1].keyframe), (20, false));
         assert_eq!(got[0].annex_b, sent[0].annex_b);
+        assert_eq!(got[1].audio, sent[1].audio);
         assert_eq!(got[0].received, sent[0].received);
         let (same, _) = decode(&body, Some(&track)).expect("decodes");
         assert!(

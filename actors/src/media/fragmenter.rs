@@ -194,7 +194,7 @@ impl FragmentRecorder {
     /// Publishes every recorded frame to live viewers through `live` as well.
     pub fn live_to(&mut self, mut live: LivePublisher) {
         if let Some(current) = &self.track
-            && let Err(e) = live.set_track(&current.track)
+            && let Err(e) = live.set_track(&current.track, current.audio.as_ref())
         {
             tracing::warn!(error = %e, "live view cannot describe the track");
         }
@@ -246,7 +246,7 @@ impl FragmentRecorder {
         }
         let init = fmp4::init_segment(&track, audio.as_ref())?;
         if let Some(live) = self.live.as_mut()
-            && let Err(e) = live.set_track(&track)
+            && let Err(e) = live.set_track(&track, audio.as_ref())
         {
             tracing::warn!(error = %e, "live view cannot describe the track");
         }
@@ -278,6 +278,13 @@ impl FragmentRecorder {
         let since = (arrived - video_arrived).num_microseconds().unwrap_or(0);
         let video_now = video.saturating_add_signed(since.saturating_mul(9) / 100);
         let at = queue.align(at, video_now);
+        if let (Some(live), Some((t0, w0))) = (self.live.as_mut(), self.anchor) {
+            // On the live clock, as `publish_live` puts the video: the audio clock is the video's
+            // (before `pts_offset`) in the track's rate.
+            let start = u64::try_from(w0.timestamp_micros()).unwrap_or(0) * 9 / 100;
+            let base = queue.of_video((start + self.pts_offset).saturating_sub(t0));
+            live.push_audio(&data, base + at, duration);
+        }
         queue.push(AudioFrame { data, at, duration });
     }
 

@@ -4,18 +4,23 @@
 //! of pictures so that a new viewer starts from the latest keyframe at once.
 
 use crate::media::fmp4::{self, Fmp4Error, Sample, TrackRun, VIDEO_TRACK, VideoTrack};
+use crate::media::fmp4_audio::{AUDIO_TRACK, AudioCodec, AudioTrack};
 use crate::media::nal;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
-use vms_messages::{CameraId, LiveFeed, LiveFrame, LiveTrack};
+use vms_messages::{
+    CameraId, LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack,
+};
 
 /// Frames a viewer may be behind before it loses them (about 5 s at 25 fps).
 pub const LIVE_QUEUE: usize = 128;
 /// The longest group of pictures kept for new viewers (a camera sending no keyframe for this many
 /// frames starts its viewers at its next one).
 const MAX_GOP_FRAMES: usize = 750;
+/// Audio frames held for the next video frame at most (a stalled video drops the oldest).
+const MAX_PENDING_AUDIO: usize = 256;
 
 /// Every camera's live channel on this node.
 #[derive(Default)]
@@ -147,11 +152,30 @@ impl LiveChannel {
     }
 }
 
-/// What a recorder keeps to publish its frames: the channel and the track as viewers get it.
+/// What a recorder keeps to publish its frames: the channel, the track as viewers get it, and the
+/// audio frames waiting for the next video frame.
 pub struct LivePublisher {
     channel: Arc<LiveChannel>,
     track: Option<Arc<LiveTrack>>,
     sequence: u32,
+    audio: Vec<LiveAudio>,
+}
+
+/// How live view carries a recorded audio track.
+fn live_audio(audio: &AudioTrack) -> LiveAudioTrack {
+    let codec = match audio.codec {
+        AudioCodec::Opus => LiveAudioCodec::Opus,
+        AudioCodec::Pcmu => LiveAudioCodec::Pcmu,
+        AudioCodec::Pcma => LiveAudioCodec::Pcma,
+        AudioCodec::Aac(_) => LiveAudioCodec::Aac,
+    };
+    LiveAudioTrack {
+        codec,
+        rfc6381: audio.rfc6381(),
+        sample_rate: audio.sample_rate,
+        channels: audio.channels,
+        in_fmp4: matches!(codec, LiveAudioCodec::Opus | LiveAudioCodec::Aac),
+    }
 }
 
 impl LivePublisher {
@@ -161,21 +185,46 @@ impl LivePublisher {
             channel,
             track: None,
             sequence: 0,
+            audio: Vec::new(),
         }
     }
 
-    /// The camera's video track is now `track`.
-    pub fn set_track(&mut self, track: &VideoTrack) -> Result<(), Fmp4Error> {
+    /// The camera's tracks are now `track` and `audio`.
+    pub fn set_track(
+        &mut self,
+        track: &VideoTrack,
+        audio: Option<&AudioTrack>,
+    ) -> Result<(), Fmp4Error> {
+        let live_audio = audio.map(live_audio);
+        let fmp4_audio = audio.filter(|_| live_audio.as_ref().is_some_and(|a| a.in_fmp4));
         let live = LiveTrack {
             codec: track.rfc6381(),
             h265: track.codec_name() == "h265",
             width: u32::from(track.width),
             height: u32::from(track.height),
-            init: fmp4::init_segment(track, None)?.into(),
+            init: fmp4::init_segment(track, fmp4_audio)?.into(),
             parameter_sets: nal::parameter_sets(&track.codec)?.into(),
+            audio: live_audio,
         };
         self.track = Some(Arc::new(live));
+        self.audio.clear();
         Ok(())
+    }
+
+    /// Holds one audio frame (`time` in the audio track's clock since the epoch) for the next
+    /// video frame.
+    pub fn push_audio(&mut self, data: &[u8], time: u64, duration: u32) {
+        if self.track.as_ref().is_none_or(|t| t.audio.is_none()) {
+            return;
+        }
+        if self.audio.len() >= MAX_PENDING_AUDIO {
+            self.audio.remove(0);
+        }
+        self.audio.push(LiveAudio {
+            data: bytes::Bytes::copy_from_slice(data),
+            time,
+            duration,
+        });
     }
 
     /// Publishes one access unit (length-prefixed NAL units) presented at `time_90k` (90 kHz
@@ -192,20 +241,40 @@ impl LivePublisher {
             return Ok(());
         };
         self.sequence = self.sequence.wrapping_add(1);
+        let audio: Arc<[LiveAudio]> = std::mem::take(&mut self.audio).into();
         let sample = [Sample {
             data: units,
             duration,
             keyframe,
         }];
+        let audio_samples: Vec<Sample<'_>> = if track.audio.as_ref().is_some_and(|a| a.in_fmp4) {
+            audio
+                .iter()
+                .map(|a| Sample {
+                    data: &a.data,
+                    duration: a.duration,
+                    keyframe: true,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut fragment = Vec::with_capacity(units.len() + 256);
         fmp4::append_fragment(
             &mut fragment,
             self.sequence,
-            &[TrackRun {
-                track_id: VIDEO_TRACK,
-                base_decode_time: time_90k,
-                samples: &sample,
-            }],
+            &[
+                TrackRun {
+                    track_id: VIDEO_TRACK,
+                    base_decode_time: time_90k,
+                    samples: &sample,
+                },
+                TrackRun {
+                    track_id: AUDIO_TRACK,
+                    base_decode_time: audio.first().map_or(0, |a| a.time),
+                    samples: &audio_samples,
+                },
+            ],
         )?;
         let mut annex_b = Vec::with_capacity(units.len() + 16);
         nal::append_annex_b(&mut annex_b, units);
@@ -213,6 +282,7 @@ impl LivePublisher {
             track: Arc::clone(track),
             annex_b: annex_b.into(),
             fragment: fragment.into(),
+            audio,
             keyframe,
             time_90k,
             received,
@@ -233,7 +303,7 @@ mod tests {
 
     fn publisher(hub: &LiveHub, camera: CameraId) -> LivePublisher {
         let mut p = LivePublisher::new(hub.channel(camera));
-        p.set_track(&h264_track(320)).expect("track");
+        p.set_track(&h264_track(320), None).expect("track");
         p
     }
 

@@ -100,6 +100,7 @@ pub(crate) mod test_frames {
             height: 240,
             init: Bytes::new(),
             parameter_sets: Bytes::new(),
+            audio: None,
         })
     }
 
@@ -114,6 +115,7 @@ pub(crate) mod test_frames {
             track: Arc::clone(track),
             annex_b: Bytes::new(),
             fragment,
+            audio: Arc::new([]),
             keyframe,
             time_90k,
             received: chrono::Utc::now(),

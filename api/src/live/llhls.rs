@@ -89,6 +89,16 @@ impl Snapshot {
         self.segments.iter().find(|s| s.msn == msn)
     }
 
+    /// The number of the segment after the newest: the `msn` of the one being cut next.
+    pub(crate) fn next_msn(&self) -> u64 {
+        self.segments.back().map_or(0, |s| s.msn + 1)
+    }
+
+    /// Whether segment `msn` is too far ahead to come soon (more than one after the next).
+    pub(crate) fn too_far(&self, msn: u64) -> bool {
+        msn > self.next_msn() + 1
+    }
+
     /// Whether part `part` of `msn` (the whole segment when `None`) exists or has passed.
     pub(crate) fn has(&self, msn: u64, part: Option<usize>) -> bool {
         let Some(last) = self.segments.back() else {

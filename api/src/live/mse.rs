@@ -1,8 +1,9 @@
 //! `MseViewer`: one live viewer over a WebSocket, for Media Source Extensions. It sends a text
-//! message describing the track (`{"codec", "width", "height"}`), the track's fMP4 init section,
-//! then one binary message per frame (`moof` + `mdat`); a new track repeats the first two. Each
-//! send waits for the socket's bounded queue, so a slow viewer backs up into its feed and skips
-//! to the next keyframe there ([`FrameGate`]).
+//! message describing the track (`{"codec", "video_codec", "audio_codec", "width", "height"}`;
+//! `codec` is the MIME `codecs` value, audio included when the fragments carry it), the track's
+//! fMP4 init section, then one binary message per frame (`moof` + `mdat`); a new track repeats the
+//! first two. Each send waits for the socket's bounded queue, so a slow viewer backs up into its
+//! feed and skips to the next keyframe there ([`FrameGate`]).
 
 use crate::live::ViewerSlot;
 use crate::live::gate::{self, FeedItem, FrameGate};
@@ -72,7 +73,9 @@ impl StreamHandler<FeedItem> for MseViewer {
             let mut sent = 0;
             if let Some(track) = new_track {
                 let describe = serde_json::json!({
-                    "codec": track.codec,
+                    "codec": track.codecs(),
+                    "video_codec": track.codec,
+                    "audio_codec": track.audio.as_ref().filter(|a| a.in_fmp4).map(|a| &a.rfc6381),
                     "width": track.width,
                     "height": track.height,
                 });

@@ -1,13 +1,16 @@
 //! `WhepSession`: one live viewer over WebRTC (WHEP), an actix actor that owns a str0m `Rtc`
 //! (sans-IO) and its UDP socket. The node is ICE-lite with one host candidate; media starts at the
 //! newest keyframe once the browser connects, each access unit written as Annex B (parameter sets
-//! in front of keyframes) and packetised by str0m. The RTP playout-delay extension asks the
+//! in front of keyframes) and packetised by str0m. The camera's audio goes as it came, Opus or
+//! G.711 (PCMU, PCMA), when the offer receives audio in that codec (AAC has no WebRTC payload: its
+//! viewers get video only over WebRTC, and audio over MSE or LL-HLS). The RTP playout-delay extension asks the
 //! browser to show frames as soon as they decode, so the first group of pictures does not hold
 //! the picture behind live.
 
 use crate::error::ApiError;
 use crate::live::ViewerSlot;
 use crate::live::gate::{self, FeedItem, FrameGate};
+use crate::live::udp::UdpLink;
 use actix::{
     Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, StreamHandler,
 };
@@ -18,13 +21,13 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::crypto::CryptoProvider;
 use str0m::format::Codec;
-use str0m::media::{MediaTime, Mid, Pt};
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use uuid::Uuid;
-use vms_messages::{CameraId, LiveFeed, LiveTrack};
+use vms_messages::{CameraId, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveTrack};
 
 /// A session whose browser has not connected by then is closed.
 const CONNECT_WITHIN: Duration = Duration::from_secs(30);
@@ -89,26 +92,66 @@ impl VideoPts {
     }
 }
 
-/// Accepts the browser's SDP `offer` for `camera`'s `feed`, with a host candidate on `address`,
+/// The payload types negotiated for audio, by codec (none when the offer receives no audio).
+#[derive(Clone, Copy, Debug, Default)]
+struct AudioPts {
+    mid: Option<Mid>,
+    opus: Option<Pt>,
+    pcmu: Option<Pt>,
+    pcma: Option<Pt>,
+}
+
+impl AudioPts {
+    /// Where and how `audio` goes, and its RTP clock; `None` when it cannot go.
+    fn for_track(&self, audio: &LiveAudioTrack) -> Option<(Mid, Pt, Frequency)> {
+        let pt = match audio.codec {
+            LiveAudioCodec::Opus => self.opus,
+            LiveAudioCodec::Pcmu => self.pcmu,
+            LiveAudioCodec::Pcma => self.pcma,
+            LiveAudioCodec::Aac => None,
+        }?;
+        Some((self.mid?, pt, Frequency::new(audio.sample_rate)?))
+    }
+}
+
+/// Where a session listens and how it sends.
+pub(crate) struct Endpoint {
+    /// The host candidate's address.
+    pub(crate) address: IpAddr,
+    /// Whether each frame's packets leave in one system call (`live.udp_gso`).
+    pub(crate) gso: bool,
+}
+
+/// Accepts the browser's SDP `offer` for `camera`'s `feed`, with a host candidate at `endpoint`,
 /// and starts the session's actor. A malformed offer, one without video, or one without the
 /// camera's codec is a 400 naming `sdp`.
 pub(crate) async fn open(
     sessions: &WhepSessions,
     camera: CameraId,
     offer: &str,
-    address: IpAddr,
+    endpoint: Endpoint,
     feed: LiveFeed,
     slot: ViewerSlot,
 ) -> Result<Answer, ApiError> {
+    let address = endpoint.address;
     let offer = SdpOffer::from_sdp_string(offer)
         .map_err(|e| ApiError::invalid("sdp", format!("not an SDP offer: {e}")))?;
     let camera_h265 = feed.gop.first().map(|f| f.track.h265);
+    // The camera's audio codec when it is known; before its first keyframe, any it may send.
+    let audio = feed
+        .gop
+        .first()
+        .map(|f| f.track.audio.as_ref().map(|a| a.codec));
+    let may_send = |codec| audio.is_none_or(|a| a == Some(codec));
     let mut config = RtcConfig::new()
         .set_crypto_provider(Arc::clone(&CRYPTO))
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
-        .enable_h265(camera_h265 != Some(false));
+        .enable_h265(camera_h265 != Some(false))
+        .enable_opus(may_send(LiveAudioCodec::Opus), false)
+        .enable_pcmu(may_send(LiveAudioCodec::Pcmu), false)
+        .enable_pcma(may_send(LiveAudioCodec::Pcma), false);
     config
         .extension_map()
         .set(PLAYOUT_DELAY_EXT, Extension::PlayoutDelay);
@@ -120,6 +163,12 @@ pub(crate) async fn open(
             ApiError::unavailable(format!("cannot open a UDP socket on {address} for WebRTC"))
         })?;
     let local = socket.local_addr().map_err(|_| ApiError::internal())?;
+    let udp = UdpLink::new(socket, endpoint.gso).map_err(|e| {
+        tracing::warn!(%address, error = %e, "cannot set up a UDP socket for WebRTC");
+        ApiError::unavailable(format!(
+            "cannot set up a UDP socket on {address} for WebRTC"
+        ))
+    })?;
     let candidate = Candidate::host(local, "udp").map_err(|e| {
         ApiError::unavailable(format!(
             "{address} cannot be offered to WebRTC viewers: {e}"
@@ -132,6 +181,7 @@ pub(crate) async fn open(
         .map_err(|e| ApiError::invalid("sdp", format!("the offer cannot be answered: {e}")))?;
     let answer = answer.to_sdp_string();
     let video = video_pts(&mut rtc, &answer)?;
+    let audio = audio_pts(&mut rtc, &answer);
     if let Some(h265) = camera_h265 {
         let codec = if h265 { "H.265" } else { "H.264" };
         if (h265 && video.h265.is_none()) || (!h265 && video.h264.is_none()) {
@@ -144,9 +194,10 @@ pub(crate) async fn open(
     let id = Uuid::now_v7();
     let session = WhepSession {
         rtc,
-        socket: Arc::new(socket),
+        udp,
         local,
         video,
+        audio,
         feed: Some(feed),
         gate: FrameGate::new(slot.labels().clone()),
         timer: None,
@@ -192,13 +243,42 @@ fn video_pts(rtc: &mut Rtc, answer: &str) -> Result<VideoPts, ApiError> {
     Ok(pts)
 }
 
+/// The audio media of an accepted offer (the first `m=audio` the answer accepts) and its Opus,
+/// PCMU and PCMA payload types; none when the offer receives no audio the camera may send.
+fn audio_pts(rtc: &mut Rtc, answer: &str) -> AudioPts {
+    let mut pts = AudioPts::default();
+    let Some(mid) = media_mid(answer, "audio") else {
+        return pts;
+    };
+    let Some(writer) = rtc.writer(mid) else {
+        return pts;
+    };
+    for p in writer.payload_params() {
+        match p.spec().codec {
+            Codec::Opus => pts.opus = pts.opus.or(Some(p.pt())),
+            Codec::PCMU => pts.pcmu = pts.pcmu.or(Some(p.pt())),
+            Codec::PCMA => pts.pcma = pts.pcma.or(Some(p.pt())),
+            _ => {}
+        }
+    }
+    pts.mid = Some(mid);
+    pts
+}
+
 /// The `a=mid` of the first video section of an SDP.
 fn video_mid(sdp: &str) -> Option<Mid> {
-    let mut in_video = false;
+    media_mid(sdp, "video")
+}
+
+/// The `a=mid` of the first section of `kind` (`video`, `audio`) of an SDP that is not rejected
+/// (port 0).
+fn media_mid(sdp: &str, kind: &str) -> Option<Mid> {
+    let mut in_kind = false;
     for line in sdp.lines() {
         if let Some(media) = line.strip_prefix("m=") {
-            in_video = media.starts_with("video ");
-        } else if in_video && let Some(mid) = line.strip_prefix("a=mid:") {
+            let mut words = media.split_whitespace();
+            in_kind = words.next() == Some(kind) && words.next() != Some("0");
+        } else if in_kind && let Some(mid) = line.strip_prefix("a=mid:") {
             return Some(Mid::from(mid.trim()));
         }
     }
@@ -213,9 +293,10 @@ struct Stop;
 /// One WebRTC viewer; see the module docs.
 pub(crate) struct WhepSession {
     rtc: Rtc,
-    socket: Arc<UdpSocket>,
+    udp: UdpLink,
     local: SocketAddr,
     video: VideoPts,
+    audio: AudioPts,
     /// The camera's feed until the browser connects.
     feed: Option<LiveFeed>,
     gate: FrameGate,
@@ -239,11 +320,12 @@ impl WhepSession {
                     return;
                 }
             };
+            if !matches!(output, Output::Transmit(_)) {
+                self.lost_sends += self.udp.flush();
+            }
             match output {
                 Output::Transmit(t) => {
-                    if self.socket.try_send_to(&t.contents, t.destination).is_err() {
-                        self.lost_sends += 1;
-                    }
+                    self.lost_sends += self.udp.send(t.destination, &t.contents);
                 }
                 Output::Event(Event::Connected) => {
                     if let Some(mut feed) = self.feed.take() {
@@ -287,24 +369,7 @@ impl Actor for WhepSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let socket = Arc::clone(&self.socket);
-        ctx.add_stream(Box::pin(futures_util::stream::unfold(
-            socket,
-            |socket| async move {
-                let mut buf = vec![0u8; 2000];
-                loop {
-                    match socket.recv_from(&mut buf).await {
-                        Ok((n, from)) => {
-                            buf.truncate(n);
-                            return Some(((buf, from), socket));
-                        }
-                        // An ICMP error from an earlier send; the socket still works.
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-                        Err(_) => return None,
-                    }
-                }
-            },
-        )));
+        ctx.add_stream(Box::pin(self.udp.datagrams()));
         ctx.run_later(CONNECT_WITHIN, |act, ctx| {
             if act.feed.is_some() {
                 tracing::debug!(session = %act.id, "WebRTC viewer did not connect; closed");
@@ -378,6 +443,25 @@ impl StreamHandler<FeedItem> for WhepSession {
         if let Err(e) = written {
             tracing::debug!(session = %self.id, error = %e, "frame not written to WebRTC");
             return;
+        }
+        let mut size = size;
+        if let Some((mid, pt, rate)) = frame
+            .track
+            .audio
+            .as_ref()
+            .and_then(|a| self.audio.for_track(a))
+        {
+            for audio in frame.audio.iter() {
+                let Some(writer) = self.rtc.writer(mid) else {
+                    break;
+                };
+                let time = MediaTime::new(audio.time, rate);
+                if let Err(e) = writer.write(pt, Instant::now(), time, &audio.data[..]) {
+                    tracing::debug!(session = %self.id, error = %e, "audio not written to WebRTC");
+                    break;
+                }
+                size += audio.data.len();
+            }
         }
         self.slot.labels().sent(size);
         self.drive(ctx);

@@ -84,8 +84,11 @@ pub async fn whep_offer(
         .filter(|o| !o.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("sdp", "the body must be an SDP offer in UTF-8"))?;
     let slot = live.viewer_slot(camera, "webrtc")?;
-    let address = candidate_address(&live, &req).await;
-    let answer = whep::open(&live.whep, camera, offer, address, feed, slot).await?;
+    let endpoint = whep::Endpoint {
+        address: candidate_address(&live, &req).await,
+        gso: live.config.udp_gso,
+    };
+    let answer = whep::open(&live.whep, camera, offer, endpoint, feed, slot).await?;
     let mut response = HttpResponse::Created();
     response.content_type("application/sdp").insert_header((
         header::LOCATION,

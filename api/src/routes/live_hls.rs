@@ -118,11 +118,13 @@ pub async fn live_playlist(
     let now = window.snapshot();
     let snapshot = match q.msn {
         Some(msn) => {
-            let next = now.segments.back().map_or(0, |s| s.msn + 1);
-            if msn > next + 1 {
+            if now.too_far(msn) {
                 return Err(ApiError::invalid(
                     "_HLS_msn",
-                    format!("segment {msn} is too far ahead (the next is {next})"),
+                    format!(
+                        "segment {msn} is too far ahead (the next is {})",
+                        now.next_msn()
+                    ),
                 ));
             }
             let newest = now.segments.back().map_or(0, |s| s.parts.len());
@@ -234,8 +236,7 @@ pub async fn live_part(
 /// Waits for segment `msn` (part `part`) unless it is too far ahead to come soon.
 async fn wait_for(window: &Window, msn: u64, part: Option<usize>) -> Snapshot {
     let now = window.snapshot();
-    let next = now.segments.back().map_or(0, |s| s.msn + 1);
-    if msn > next + 1 || now.has(msn, part) {
+    if now.too_far(msn) || now.has(msn, part) {
         return now;
     }
     window.wait_for(BLOCK, |s| s.has(msn, part)).await

@@ -19,6 +19,9 @@ pub struct LiveConfig {
     /// STUN or TURN servers for WebRTC viewers (`stun:host:port`, `turn:host:port`), handed to
     /// them in the WHEP answer's `Link` headers.
     pub ice_servers: Vec<String>,
+    /// Whether each frame's WebRTC packets leave in one system call, cut apart by the kernel (UDP
+    /// generic segmentation offload, where the kernel has it; off: one `sendto` per packet).
+    pub udp_gso: bool,
 }
 
 impl Default for LiveConfig {
@@ -27,6 +30,7 @@ impl Default for LiveConfig {
             max_viewers_per_camera: 64,
             webrtc_address: None,
             ice_servers: Vec::new(),
+            udp_gso: true,
         }
     }
 }

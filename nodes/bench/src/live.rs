@@ -39,6 +39,10 @@ pub struct LiveBenchArgs {
     /// The goal: CPU per viewer, percent of one core.
     #[arg(long, default_value_t = 0.5)]
     pub goal_percent: f64,
+    /// The node's `live.udp_gso`: each frame's WebRTC packets in one system call (`false`: one
+    /// `sendto` per packet, to compare).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub udp_gso: bool,
 }
 
 /// How viewers watch in a scenario.
@@ -77,7 +81,10 @@ async fn run(args: &LiveBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<(
     let mut node = BenchNode::spawn(
         dir,
         db_url,
-        &[("VMS_LIVE__MAX_VIEWERS_PER_CAMERA", "1000".to_string())],
+        &[
+            ("VMS_LIVE__MAX_VIEWERS_PER_CAMERA", "1000".to_string()),
+            ("VMS_LIVE__UDP_GSO", args.udp_gso.to_string()),
+        ],
     )?;
     node.ready(Duration::from_secs(30)).await?;
     let admin = node.admin_token().await?;
@@ -143,8 +150,8 @@ async fn run(args: &LiveBenchArgs, db_url: &str, dir: &Path) -> anyhow::Result<(
     let expected = 25 * args.seconds;
     let base_percent = baseline.cpu_seconds / measure.as_secs_f64() * 100.0;
     println!(
-        "node CPU recording {} cameras, no viewer: {base_percent:.1} % of a core",
-        args.cameras
+        "node CPU recording {} cameras, no viewer: {base_percent:.1} % of a core (live.udp_gso = {})",
+        args.cameras, args.udp_gso
     );
     println!(
         "{} viewers for {} s ({expected} frames sent per camera); CPU per viewer above the baseline | ratio to the goal ({} %) | frames per viewer min..max | gaps",

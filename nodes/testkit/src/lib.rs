@@ -11,7 +11,10 @@ mod sandbox;
 mod waiting;
 
 pub use databases::{PrivatePostgres, TestDatabase, test_postgres};
-pub use live::{LiveSocket, LiveWatch, live_refusal, open_live, watch_live};
+pub use live::{
+    LiveSocket, LiveWatch, assert_plays_in_chromium, chromium_live_view, live_refusal, open_live,
+    watch_live,
+};
 pub use node_process::NodeProcess;
 pub use probes::{
     api_error, assert_refused, ffprobe_duration, ffprobe_video, jetstream_events, metric_positive,

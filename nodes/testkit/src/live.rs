@@ -106,3 +106,47 @@ pub async fn watch_live(ws: &mut LiveSocket, watch: Duration) -> anyhow::Result<
         lags_ms,
     })
 }
+
+/// Plays `camera` in Debian's Chromium over `mode` (`webrtc`, `mse`, `hls`) for 12 s with the
+/// browser check (`nodes/tests/browser/live_view.py`, Playwright) and returns what it printed:
+/// `played`, `luma`, `error`, latency samples and `audio` (`packets` and `codec` over WebRTC,
+/// `decoded_bytes` over MSE and LL-HLS).
+pub fn chromium_live_view(
+    base: &str,
+    camera: &str,
+    token: &str,
+    mode: &str,
+) -> anyhow::Result<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser/live_view.py");
+    let out = std::process::Command::new("python3")
+        .args([script, base, camera, token, mode, "12"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the Chromium check failed (are Debian's chromium and PyPI's playwright installed? scripts/setup.sh installs them): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// [`chromium_live_view`], asserting that the video played (`currentTime` advanced) and its
+/// picture was not black; what the check printed.
+pub fn assert_plays_in_chromium(
+    base: &str,
+    camera: &str,
+    token: &str,
+    mode: &str,
+) -> anyhow::Result<Value> {
+    let seen = chromium_live_view(base, camera, token, mode)?;
+    println!("chromium {mode}: {seen}");
+    anyhow::ensure!(seen["error"] == Value::Null, "{seen}");
+    anyhow::ensure!(
+        seen["played"] == true,
+        "currentTime advances over {mode}: {seen}"
+    );
+    anyhow::ensure!(
+        seen["luma"].as_f64().unwrap_or(0.0) > 16.0,
+        "the picture over {mode} is not black: {seen}"
+    );
+    Ok(seen)
+}

@@ -26,6 +26,7 @@ pub struct SandboxBuilder {
     data_tmpfs_mib: Option<u32>,
     scene: String,
     postgres: Option<String>,
+    audio: Option<String>,
 }
 
 impl SandboxBuilder {
@@ -44,6 +45,12 @@ impl SandboxBuilder {
     /// What the simulated cameras see: `plain` (default) or `person`.
     pub fn scene(mut self, scene: &str) -> Self {
         self.scene = scene.into();
+        self
+    }
+
+    /// The simulated cameras send audio too: `opus`, `pcmu`, `pcma` or `aac` (default none).
+    pub fn audio(mut self, codec: &str) -> Self {
+        self.audio = Some(codec.into());
         self
     }
 
@@ -74,7 +81,7 @@ impl SandboxBuilder {
                 scene: self.scene.clone(),
                 aligned: false,
                 codec: "h264".into(),
-                audio: None,
+                audio: self.audio.clone(),
                 tls_cert: None,
                 extra_args: Vec::new(),
                 cpus: None,
@@ -178,6 +185,7 @@ impl Sandbox {
             data_tmpfs_mib: None,
             scene: "plain".into(),
             postgres: None,
+            audio: None,
         }
     }
 

@@ -7,6 +7,10 @@ Latency: over MSE a frame's media time is its wall-clock arrival at the node (th
 the browser held it. Over WebRTC the RTP timestamp of each shown frame (requestVideoFrameCallback)
 is the same clock modulo 2^32, compared with the time it was shown.
 
+Audio, when the camera sends it: over WebRTC the inbound audio RTP stream's packets and codec
+(`getStats`), over MSE and LL-HLS the bytes of audio the element decoded
+(`webkitAudioDecodedByteCount`).
+
 Over LL-HLS, hls.js's `playingDate` (from `EXT-X-PROGRAM-DATE-TIME`) is compared with the clock.
 
 With `clock` (a camera on the simulator's /clock0), each shown frame's painted time is read back
@@ -109,7 +113,9 @@ async ({camera, token, mode, clock}) => {
   } else {
     const pc = new RTCPeerConnection();
     pc.addTransceiver('video', {direction: 'recvonly'});
-    pc.ontrack = (e) => { v.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    pc.addTransceiver('audio', {direction: 'recvonly'});
+    const tracks = new MediaStream();
+    pc.ontrack = (e) => { tracks.addTrack(e.track); v.srcObject = tracks; };
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise(r => {
       if (pc.iceGatheringState === 'complete') return r();
@@ -181,6 +187,24 @@ PROBE = """
 }
 """
 
+AUDIO = """
+async () => {
+  const v = document.getElementById('v');
+  const out = {decoded_bytes: v.webkitAudioDecodedByteCount || 0, packets: 0, codec: null};
+  if (window.__pc) {
+    const stats = await window.__pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        out.packets += s.packetsReceived || 0;
+        const c = s.codecId && stats.get(s.codecId);
+        if (c) out.codec = c.mimeType;
+      }
+    });
+  }
+  return out;
+}
+"""
+
 
 def main():
     base, camera, token, mode, seconds = sys.argv[1:6]
@@ -213,6 +237,7 @@ def main():
             if s["err"]:
                 break
             time.sleep(0.25)
+        audio = page.evaluate(AUDIO)
         latency = page.evaluate("() => window.__lat")
         glass = page.evaluate("() => window.__g2g || []")
         seeks = page.evaluate("() => window.__seek || []")
@@ -235,6 +260,7 @@ def main():
         "latency_ms": percentiles(latency),
         "glass_ms": percentiles(glass),
         "seek_ms": percentiles(seeks, skip_start=False),
+        "audio": audio,
     }))
 
 
