@@ -5,9 +5,7 @@
 //! token of one camera is refused for another; bad offers, non-WebSocket requests and one viewer
 //! too many get 4xx naming what is wrong; viewers show in the metrics.
 
-use serde_json::json;
 use std::time::Duration;
-use vms_messages::StreamToken;
 use vms_testkit::{
     Sandbox, api_error, assert_plays_in_chromium, live_refusal, metric_value, open_live, wait_for,
     watch_live,
@@ -27,13 +25,8 @@ async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result
     let cam = sb.create_camera(&tenant, "gate", &sb.sim.url(0)).await?;
     let other = sb.create_camera(&tenant, "yard", &sb.sim.url(1)).await?;
     sb.wait_segments(&cam, 1, Duration::from_secs(60)).await?;
-    let token: StreamToken = sb
-        .post_typed(
-            &format!("/cameras/{cam}/stream-token"),
-            &json!({"ttl_seconds": 600}),
-        )
-        .await?;
-    let t = &token.token;
+    let token = sb.stream_token(&cam, 600).await?;
+    let t = &token;
     let base = sb.node()?.api.clone();
     let ws_base = base.replacen("http", "ws", 1);
     let live_url = |camera: &str| format!("{ws_base}/api/v1/cameras/{camera}/live.mp4?token={t}");

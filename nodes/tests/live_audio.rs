@@ -6,8 +6,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_messages::{Export, ExportState, StreamToken};
-use vms_testkit::{Sandbox, assert_plays_in_chromium, open_live, wait_for, watch_live};
+use vms_testkit::{Sandbox, assert_plays_in_chromium, open_live, watch_live};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -18,14 +17,9 @@ async fn camera_with_audio(audio: &str) -> anyhow::Result<(Sandbox, String, Stri
     let tenant = sb.create_tenant("acme", 2).await?;
     let cam = sb.create_camera(&tenant, "gate", &sb.sim.url(0)).await?;
     sb.wait_segments(&cam, 1, Duration::from_secs(60)).await?;
-    let token: StreamToken = sb
-        .post_typed(
-            &format!("/cameras/{cam}/stream-token"),
-            &json!({"ttl_seconds": 600}),
-        )
-        .await?;
+    let token = sb.stream_token(&cam, 600).await?;
     let base = sb.node()?.api.clone();
-    Ok((sb, base, cam, token.token))
+    Ok((sb, base, cam, token))
 }
 
 fn audio(seen: &Value, key: &str) -> f64 {
@@ -69,22 +63,13 @@ async fn assert_export_has_opus(sb: &Sandbox, cam: &str) -> anyhow::Result<()> {
         now - chrono::Duration::seconds(8),
         now - chrono::Duration::seconds(2),
     );
-    let export: Export = sb
-        .post_typed(
-            "/exports",
-            &json!({"camera_id": cam, "from": from, "to": to, "reason": "audio"}),
-        )
+    let done = sb
+        .export_done(&json!({"camera_id": cam, "from": from, "to": to, "reason": "audio"}))
         .await?;
-    let done: Export = wait_for("export done", Duration::from_secs(60), || async {
-        let e: Export = sb.get_typed(&format!("/exports/{}", export.id)).await?;
-        anyhow::ensure!(e.state != ExportState::Failed, "export failed: {e:?}");
-        Ok((e.state == ExportState::Done).then_some(e))
-    })
-    .await?;
     let url = format!("{}{}", sb.node()?.api, done.files[0].download_url);
     let resp = sb.http().get(url).send().await?;
     assert_eq!(resp.status(), 200);
-    let mp4 = std::env::temp_dir().join(format!("vms-audio-export-{}.mp4", export.id));
+    let mp4 = std::env::temp_dir().join(format!("vms-audio-export-{}.mp4", done.id));
     std::fs::write(&mp4, resp.bytes().await?)?;
     let probe = std::process::Command::new("ffprobe")
         .args([

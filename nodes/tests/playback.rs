@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use vms_messages::{Export, ExportState, Hold, HoldPage, Segment, StreamToken, Timeline};
-use vms_testkit::{Sandbox, api_error, ffprobe_video, wait_for};
+use vms_messages::{Hold, HoldPage, Segment, Timeline};
+use vms_testkit::{Sandbox, api_error, ffprobe_video};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
 
@@ -63,13 +63,8 @@ async fn tokens_open_one_cameras_video_and_exports_verify_offline() -> anyhow::R
     let base = sb.node()?.api.clone();
 
     // A stream token for one camera.
-    let token: StreamToken = sb
-        .post_typed(
-            &format!("/cameras/{cam}/stream-token"),
-            &json!({"ttl_seconds": 120}),
-        )
-        .await?;
-    let t = &token.token;
+    let token = sb.stream_token(&cam, 120).await?;
+    let t = &token;
     let playlist = format!("{base}/api/v1/cameras/{cam}/playlist.m3u8?{range}&token={t}");
     let (status, kind, body) = fetch(&sb, &playlist).await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -201,18 +196,9 @@ async fn tokens_open_one_cameras_video_and_exports_verify_offline() -> anyhow::R
     );
 
     // An export: one MP4, its manifest signed, its footage held.
-    let export: Export = sb
-        .post_typed(
-            "/exports",
-            &json!({"camera_id": cam, "from": from, "to": to, "reason": "case 7"}),
-        )
+    let done = sb
+        .export_done(&json!({"camera_id": cam, "from": from, "to": to, "reason": "case 7"}))
         .await?;
-    let done: Export = wait_for("export done", Duration::from_secs(60), || async {
-        let e: Export = sb.get_typed(&format!("/exports/{}", export.id)).await?;
-        anyhow::ensure!(e.state != ExportState::Failed, "export failed: {e:?}");
-        Ok((e.state == ExportState::Done).then_some(e))
-    })
-    .await?;
     assert_eq!(done.progress_percent, 100);
     let file = &done.files[0];
     let dir = tempdir()?;
@@ -261,7 +247,7 @@ async fn tokens_open_one_cameras_video_and_exports_verify_offline() -> anyhow::R
     let held: Vec<&Hold> = holds
         .items
         .iter()
-        .filter(|h| h.export_id == Some(export.id))
+        .filter(|h| h.export_id == Some(done.id))
         .collect();
     assert_eq!(held.len(), 1, "{holds:?}");
     let (status, _) = sb
@@ -275,14 +261,14 @@ async fn tokens_open_one_cameras_video_and_exports_verify_offline() -> anyhow::R
     let (status, _) = sb
         .request(
             reqwest::Method::DELETE,
-            &format!("/exports/{}", export.id),
+            &format!("/exports/{}", done.id),
             None,
         )
         .await?;
     assert_eq!(status, 204);
     let holds: HoldPage = sb.get_typed(&format!("/holds?camera_id={cam}")).await?;
-    assert!(holds.items.iter().all(|h| h.export_id != Some(export.id)));
-    let (status, _) = sb.get(&format!("/exports/{}", export.id)).await?;
+    assert!(holds.items.iter().all(|h| h.export_id != Some(done.id)));
+    let (status, _) = sb.get(&format!("/exports/{}", done.id)).await?;
     assert_eq!(status, 404);
 
     // The access log shows media requests without their tokens.

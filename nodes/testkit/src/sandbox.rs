@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
-use vms_messages::{ApiKeyCreated, TokenPair, User};
+use vms_messages::{ApiKeyCreated, Export, ExportState, StreamToken, TokenPair, User};
 use vms_messages::{CameraView, Segment, SegmentPage, Tenant};
 use vms_node::json_response;
 use vms_node::{SimOptions, SimProcess};
@@ -563,6 +563,29 @@ impl Sandbox {
     ) -> anyhow::Result<T> {
         self.request_typed(reqwest::Method::POST, path, Some(body))
             .await
+    }
+
+    /// A stream token for `camera`, valid for `ttl_seconds`.
+    pub async fn stream_token(&self, camera: &str, ttl_seconds: u32) -> anyhow::Result<String> {
+        let token: StreamToken = self
+            .post_typed(
+                &format!("/cameras/{camera}/stream-token"),
+                &serde_json::json!({ "ttl_seconds": ttl_seconds }),
+            )
+            .await?;
+        Ok(token.token)
+    }
+
+    /// Asks for the export `body` describes and waits (up to a minute) until it is done; an
+    /// error when it fails.
+    pub async fn export_done(&self, body: &Value) -> anyhow::Result<Export> {
+        let export: Export = self.post_typed("/exports", body).await?;
+        wait_for("export done", Duration::from_secs(60), || async {
+            let e: Export = self.get_typed(&format!("/exports/{}", export.id)).await?;
+            anyhow::ensure!(e.state != ExportState::Failed, "export failed: {e:?}");
+            Ok((e.state == ExportState::Done).then_some(e))
+        })
+        .await
     }
 
     /// A request as the platform admin, its 2xx answer read as `T`.
