@@ -488,8 +488,16 @@ impl FragmentRecorder {
                 samples: &audio_samples,
             },
         ];
-        // The init section (before the first fragment) and the fragment go out in one write.
+        // The init section (before the first fragment) and the fragment go out in one write,
+        // from one allocation with room for the boxes and the mirror's header (which goes behind
+        // the bytes), so neither growing it copies the fragment.
         let mut buf = open.init.take().unwrap_or_default();
+        let media: usize = samples
+            .iter()
+            .chain(&audio_samples)
+            .map(|s| s.data.len())
+            .sum();
+        buf.reserve(media + 64 * (samples.len() + audio_samples.len()) + 1024);
         let offset = open.len + u64::try_from(buf.len()).unwrap_or(0);
         fmp4::append_fragment(&mut buf, sequence, &runs)?;
         let fragment_len = u64::try_from(buf.len()).unwrap_or(u64::MAX) - (offset - open.len);
