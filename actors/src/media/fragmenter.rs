@@ -281,8 +281,7 @@ impl FragmentRecorder {
         if let (Some(live), Some((t0, w0))) = (self.live.as_mut(), self.anchor) {
             // On the live clock, as `publish_live` puts the video: the audio clock is the video's
             // (before `pts_offset`) in the track's rate.
-            let start = u64::try_from(w0.timestamp_micros()).unwrap_or(0) * 9 / 100;
-            let base = queue.of_video((start + self.pts_offset).saturating_sub(t0));
+            let base = queue.of_video((ticks_90k(w0) + self.pts_offset).saturating_sub(t0));
             live.push_audio(&data, base + at, duration);
         }
         queue.push(AudioFrame { data, at, duration });
@@ -364,7 +363,7 @@ impl FragmentRecorder {
         else {
             return;
         };
-        let start = u64::try_from(w0.timestamp_micros()).unwrap_or(0) * 9 / 100;
+        let start = ticks_90k(w0);
         let step = u32::try_from(self.last_step).unwrap_or(u32::MAX);
         let time = start + pts.saturating_sub(t0);
         if let Err(e) = live.publish(data, time, step, keyframe, at) {
@@ -544,6 +543,11 @@ impl FragmentRecorder {
         open.durable_pts = end;
         Ok(())
     }
+}
+
+/// `at` in 90 kHz ticks since the Unix epoch: the live clock of video and audio alike.
+fn ticks_90k(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp_micros()).unwrap_or(0) * 9 / 100
 }
 
 #[cfg(test)]
