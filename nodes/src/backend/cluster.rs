@@ -35,12 +35,14 @@ impl ClusterService for NodeBackend {
                         && n.roles.iter().any(|r| r == "ingest")
                 })
                 .count();
-            if others == 0 && node.placed > 0 {
+            // What it still records counts as well as what the map puts on it: a node that
+            // looked down for a moment may have lost its placements but not its cameras.
+            let holds = node.placed.max(u64::from(node.owned));
+            if others == 0 && holds > 0 {
                 return Err(ApiError::conflict(
                     "id",
                     format!(
-                        "node {id} is the last up, undrained ingest node: its {} cameras would have nowhere to record; start or undrain another node first",
-                        node.placed
+                        "node {id} is the last up, undrained ingest node: its {holds} cameras would have nowhere to record; start or undrain another node first"
                     ),
                 ));
             }
