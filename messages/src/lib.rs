@@ -45,7 +45,9 @@ pub use export::{
 };
 pub use hold::{EVENT_HOLD_MARGIN_SECONDS, Hold, HoldCreate, HoldPage, MAX_HOLD_DAYS};
 pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
-pub use live::{LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack};
+pub use live::{
+    LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack, RtpPayloads,
+};
 pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate,

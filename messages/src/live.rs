@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A camera's live video track: the same for every frame until the camera's stream changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +97,14 @@ pub struct LiveFrame {
     pub time_90k: u64,
     /// When the node received it.
     pub received: DateTime<Utc>,
+    /// Its RTP payloads for WebRTC, cut by the first viewer that needs them and shared by every
+    /// other (each viewer still numbers and encrypts its own packets). Empty until then; a new
+    /// frame starts with `Default::default()`.
+    pub rtp_payloads: Arc<OnceLock<RtpPayloads>>,
 }
+
+/// A frame's RTP payloads, in order: the last one carries the marker bit.
+pub type RtpPayloads = Arc<[Arc<[u8]>]>;
 
 impl LiveFrame {
     /// Its time as a wall-clock instant.

@@ -265,6 +265,7 @@ fn decode(
             annex_b,
             fragment,
             audio: audio.into(),
+            rtp_payloads: Default::default(),
         });
     }
     Some((track, frames))
@@ -289,6 +290,7 @@ mod tests {
             time_90k: t,
             received: DateTime::<Utc>::from_timestamp_micros(1_700_000_000_000_000)
                 .unwrap_or_else(Utc::now),
+            rtp_payloads: Default::default(),
         }
     }
 

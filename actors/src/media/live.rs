@@ -286,6 +286,7 @@ impl LivePublisher {
             keyframe,
             time_90k,
             received,
+            rtp_payloads: Default::default(),
         });
         Ok(())
     }

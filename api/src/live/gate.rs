@@ -119,6 +119,7 @@ pub(crate) mod test_frames {
             keyframe,
             time_90k,
             received: chrono::Utc::now(),
+            rtp_payloads: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod llhls;
 pub(crate) mod llhls_playlist;
 pub(crate) mod metrics;
 pub(crate) mod mse;
+pub(crate) mod rtp;
 pub(crate) mod udp;
 pub(crate) mod whep;
 

@@ -1,15 +1,18 @@
 //! `WhepSession`: one live viewer over WebRTC (WHEP), an actix actor that owns a str0m `Rtc`
 //! (sans-IO) and its UDP socket. The node is ICE-lite with one host candidate; media starts at the
-//! newest keyframe once the browser connects, each access unit written as Annex B (parameter sets
-//! in front of keyframes) and packetised by str0m. The camera's audio goes as it came, Opus or
-//! G.711 (PCMU, PCMA), when the offer receives audio in that codec (AAC has no WebRTC payload: its
-//! viewers get video only over WebRTC, and audio over MSE or LL-HLS). The RTP playout-delay extension asks the
-//! browser to show frames as soon as they decode, so the first group of pictures does not hold
-//! the picture behind live.
+//! newest keyframe once the browser connects, parameter sets in front of keyframes.
+//!
+//! H.264 goes in str0m's RTP mode: each frame is cut into RTP payloads once, for every viewer of
+//! the camera (`rtp.rs`). H.265 goes in frame mode, packetised by str0m for each viewer. The
+//! camera's audio goes as it came, Opus or G.711 (PCMU, PCMA), when the offer receives audio in
+//! that codec (AAC has no WebRTC payload: its viewers get video only over WebRTC, and audio over
+//! MSE or LL-HLS). The RTP playout-delay extension asks the browser to show frames as soon as they
+//! decode, so the first group of pictures does not hold the picture behind live.
 
 use crate::error::ApiError;
 use crate::live::ViewerSlot;
 use crate::live::gate::{self, FeedItem, FrameGate};
+use crate::live::rtp::RtpSender;
 use crate::live::udp::UdpLink;
 use actix::{
     Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, StreamHandler,
@@ -20,14 +23,14 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::crypto::CryptoProvider;
-use str0m::format::Codec;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use uuid::Uuid;
-use vms_messages::{CameraId, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveTrack};
+use vms_messages::{CameraId, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack};
 
 /// A session whose browser has not connected by then is closed.
 const CONNECT_WITHIN: Duration = Duration::from_secs(30);
@@ -143,9 +146,13 @@ pub(crate) async fn open(
         .first()
         .map(|f| f.track.audio.as_ref().map(|a| a.codec));
     let may_send = |codec| audio.is_none_or(|a| a == Some(codec));
+    // H.264 frames are cut into RTP packets once for all viewers (`rtp.rs`); H.265 (and a camera
+    // whose codec is not known yet) goes through str0m's own packetiser.
+    let rtp_mode = camera_h265 == Some(false);
     let mut config = RtcConfig::new()
         .set_crypto_provider(Arc::clone(&CRYPTO))
         .set_ice_lite(true)
+        .set_rtp_mode(rtp_mode)
         .clear_codecs()
         .enable_h264(true)
         .enable_h265(camera_h265 != Some(false))
@@ -180,8 +187,8 @@ pub(crate) async fn open(
         .accept_offer(offer)
         .map_err(|e| ApiError::invalid("sdp", format!("the offer cannot be answered: {e}")))?;
     let answer = answer.to_sdp_string();
-    let video = video_pts(&mut rtc, &answer)?;
-    let audio = audio_pts(&mut rtc, &answer);
+    let video = video_pts(&rtc, &answer)?;
+    let audio = audio_pts(&rtc, &answer);
     if let Some(h265) = camera_h265 {
         let codec = if h265 { "H.265" } else { "H.264" };
         if (h265 && video.h265.is_none()) || (!h265 && video.h264.is_none()) {
@@ -205,6 +212,7 @@ pub(crate) async fn open(
         id,
         sessions: sessions.clone(),
         lost_sends: 0,
+        rtp: rtp_mode.then(RtpSender::new),
     };
     let addr = session.start();
     sessions.insert(id, camera, addr);
@@ -213,7 +221,7 @@ pub(crate) async fn open(
 
 /// The video media of an accepted offer (the first `m=video` of the answer; str0m announces
 /// media only once connected) and its H.264 (packetization mode 1) and H.265 payload types.
-fn video_pts(rtc: &mut Rtc, answer: &str) -> Result<VideoPts, ApiError> {
+fn video_pts(rtc: &Rtc, answer: &str) -> Result<VideoPts, ApiError> {
     let no_video = || {
         ApiError::invalid(
             "sdp",
@@ -221,13 +229,12 @@ fn video_pts(rtc: &mut Rtc, answer: &str) -> Result<VideoPts, ApiError> {
         )
     };
     let mid = video_mid(answer).ok_or_else(no_video)?;
-    let writer = rtc.writer(mid).ok_or_else(no_video)?;
     let mut pts = VideoPts {
         mid,
         h264: None,
         h265: None,
     };
-    for p in writer.payload_params() {
+    for p in agreed_params(rtc, mid).ok_or_else(no_video)? {
         let spec = p.spec();
         match spec.codec {
             Codec::H264 if spec.format.packetization_mode == Some(1) => {
@@ -245,15 +252,15 @@ fn video_pts(rtc: &mut Rtc, answer: &str) -> Result<VideoPts, ApiError> {
 
 /// The audio media of an accepted offer (the first `m=audio` the answer accepts) and its Opus,
 /// PCMU and PCMA payload types; none when the offer receives no audio the camera may send.
-fn audio_pts(rtc: &mut Rtc, answer: &str) -> AudioPts {
+fn audio_pts(rtc: &Rtc, answer: &str) -> AudioPts {
     let mut pts = AudioPts::default();
     let Some(mid) = media_mid(answer, "audio") else {
         return pts;
     };
-    let Some(writer) = rtc.writer(mid) else {
+    let Some(params) = agreed_params(rtc, mid) else {
         return pts;
     };
-    for p in writer.payload_params() {
+    for p in params {
         match p.spec().codec {
             Codec::Opus => pts.opus = pts.opus.or(Some(p.pt())),
             Codec::PCMU => pts.pcmu = pts.pcmu.or(Some(p.pt())),
@@ -263,6 +270,19 @@ fn audio_pts(rtc: &mut Rtc, answer: &str) -> AudioPts {
     }
     pts.mid = Some(mid);
     pts
+}
+
+/// The payload parameters the answer agreed for `mid` (what str0m's `Writer::payload_params`
+/// lists; RTP mode has no writer); `None` when there is no such media.
+fn agreed_params(rtc: &Rtc, mid: Mid) -> Option<Vec<PayloadParams>> {
+    let remote = rtc.media(mid)?.remote_pts();
+    let params = rtc.codec_config().params().iter();
+    Some(
+        params
+            .filter(|p| remote.contains(&p.pt()))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// The `a=mid` of the first video section of an SDP.
@@ -305,6 +325,8 @@ pub(crate) struct WhepSession {
     id: Uuid,
     sessions: WhepSessions,
     lost_sends: u64,
+    /// In RTP mode (H.264), the viewer's own sequence numbers for the shared payloads.
+    rtp: Option<RtpSender>,
 }
 
 impl WhepSession {
@@ -422,54 +444,94 @@ impl StreamHandler<FeedItem> for WhepSession {
             ctx.stop();
             return;
         };
-        let mut payload = Vec::with_capacity(frame.annex_b.len() + 64);
-        if frame.keyframe {
-            payload.extend_from_slice(&frame.track.parameter_sets);
-        }
-        payload.extend_from_slice(&frame.annex_b);
-        let size = payload.len();
-        let Some(writer) = self.rtc.writer(self.video.mid) else {
+        if self.rtp.is_some() && frame.track.h265 {
+            // The camera switched to H.265 under an RTP-mode session: the browser reconnects
+            // and gets a frame-mode one.
+            tracing::debug!(session = %self.id, "the camera changed to H.265; session closed");
             ctx.stop();
             return;
-        };
-        let written = writer
-            .playout_delay(MediaTime::from_millis(0), MediaTime::from_millis(0))
-            .write(
-                pt,
-                Instant::now(),
-                MediaTime::from_90khz(frame.time_90k),
-                payload,
-            );
-        if let Err(e) = written {
-            tracing::debug!(session = %self.id, error = %e, "frame not written to WebRTC");
-            return;
         }
-        let mut size = size;
-        if let Some((mid, pt, rate)) = frame
+        let audio = frame
             .track
             .audio
             .as_ref()
-            .and_then(|a| self.audio.for_track(a))
-        {
-            for audio in frame.audio.iter() {
-                let Some(writer) = self.rtc.writer(mid) else {
-                    break;
-                };
-                let time = MediaTime::new(audio.time, rate);
-                if let Err(e) = writer.write(pt, Instant::now(), time, &audio.data[..]) {
-                    tracing::debug!(session = %self.id, error = %e, "audio not written to WebRTC");
-                    break;
+            .and_then(|a| self.audio.for_track(a));
+        let written = match &mut self.rtp {
+            Some(sender) => rtp_write(sender, &mut self.rtc, (self.video.mid, pt), audio, &frame),
+            None => frame_write(&mut self.rtc, (self.video.mid, pt), audio, &frame),
+        };
+        match written {
+            Ok(size) => self.slot.labels().sent(size),
+            Err(e) => {
+                tracing::debug!(session = %self.id, error = %e, "frame not written to WebRTC");
+                if !self.rtc.is_alive() {
+                    ctx.stop();
                 }
-                size += audio.data.len();
+                return;
             }
         }
-        self.slot.labels().sent(size);
         self.drive(ctx);
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
     }
+}
+
+/// Where and how a frame's audio goes: its media, payload type and RTP clock.
+type AudioRoute = Option<(Mid, Pt, Frequency)>;
+
+/// Writes `frame` (and its audio when `audio` routes it) in RTP mode: the shared payloads under
+/// this viewer's sequence numbers. Returns the payload bytes written.
+fn rtp_write(
+    sender: &mut RtpSender,
+    rtc: &mut Rtc,
+    video: (Mid, Pt),
+    audio: AudioRoute,
+    frame: &LiveFrame,
+) -> Result<usize, String> {
+    let mut size = sender.write_video(rtc, video, frame)?;
+    if let Some((mid, pt, _)) = audio {
+        size += sender.write_audio(rtc, (mid, pt), &frame.audio)?;
+    }
+    Ok(size)
+}
+
+/// Writes `frame` (and its audio when `audio` routes it) in frame mode: str0m cuts it into
+/// packets (H.265, or a camera whose codec was not known when the session opened).
+fn frame_write(
+    rtc: &mut Rtc,
+    (mid, pt): (Mid, Pt),
+    audio: AudioRoute,
+    frame: &LiveFrame,
+) -> Result<usize, String> {
+    let mut payload = Vec::with_capacity(frame.annex_b.len() + 64);
+    if frame.keyframe {
+        payload.extend_from_slice(&frame.track.parameter_sets);
+    }
+    payload.extend_from_slice(&frame.annex_b);
+    let mut size = payload.len();
+    let writer = rtc.writer(mid).ok_or("the session is closed")?;
+    writer
+        .playout_delay(MediaTime::from_millis(0), MediaTime::from_millis(0))
+        .write(
+            pt,
+            Instant::now(),
+            MediaTime::from_90khz(frame.time_90k),
+            payload,
+        )
+        .map_err(|e| e.to_string())?;
+    if let Some((mid, pt, rate)) = audio {
+        for a in frame.audio.iter() {
+            let writer = rtc.writer(mid).ok_or("the session is closed")?;
+            let time = MediaTime::new(a.time, rate);
+            writer
+                .write(pt, Instant::now(), time, &a.data[..])
+                .map_err(|e| format!("audio: {e}"))?;
+            size += a.data.len();
+        }
+    }
+    Ok(size)
 }
 
 impl Handler<Stop> for WhepSession {
@@ -499,7 +561,7 @@ mod tests {
         let local = "127.0.0.1:40000".parse().expect("address");
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
         let answer = rtc.sdp_api().accept_offer(offer).expect("answered");
-        let pts = video_pts(&mut rtc, &answer.to_sdp_string()).expect("video");
+        let pts = video_pts(&rtc, &answer.to_sdp_string()).expect("video");
         assert!(pts.h264.is_some());
     }
 }
