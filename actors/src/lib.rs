@@ -80,7 +80,10 @@ pub use cluster::changes::{publish as publish_change, remote_status, spawn as sp
 pub use cluster::links::Links;
 pub use cluster::live_relay::subscribe as subscribe_live_relay;
 pub use cluster::membership::Membership;
-pub use cluster::mirror::{LinkMirror, StandbyState, mirror_payload, receive as receive_mirrored};
+pub use cluster::mirror::{
+    StandbyState, StreamMirror, receive as receive_mirrored, serve as serve_mirror,
+};
+pub use cluster::mirror_stream::{MirrorServer, MirroredWrite};
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
 pub use cluster::plan::rendezvous;
 pub use cluster::segment_read::{

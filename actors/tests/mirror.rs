@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use tokio_postgres::NoTls;
-use vms_actors::{NodeContext, StandbyState, index_mirrored, mirror_payload, receive_mirrored};
+use vms_actors::{MirroredWrite, NodeContext, StandbyState, index_mirrored, receive_mirrored};
 use vms_config::NodeConfig;
 use vms_messages::TenantCreate;
 use vms_store::{ScratchDatabase, Store, tenant_with_camera, test_server};
@@ -42,13 +42,20 @@ async fn only_the_cameras_standby_writes_its_fragments() -> anyhow::Result<()> {
         .await?;
         let file = "2026-12-03/0000000001.mp4";
         let copy = ctx.mirror_dir(camera.tenant_id, camera.id).join(file);
-        let payload = || mirror_payload(camera.tenant_id, camera.id, file, 4, b"moof");
+        let payload = || MirroredWrite {
+            tenant_id: camera.tenant_id,
+            camera_id: camera.id,
+            file: file.into(),
+            offset: 4,
+            bytes: b"moof".to_vec(),
+        };
         let answer = receive_mirrored(
             Arc::clone(&ctx),
             Arc::new(StandbyState::default()),
             payload(),
         )
         .await;
+        let answer = answer.expect_err("refused");
         assert!(answer.contains("not the standby"), "{answer}");
         assert!(!copy.exists(), "a refused write leaves no file");
         // Mutation: without the check the same write is taken.
@@ -58,7 +65,11 @@ async fn only_the_cameras_standby_writes_its_fragments() -> anyhow::Result<()> {
             payload(),
         )
         .await;
-        assert_eq!(unchecked, "ok", "with the check off the write is accepted");
+        assert_eq!(
+            unchecked,
+            Ok(()),
+            "with the check off the write is accepted"
+        );
         std::fs::remove_file(&copy)?;
         // This node becomes the standby: the write lands at its offset.
         sql.execute(
@@ -72,12 +83,16 @@ async fn only_the_cameras_standby_writes_its_fragments() -> anyhow::Result<()> {
             payload(),
         )
         .await;
-        assert_eq!(answer, "ok");
+        assert_eq!(answer, Ok(()));
         assert_eq!(std::fs::read(&copy)?, b"\0\0\0\0moof");
         // A file outside the camera's folder is refused whoever sends it.
-        let escape = mirror_payload(camera.tenant_id, camera.id, "../../x.mp4", 0, b"x");
+        let escape = MirroredWrite {
+            file: "../../x.mp4".into(),
+            ..payload()
+        };
         let answer =
             receive_mirrored(Arc::clone(&ctx), Arc::new(StandbyState::default()), escape).await;
+        let answer = answer.expect_err("refused");
         assert!(answer.contains("not a segment file"), "{answer}");
         let _ = std::fs::remove_dir_all(dir);
         anyhow::Ok(())

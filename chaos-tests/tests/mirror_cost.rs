@@ -8,9 +8,9 @@
 //! - CPU of each cluster's node processes (and of its PostgreSQL backends, which record each
 //!   segment's copy count), per camera-minute; the cost of mirroring is on − off, as a ratio of
 //!   recording (goal ≤ 0.3×), per window, then the median and mean over all windows;
-//! - bytes the on cluster's nodes sent each other over their cluster links (TCP payload
-//!   acknowledged, read with `ss`), per camera-hour, less the off cluster's, against the bytes of
-//!   the cameras' streams recorded in the windows (goal: at most 1× the stream).
+//! - bytes the on cluster's nodes sent each other over their cluster links and mirror streams
+//!   (TCP payload acknowledged, read with `ss`), per camera-hour, less the off cluster's, against
+//!   the bytes of the cameras' streams recorded in the windows (goal: at most 1× the stream).
 //!
 //! `cargo build --release -p vms-node && cargo test --release -p vms-chaos-tests --test mirror_cost
 //! -- --ignored --nocapture` (`VMS_CHAOS_MIRROR_CAMERAS`, default 16; `VMS_CHAOS_MIRROR_SECONDS`
@@ -32,8 +32,8 @@ fn link_port(pid: u32) -> anyhow::Result<u16> {
         .ok_or_else(|| anyhow::anyhow!("node {pid} has no link port"))
 }
 
-/// Payload bytes acknowledged on the TCP connections between the cluster link ports, summed over
-/// both directions (`ss -tin`: each socket's `bytes_acked` is what its side sent).
+/// Payload bytes acknowledged on the TCP connections to the cluster link and mirror ports, summed
+/// over both directions (`ss -tin`: each socket's `bytes_acked` is what its side sent).
 fn link_bytes(ports: &HashSet<u16>) -> anyhow::Result<u64> {
     let out = std::process::Command::new("ss")
         .args(["-tinH", "state", "established"])
@@ -108,10 +108,19 @@ impl Side {
             .iter()
             .filter_map(|n| cluster.pid(n))
             .collect();
-        let ports = pids
+        let mut ports: HashSet<u16> = pids
             .iter()
             .map(|p| link_port(*p))
             .collect::<Result<_, _>>()?;
+        // Footage goes over the mirror streams, to the ports the nodes' heartbeats name.
+        let nodes: vms_messages::NodeList = cluster.get_typed("/nodes", None).await?;
+        let port_of = |a: &str| a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+        ports.extend(
+            nodes
+                .items
+                .iter()
+                .filter_map(|n| port_of(n.mirror.as_deref()?)),
+        );
         Ok(Self {
             cluster,
             pids,

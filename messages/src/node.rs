@@ -24,6 +24,10 @@ pub struct Heartbeat {
     /// Address of its ractor_cluster link server (`host:port`), if it runs one.
     #[serde(default)]
     pub link: Option<String>,
+    /// Address of its mirror server (`host:port`), if it runs one: where owners send the footage
+    /// of the cameras it stands by for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// Build version.
     pub version: String,
     /// Roles it takes (`ingest`, `inference`, `control`, `api`).
@@ -74,6 +78,9 @@ pub struct NodeView {
     /// Address of its ractor_cluster link server, if it runs one.
     #[serde(default)]
     pub link: Option<String>,
+    /// Address of its mirror server (standby footage), if it runs one.
+    #[serde(default)]
+    pub mirror: Option<String>,
     /// Build version.
     pub version: String,
     /// Roles it takes.

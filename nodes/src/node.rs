@@ -34,6 +34,8 @@ pub struct RunningNode {
     export_sweep: tokio::task::JoinHandle<()>,
     reconnects: tokio::task::JoinHandle<()>,
     links: Option<vms_actors::Links>,
+    /// Takes the footage of the cameras this node stands by for.
+    mirror_server: Option<vms_actors::MirrorServer>,
 }
 
 use vms_messages::validate::redacted_url;
@@ -198,6 +200,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         None => None,
     };
     let live = Arc::new(vms_actors::LiveHub::default());
+    // Every node stands by for others' cameras: its mirror server takes their footage.
+    let mirroring = ownership.is_placed() && ctx.config.cluster.mirror;
+    let mirror_server = match mirroring {
+        true => vms_actors::serve_mirror(&ctx, &membership).await,
+        false => None,
+    };
     let node_args = NodeArgs {
         tier: tier.clone(),
         live: Arc::clone(&live),
@@ -206,10 +214,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         analysis,
         outbox,
         clock: vms_actors::system_clock(),
-        // With placement every camera has a standby, reached over the cluster's links.
-        mirror: (ownership.is_placed() && ctx.config.cluster.mirror).then(|| {
-            Arc::new(vms_actors::LinkMirror::new(Arc::clone(&ctx)))
-                as Arc<dyn vms_actors::MirrorSink>
+        // With placement every camera has a standby, reached over the mirror streams.
+        mirror: mirroring.then(|| {
+            Arc::new(vms_actors::StreamMirror::new(
+                Arc::clone(&ctx),
+                Arc::clone(&membership),
+            )) as Arc<dyn vms_actors::MirrorSink>
         }),
     };
     let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
@@ -273,6 +283,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         reconnects,
         export_sweep,
         links,
+        mirror_server,
     })
 }
 
@@ -288,6 +299,7 @@ impl RunningNode {
             task.abort();
         }
         drop(self.links);
+        drop(self.mirror_server);
         self.membership.leave().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;

@@ -13,11 +13,11 @@
 //!   entity goes to the member of its owner's group ([`camera_status`]).
 //!
 //! A peer with another cookie fails ractor_cluster's handshake: no session comes up and the dialer
-//! logs it. Video travels over these links only as a camera's mirrored fragments to its standby
-//! (`cluster::mirror`), each under 12 MiB: a message over 16 MiB tears a link down.
+//! logs it. Video travels over these links as live frames and segment byte ranges for another node
+//! serving them, each answer under 12 MiB: a message over 16 MiB tears a link down. Footage for a
+//! camera's standby goes over the mirror stream instead (`cluster::mirror_stream`).
 
 use crate::cluster::membership::Membership;
-use crate::cluster::mirror::{self, StandbyState};
 use crate::cluster::{live_relay, segment_read};
 use crate::context::NodeContext;
 use crate::media::live::LiveHub;
@@ -50,10 +50,6 @@ pub enum NodeRpcMsg {
     /// The live status of a camera this node runs, as JSON (empty: not running here).
     #[rpc]
     CameraStatus(String, RpcReplyPort<String>),
-    /// A camera's durable write, for this node as its standby (`cluster::mirror`): answered
-    /// `ok` once durable here, or with why not.
-    #[rpc]
-    MirrorFragment(Vec<u8>, RpcReplyPort<String>),
     /// A byte range of a segment this node holds the only reachable copy of, for a node serving
     /// it (`cluster::segment_read`): `0` and the bytes, or `1` and why not.
     #[rpc]
@@ -70,7 +66,6 @@ pub struct NodeRpc;
 /// What [`NodeRpc`] answers with.
 pub struct NodeRpcState {
     ctx: Arc<NodeContext>,
-    standby: Arc<StandbyState>,
     live: Arc<LiveHub>,
 }
 
@@ -85,11 +80,7 @@ impl Actor for NodeRpc {
         (ctx, live): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::join(group(ctx.node_id()), vec![myself.get_cell()]);
-        Ok(NodeRpcState {
-            ctx,
-            standby: Arc::default(),
-            live,
-        })
+        Ok(NodeRpcState { ctx, live })
     }
 
     async fn handle(
@@ -99,13 +90,6 @@ impl Actor for NodeRpc {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeRpcMsg::MirrorFragment(payload, reply) => {
-                // Each write waits on its own disk sync, not on the other cameras'.
-                let (ctx, standby) = (Arc::clone(&state.ctx), Arc::clone(&state.standby));
-                tokio::spawn(async move {
-                    let _ = reply.send(mirror::receive(ctx, standby, payload).await);
-                });
-            }
             NodeRpcMsg::ReadSegment(request, reply) => {
                 let ctx = Arc::clone(&state.ctx);
                 tokio::spawn(async move {
@@ -346,7 +330,7 @@ async fn maintain(
 
 /// The address the link server binds: `cluster.link_listen`, else `cluster.advertise_host` (as an
 /// address, or the first address its name resolves to). Never every interface.
-fn link_listen_addr(c: &vms_config::ClusterConfig) -> Option<std::net::IpAddr> {
+pub(crate) fn link_listen_addr(c: &vms_config::ClusterConfig) -> Option<std::net::IpAddr> {
     use std::net::ToSocketAddrs;
     if let Ok(ip) = c.link_listen.parse() {
         return Some(ip);

@@ -1,20 +1,20 @@
 //! Footage mirrored to a camera's standby (issue 15, first half). Each write a camera's recorder
 //! makes durable (a fragment, behind the init section for a segment's first) goes, as written, to
-//! the standby node PostgreSQL names for the camera, over the cluster link
-//! ([`NodeRpcMsg::MirrorFragment`]). The standby checks with PostgreSQL that it is the camera's
-//! standby (a link message is a hint, like a NATS one), writes the bytes at the same offset of the
-//! same file under `<data>/mirror/<tenant>/<camera>/`, makes them durable and acknowledges. One
-//! task per camera sends its writes in order, one at a time; a write that finds no standby, no
-//! link or a refusal is counted and left out, and the same task's resync (`cluster::resync`)
-//! sends it again from the file once the segment is closed, or the whole segment to a new standby,
-//! and records in the index what the standby acknowledged.
+//! the standby node PostgreSQL names for the camera, over the mirror stream
+//! (`cluster::mirror_stream`). The standby checks with PostgreSQL that it is the camera's standby
+//! (what another node sends is a hint, like a NATS message), writes the bytes at the same offset
+//! of the same file under `<data>/mirror/<tenant>/<camera>/`, makes them durable and
+//! acknowledges. One task per camera sends its writes in order, one at a time; a write that finds
+//! no standby, no stream or a refusal is counted and left out, and the same task's resync
+//! (`cluster::resync`) sends it again from the file once the segment is closed, or the whole
+//! segment to a new standby, and records in the index what the standby acknowledged.
 
-use crate::cluster::links::{CALL_TIMEOUT, NodeRpcMsg, link_to};
+use crate::cluster::membership::Membership;
+use crate::cluster::mirror_stream::{MirrorClient, MirrorServer, MirroredWrite, WriteHandler};
 use crate::cluster::resync::{RESYNC_EVERY, Resync};
 use crate::context::NodeContext;
 use crate::media::mirror::{MIRROR_QUEUE, MirrorChunk, MirrorHealth, MirrorSink};
 use crate::metrics;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -25,48 +25,6 @@ use vms_messages::{CameraId, TenantId};
 /// How long a camera's standby, as PostgreSQL names it, is trusted before it is read again (by the
 /// owner sending and by the standby receiving).
 const STANDBY_TTL: Duration = Duration::from_secs(5);
-/// Largest write sent over a link: ractor_cluster tears a link down over 16 MiB.
-const MAX_CHUNK: usize = 12 << 20;
-/// What a standby answers when the write is durable.
-const ACK: &str = "ok";
-
-/// What a mirrored write is, ahead of its bytes.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-struct MirrorHeader {
-    tenant_id: TenantId,
-    camera_id: CameraId,
-    /// The segment file, relative to the camera's folder.
-    file: String,
-    offset: u64,
-}
-
-/// The link message of a write: the bytes, the header (JSON), the header's length (4 bytes,
-/// big-endian). The header goes behind the bytes so that the recorder's buffer becomes the message
-/// without a copy.
-fn encode(header: &MirrorHeader, mut bytes: Vec<u8>) -> Vec<u8> {
-    let head = serde_json::to_vec(header).unwrap_or_default();
-    bytes.reserve_exact(head.len() + 4);
-    bytes.extend_from_slice(&head);
-    bytes.extend_from_slice(&u32::try_from(head.len()).unwrap_or(0).to_be_bytes());
-    bytes
-}
-
-/// The header of a link message and the length of its bytes (its start); why not when it is
-/// malformed.
-fn decode(payload: &[u8]) -> Result<(MirrorHeader, usize), String> {
-    let tail = payload.len().checked_sub(4).ok_or("short message")?;
-    let len = u32::from_be_bytes([
-        payload[tail],
-        payload[tail + 1],
-        payload[tail + 2],
-        payload[tail + 3],
-    ]) as usize;
-    let start = tail.checked_sub(len).ok_or("short header")?;
-    let header =
-        serde_json::from_slice(&payload[start..tail]).map_err(|e| format!("bad header: {e}"))?;
-    Ok((header, start))
-}
-
 /// A segment file name relative to a camera's folder: at most a day folder and a file, nothing
 /// that leaves the folder.
 fn relative_file(file: &str) -> Result<PathBuf, String> {
@@ -98,43 +56,41 @@ impl StandbyCache {
     }
 }
 
-/// Sends one write to `standby` and waits for its acknowledgement; the reason label when it was
-/// not acknowledged.
-pub(crate) async fn send(
-    standby: &str,
-    tenant: TenantId,
-    camera: CameraId,
-    chunk: MirrorChunk,
-) -> Result<(), &'static str> {
-    if chunk.bytes.len() > MAX_CHUNK {
-        return Err("too_large");
-    }
-    let actor = link_to(standby).ok_or("no_link")?;
-    let header = MirrorHeader {
-        tenant_id: tenant,
-        camera_id: camera,
-        file: chunk.file.to_string_lossy().into_owned(),
-        offset: chunk.offset,
-    };
-    let answer = ractor::call_t!(
-        actor,
-        NodeRpcMsg::MirrorFragment,
-        u64::try_from(CALL_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-        encode(&header, chunk.bytes)
-    )
-    .map_err(|_| "no_answer")?;
-    if answer == ACK {
-        Ok(())
-    } else {
-        tracing::debug!(standby, answer, "the standby refused a mirrored fragment");
-        Err("refused")
+/// A camera's way to its standby: the standby's mirror server, as its heartbeats tell it, and the
+/// stream to it.
+pub(crate) struct StandbyLink {
+    membership: Arc<Membership>,
+    client: MirrorClient,
+}
+
+impl StandbyLink {
+    /// Sends one write to `standby` and waits for its acknowledgement; the reason label when it
+    /// was not acknowledged.
+    pub(crate) async fn send(
+        &mut self,
+        standby: &str,
+        ids: (TenantId, CameraId),
+        chunk: &MirrorChunk,
+    ) -> Result<(), &'static str> {
+        let address = self.membership.mirror_of(standby).ok_or("no_link")?;
+        let file = chunk.file.to_string_lossy();
+        self.client
+            .send(
+                (standby, &address),
+                ids,
+                (&file, chunk.offset),
+                &chunk.bytes,
+            )
+            .await
     }
 }
 
 /// What a failure's reason label means, for the camera's status.
 fn explain(reason: &str, standby: &str) -> String {
     match reason {
-        "no_link" => format!("no link to standby {standby}"),
+        "no_link" => format!(
+            "no mirror stream to standby {standby}: its heartbeat names no mirror server, or it cannot be reached"
+        ),
         "no_answer" => format!("standby {standby} did not answer in time"),
         "refused" => format!("standby {standby} refused the fragment"),
         "too_large" => "a fragment too large to mirror".into(),
@@ -146,8 +102,8 @@ fn explain(reason: &str, standby: &str) -> String {
 /// segments, until its recorder drops the sender.
 async fn mirror_camera(
     ctx: Arc<NodeContext>,
-    tenant: TenantId,
-    camera: CameraId,
+    mut link: StandbyLink,
+    (tenant, camera): (TenantId, CameraId),
     mut writes: mpsc::Receiver<MirrorChunk>,
     health: Arc<MirrorHealth>,
 ) {
@@ -171,7 +127,7 @@ async fn mirror_camera(
             _ = tick.tick() => {
                 let standby = standbys.get(&ctx, camera).await.filter(|s| s != ctx.node_id());
                 if let Some(standby) = &standby
-                    && let Err(e) = resync.round(&ctx, (tenant, camera), standby).await
+                    && let Err(e) = resync.round(&ctx, &mut link, (tenant, camera), standby).await
                 {
                     tracing::debug!(camera = %camera, error = %e, "standby resync failed; will retry");
                 }
@@ -200,7 +156,7 @@ async fn mirror_camera(
         };
         let (file, offset) = (chunk.file.clone(), chunk.offset);
         let len = u64::try_from(chunk.bytes.len()).unwrap_or(0);
-        match send(&standby, tenant, camera, chunk).await {
+        match link.send(&standby, (tenant, camera), &chunk).await {
             Ok(()) => {
                 resync.acked(&file, &standby, offset, len);
                 metrics::MIRROR_ACKED.inc();
@@ -216,19 +172,32 @@ async fn mirror_camera(
     }
 }
 
-/// Mirrors cameras over the cluster's links.
-pub struct LinkMirror {
+/// Mirrors cameras over mirror streams to their standbys.
+pub struct StreamMirror {
     ctx: Arc<NodeContext>,
+    membership: Arc<Membership>,
+    cookie: Arc<str>,
 }
 
-impl LinkMirror {
-    /// Mirrors through this node's links.
-    pub fn new(ctx: Arc<NodeContext>) -> Self {
-        Self { ctx }
+impl StreamMirror {
+    /// Mirrors to the standbys `membership` knows the mirror servers of.
+    pub fn new(ctx: Arc<NodeContext>, membership: Arc<Membership>) -> Self {
+        let cookie = cluster_cookie(&ctx);
+        Self {
+            ctx,
+            membership,
+            cookie,
+        }
     }
 }
 
-impl MirrorSink for LinkMirror {
+/// The cluster cookie (empty when none is set: placement, which mirroring needs, requires one).
+fn cluster_cookie(ctx: &NodeContext) -> Arc<str> {
+    let cookie = ctx.config.cluster.resolve_cookie().ok().flatten();
+    cookie.unwrap_or_default().into()
+}
+
+impl MirrorSink for StreamMirror {
     fn open(
         &self,
         tenant: TenantId,
@@ -236,33 +205,19 @@ impl MirrorSink for LinkMirror {
         health: Arc<MirrorHealth>,
     ) -> mpsc::Sender<MirrorChunk> {
         let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
+        let link = StandbyLink {
+            membership: Arc::clone(&self.membership),
+            client: MirrorClient::new(Arc::clone(&self.cookie)),
+        };
         tokio::spawn(mirror_camera(
             Arc::clone(&self.ctx),
-            tenant,
-            camera,
+            link,
+            (tenant, camera),
             rx,
             health,
         ));
         tx
     }
-}
-
-/// The link message of a write of `bytes` at `offset` of `camera`'s segment `file` (relative to
-/// its folder), as an owner sends it.
-pub fn mirror_payload(
-    tenant: TenantId,
-    camera: CameraId,
-    file: &str,
-    offset: u64,
-    bytes: &[u8],
-) -> Vec<u8> {
-    let header = MirrorHeader {
-        tenant_id: tenant,
-        camera_id: camera,
-        file: file.into(),
-        offset,
-    };
-    encode(&header, bytes.to_vec())
 }
 
 /// What this node, as a standby, knows of the cameras it was sent writes for.
@@ -293,42 +248,59 @@ impl StandbyState {
     }
 }
 
-/// Writes a mirrored write here if PostgreSQL names this node the camera's standby; [`ACK`] once it
-/// is durable, or why not.
-pub async fn receive(ctx: Arc<NodeContext>, state: Arc<StandbyState>, payload: Vec<u8>) -> String {
-    match write_mirrored(&ctx, &state, payload).await {
-        Ok(()) => {
-            metrics::MIRROR_RECEIVED.inc();
-            ACK.into()
+/// Starts this node's mirror server on the link server's address (port `cluster.mirror_port`)
+/// and tells the others where it is; `None` when it cannot listen (the node runs on, and its
+/// cameras' owners find no stream to it).
+pub async fn serve(ctx: &Arc<NodeContext>, membership: &Membership) -> Option<MirrorServer> {
+    let c = &ctx.config.cluster;
+    let Some(ip) = crate::cluster::links::link_listen_addr(c) else {
+        tracing::warn!(advertise_host = %c.advertise_host, "no mirror server: cannot tell which address to bind; set cluster.link_listen");
+        return None;
+    };
+    let state = Arc::new(StandbyState::default());
+    let handler: WriteHandler = {
+        let ctx = Arc::clone(ctx);
+        Arc::new(move |write| Box::pin(receive(Arc::clone(&ctx), Arc::clone(&state), write)))
+    };
+    let address = std::net::SocketAddr::new(ip, c.mirror_port);
+    match MirrorServer::bind(address, cluster_cookie(ctx), handler).await {
+        Ok(server) => {
+            let port = server.address().port();
+            membership.set_mirror(format!("{}:{port}", c.advertise_host));
+            tracing::info!(address = %server.address(), "mirror server listening");
+            Some(server)
         }
-        Err(reason) => reason,
+        Err(e) => {
+            tracing::warn!(%address, error = %e, "no mirror server: cannot listen (cluster.mirror_port)");
+            None
+        }
     }
 }
 
-async fn write_mirrored(
-    ctx: &NodeContext,
-    state: &StandbyState,
-    mut payload: Vec<u8>,
+/// Writes a mirrored write here if PostgreSQL names this node the camera's standby; `Ok` once it
+/// is durable, or why not.
+pub async fn receive(
+    ctx: Arc<NodeContext>,
+    state: Arc<StandbyState>,
+    write: MirroredWrite,
 ) -> Result<(), String> {
-    let (header, len) = decode(&payload)?;
-    let file = relative_file(&header.file)?;
-    let standby = state.standbys.lock().await.get(ctx, header.camera_id).await;
+    let file = relative_file(&write.file)?;
+    let camera = write.camera_id;
+    let standby = state.standbys.lock().await.get(&ctx, camera).await;
     if state.check && standby.as_deref() != Some(ctx.node_id()) {
         return Err(format!(
-            "not the standby of camera {}: {}",
-            header.camera_id,
+            "not the standby of camera {camera}: {}",
             standby.as_deref().unwrap_or("none")
         ));
     }
-    let path = ctx
-        .mirror_dir(header.tenant_id, header.camera_id)
-        .join(file);
-    // The bytes are the payload's start: written from it, without a copy.
-    payload.truncate(len);
-    let offset = header.offset;
-    tokio::task::spawn_blocking(move || write_at(&path, offset, &payload))
+    let path = ctx.mirror_dir(write.tenant_id, camera).join(file);
+    let offset = write.offset;
+    let bytes = write.bytes;
+    tokio::task::spawn_blocking(move || write_at(&path, offset, &bytes))
         .await
-        .map_err(|e| format!("mirror write task: {e}"))?
+        .map_err(|e| format!("mirror write task: {e}"))??;
+    metrics::MIRROR_RECEIVED.inc();
+    Ok(())
 }
 
 /// Writes `bytes` at `offset` of `path` (created with its folders) and makes them durable.
@@ -351,23 +323,6 @@ fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_write_travels_whole_and_a_malformed_one_is_refused() {
-        let header = MirrorHeader {
-            tenant_id: TenantId::new(),
-            camera_id: CameraId::new(),
-            file: "2026-12-03/0000000005.mp4".into(),
-            offset: 1234,
-        };
-        let payload = encode(&header, b"moof".to_vec());
-        let (decoded, len) = decode(&payload).expect("decodes");
-        assert_eq!(decoded, header);
-        assert_eq!(&payload[..len], b"moof");
-        assert!(decode(&payload[..3]).is_err());
-        assert!(decode(&[b'{', 0, 0, 0, 9]).is_err());
-        assert!(decode(&[b'{', 0, 0, 0, 1]).is_err());
-    }
 
     #[test]
     fn only_a_segment_file_inside_the_camera_folder_is_written() {

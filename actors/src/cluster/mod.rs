@@ -9,6 +9,7 @@ pub(crate) mod live_relay;
 pub(crate) mod local;
 pub(crate) mod membership;
 pub(crate) mod mirror;
+pub(crate) mod mirror_stream;
 pub(crate) mod placement;
 pub(crate) mod plan;
 pub(crate) mod resync;

@@ -11,7 +11,7 @@
 //!
 //! Nothing counts as copied without an acknowledgement.
 
-use crate::cluster::mirror::send;
+use crate::cluster::mirror::StandbyLink;
 use crate::context::NodeContext;
 use crate::media::layout::{read_range, seq_of};
 use crate::media::mirror::MirrorChunk;
@@ -26,7 +26,7 @@ use vms_store::UnmirroredSegment;
 pub const RESYNC_EVERY: Duration = Duration::from_secs(2);
 /// Segments resent per round at most, so live writes wait little behind them.
 const SEGMENTS_PER_ROUND: i64 = 2;
-/// Largest write of a resend (well under the links' 16 MiB).
+/// Largest write of a resend (well under the mirror stream's largest write).
 const RESEND_CHUNK: u64 = 4 << 20;
 /// Segment files whose acknowledgements are remembered.
 const TRACKED: usize = 64;
@@ -137,9 +137,10 @@ impl Resync {
     }
 
     /// One round with `standby` (see the module docs).
-    pub async fn round(
+    pub(crate) async fn round(
         &mut self,
         ctx: &NodeContext,
+        link: &mut StandbyLink,
         ids: (TenantId, CameraId),
         standby: &str,
     ) -> Result<(), vms_store::StoreError> {
@@ -164,7 +165,7 @@ impl Resync {
         }
         self.closed = left;
         if self.dirty {
-            self.dirty = !resync(ctx, ids, standby, &mut self.acked).await?;
+            self.dirty = !resync(ctx, link, (ids, standby), &mut self.acked).await?;
         }
         Ok(())
     }
@@ -180,8 +181,8 @@ fn relative(path: &Path) -> PathBuf {
 /// Sends bytes `from..` of `segment` to `standby`; how far it acknowledged, and why it stopped
 /// short.
 async fn resend(
-    standby: &str,
-    (tenant, camera): (TenantId, CameraId),
+    link: &mut StandbyLink,
+    (ids, standby): ((TenantId, CameraId), &str),
     segment: &UnmirroredSegment,
     from: u64,
 ) -> (u64, Option<&'static str>) {
@@ -201,7 +202,7 @@ async fn resend(
             offset: at,
             bytes,
         };
-        if let Err(reason) = send(standby, tenant, camera, chunk).await {
+        if let Err(reason) = link.send(standby, ids, &chunk).await {
             return (at, Some(reason));
         }
         metrics::MIRROR_RESENT_BYTES.inc_by(end - at);
@@ -214,8 +215,8 @@ async fn resend(
 /// them in the index; whether none lacked anything.
 async fn resync(
     ctx: &NodeContext,
-    (tenant, camera): (TenantId, CameraId),
-    standby: &str,
+    link: &mut StandbyLink,
+    ((tenant, camera), standby): ((TenantId, CameraId), &str),
     acked: &mut AckedPrefixes,
 ) -> Result<bool, vms_store::StoreError> {
     let segments = ctx
@@ -230,7 +231,7 @@ async fn resync(
         }
         let mut failed = None;
         if have < segment.bytes {
-            (have, failed) = resend(standby, (tenant, camera), &segment, have).await;
+            (have, failed) = resend(link, ((tenant, camera), standby), &segment, have).await;
         }
         ctx.store
             .mark_mirrored(camera, segment.seq, ctx.node_id(), standby, have)

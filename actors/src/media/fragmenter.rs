@@ -488,8 +488,8 @@ impl FragmentRecorder {
             },
         ];
         // The init section (before the first fragment) and the fragment go out in one write,
-        // from one allocation with room for the boxes and the mirror's header (which goes behind
-        // the bytes), so neither growing it copies the fragment.
+        // from one allocation with room for the boxes, so growing it never copies the fragment;
+        // the same buffer then goes to the standby as it is.
         let mut buf = open.init.take().unwrap_or_default();
         let media: usize = samples
             .iter()

@@ -38,6 +38,10 @@ pub struct ClusterConfig {
     pub mirror: bool,
     /// Port of this node's ractor_cluster link server (0: no links; calls go over NATS).
     pub link_port: u16,
+    /// Port of this node's mirror server, which takes the footage of the cameras it stands by for
+    /// (0: a free port chosen at start; the heartbeat tells the others which). It binds the link
+    /// server's address.
+    pub mirror_port: u16,
     /// Host name or address other nodes reach this node's link server at.
     pub advertise_host: String,
     /// Most handovers (rebalancing and drain moves) the leader starts per round (four times a second);
@@ -72,6 +76,7 @@ impl Default for ClusterConfig {
             max_handovers: 16,
             reconcile_seconds: 30,
             link_port: 4370,
+            mirror_port: 0,
             advertise_host: "127.0.0.1".into(),
             cookie: String::new(),
             cookie_file: None,

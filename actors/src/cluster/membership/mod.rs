@@ -260,6 +260,20 @@ impl Membership {
         self.down_after.saturating_sub(self.heartbeat_every)
     }
 
+    /// Tells the others where this node's mirror server listens (from the next heartbeat).
+    pub fn set_mirror(&self, address: String) {
+        self.me
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mirror = Some(address);
+    }
+
+    /// The mirror server of node `id`, as its heartbeats tell it.
+    pub fn mirror_of(&self, id: &str) -> Option<String> {
+        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+        seen.get(id)?.heartbeat.mirror.clone()
+    }
+
     /// Reports how many cameras this node was given (in the next heartbeats).
     pub fn set_owned(&self, n: usize) {
         self.owned
@@ -340,6 +354,7 @@ fn view(
                 id: hb.node_id.clone(),
                 api: hb.api.clone(),
                 link: hb.link.clone(),
+                mirror: hb.mirror.clone(),
                 version: hb.version.clone(),
                 roles: hb.roles.clone(),
                 labels: hb.labels.clone(),
@@ -387,6 +402,7 @@ fn first_heartbeat(config: &NodeConfig, instance: Uuid, now: DateTime<Utc>) -> H
         instance,
         api: config.api.listen.clone(),
         link: (c.link_port != 0).then(|| format!("{}:{}", c.advertise_host, c.link_port)),
+        mirror: None,
         version: env!("CARGO_PKG_VERSION").into(),
         roles: c.roles.clone(),
         labels: c.labels.clone(),
