@@ -221,6 +221,26 @@ async fn tokens_open_one_cameras_video_and_exports_verify_offline() -> anyhow::R
         (seconds - indexed).abs() < 1.0,
         "export {seconds} s, range {indexed} s"
     );
+    // 1.5 s inside a 5 s segment is exported as itself, from the keyframe before its start (the
+    // simulator sends one a second), not as the whole segment.
+    let inner_from = segs[2].start + chrono::Duration::milliseconds(1500);
+    let inner_to = inner_from + chrono::Duration::milliseconds(1500);
+    let inner = sb
+        .export_done(&json!({"camera_id": cam, "from": inner_from, "to": inner_to}))
+        .await?;
+    let inner_mp4 = dir.join("inner.mp4");
+    let resp = sb
+        .http()
+        .get(format!("{base}{}", inner.files[0].download_url))
+        .bearer_auth(&sb.admin_key)
+        .send()
+        .await?;
+    std::fs::write(&inner_mp4, resp.bytes().await?)?;
+    let (_, inner_seconds) = ffprobe_video(&inner_mp4)?;
+    assert!(
+        (1.4..=2.6).contains(&inner_seconds),
+        "a 1.5 s range exported as {inner_seconds} s"
+    );
     let head = std::fs::read(&mp4)?;
     assert_eq!(&head[4..8], b"ftyp");
     let moov_at = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;

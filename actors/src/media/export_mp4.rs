@@ -34,10 +34,10 @@ pub enum ExportError {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ExportSample {
-    size: u32,
-    duration: u32,
-    sync: bool,
+pub(super) struct ExportSample {
+    pub(super) size: u32,
+    pub(super) duration: u32,
+    pub(super) sync: bool,
     cts: i64,
 }
 
@@ -48,29 +48,29 @@ pub struct SampleRun {
     pub offset: u64,
     /// Its length.
     pub len: u64,
-    samples: u32,
+    pub(super) samples: u32,
     /// Whether its samples are audio (else video).
-    audio: bool,
+    pub(super) audio: bool,
 }
 
 /// One track's samples in a segment.
 #[derive(Clone, Debug)]
-struct ScannedTrack {
+pub(super) struct ScannedTrack {
     entry: Codec,
-    timescale: u32,
-    samples: Vec<ExportSample>,
+    pub(super) timescale: u32,
+    pub(super) samples: Vec<ExportSample>,
     /// Decode time of its first sample in the segment, in `timescale`.
-    start: u64,
+    pub(super) start: u64,
 }
 
 /// A segment's samples as an export needs them.
 #[derive(Clone, Debug)]
 pub struct ScannedSegment {
-    video: ScannedTrack,
+    pub(super) video: ScannedTrack,
     width: u16,
     height: u16,
     /// Its audio, when it is Opus or AAC (G.711's QuickTime entries are not carried over).
-    audio: Option<ScannedTrack>,
+    pub(super) audio: Option<ScannedTrack>,
     /// Its runs of sample bytes of both tracks, in file order: what the caller copies into the
     /// `mdat`.
     pub runs: Vec<SampleRun>,
@@ -562,25 +562,8 @@ fn encode(atom: &impl Encode, out: &mut Vec<u8>) -> Result<(), ExportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::fmp4::test_support::h264_track;
-    use crate::media::fmp4::{Sample, fragment, init_segment};
+    use crate::media::export_test_segments::{segment, segment_with_audio};
     use mp4_atom::Mdat;
-
-    fn segment(frames: &[&[u8]]) -> Vec<u8> {
-        let samples: Vec<Sample<'_>> = frames
-            .iter()
-            .enumerate()
-            .map(|(i, data)| Sample {
-                data,
-                duration: 3600,
-                keyframe: i == 0,
-            })
-            .collect();
-        let mut out = init_segment(&h264_track(320), None).expect("init");
-        out.extend(fragment(1, 0, &samples[..2]).expect("fragment"));
-        out.extend(fragment(2, 7200, &samples[2..]).expect("fragment"));
-        out
-    }
 
     #[test]
     fn segments_become_one_progressive_mp4_with_gaps_kept_on_the_clock() {
@@ -589,8 +572,8 @@ mod tests {
             [0, 0, 0, 2, 0x41, 2],
             [0, 0, 0, 2, 0x41, 3],
         );
-        let first = segment(&[&a, &b, &c]);
-        let second = segment(&[&c, &a, &b]);
+        let first = segment(&[&a, &b, &c], &[0]);
+        let second = segment(&[&c, &a, &b], &[0]);
         let mut builder = Mp4Builder::default();
         let files = [(&first, 0i64), (&second, 1_000_000)];
         let scanned: Vec<ScannedSegment> = files
@@ -633,47 +616,6 @@ mod tests {
         let first_at = usize::try_from(offsets[0]).expect("offset");
         assert_eq!(&out[first_at..first_at + 6], a.as_slice());
         assert!(scan_segment(b"not an mp4").is_err());
-    }
-
-    /// A segment of two fragments of two frames, each fragment with two Opus frames (960 ticks of
-    /// 48 kHz each), the audio starting `audio_at` ticks into it.
-    fn segment_with_audio(audio_at: u64) -> Vec<u8> {
-        use crate::media::fmp4::{TrackRun, VIDEO_TRACK, append_fragment};
-        use crate::media::fmp4_audio::{AUDIO_TRACK, AudioCodec, AudioTrack};
-        let opus = AudioTrack {
-            codec: AudioCodec::Opus,
-            sample_rate: 48_000,
-            channels: 1,
-        };
-        let mut out = init_segment(&h264_track(320), Some(&opus)).expect("init");
-        let frame = [0u8, 0, 0, 2, 0x65, 1];
-        let video = [0, 1].map(|i| Sample {
-            data: &frame,
-            duration: 3600,
-            keyframe: i == 0,
-        });
-        let sound = [0xA0u8, 0xA1, 0xA2];
-        let audio = [0, 1].map(|_| Sample {
-            data: &sound,
-            duration: 960,
-            keyframe: true,
-        });
-        for (i, video_at) in [(0u32, 0u64), (1, 7200)] {
-            let runs = [
-                TrackRun {
-                    track_id: VIDEO_TRACK,
-                    base_decode_time: video_at,
-                    samples: &video,
-                },
-                TrackRun {
-                    track_id: AUDIO_TRACK,
-                    base_decode_time: audio_at + u64::from(i) * 1920,
-                    samples: &audio,
-                },
-            ];
-            append_fragment(&mut out, i + 1, &runs).expect("fragment");
-        }
-        out
     }
 
     #[test]

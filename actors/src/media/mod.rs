@@ -4,6 +4,9 @@
 
 pub(crate) mod audio_queue;
 pub(crate) mod export_mp4;
+#[cfg(test)]
+pub(crate) mod export_test_segments;
+pub(crate) mod export_trim;
 pub(crate) mod fmp4;
 pub(crate) mod fmp4_audio;
 pub(crate) mod fmp4_scan;

@@ -1,5 +1,5 @@
-//! Writing one export file: pass 1 reads each segment's sample table into an [`Mp4Builder`];
-//! pass 2 writes the header and then each segment's sample runs, hashing as it writes, and makes
+//! Writing one export file: pass 1 reads each segment's sample table, trimmed to the range
+//! (`media::export_trim`), into an [`Mp4Builder`]; pass 2 writes the header and then each segment's sample runs, hashing as it writes, and makes
 //! the file durable. Segments are read one at a time through `read` (any copy the caller reaches),
 //! so memory stays at one segment whatever the range. The node's export jobs and the export
 //! benchmark both write through here.
@@ -29,11 +29,13 @@ pub struct WrittenExport {
     pub sha256: String,
 }
 
-/// Writes the MP4 of `segments` (in order) to `out`. `read` gives a segment's whole file;
-/// `progress` is told how many of the `2 × segments` steps are done now and then. The error says
-/// why, for the user.
+/// Writes the MP4 of `segments` (in order) to `out`, trimmed to `range` (microseconds since the
+/// Unix epoch, from and to) when given: from the last keyframe at or before its start to the last
+/// frame before its end. `read` gives a segment's whole file; `progress` is told how many of the
+/// `2 × segments` steps are done now and then. The error says why, for the user.
 pub async fn write_export<R, RF, P, PF>(
     segments: &[ExportInput],
+    range: Option<(i64, i64)>,
     read: R,
     mut progress: P,
     out: &Path,
@@ -49,15 +51,28 @@ where
     let mut runs: Vec<Vec<SampleRun>> = Vec::with_capacity(segments.len());
     for (i, s) in segments.iter().enumerate() {
         let bytes = read(s.id).await?;
-        let scanned = tokio::task::spawn_blocking(move || scan_segment(&bytes))
+        let mut scanned = tokio::task::spawn_blocking(move || scan_segment(&bytes))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("segment {}: {e}", s.id))?;
-        builder.push(&scanned, s.start_micros);
-        runs.push(scanned.runs);
+        let skipped = match range {
+            Some((from, to)) => scanned.trim(from - s.start_micros, to - s.start_micros),
+            None => Some(0),
+        };
+        match skipped {
+            Some(skipped) => {
+                builder.push(&scanned, s.start_micros + skipped);
+                runs.push(scanned.runs);
+            }
+            // Only its edge touches the range: nothing of it goes in.
+            None => runs.push(Vec::new()),
+        }
         if i % PROGRESS_EVERY == 0 {
             progress(i).await;
         }
+    }
+    if builder.samples() == 0 {
+        return Err("no recorded frames in the range".into());
     }
     let header = builder.header().map_err(|e| e.to_string())?;
     let mut file = tokio::fs::File::create(out)
@@ -74,6 +89,9 @@ where
     };
     write(&header).await?;
     for (i, (s, runs)) in segments.iter().zip(&runs).enumerate() {
+        if runs.is_empty() {
+            continue;
+        }
         let bytes = read(s.id).await?;
         for run in runs {
             let range = usize::try_from(run.offset).unwrap_or(usize::MAX)

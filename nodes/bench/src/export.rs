@@ -122,7 +122,7 @@ pub async fn export(args: ExportBenchArgs) -> anyhow::Result<()> {
         }
     };
     let started = Instant::now();
-    let written = vms_actors::write_export(&inputs, read, |_| async {}, &ours_out)
+    let written = vms_actors::write_export(&inputs, None, read, |_| async {}, &ours_out)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let ours = started.elapsed().as_secs_f64();

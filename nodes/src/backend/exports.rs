@@ -106,10 +106,11 @@ impl NodeBackend {
             })
             .collect();
         let read = |id: i64| self.export_read(by_id.get(&id).copied());
+        let range = (export.from.timestamp_micros(), export.to.timestamp_micros());
         let vms_actors::WrittenExport {
             bytes: written,
             sha256,
-        } = vms_actors::write_export(&inputs, read, progress, &path).await?;
+        } = vms_actors::write_export(&inputs, Some(range), read, progress, &path).await?;
         let manifest = ExportManifest {
             format: MANIFEST_FORMAT.into(),
             export_id: export.id,
