@@ -193,5 +193,25 @@ async fn live_video_reaches_websocket_webrtc_and_mse_viewers() -> anyhow::Result
         String::from_utf8_lossy(&decoded.stderr)
     );
     assert_plays_in_chromium(&base, &cam, t, "hls")?;
+
+    // Each LL-HLS client is a viewer: players told apart by their user agents fill the camera's
+    // places (the clients above hold some until they have been quiet for 10 s), then one more
+    // is 429 with Retry-After.
+    let mut refused = None;
+    for i in 0..=MAX_VIEWERS {
+        let resp = reqwest::Client::new()
+            .get(format!("{hls}?token={t}"))
+            .header("user-agent", format!("player-{i}"))
+            .send()
+            .await?;
+        if resp.status().as_u16() == 429 {
+            refused = Some((i, resp.headers().contains_key("retry-after")));
+            break;
+        }
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let (admitted, retry) = refused.expect("one LL-HLS client too many is refused");
+    assert!(admitted < MAX_VIEWERS, "{admitted} new clients admitted");
+    assert!(retry, "429 says when to retry");
     Ok(())
 }

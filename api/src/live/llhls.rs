@@ -4,6 +4,11 @@
 //! chunks: each part is its frames' one-sample fragments back to back). Playlist and part requests
 //! may block until what they name exists (`_HLS_msn`/`_HLS_part`, preload hints). A window nobody
 //! asked for in [`IDLE`] stops and lets its viewer place go.
+//!
+//! Each client takes a viewer place of its own: the window's place stands for its first client,
+//! and every other client that reloads the playlist holds one more until it has not for
+//! [`CLIENT_IDLE`]. A client is told apart by its address, its user agent and its credential
+//! (hashed), so players behind one address with the same browser and token count once.
 
 use crate::live::ViewerSlot;
 use crate::live::gate::{self, FrameGate};
@@ -24,6 +29,9 @@ pub(crate) const SEGMENT_TARGET: f64 = 2.0;
 const KEEP_SEGMENTS: usize = 6;
 /// A window nobody asked for this long stops.
 const IDLE: Duration = Duration::from_secs(30);
+/// A client that has not reloaded the playlist for this long is gone (players reload it at least
+/// every part, or every 4 s blocking).
+const CLIENT_IDLE: Duration = Duration::from_secs(10);
 /// Ticks of the 90 kHz clock.
 const HZ: f64 = 90_000.0;
 
@@ -113,13 +121,45 @@ impl Snapshot {
     }
 }
 
+/// A window's clients: when each last reloaded the playlist, and the viewer places of all but the
+/// first (the window's own place stands for it).
+#[derive(Default)]
+struct Clients {
+    seen: HashMap<u64, Instant>,
+    places: Vec<ViewerSlot>,
+}
+
 /// A camera's window; see the module docs.
 pub(crate) struct Window {
     state: watch::Sender<Snapshot>,
     asked: Mutex<Instant>,
+    clients: Mutex<Clients>,
 }
 
 impl Window {
+    /// Notes a playlist request of client `key` at `now`. A client the window does not know, when
+    /// it already has one, takes a viewer place from `take` (its error, a 429, when none is left).
+    /// Places of clients gone quiet for [`CLIENT_IDLE`] are let go first.
+    pub(crate) fn admit<E>(
+        &self,
+        key: u64,
+        now: Instant,
+        take: impl FnOnce() -> Result<ViewerSlot, E>,
+    ) -> Result<(), E> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients
+            .seen
+            .retain(|_, at| now.saturating_duration_since(*at) < CLIENT_IDLE);
+        let others = clients.seen.len().saturating_sub(1);
+        clients.places.truncate(others);
+        if !clients.seen.contains_key(&key) && !clients.seen.is_empty() {
+            let place = take()?;
+            clients.places.push(place);
+        }
+        clients.seen.insert(key, now);
+        Ok(())
+    }
+
     /// What it holds now; it counts as a request.
     pub(crate) fn snapshot(&self) -> Snapshot {
         *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
@@ -164,6 +204,7 @@ impl LlHls {
         let window = Arc::new(Window {
             state: watch::channel(Snapshot::default()).0,
             asked: Mutex::new(Instant::now()),
+            clients: Mutex::default(),
         });
         windows.insert(camera, Arc::clone(&window));
         let (all, w) = (Arc::clone(&self.windows), Arc::clone(&window));
@@ -326,6 +367,45 @@ mod tests {
     fn frame(track: &Arc<LiveTrack>, i: u64, keyframe: bool) -> LiveFrame {
         let fragment = Bytes::from(vec![1u8; 10]);
         test_frames::frame(track, 1_000_000 + i * 3600, keyframe, fragment)
+    }
+
+    #[test]
+    fn each_client_takes_a_viewer_place_until_it_goes_quiet() {
+        let live = crate::live::Live::new(vms_config::LiveConfig {
+            max_viewers_per_camera: 2,
+            ..vms_config::LiveConfig::default()
+        });
+        let camera = CameraId(uuid::Uuid::now_v7());
+        let window = Window {
+            state: watch::channel(Snapshot::default()).0,
+            asked: Mutex::new(Instant::now()),
+            clients: Mutex::default(),
+        };
+        let _window_place = live
+            .viewer_slot(camera, "llhls")
+            .expect("the window's place");
+        let at = |s: u64| Instant::now() + Duration::from_secs(s);
+        let take = || live.viewer_slot(camera, "llhls");
+        window
+            .admit(1, at(0), take)
+            .expect("the first client has the window's place");
+        window.admit(1, at(1), take).expect("it reloads");
+        window
+            .admit(2, at(1), take)
+            .expect("a second client takes the last place");
+        let refused = window
+            .admit(3, at(2), take)
+            .expect_err("a third is one too many");
+        assert_eq!(
+            refused.status,
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS
+        );
+        // Client 2 goes quiet; client 1 reloads. Client 2's place goes to client 3.
+        window.admit(1, at(9), take).expect("client 1 reloads");
+        window
+            .admit(3, at(12), take)
+            .expect("client 2's place came free");
+        assert_eq!(window.clients.lock().expect("lock").places.len(), 1);
     }
 
     #[test]

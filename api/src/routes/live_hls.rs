@@ -10,7 +10,7 @@ use crate::guard::Caller;
 use crate::live::Live;
 use crate::live::llhls::{Snapshot, Window};
 use crate::live::llhls_playlist;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +87,21 @@ async fn window(
     Ok(live.llhls.start(camera, feed, slot))
 }
 
+/// Tells one player from another: a hash of its address, its user agent and its credential (the
+/// stream token or the `Authorization` header; hashed, never kept).
+fn client_key(req: &HttpRequest, token: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let header = |name| req.headers().get(name).map(|v| v.as_bytes().to_vec());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    req.peer_addr().map(|a| a.ip()).hash(&mut hasher);
+    header(actix_web::http::header::USER_AGENT).hash(&mut hasher);
+    match token {
+        Some(t) => t.hash(&mut hasher),
+        None => header(actix_web::http::header::AUTHORIZATION).hash(&mut hasher),
+    }
+    hasher.finish()
+}
+
 fn media(bytes: bytes::Bytes, camera: CameraId) -> HttpResponse {
     crate::live::metrics::Labels::new(camera, "llhls").sent(bytes.len());
     HttpResponse::Ok().content_type("video/mp4").body(bytes)
@@ -95,7 +110,8 @@ fn media(bytes: bytes::Bytes, camera: CameraId) -> HttpResponse {
 /// Live video as low-latency HLS: segments of at least 2 s from keyframe to keyframe, in parts of
 /// about 0.5 s, with `EXT-X-PROGRAM-DATE-TIME`. `_HLS_msn` (and `_HLS_part`) block until the
 /// playlist holds that segment (part), at most 4 s (then 503). One window per camera and node
-/// serves every LL-HLS client, counting as one viewer.
+/// serves every LL-HLS client; each client (its address, user agent and credential) counts as a
+/// viewer while it reloads the playlist, and one over `live.max_viewers_per_camera` is 429.
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/live/index.m3u8", tag = "live", security(("bearer" = ["video:live"])),
     params(("id" = String, Path, format = Uuid), LivePlaylistQuery), responses(
     (status = 200, description = "the playlist", content_type = "application/vnd.apple.mpegurl"),
@@ -108,6 +124,7 @@ pub async fn live_playlist(
     caller: Caller,
     id: web::Path<CameraId>,
     q: web::Query<LivePlaylistQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let camera = id.into_inner();
     let q = q.into_inner();
@@ -115,6 +132,11 @@ pub async fn live_playlist(
         return Err(ApiError::invalid("_HLS_part", "needs _HLS_msn"));
     }
     let window = window(&cameras, &video, &live, &caller, camera).await?;
+    window.admit(
+        client_key(&req, q.token.as_deref()),
+        std::time::Instant::now(),
+        || live.viewer_slot(camera, "llhls"),
+    )?;
     let now = window.snapshot();
     let snapshot = match q.msn {
         Some(msn) => {
