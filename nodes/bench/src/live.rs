@@ -202,9 +202,8 @@ async fn window(
         let (base, camera, token) = (node.base().to_string(), camera.clone(), token.clone());
         let task = match transport {
             Transport::WebRtc => tokio::spawn(live_viewers::webrtc(
-                base,
-                camera,
-                token,
+                (base, camera, token),
+                false,
                 stopped.clone(),
                 Arc::clone(&got),
             )),

@@ -21,13 +21,15 @@ pub struct Received {
     pub frames: AtomicU64,
     /// Frames that did not follow on from the one before.
     pub gaps: AtomicU64,
+    /// Frames that came as H.265 (WebRTC).
+    pub h265: AtomicU64,
 }
 
-/// Watches `camera` over WHEP at `base` until `stop` turns true.
+/// Watches `camera` over WHEP at `base` until `stop` turns true, offering to receive H.264 and,
+/// with `h265`, H.265. An answer other than 201 is an error with its status and body.
 pub async fn webrtc(
-    base: String,
-    camera: String,
-    token: String,
+    (base, camera, token): (String, String, String),
+    h265: bool,
     stop: watch::Receiver<bool>,
     got: Arc<Received>,
 ) -> anyhow::Result<()> {
@@ -36,6 +38,7 @@ pub async fn webrtc(
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .clear_codecs()
         .enable_h264(true)
+        .enable_h265(h265)
         .build(Instant::now());
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let local = socket.local_addr()?;
@@ -67,6 +70,9 @@ pub async fn webrtc(
             }
             Output::Event(Event::MediaData(data)) => {
                 got.frames.fetch_add(1, Ordering::Relaxed);
+                if data.params.spec().codec == str0m::format::Codec::H265 {
+                    got.h265.fetch_add(1, Ordering::Relaxed);
+                }
                 if !data.contiguous {
                     got.gaps.fetch_add(1, Ordering::Relaxed);
                 }

@@ -27,6 +27,7 @@ pub struct SandboxBuilder {
     scene: String,
     postgres: Option<String>,
     audio: Option<String>,
+    video_codec: String,
 }
 
 impl SandboxBuilder {
@@ -51,6 +52,12 @@ impl SandboxBuilder {
     /// The simulated cameras send audio too: `opus`, `pcmu`, `pcma` or `aac` (default none).
     pub fn audio(mut self, codec: &str) -> Self {
         self.audio = Some(codec.into());
+        self
+    }
+
+    /// The simulator's video codec: `h264` (the default) or `h265`.
+    pub fn video_codec(mut self, codec: &str) -> Self {
+        self.video_codec = codec.into();
         self
     }
 
@@ -80,7 +87,7 @@ impl SandboxBuilder {
                 resolution: "720p".into(),
                 scene: self.scene.clone(),
                 aligned: false,
-                codec: "h264".into(),
+                codec: self.video_codec.clone(),
                 audio: self.audio.clone(),
                 tls_cert: None,
                 extra_args: Vec::new(),
@@ -186,6 +193,7 @@ impl Sandbox {
             scene: "plain".into(),
             postgres: None,
             audio: None,
+            video_codec: "h264".into(),
         }
     }
 
