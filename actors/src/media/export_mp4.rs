@@ -354,9 +354,9 @@ impl Default for Mp4Builder {
     }
 }
 
-/// Ticks of `timescale` in `micros` microseconds.
-fn ticks(micros: i64, timescale: u32) -> u64 {
-    u64::try_from(i128::from(micros) * i128::from(timescale) / 1_000_000).unwrap_or(0)
+/// Ticks of `timescale` in `micros` microseconds (none before zero, at most `u64::MAX`).
+pub(super) fn ticks(micros: i64, timescale: u32) -> u64 {
+    u64::try_from(i128::from(micros.max(0)) * i128::from(timescale) / 1_000_000).unwrap_or(u64::MAX)
 }
 
 impl Mp4Builder {

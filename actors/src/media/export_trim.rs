@@ -4,12 +4,7 @@
 //! the frames over the same span. The kept samples' runs are cut out of the segment's runs, so the
 //! export copies only their bytes.
 
-use crate::media::export_mp4::{ExportSample, SampleRun, ScannedSegment};
-
-/// Ticks of `timescale` in `micros` microseconds, below zero as zero.
-fn ticks(micros: i64, timescale: u32) -> u64 {
-    u64::try_from(i128::from(micros.max(0)) * i128::from(timescale) / 1_000_000).unwrap_or(u64::MAX)
-}
+use crate::media::export_mp4::{ExportSample, SampleRun, ScannedSegment, ticks};
 
 /// Each sample's decode time from `start`, in its timescale.
 fn times(samples: &[ExportSample], start: u64) -> Vec<u64> {

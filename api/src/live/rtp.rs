@@ -23,14 +23,20 @@ pub(crate) fn h264_payloads(frame: &LiveFrame) -> RtpPayloads {
     Arc::clone(frame.rtp_payloads.get_or_init(|| cut_h264(frame)))
 }
 
-/// Cuts `frame`'s access unit into RTP payloads; none when it cannot be cut.
-fn cut_h264(frame: &LiveFrame) -> RtpPayloads {
+/// `frame`'s access unit as WebRTC packetisers take it: Annex B, the track's parameter sets in
+/// front of a keyframe.
+pub(crate) fn access_unit(frame: &LiveFrame) -> Vec<u8> {
     let mut unit = Vec::with_capacity(frame.annex_b.len() + frame.track.parameter_sets.len());
     if frame.keyframe {
         unit.extend_from_slice(&frame.track.parameter_sets);
     }
     unit.extend_from_slice(&frame.annex_b);
-    match H264Packetizer::default().packetize(PAYLOAD_MTU, &unit) {
+    unit
+}
+
+/// Cuts `frame`'s access unit into RTP payloads; none when it cannot be cut.
+fn cut_h264(frame: &LiveFrame) -> RtpPayloads {
+    match H264Packetizer::default().packetize(PAYLOAD_MTU, &access_unit(frame)) {
         Ok(packets) => packets.into_iter().map(Arc::from).collect(),
         Err(e) => {
             tracing::debug!(error = %e, "a live frame cannot be cut into RTP packets");

@@ -12,7 +12,7 @@
 use crate::error::ApiError;
 use crate::live::ViewerSlot;
 use crate::live::gate::{self, FeedItem, FrameGate};
-use crate::live::rtp::RtpSender;
+use crate::live::rtp::{RtpSender, access_unit};
 use crate::live::udp::UdpLink;
 use actix::{
     Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, SpawnHandle, StreamHandler,
@@ -445,8 +445,8 @@ impl StreamHandler<FeedItem> for WhepSession {
             return;
         };
         if self.rtp.is_some() && frame.track.h265 {
-            // The camera switched to H.265 under an RTP-mode session: the browser reconnects
-            // and gets a frame-mode one.
+            // The camera switched to H.265 under an RTP-mode session, which cannot cut H.265: it
+            // ends, and a new session runs in frame mode.
             tracing::debug!(session = %self.id, "the camera changed to H.265; session closed");
             ctx.stop();
             return;
@@ -505,11 +505,7 @@ fn frame_write(
     audio: AudioRoute,
     frame: &LiveFrame,
 ) -> Result<usize, String> {
-    let mut payload = Vec::with_capacity(frame.annex_b.len() + 64);
-    if frame.keyframe {
-        payload.extend_from_slice(&frame.track.parameter_sets);
-    }
-    payload.extend_from_slice(&frame.annex_b);
+    let payload = access_unit(frame);
     let mut size = payload.len();
     let writer = rtc.writer(mid).ok_or("the session is closed")?;
     writer
