@@ -96,6 +96,30 @@ pub async fn connect_store(config: &NodeConfig) -> anyhow::Result<Store> {
     }
 }
 
+/// How often a start step that has not finished says so.
+const STEP_WARN_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs one step of starting a node, warning every [`STEP_WARN_EVERY`] while it has not finished,
+/// so a start that hangs says where.
+async fn step<T>(name: &str, work: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let mut work = std::pin::pin!(work);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + STEP_WARN_EVERY,
+        STEP_WARN_EVERY,
+    );
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = tick.tick() => tracing::warn!(
+                step = name,
+                waited_s = started.elapsed().as_secs(),
+                "node start is still waiting on this step"
+            ),
+        }
+    }
+}
+
 /// Asks `supervisor` to reconcile with the database each time NATS (re)connects.
 async fn reconcile_on_connect(
     mut connected: tokio::sync::mpsc::UnboundedReceiver<()>,
@@ -114,16 +138,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let segments = config.segments_dir();
     std::fs::create_dir_all(&segments)
         .with_context(|| format!("cannot create data folder {}", segments.display()))?;
-    let store = connect_store(&config).await?;
-    crate::bootstrap::ensure_admin(&config, &store).await?;
-    store
-        .node_started(&config.node_id)
+    let store = step("postgresql", connect_store(&config)).await?;
+    step("admin", crate::bootstrap::ensure_admin(&config, &store)).await?;
+    step("node row", store.node_started(&config.node_id))
         .await
         .context("cannot record this node as a member")?;
     // Change hints published while this node was disconnected are lost: each (re)connection asks
     // the supervisor, once it runs, to reconcile.
     let (connected_tx, connected) = tokio::sync::mpsc::unbounded_channel();
-    let nats = nats_options(&config.nats)?
+    let connecting = nats_options(&config.nats)?
         .event_callback(move |event| {
             if matches!(event, async_nats::Event::Connected) {
                 let _ = connected_tx.send(());
@@ -132,16 +155,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         })
         .retry_on_initial_connect()
         .name(format!("vms-{}", config.node_id))
-        .connect(config.nats.url.as_str())
+        .connect(config.nats.url.as_str());
+    let nats = step("nats", connecting)
         .await
         .with_context(|| format!("invalid nats.url {}", redacted_url(&config.nats.url)))?;
     // Refuses a node id another running node uses; a crashed run's id is taken over.
     let membership = Arc::new(
-        vms_actors::Membership::join(&nats, &config)
+        step("cluster join", vms_actors::Membership::join(&nats, &config))
             .await
             .context("cannot join the cluster")?,
     );
-    if let Err(e) = vms_actors::ensure_stream(&nats, &config.nats).await {
+    if let Err(e) = step(
+        "events stream",
+        vms_actors::ensure_stream(&nats, &config.nats),
+    )
+    .await
+    {
         tracing::warn!(error = %e, "cannot create the JetStream events stream; events are stored but not published");
     }
     let outbox = vms_actors::Outbox::open(&config.data_dir.join("outbox")).with_context(|| {
@@ -154,11 +183,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let analytics = if config.analytics.enabled {
         let cfg = config.analytics.clone();
         let analytics_outbox = Arc::clone(&outbox);
-        match tokio::task::spawn_blocking(move || {
+        let loading = tokio::task::spawn_blocking(move || {
             vms_actors::Analytics::start(&cfg, analytics_outbox)
-        })
-        .await?
-        {
+        });
+        match step("models", loading).await? {
             Ok(a) => Some(Arc::new(a)),
             Err(e) => {
                 tracing::warn!(error = %e, "analytics disabled: its model could not be loaded; recording goes on");
@@ -203,7 +231,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     // Every node stands by for others' cameras: its mirror server takes their footage.
     let mirroring = ownership.is_placed() && ctx.config.cluster.mirror;
     let mirror_server = match mirroring {
-        true => vms_actors::serve_mirror(&ctx, &membership).await,
+        true => step("mirror server", vms_actors::serve_mirror(&ctx, &membership)).await,
         false => None,
     };
     let node_args = NodeArgs {
@@ -222,7 +250,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
             )) as Arc<dyn vms_actors::MirrorSink>
         }),
     };
-    let (supervisor, _) = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args)
+    let spawning = Actor::spawn(Some(NODE_SUPERVISOR.into()), NodeSupervisor, node_args);
+    let (supervisor, _) = step("actors", spawning)
         .await
         .context("node supervisor did not start")?;
     let reconnects = tokio::spawn(reconcile_on_connect(connected, supervisor.clone()));
@@ -242,9 +271,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Arc::new(supervisor.clone()),
     );
     // ractor_cluster links to the other nodes (calls for the actors they run).
-    let links = vms_actors::Links::start(&ctx, Arc::clone(&membership), Arc::clone(&live)).await;
+    let links = step(
+        "cluster links",
+        vms_actors::Links::start(&ctx, Arc::clone(&membership), Arc::clone(&live)),
+    )
+    .await;
     // Exports this node was writing when it stopped will not finish: say so.
-    match ctx.store.fail_unfinished_exports(ctx.node_id()).await {
+    match step("exports", ctx.store.fail_unfinished_exports(ctx.node_id())).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             files = n,

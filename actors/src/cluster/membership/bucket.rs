@@ -36,6 +36,50 @@ pub(super) fn member_key(cluster: &str, node_id: &str) -> String {
     format!("{cluster}.{node_id}")
 }
 
+/// How long one listing of the bucket's keys may take before it is tried again.
+const LIST_PATIENCE: Duration = Duration::from_secs(5);
+/// How many times the listing is tried.
+const LIST_TRIES: u32 = 6;
+
+/// The keys of `cluster`'s members. They are read from the bucket stream's subjects, a paged
+/// request that the client's request timeout bounds, not with `keys()`: that is an ordered
+/// consumer which ends only when the server says nothing is pending, and lists every cluster
+/// sharing the NATS account. A listing that still does not finish within [`LIST_PATIENCE`] is
+/// made again (a node once hung at start with nothing logged, through a TCP proxy in CI).
+async fn member_keys(
+    kv: &async_nats::jetstream::kv::Store,
+    cluster: &str,
+) -> Result<Vec<String>, MembershipError> {
+    let subject_prefix = format!("$KV.{NODES_BUCKET}.");
+    let mut last = String::new();
+    for attempt in 1..=LIST_TRIES {
+        let listing = async {
+            let mut subjects = kv
+                .stream
+                .info_with_subjects(format!("{subject_prefix}{}", member_key(cluster, ">")))
+                .await
+                .map_err(nats_error)?;
+            let mut keys = Vec::new();
+            while let Some(subject) = subjects.next().await {
+                let (subject, _) = subject.map_err(nats_error)?;
+                if let Some(key) = subject.strip_prefix(&subject_prefix) {
+                    keys.push(key.to_string());
+                }
+            }
+            Ok::<_, MembershipError>(keys)
+        };
+        match tokio::time::timeout(LIST_PATIENCE, listing).await {
+            Ok(Ok(keys)) => return Ok(keys),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("listing not finished within {LIST_PATIENCE:?}"),
+        }
+        tracing::warn!(attempt, error = %last, "cannot list the cluster's members yet; trying again");
+    }
+    Err(MembershipError::Nats(format!(
+        "cannot list the cluster's members: {last}"
+    )))
+}
+
 /// Refuses to join when the cluster has live members and none carries this node's cookie.
 pub(super) async fn check_cookie(
     kv: &async_nats::jetstream::kv::Store,
@@ -44,10 +88,9 @@ pub(super) async fn check_cookie(
     fresh: Duration,
 ) -> Result<(), MembershipError> {
     let prefix = format!("{cluster}.");
-    let mut keys = kv.keys().await.map_err(nats_error)?;
+    let keys = member_keys(kv, cluster).await?;
     let (mut good, mut bad) = (0, Vec::new());
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(nats_error)?;
+    for key in keys {
         if !key.starts_with(&prefix) {
             continue;
         }
