@@ -182,6 +182,7 @@ use utoipa::{Modify, OpenApi};
         vms_messages::PlacementEntry,
         vms_messages::NodeView,
         vms_messages::NodeState,
+        vms_messages::DiskUse,
         vms_messages::SimilarEvent,
         vms_messages::SimilarEvents,
         vms_messages::Channel,

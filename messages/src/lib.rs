@@ -48,7 +48,7 @@ pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use live::{
     LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack, RtpPayloads,
 };
-pub use node::{Change, ClusterChange, Heartbeat, NodeList, NodeState, NodeView};
+pub use node::{Change, ClusterChange, DiskUse, Heartbeat, NodeList, NodeState, NodeView};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate,
     DELIVERY_HEADER, Delivery, DeliveryPage, DeliveryState, MAX_RECIPIENTS, SIGNATURE_HEADER,

@@ -50,10 +50,22 @@ pub struct Heartbeat {
     pub seq: u64,
     /// It is stopping (a graceful leave, not a failure).
     pub leaving: bool,
+    /// The disk holding its data folder, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskUse>,
     /// `sha256=<hex>` HMAC of this heartbeat (with `mac` empty) under the cluster cookie, keyed on
     /// `sent_at`: members ignore heartbeats that do not carry the cluster's cookie.
     #[serde(default)]
     pub mac: String,
+}
+
+/// Size and free space of the filesystem holding a node's data folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiskUse {
+    /// Size in bytes.
+    pub total_bytes: u64,
+    /// Bytes free for the node (not counting the root-reserved blocks).
+    pub free_bytes: u64,
 }
 
 /// A node's state as seen by the node that answers.
@@ -112,6 +124,9 @@ pub struct NodeView {
     /// How far its wall clock was from the NATS server's when its last heartbeat was stored, in
     /// milliseconds (positive: it runs ahead); over 2000 is flagged in the logs.
     pub clock_skew_ms: i64,
+    /// Its data folder's disk, from its last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskUse>,
 }
 
 /// The nodes of the cluster, by id.

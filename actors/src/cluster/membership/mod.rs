@@ -152,13 +152,17 @@ impl Membership {
             let (last_stored, owned) = (Arc::clone(&last_stored), Arc::clone(&owned));
             let cookie = Arc::clone(&cookie);
             let clock = Arc::clone(&clock);
+            let data_dir = config.data_dir.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(heartbeat_every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
+                    // Read before the lock is taken: a slow disk must not hold up the view.
+                    let disk = disk_use(&data_dir);
                     let hb = {
                         let mut me = me.write().unwrap_or_else(PoisonError::into_inner);
+                        me.disk = disk;
                         me.cameras = camera_count();
                         me.owned = owned.load(Ordering::Relaxed);
                         me.sent_at = Utc::now();
@@ -368,6 +372,7 @@ fn view(
                 started_at: hb.started_at,
                 last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
                 clock_skew_ms: s.skew_ms,
+                disk: hb.disk,
             }
         })
         .collect();
@@ -413,8 +418,18 @@ fn first_heartbeat(config: &NodeConfig, instance: Uuid, now: DateTime<Utc>) -> H
         sent_at: now,
         seq: 1,
         leaving: false,
+        disk: disk_use(&config.data_dir),
         mac: String::new(),
     }
+}
+
+/// The size and free space of the filesystem holding `path`, if it can be read.
+fn disk_use(path: &std::path::Path) -> Option<vms_messages::DiskUse> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(vms_messages::DiskUse {
+        total_bytes: st.f_blocks.saturating_mul(st.f_frsize),
+        free_bytes: st.f_bavail.saturating_mul(st.f_frsize),
+    })
 }
 
 #[cfg(test)]
