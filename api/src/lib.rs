@@ -1,5 +1,5 @@
 //! The HTTP facade of a VMS node (actix-web): REST under `/api/v1`, the OpenAPI document at
-//! `/api/v1/openapi.json`, `/healthz`, `/readyz` and `/metrics`.
+//! `/api/v1/openapi.json`, `/healthz`, `/readyz`, `/metrics`, and the web console at `/`.
 //!
 //! Handlers reach the node only through the service traits of [`backend`] (one per resource, each
 //! handler taking the one it uses), which the node implements with its store and actors; every failure is answered with the one JSON error shape of [`vms_messages::ErrorBody`].
@@ -9,6 +9,7 @@
 mod audit;
 mod auth;
 mod backend;
+mod console;
 mod error;
 mod guard;
 mod hls;

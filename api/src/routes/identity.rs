@@ -69,7 +69,36 @@ pub async fn login(
             user_id: Some(user.id),
         },
     );
-    Ok(HttpResponse::Ok().json(pair))
+    Ok(answer_pair(pair, body.refresh_cookie))
+}
+
+/// The cookie the web console's refresh token travels in.
+pub const REFRESH_COOKIE: &str = "vms_refresh";
+
+/// The refresh cookie holding `value` for `max_age` (zero removes it). Only the auth routes see it,
+/// no script reads it, and no other site's page sends it.
+fn refresh_cookie(value: String, max_age: u64) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(REFRESH_COOKIE, value)
+        .path("/api/v1/auth")
+        .http_only(true)
+        .secure(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .finish()
+}
+
+/// Answers a new token pair: as is, or with the refresh token moved into the cookie.
+fn answer_pair(mut pair: TokenPair, in_cookie: bool) -> HttpResponse {
+    if !in_cookie {
+        return HttpResponse::Ok().json(pair);
+    }
+    let cookie = refresh_cookie(
+        std::mem::take(&mut pair.refresh_token),
+        pair.refresh_expires_in,
+    );
+    HttpResponse::Ok().cookie(cookie).json(pair)
 }
 
 /// Trade a refresh token (good once) for a new access token and refresh token.
@@ -81,7 +110,21 @@ pub async fn refresh(
     req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (pair, user) = guard.auth.refresh(&body.refresh_token).await?;
+    let from_cookie = body.refresh_token.is_empty();
+    let token = match from_cookie {
+        false => body.refresh_token.clone(),
+        true => req
+            .cookie(REFRESH_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "refresh_token",
+                    "refresh_token is required (in the body, or the vms_refresh cookie of a login with refresh_cookie)",
+                )
+            })?,
+    };
+    let (pair, user) = guard.auth.refresh(&token).await?;
     note(
         &req,
         AuditNote {
@@ -91,7 +134,7 @@ pub async fn refresh(
             user_id: Some(user.id),
         },
     );
-    Ok(HttpResponse::Ok().json(pair))
+    Ok(answer_pair(pair, from_cookie))
 }
 
 /// End the caller's session: its access and refresh tokens stop working at once.
@@ -104,7 +147,10 @@ pub async fn logout(
     match caller.0.credential {
         Credential::Session(sid) => {
             backend.revoke_session(sid).await?;
-            Ok(HttpResponse::NoContent().finish())
+            // The console's refresh cookie goes with the session.
+            Ok(HttpResponse::NoContent()
+                .cookie(refresh_cookie(String::new(), 0))
+                .finish())
         }
         Credential::ApiKey(_) | Credential::StreamToken(_) => Err(ApiError::invalid(
             "authorization",

@@ -179,8 +179,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// JSON 404 for unknown routes (405 for a documented path called with another method).
+/// GETs of paths outside the API are the web console's ([`crate::console`]).
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
+    if req.method() == actix_web::http::Method::GET
+        && crate::console::owns(req.path())
+        && let Some(file) = crate::console::serve(&req)
+    {
+        return file;
+    }
     if let Some(pattern) = req.match_pattern().filter(|p| guard::has_path(p)) {
         return ApiError::method_not_allowed(req.method().as_str(), &pattern).error_response();
     }

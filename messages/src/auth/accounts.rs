@@ -169,6 +169,11 @@ pub struct LoginRequest {
     /// Password.
     #[schema(max_length = 1024)]
     pub password: String,
+    /// Keep the refresh token in the `vms_refresh` cookie (HttpOnly, Secure, SameSite=Strict) instead
+    /// of the answer, whose `refresh_token` is then empty: what the web console asks, so no script
+    /// can read it. `POST /auth/refresh` with an empty body then reads the cookie.
+    #[serde(default)]
+    pub refresh_cookie: bool,
 }
 
 impl fmt::Debug for LoginRequest {
@@ -184,8 +189,10 @@ impl fmt::Debug for LoginRequest {
 #[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token of the last login or refresh (each is good once).
+    /// The refresh token of the last login or refresh (each is good once). Empty or absent: the
+    /// `vms_refresh` cookie's, and the new one goes back in the cookie.
     #[schema(max_length = 256)]
+    #[serde(default)]
     pub refresh_token: String,
 }
 
