@@ -45,11 +45,26 @@ if ! python3 -c "import playwright" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check "playwright==1.65.2"
 fi
 
-# hls.js for the LL-HLS browser test, from the npm registry as package-lock.json pins it.
+# hls.js for the LL-HLS browser test and axe-core for the console's, from the npm registry as
+# package-lock.json pins them.
 BROWSER_TESTS="$(dirname "$0")/../nodes/tests/browser"
-if [ ! -f "$BROWSER_TESTS/node_modules/hls.js/dist/hls.min.js" ]; then
+if [ ! -f "$BROWSER_TESTS/node_modules/hls.js/dist/hls.min.js" ] ||
+   [ ! -f "$BROWSER_TESTS/node_modules/axe-core/axe.min.js" ]; then
   log "installing the browser tests' npm packages"
   (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --silent)
+fi
+
+# The web console (web/): its packages as package-lock.json pins them, then the build the node
+# embeds (web/dist), redone when a source is newer than it.
+WEB="$(dirname "$0")/../web"
+if [ ! -d "$WEB/node_modules/vite" ]; then
+  log "installing the web console's npm packages"
+  (cd "$WEB" && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -f "$WEB/dist/index.html" ] ||
+   [ -n "$(find "$WEB/src" "$WEB/index.html" "$WEB/public" -newer "$WEB/dist/index.html" -print -quit)" ]; then
+  log "building the web console"
+  (cd "$WEB" && npm run build --silent >/dev/null)
 fi
 
 # PostgreSQL: start the local cluster when nothing listens on 5432.

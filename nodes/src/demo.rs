@@ -18,17 +18,27 @@ use vms_store::Store;
 /// E-mail of the demo tenant's admin.
 const DEMO_ADMIN: &str = "demo-admin@vms.local";
 
-/// A fresh API key (valid one day) for the demo tenant's admin, created with the user if needed.
-async fn demo_api_key(store: &Store, tenant: &Tenant) -> anyhow::Result<String> {
+/// The demo tenant admin's sign-in for this run: a fresh random password (the last run's stops
+/// working) and a fresh API key valid one day; the user is created if needed.
+async fn demo_sign_in(store: &Store, tenant: &Tenant) -> anyhow::Result<(String, String)> {
+    let password = crate::bootstrap::random_password();
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || vms_api::hash_password_blocking(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+    };
     let user = match store.user_credentials(DEMO_ADMIN).await? {
-        Some((user, _)) => user,
+        Some((user, _)) => {
+            let change = vms_messages::UserChange {
+                password_hash: Some(hash),
+                ..Default::default()
+            };
+            store
+                .update_user(TenantScope::All, user.id, &change)
+                .await?
+        }
         None => {
-            // Nobody logs in as this user: its password is random and never shown.
-            let password = crate::bootstrap::random_password();
-            let hash =
-                tokio::task::spawn_blocking(move || vms_api::hash_password_blocking(&password))
-                    .await?
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let user = NewUser {
                 email: DEMO_ADMIN.into(),
                 password_hash: hash,
@@ -42,7 +52,7 @@ async fn demo_api_key(store: &Store, tenant: &Tenant) -> anyhow::Result<String> 
     let (secret, key) =
         Authenticator::new_api_key(user.id, "demo".into(), Role::TenantAdmin, Some(expires));
     store.create_api_key(&key).await?;
-    Ok(secret)
+    Ok((password, secret))
 }
 
 /// Options of `vms demo`.
@@ -207,9 +217,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         names.insert(camera.id, name);
     }
 
-    let key = demo_api_key(&ctx.store, &tenant).await?;
+    let (password, key) = demo_sign_in(&ctx.store, &tenant).await?;
     let api = format!("http://{}", args.listen);
     println!();
+    // Standard output, not the log: shown to whoever started the demo, new each run.
+    println!("  console      {api}/   sign in as {DEMO_ADMIN} with {password}");
     println!("  API key      {key}");
     println!(
         "               (tenant admin of the demo tenant, valid one day; send it as a bearer token)"

@@ -2,6 +2,7 @@
 //! simulator and `vms node` processes with an API client; the receivers are a webhook endpoint and
 //! an SMTP server that record what reaches them. None of it is compiled into the `vms` binary.
 
+mod console;
 mod databases;
 mod live;
 mod node_process;
@@ -10,6 +11,7 @@ mod receivers;
 mod sandbox;
 mod waiting;
 
+pub use console::{assert_console_pages_pass, run_console_check};
 pub use databases::{PrivatePostgres, TestDatabase, test_postgres};
 pub use live::{
     LiveSocket, LiveWatch, assert_plays_in_chromium, chromium_live_view, live_refusal, open_live,
