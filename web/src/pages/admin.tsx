@@ -5,11 +5,24 @@ import { useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { ApiKey, AuditEntry, Role, Tenant, User } from '../api/types';
 import { ApiError } from '../api/client';
-import { Badge, ErrorBox, Field, FormError, Header, Show } from '../ui/components';
+import { Badge, ErrorBox, Field, FormError, Header, Show, Table } from '../ui/components';
 import { bytes, time } from '../ui/format';
-import { useAction, useResource, useStore } from '../ui/hooks';
+import { useAction, useResource, useStore, useFields } from '../ui/hooks';
 
 const ROLES: Role[] = ['tenant_admin', 'operator', 'viewer'];
+
+/** The roles a user or key can be given here, as options. */
+function RoleOptions() {
+  return (
+    <>
+      {ROLES.map((r) => (
+        <option key={r} value={r}>
+          {r.replace(/_/g, ' ')}
+        </option>
+      ))}
+    </>
+  );
+}
 
 /** The administration page: each section shows when the role may read it. */
 export function AdminPage() {
@@ -52,33 +65,19 @@ function Tenants() {
       {adding && <AddTenant done={() => (setAdding(false), tenants.reload())} />}
       <Show r={tenants} what="tenants">
         {(list) => (
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">Tenants</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Cameras</th>
-                <th scope="col">Retention</th>
-                <th scope="col">Detectors</th>
-                <th scope="col">Storage quota</th>
-                <th scope="col">Ticket SLA</th>
-                <th scope="col">Expires</th>
+          <Table caption="Tenants" columns={['Name', 'Cameras', 'Retention', 'Detectors', 'Storage quota', 'Ticket SLA', 'Expires']}>
+            {list.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.max_cameras}</td>
+                <td>{t.retention_days} d</td>
+                <td>{t.allowed_detectors.join(', ') || 'none'}</td>
+                <td>{t.storage_quota_bytes ? bytes(t.storage_quota_bytes) : 'none'}</td>
+                <td>{t.ack_sla_seconds ? `${t.ack_sla_seconds} s` : 'none'}</td>
+                <td>{t.expires_at ? time(t.expires_at) : 'never'}</td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td>{t.max_cameras}</td>
-                  <td>{t.retention_days} d</td>
-                  <td>{t.allowed_detectors.join(', ') || 'none'}</td>
-                  <td>{t.storage_quota_bytes ? bytes(t.storage_quota_bytes) : 'none'}</td>
-                  <td>{t.ack_sla_seconds ? `${t.ack_sla_seconds} s` : 'none'}</td>
-                  <td>{t.expires_at ? time(t.expires_at) : 'never'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         )}
       </Show>
     </section>
@@ -86,8 +85,7 @@ function Tenants() {
 }
 
 function AddTenant({ done }: { done: () => void }) {
-  const [f, setF] = useState({ name: '', max_cameras: '16', retention_days: '30', allowed_detectors: 'person', ack_sla_seconds: '' });
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const [f, set] = useFields({ name: '', max_cameras: '16', retention_days: '30', allowed_detectors: 'person', ack_sla_seconds: '' });
   const add = useAction(async () => {
     await client.post('/tenants', {
       name: f.name,
@@ -126,8 +124,7 @@ function AddTenant({ done }: { done: () => void }) {
 function Users() {
   const s = useStore(session.state);
   const users = useResource(() => client.all<User>('/users'), [s.tenant]);
-  const [f, setF] = useState({ email: '', password: '', role: 'operator' });
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const [f, set, setF] = useFields({ email: '', password: '', role: 'operator' });
   const add = useAction(async () => {
     await client.post('/users', { ...f, tenant_id: session.platformAdmin ? s.tenant ?? undefined : undefined });
     setF({ email: '', password: '', role: 'operator' });
@@ -142,49 +139,32 @@ function Users() {
       <h2 id="a-users">Users and roles</h2>
       <Show r={users} what="users">
         {(list) => (
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">E-mail</th>
-                <th scope="col">Role</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+          <Table caption="Users" columns={['E-mail', 'Role', 'State', '']}>
+            {list.map((u) => (
+              <tr key={u.id}>
+                <td>{u.email}</td>
+                <td>
+                  {session.can('users:write') && u.role !== 'platform_admin' ? (
+                    <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => change.run(u.id, { role: (e.target as HTMLSelectElement).value })}>
+                      <RoleOptions />
+                    </select>
+                  ) : (
+                    u.role.replace(/_/g, ' ')
+                  )}
+                </td>
+                <td>
+                  <Badge state={u.disabled ? 'disabled' : 'enabled'} />
+                </td>
+                <td>
+                  {session.can('users:write') && u.id !== s.me?.user_id && (
+                    <button type="button" onClick={() => change.run(u.id, { disabled: !u.disabled })}>
+                      {u.disabled ? 'Enable' : 'Disable'}
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.email}</td>
-                  <td>
-                    {session.can('users:write') && u.role !== 'platform_admin' ? (
-                      <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => change.run(u.id, { role: (e.target as HTMLSelectElement).value })}>
-                        {ROLES.map((r) => (
-                          <option key={r} value={r}>
-                            {r.replace(/_/g, ' ')}
-                          </option>
-                        ))}
-                      </select>
-                    ) : (
-                      u.role.replace(/_/g, ' ')
-                    )}
-                  </td>
-                  <td>
-                    <Badge state={u.disabled ? 'disabled' : 'enabled'} />
-                  </td>
-                  <td>
-                    {session.can('users:write') && u.id !== s.me?.user_id && (
-                      <button type="button" onClick={() => change.run(u.id, { disabled: !u.disabled })}>
-                        {u.disabled ? 'Enable' : 'Disable'}
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         )}
       </Show>
       <FormError error={change.error} />
@@ -198,11 +178,7 @@ function Users() {
           </Field>
           <Field label="Role">
             <select name="role" value={f.role} onChange={set('role')}>
-              {ROLES.map((r) => (
-                <option key={r} value={r}>
-                  {r.replace(/_/g, ' ')}
-                </option>
-              ))}
+              <RoleOptions />
             </select>
           </Field>
           <FormError error={add.error} />
@@ -246,43 +222,28 @@ function ApiKeys() {
       )}
       <Show r={keys} what="API keys">
         {(list) => (
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">API keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Prefix</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+          <Table caption="API keys" columns={['Name', 'Prefix', 'Role', 'Created', 'State', '']}>
+            {list.map((k) => (
+              <tr key={k.id}>
+                <td>{k.name}</td>
+                <td>
+                  <code>{k.prefix}</code>
+                </td>
+                <td>{k.role.replace(/_/g, ' ')}</td>
+                <td>{time(k.created_at)}</td>
+                <td>
+                  <Badge state={k.revoked_at ? 'revoked' : 'active'} />
+                </td>
+                <td>
+                  {!k.revoked_at && session.can('api_keys:write') && (
+                    <button type="button" class="danger" onClick={() => revoke.run(k.id)}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((k) => (
-                <tr key={k.id}>
-                  <td>{k.name}</td>
-                  <td>
-                    <code>{k.prefix}</code>
-                  </td>
-                  <td>{k.role.replace(/_/g, ' ')}</td>
-                  <td>{time(k.created_at)}</td>
-                  <td>
-                    <Badge state={k.revoked_at ? 'revoked' : 'active'} />
-                  </td>
-                  <td>
-                    {!k.revoked_at && session.can('api_keys:write') && (
-                      <button type="button" class="danger" onClick={() => revoke.run(k.id)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         )}
       </Show>
       {session.can('api_keys:write') && (
@@ -292,11 +253,7 @@ function ApiKeys() {
           </Field>
           <Field label="Role">
             <select name="key_role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value as Role)}>
-              {ROLES.map((r) => (
-                <option key={r} value={r}>
-                  {r.replace(/_/g, ' ')}
-                </option>
-              ))}
+              <RoleOptions />
             </select>
           </Field>
           <FormError error={make.error ?? revoke.error} />
@@ -318,29 +275,17 @@ function Audit() {
       <Show r={audit} what="the audit log">
         {(page) => (
           <>
-            <table class="list" tabIndex={0}>
-              <caption class="sr-only">Audit log, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Who</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Object</th>
-                  <th scope="col">Outcome</th>
+            <Table caption="Audit log, newest first" columns={['When', 'Who', 'Action', 'Object', 'Outcome']}>
+              {page.items.map((a) => (
+                <tr key={a.id}>
+                  <td>{time(a.at)}</td>
+                  <td>{a.actor}</td>
+                  <td>{a.action}</td>
+                  <td>{[a.object_kind, a.object_id?.slice(0, 8)].filter(Boolean).join(' ')}</td>
+                  <td>{a.status}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {page.items.map((a) => (
-                  <tr key={a.id}>
-                    <td>{time(a.at)}</td>
-                    <td>{a.actor}</td>
-                    <td>{a.action}</td>
-                    <td>{[a.object_kind, a.object_id?.slice(0, 8)].filter(Boolean).join(' ')}</td>
-                    <td>{a.status}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </Table>
             <div class="pager">
               <button type="button" disabled={!cursor} onClick={() => setCursor(undefined)}>
                 Newest

@@ -4,13 +4,13 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { Camera } from '../api/types';
 import { go, href } from '../stores/router';
-import { Badge, Field, FormError, Header, Show } from '../ui/components';
+import { Badge, FormError, Header, Show } from '../ui/components';
 import { ago, time } from '../ui/format';
-import { useAction, useResource } from '../ui/hooks';
+import { useAction, useResource, useFields } from '../ui/hooks';
 import { playRecorded } from '../video/live';
 import { LiveTile } from '../video/tile';
 import { ExportPanel } from './export_panel';
-import { parseLabels } from './cameras';
+import { CameraFields, parseLabels } from './cameras';
 import { TimelineBar } from './timeline';
 
 /** The camera page. */
@@ -75,7 +75,7 @@ function Recorded({ camera, range }: { camera: string; range: [Date, Date] }) {
 }
 
 function Settings({ camera, saved }: { camera: Camera; saved: () => void }) {
-  const [f, setF] = useState({
+  const [f, set, setF] = useFields({
     url: camera.url,
     username: '',
     password: '',
@@ -86,7 +86,6 @@ function Settings({ camera, saved }: { camera: Camera; saved: () => void }) {
       .join(', '),
     enabled: camera.enabled,
   });
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const save = useAction(async () => {
     const body: Record<string, unknown> = {
       url: f.url,
@@ -110,24 +109,7 @@ function Settings({ camera, saved }: { camera: Camera; saved: () => void }) {
     <details class="panel">
       <summary>Settings</summary>
       <form onSubmit={(e) => (e.preventDefault(), save.run())}>
-        <Field label="RTSP URL">
-          <input name="url" type="url" required value={f.url} onInput={set('url')} />
-        </Field>
-        <Field label="Username" hint={camera.has_credentials ? 'Credentials are set; fill both to change them' : 'No credentials set'}>
-          <input name="username" autoComplete="off" value={f.username} onInput={set('username')} />
-        </Field>
-        <Field label="Password" hint="Write-only">
-          <input name="password" type="password" autoComplete="new-password" value={f.password} onInput={set('password')} />
-        </Field>
-        <Field label="Frames analysed per second" hint="Empty: keyframes only">
-          <input name="sample_fps" type="number" min={1} max={30} value={f.sample_fps} onInput={set('sample_fps')} />
-        </Field>
-        <Field label="Retention (days)">
-          <input name="retention_days" type="number" min={1} value={f.retention_days} onInput={set('retention_days')} />
-        </Field>
-        <Field label="Labels" hint="key=value, comma separated">
-          <input name="labels" value={f.labels} onInput={set('labels')} />
-        </Field>
+        <CameraFields f={f} set={set} credentialsSet={camera.has_credentials} />
         <label class="check">
           <input type="checkbox" checked={f.enabled} onChange={(e) => setF({ ...f, enabled: (e.target as HTMLInputElement).checked })} /> Enabled
         </label>

@@ -4,9 +4,9 @@ import { useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { Camera } from '../api/types';
 import { href } from '../stores/router';
-import { Badge, Field, FormError, Header, Show } from '../ui/components';
+import { Badge, Field, FormError, Header, Show, Table } from '../ui/components';
 import { ago } from '../ui/format';
-import { useAction, useResource, useStore } from '../ui/hooks';
+import { useAction, useResource, useStore, useFields } from '../ui/hooks';
 import { loadCameras } from './data';
 
 /** The camera list. */
@@ -26,42 +26,30 @@ export function Cameras() {
       {adding && <AddCamera done={() => (setAdding(false), cameras.reload())} />}
       <Show r={cameras} what="cameras">
         {(list) => (
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">Cameras</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Node</th>
-                <th scope="col">Last frame</th>
-                <th scope="col">Labels</th>
+          <Table caption="Cameras" columns={['Name', 'Status', 'Node', 'Last frame', 'Labels']}>
+            {list.map((c) => (
+              <tr key={c.id} data-camera={c.id}>
+                <td>
+                  <a href={href('camera', c.id)}>{c.name}</a>
+                </td>
+                <td>
+                  <Badge state={c.status.state} /> <span class="muted">{c.status.reason ?? ''}</span>
+                </td>
+                <td>{c.status.node ?? '—'}</td>
+                <td>{ago(c.status.last_frame_at)}</td>
+                <td>
+                  {Object.entries(c.labels)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(', ')}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((c) => (
-                <tr key={c.id} data-camera={c.id}>
-                  <td>
-                    <a href={href('camera', c.id)}>{c.name}</a>
-                  </td>
-                  <td>
-                    <Badge state={c.status.state} /> <span class="muted">{c.status.reason ?? ''}</span>
-                  </td>
-                  <td>{c.status.node ?? '—'}</td>
-                  <td>{ago(c.status.last_frame_at)}</td>
-                  <td>
-                    {Object.entries(c.labels)
-                      .map(([k, v]) => `${k}=${v}`)
-                      .join(', ')}
-                  </td>
-                </tr>
-              ))}
-              {list.length === 0 && (
-                <tr>
-                  <td colSpan={5}>No cameras yet.</td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+            {list.length === 0 && (
+              <tr>
+                <td colSpan={5}>No cameras yet.</td>
+              </tr>
+            )}
+          </Table>
         )}
       </Show>
     </div>
@@ -79,10 +67,45 @@ export function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
+/** The text fields of a camera's settings, as the add and settings forms hold them. */
+export interface CameraText {
+  url: string;
+  username: string;
+  password: string;
+  sample_fps: string;
+  retention_days: string;
+  labels: string;
+}
+
+/** The fields a camera is added and changed with (credentials write-only). */
+export function CameraFields({ f, set, credentialsSet }: { f: CameraText; set: (k: keyof CameraText) => (e: Event) => void; credentialsSet?: boolean }) {
+  return (
+    <>
+      <Field label="RTSP URL" hint="rtsp://host:554/path, without credentials">
+        <input name="url" required type="url" value={f.url} onInput={set('url')} />
+      </Field>
+      <Field label="Username" hint={credentialsSet === undefined ? undefined : credentialsSet ? 'Credentials are set; fill both to change them' : 'No credentials set'}>
+        <input name="username" autoComplete="off" value={f.username} onInput={set('username')} />
+      </Field>
+      <Field label="Password" hint="Write-only: it is never shown again">
+        <input name="password" type="password" autoComplete="new-password" value={f.password} onInput={set('password')} />
+      </Field>
+      <Field label="Frames analysed per second" hint="Empty: keyframes only">
+        <input name="sample_fps" type="number" min={1} max={30} value={f.sample_fps} onInput={set('sample_fps')} />
+      </Field>
+      <Field label="Retention (days)" hint="Empty: the licence's">
+        <input name="retention_days" type="number" min={1} value={f.retention_days} onInput={set('retention_days')} />
+      </Field>
+      <Field label="Labels" hint="key=value, comma separated">
+        <input name="labels" value={f.labels} onInput={set('labels')} />
+      </Field>
+    </>
+  );
+}
+
 function AddCamera({ done }: { done: () => void }) {
   const s = useStore(session.state);
-  const [f, setF] = useState({ name: '', url: '', username: '', password: '', sample_fps: '', retention_days: '', labels: '', tenant_id: s.tenant ?? '' });
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const [f, set] = useFields({ name: '', url: '', username: '', password: '', sample_fps: '', retention_days: '', labels: '', tenant_id: s.tenant ?? '' });
   const add = useAction(async () => {
     const body: Record<string, unknown> = { name: f.name, url: f.url, labels: parseLabels(f.labels) };
     if (f.username) body.username = f.username;
@@ -110,24 +133,7 @@ function AddCamera({ done }: { done: () => void }) {
       <Field label="Name">
         <input name="name" required maxLength={200} value={f.name} onInput={set('name')} />
       </Field>
-      <Field label="RTSP URL" hint="rtsp://host:554/path, without credentials">
-        <input name="url" required type="url" value={f.url} onInput={set('url')} />
-      </Field>
-      <Field label="Username">
-        <input name="username" autoComplete="off" value={f.username} onInput={set('username')} />
-      </Field>
-      <Field label="Password" hint="Write-only: it is never shown again">
-        <input name="password" type="password" autoComplete="new-password" value={f.password} onInput={set('password')} />
-      </Field>
-      <Field label="Frames analysed per second" hint="Empty: keyframes only">
-        <input name="sample_fps" type="number" min={1} max={30} value={f.sample_fps} onInput={set('sample_fps')} />
-      </Field>
-      <Field label="Retention (days)" hint="Empty: the licence's">
-        <input name="retention_days" type="number" min={1} value={f.retention_days} onInput={set('retention_days')} />
-      </Field>
-      <Field label="Labels" hint="key=value, comma separated">
-        <input name="labels" value={f.labels} onInput={set('labels')} />
-      </Field>
+      <CameraFields f={f} set={set} />
       <FormError error={add.error} />
       <button type="submit" class="primary" disabled={add.busy}>
         Add

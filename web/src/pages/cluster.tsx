@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client } from '../app';
 import type { NodeView, PlacementEntry, PlacementView } from '../api/types';
-import { Badge, ErrorBox, Header, Show } from '../ui/components';
+import { Badge, ErrorBox, Header, Show, Table } from '../ui/components';
 import { bytes, time } from '../ui/format';
 import { useAction, useResource } from '../ui/hooks';
 
@@ -56,59 +56,43 @@ export function ClusterPage() {
       {act.error && <ErrorBox error={act.error} />}
       <Show r={nodes} what="nodes">
         {(list) => (
-          <table class="list" tabIndex={0} aria-label="Nodes">
-            <thead>
-              <tr>
-                <th scope="col">Node</th>
-                <th scope="col">State</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Cameras</th>
-                <th scope="col">Disk used</th>
-                <th scope="col">Started</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((n) => (
-                <tr key={n.id} data-node={n.id}>
-                  <td>
-                    {n.id} {n.leader && <Badge state="leader" />}
-                  </td>
-                  <td>
-                    <Badge state={n.state} /> {n.drained && <Badge state="drained" />}
-                  </td>
-                  <td>{n.roles.join(', ')}</td>
-                  <td>
-                    {Object.entries(n.labels)
-                      .map(([k, v]) => `${k}=${v}`)
-                      .join(', ')}
-                  </td>
-                  <td>
-                    {n.cameras} / {n.max_cameras || '∞'}
-                  </td>
-                  <td>{n.disk ? `${bytes(n.disk.total_bytes - n.disk.free_bytes)} / ${bytes(n.disk.total_bytes)}` : '—'}</td>
-                  <td>{time(n.started_at)}</td>
-                  <td class="actions">
-                    {n.drained ? (
-                      <button type="button" onClick={() => act.run(n.id, 'undrain')}>
-                        Undrain
-                      </button>
-                    ) : (
-                      <button type="button" onClick={() => act.run(n.id, 'drain')} data-action="drain">
-                        Drain
-                      </button>
-                    )}{' '}
-                    <button type="button" class="danger" disabled={!n.drained} onClick={() => act.run(n.id, 'remove')}>
-                      Remove
+          <Table caption="Nodes" columns={['Node', 'State', 'Roles', 'Labels', 'Cameras', 'Disk used', 'Started', '']}>
+            {list.map((n) => (
+              <tr key={n.id} data-node={n.id}>
+                <td>
+                  {n.id} {n.leader && <Badge state="leader" />}
+                </td>
+                <td>
+                  <Badge state={n.state} /> {n.drained && <Badge state="drained" />}
+                </td>
+                <td>{n.roles.join(', ')}</td>
+                <td>
+                  {Object.entries(n.labels)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(', ')}
+                </td>
+                <td>
+                  {n.cameras} / {n.max_cameras || '∞'}
+                </td>
+                <td>{n.disk ? `${bytes(n.disk.total_bytes - n.disk.free_bytes)} / ${bytes(n.disk.total_bytes)}` : '—'}</td>
+                <td>{time(n.started_at)}</td>
+                <td class="actions">
+                  {n.drained ? (
+                    <button type="button" onClick={() => act.run(n.id, 'undrain')}>
+                      Undrain
                     </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  ) : (
+                    <button type="button" onClick={() => act.run(n.id, 'drain')} data-action="drain">
+                      Drain
+                    </button>
+                  )}{' '}
+                  <button type="button" class="danger" disabled={!n.drained} onClick={() => act.run(n.id, 'remove')}>
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </Show>
       <div class="two">
@@ -120,25 +104,15 @@ export function ClusterPage() {
                 <p class="muted">
                   Leader {p.leader ?? 'none'} · {p.moves} moves · {p.unplaced} unplaced
                 </p>
-                <table class="list" tabIndex={0}>
-                  <caption class="sr-only">Where each camera records</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Camera</th>
-                      <th scope="col">Node</th>
-                      <th scope="col">Standby</th>
+                <Table caption="Where each camera records" columns={['Camera', 'Node', 'Standby']}>
+                  {p.items.map((e) => (
+                    <tr key={e.camera_id} data-placed={e.camera_id} data-node={e.node_id ?? ''}>
+                      <td>{e.camera_name}</td>
+                      <td>{e.node_id ?? <span class="warn">{e.unplaced_reason ?? 'unplaced'}</span>}</td>
+                      <td>{e.standby_node ?? '—'}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {p.items.map((e) => (
-                      <tr key={e.camera_id} data-placed={e.camera_id} data-node={e.node_id ?? ''}>
-                        <td>{e.camera_name}</td>
-                        <td>{e.node_id ?? <span class="warn">{e.unplaced_reason ?? 'unplaced'}</span>}</td>
-                        <td>{e.standby_node ?? '—'}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                  ))}
+                </Table>
               </>
             )}
           </Show>

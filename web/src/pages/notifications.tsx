@@ -3,9 +3,9 @@
 import { useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { Channel, Delivery } from '../api/types';
-import { Badge, Field, FormError, Header, Show } from '../ui/components';
+import { Badge, Field, FormError, Header, Show, Table } from '../ui/components';
 import { time } from '../ui/format';
-import { useAction, useResource, useStore } from '../ui/hooks';
+import { useAction, useResource, useStore, useFields } from '../ui/hooks';
 
 /** The notifications page. */
 export function NotificationsPage() {
@@ -52,46 +52,31 @@ function Deliveries({ channel }: { channel: string }) {
   return (
     <Show r={deliveries} what="deliveries">
       {(page) => (
-        <table class="list" tabIndex={0}>
-          <caption>Recent deliveries</caption>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Kind</th>
-              <th scope="col">State</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last error</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
+        <Table caption="Recent deliveries" columns={['When', 'Kind', 'State', 'Attempts', 'Last error', '']} shown>
+          {page.items.map((d) => (
+            <tr key={d.id}>
+              <td>{time(d.created_at)}</td>
+              <td>{d.kind}</td>
+              <td>
+                <Badge state={d.state} />
+              </td>
+              <td>{d.attempts}</td>
+              <td>{d.last_error ?? ''}</td>
+              <td>
+                {d.state === 'dead' && session.can('notifications:write') && (
+                  <button type="button" onClick={() => retry.run(d.id)} disabled={retry.busy}>
+                    Retry
+                  </button>
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {page.items.map((d) => (
-              <tr key={d.id}>
-                <td>{time(d.created_at)}</td>
-                <td>{d.kind}</td>
-                <td>
-                  <Badge state={d.state} />
-                </td>
-                <td>{d.attempts}</td>
-                <td>{d.last_error ?? ''}</td>
-                <td>
-                  {d.state === 'dead' && session.can('notifications:write') && (
-                    <button type="button" onClick={() => retry.run(d.id)} disabled={retry.busy}>
-                      Retry
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-            {page.items.length === 0 && (
-              <tr>
-                <td colSpan={6}>Nothing delivered yet.</td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          ))}
+          {page.items.length === 0 && (
+            <tr>
+              <td colSpan={6}>Nothing delivered yet.</td>
+            </tr>
+          )}
+        </Table>
       )}
     </Show>
   );
@@ -99,9 +84,8 @@ function Deliveries({ channel }: { channel: string }) {
 
 function AddChannel({ done }: { done: () => void }) {
   const s = useStore(session.state);
-  const [f, setF] = useState({ name: '', kind: 'webhook', url: '', secret: '', to: '', kinds: '' });
+  const [f, set] = useFields({ name: '', kind: 'webhook', url: '', secret: '', to: '', kinds: '' });
   const [secret, setSecret] = useState<string | null>(null);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const split = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
   const add = useAction(async () => {
     const body: Record<string, unknown> = { name: f.name, kind: f.kind, kinds: split(f.kinds), to: f.kind === 'email' ? split(f.to) : [] };

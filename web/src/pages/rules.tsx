@@ -5,8 +5,8 @@ import { useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { Camera, Detector, Rule, Tenant } from '../api/types';
 import { href } from '../stores/router';
-import { Badge, Field, FormError, Header, Show } from '../ui/components';
-import { useAction, useResource } from '../ui/hooks';
+import { Badge, Field, FormError, Header, Show, Table } from '../ui/components';
+import { useAction, useResource, useFields } from '../ui/hooks';
 import { ZoneEditor, type Point } from './zone_editor';
 
 const KINDS = ['intrusion', 'loitering', 'line_crossing', 'crowd'];
@@ -59,49 +59,33 @@ export function RulesPage({ id }: { id: string }) {
             </ul>
           </section>
           {editing && <RuleForm ctx={c} rule={editing === 'new' ? null : editing} done={() => (setEditing(null), ctx.reload())} />}
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">Rules</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Detector</th>
-                <th scope="col">Classes</th>
-                <th scope="col">Score</th>
-                <th scope="col">Enabled</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+          <Table caption="Rules" columns={['Name', 'Kind', 'Detector', 'Classes', 'Score', 'Enabled', '']}>
+            {c.rules.map((r) => (
+              <tr key={r.id}>
+                <td>{r.name}</td>
+                <td>{r.kind.replace(/_/g, ' ')}</td>
+                <td>{r.detector}</td>
+                <td>{r.classes.join(', ')}</td>
+                <td>{r.min_score}</td>
+                <td>{r.enabled ? 'yes' : 'no'}</td>
+                <td>
+                  {session.can('rules:write') && (
+                    <>
+                      <button type="button" onClick={() => setEditing(r)}>
+                        Edit
+                      </button>{' '}
+                      <DeleteRule rule={r} done={ctx.reload} />
+                    </>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {c.rules.map((r) => (
-                <tr key={r.id}>
-                  <td>{r.name}</td>
-                  <td>{r.kind.replace(/_/g, ' ')}</td>
-                  <td>{r.detector}</td>
-                  <td>{r.classes.join(', ')}</td>
-                  <td>{r.min_score}</td>
-                  <td>{r.enabled ? 'yes' : 'no'}</td>
-                  <td>
-                    {session.can('rules:write') && (
-                      <>
-                        <button type="button" onClick={() => setEditing(r)}>
-                          Edit
-                        </button>{' '}
-                        <DeleteRule rule={r} done={ctx.reload} />
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-              {c.rules.length === 0 && (
-                <tr>
-                  <td colSpan={7}>No rules: this camera raises no events.</td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+            {c.rules.length === 0 && (
+              <tr>
+                <td colSpan={7}>No rules: this camera raises no events.</td>
+              </tr>
+            )}
+          </Table>
         </div>
       )}
     </Show>
@@ -163,7 +147,7 @@ export interface RuleFields {
 
 function RuleForm({ ctx, rule, done }: { ctx: Context; rule: Rule | null; done: () => void }) {
   const usable = ctx.detectors.filter((d) => ctx.allowed === null || ctx.allowed.includes(d.name));
-  const [f, setF] = useState<RuleFields>({
+  const [f, set, setF] = useFields<RuleFields>({
     name: rule?.name ?? '',
     kind: rule?.kind ?? 'intrusion',
     detector: rule?.detector ?? usable[0]?.name ?? '',
@@ -180,7 +164,6 @@ function RuleForm({ ctx, rule, done }: { ctx: Context; rule: Rule | null; done: 
     start: rule?.schedule?.[0]?.start ?? '00:00',
     end: rule?.schedule?.[0]?.end ?? '23:59',
   });
-  const set = (k: keyof RuleFields) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const labels = ctx.detectors.find((d) => d.name === f.detector)?.labels ?? [];
   const save = useAction(async () => {
     const body = ruleBody(f, !rule);

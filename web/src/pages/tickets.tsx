@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { client, session } from '../app';
 import type { Tenant, Ticket, TicketState, TicketView } from '../api/types';
 import { href } from '../stores/router';
-import { Badge, Field, FormError, Header, Show } from '../ui/components';
+import { Badge, Field, FormError, Header, Show, Table } from '../ui/components';
 import { ago, time } from '../ui/format';
 import { useAction, useResource, useStore } from '../ui/hooks';
 import { loadCameras, namesOf } from './data';
@@ -69,44 +69,29 @@ export function TicketsPage() {
       </Header>
       <Show r={tickets} what="tickets">
         {(list) => (
-          <table class="list" tabIndex={0}>
-            <caption class="sr-only">{state} tickets</caption>
-            <thead>
-              <tr>
-                <th scope="col">Opened</th>
-                <th scope="col">Camera</th>
-                <th scope="col">Rule</th>
-                <th scope="col">Events</th>
-                <th scope="col">SLA</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+          <Table caption={`${state} tickets`} columns={['Opened', 'Camera', 'Rule', 'Events', 'SLA', '']}>
+            {queueOrder(list).map((t) => (
+              <tr key={t.id} data-ticket={t.id}>
+                <td>
+                  <a href={href('ticket', t.id)}>{ago(t.opened_at)}</a>
+                </td>
+                <td>{names[t.camera_id] ?? t.camera_id.slice(0, 8)}</td>
+                <td>
+                  {t.rule} <span class="muted">({t.kind.replace(/_/g, ' ')})</span>
+                </td>
+                <td>{t.events}</td>
+                <td>
+                  {t.escalated_at ? <Badge state="escalated" title={time(t.escalated_at)} /> : <Badge state={t.state} />} <span class="muted">{slaText(t, slas.data?.[t.tenant_id])}</span>
+                </td>
+                <td>{session.can('tickets:write') && <Actions ticket={t} done={tickets.reload} />}</td>
               </tr>
-            </thead>
-            <tbody>
-              {queueOrder(list).map((t) => (
-                <tr key={t.id} data-ticket={t.id}>
-                  <td>
-                    <a href={href('ticket', t.id)}>{ago(t.opened_at)}</a>
-                  </td>
-                  <td>{names[t.camera_id] ?? t.camera_id.slice(0, 8)}</td>
-                  <td>
-                    {t.rule} <span class="muted">({t.kind.replace(/_/g, ' ')})</span>
-                  </td>
-                  <td>{t.events}</td>
-                  <td>
-                    {t.escalated_at ? <Badge state="escalated" title={time(t.escalated_at)} /> : <Badge state={t.state} />} <span class="muted">{slaText(t, slas.data?.[t.tenant_id])}</span>
-                  </td>
-                  <td>{session.can('tickets:write') && <Actions ticket={t} done={tickets.reload} />}</td>
-                </tr>
-              ))}
-              {list.length === 0 && (
-                <tr>
-                  <td colSpan={6}>No {state} tickets.</td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+            {list.length === 0 && (
+              <tr>
+                <td colSpan={6}>No {state} tickets.</td>
+              </tr>
+            )}
+          </Table>
         )}
       </Show>
     </div>

@@ -89,3 +89,23 @@ export function Header({ title, children }: { title: string; children?: Componen
 export function FormError({ error }: { error?: ApiError }) {
   return error ? <ErrorBox error={error} /> : null;
 }
+
+/** A list table: a caption (for screen readers unless `shown`), its column headings (an empty one
+ *  is an actions column), and its rows. It scrolls sideways on a narrow screen. */
+export function Table({ caption, columns, shown, children }: { caption: string; columns: string[]; shown?: boolean; children: ComponentChildren }) {
+  return (
+    <table class="list" tabIndex={0}>
+      <caption class={shown ? undefined : 'sr-only'}>{caption}</caption>
+      <thead>
+        <tr>
+          {columns.map((c, i) => (
+            <th key={i} scope="col">
+              {c || <span class="sr-only">Actions</span>}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
+}

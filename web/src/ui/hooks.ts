@@ -73,3 +73,10 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<u
 export function asApiError(e: unknown): ApiError {
   return e instanceof ApiError ? e : new ApiError(0, 'error', e instanceof Error ? e.message : String(e));
 }
+
+/** A form's fields: their values, a change handler per field for inputs, and a setter. */
+export function useFields<T extends object>(initial: T) {
+  const [fields, setFields] = useState<T>(initial);
+  const bind = (k: keyof T) => (e: Event) => setFields((f) => ({ ...f, [k]: (e.target as HTMLInputElement).value }));
+  return [fields, bind, setFields] as const;
+}
