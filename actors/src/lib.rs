@@ -70,6 +70,7 @@ pub use recording::uploader::{
 // Analytics: detection, the event outbox and feed.
 pub use analytics::feed::spawn_event_feed;
 pub use analytics::outbox::Outbox;
+pub use analytics::usage::spawn_usage_reporter;
 pub use analytics::{Analytics, Detection, ensure_stream};
 
 // Notify: ticket escalation.

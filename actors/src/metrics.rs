@@ -1,9 +1,9 @@
 //! Prometheus metrics of the node, registered in the default registry that `/metrics` renders.
 
 use prometheus::{
-    GaugeVec, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, register_gauge_vec,
-    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec,
+    CounterVec, GaugeVec, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    register_counter_vec, register_gauge_vec, register_histogram, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 use std::sync::LazyLock;
 
@@ -19,6 +19,12 @@ macro_rules! metrics {
 }
 
 metrics! {
+    /// Seconds detectors spent on a tenant's frames on this node (its usage, for billing).
+    INFERENCE_BUSY_SECONDS: CounterVec = register_counter_vec!(
+        "vms_inference_busy_seconds_total",
+        "seconds detectors spent on the tenant's frames",
+        &["tenant"],
+    );
     /// Frames per second received, per camera.
     CAMERA_FPS: GaugeVec =
         register_gauge_vec!("vms_camera_fps", "frames per second received", &["camera"]);

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 use vms_messages::EventFilter;
+use vms_messages::TenantUsage;
 use vms_messages::{
     ApiKey, ApiKeyId, AuditPage, CameraCreate, CameraId, CameraStorage, CameraUpdate, CameraView,
     DetectorList, Event, EventPage, EventView, Rule, RuleCreate, RulePage, RuleUpdate, Segment,
@@ -112,6 +113,15 @@ pub trait TenantService: Send + Sync + 'static {
 
     /// Deletes a tenant without cameras.
     async fn delete_tenant(&self, id: TenantId) -> Result<(), ApiError>;
+
+    /// What the tenant (within `scope`) used from `from` to `to`.
+    async fn tenant_usage(
+        &self,
+        scope: TenantScope,
+        id: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<TenantUsage, ApiError>;
 }
 
 /// Cameras, with their live status, and their recorded segments. Every method is given validated input.

@@ -66,7 +66,7 @@ pub use segment::{
 pub use tenant::{
     ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,
     MAX_RETENTION_DAYS, MAX_STORAGE_QUOTA_BYTES, MIN_STORAGE_QUOTA_BYTES, Tenant, TenantCreate,
-    TenantUpdate, validate_detectors,
+    TenantUpdate, TenantUsage, validate_detectors, validate_usage_period,
 };
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,

@@ -231,3 +231,41 @@ mod tests {
         );
     }
 }
+
+/// The longest period one usage answer covers.
+pub const MAX_USAGE_DAYS: i64 = 366;
+
+/// What a tenant used over a period, as `GET /tenants/{id}/usage` answers it (for billing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantUsage {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Start of the period.
+    pub from: DateTime<Utc>,
+    /// End of the period.
+    pub to: DateTime<Utc>,
+    /// Hours of footage recorded in the period, over all its cameras.
+    pub camera_hours: f64,
+    /// Seconds detectors spent on its frames in the period, on every node (counted by the hour).
+    pub detector_seconds: f64,
+    /// Frames its detectors looked at in the period.
+    pub frames_detected: u64,
+    /// Bytes of its footage stored now.
+    pub bytes_stored: u64,
+    /// Its cameras now.
+    pub cameras: u32,
+}
+
+/// Checks a usage period: `to` after `from`, at most [`MAX_USAGE_DAYS`] long.
+pub fn validate_usage_period(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), FieldError> {
+    if to <= from {
+        return Err(FieldError::new("to", "to must be after from"));
+    }
+    if to - from > chrono::Duration::days(MAX_USAGE_DAYS) {
+        return Err(FieldError::new(
+            "from",
+            format!("a usage period covers at most {MAX_USAGE_DAYS} days"),
+        ));
+    }
+    Ok(())
+}

@@ -40,6 +40,8 @@ pub type DetectResult = Result<Vec<Detection>, DetectorError>;
 struct Job {
     frame: OwnedFrame,
     reply: oneshot::Sender<DetectResult>,
+    /// Where the detector's time on this frame is added, in nanoseconds (usage for billing).
+    busy: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Default)]
@@ -118,6 +120,17 @@ impl ModelWorker {
     /// Queues a frame; the answer arrives on the returned channel. A full high-priority queue refuses
     /// at once; a full standard queue drops its oldest job (whose channel then closes).
     pub fn submit(&self, frame: OwnedFrame, priority: Priority) -> oneshot::Receiver<DetectResult> {
+        self.submit_timed(frame, priority, None)
+    }
+
+    /// [`ModelWorker::submit`], adding the time the detector spends on the frame to `busy`
+    /// (nanoseconds): what a tenant's usage counts, queueing left out.
+    pub fn submit_timed(
+        &self,
+        frame: OwnedFrame,
+        priority: Priority,
+        busy: Option<Arc<AtomicU64>>,
+    ) -> oneshot::Receiver<DetectResult> {
         let (reply, answer) = oneshot::channel();
         let mut q = self
             .shared
@@ -128,7 +141,7 @@ impl ModelWorker {
             let _ = reply.send(Err(DetectorError::Inference("worker stopped".into())));
             return answer;
         }
-        let job = Job { frame, reply };
+        let job = Job { frame, reply, busy };
         match priority {
             Priority::High if q.high.len() >= self.shared.capacity => {
                 let _ = job.reply.send(Err(DetectorError::Inference(
@@ -194,7 +207,12 @@ fn run(mut detector: Box<dyn Detector>, shared: &Shared, factory: &DetectorFacto
             height: job.frame.height,
             rgb: &job.frame.rgb,
         };
+        let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| detector.detect(&frame)));
+        if let Some(busy) = &job.busy {
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            busy.fetch_add(nanos, Ordering::Relaxed);
+        }
         let answer = match result {
             Ok(answer) => answer,
             Err(_) => {
@@ -306,6 +324,38 @@ mod tests {
                 done: 6,
                 restarts: 1
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_detector_time_of_a_timed_frame_is_added_to_its_tally() {
+        let hold = Arc::new(AtomicBool::new(true));
+        let h = Arc::clone(&hold);
+        let factory: DetectorFactory = Arc::new(move || {
+            Ok(Box::new(Fake {
+                hold: Arc::clone(&h),
+            }) as Box<dyn Detector>)
+        });
+        let worker = ModelWorker::start("fake", factory, 1, 2).expect("start");
+        let busy = Arc::new(AtomicU64::new(0));
+        let timed = worker.submit_timed(frame(1), Priority::Standard, Some(Arc::clone(&busy)));
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        hold.store(false, Ordering::Relaxed);
+        timed.await.expect("answer").expect("ok");
+        let spent = busy.load(Ordering::Relaxed);
+        assert!(
+            spent >= 30_000_000,
+            "the 40 ms held in the detector counted: {spent} ns"
+        );
+        worker
+            .submit(frame(2), Priority::Standard)
+            .await
+            .expect("answer")
+            .expect("ok");
+        assert_eq!(
+            busy.load(Ordering::Relaxed),
+            spent,
+            "an untimed frame adds nothing"
         );
     }
 }

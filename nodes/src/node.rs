@@ -32,6 +32,8 @@ pub struct RunningNode {
     changes: tokio::task::JoinHandle<()>,
     /// The sweep of deleted exports' files.
     export_sweep: tokio::task::JoinHandle<()>,
+    /// Adds detector time per tenant to PostgreSQL.
+    usage: tokio::task::JoinHandle<()>,
     reconnects: tokio::task::JoinHandle<()>,
     links: Option<vms_actors::Links>,
     /// Takes the footage of the cameras this node stands by for.
@@ -298,6 +300,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         live,
     });
     let export_sweep = tokio::spawn(backend.clone().sweep_export_files());
+    // Detector time per tenant, added to PostgreSQL for billing.
+    let usage = vms_actors::spawn_usage_reporter(Arc::clone(&ctx));
     let server = vms_api::serve(&config, Arc::new(backend.clone()))
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let api = server.handle();
@@ -315,6 +319,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         changes,
         reconnects,
         export_sweep,
+        usage,
         links,
         mirror_server,
     })
@@ -324,11 +329,12 @@ impl RunningNode {
     /// Stops the API, then every actor (finalising open segments), then waits for them.
     pub async fn stop(self) {
         tracing::info!("stopping node");
-        for task in
-            self.placement
-                .iter()
-                .chain([&self.changes, &self.reconnects, &self.export_sweep])
-        {
+        for task in self.placement.iter().chain([
+            &self.changes,
+            &self.reconnects,
+            &self.export_sweep,
+            &self.usage,
+        ]) {
             task.abort();
         }
         drop(self.links);

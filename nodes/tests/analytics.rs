@@ -1,13 +1,14 @@
 //! Analytics end to end against the simulator (a person walking through), real ONNX Runtime, real
 //! PostgreSQL and real JetStream: the person raises one intrusion event, stored once and published once
 //! (a restarted node re-raises it and neither duplicates), with a JPEG snapshot; a tenant whose licence
-//! does not allow the model gets no analytics.
+//! does not allow the model gets no analytics; the tenant's usage (detector time, frames,
+//! camera-hours, bytes) is reported for billing.
 
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::Duration;
 use vms_messages::{
-    DetectorList, Event, EventPage, EventView, TicketPage, TicketState, TicketView,
+    DetectorList, Event, EventPage, EventView, TenantUsage, TicketPage, TicketState, TicketView,
 };
 use vms_testkit::{Sandbox, api_error, assert_refused, jetstream_events, metric_value, wait_for};
 
@@ -234,5 +235,53 @@ async fn a_person_walking_in_raises_one_event_stored_and_published_once() -> any
     assert!(events_of(&sb, &other).await?.is_empty());
     assert_eq!(metric_value(&text, "vms_frames_sampled_total", &other), 0.0);
     assert!(metric_value(&text, "vms_frames_sampled_total", &cam) > 0.0);
+
+    // Usage for billing: the watched tenant's detector time, frames, camera-hours and bytes, added
+    // by the node every 10 s; the unwatched tenant recorded but spent no detector time.
+    let usage_of = |tenant: &str| {
+        let (sb, path) = (&sb, format!("/tenants/{tenant}/usage"));
+        async move { sb.get_typed::<TenantUsage>(&path).await }
+    };
+    let usage = wait_for(
+        "the watched tenant's usage",
+        Duration::from_secs(30),
+        || {
+            let usage_of = &usage_of;
+            let tenant = tenant.clone();
+            async move {
+                let u = usage_of(&tenant).await?;
+                Ok((u.detector_seconds > 0.0 && u.frames_detected > 0).then_some(u))
+            }
+        },
+    )
+    .await?;
+    println!("usage of the watched tenant: {usage:?}");
+    assert!(
+        usage.camera_hours > 0.0 && usage.bytes_stored > 0,
+        "{usage:?}"
+    );
+    assert_eq!(usage.cameras, 1);
+    let unwatched = usage_of(&unlicensed).await?;
+    assert_eq!(
+        (unwatched.detector_seconds, unwatched.frames_detected),
+        (0.0, 0),
+        "{unwatched:?}"
+    );
+    assert!(unwatched.camera_hours > 0.0, "{unwatched:?}");
+    assert!(
+        metric_value(
+            &sb.metrics().await?,
+            "vms_inference_busy_seconds_total",
+            &tenant
+        ) > 0.0,
+        "usage shows in the metrics"
+    );
+    let (status, body) = sb
+        .get(&format!(
+            "/tenants/{tenant}/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+        ))
+        .await?;
+    assert_eq!(status, 400);
+    assert_eq!(api_error(&body)?.field.as_deref(), Some("to"));
     Ok(())
 }

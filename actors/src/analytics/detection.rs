@@ -16,6 +16,7 @@ use crate::media::sampler::{FrameSampler, SampledFrame};
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -299,6 +300,8 @@ async fn run_rules(
     let mut engine = RuleEngine::default();
     let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
     let label = camera.id.to_string();
+    // Detector time on this camera's frames is its tenant's usage.
+    let usage = super::usage::tally(camera.tenant_id);
     while let Some(frame) = frames.recv().await {
         // The enabled rules, by the model they need.
         let mut by_model: Vec<(String, Vec<Rule>)> = Vec::new();
@@ -327,21 +330,29 @@ async fn run_rules(
         // Every model the rules need works on the frame at once; built-in pixel detectors (well
         // under a millisecond) run here, on this camera's own instance.
         let runs = by_model.iter().map(|(model, _)| {
-            let submitted = analytics
-                .worker(model)
-                .map(|w| w.submit(job.clone(), Priority::Standard));
+            let submitted = analytics.worker(model).map(|w| {
+                w.submit_timed(
+                    job.clone(),
+                    Priority::Standard,
+                    Some(Arc::clone(&usage.busy_nanos)),
+                )
+            });
             let inline = submitted.is_none().then(|| {
                 let detector = builtins
                     .entry(model.clone())
                     .or_insert_with(|| vms_models::builtin::create(model));
-                match detector {
+                let started = std::time::Instant::now();
+                let result = match detector {
                     Some(d) => d.detect(&Frame {
                         width: job.width,
                         height: job.height,
                         rgb: &job.rgb,
                     }),
                     None => Ok(Vec::new()),
-                }
+                };
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                usage.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+                result
             });
             async move {
                 match (submitted, inline) {
@@ -356,6 +367,7 @@ async fn run_rules(
         let counter = if dropped {
             crate::metrics::FRAMES_DROPPED.with_label_values(&[label.as_str(), "detector_queue"])
         } else {
+            usage.frames.fetch_add(1, Ordering::Relaxed);
             crate::metrics::FRAMES_DETECTED.with_label_values(&[label.as_str()])
         };
         counter.inc();

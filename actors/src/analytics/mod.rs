@@ -6,5 +6,6 @@ pub(crate) mod detection;
 pub(crate) mod feed;
 pub(crate) mod outbox;
 pub(crate) mod rules;
+pub(crate) mod usage;
 
 pub use detection::*;

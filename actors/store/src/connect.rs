@@ -109,6 +109,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "exports",
         include_str!("../migrations/0023_exports.sql"),
     ),
+    (
+        24,
+        "tenant usage",
+        include_str!("../migrations/0024_tenant_usage.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -30,6 +30,7 @@ mod segments;
 mod tenants;
 mod tickets;
 mod tiering;
+mod usage;
 
 // The modules are private: what other crates use is re-exported here.
 pub use connect::{

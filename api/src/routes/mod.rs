@@ -112,6 +112,7 @@ pub fn register(sink: &mut impl RouteSink) {
         GET "/api/v1/tenants/{id}" => t::get_tenant,
         PATCH "/api/v1/tenants/{id}" => t::update_tenant,
         DELETE "/api/v1/tenants/{id}" => t::delete_tenant,
+        GET "/api/v1/tenants/{id}/usage" => t::tenant_usage,
         POST "/api/v1/cameras" => c::create_camera,
         GET "/api/v1/cameras" => c::list_cameras,
         GET "/api/v1/cameras/{id}" => c::get_camera,

@@ -8,7 +8,8 @@ use crate::backend::TenantService;
 use crate::error::ApiError;
 use crate::guard::Caller;
 use actix_web::{HttpRequest, HttpResponse, web};
-use vms_messages::{ErrorBody, Tenant, TenantCreate, TenantId, TenantUpdate};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use vms_messages::{ErrorBody, Tenant, TenantCreate, TenantId, TenantUpdate, TenantUsage};
 
 fn noted(req: &HttpRequest, id: TenantId) {
     note(
@@ -61,6 +62,46 @@ pub async fn get_tenant(
     Ok(HttpResponse::Ok().json(
         backend
             .get_tenant(caller.0.scope(), id.into_inner())
+            .await?,
+    ))
+}
+
+/// Query of a tenant's usage.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// Start (RFC 3339); default the start of this month (UTC).
+    pub from: Option<DateTime<Utc>>,
+    /// End (RFC 3339); default now. At most 366 days after `from`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The start of `at`'s month (UTC).
+fn month_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(at)
+}
+
+/// What a tenant used over a period, for billing: camera-hours recorded, detector-seconds, frames
+/// detected, bytes stored now, cameras now.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/usage", tag = "tenants", security(("bearer" = ["tenants:read"])),
+    params(("id" = String, Path, format = Uuid), UsageQuery), responses(
+    (status = 200, body = TenantUsage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn tenant_usage(
+    backend: Service<dyn TenantService>,
+    caller: Caller,
+    id: web::Path<TenantId>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let to = q.to.unwrap_or(now);
+    let from = q.from.unwrap_or_else(|| month_start(to));
+    vms_messages::validate_usage_period(from, to)?;
+    Ok(HttpResponse::Ok().json(
+        backend
+            .tenant_usage(caller.0.scope(), id.into_inner(), from, to)
             .await?,
     ))
 }
@@ -172,6 +213,26 @@ mod tests {
                 .map(|_| ())
                 .ok_or_else(|| ApiError::not_found("tenant"))
         }
+
+        async fn tenant_usage(
+            &self,
+            scope: TenantScope,
+            id: TenantId,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<TenantUsage, ApiError> {
+            self.get_tenant(scope, id).await?;
+            Ok(TenantUsage {
+                tenant_id: id,
+                from,
+                to,
+                camera_hours: 1.5,
+                detector_seconds: 2.0,
+                frames_detected: 3,
+                bytes_stored: 4,
+                cameras: 1,
+            })
+        }
     }
 
     /// A caller of `role` in `tenant`, as the guard would have put it on the request.
@@ -221,5 +282,50 @@ mod tests {
             "another tenant's admin sees no such tenant"
         );
         assert_eq!(fake.tenants().len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn usage_defaults_to_this_month_and_refuses_a_bad_period_by_name() {
+        let fake = Arc::new(FakeTenants::default());
+        let tenant = fake
+            .create_tenant(
+                serde_json::from_value(serde_json::json!({"name": "acme"}))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let app = test::init_service(
+            App::new()
+                .app_data(Service::<dyn TenantService>::from(
+                    Arc::clone(&fake) as Arc<dyn TenantService>
+                ))
+                .app_data(crate::error::query_config())
+                .route("/api/v1/tenants/{id}/usage", web::get().to(tenant_usage)),
+        )
+        .await;
+        let get = |query: &str, who: Principal| {
+            let req = test::TestRequest::get()
+                .uri(&format!("/api/v1/tenants/{}/usage{query}", tenant.id))
+                .to_request();
+            req.extensions_mut().insert(who);
+            req
+        };
+        let own = || caller(Role::Viewer, Some(tenant.id));
+        let resp = test::call_service(&app, get("", own())).await;
+        assert_eq!(resp.status(), 200);
+        let usage: TenantUsage = test::read_body_json(resp).await;
+        assert_eq!(usage.from, month_start(usage.to));
+        assert!(usage.to <= Utc::now());
+        for (query, field) in [
+            ("?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to"),
+            ("?from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ] {
+            let resp = test::call_service(&app, get(query, own())).await;
+            assert_eq!(resp.status(), 400, "{query}");
+            let body: vms_messages::ErrorBody = test::read_body_json(resp).await;
+            assert_eq!(body.error.field.as_deref(), Some(field), "{query}");
+        }
+        let other = caller(Role::TenantAdmin, Some(TenantId::new()));
+        assert_eq!(test::call_service(&app, get("", other)).await.status(), 404);
     }
 }

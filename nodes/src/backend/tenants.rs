@@ -29,6 +29,17 @@ impl TenantService for NodeBackend {
             .await
     }
 
+    async fn tenant_usage(
+        &self,
+        scope: TenantScope,
+        id: TenantId,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<vms_messages::TenantUsage, ApiError> {
+        self.db(move |s| async move { s.tenant_usage(scope, id, from, to).await })
+            .await
+    }
+
     async fn update_tenant(&self, id: TenantId, req: TenantUpdate) -> Result<Tenant, ApiError> {
         let tenant = self
             .db(move |s| async move { s.update_tenant(id, &req).await })
