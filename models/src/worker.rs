@@ -271,6 +271,17 @@ mod tests {
         }
     }
 
+    /// A one-thread worker of [`Fake`] detectors, queues of 2, held while `hold` is set.
+    fn fake_worker(hold: &Arc<AtomicBool>) -> ModelWorker {
+        let h = Arc::clone(hold);
+        let factory: DetectorFactory = Arc::new(move || {
+            Ok(Box::new(Fake {
+                hold: Arc::clone(&h),
+            }) as Box<dyn Detector>)
+        });
+        ModelWorker::start("fake", factory, 1, 2).expect("start")
+    }
+
     fn frame(width: u32) -> OwnedFrame {
         OwnedFrame {
             width,
@@ -282,13 +293,7 @@ mod tests {
     #[tokio::test]
     async fn high_priority_first_oldest_standard_dropped_and_panics_recovered() {
         let hold = Arc::new(AtomicBool::new(true));
-        let h = Arc::clone(&hold);
-        let factory: DetectorFactory = Arc::new(move || {
-            Ok(Box::new(Fake {
-                hold: Arc::clone(&h),
-            }) as Box<dyn Detector>)
-        });
-        let worker = ModelWorker::start("fake", factory, 1, 2).expect("start");
+        let worker = fake_worker(&hold);
         let first = worker.submit(frame(1), Priority::Standard); // taken by the thread, which holds
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let s2 = worker.submit(frame(2), Priority::Standard);
@@ -330,13 +335,7 @@ mod tests {
     #[tokio::test]
     async fn the_detector_time_of_a_timed_frame_is_added_to_its_tally() {
         let hold = Arc::new(AtomicBool::new(true));
-        let h = Arc::clone(&hold);
-        let factory: DetectorFactory = Arc::new(move || {
-            Ok(Box::new(Fake {
-                hold: Arc::clone(&h),
-            }) as Box<dyn Detector>)
-        });
-        let worker = ModelWorker::start("fake", factory, 1, 2).expect("start");
+        let worker = fake_worker(&hold);
         let busy = Arc::new(AtomicU64::new(0));
         let timed = worker.submit_timed(frame(1), Priority::Standard, Some(Arc::clone(&busy)));
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
