@@ -203,35 +203,6 @@ impl Tenant {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_storage_quota_is_at_least_a_mebibyte_and_null_removes_it() {
-        let create = |q| TenantCreate {
-            name: "acme".into(),
-            storage_quota_bytes: Some(q),
-            ..Default::default()
-        };
-        assert!(create(1 << 30).validate().is_ok());
-        for bad in [0, 1000, u64::MAX] {
-            let e = create(bad).validate().expect_err("refused");
-            assert_eq!(e.field, "storage_quota_bytes");
-        }
-        let update: TenantUpdate =
-            serde_json::from_str(r#"{"storage_quota_bytes": null}"#).expect("parses");
-        assert_eq!(update.storage_quota_bytes, Some(None));
-        assert!(update.validate().is_ok());
-        let update: TenantUpdate =
-            serde_json::from_str(r#"{"storage_quota_bytes": 5}"#).expect("parses");
-        assert_eq!(
-            update.validate().expect_err("refused").field,
-            "storage_quota_bytes"
-        );
-    }
-}
-
 /// The longest period one usage answer covers.
 pub const MAX_USAGE_DAYS: i64 = 366;
 
@@ -268,4 +239,33 @@ pub fn validate_usage_period(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_quota_is_at_least_a_mebibyte_and_null_removes_it() {
+        let create = |q| TenantCreate {
+            name: "acme".into(),
+            storage_quota_bytes: Some(q),
+            ..Default::default()
+        };
+        assert!(create(1 << 30).validate().is_ok());
+        for bad in [0, 1000, u64::MAX] {
+            let e = create(bad).validate().expect_err("refused");
+            assert_eq!(e.field, "storage_quota_bytes");
+        }
+        let update: TenantUpdate =
+            serde_json::from_str(r#"{"storage_quota_bytes": null}"#).expect("parses");
+        assert_eq!(update.storage_quota_bytes, Some(None));
+        assert!(update.validate().is_ok());
+        let update: TenantUpdate =
+            serde_json::from_str(r#"{"storage_quota_bytes": 5}"#).expect("parses");
+        assert_eq!(
+            update.validate().expect_err("refused").field,
+            "storage_quota_bytes"
+        );
+    }
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
+use vms_messages::DiskUse;
 use vms_store::SegmentFile;
 
 /// Name of the node's retention actor (in logs and its supervisor's events).
@@ -36,15 +37,24 @@ impl ractor::Message for RetentionMsg {}
 /// Deletes old segments; see the module docs.
 pub struct RetentionActor;
 
+/// Size and free space (for the node, not counting root-reserved blocks) of the filesystem
+/// holding `path`.
+pub fn disk_use(path: &Path) -> std::io::Result<DiskUse> {
+    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    Ok(DiskUse {
+        total_bytes: st.f_blocks.saturating_mul(st.f_frsize),
+        free_bytes: st.f_bavail.saturating_mul(st.f_frsize),
+    })
+}
+
 /// Percentage of the filesystem holding `path` that is in use.
 pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
-    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
-    let total = st.f_blocks as f64;
-    if total == 0.0 {
+    let disk = disk_use(path)?;
+    if disk.total_bytes == 0 {
         return Ok(0.0);
     }
-    let avail = st.f_bavail as f64;
-    Ok(100.0 * (total - avail) / total)
+    let used = disk.total_bytes.saturating_sub(disk.free_bytes);
+    Ok(100.0 * used as f64 / disk.total_bytes as f64)
 }
 
 /// Deletes segments: their rows, then their local files and their objects in the object store.

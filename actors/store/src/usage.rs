@@ -43,16 +43,17 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT
-                   (SELECT COALESCE(sum(detector_seconds), 0)::float8 FROM tenant_usage
-                     WHERE tenant_id = t.id AND hour >= $3 AND hour < $4) AS detector_seconds,
-                   (SELECT COALESCE(sum(frames), 0)::int8 FROM tenant_usage
-                     WHERE tenant_id = t.id AND hour >= $3 AND hour < $4) AS frames,
+                "SELECT u.detector_seconds, u.frames,
                    (SELECT COALESCE(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments
                      WHERE tenant_id = t.id AND start_ts >= $3 AND start_ts < $4) AS recorded_seconds,
                    (SELECT COALESCE(sum(bytes), 0)::int8 FROM segments WHERE tenant_id = t.id) AS bytes,
                    (SELECT count(*)::int8 FROM cameras WHERE tenant_id = t.id) AS cameras
-                 FROM tenants t WHERE t.id = $1 AND ($2::uuid IS NULL OR t.id = $2)",
+                 FROM tenants t,
+                   LATERAL (SELECT COALESCE(sum(detector_seconds), 0)::float8 AS detector_seconds,
+                                   COALESCE(sum(frames), 0)::int8 AS frames
+                            FROM tenant_usage
+                            WHERE tenant_id = t.id AND hour >= $3 AND hour < $4) u
+                 WHERE t.id = $1 AND ($2::uuid IS NULL OR t.id = $2)",
                 &[&tenant.0, &scope_param(scope), &from, &to],
             )
             .await?

@@ -10,24 +10,10 @@ pub fn run_console_check(
     shots: &std::path::Path,
     args: &Value,
 ) -> anyhow::Result<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/browser/console_e2e.py"
-    );
-    let out = std::process::Command::new("python3")
-        .args([
-            script,
-            base,
-            &shots.display().to_string(),
-            &args.to_string(),
-        ])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "the console check failed (are Debian's chromium and PyPI's playwright installed? scripts/setup.sh installs them): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
+    crate::browser::run_browser_script(
+        "console_e2e.py",
+        &[base, &shots.display().to_string(), &args.to_string()],
+    )
 }
 
 /// Every page checked has no serious or critical axe-core violation, fits 390 px and takes the

@@ -2,6 +2,7 @@
 //! simulator and `vms node` processes with an API client; the receivers are a webhook endpoint and
 //! an SMTP server that record what reaches them. None of it is compiled into the `vms` binary.
 
+mod browser;
 mod console;
 mod databases;
 mod live;

@@ -117,16 +117,7 @@ pub fn chromium_live_view(
     token: &str,
     mode: &str,
 ) -> anyhow::Result<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser/live_view.py");
-    let out = std::process::Command::new("python3")
-        .args([script, base, camera, token, mode, "12"])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "the Chromium check failed (are Debian's chromium and PyPI's playwright installed? scripts/setup.sh installs them): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
+    crate::browser::run_browser_script("live_view.py", &[base, camera, token, mode, "12"])
 }
 
 /// [`chromium_live_view`], asserting that the video played (`currentTime` advanced) and its

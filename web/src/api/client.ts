@@ -132,10 +132,7 @@ export class Client {
   /** One request; JSON in and out. A 401 refreshes once and retries; 204 answers undefined. */
   async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
     const url = withQuery(path, query);
-    let res = await this.raw(method, url, body, true);
-    if (res.status === 401 && (await this.refresh())) {
-      res = await this.raw(method, url, body, true);
-    }
+    const res = await this.retried(() => this.raw(method, url, body, true));
     if (res.status === 401) {
       this.access = null;
       this.onSignedOut?.();
@@ -187,29 +184,28 @@ export class Client {
   /** A fetch with the access token, for bodies read as they arrive (SSE) or as bytes. */
   async stream(path: string, query?: Query, signal?: AbortSignal): Promise<Response> {
     const url = withQuery(path, query);
-    const go = () =>
-      this.fetcher(this.base + url, {
-        headers: this.access ? { Authorization: `Bearer ${this.access}` } : {},
-        credentials: 'same-origin',
-        signal,
-      });
-    let res = await go();
-    if (res.status === 401 && (await this.refresh())) res = await go();
+    const res = await this.retried(() => this.raw('GET', url, undefined, true, signal));
     if (!res.ok) throw await errorOf(res);
     return res;
   }
 
+  /** Sends once; on a 401, refreshes once and sends again. */
+  private async retried(send: () => Promise<Response>): Promise<Response> {
+    const res = await send();
+    return res.status === 401 && (await this.refresh()) ? send() : res;
+  }
+
   /** Raw request to the API; `auth` adds the bearer token. */
-  async raw(method: string, path: string, body: unknown, auth: boolean, type = 'application/json'): Promise<Response> {
+  async raw(method: string, path: string, body: unknown, auth: boolean, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = {};
     if (auth && this.access) headers.Authorization = `Bearer ${this.access}`;
     let payload: BodyInit | undefined;
     if (body !== undefined) {
-      headers['Content-Type'] = type;
+      headers['Content-Type'] = 'application/json';
       payload = typeof body === 'string' ? body : JSON.stringify(body);
     }
     try {
-      return await this.fetcher(this.base + path, { method, headers, body: payload, credentials: 'same-origin' });
+      return await this.fetcher(this.base + path, { method, headers, body: payload, credentials: 'same-origin', signal });
     } catch (e) {
       throw new ApiError(0, 'network', `cannot reach the node: ${(e as Error).message}`);
     }

@@ -87,13 +87,9 @@ pub(super) async fn check_cookie(
     cookie: &str,
     fresh: Duration,
 ) -> Result<(), MembershipError> {
-    let prefix = format!("{cluster}.");
     let keys = member_keys(kv, cluster).await?;
     let (mut good, mut bad) = (0, Vec::new());
     for key in keys {
-        if !key.starts_with(&prefix) {
-            continue;
-        }
         let Some(entry) = kv.entry(&key).await.map_err(nats_error)? else {
             continue;
         };

@@ -423,13 +423,9 @@ fn first_heartbeat(config: &NodeConfig, instance: Uuid, now: DateTime<Utc>) -> H
     }
 }
 
-/// The size and free space of the filesystem holding `path`, if it can be read.
+/// The disk holding `path`, if it can be read.
 fn disk_use(path: &std::path::Path) -> Option<vms_messages::DiskUse> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    Some(vms_messages::DiskUse {
-        total_bytes: st.f_blocks.saturating_mul(st.f_frsize),
-        free_bytes: st.f_bavail.saturating_mul(st.f_frsize),
-    })
+    crate::recording::retention::disk_use(path).ok()
 }
 
 #[cfg(test)]
