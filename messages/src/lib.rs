@@ -57,16 +57,18 @@ pub use notify::{
 pub use placement::{PlacementEntry, PlacementView};
 pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, MAX_ZONE_POINTS, Rule, RuleCreate, RuleKind,
-    RulePage, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule, validate_zone,
+    RulePage, RulePriority, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule,
+    validate_zone,
 };
 pub use segment::{
     CameraStorage, JobPriority, Segment, SegmentContainer, SegmentCopies, SegmentFragment,
     SegmentMedia, SegmentOrigin, SegmentPage, SegmentReady, VideoJob,
 };
 pub use tenant::{
-    ACK_SLA_RANGE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS, MAX_CAMERAS_LIMIT,
-    MAX_RETENTION_DAYS, MAX_STORAGE_QUOTA_BYTES, MIN_STORAGE_QUOTA_BYTES, Tenant, TenantCreate,
-    TenantUpdate, TenantUsage, validate_detectors, validate_usage_period,
+    ACK_SLA_RANGE, DEFAULT_INFERENCE_SHARE, DEFAULT_MAX_CAMERAS, DEFAULT_RETENTION_DAYS,
+    INFERENCE_SHARE_RANGE, MAX_CAMERAS_LIMIT, MAX_RETENTION_DAYS, MAX_STORAGE_QUOTA_BYTES,
+    MIN_STORAGE_QUOTA_BYTES, Tenant, TenantCreate, TenantUpdate, TenantUsage, validate_detectors,
+    validate_usage_period,
 };
 pub use ticket::{
     Ticket, TicketAction, TicketComment, TicketHistoryEntry, TicketPage, TicketState, TicketView,

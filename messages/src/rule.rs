@@ -47,6 +47,8 @@ pub struct Rule {
     pub min_count: Option<u32>,
     /// When the rule runs (UTC); `null` for always.
     pub schedule: Option<Vec<ScheduleWindow>>,
+    /// How its frames queue for the detector: `high` goes before every `standard` frame.
+    pub priority: RulePriority,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -87,6 +89,45 @@ impl RuleKind {
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
+    }
+}
+
+/// How a rule's frames queue for their detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RulePriority {
+    /// Served before every standard frame (the default for intrusion and fire).
+    High,
+    /// Served when no high-priority frame waits; tenants share what is left by inference share.
+    Standard,
+}
+
+impl RulePriority {
+    /// The priority as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Standard => "standard",
+        }
+    }
+
+    /// Parses a stored priority (anything else is standard).
+    pub fn parse(s: &str) -> Self {
+        if s == "high" {
+            Self::High
+        } else {
+            Self::Standard
+        }
+    }
+
+    /// The priority a new rule gets when none is given: high for intrusion rules and for the
+    /// `fire` detector, standard otherwise.
+    pub fn default_for(kind: RuleKind, detector: &str) -> Self {
+        if kind == RuleKind::Intrusion || detector == "fire" {
+            Self::High
+        } else {
+            Self::Standard
+        }
     }
 }
 
@@ -355,6 +396,10 @@ pub struct RuleCreate {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 14)]
     pub schedule: Option<Vec<ScheduleWindow>>,
+    /// How its frames queue for the detector (default `high` for intrusion rules and the `fire`
+    /// detector, `standard` otherwise).
+    #[serde(default)]
+    pub priority: Option<RulePriority>,
 }
 
 /// Request body to change a rule; absent fields stay.
@@ -398,6 +443,9 @@ pub struct RuleUpdate {
     #[serde(default)]
     #[schema(max_items = 14)]
     pub schedule: Option<Vec<ScheduleWindow>>,
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<RulePriority>,
 }
 
 /// A page of rules.
@@ -574,6 +622,35 @@ pub fn contains(polygon: &[[f32; 2]], p: [f32; 2]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intrusion_and_fire_rules_are_high_priority_by_default() {
+        assert_eq!(
+            RulePriority::default_for(RuleKind::Intrusion, "person"),
+            RulePriority::High
+        );
+        assert_eq!(
+            RulePriority::default_for(RuleKind::Crowd, "fire"),
+            RulePriority::High
+        );
+        assert_eq!(
+            RulePriority::default_for(RuleKind::LineCrossing, "person"),
+            RulePriority::Standard
+        );
+        for p in [RulePriority::High, RulePriority::Standard] {
+            assert_eq!(RulePriority::parse(p.as_str()), p);
+        }
+        let create: RuleCreate =
+            serde_json::from_str(r#"{"name": "x", "detector": "person", "priority": "standard"}"#)
+                .expect("parses");
+        assert_eq!(create.priority, Some(RulePriority::Standard));
+        assert!(
+            serde_json::from_str::<RuleCreate>(
+                r#"{"name": "x", "detector": "person", "priority": "urgent"}"#
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn zones() {

@@ -18,6 +18,10 @@ pub const MAX_RETENTION_DAYS: u32 = 3650;
 pub const MIN_STORAGE_QUOTA_BYTES: u64 = 1 << 20;
 /// Largest storage quota a licence may state, in bytes (1 EiB).
 pub const MAX_STORAGE_QUOTA_BYTES: u64 = 1 << 60;
+/// Smallest and largest inference share a licence may state.
+pub const INFERENCE_SHARE_RANGE: (u32, u32) = (1, 1000);
+/// Inference share of a new tenant's licence.
+pub const DEFAULT_INFERENCE_SHARE: u32 = 1;
 /// Shortest and longest time a tenant may give operators to acknowledge a ticket, in seconds.
 pub const ACK_SLA_RANGE: (u32, u32) = (1, 604_800);
 
@@ -41,6 +45,9 @@ pub struct Tenant {
     /// Licence: most bytes of footage kept, over all tiers (each segment counted once); the oldest
     /// footage not under an evidence hold is deleted beyond it. `null` for no quota.
     pub storage_quota_bytes: Option<u64>,
+    /// Licence: the tenant's weight against the others when detectors are busy; within a priority,
+    /// tenants are served in proportion to their shares.
+    pub inference_share: u32,
     /// When the tenant was created.
     pub created_at: DateTime<Utc>,
 }
@@ -75,6 +82,10 @@ pub struct TenantCreate {
     #[serde(default)]
     #[schema(minimum = 1_048_576, maximum = 1.152_921_504_606_847e18)]
     pub storage_quota_bytes: Option<u64>,
+    /// Licence: inference share, 1-1000 (default 1).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub inference_share: Option<u32>,
 }
 
 impl TenantCreate {
@@ -93,6 +104,7 @@ impl TenantCreate {
         if let Some(q) = self.storage_quota_bytes {
             validate_quota(q)?;
         }
+        validate_share(self.inference_share)?;
         validate_detectors("allowed_detectors", &self.allowed_detectors)
     }
 }
@@ -130,6 +142,10 @@ pub struct TenantUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u64>, minimum = 1_048_576, maximum = 1.152_921_504_606_847e18)]
     pub storage_quota_bytes: Option<Option<u64>>,
+    /// New inference share (1-1000).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub inference_share: Option<u32>,
 }
 
 /// A storage quota within [`MIN_STORAGE_QUOTA_BYTES`] and [`MAX_STORAGE_QUOTA_BYTES`].
@@ -140,6 +156,19 @@ fn validate_quota(bytes: u64) -> Result<(), FieldError> {
         MIN_STORAGE_QUOTA_BYTES,
         MAX_STORAGE_QUOTA_BYTES,
     )
+}
+
+/// An inference share within [`INFERENCE_SHARE_RANGE`], when given.
+fn validate_share(share: Option<u32>) -> Result<(), FieldError> {
+    match share {
+        Some(s) => validate_range(
+            "inference_share",
+            s,
+            INFERENCE_SHARE_RANGE.0,
+            INFERENCE_SHARE_RANGE.1,
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Tells an absent field (`None`, via `default`) from an explicit `null` (`Some(None)`).
@@ -192,7 +221,7 @@ impl TenantUpdate {
         if let Some(Some(q)) = self.storage_quota_bytes {
             validate_quota(q)?;
         }
-        Ok(())
+        validate_share(self.inference_share)
     }
 }
 
@@ -244,6 +273,32 @@ pub fn validate_usage_period(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inference_share_is_between_1_and_1000_by_name() {
+        for bad in [0, 1001] {
+            let create = TenantCreate {
+                name: "acme".into(),
+                inference_share: Some(bad),
+                ..Default::default()
+            };
+            assert_eq!(
+                create.validate().map_err(|e| e.field),
+                Err("inference_share")
+            );
+            let update = TenantUpdate {
+                inference_share: Some(bad),
+                ..Default::default()
+            };
+            assert_eq!(
+                update.validate().map_err(|e| e.field),
+                Err("inference_share")
+            );
+        }
+        let update: TenantUpdate =
+            serde_json::from_str(r#"{"inference_share": 1000}"#).expect("parses");
+        assert_eq!(update.validate(), Ok(()));
+    }
 
     #[test]
     fn a_storage_quota_is_at_least_a_mebibyte_and_null_removes_it() {

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use vms_messages::{CameraView, EventPage, RulePage, SimilarEvents};
+use vms_messages::{CameraView, EventPage, RulePage, RulePriority, SimilarEvents};
 use vms_testkit::{Sandbox, assert_refused, metric_value, wait_for};
 
 const VMS: &str = env!("CARGO_BIN_EXE_vms");
@@ -29,6 +29,21 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
             &json!({"name": "tracked", "allowed_detectors": ["person", "motion", "tampering"]}),
         )
         .await?;
+    // The licence's inference share: 1-1000, refused by name outside.
+    for (share, status) in [(0, 400), (1001, 400), (4, 200)] {
+        let (s, b) = sb
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/tenants/{tenant}"),
+                Some(&json!({"inference_share": share})),
+            )
+            .await?;
+        if status == 400 {
+            assert_refused(s, &b, 400, "inference_share");
+        } else {
+            assert_eq!((s, &b["inference_share"]), (200, &json!(4)), "{b}");
+        }
+    }
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     let rules = format!("/cameras/{cam}/rules");
     let rule = |body: Value| {
@@ -87,6 +102,40 @@ async fn lines_dwell_crowds_and_schedules_on_a_walking_person() -> anyhow::Resul
     .await?;
     assert_eq!(s, 201, "{b}");
     let page: RulePage = sb.get_typed(&rules).await?;
+    // Priorities: intrusion rules (the motion one) are high by default, the other kinds standard;
+    // a rule's priority can be changed, and a priority that is neither is refused.
+    let priority_of = |name: &str| {
+        page.items
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.priority)
+    };
+    assert_eq!(priority_of("moves"), Some(RulePriority::High));
+    assert_eq!(priority_of("forward"), Some(RulePriority::Standard));
+    assert_eq!(priority_of("crowd"), Some(RulePriority::Standard));
+    let crowd = page
+        .items
+        .iter()
+        .find(|r| r.name == "crowd")
+        .map(|r| r.id)
+        .ok_or_else(|| anyhow::anyhow!("rule crowd missing"))?;
+    let (s, b) = sb
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/rules/{crowd}"),
+            Some(&json!({"priority": "high"})),
+        )
+        .await?;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["priority"], "high", "{b}");
+    let (s, b) = sb
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/rules/{crowd}"),
+            Some(&json!({"priority": "urgent"})),
+        )
+        .await?;
+    assert_eq!(s, 400, "{b}");
     let lingers = page
         .items
         .into_iter()

@@ -196,6 +196,7 @@ mod tests {
             direction: None,
             min_count: None,
             schedule: None,
+            priority: vms_messages::RulePriority::High,
             created_at: Utc::now(),
         }
     }

@@ -114,6 +114,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tenant usage",
         include_str!("../migrations/0024_tenant_usage.sql"),
     ),
+    (
+        25,
+        "inference priority and share",
+        include_str!("../migrations/0025_inference_priority.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

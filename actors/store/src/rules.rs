@@ -4,10 +4,11 @@ use super::{Store, StoreError, scope_param, unique_as_conflict};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use vms_messages::{
-    CameraId, CrossingDirection, Rule, RuleCreate, RuleKind, RuleUpdate, TenantId, TenantScope,
+    CameraId, CrossingDirection, Rule, RuleCreate, RuleKind, RulePriority, RuleUpdate, TenantId,
+    TenantScope,
 };
 
-const RULE_COLS: &str = "id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone, cooldown_seconds, enabled, params, schedule, created_at";
+const RULE_COLS: &str = "id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone, cooldown_seconds, enabled, params, schedule, priority, created_at";
 
 /// Default dwell time of a loitering rule, in seconds.
 pub const DEFAULT_DWELL: u32 = 10;
@@ -53,6 +54,7 @@ fn rule_from_row(row: &Row) -> Rule {
         direction: params.direction,
         min_count: params.min_count,
         schedule: schedule.and_then(|s| serde_json::from_value(s).ok()),
+        priority: RulePriority::parse(row.get("priority")),
         created_at: row.get("created_at"),
     }
 }
@@ -99,12 +101,15 @@ impl Store {
         };
         let params = serde_json::to_value(&params).unwrap_or_default();
         let schedule = req.schedule.as_ref().map(|s| serde_json::json!(s));
+        let priority = req
+            .priority
+            .unwrap_or_else(|| RulePriority::default_for(kind, &req.detector));
         let result = client
             .query_one(
                 &format!(
                     "INSERT INTO rules (id, tenant_id, camera_id, name, kind, detector, classes, min_score, zone,
-                                        cooldown_seconds, enabled, params, schedule)
-                     VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13) RETURNING {RULE_COLS}"
+                                        cooldown_seconds, enabled, params, schedule, priority)
+                     VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $12, $13, $14) RETURNING {RULE_COLS}"
                 ),
                 &[
                     &Uuid::now_v7(),
@@ -120,6 +125,7 @@ impl Store {
                     &kind.as_str(),
                     &params,
                     &schedule,
+                    &priority.as_str(),
                 ],
             )
             .await;
@@ -186,7 +192,8 @@ impl Store {
                 "UPDATE rules SET min_score = coalesce($3, min_score), zone = coalesce($4, zone),
                  classes = coalesce($5, classes), cooldown_seconds = coalesce($6, cooldown_seconds),
                  enabled = coalesce($7, enabled), params = params || $8,
-                 schedule = CASE WHEN $9 THEN $10 ELSE schedule END
+                 schedule = CASE WHEN $9 THEN $10 ELSE schedule END,
+                 priority = coalesce($11, priority)
                  WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING {RULE_COLS}"
             ),
             &[
@@ -200,6 +207,7 @@ impl Store {
                 &params,
                 &set_schedule,
                 &schedule,
+                &req.priority.map(RulePriority::as_str),
             ],
             "rule",
             rule_from_row,

@@ -7,7 +7,7 @@ use chrono::Utc;
 use tokio_postgres::Row;
 use vms_messages::{Tenant, TenantCreate, TenantId, TenantScope, TenantUpdate};
 
-pub(crate) const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes, created_at";
+pub(crate) const TENANT_COLS: &str = "id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes, inference_share, created_at";
 
 pub(crate) fn tenant_from_row(row: &Row) -> Tenant {
     Tenant {
@@ -21,6 +21,7 @@ pub(crate) fn tenant_from_row(row: &Row) -> Tenant {
         storage_quota_bytes: row
             .get::<_, Option<i64>>("storage_quota_bytes")
             .map(|b| u64::try_from(b).unwrap_or(0)),
+        inference_share: to_u32(row.get("inference_share")),
         created_at: row.get("created_at"),
     }
 }
@@ -35,8 +36,8 @@ impl Store {
                 .unwrap_or(vms_messages::DEFAULT_RETENTION_DAYS),
         );
         let sql = format!(
-            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TENANT_COLS}"
+            "INSERT INTO tenants (id, name, max_cameras, retention_days, allowed_detectors, expires_at, ack_sla_seconds, storage_quota_bytes, inference_share)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TENANT_COLS}"
         );
         let row = unique_as_conflict(
             client
@@ -51,6 +52,10 @@ impl Store {
                         &req.expires_at,
                         &req.ack_sla_seconds.map(to_i32),
                         &req.storage_quota_bytes.map(quota_param),
+                        &to_i32(
+                            req.inference_share
+                                .unwrap_or(vms_messages::DEFAULT_INFERENCE_SHARE),
+                        ),
                     ],
                 )
                 .await,
@@ -156,14 +161,16 @@ impl Store {
             .storage_quota_bytes
             .unwrap_or(current.storage_quota_bytes)
             .map(quota_param);
+        let share = to_i32(req.inference_share.unwrap_or(current.inference_share));
         let result = tx
             .query_one(
                 &format!(
                     "UPDATE tenants SET name = $2, max_cameras = $3, retention_days = $4,
-                     allowed_detectors = $5, expires_at = $6, ack_sla_seconds = $7, storage_quota_bytes = $8
+                     allowed_detectors = $5, expires_at = $6, ack_sla_seconds = $7, storage_quota_bytes = $8,
+                     inference_share = $9
                      WHERE id = $1 RETURNING {TENANT_COLS}"
                 ),
-                &[&id.0, &name, &max, &days, &detectors, &expires_at, &sla, &quota],
+                &[&id.0, &name, &max, &days, &detectors, &expires_at, &sla, &quota, &share],
             )
             .await;
         let row = unique_as_conflict(result, "name", || format!("a tenant named {name:?} exists"))?;

@@ -173,6 +173,7 @@ mod tests {
                 expires_at: req.expires_at,
                 ack_sla_seconds: req.ack_sla_seconds,
                 storage_quota_bytes: req.storage_quota_bytes,
+                inference_share: req.inference_share.unwrap_or(1),
                 created_at: chrono::Utc::now(),
             };
             self.tenants().insert(tenant.id, tenant.clone());

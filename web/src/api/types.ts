@@ -164,6 +164,7 @@ export interface Rule {
   dwell_seconds?: number | null;
   min_count?: number | null;
   schedule?: { days: string[]; start: string; end: string }[] | null;
+  priority: 'high' | 'standard';
 }
 
 export interface Detector {
@@ -185,6 +186,7 @@ export interface Tenant {
   expires_at?: string | null;
   ack_sla_seconds?: number | null;
   storage_quota_bytes?: number | null;
+  inference_share: number;
 }
 
 export interface User {

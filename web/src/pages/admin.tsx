@@ -65,7 +65,7 @@ function Tenants() {
       {adding && <AddTenant done={() => (setAdding(false), tenants.reload())} />}
       <Show r={tenants} what="tenants">
         {(list) => (
-          <Table caption="Tenants" columns={['Name', 'Cameras', 'Retention', 'Detectors', 'Storage quota', 'Ticket SLA', 'Expires']}>
+          <Table caption="Tenants" columns={['Name', 'Cameras', 'Retention', 'Detectors', 'Storage quota', 'Inference share', 'Ticket SLA', 'Expires']}>
             {list.map((t) => (
               <tr key={t.id}>
                 <td>{t.name}</td>
@@ -73,6 +73,7 @@ function Tenants() {
                 <td>{t.retention_days} d</td>
                 <td>{t.allowed_detectors.join(', ') || 'none'}</td>
                 <td>{t.storage_quota_bytes ? bytes(t.storage_quota_bytes) : 'none'}</td>
+                <td>{t.inference_share}</td>
                 <td>{t.ack_sla_seconds ? `${t.ack_sla_seconds} s` : 'none'}</td>
                 <td>{t.expires_at ? time(t.expires_at) : 'never'}</td>
               </tr>
@@ -85,7 +86,7 @@ function Tenants() {
 }
 
 function AddTenant({ done }: { done: () => void }) {
-  const [f, set] = useFields({ name: '', max_cameras: '16', retention_days: '30', allowed_detectors: 'person', ack_sla_seconds: '' });
+  const [f, set] = useFields({ name: '', max_cameras: '16', retention_days: '30', allowed_detectors: 'person', ack_sla_seconds: '', inference_share: '1' });
   const add = useAction(async () => {
     await client.post('/tenants', {
       name: f.name,
@@ -93,6 +94,7 @@ function AddTenant({ done }: { done: () => void }) {
       retention_days: Number(f.retention_days),
       allowed_detectors: f.allowed_detectors.split(',').map((d) => d.trim()).filter(Boolean),
       ack_sla_seconds: f.ack_sla_seconds ? Number(f.ack_sla_seconds) : undefined,
+      inference_share: Number(f.inference_share),
     });
     done();
   });
@@ -109,6 +111,9 @@ function AddTenant({ done }: { done: () => void }) {
       </Field>
       <Field label="Detectors" hint="Comma separated">
         <input name="allowed_detectors" value={f.allowed_detectors} onInput={set('allowed_detectors')} />
+      </Field>
+      <Field label="Inference share" hint="Weight against other tenants when detectors are busy (1-1000)">
+        <input name="inference_share" type="number" min={1} max={1000} value={f.inference_share} onInput={set('inference_share')} />
       </Field>
       <Field label="Ticket SLA (s)">
         <input name="ack_sla_seconds" type="number" min={1} value={f.ack_sla_seconds} onInput={set('ack_sla_seconds')} />

@@ -58,11 +58,13 @@ describe('page helpers', () => {
   });
 
   it('sends only what a rule kind uses', () => {
-    const f: RuleFields = { name: 'door', kind: 'intrusion', detector: 'person', classes: ['person'], min_score: '0.5', cooldown_seconds: '30', dwell_seconds: '10', min_count: '3', direction: 'any', enabled: true, zone: [[0, 0], [1, 0], [1, 1]], line: [], days: [], start: '00:00', end: '23:59' };
+    const f: RuleFields = { name: 'door', kind: 'intrusion', detector: 'person', classes: ['person'], min_score: '0.5', cooldown_seconds: '30', dwell_seconds: '10', min_count: '3', direction: 'any', priority: '', enabled: true, zone: [[0, 0], [1, 0], [1, 1]], line: [], days: [], start: '00:00', end: '23:59' };
     const made = ruleBody(f, true);
     expect(made).toMatchObject({ name: 'door', kind: 'intrusion', detector: 'person', zone: f.zone, min_score: 0.5 });
     expect(made).not.toHaveProperty('line');
     expect(made).not.toHaveProperty('dwell_seconds');
+    expect(made).not.toHaveProperty('priority'); // the server's default: high for intrusion
+    expect(ruleBody({ ...f, priority: 'standard' }, true)).toMatchObject({ priority: 'standard' });
     const line = ruleBody({ ...f, kind: 'line_crossing', line: [[0, 0.5], [1, 0.5]] }, false);
     expect(line).toMatchObject({ zone: null, direction: 'any', line: [[0, 0.5], [1, 0.5]] });
     expect(line).not.toHaveProperty('name');

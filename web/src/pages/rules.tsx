@@ -118,6 +118,7 @@ export function ruleBody(f: RuleFields, creating: boolean): Record<string, unkno
     dwell_seconds: f.kind === 'loitering' ? Number(f.dwell_seconds) : null,
     min_count: f.kind === 'crowd' ? Number(f.min_count) : null,
     schedule: f.days.length ? [{ days: f.days, start: f.start, end: f.end }] : null,
+    priority: f.priority || null,
   };
   if (creating) {
     for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
@@ -137,6 +138,8 @@ export interface RuleFields {
   dwell_seconds: string;
   min_count: string;
   direction: string;
+  /** `high`, `standard`, or empty for the server's default (high for intrusion and fire). */
+  priority: string;
   enabled: boolean;
   zone: Point[];
   line: Point[];
@@ -157,6 +160,7 @@ function RuleForm({ ctx, rule, done }: { ctx: Context; rule: Rule | null; done: 
     dwell_seconds: String(rule?.dwell_seconds ?? 10),
     min_count: String(rule?.min_count ?? 3),
     direction: rule?.direction ?? 'any',
+    priority: rule?.priority ?? '',
     enabled: rule?.enabled ?? true,
     zone: rule?.zone ?? [],
     line: rule?.line ?? [],
@@ -229,6 +233,13 @@ function RuleForm({ ctx, rule, done }: { ctx: Context; rule: Rule | null; done: 
               </select>
             </Field>
           )}
+          <Field label="Priority" hint="High frames go to the detector before all others">
+            <select name="priority" value={f.priority} onChange={set('priority')}>
+              {!rule && <option value="">default (high for intrusion and fire)</option>}
+              <option value="high">high</option>
+              <option value="standard">standard</option>
+            </select>
+          </Field>
           <Field label="Cooldown (seconds)">
             <input name="cooldown_seconds" type="number" min={0} value={f.cooldown_seconds} onInput={set('cooldown_seconds')} />
           </Field>
