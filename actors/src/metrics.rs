@@ -1,9 +1,10 @@
 //! Prometheus metrics of the node, registered in the default registry that `/metrics` renders.
 
 use prometheus::{
-    CounterVec, GaugeVec, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    register_counter_vec, register_gauge_vec, register_histogram, register_int_counter,
-    register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    CounterVec, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, register_counter_vec, register_gauge_vec, register_histogram,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 use std::sync::LazyLock;
 
@@ -24,6 +25,37 @@ metrics! {
         "vms_inference_busy_seconds_total",
         "seconds detectors spent on the tenant's frames",
         &["tenant"],
+    );
+    /// Frames waiting for a model worker, per model, tenant and priority.
+    INFERENCE_QUEUED: IntGaugeVec = register_int_gauge_vec!(
+        "vms_inference_queued",
+        "frames waiting for a model worker",
+        &["model", "tenant", "priority"],
+    );
+    /// Frames a model worker dropped unrun, per model, tenant, priority and reason (`shed`: the
+    /// queue was full and the tenant the most over its share; `expired`: past its deadline).
+    INFERENCE_DROPPED: IntCounterVec = register_int_counter_vec!(
+        "vms_inference_dropped_total",
+        "frames dropped unrun by a model worker",
+        &["model", "tenant", "priority", "reason"],
+    );
+    /// Frames a model worker took for detection, per model, tenant and priority.
+    INFERENCE_SERVED: IntCounterVec = register_int_counter_vec!(
+        "vms_inference_served_total",
+        "frames taken for detection by a model worker",
+        &["model", "tenant", "priority"],
+    );
+    /// Seconds frames waited in a model worker's queue, per model, tenant and priority.
+    INFERENCE_WAIT: HistogramVec = register_histogram_vec!(
+        "vms_inference_wait_seconds",
+        "seconds a frame waited for a model worker",
+        &["model", "tenant", "priority"],
+        vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+    );
+    /// Ticket actors (SLA timers) running on this node.
+    TICKET_ACTORS: IntGauge = register_int_gauge!(
+        "vms_ticket_actors",
+        "ticket actors (SLA timers) running on this node",
     );
     /// Frames per second received, per camera.
     CAMERA_FPS: GaugeVec =

@@ -5,6 +5,7 @@
 
 pub mod builtin;
 mod embed;
+mod fair_queue;
 mod manifest;
 mod ocr;
 mod onnx;
@@ -18,6 +19,7 @@ mod worker;
 // `builtin`, `registry` and `runtime` are public namespaces of functions (the pixel detectors, the
 // model zoo, ONNX Runtime's loading); the other modules are private and re-export their surface.
 pub use embed::{OnnxEmbedder, similarity};
+pub use fair_queue::FairQueue;
 pub use manifest::{BoxUnits, Dtype, Family, InputConfig, Layout, Manifest, Resize, Thresholds};
 pub use ocr::{OcrDetector, ctc_greedy, plate_text, text_boxes};
 pub use onnx::OnnxDetector;
@@ -26,7 +28,10 @@ pub use postprocess::{
 };
 pub use preprocess::{MAX_SIDE, Placement, Prepared, TensorData, check_frame, prepare};
 pub use tracker::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
-pub use worker::{DetectResult, DetectorFactory, ModelWorker, OwnedFrame, Priority, WorkerStats};
+pub use worker::{
+    DetectResult, DetectorFactory, DropReason, ModelWorker, OwnedFrame, Priority, QueueObserver,
+    Submission, WorkerStats,
+};
 
 use thiserror::Error;
 
@@ -81,6 +86,9 @@ pub enum DetectorError {
     /// The model failed.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The frame waited past its deadline and was not run.
+    #[error("the frame waited past its deadline")]
+    Expired,
 }
 
 /// A detector: plain and synchronous; a generic worker actor runs it.

@@ -1,26 +1,68 @@
 //! [`ModelWorker`]: a pool of threads, each owning its own detector (an ONNX Runtime session runs with
-//! `&mut self`), fed by two bounded queues: high priority first, then standard. When the standard
-//! queue is full the oldest job is dropped (and counted): fresh frames matter more than stale ones. A
-//! detector that panics is rebuilt from its factory; the job gets an error and nothing else is touched.
+//! `&mut self`), fed by two bounded [`FairQueue`]s: high priority first, then standard. Within each,
+//! tenants share the worker in proportion to their licence's inference share; when a queue is full,
+//! the oldest frame of the tenant most over its share is shed (and counted), and a frame still
+//! queued at its deadline is answered [`DetectorError::Expired`] instead of being run. A detector
+//! that panics is rebuilt from its factory; the job gets an error and nothing else is touched.
 
+use crate::fair_queue::FairQueue;
 use crate::{Detection, Detector, DetectorError, Frame, ModelError};
-use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Builds a detector for a worker thread (called again after a panic).
 pub type DetectorFactory = Arc<dyn Fn() -> Result<Box<dyn Detector>, ModelError> + Send + Sync>;
 
 /// Which queue a job goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
-    /// Served first; refused (not dropped) when full.
+    /// Served before any standard job (rules that must not wait: intrusion, fire).
     High,
-    /// Served when no high-priority job waits; the oldest is dropped when full.
+    /// Served when no high-priority job waits.
     Standard,
+}
+
+impl Priority {
+    /// The priority's name, as metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Standard => "standard",
+        }
+    }
+}
+
+/// Why a queued frame was not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Shed to make room in a full queue (its tenant was the most over its share).
+    Shed,
+    /// Its deadline passed while it waited.
+    Expired,
+}
+
+impl DropReason {
+    /// The reason's name, as metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shed => "shed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// Told what the queues do, per tenant and priority (the node turns it into metrics).
+pub trait QueueObserver: Send + Sync {
+    /// The tenant's frames now queued at `priority`.
+    fn queued(&self, tenant: &str, priority: Priority, depth: usize);
+    /// One of the tenant's frames was dropped unrun.
+    fn dropped(&self, tenant: &str, priority: Priority, reason: DropReason);
+    /// One of the tenant's frames was taken for detection after waiting `waited`.
+    fn served(&self, tenant: &str, priority: Priority, waited: Duration);
 }
 
 /// An RGB8 frame owned by a job.
@@ -37,35 +79,101 @@ pub struct OwnedFrame {
 /// The answer to a job.
 pub type DetectResult = Result<Vec<Detection>, DetectorError>;
 
+/// How a frame is queued: its priority, whose it is, its share, and until when it is worth running.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// Queue it goes to.
+    pub priority: Priority,
+    /// Tenant whose frame it is (its fair-queueing flow and metrics label).
+    pub tenant: Arc<str>,
+    /// The tenant's inference share (weight; 1 or more).
+    pub share: u32,
+    /// When it is no longer worth running; `None` for never.
+    pub deadline: Option<Instant>,
+    /// Where the detector's time on it is added, in nanoseconds (usage for billing).
+    pub busy: Option<Arc<AtomicU64>>,
+}
+
+impl Submission {
+    /// A frame of no tenant in particular (share 1, no deadline, untimed) at `priority`.
+    pub fn new(priority: Priority) -> Self {
+        Self {
+            priority,
+            tenant: Arc::from(""),
+            share: 1,
+            deadline: None,
+            busy: None,
+        }
+    }
+}
+
 struct Job {
     frame: OwnedFrame,
     reply: oneshot::Sender<DetectResult>,
-    /// Where the detector's time on this frame is added, in nanoseconds (usage for billing).
+    queued_at: Instant,
+    deadline: Option<Instant>,
     busy: Option<Arc<AtomicU64>>,
 }
 
-#[derive(Default)]
 struct Queues {
-    high: VecDeque<Job>,
-    standard: VecDeque<Job>,
+    high: FairQueue<Job>,
+    standard: FairQueue<Job>,
     closed: bool,
+}
+
+impl Queues {
+    fn of(&mut self, priority: Priority) -> &mut FairQueue<Job> {
+        match priority {
+            Priority::High => &mut self.high,
+            Priority::Standard => &mut self.standard,
+        }
+    }
 }
 
 struct Shared {
     queues: Mutex<Queues>,
     ready: Condvar,
-    capacity: usize,
     dropped: AtomicU64,
+    expired: AtomicU64,
     done: AtomicU64,
     restarts: AtomicU64,
+    observer: Option<Arc<dyn QueueObserver>>,
+}
+
+impl Shared {
+    fn drop_job(&self, tenant: &str, priority: Priority, job: Job, reason: DropReason) {
+        let counter = match reason {
+            DropReason::Shed => &self.dropped,
+            DropReason::Expired => &self.expired,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if reason == DropReason::Expired {
+            let _ = job.reply.send(Err(DetectorError::Expired));
+        } // a shed job's channel closes
+        if let Some(o) = &self.observer {
+            o.dropped(tenant, priority, reason);
+        }
+    }
+
+    fn observe_depth(&self, queues: &Queues, tenant: &str, priority: Priority) {
+        if let Some(o) = &self.observer {
+            let queue = match priority {
+                Priority::High => &queues.high,
+                Priority::Standard => &queues.standard,
+            };
+            o.queued(tenant, priority, queue.flow_len(tenant));
+        }
+    }
 }
 
 /// Counters of a worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerStats {
-    /// Standard jobs dropped because the queue was full.
+    /// Jobs shed because their queue was full.
     pub dropped: u64,
-    /// Jobs answered.
+    /// Jobs whose deadline passed while they waited.
+    pub expired: u64,
+    /// Jobs answered by the detector.
     pub done: u64,
     /// Detectors rebuilt after a panic.
     pub restarts: u64,
@@ -87,13 +195,52 @@ impl ModelWorker {
         threads: usize,
         capacity: usize,
     ) -> Result<Self, ModelError> {
+        Self::start_observed(name, factory, threads, capacity, None)
+    }
+
+    /// [`ModelWorker::start`], telling `observer` what the queues do.
+    pub fn start_observed(
+        name: &str,
+        factory: DetectorFactory,
+        threads: usize,
+        capacity: usize,
+        observer: Option<Arc<dyn QueueObserver>>,
+    ) -> Result<Self, ModelError> {
+        Self::start_with_queues(name, factory, threads, observer, || {
+            FairQueue::new(capacity)
+        })
+    }
+
+    /// [`ModelWorker::start`] with first-in-first-out queues that shed the oldest frame of any
+    /// tenant: the baseline the fairness benchmark compares against.
+    pub fn start_fifo(
+        name: &str,
+        factory: DetectorFactory,
+        threads: usize,
+        capacity: usize,
+    ) -> Result<Self, ModelError> {
+        Self::start_with_queues(name, factory, threads, None, || FairQueue::fifo(capacity))
+    }
+
+    fn start_with_queues(
+        name: &str,
+        factory: DetectorFactory,
+        threads: usize,
+        observer: Option<Arc<dyn QueueObserver>>,
+        queue: impl Fn() -> FairQueue<Job>,
+    ) -> Result<Self, ModelError> {
         let shared = Arc::new(Shared {
-            queues: Mutex::new(Queues::default()),
+            queues: Mutex::new(Queues {
+                high: queue(),
+                standard: queue(),
+                closed: false,
+            }),
             ready: Condvar::new(),
-            capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
             done: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            observer,
         });
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
@@ -117,20 +264,15 @@ impl ModelWorker {
         &self.name
     }
 
-    /// Queues a frame; the answer arrives on the returned channel. A full high-priority queue refuses
-    /// at once; a full standard queue drops its oldest job (whose channel then closes).
+    /// Queues a frame of no tenant in particular; see [`ModelWorker::submit_as`].
     pub fn submit(&self, frame: OwnedFrame, priority: Priority) -> oneshot::Receiver<DetectResult> {
-        self.submit_timed(frame, priority, None)
+        self.submit_as(frame, Submission::new(priority))
     }
 
-    /// [`ModelWorker::submit`], adding the time the detector spends on the frame to `busy`
-    /// (nanoseconds): what a tenant's usage counts, queueing left out.
-    pub fn submit_timed(
-        &self,
-        frame: OwnedFrame,
-        priority: Priority,
-        busy: Option<Arc<AtomicU64>>,
-    ) -> oneshot::Receiver<DetectResult> {
+    /// Queues a frame as `how` says; the answer arrives on the returned channel. A frame shed from
+    /// a full queue has its channel closed; one whose deadline passes while it waits is answered
+    /// [`DetectorError::Expired`].
+    pub fn submit_as(&self, frame: OwnedFrame, how: Submission) -> oneshot::Receiver<DetectResult> {
         let (reply, answer) = oneshot::channel();
         let mut q = self
             .shared
@@ -141,22 +283,19 @@ impl ModelWorker {
             let _ = reply.send(Err(DetectorError::Inference("worker stopped".into())));
             return answer;
         }
-        let job = Job { frame, reply, busy };
-        match priority {
-            Priority::High if q.high.len() >= self.shared.capacity => {
-                let _ = job.reply.send(Err(DetectorError::Inference(
-                    "high-priority queue full".into(),
-                )));
-                return answer;
-            }
-            Priority::High => q.high.push_back(job),
-            Priority::Standard => {
-                if q.standard.len() >= self.shared.capacity {
-                    q.standard.pop_front();
-                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                q.standard.push_back(job);
-            }
+        let job = Job {
+            frame,
+            reply,
+            queued_at: Instant::now(),
+            deadline: how.deadline,
+            busy: how.busy,
+        };
+        let shed = q.of(how.priority).push(&how.tenant, how.share, job);
+        self.shared.observe_depth(&q, &how.tenant, how.priority);
+        if let Some((tenant, job)) = shed {
+            self.shared.observe_depth(&q, &tenant, how.priority);
+            self.shared
+                .drop_job(&tenant, how.priority, job, DropReason::Shed);
         }
         drop(q);
         self.shared.ready.notify_one();
@@ -167,6 +306,7 @@ impl ModelWorker {
     pub fn stats(&self) -> WorkerStats {
         WorkerStats {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
+            expired: self.shared.expired.load(Ordering::Relaxed),
             done: self.shared.done.load(Ordering::Relaxed),
             restarts: self.shared.restarts.load(Ordering::Relaxed),
         }
@@ -187,11 +327,23 @@ impl Drop for ModelWorker {
     }
 }
 
+/// The next job to run: high priority first; jobs past their deadline are answered on the way.
 fn next_job(shared: &Shared) -> Option<Job> {
     let mut q = shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
-        if let Some(job) = q.high.pop_front().or_else(|| q.standard.pop_front()) {
-            return Some(job);
+        for priority in [Priority::High, Priority::Standard] {
+            while let Some((tenant, job)) = q.of(priority).pop() {
+                shared.observe_depth(&q, &tenant, priority);
+                let now = Instant::now();
+                if job.deadline.is_some_and(|d| d <= now) {
+                    shared.drop_job(&tenant, priority, job, DropReason::Expired);
+                    continue;
+                }
+                if let Some(o) = &shared.observer {
+                    o.served(&tenant, priority, now.duration_since(job.queued_at));
+                }
+                return Some(job);
+            }
         }
         if q.closed {
             return None;
@@ -326,6 +478,7 @@ mod tests {
             worker.stats(),
             WorkerStats {
                 dropped: 1,
+                expired: 0,
                 done: 6,
                 restarts: 1
             }
@@ -337,7 +490,13 @@ mod tests {
         let hold = Arc::new(AtomicBool::new(true));
         let worker = fake_worker(&hold);
         let busy = Arc::new(AtomicU64::new(0));
-        let timed = worker.submit_timed(frame(1), Priority::Standard, Some(Arc::clone(&busy)));
+        let timed = worker.submit_as(
+            frame(1),
+            Submission {
+                busy: Some(Arc::clone(&busy)),
+                ..Submission::new(Priority::Standard)
+            },
+        );
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
         hold.store(false, Ordering::Relaxed);
         timed.await.expect("answer").expect("ok");
@@ -356,5 +515,90 @@ mod tests {
             spent,
             "an untimed frame adds nothing"
         );
+    }
+
+    /// Records what the worker tells its observer.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl QueueObserver for Seen {
+        fn queued(&self, _: &str, _: Priority, _: usize) {}
+        fn dropped(&self, tenant: &str, priority: Priority, reason: DropReason) {
+            self.push(format!(
+                "{} {tenant} {}",
+                reason.as_str(),
+                priority.as_str()
+            ));
+        }
+        fn served(&self, tenant: &str, priority: Priority, _: Duration) {
+            self.push(format!("served {tenant} {}", priority.as_str()));
+        }
+    }
+
+    impl Seen {
+        fn push(&self, line: String) {
+            self.0.lock().expect("lock").push(line);
+        }
+    }
+
+    fn of(tenant: &str, priority: Priority, deadline: Option<Instant>) -> Submission {
+        Submission {
+            tenant: Arc::from(tenant),
+            deadline,
+            ..Submission::new(priority)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_the_oldest_frame_of_the_tenant_most_over_its_share() {
+        let hold = Arc::new(AtomicBool::new(true));
+        let seen = Arc::new(Seen::default());
+        let h = Arc::clone(&hold);
+        let factory: DetectorFactory = Arc::new(move || {
+            Ok(Box::new(Fake {
+                hold: Arc::clone(&h),
+            }) as Box<dyn Detector>)
+        });
+        let observer: Arc<dyn QueueObserver> = seen.clone();
+        let worker =
+            ModelWorker::start_observed("fake", factory, 1, 2, Some(observer)).expect("start");
+        let first = worker.submit_as(frame(1), of("big", Priority::Standard, None));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let oldest = worker.submit_as(frame(2), of("big", Priority::Standard, None));
+        let small = worker.submit_as(frame(3), of("small", Priority::Standard, None));
+        let big = worker.submit_as(frame(4), of("big", Priority::Standard, None)); // full: sheds 2
+        hold.store(false, Ordering::Relaxed);
+        first.await.expect("answer").expect("ok");
+        assert!(
+            oldest.await.is_err(),
+            "the big tenant's oldest frame was shed"
+        );
+        assert_eq!(small.await.expect("answer").expect("ok")[0].score, 3.0);
+        assert_eq!(big.await.expect("answer").expect("ok")[0].score, 4.0);
+        let seen = seen.0.lock().expect("lock").clone();
+        assert!(
+            seen.contains(&"shed big standard".to_string()),
+            "the big tenant, most over its share, lost its oldest frame: {seen:?}"
+        );
+        assert!(seen.contains(&"served small standard".to_string()));
+    }
+
+    #[tokio::test]
+    async fn an_expired_frame_is_answered_expired_not_run() {
+        let hold = Arc::new(AtomicBool::new(true));
+        let worker = fake_worker(&hold);
+        let first = worker.submit(frame(1), Priority::Standard);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let soon = Instant::now() + Duration::from_millis(10);
+        let stale = worker.submit_as(frame(2), of("t", Priority::High, Some(soon)));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        hold.store(false, Ordering::Relaxed);
+        first.await.expect("answer").expect("ok");
+        assert!(matches!(
+            stale.await.expect("answer"),
+            Err(DetectorError::Expired)
+        ));
+        assert_eq!(worker.stats().expired, 1);
+        assert_eq!(worker.stats().done, 1);
     }
 }

@@ -16,17 +16,18 @@ use crate::media::sampler::{FrameSampler, SampledFrame};
 use crate::recording::analysis::{CameraAnalysis, KeyframeAnalysis};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vms_config::AnalyticsConfig;
 use vms_messages::event_id;
-use vms_messages::{Camera, CameraId, Event, Rule, TenantScope, subjects};
+use vms_messages::{Camera, CameraId, Event, Rule, RulePriority, TenantScope, subjects};
 use vms_models::DetectorFactory;
 use vms_models::OnnxEmbedder;
 use vms_models::{
-    Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority, runtime,
+    Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority, QueueObserver,
+    Submission, runtime,
 };
 
 /// One model the node runs: an ONNX model with its worker, shared by every camera, or a built-in
@@ -44,7 +45,12 @@ pub struct Analytics {
     outbox: Arc<Outbox>,
     /// Appearance embeddings of what object detectors found (events only: a few a second at most).
     embedder: Option<Arc<std::sync::Mutex<OnnxEmbedder>>>,
+    /// How long a sampled frame may wait for a model worker.
+    frame_deadline: Duration,
 }
+
+/// Frames each model worker's queues (high and standard) hold before shedding.
+const QUEUE_DEPTH: usize = 64;
 
 /// Size frames are sampled at for `inputs`: a lone model's own input (no resizing in the detector);
 /// for several, a 16:9 frame as tall as the tallest input (width a multiple of 4, so rows are not
@@ -87,7 +93,15 @@ impl Analytics {
                 let factory: DetectorFactory = Arc::new(move || {
                     vms_models::registry::open_detector(manifest.clone(), env, threads)
                 });
-                let worker = ModelWorker::start(name, factory, config.workers, 64)?;
+                let observer: Arc<dyn QueueObserver> =
+                    Arc::new(super::queue_metrics::QueueMetrics::new(name));
+                let worker = ModelWorker::start_observed(
+                    name,
+                    factory,
+                    config.workers,
+                    QUEUE_DEPTH,
+                    Some(observer),
+                )?;
                 Ok(NodeModel {
                     name: name.clone(),
                     worker: Some(worker),
@@ -136,6 +150,7 @@ impl Analytics {
             sample,
             outbox,
             embedder,
+            frame_deadline: Duration::from_millis(config.frame_deadline_ms),
         })
     }
 
@@ -184,9 +199,24 @@ impl Analytics {
 pub struct CameraAnalytics {
     _sampler: Arc<FrameSampler>,
     task: tokio::task::JoinHandle<()>,
-    rules: Arc<RwLock<Vec<Rule>>>,
+    rules: Arc<CameraRules>,
     camera: CameraId,
     ctx: Arc<NodeContext>,
+}
+
+/// A camera's rules and its tenant's inference share, read together from PostgreSQL.
+struct CameraRules {
+    rules: RwLock<Vec<Rule>>,
+    share: AtomicU32,
+}
+
+impl Default for CameraRules {
+    fn default() -> Self {
+        Self {
+            rules: RwLock::default(),
+            share: AtomicU32::new(vms_messages::DEFAULT_INFERENCE_SHARE),
+        }
+    }
 }
 
 /// The node's analytics as the recording actors see them: what starts a camera's analysis.
@@ -258,7 +288,7 @@ impl CameraAnalytics {
             feed: Arc::new(move |codec, picture, at| feed.push_keyframe(codec, picture, at)),
             every_frame: camera.sample_fps.is_some(),
         };
-        let rules: Arc<RwLock<Vec<Rule>>> = Arc::default();
+        let rules: Arc<CameraRules> = Arc::default();
         let task = tokio::spawn(run_rules(
             Arc::clone(ctx),
             Arc::clone(analytics),
@@ -278,11 +308,24 @@ impl CameraAnalytics {
     }
 }
 
-async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &RwLock<Vec<Rule>>) {
+/// How often a camera's task rereads its tenant's inference share (a licence change sends no
+/// rule reload).
+const SHARE_REREAD: Duration = Duration::from_secs(60);
+
+async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &CameraRules) {
     match ctx.store.camera_rules(TenantScope::All, camera).await {
-        Ok(rules) => *into.write().unwrap_or_else(PoisonError::into_inner) = rules,
+        Ok(rules) => *into.rules.write().unwrap_or_else(PoisonError::into_inner) = rules,
         Err(e) => {
             tracing::warn!(camera_id = %camera, error = %e, "cannot read rules; keeping the previous ones")
+        }
+    }
+}
+
+async fn load_share(ctx: &NodeContext, camera: &Camera, into: &CameraRules) {
+    match ctx.store.tenant(TenantScope::All, camera.tenant_id).await {
+        Ok(t) => into.share.store(t.inference_share, Ordering::Relaxed),
+        Err(e) => {
+            tracing::warn!(camera_id = %camera.id, error = %e, "cannot read the inference share; keeping the previous one")
         }
     }
 }
@@ -291,21 +334,29 @@ async fn run_rules(
     ctx: Arc<NodeContext>,
     analytics: Arc<Analytics>,
     camera: Camera,
-    rules: Arc<RwLock<Vec<Rule>>>,
+    rules: Arc<CameraRules>,
     mut frames: mpsc::Receiver<SampledFrame>,
     // Events are written with the ownership epoch this camera's actor started under.
     epoch: Option<i64>,
 ) {
     load_rules(&ctx, camera.id, &rules).await;
+    load_share(&ctx, &camera, &rules).await;
+    let mut share_read = std::time::Instant::now();
+    let tenant: Arc<str> = Arc::from(camera.tenant_id.to_string());
     let mut engine = RuleEngine::default();
     let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
     let label = camera.id.to_string();
     // Detector time on this camera's frames is its tenant's usage.
     let usage = super::usage::tally(camera.tenant_id);
     while let Some(frame) = frames.recv().await {
+        if share_read.elapsed() >= SHARE_REREAD {
+            load_share(&ctx, &camera, &rules).await;
+            share_read = std::time::Instant::now();
+        }
         // The enabled rules, by the model they need.
         let mut by_model: Vec<(String, Vec<Rule>)> = Vec::new();
         for rule in rules
+            .rules
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
@@ -329,12 +380,25 @@ async fn run_rules(
         };
         // Every model the rules need works on the frame at once; built-in pixel detectors (well
         // under a millisecond) run here, on this camera's own instance.
-        let runs = by_model.iter().map(|(model, _)| {
+        let deadline = std::time::Instant::now() + analytics.frame_deadline;
+        let share = rules.share.load(Ordering::Relaxed);
+        let runs = by_model.iter().map(|(model, model_rules)| {
+            // A frame is high priority for a model when one of the rules it feeds is.
+            let priority = if model_rules.iter().any(|r| r.priority == RulePriority::High) {
+                Priority::High
+            } else {
+                Priority::Standard
+            };
             let submitted = analytics.worker(model).map(|w| {
-                w.submit_timed(
+                w.submit_as(
                     job.clone(),
-                    Priority::Standard,
-                    Some(Arc::clone(&usage.busy_nanos)),
+                    Submission {
+                        priority,
+                        tenant: Arc::clone(&tenant),
+                        share,
+                        deadline: Some(deadline),
+                        busy: Some(Arc::clone(&usage.busy_nanos)),
+                    },
                 )
             });
             let inline = submitted.is_none().then(|| {
@@ -363,9 +427,18 @@ async fn run_rules(
             }
         });
         let results = futures_util::future::join_all(runs.collect::<Vec<_>>()).await;
-        let dropped = results.iter().any(Result::is_err);
-        let counter = if dropped {
-            crate::metrics::FRAMES_DROPPED.with_label_values(&[label.as_str(), "detector_queue"])
+        // Shed from a full queue (the channel closed) or past its deadline: not run.
+        let shed = results.iter().any(Result::is_err);
+        let expired = results
+            .iter()
+            .any(|r| matches!(r, Ok(Err(vms_models::DetectorError::Expired))));
+        let counter = if shed || expired {
+            let reason = if shed {
+                "detector_queue"
+            } else {
+                "detector_deadline"
+            };
+            crate::metrics::FRAMES_DROPPED.with_label_values(&[label.as_str(), reason])
         } else {
             usage.frames.fetch_add(1, Ordering::Relaxed);
             crate::metrics::FRAMES_DETECTED.with_label_values(&[label.as_str()])
@@ -375,6 +448,7 @@ async fn run_rules(
         for ((model, model_rules), result) in by_model.iter().zip(results) {
             let detections = match result {
                 Ok(Ok(d)) => d,
+                Ok(Err(vms_models::DetectorError::Expired)) => continue, // counted above
                 Ok(Err(e)) => {
                     tracing::warn!(camera_id = %camera.id, model = %model, error = %e, "detector failed on a frame");
                     continue;

@@ -5,6 +5,7 @@
 pub(crate) mod detection;
 pub(crate) mod feed;
 pub(crate) mod outbox;
+pub(crate) mod queue_metrics;
 pub(crate) mod rules;
 pub(crate) mod usage;
 

@@ -28,6 +28,9 @@ pub struct AnalyticsConfig {
     pub workers: usize,
     /// Intra-op threads of each session; workers x threads should not exceed the cores.
     pub intra_threads: usize,
+    /// Milliseconds a sampled frame may wait for a detector; one still queued then is dropped and
+    /// counted (`vms_inference_dropped_total{reason="expired"}`), never run late (50-60000).
+    pub frame_deadline_ms: u64,
 }
 
 impl Default for AnalyticsConfig {
@@ -42,6 +45,7 @@ impl Default for AnalyticsConfig {
             onnxruntime: None,
             workers: 1,
             intra_threads: 1,
+            frame_deadline_ms: 2000,
         }
     }
 }
@@ -53,6 +57,12 @@ impl AnalyticsConfig {
             return Err(invalid(
                 "analytics.workers",
                 "analytics.workers and analytics.intra_threads must be between 1 and 64",
+            ));
+        }
+        if !(50..=60_000).contains(&self.frame_deadline_ms) {
+            return Err(invalid(
+                "analytics.frame_deadline_ms",
+                "analytics.frame_deadline_ms must be between 50 and 60000",
             ));
         }
         let bad_name = |m: &String| {
