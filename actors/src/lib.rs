@@ -3,7 +3,8 @@
 //! crate.
 //!
 //! Supervision tree: [`NodeSupervisor`] → [`TenantActor`] per tenant → [`CameraActor`] per camera →
-//! its segmenter; plus the singletons retention, notifier and ticket escalation.
+//! its segmenter; plus the singletons retention, notifier and the ticket keeper (with a ticket actor per
+//! open ticket).
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
 mod analytics;
@@ -74,7 +75,9 @@ pub use analytics::usage::spawn_usage_reporter;
 pub use analytics::{Analytics, Detection, ensure_stream};
 
 // Notify: ticket escalation.
-pub use notify::escalation::{escalate_overdue, escalation_event};
+pub use notify::escalation::{EscalateError, escalate, escalation_event};
+pub use notify::ticket_actor::{TicketActor, TicketArgs, TicketMsg, due_in, ticket_actor_name};
+pub use notify::ticket_keeper::{KeeperArgs, KeeperMsg, RESYNC_EVERY, TICKET_KEEPER, TicketKeeper};
 
 // Cluster: membership, placement, links, change hints and their signatures.
 pub use cluster::changes::{publish as publish_change, remote_status, spawn as spawn_changes};

@@ -3,6 +3,7 @@
 //! camera and writes unfenced. A base module: it imports nothing of this crate but metrics.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use vms_messages::CameraId;
@@ -36,6 +37,7 @@ pub struct Ownership {
     /// Whether cameras are placed across nodes; otherwise this node records every camera.
     placed: bool,
     inner: RwLock<Owned>,
+    generation: AtomicU64,
 }
 
 impl Ownership {
@@ -44,6 +46,7 @@ impl Ownership {
         Self {
             placed: true,
             inner: RwLock::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -52,6 +55,7 @@ impl Ownership {
         Self {
             placed: false,
             inner: RwLock::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -75,6 +79,24 @@ impl Ownership {
     /// is refused). A running actor keeps the epoch it started under.
     pub fn epoch(&self, camera: CameraId) -> i64 {
         self.read().grants.get(&camera).map_or(0, |g| g.epoch)
+    }
+
+    /// The cameras this node records (not those it only stands by for); `None` without placement,
+    /// when it records every camera.
+    pub fn owned_cameras(&self) -> Option<Vec<CameraId>> {
+        self.placed.then(|| {
+            self.read()
+                .grants
+                .iter()
+                .filter(|(_, g)| g.owner)
+                .map(|(c, _)| *c)
+                .collect()
+        })
+    }
+
+    /// A number that changes whenever the grants do: a cheap way to notice a gain or a loss.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// How many cameras this node may record.
@@ -109,6 +131,7 @@ impl Ownership {
         let mut o = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         o.grants.remove(&camera);
         o.gained_at.remove(&camera);
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How long since the grants were last read (or this node started).
@@ -172,7 +195,14 @@ impl Ownership {
         for camera in &lost {
             o.gained_at.remove(camera);
         }
+        let changed = !gained.is_empty()
+            || !lost.is_empty()
+            || o.grants.len() != now.len()
+            || o.grants.iter().any(|(c, g)| now.get(c) != Some(g));
         o.grants = now;
+        if changed {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
         (gained, lost)
     }
 }

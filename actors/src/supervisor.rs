@@ -1,5 +1,5 @@
 //! `NodeSupervisor`: the root actor of a node. Starts a `TenantActor` per tenant and the node's
-//! singletons (retention, notifier, ticket escalation), routes configuration changes to them, and
+//! singletons (retention, notifier, ticket keeper), routes configuration changes to them, and
 //! restarts any of them that crashes.
 
 use crate::analytics::outbox::Outbox;
@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::cluster::local::LocalActors;
 use crate::context::NodeContext;
 use crate::media::mirror::MirrorSink;
-use crate::notify::escalation::{ESCALATION_ACTOR, EscalationActor, EscalationArgs};
 use crate::notify::notifier::{NOTIFIER_ACTOR, NotifierActor};
+use crate::notify::ticket_keeper::{KeeperArgs, KeeperMsg, TICKET_KEEPER, TicketKeeper};
 use crate::ownership::Ownership;
 use crate::recording::analysis::KeyframeAnalysis;
 use crate::recording::camera::CameraMsg;
@@ -93,8 +93,8 @@ pub enum Singleton {
     Retention,
     /// [`NotifierActor`] (when `notifications.enabled`).
     Notifier,
-    /// [`EscalationActor`] (when `notifications.enabled`).
-    Escalation,
+    /// [`TicketKeeper`] and its ticket actors (when `notifications.enabled`).
+    Tickets,
     /// [`UploaderActor`] (when an object store is set).
     Uploader,
 }
@@ -104,7 +104,7 @@ impl Singleton {
     fn wanted(node: &NodeArgs) -> Vec<Self> {
         let mut all = vec![Self::Retention];
         if node.ctx.config.notifications.enabled {
-            all.extend([Self::Notifier, Self::Escalation]);
+            all.extend([Self::Notifier, Self::Tickets]);
         }
         if node.tier.is_some() {
             all.push(Self::Uploader);
@@ -157,12 +157,13 @@ impl Singleton {
                     .0
                     .get_cell()
             }
-            Self::Escalation => Actor::spawn_linked(
-                Some(ESCALATION_ACTOR.into()),
-                EscalationActor,
-                EscalationArgs {
+            Self::Tickets => Actor::spawn_linked(
+                Some(TICKET_KEEPER.into()),
+                TicketKeeper,
+                KeeperArgs {
                     ctx,
                     outbox: Arc::clone(&node.outbox),
+                    ownership: Arc::clone(&node.ownership),
                     clock: Arc::clone(&node.clock),
                 },
                 supervisor,
@@ -377,12 +378,19 @@ impl Actor for NodeSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::TenantUpserted(tenant) => match state.tenants.get(&tenant.id) {
-                Some(actor) => {
-                    let _ = actor.cast(TenantMsg::Updated(tenant));
+            NodeMsg::TenantUpserted(tenant) => {
+                // Its acknowledgement limit may have changed: the ticket actors read it again.
+                if let Some(keeper) = state.singletons.get(&Singleton::Tickets) {
+                    let _ =
+                        ActorRef::<KeeperMsg>::from(keeper.clone()).cast(KeeperMsg::LicenceChanged);
                 }
-                None => state.start_tenant(&myself, tenant).await,
-            },
+                match state.tenants.get(&tenant.id) {
+                    Some(actor) => {
+                        let _ = actor.cast(TenantMsg::Updated(tenant));
+                    }
+                    None => state.start_tenant(&myself, tenant).await,
+                }
+            }
             NodeMsg::TenantRemoved(id) => {
                 if let Some(actor) = state.tenants.remove(&id) {
                     state.by_actor.remove(&actor.get_id());

@@ -56,7 +56,12 @@ pub struct Outbox {
     dir: PathBuf,
     wake_store: Notify,
     wake_publish: Notify,
+    /// Told the id of each ticket an event stored here opened (the node's ticket keeper).
+    ticket_opened: std::sync::Mutex<Option<TicketHook>>,
 }
+
+/// What [`Outbox::on_ticket_opened`] calls.
+pub type TicketHook = Box<dyn Fn(uuid::Uuid) + Send + Sync>;
 
 impl Outbox {
     /// Opens (creating) the outbox folders.
@@ -68,7 +73,25 @@ impl Outbox {
             dir: dir.to_path_buf(),
             wake_store: Notify::new(),
             wake_publish: Notify::new(),
+            ticket_opened: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// Calls `hook` with the id of each ticket an event stored from now on opens (replacing any
+    /// earlier hook).
+    pub fn on_ticket_opened(&self, hook: TicketHook) {
+        *self
+            .ticket_opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Removes the hook.
+    pub fn clear_ticket_hook(&self) {
+        *self
+            .ticket_opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Events not yet stored, oldest first.
@@ -229,6 +252,15 @@ impl Outbox {
                         .inc();
                     tracing::info!(event_id = %event.id, camera_id = %event.camera_id, kind = %event.kind, score = event.score,
                         ticket_id = ?stored.ticket_id, notifications = stored.notifications, "event");
+                }
+                if let Some(ticket) = stored.ticket_id.filter(|_| stored.opened_ticket)
+                    && let Some(hook) = self
+                        .ticket_opened
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .as_ref()
+                {
+                    hook(ticket);
                 }
                 if publishing {
                     let mut published = event.clone();

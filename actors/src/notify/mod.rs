@@ -4,3 +4,5 @@
 
 pub(crate) mod escalation;
 pub(crate) mod notifier;
+pub(crate) mod ticket_actor;
+pub(crate) mod ticket_keeper;

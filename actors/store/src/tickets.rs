@@ -1,7 +1,6 @@
 //! Tickets: opened or joined by new events, moved by operators; every change is in the history.
 
 use super::{MAX_PAGE, Store, StoreError, decode_time_id_cursor, scope_param, time_id_cursor};
-use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 use vms_messages::{
@@ -79,12 +78,26 @@ pub(super) async fn ticket_for_event(
 }
 
 impl Store {
-    /// Open tickets that have waited past their tenant's `ack_sla_seconds` and are not escalated yet,
-    /// at `now`, oldest first, each with that limit.
-    pub async fn overdue_tickets(
+    /// Open, unescalated tickets whose tenant sets an `ack_sla_seconds`, each with that limit: those
+    /// of `cameras`, or of every camera when `None`. What a node's ticket actors time.
+    pub async fn escalatable_tickets(
         &self,
-        now: DateTime<Utc>,
-        limit: i64,
+        cameras: Option<&[CameraId]>,
+    ) -> Result<Vec<(Ticket, u32)>, StoreError> {
+        let ids: Option<Vec<Uuid>> = cameras.map(|c| c.iter().map(|c| c.0).collect());
+        self.escalatable("($1::uuid[] IS NULL OR t.camera_id = ANY($1))", &ids)
+            .await
+    }
+
+    /// One ticket with its tenant's `ack_sla_seconds`, if it is open, unescalated and has a limit.
+    pub async fn escalatable_ticket(&self, id: Uuid) -> Result<Option<(Ticket, u32)>, StoreError> {
+        Ok(self.escalatable("t.id = $1", &id).await?.pop())
+    }
+
+    async fn escalatable(
+        &self,
+        filter: &str,
+        param: &(dyn tokio_postgres::types::ToSql + Sync),
     ) -> Result<Vec<(Ticket, u32)>, StoreError> {
         let client = self.pool.get().await?;
         let rows = client
@@ -93,10 +106,9 @@ impl Store {
                     "SELECT {TICKET_COLS}, sla FROM (
                         SELECT t.*, n.ack_sla_seconds AS sla FROM tickets t JOIN tenants n ON n.id = t.tenant_id
                         WHERE t.state = 'open' AND t.escalated_at IS NULL AND n.ack_sla_seconds IS NOT NULL
-                          AND t.opened_at + make_interval(secs => n.ack_sla_seconds) <= $2
-                        ORDER BY t.opened_at LIMIT $1) overdue"
+                          AND {filter}) due"
                 ),
-                &[&limit, &now],
+                &[param],
             )
             .await?;
         Ok(rows
