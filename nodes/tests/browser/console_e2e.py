@@ -70,6 +70,7 @@ class Tour:
         self.out = pathlib.Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.checks = {}
+        self.retries = []
         self.axe_loaded = False
 
     def go(self, hash_):
@@ -128,11 +129,23 @@ class Tour:
 
 
 def sign_in(tour, email, password):
+    """Signs in; a sign-in that shows no page within 15 s is tried once more, and what the form
+    said each time is kept in the result (`sign_in_retries`), so a failure says why."""
     page = tour.page
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector("nav[aria-label=Main]", timeout=15000)
+    for attempt in range(2):
+        page.wait_for_selector("input[name=email]:enabled", timeout=15000)
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        try:
+            page.wait_for_selector("nav[aria-label=Main]", timeout=15000)
+            return
+        except Exception:
+            alert = page.locator("[role=alert]")
+            said = alert.first.inner_text() if alert.count() else "(the form said nothing)"
+            tour.retries.append(f"{email} at {page.url}: {said}")
+            if attempt == 1:
+                raise
 
 
 def run_tour(tour, args):
@@ -300,8 +313,9 @@ def main():
             result = run_tour(tour, args) if args["mode"] == "tour" else run_drain(tour, args)
         except Exception as e:  # report what was reached, with a picture of where it stopped
             page.screenshot(path=str(pathlib.Path(out) / "failure.jpg"), type="jpeg", quality=70)
-            result = {"failed": f"{type(e).__name__}: {e}", "at": page.url}
+            result = {"failed": f"{type(e).__name__}: {e}", "at": page.url, "console": errors[-10:]}
         result["checks"] = tour.checks
+        result["sign_in_retries"] = tour.retries
         result["page_errors"] = [e for e in errors if "Content Security Policy" in e or "Uncaught" in e][:10]
         browser.close()
     print(json.dumps(result))
