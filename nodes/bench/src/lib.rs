@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod detect;
 pub mod events;
 pub mod export;
+pub mod fairness;
 pub mod glass;
 pub mod ingest;
 pub mod live;

@@ -2,7 +2,7 @@
 //! measured in the same run. It drives the `vms` binary beside it.
 
 use clap::{Parser, Subcommand};
-use vms_bench::{auth, detect, events, export, glass, ingest, live};
+use vms_bench::{auth, detect, events, export, fairness, glass, ingest, live};
 use vms_node::init_tracing;
 
 /// Benchmarks of the vms node.
@@ -24,6 +24,8 @@ enum Command {
     Auth(auth::AuthBenchArgs),
     /// Detector throughput through the ModelWorker vs raw ONNX Runtime.
     Detect(detect::DetectBenchArgs),
+    /// Two tenants (32 cameras and 2) on an overloaded model worker: fair queueing vs FIFO.
+    Fairness(fairness::FairnessBenchArgs),
     /// Frame-to-event latency with N cameras.
     Events(events::EventsBenchArgs),
     /// Export speed: an hour of 1080p remuxed into one MP4, ours vs ffmpeg.
@@ -47,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Auth(args) => runtime()?.block_on(auth::auth(args)),
         Command::Events(args) => runtime()?.block_on(events::events(args)),
         Command::Detect(args) => detect::detect(args),
+        Command::Fairness(args) => fairness::fairness(args),
         Command::Export(args) => runtime()?.block_on(export::export(args)),
         Command::Live(args) => runtime()?.block_on(live::live(args)),
         Command::Glass(args) => runtime()?.block_on(glass::glass(args)),
