@@ -2,13 +2,15 @@
 //! tenant B has 2; each camera offers frames at the same steady rate, in all about twice what the
 //! worker can detect. The same run is made through the worker's weighted fair queues and through
 //! the first-in-first-out baseline (one queue shedding its oldest frame), on the same real model
-//! and frames. Prints, per tenant, the frames offered, detected and lost per camera, and the ratio
-//! of B's loss per camera to A's (goal: at most 1, so B's cameras lose no more than A's).
+//! and frames. Tenant A also has `--high-cameras` cameras whose rules are high priority. Prints, per
+//! group of cameras, the frames offered, detected and lost per camera and the p50/p99 time from a
+//! frame's submission to its answer, and the ratio of B's loss per camera to A's (goal: at most 1,
+//! so B's cameras lose no more than A's); the high-priority cameras should lose nothing.
 
 use super::context;
 use anyhow::bail;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use vms_models::registry::default_zoo;
 use vms_models::{
@@ -34,6 +36,9 @@ pub struct FairnessBenchArgs {
     /// Inference share of tenant B.
     #[arg(long, default_value_t = 1)]
     pub share_b: u32,
+    /// Cameras of tenant A whose frames are high priority.
+    #[arg(long, default_value_t = 1)]
+    pub high_cameras: usize,
     /// Frames offered over what the worker can detect (2: twice as many).
     #[arg(long, default_value_t = 2.0)]
     pub overload: f64,
@@ -48,16 +53,55 @@ pub struct FairnessBenchArgs {
     pub deadline_ms: u64,
 }
 
-/// What one tenant's cameras offered and got.
+/// A group of cameras: one tenant's, at one priority.
+struct Group {
+    label: &'static str,
+    tenant: Arc<str>,
+    share: u32,
+    cameras: usize,
+    priority: Priority,
+}
+
+/// The groups of a run: A's and B's standard cameras, and A's high-priority ones.
+fn groups(args: &FairnessBenchArgs) -> Vec<Group> {
+    let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+    vec![
+        Group {
+            label: "A",
+            tenant: Arc::clone(&a),
+            share: args.share_a,
+            cameras: args.cameras_a,
+            priority: Priority::Standard,
+        },
+        Group {
+            label: "B",
+            tenant: b,
+            share: args.share_b,
+            cameras: args.cameras_b,
+            priority: Priority::Standard,
+        },
+        Group {
+            label: "A high",
+            tenant: a,
+            share: args.share_a,
+            cameras: args.high_cameras,
+            priority: Priority::High,
+        },
+    ]
+}
+
+/// What one group's cameras offered and got.
 #[derive(Default)]
 struct Outcome {
     offered: AtomicU64,
     detected: AtomicU64,
     shed: AtomicU64,
     expired: AtomicU64,
+    /// Seconds from each detected frame's submission to its answer.
+    latencies: Mutex<Vec<f64>>,
 }
 
-/// The per-camera figures of one tenant in one run.
+/// The per-camera figures of one group in one run.
 #[derive(Clone, Copy, Debug)]
 struct PerCamera {
     offered: f64,
@@ -75,6 +119,28 @@ impl Outcome {
             lost: get(&self.shed) + get(&self.expired),
         }
     }
+
+    /// p50 and p99 of the latencies, milliseconds.
+    fn latency_ms(&self) -> (f64, f64) {
+        let mut l = self
+            .latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        (
+            percentile(&mut l, 0.5) * 1e3,
+            percentile(&mut l, 0.99) * 1e3,
+        )
+    }
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let i = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1;
+    values[i]
 }
 
 /// One run: every camera offers a frame every `period` for `args.seconds`.
@@ -83,28 +149,26 @@ async fn run(
     frames: Arc<Vec<OwnedFrame>>,
     args: &FairnessBenchArgs,
     period: Duration,
-) -> [Arc<Outcome>; 2] {
-    let outcomes = [Arc::new(Outcome::default()), Arc::new(Outcome::default())];
-    let tenants: [(Arc<str>, u32, usize); 2] = [
-        (Arc::from("a"), args.share_a, args.cameras_a),
-        (Arc::from("b"), args.share_b, args.cameras_b),
-    ];
+) -> Vec<Arc<Outcome>> {
+    let groups = groups(args);
+    let outcomes: Vec<Arc<Outcome>> = groups.iter().map(|_| Arc::default()).collect();
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let deadline = Duration::from_millis(args.deadline_ms);
     let mut cameras = Vec::new();
-    let total = args.cameras_a + args.cameras_b;
+    let total: usize = groups.iter().map(|g| g.cameras).sum();
     let mut index = 0;
-    for (t, (tenant, share, count)) in tenants.iter().enumerate() {
-        for _ in 0..*count {
+    for (group, outcome) in groups.iter().zip(&outcomes) {
+        for _ in 0..group.cameras {
             // Cameras start spread over one period, as real ones are not in step.
             let offset = period.mul_f64(index as f64 / total as f64);
             index += 1;
             let (worker, frames, outcome) = (
                 Arc::clone(&worker),
                 Arc::clone(&frames),
-                Arc::clone(&outcomes[t]),
+                Arc::clone(outcome),
             );
-            let (tenant, share) = (Arc::clone(tenant), *share);
+            let (tenant, share, priority) =
+                (Arc::clone(&group.tenant), group.share, group.priority);
             cameras.push(tokio::spawn(async move {
                 tokio::time::sleep(offset).await;
                 let mut tick = tokio::time::interval(period);
@@ -114,19 +178,27 @@ async fn run(
                     tick.tick().await;
                     n += 1;
                     outcome.offered.fetch_add(1, Ordering::Relaxed);
+                    let submitted = Instant::now();
                     let answer = worker.submit_as(
                         frames[n % frames.len()].clone(),
                         Submission {
                             tenant: Arc::clone(&tenant),
                             share,
-                            deadline: Some(Instant::now() + deadline),
-                            ..Submission::new(Priority::Standard)
+                            deadline: Some(submitted + deadline),
+                            ..Submission::new(priority)
                         },
                     );
                     let outcome = Arc::clone(&outcome);
                     pending.push(tokio::spawn(async move {
                         let counter = match answer.await {
-                            Ok(Ok(_)) => &outcome.detected,
+                            Ok(Ok(_)) => {
+                                outcome
+                                    .latencies
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .push(submitted.elapsed().as_secs_f64());
+                                &outcome.detected
+                            }
                             Ok(Err(DetectorError::Expired)) => &outcome.expired,
                             Ok(Err(_)) => &outcome.expired, // a failed frame is lost too
                             Err(_) => &outcome.shed,
@@ -146,26 +218,30 @@ async fn run(
     outcomes
 }
 
-fn report(name: &str, args: &FairnessBenchArgs, outcomes: &[Arc<Outcome>; 2]) -> f64 {
-    let a = outcomes[0].per_camera(args.cameras_a);
-    let b = outcomes[1].per_camera(args.cameras_b);
+/// Prints one run's figures; returns B's loss per camera over A's.
+fn report(name: &str, args: &FairnessBenchArgs, outcomes: &[Arc<Outcome>]) -> f64 {
     let served = |o: &Outcome| o.detected.load(Ordering::Relaxed) as f64;
-    let all = served(&outcomes[0]) + served(&outcomes[1]);
-    for (tenant, cameras, share, p, o) in [
-        ("A", args.cameras_a, args.share_a, a, &outcomes[0]),
-        ("B", args.cameras_b, args.share_b, b, &outcomes[1]),
-    ] {
+    let all: f64 = outcomes.iter().map(|o| served(o)).sum();
+    let mut per = Vec::new();
+    for (group, o) in groups(args).iter().zip(outcomes) {
+        let p = o.per_camera(group.cameras);
+        let (p50, p99) = o.latency_ms();
         println!(
-            "{name:<6} tenant {tenant} ({cameras:>2} cameras, share {share}): per camera {:>6.1} offered, \
-             {:>6.1} detected, {:>6.1} lost ({:>5.1} %); {:>5.1} % of what was detected",
+            "{name:<6} {:<7} ({:>2} cameras, share {}, {:<8}): per camera {:>6.1} offered, {:>6.1} detected, \
+             {:>6.1} lost ({:>5.1} %); {:>5.1} % of what was detected; answer p50 {p50:>5.0} ms, p99 {p99:>5.0} ms",
+            group.label,
+            group.cameras,
+            group.share,
+            group.priority.as_str(),
             p.offered,
             p.detected,
             p.lost,
             100.0 * p.lost / p.offered.max(1.0),
             100.0 * served(o) / all.max(1.0),
         );
+        per.push(p);
     }
-    let ratio = b.lost / a.lost.max(f64::EPSILON);
+    let ratio = per[1].lost / per[0].lost.max(f64::EPSILON);
     println!("{name:<6} B lost per camera / A lost per camera: {ratio:.2} (goal <= 1)");
     ratio
 }
@@ -213,7 +289,7 @@ pub fn fairness(args: FairnessBenchArgs) -> anyhow::Result<()> {
     });
     let capacity = n as f64 / started.elapsed().as_secs_f64();
     drop(probe);
-    let cameras = args.cameras_a + args.cameras_b;
+    let cameras = args.cameras_a + args.cameras_b + args.high_cameras;
     let per_camera_fps = capacity * args.overload / cameras as f64;
     let period = Duration::from_secs_f64(1.0 / per_camera_fps);
     println!(
