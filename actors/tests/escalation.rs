@@ -16,6 +16,33 @@ use vms_messages::{CameraCreate, Role, TenantCreate, TenantScope, TicketAction};
 use vms_store::StoreError;
 use vms_store::{ScratchDatabase, detection, test_server};
 
+/// Tenant `acme` (acknowledgement limit `sla`) with an operator; the operator's id.
+async fn tenant_with_operator(
+    store: &vms_store::Store,
+    sla: Option<u32>,
+) -> anyhow::Result<(vms_messages::Tenant, vms_messages::UserId)> {
+    let tenant = store
+        .create_tenant(&TenantCreate {
+            name: "acme".into(),
+            ack_sla_seconds: sla,
+            ..Default::default()
+        })
+        .await?;
+    let operator = store
+        .create_user(
+            TenantScope::All,
+            &NewUser {
+                email: "op@acme.test".into(),
+                password_hash: "x".into(),
+                role: Role::Operator,
+                tenant_id: Some(tenant.id),
+            },
+        )
+        .await?
+        .id;
+    Ok((tenant, operator))
+}
+
 /// Polls `check` every 50 ms until it gives a value, for at most `within`.
 async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut check: F) -> anyhow::Result<T>
 where
@@ -40,24 +67,7 @@ async fn an_escalation_stored_after_its_ticket_was_acknowledged_is_refused() -> 
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
         let store = db.store(4).await?;
-        let tenant = store
-            .create_tenant(&TenantCreate {
-                name: "acme".into(),
-                ..Default::default()
-            })
-            .await?;
-        let operator = store
-            .create_user(
-                TenantScope::All,
-                &NewUser {
-                    email: "op@acme.test".into(),
-                    password_hash: "x".into(),
-                    role: Role::Operator,
-                    tenant_id: Some(tenant.id),
-                },
-            )
-            .await?
-            .id;
+        let (tenant, operator) = tenant_with_operator(&store, None).await?;
         let mut tickets = Vec::new();
         for cam in ["door", "yard"] {
             let camera = store
@@ -168,25 +178,7 @@ async fn ticket_actors_escalate_once_on_time_and_an_acknowledgement_wins_the_rac
         let (sql, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         let sql = Arc::new(sql);
-        let tenant = store
-            .create_tenant(&TenantCreate {
-                name: "acme".into(),
-                ack_sla_seconds: Some(SLA),
-                ..Default::default()
-            })
-            .await?;
-        let operator = store
-            .create_user(
-                TenantScope::All,
-                &NewUser {
-                    email: "op@acme.test".into(),
-                    password_hash: "x".into(),
-                    role: Role::Operator,
-                    tenant_id: Some(tenant.id),
-                },
-            )
-            .await?
-            .id;
+        let (tenant, operator) = tenant_with_operator(&store, Some(SLA)).await?;
         let config = vms_config::NodeConfig {
             data_dir: dir.clone(),
             ..vms_config::NodeConfig::default()
