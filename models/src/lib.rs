@@ -22,15 +22,15 @@ pub use embed::{OnnxEmbedder, similarity};
 pub use fair_queue::FairQueue;
 pub use manifest::{BoxUnits, Dtype, Family, InputConfig, Layout, Manifest, Resize, Thresholds};
 pub use ocr::{OcrDetector, ctc_greedy, plate_text, text_boxes};
-pub use onnx::OnnxDetector;
+pub use onnx::{MAX_BATCH, OnnxDetector};
 pub use postprocess::{
     RawBox, blazeface_anchors, decode_blazeface, decode_ssd, decode_yolo, iou, nms,
 };
 pub use preprocess::{MAX_SIDE, Placement, Prepared, TensorData, check_frame, prepare};
 pub use tracker::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
 pub use worker::{
-    DetectResult, DetectorFactory, DropReason, ModelWorker, OwnedFrame, Priority, QueueObserver,
-    Submission, WorkerStats,
+    Batching, DetectResult, DetectorFactory, DropReason, ModelWorker, OwnedFrame, Priority,
+    QueueObserver, Submission, WorkerOptions, WorkerStats,
 };
 
 use thiserror::Error;
@@ -78,7 +78,7 @@ pub struct Detection {
 }
 
 /// Why a detector could not run.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum DetectorError {
     /// The frame does not match what the detector accepts.
     #[error("invalid frame: {0}")]
@@ -99,4 +99,13 @@ pub trait Detector: Send {
     fn input_spec(&self) -> InputSpec;
     /// Runs on one frame.
     fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError>;
+    /// Most frames [`Detector::detect_batch`] runs in one call (1: it runs them one by one).
+    fn max_batch(&self) -> usize {
+        1
+    }
+    /// Runs on several frames, answering each in order; by default one by one. A model with a
+    /// batch dimension runs them in one call.
+    fn detect_batch(&mut self, frames: &[Frame<'_>]) -> Vec<Result<Vec<Detection>, DetectorError>> {
+        frames.iter().map(|f| self.detect(f)).collect()
+    }
 }

@@ -5,7 +5,7 @@ use crate::manifest::{BoxUnits, Family, Layout, Manifest};
 use crate::postprocess::{
     RawBox, blazeface_anchors, decode_blazeface, decode_ssd, decode_yolo, nms,
 };
-use crate::preprocess::{TensorData, prepare};
+use crate::preprocess::{Placement, TensorData, prepare};
 use crate::{Detection, Detector, DetectorError, Frame, InputSpec, ModelError};
 use ort::environment::Environment;
 use ort::session::Session;
@@ -22,7 +22,15 @@ pub struct OnnxDetector {
     input: String,
     /// SSD: boxes, scores, classes, count; YOLO: the one output.
     outputs: Vec<String>,
+    /// Whether the input's first dimension is free, so several frames run in one call.
+    batches: bool,
 }
+
+/// Most frames one batched run takes.
+pub const MAX_BATCH: usize = 64;
+
+/// One output of a run: its shape and values.
+type Output = (Vec<i64>, Vec<f32>);
 
 fn runtime_error(e: impl std::fmt::Display) -> ModelError {
     ModelError::Runtime(e.to_string())
@@ -192,12 +200,18 @@ impl OnnxDetector {
                 vec![find("regressors", 16)?, find("classificators", 1)?]
             }
         };
+        let batches = input
+            .dtype()
+            .tensor_shape()
+            .and_then(|shape| shape.first().copied())
+            .is_some_and(|first| first < 0);
         let input = input.name().to_string();
         Ok(Self {
             manifest,
             session,
             input,
             outputs,
+            batches,
         })
     }
 
@@ -206,37 +220,62 @@ impl OnnxDetector {
         &self.manifest
     }
 
-    fn run(&mut self, data: TensorData, shape: [usize; 4]) -> Result<Vec<RawBox>, DetectorError> {
+    /// Whether several frames can run in one call (the model's batch dimension is free).
+    pub fn batches(&self) -> bool {
+        self.batches
+    }
+
+    /// Runs the model on `data` shaped `shape` (`shape[0]` frames) and returns its outputs.
+    fn infer(&mut self, data: TensorData, shape: [usize; 4]) -> Result<Vec<Output>, DetectorError> {
         let value = input_tensor(data, &shape)?;
-        let m = &self.manifest;
         let outputs = self
             .session
             .run(ort::inputs![self.input.as_str() => value])
             .map_err(inference_error)?;
-        let f32s = |name: &str| -> Result<(Vec<i64>, Vec<f32>), DetectorError> {
-            let (shape, data) = outputs[name]
-                .try_extract_tensor::<f32>()
-                .map_err(inference_error)?;
-            Ok((shape.to_vec(), data.to_vec()))
+        self.outputs
+            .iter()
+            .map(|name| {
+                let (shape, data) = outputs[name.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(inference_error)?;
+                Ok((shape.to_vec(), data.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The boxes of frame `index` of `frames` in `outputs`.
+    fn decode(
+        &self,
+        outputs: &[Output],
+        index: usize,
+        frames: usize,
+    ) -> Result<Vec<RawBox>, DetectorError> {
+        let m = &self.manifest;
+        // Frame `index`'s part of output `o` (every output's first dimension is the batch).
+        let part = |o: usize| -> Result<&[f32], DetectorError> {
+            let data = &outputs
+                .get(o)
+                .ok_or_else(|| DetectorError::Inference(format!("output {o} missing")))?
+                .1;
+            let each = data.len() / frames.max(1);
+            data.get(index * each..(index + 1) * each).ok_or_else(|| {
+                DetectorError::Inference(format!("output {o} holds no frame {index}"))
+            })
         };
         match m.family {
             Family::Ssd => {
-                let (_, boxes) = f32s(&self.outputs[0])?;
-                let (_, scores) = f32s(&self.outputs[1])?;
-                let (_, classes) = f32s(&self.outputs[2])?;
-                let (_, count) = f32s(&self.outputs[3])?;
-                let count = count.first().copied().unwrap_or(0.0).max(0.0) as usize;
+                let count = part(3)?.first().copied().unwrap_or(0.0).max(0.0) as usize;
                 Ok(decode_ssd(
-                    &boxes,
-                    &scores,
-                    &classes,
+                    part(0)?,
+                    part(1)?,
+                    part(2)?,
                     count,
                     m.labels.len(),
                     m.thresholds.score,
                 ))
             }
             Family::Yolo => {
-                let (shape, data) = f32s(&self.outputs[0])?;
+                let shape = &outputs[0].0;
                 let [_, d1, d2] = shape[..] else {
                     return Err(DetectorError::Inference(format!(
                         "yolo output has shape {shape:?}, expected 3 dimensions"
@@ -247,7 +286,7 @@ impl OnnxDetector {
                     BoxUnits::Normalised => [1.0, 1.0],
                 };
                 let boxes = decode_yolo(
-                    &data,
+                    part(0)?,
                     d1 as usize,
                     d2 as usize,
                     m.labels.len(),
@@ -258,12 +297,10 @@ impl OnnxDetector {
                 Ok(nms(boxes, m.thresholds.iou))
             }
             Family::BlazeFace => {
-                let (_, regressors) = f32s(&self.outputs[0])?;
-                let (_, logits) = f32s(&self.outputs[1])?;
                 let anchors = blazeface_anchors(m.input.width);
                 let boxes = decode_blazeface(
-                    &regressors,
-                    &logits,
+                    part(0)?,
+                    part(1)?,
                     &anchors,
                     m.input.width as f32,
                     m.thresholds.score,
@@ -273,6 +310,23 @@ impl OnnxDetector {
             }
             Family::Embedding | Family::PpOcr => Ok(Vec::new()),
         }
+    }
+
+    /// Maps boxes back onto the frame they were found in.
+    fn detections(&self, boxes: Vec<RawBox>, placement: &Placement) -> Vec<Detection> {
+        boxes
+            .into_iter()
+            .map(|b| Detection {
+                label: self
+                    .manifest
+                    .labels
+                    .get(b.class)
+                    .cloned()
+                    .unwrap_or_default(),
+                score: b.score,
+                bbox: placement.to_frame(b.bbox),
+            })
+            .collect()
     }
 }
 
@@ -287,20 +341,68 @@ impl Detector for OnnxDetector {
 
     fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError> {
         let prepared = prepare(frame, &self.manifest.input)?;
-        let placement = prepared.placement;
-        let boxes = self.run(prepared.data, prepared.shape)?;
-        Ok(boxes
-            .into_iter()
-            .map(|b| Detection {
-                label: self
-                    .manifest
-                    .labels
-                    .get(b.class)
-                    .cloned()
-                    .unwrap_or_default(),
-                score: b.score,
-                bbox: placement.to_frame(b.bbox),
+        let outputs = self.infer(prepared.data, prepared.shape)?;
+        let boxes = self.decode(&outputs, 0, 1)?;
+        Ok(self.detections(boxes, &prepared.placement))
+    }
+
+    fn max_batch(&self) -> usize {
+        if self.batches { MAX_BATCH } else { 1 }
+    }
+
+    /// With a free batch dimension, one run for all the frames whose input is prepared the same
+    /// way; otherwise (or for a lone frame) one run each.
+    fn detect_batch(&mut self, frames: &[Frame<'_>]) -> Vec<Result<Vec<Detection>, DetectorError>> {
+        if !self.batches || frames.len() < 2 {
+            return frames.iter().map(|f| self.detect(f)).collect();
+        }
+        let mut prepared = Vec::with_capacity(frames.len());
+        for f in frames {
+            match prepare(f, &self.manifest.input) {
+                Ok(p) => prepared.push(p),
+                // A frame that cannot be prepared fails alone: run the others one by one.
+                Err(_) => return frames.iter().map(|f| self.detect(f)).collect(),
+            }
+        }
+        let shape = prepared[0].shape;
+        if prepared.iter().any(|p| p.shape != shape) {
+            return frames.iter().map(|f| self.detect(f)).collect();
+        }
+        let n = prepared.len();
+        let mut placements = Vec::with_capacity(n);
+        let data = match &prepared[0].data {
+            TensorData::U8(_) => {
+                let mut all = Vec::new();
+                for p in prepared {
+                    placements.push(p.placement);
+                    if let TensorData::U8(v) = p.data {
+                        all.extend(v);
+                    }
+                }
+                TensorData::U8(all)
+            }
+            TensorData::F32(_) => {
+                let mut all = Vec::new();
+                for p in prepared {
+                    placements.push(p.placement);
+                    if let TensorData::F32(v) = p.data {
+                        all.extend(v);
+                    }
+                }
+                TensorData::F32(all)
+            }
+        };
+        let outputs = match self.infer(data, [n, shape[1], shape[2], shape[3]]) {
+            Ok(o) => o,
+            Err(e) => return (0..n).map(|_| Err(e.clone())).collect(),
+        };
+        placements
+            .iter()
+            .enumerate()
+            .map(|(i, placement)| {
+                self.decode(&outputs, i, n)
+                    .map(|boxes| self.detections(boxes, placement))
             })
-            .collect())
+            .collect()
     }
 }

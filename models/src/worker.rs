@@ -138,6 +138,38 @@ struct Shared {
     done: AtomicU64,
     restarts: AtomicU64,
     observer: Option<Arc<dyn QueueObserver>>,
+    batch: Batching,
+}
+
+/// How a worker thread gathers frames for one detector call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batching {
+    /// Most frames in one call (1: no batching); a detector that takes fewer caps it.
+    pub max: usize,
+    /// How long a thread holding fewer than `max` frames waits for more before it runs them.
+    pub wait: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self {
+            max: 1,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+/// How a [`ModelWorker`] runs: threads, queue depth, batching and who is told what the queues do.
+#[derive(Clone, Default)]
+pub struct WorkerOptions {
+    /// Detector threads (sessions), at least one.
+    pub threads: usize,
+    /// Frames each queue (high, standard) holds.
+    pub capacity: usize,
+    /// Frames per detector call.
+    pub batch: Batching,
+    /// Told what the queues do.
+    pub observer: Option<Arc<dyn QueueObserver>>,
 }
 
 impl Shared {
@@ -195,20 +227,22 @@ impl ModelWorker {
         threads: usize,
         capacity: usize,
     ) -> Result<Self, ModelError> {
-        Self::start_observed(name, factory, threads, capacity, None)
+        let options = WorkerOptions {
+            threads,
+            capacity,
+            ..WorkerOptions::default()
+        };
+        Self::start_with(name, factory, options)
     }
 
-    /// [`ModelWorker::start`], telling `observer` what the queues do.
-    pub fn start_observed(
+    /// [`ModelWorker::start`] with every option.
+    pub fn start_with(
         name: &str,
         factory: DetectorFactory,
-        threads: usize,
-        capacity: usize,
-        observer: Option<Arc<dyn QueueObserver>>,
+        options: WorkerOptions,
     ) -> Result<Self, ModelError> {
-        Self::start_with_queues(name, factory, threads, observer, || {
-            FairQueue::new(capacity)
-        })
+        let capacity = options.capacity;
+        Self::start_with_queues(name, factory, options, || FairQueue::new(capacity))
     }
 
     /// [`ModelWorker::start`] with first-in-first-out queues that shed the oldest frame of any
@@ -219,14 +253,18 @@ impl ModelWorker {
         threads: usize,
         capacity: usize,
     ) -> Result<Self, ModelError> {
-        Self::start_with_queues(name, factory, threads, None, || FairQueue::fifo(capacity))
+        let options = WorkerOptions {
+            threads,
+            capacity,
+            ..WorkerOptions::default()
+        };
+        Self::start_with_queues(name, factory, options, || FairQueue::fifo(capacity))
     }
 
     fn start_with_queues(
         name: &str,
         factory: DetectorFactory,
-        threads: usize,
-        observer: Option<Arc<dyn QueueObserver>>,
+        options: WorkerOptions,
         queue: impl Fn() -> FairQueue<Job>,
     ) -> Result<Self, ModelError> {
         let shared = Arc::new(Shared {
@@ -240,10 +278,11 @@ impl ModelWorker {
             expired: AtomicU64::new(0),
             done: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
-            observer,
+            observer: options.observer,
+            batch: options.batch,
         });
         let mut handles = Vec::new();
-        for i in 0..threads.max(1) {
+        for i in 0..options.threads.max(1) {
             let detector = factory()?;
             let (shared, factory) = (Arc::clone(&shared), Arc::clone(&factory));
             let handle = std::thread::Builder::new()
@@ -327,46 +366,88 @@ impl Drop for ModelWorker {
     }
 }
 
-/// The next job to run: high priority first; jobs past their deadline are answered on the way.
-fn next_job(shared: &Shared) -> Option<Job> {
-    let mut q = shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        for priority in [Priority::High, Priority::Standard] {
-            while let Some((tenant, job)) = q.of(priority).pop() {
-                shared.observe_depth(&q, &tenant, priority);
-                let now = Instant::now();
-                if job.deadline.is_some_and(|d| d <= now) {
-                    shared.drop_job(&tenant, priority, job, DropReason::Expired);
-                    continue;
-                }
-                if let Some(o) = &shared.observer {
-                    o.served(&tenant, priority, now.duration_since(job.queued_at));
-                }
-                return Some(job);
+/// The next job queued, high priority first; jobs past their deadline are answered on the way.
+fn try_next(shared: &Shared, q: &mut Queues) -> Option<Job> {
+    for priority in [Priority::High, Priority::Standard] {
+        while let Some((tenant, job)) = q.of(priority).pop() {
+            shared.observe_depth(q, &tenant, priority);
+            let now = Instant::now();
+            if job.deadline.is_some_and(|d| d <= now) {
+                shared.drop_job(&tenant, priority, job, DropReason::Expired);
+                continue;
             }
+            if let Some(o) = &shared.observer {
+                o.served(&tenant, priority, now.duration_since(job.queued_at));
+            }
+            return Some(job);
+        }
+    }
+    None
+}
+
+/// The next jobs to run together: waits for one, then takes up to `max` (waiting at most the
+/// batching wait for more). Empty once the worker is stopped.
+fn next_batch(shared: &Shared, max: usize) -> Vec<Job> {
+    let mut q = shared.queues.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut batch = Vec::new();
+    loop {
+        if let Some(job) = try_next(shared, &mut q) {
+            batch.push(job);
+            break;
         }
         if q.closed {
-            return None;
+            return batch;
         }
         q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
     }
+    let until = Instant::now() + shared.batch.wait;
+    while batch.len() < max {
+        if let Some(job) = try_next(shared, &mut q) {
+            batch.push(job);
+            continue;
+        }
+        let now = Instant::now();
+        if q.closed || now >= until {
+            break;
+        }
+        q = shared
+            .ready
+            .wait_timeout(q, until - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    batch
 }
 
 fn run(mut detector: Box<dyn Detector>, shared: &Shared, factory: &DetectorFactory) {
-    while let Some(job) = next_job(shared) {
-        let frame = Frame {
-            width: job.frame.width,
-            height: job.frame.height,
-            rgb: &job.frame.rgb,
-        };
-        let started = std::time::Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| detector.detect(&frame)));
-        if let Some(busy) = &job.busy {
-            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            busy.fetch_add(nanos, Ordering::Relaxed);
+    loop {
+        let max = shared.batch.max.clamp(1, detector.max_batch().max(1));
+        let jobs = next_batch(shared, max);
+        if jobs.is_empty() {
+            return;
         }
-        let answer = match result {
-            Ok(answer) => answer,
+        let frames: Vec<Frame<'_>> = jobs
+            .iter()
+            .map(|job| Frame {
+                width: job.frame.width,
+                height: job.frame.height,
+                rgb: &job.frame.rgb,
+            })
+            .collect();
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if frames.len() == 1 {
+                vec![detector.detect(&frames[0])]
+            } else {
+                detector.detect_batch(&frames)
+            }
+        }));
+        drop(frames);
+        // Each frame of a batch is charged its part of the call.
+        let nanos =
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX) / jobs.len() as u64;
+        let answers = match result {
+            Ok(answers) => answers,
             Err(_) => {
                 shared.restarts.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -379,13 +460,22 @@ fn run(mut detector: Box<dyn Detector>, shared: &Shared, factory: &DetectorFacto
                         tracing::error!(error = %e, "cannot rebuild detector; keeping the old one")
                     }
                 }
+                Vec::new()
+            }
+        };
+        let mut answers = answers.into_iter();
+        for job in jobs {
+            if let Some(busy) = &job.busy {
+                busy.fetch_add(nanos, Ordering::Relaxed);
+            }
+            let answer = answers.next().unwrap_or_else(|| {
                 Err(DetectorError::Inference(
                     "detector crashed and was restarted".into(),
                 ))
-            }
-        };
-        shared.done.fetch_add(1, Ordering::Relaxed);
-        let _ = job.reply.send(answer);
+            });
+            shared.done.fetch_add(1, Ordering::Relaxed);
+            let _ = job.reply.send(answer);
+        }
     }
 }
 
@@ -560,8 +650,17 @@ mod tests {
             }) as Box<dyn Detector>)
         });
         let observer: Arc<dyn QueueObserver> = seen.clone();
-        let worker =
-            ModelWorker::start_observed("fake", factory, 1, 2, Some(observer)).expect("start");
+        let worker = ModelWorker::start_with(
+            "fake",
+            factory,
+            WorkerOptions {
+                threads: 1,
+                capacity: 2,
+                observer: Some(observer),
+                ..WorkerOptions::default()
+            },
+        )
+        .expect("start");
         let first = worker.submit_as(frame(1), of("big", Priority::Standard, None));
         tokio::time::sleep(Duration::from_millis(50)).await;
         let oldest = worker.submit_as(frame(2), of("big", Priority::Standard, None));
@@ -600,5 +699,131 @@ mod tests {
         ));
         assert_eq!(worker.stats().expired, 1);
         assert_eq!(worker.stats().done, 1);
+    }
+
+    /// Takes up to 4 frames a call, recording each call's size; blocks while `hold` is set.
+    struct Batched {
+        hold: Arc<AtomicBool>,
+        sizes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Detector for Batched {
+        fn name(&self) -> &str {
+            "batched"
+        }
+        fn input_spec(&self) -> InputSpec {
+            InputSpec {
+                width: 1,
+                height: 1,
+            }
+        }
+        fn detect(&mut self, frame: &Frame<'_>) -> Result<Vec<Detection>, DetectorError> {
+            self.detect_batch(std::slice::from_ref(frame))
+                .pop()
+                .unwrap_or(Ok(Vec::new()))
+        }
+        fn max_batch(&self) -> usize {
+            4
+        }
+        fn detect_batch(
+            &mut self,
+            frames: &[Frame<'_>],
+        ) -> Vec<Result<Vec<Detection>, DetectorError>> {
+            while self.hold.load(Ordering::Relaxed) {
+                std::thread::yield_now();
+            }
+            self.sizes.lock().expect("lock").push(frames.len());
+            frames
+                .iter()
+                .map(|f| {
+                    Ok(vec![Detection {
+                        label: "x".into(),
+                        score: f.width as f32,
+                        bbox: [0.0; 4],
+                    }])
+                })
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_waiting_run_together_up_to_the_detectors_batch_and_each_gets_its_answer() {
+        let hold = Arc::new(AtomicBool::new(true));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (h, z) = (Arc::clone(&hold), Arc::clone(&sizes));
+        let factory: DetectorFactory = Arc::new(move || {
+            Ok(Box::new(Batched {
+                hold: Arc::clone(&h),
+                sizes: Arc::clone(&z),
+            }) as Box<dyn Detector>)
+        });
+        let worker = ModelWorker::start_with(
+            "batched",
+            factory,
+            WorkerOptions {
+                threads: 1,
+                capacity: 16,
+                batch: Batching {
+                    max: 8, // the detector takes 4: that caps it
+                    wait: Duration::ZERO,
+                },
+                observer: None,
+            },
+        )
+        .expect("start");
+        let first = worker.submit(frame(1), Priority::Standard); // taken alone, held
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rest: Vec<_> = (2..=6)
+            .map(|w| worker.submit(frame(w), Priority::Standard))
+            .collect();
+        hold.store(false, Ordering::Relaxed);
+        assert_eq!(first.await.expect("answer").expect("ok")[0].score, 1.0);
+        for (w, answer) in (2..=6).zip(rest) {
+            assert_eq!(
+                answer.await.expect("answer").expect("ok")[0].score,
+                w as f32
+            );
+        }
+        assert_eq!(*sizes.lock().expect("lock"), vec![1, 4, 1]);
+        assert_eq!(worker.stats().done, 6);
+    }
+
+    #[tokio::test]
+    async fn a_lone_frame_waits_at_most_the_batching_wait() {
+        let hold = Arc::new(AtomicBool::new(false));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (h, z) = (Arc::clone(&hold), Arc::clone(&sizes));
+        let factory: DetectorFactory = Arc::new(move || {
+            Ok(Box::new(Batched {
+                hold: Arc::clone(&h),
+                sizes: Arc::clone(&z),
+            }) as Box<dyn Detector>)
+        });
+        let worker = ModelWorker::start_with(
+            "batched",
+            factory,
+            WorkerOptions {
+                threads: 1,
+                capacity: 16,
+                batch: Batching {
+                    max: 4,
+                    wait: Duration::from_millis(30),
+                },
+                observer: None,
+            },
+        )
+        .expect("start");
+        let started = Instant::now();
+        worker
+            .submit(frame(1), Priority::Standard)
+            .await
+            .expect("answer")
+            .expect("ok");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(25) && waited < Duration::from_secs(1),
+            "{waited:?}"
+        );
+        assert_eq!(*sizes.lock().expect("lock"), vec![1]);
     }
 }

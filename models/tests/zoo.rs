@@ -51,6 +51,59 @@ fn the_person_model_finds_the_astronaut_and_nobody_else() {
     }
 }
 
+/// A batch through one run finds what each picture finds alone, for every zoo detector (and the
+/// synthetic YOLO model) whose batch dimension is free; the others run one by one.
+#[test]
+fn a_batch_finds_what_each_picture_finds_alone() {
+    let env = runtime::environment(None).expect("ONNX Runtime");
+    let names = [
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "astronaut.png",
+    ];
+    let pictures: Vec<(u32, u32, Vec<u8>)> = names.iter().map(|n| picture(n)).collect();
+    let frames: Vec<Frame<'_>> = pictures
+        .iter()
+        .map(|(w, h, rgb)| Frame {
+            width: *w,
+            height: *h,
+            rgb,
+        })
+        .collect();
+    let mut batched = Vec::new();
+    for dir in [
+        default_zoo().join("person"),
+        default_zoo().join("face"),
+        testdata().join("synthetic-yolo"),
+    ] {
+        let m = Manifest::load(&dir).expect("manifest");
+        let mut det = OnnxDetector::open(m, env, 1).expect("model");
+        let alone: Vec<_> = frames
+            .iter()
+            .map(|f| det.detect(f).expect("detect"))
+            .collect();
+        let together: Vec<_> = det
+            .detect_batch(&frames)
+            .into_iter()
+            .map(|r| r.expect("detect"))
+            .collect();
+        assert_eq!(together.len(), frames.len());
+        for (i, (a, t)) in alone.iter().zip(&together).enumerate() {
+            assert_eq!(a.len(), t.len(), "{dir:?} picture {i}: {a:?} vs {t:?}");
+            for (x, y) in a.iter().zip(t) {
+                assert_eq!(x.label, y.label);
+                assert!((x.score - y.score).abs() < 1e-3, "{x:?} vs {y:?}");
+                assert!(vms_models::iou(x.bbox, y.bbox) > 0.99, "{x:?} vs {y:?}");
+            }
+        }
+        if det.batches() {
+            batched.push(det.name().to_string());
+        }
+    }
+    println!("models run as one batch: {batched:?}");
+}
+
 #[test]
 fn the_face_model_finds_the_astronauts_face_and_no_face_in_the_coffee() {
     let env = runtime::environment(None).expect("ONNX Runtime");

@@ -26,8 +26,8 @@ use vms_messages::{Camera, CameraId, Event, Rule, RulePriority, TenantScope, sub
 use vms_models::DetectorFactory;
 use vms_models::OnnxEmbedder;
 use vms_models::{
-    Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority, QueueObserver,
-    Submission, runtime,
+    Batching, Detector, Frame, Manifest, ModelError, ModelWorker, OwnedFrame, Priority,
+    QueueObserver, Submission, WorkerOptions, runtime,
 };
 
 /// One model the node runs: an ONNX model with its worker, shared by every camera, or a built-in
@@ -95,12 +95,18 @@ impl Analytics {
                 });
                 let observer: Arc<dyn QueueObserver> =
                     Arc::new(super::queue_metrics::QueueMetrics::new(name));
-                let worker = ModelWorker::start_observed(
+                let worker = ModelWorker::start_with(
                     name,
                     factory,
-                    config.workers,
-                    QUEUE_DEPTH,
-                    Some(observer),
+                    WorkerOptions {
+                        threads: config.workers,
+                        capacity: QUEUE_DEPTH,
+                        batch: Batching {
+                            max: config.batch_max,
+                            wait: Duration::from_millis(config.batch_wait_ms),
+                        },
+                        observer: Some(observer),
+                    },
                 )?;
                 Ok(NodeModel {
                     name: name.clone(),

@@ -31,6 +31,12 @@ pub struct AnalyticsConfig {
     /// Milliseconds a sampled frame may wait for a detector; one still queued then is dropped and
     /// counted (`vms_inference_dropped_total{reason="expired"}`), never run late (50-60000).
     pub frame_deadline_ms: u64,
+    /// Most frames a detector session runs in one call, for models with a free batch dimension
+    /// (1-64; 1: one at a time, the default, since batching gained nothing on CPU here; see
+    /// `docs/benchmarks.md`). Worth raising on an accelerator.
+    pub batch_max: usize,
+    /// Milliseconds a session holding fewer than `batch_max` frames waits for more (0-1000).
+    pub batch_wait_ms: u64,
 }
 
 impl Default for AnalyticsConfig {
@@ -46,6 +52,8 @@ impl Default for AnalyticsConfig {
             workers: 1,
             intra_threads: 1,
             frame_deadline_ms: 2000,
+            batch_max: 1,
+            batch_wait_ms: 5,
         }
     }
 }
@@ -63,6 +71,12 @@ impl AnalyticsConfig {
             return Err(invalid(
                 "analytics.frame_deadline_ms",
                 "analytics.frame_deadline_ms must be between 50 and 60000",
+            ));
+        }
+        if !(1..=64).contains(&self.batch_max) || self.batch_wait_ms > 1000 {
+            return Err(invalid(
+                "analytics.batch_max",
+                "analytics.batch_max must be between 1 and 64 and analytics.batch_wait_ms at most 1000",
             ));
         }
         let bad_name = |m: &String| {

@@ -12,7 +12,8 @@ use std::time::Instant;
 use vms_models::DetectorFactory;
 use vms_models::registry::default_zoo;
 use vms_models::{
-    Detection, Detector, Frame, Manifest, ModelWorker, OnnxDetector, OwnedFrame, Priority, runtime,
+    Batching, Detection, Detector, Frame, Manifest, ModelWorker, OnnxDetector, OwnedFrame,
+    Priority, WorkerOptions, runtime,
 };
 
 /// Options of `vms bench detect`.
@@ -30,6 +31,12 @@ pub struct DetectBenchArgs {
     /// Worker threads (sessions) in the pool.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Most frames per detector call through the worker (`analytics.batch_max`; 1: no batching).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Milliseconds a session waits to fill a batch (`analytics.batch_wait_ms`).
+    #[arg(long, default_value_t = 5)]
+    pub batch_wait_ms: u64,
 }
 
 /// Person-scene frames a second of its 10 s clip (20 frames: 8 with the person, 12 of the empty room).
@@ -98,7 +105,7 @@ pub fn detect(args: DetectBenchArgs) -> anyhow::Result<()> {
     let frames: Vec<&OwnedFrame> = pictures.iter().map(|(_, f)| f).cycle().take(n).collect();
     println!(
         "model {} ({}), {} frames cycling {} pictures ({} test images and {} person-scene frames at 1280x720), \
-         {} intra-op thread(s), {} worker(s)",
+         {} intra-op thread(s), {} worker(s), batches of up to {}",
         manifest.name,
         manifest.family,
         frames.len(),
@@ -106,7 +113,8 @@ pub fn detect(args: DetectBenchArgs) -> anyhow::Result<()> {
         pictures.len() - (10 * SCENE_FRAMES_PER_SECOND) as usize,
         10 * SCENE_FRAMES_PER_SECOND,
         args.threads,
-        args.workers
+        args.workers,
+        args.batch
     );
     let mut raw = OnnxDetector::open(manifest.clone(), env, args.threads)?;
     println!("detections in each picture (raw path):");
@@ -135,7 +143,19 @@ pub fn detect(args: DetectBenchArgs) -> anyhow::Result<()> {
     let factory: DetectorFactory = Arc::new(move || {
         Ok(Box::new(OnnxDetector::open(manifest.clone(), env, threads)?) as Box<dyn Detector>)
     });
-    let worker = ModelWorker::start("bench", factory, args.workers, frames.len())?;
+    let worker = ModelWorker::start_with(
+        "bench",
+        factory,
+        WorkerOptions {
+            threads: args.workers,
+            capacity: frames.len(),
+            batch: Batching {
+                max: args.batch.clamp(1, vms_models::MAX_BATCH),
+                wait: std::time::Duration::from_millis(args.batch_wait_ms),
+            },
+            observer: None,
+        },
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     for f in frames.iter().take(5) {
         let _ = rt.block_on(worker.submit((*f).clone(), Priority::Standard));
