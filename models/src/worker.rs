@@ -746,31 +746,36 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn frames_waiting_run_together_up_to_the_detectors_batch_and_each_gets_its_answer() {
-        let hold = Arc::new(AtomicBool::new(true));
+    /// A one-thread worker of [`Batched`] detectors asking for batches of `max` within `wait`,
+    /// held while `hold` is set; with the sizes of the calls made.
+    fn batched_worker(
+        hold: &Arc<AtomicBool>,
+        max: usize,
+        wait: Duration,
+    ) -> (ModelWorker, Arc<Mutex<Vec<usize>>>) {
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let (h, z) = (Arc::clone(&hold), Arc::clone(&sizes));
+        let (h, z) = (Arc::clone(hold), Arc::clone(&sizes));
         let factory: DetectorFactory = Arc::new(move || {
             Ok(Box::new(Batched {
                 hold: Arc::clone(&h),
                 sizes: Arc::clone(&z),
             }) as Box<dyn Detector>)
         });
-        let worker = ModelWorker::start_with(
-            "batched",
-            factory,
-            WorkerOptions {
-                threads: 1,
-                capacity: 16,
-                batch: Batching {
-                    max: 8, // the detector takes 4: that caps it
-                    wait: Duration::ZERO,
-                },
-                observer: None,
-            },
-        )
-        .expect("start");
+        let options = WorkerOptions {
+            threads: 1,
+            capacity: 16,
+            batch: Batching { max, wait },
+            observer: None,
+        };
+        let worker = ModelWorker::start_with("batched", factory, options).expect("start");
+        (worker, sizes)
+    }
+
+    #[tokio::test]
+    async fn frames_waiting_run_together_up_to_the_detectors_batch_and_each_gets_its_answer() {
+        let hold = Arc::new(AtomicBool::new(true));
+        // The detector takes 4: that caps the 8 asked for.
+        let (worker, sizes) = batched_worker(&hold, 8, Duration::ZERO);
         let first = worker.submit(frame(1), Priority::Standard); // taken alone, held
         tokio::time::sleep(Duration::from_millis(50)).await;
         let rest: Vec<_> = (2..=6)
@@ -791,28 +796,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_frame_waits_at_most_the_batching_wait() {
         let hold = Arc::new(AtomicBool::new(false));
-        let sizes = Arc::new(Mutex::new(Vec::new()));
-        let (h, z) = (Arc::clone(&hold), Arc::clone(&sizes));
-        let factory: DetectorFactory = Arc::new(move || {
-            Ok(Box::new(Batched {
-                hold: Arc::clone(&h),
-                sizes: Arc::clone(&z),
-            }) as Box<dyn Detector>)
-        });
-        let worker = ModelWorker::start_with(
-            "batched",
-            factory,
-            WorkerOptions {
-                threads: 1,
-                capacity: 16,
-                batch: Batching {
-                    max: 4,
-                    wait: Duration::from_millis(30),
-                },
-                observer: None,
-            },
-        )
-        .expect("start");
+        let (worker, sizes) = batched_worker(&hold, 4, Duration::from_millis(30));
         let started = Instant::now();
         worker
             .submit(frame(1), Priority::Standard)
