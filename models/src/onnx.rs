@@ -370,28 +370,14 @@ impl Detector for OnnxDetector {
         }
         let n = prepared.len();
         let mut placements = Vec::with_capacity(n);
-        let data = match &prepared[0].data {
-            TensorData::U8(_) => {
-                let mut all = Vec::new();
-                for p in prepared {
-                    placements.push(p.placement);
-                    if let TensorData::U8(v) = p.data {
-                        all.extend(v);
-                    }
-                }
-                TensorData::U8(all)
-            }
-            TensorData::F32(_) => {
-                let mut all = Vec::new();
-                for p in prepared {
-                    placements.push(p.placement);
-                    if let TensorData::F32(v) = p.data {
-                        all.extend(v);
-                    }
-                }
-                TensorData::F32(all)
-            }
+        let mut frames_data = prepared.into_iter().map(|p| {
+            placements.push(p.placement);
+            p.data
+        });
+        let Some(mut data) = frames_data.next() else {
+            return Vec::new();
         };
+        frames_data.for_each(|more| data.append(more));
         let outputs = match self.infer(data, [n, shape[1], shape[2], shape[3]]) {
             Ok(o) => o,
             Err(e) => return (0..n).map(|_| Err(e.clone())).collect(),

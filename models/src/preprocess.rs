@@ -16,6 +16,18 @@ pub enum TensorData {
     F32(Vec<f32>),
 }
 
+impl TensorData {
+    /// Appends `more`, the next frame of a batch prepared by the same input settings (so of the
+    /// same element type; another type is left out).
+    pub fn append(&mut self, more: TensorData) {
+        match (self, more) {
+            (Self::U8(all), Self::U8(more)) => all.extend(more),
+            (Self::F32(all), Self::F32(more)) => all.extend(more),
+            _ => {}
+        }
+    }
+}
+
 /// Where the frame lies inside the network input, to map boxes back.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Placement {

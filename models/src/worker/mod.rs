@@ -73,13 +73,9 @@ impl Shared {
         }
     }
 
-    fn observe_depth(&self, queues: &Queues, tenant: &str, priority: Priority) {
+    fn observe_depth(&self, queues: &mut Queues, tenant: &str, priority: Priority) {
         if let Some(o) = &self.observer {
-            let queue = match priority {
-                Priority::High => &queues.high,
-                Priority::Standard => &queues.standard,
-            };
-            o.queued(tenant, priority, queue.flow_len(tenant));
+            o.queued(tenant, priority, queues.of(priority).flow_len(tenant));
         }
     }
 }
@@ -216,9 +212,9 @@ impl ModelWorker {
             busy: how.busy,
         };
         let shed = q.of(how.priority).push(&how.tenant, how.share, job);
-        self.shared.observe_depth(&q, &how.tenant, how.priority);
+        self.shared.observe_depth(&mut q, &how.tenant, how.priority);
         if let Some((tenant, job)) = shed {
-            self.shared.observe_depth(&q, &tenant, how.priority);
+            self.shared.observe_depth(&mut q, &tenant, how.priority);
             self.shared
                 .drop_job(&tenant, how.priority, job, DropReason::Shed);
         }
