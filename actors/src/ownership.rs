@@ -195,10 +195,7 @@ impl Ownership {
         for camera in &lost {
             o.gained_at.remove(camera);
         }
-        let changed = !gained.is_empty()
-            || !lost.is_empty()
-            || o.grants.len() != now.len()
-            || o.grants.iter().any(|(c, g)| now.get(c) != Some(g));
+        let changed = o.grants != now;
         o.grants = now;
         if changed {
             self.generation.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,11 @@ pub struct KeeperState {
 pub struct TicketKeeper;
 
 impl KeeperState {
+    /// Sets `vms_ticket_actors` to the actors running.
+    fn report_count(&self) {
+        crate::metrics::TICKET_ACTORS.set(i64::try_from(self.active.len()).unwrap_or(i64::MAX));
+    }
+
     async fn activate(&mut self, myself: &ActorRef<KeeperMsg>, id: Uuid) {
         if self.active.contains_key(&id) {
             return;
@@ -88,8 +93,8 @@ impl KeeperState {
         .await
         {
             Ok((actor, _)) => {
-                crate::metrics::TICKET_ACTORS.inc();
                 self.active.insert(id, actor);
+                self.report_count();
             }
             Err(e) => {
                 // Its previous actor may still be stopping under the same name: sync again soon.
@@ -188,7 +193,7 @@ impl Actor for TicketKeeper {
         };
         if let Some(gone) = gone {
             state.active.retain(|_, a| a.get_id() != gone);
-            crate::metrics::TICKET_ACTORS.set(i64::try_from(state.active.len()).unwrap_or(0));
+            state.report_count();
             if let SupervisionEvent::ActorFailed(_, e) = &event {
                 // The next watch restarts it, from the rows.
                 tracing::warn!(error = %e, "a ticket actor failed");
