@@ -97,9 +97,9 @@ impl Frames {
     }
 }
 
-/// The `q` quantile of `latencies` (seconds) with `missed` more samples of infinite latency: `None`
+/// The `q` quantile of `latencies` (sorted, seconds) with `missed` more samples of infinite latency: `None`
 /// when it falls on a missed one.
-fn quantile(latencies: &[f64], missed: usize, q: f64) -> Option<f64> {
+pub(crate) fn quantile(latencies: &[f64], missed: usize, q: f64) -> Option<f64> {
     let n = latencies.len() + missed;
     if n == 0 {
         return None;

@@ -8,6 +8,7 @@
 //! so B's cameras lose no more than A's); the high-priority cameras should lose nothing.
 
 use super::context;
+use super::events::quantile;
 use anyhow::bail;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -127,20 +128,10 @@ impl Outcome {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        (
-            percentile(&mut l, 0.5) * 1e3,
-            percentile(&mut l, 0.99) * 1e3,
-        )
+        l.sort_by(f64::total_cmp);
+        let at = |q| quantile(&l, 0, q).unwrap_or(0.0) * 1e3;
+        (at(0.5), at(0.99))
     }
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let i = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1;
-    values[i]
 }
 
 /// One run: every camera offers a frame every `period` for `args.seconds`.
