@@ -30,7 +30,7 @@ pub use preprocess::{MAX_SIDE, Placement, Prepared, TensorData, check_frame, pre
 pub use tracker::{Crossing, Track, Tracker, TrackerConfig, crossing, foot};
 pub use worker::{
     Batching, DetectResult, DetectorFactory, DropReason, ModelWorker, OwnedFrame, Priority,
-    QueueObserver, Submission, WorkerOptions, WorkerStats,
+    QueueObserver, Submission, WorkerLoad, WorkerOptions, WorkerStats,
 };
 
 use thiserror::Error;

@@ -18,7 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Builds a detector for a worker thread (called again after a panic).
@@ -56,6 +56,22 @@ struct Shared {
     restarts: AtomicU64,
     observer: Option<Arc<dyn QueueObserver>>,
     batch: Batching,
+    /// Recent detector time per frame (an exponential average, 1/8 per call), in nanoseconds.
+    service_nanos: AtomicU64,
+    /// Frames a detector is working on now.
+    running: AtomicU64,
+}
+
+impl Shared {
+    fn record_service(&self, nanos: u64) {
+        let old = self.service_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            nanos
+        } else {
+            old - old / 8 + nanos / 8
+        };
+        self.service_nanos.store(new, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -93,11 +109,37 @@ pub struct WorkerStats {
     pub restarts: u64,
 }
 
+/// How loaded a worker is now, for choosing among replicas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerLoad {
+    /// Frames waiting in its queues or being run.
+    pub queued: usize,
+    /// Detector threads.
+    pub sessions: usize,
+    /// Recent detector time per frame (zero before the first).
+    pub service: Duration,
+}
+
+impl WorkerLoad {
+    /// How long a frame submitted now should wait for its answer: the frames ahead of it and itself,
+    /// shared among the sessions, at the recent time per frame (`fallback` before any was measured).
+    pub fn expected_wait(&self, fallback: Duration) -> Duration {
+        let per_frame = if self.service.is_zero() {
+            fallback
+        } else {
+            self.service
+        };
+        let rounds = (self.queued + 1).div_ceil(self.sessions.max(1));
+        per_frame * u32::try_from(rounds).unwrap_or(u32::MAX)
+    }
+}
+
 /// A pool of detector threads; see the module docs. Dropping it finishes queued jobs' threads.
 pub struct ModelWorker {
     name: String,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    sessions: usize,
 }
 
 impl ModelWorker {
@@ -162,6 +204,8 @@ impl ModelWorker {
             restarts: AtomicU64::new(0),
             observer: options.observer,
             batch: options.batch,
+            service_nanos: AtomicU64::new(0),
+            running: AtomicU64::new(0),
         });
         let mut handles = Vec::new();
         for i in 0..options.threads.max(1) {
@@ -176,6 +220,7 @@ impl ModelWorker {
         Ok(Self {
             name: name.to_string(),
             shared,
+            sessions: handles.len(),
             threads: handles,
         })
     }
@@ -221,6 +266,24 @@ impl ModelWorker {
         drop(q);
         self.shared.ready.notify_one();
         answer
+    }
+
+    /// Its load now.
+    pub fn load(&self) -> WorkerLoad {
+        let waiting = {
+            let q = self
+                .shared
+                .queues
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            q.high.len() + q.standard.len()
+        };
+        let running = self.shared.running.load(Ordering::Relaxed);
+        WorkerLoad {
+            queued: waiting + usize::try_from(running).unwrap_or(usize::MAX),
+            sessions: self.sessions,
+            service: Duration::from_nanos(self.shared.service_nanos.load(Ordering::Relaxed)),
+        }
     }
 
     /// Counters so far.
@@ -317,6 +380,8 @@ fn run(mut detector: Box<dyn Detector>, shared: &Shared, factory: &DetectorFacto
             })
             .collect();
         let started = Instant::now();
+        let count = jobs.len() as u64;
+        shared.running.fetch_add(count, Ordering::Relaxed);
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             if frames.len() == 1 {
                 vec![detector.detect(&frames[0])]
@@ -326,8 +391,9 @@ fn run(mut detector: Box<dyn Detector>, shared: &Shared, factory: &DetectorFacto
         }));
         drop(frames);
         // Each frame of a batch is charged its part of the call.
-        let nanos =
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX) / jobs.len() as u64;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX) / count;
+        shared.running.fetch_sub(count, Ordering::Relaxed);
+        shared.record_service(nanos);
         let answers = match result {
             Ok(answers) => answers,
             Err(_) => {

@@ -328,3 +328,34 @@ async fn a_lone_frame_waits_at_most_the_batching_wait() {
     );
     assert_eq!(*sizes.lock().expect("lock"), vec![1]);
 }
+
+#[tokio::test]
+async fn a_workers_load_counts_queued_and_running_frames_and_its_time_per_frame() {
+    let hold = Arc::new(AtomicBool::new(true));
+    let worker = fake_worker(&hold);
+    assert_eq!(worker.load().queued, 0);
+    assert_eq!(worker.load().service, Duration::ZERO);
+    let running = worker.submit(frame(1), Priority::Standard);
+    let queued = worker.submit(frame(2), Priority::High);
+    while worker.load().queued < 2 {
+        tokio::task::yield_now().await;
+    }
+    let load = worker.load();
+    assert_eq!((load.queued, load.sessions), (2, 1));
+    // Before any frame was timed, the fallback prices each of the three rounds ahead of a new one.
+    let fallback = Duration::from_millis(10);
+    assert_eq!(load.expected_wait(fallback), fallback * 3);
+    hold.store(false, Ordering::Relaxed);
+    running.await.expect("answer").expect("ok");
+    queued.await.expect("answer").expect("ok");
+    let load = worker.load();
+    assert_eq!(load.queued, 0);
+    assert!(load.service > Duration::ZERO, "{load:?}");
+    // Measured, the time per frame replaces the fallback; two sessions halve the rounds.
+    let two = WorkerLoad {
+        queued: 3,
+        sessions: 2,
+        service: Duration::from_millis(4),
+    };
+    assert_eq!(two.expected_wait(fallback), Duration::from_millis(8));
+}
