@@ -48,13 +48,15 @@ pub use ids::{ApiKeyId, CameraId, TenantId, UserId};
 pub use live::{
     LiveAudio, LiveAudioCodec, LiveAudioTrack, LiveFeed, LiveFrame, LiveTrack, RtpPayloads,
 };
-pub use node::{Change, ClusterChange, DiskUse, Heartbeat, NodeList, NodeState, NodeView};
+pub use node::{
+    Change, ClusterChange, DiskUse, Heartbeat, NodeList, NodeState, NodeView, ReplicaLoad,
+};
 pub use notify::{
     Channel, ChannelCreate, ChannelCreated, ChannelKind, ChannelPage, ChannelUpdate,
     DELIVERY_HEADER, Delivery, DeliveryPage, DeliveryState, MAX_RECIPIENTS, SIGNATURE_HEADER,
     TIMESTAMP_HEADER, delivery_id, validate_email_address, validate_webhook_url,
 };
-pub use placement::{PlacementEntry, PlacementView};
+pub use placement::{ModelPlacement, PlacementEntry, PlacementView, ReplicaPlacement};
 pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, MAX_ZONE_POINTS, Rule, RuleCreate, RuleKind,
     RulePage, RulePriority, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule,

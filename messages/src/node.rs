@@ -53,6 +53,9 @@ pub struct Heartbeat {
     /// The disk holding its data folder, when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskUse>,
+    /// The model worker replicas it runs, with their load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaLoad>,
     /// `sha256=<hex>` HMAC of this heartbeat (with `mac` empty) under the cluster cookie, keyed on
     /// `sent_at`: members ignore heartbeats that do not carry the cluster's cookie.
     #[serde(default)]
@@ -127,6 +130,22 @@ pub struct NodeView {
     /// Its data folder's disk, from its last heartbeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskUse>,
+    /// The model worker replicas it runs, from its last heartbeat.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaLoad>,
+}
+
+/// A model worker replica a node runs, and how loaded it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplicaLoad {
+    /// The model (a zoo folder name, as rules name it).
+    pub model: String,
+    /// Frames waiting in its queues.
+    pub queued: u32,
+    /// Detector sessions (threads) serving them.
+    pub sessions: u32,
+    /// Recent time per frame in microseconds (0: none served yet).
+    pub service_us: u64,
 }
 
 /// The nodes of the cluster, by id.

@@ -50,4 +50,29 @@ pub struct PlacementView {
     pub items: Vec<PlacementEntry>,
     /// Pass as `cursor` for the next page; absent on the last.
     pub next_cursor: Option<String>,
+    /// Where each pooled model's worker replicas run, by model (from the nodes' heartbeats).
+    #[serde(default)]
+    pub models: Vec<ModelPlacement>,
+}
+
+/// The replicas of one model across the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelPlacement {
+    /// The model.
+    pub model: String,
+    /// Replicas, by node id.
+    pub replicas: Vec<ReplicaPlacement>,
+}
+
+/// One replica of a model: the node running it and its load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplicaPlacement {
+    /// The node (`inference` role).
+    pub node_id: String,
+    /// Frames waiting in its queues.
+    pub queued: u32,
+    /// Detector sessions serving them.
+    pub sessions: u32,
+    /// Recent time per frame in microseconds.
+    pub service_us: u64,
 }

@@ -46,3 +46,9 @@ pub fn camera_status(cluster: &str, node: &str) -> String {
 pub fn placement_moved(cluster: &str) -> String {
     format!("vms.cluster.{cluster}.placement")
 }
+
+/// Frames for a model worker replica where no ractor_cluster link reaches it
+/// (`vms.cluster.<cluster>.node.<node>.model.<model>`); the replica answers with its detections.
+pub fn model_frames(cluster: &str, node: &str, model: &str) -> String {
+    format!("vms.cluster.{cluster}.node.{node}.model.{model}")
+}

@@ -2,6 +2,7 @@
 
 use crate::{ConfigError, forms, invalid};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Analytics settings.
@@ -37,6 +38,12 @@ pub struct AnalyticsConfig {
     pub batch_max: usize,
     /// Milliseconds a session holding fewer than `batch_max` frames waits for more (0-1000).
     pub batch_wait_ms: u64,
+    /// Worker replicas of a model across the cluster, by model (0-64): each runs on a node with the
+    /// `inference` role. A model not named here (or 0) has a replica on every inference node.
+    pub replicas: BTreeMap<String, u32>,
+    /// Node labels a model's replicas need, by model, as `key=value[,key=value]`
+    /// (`person = "accelerator=cuda"`).
+    pub replica_labels: BTreeMap<String, String>,
 }
 
 impl Default for AnalyticsConfig {
@@ -54,11 +61,35 @@ impl Default for AnalyticsConfig {
             frame_deadline_ms: 2000,
             batch_max: 1,
             batch_wait_ms: 5,
+            replicas: BTreeMap::new(),
+            replica_labels: BTreeMap::new(),
         }
     }
 }
 
+/// Parses `key=value[,key=value]` into pairs; empty gives none.
+fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("{pair:?} is not key=value")),
+        })
+        .collect()
+}
+
 impl AnalyticsConfig {
+    /// The labels a node needs to run `model`'s replicas.
+    pub fn labels_for(&self, model: &str) -> Vec<(String, String)> {
+        self.replica_labels
+            .get(model)
+            .and_then(|l| parse_labels(l).ok())
+            .unwrap_or_default()
+    }
+
     /// Checks the section, naming the first key at fault.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=64).contains(&self.workers) || !(1..=64).contains(&self.intra_threads) {
@@ -78,6 +109,20 @@ impl AnalyticsConfig {
                 "analytics.batch_max",
                 "analytics.batch_max must be between 1 and 64 and analytics.batch_wait_ms at most 1000",
             ));
+        }
+        if let Some((model, n)) = self.replicas.iter().find(|(_, n)| **n > 64) {
+            return Err(invalid(
+                "analytics.replicas",
+                format!("analytics.replicas.{model} must be between 0 and 64, got {n}"),
+            ));
+        }
+        for (model, labels) in &self.replica_labels {
+            if let Err(e) = parse_labels(labels) {
+                return Err(invalid(
+                    "analytics.replica_labels",
+                    format!("analytics.replica_labels.{model}: {e}"),
+                ));
+            }
         }
         let bad_name = |m: &String| {
             m.is_empty()
