@@ -70,6 +70,7 @@ pub use recording::uploader::{
 
 // Analytics: detection, the event outbox and feed.
 pub use analytics::feed::spawn_event_feed;
+pub use analytics::inference::{Inference, Routed};
 pub use analytics::outbox::Outbox;
 pub use analytics::usage::spawn_usage_reporter;
 pub use analytics::{Analytics, Detection, ensure_stream};
@@ -90,6 +91,12 @@ pub use cluster::mirror::{
 pub use cluster::mirror_stream::{MirrorServer, MirroredWrite};
 pub use cluster::placement::{LEASE as PLACEMENT_LEASE, spawn as spawn_placement};
 pub use cluster::plan::rendezvous;
+pub use cluster::replica::{LocalReplicas, ModelReplica, model_group, replica_group};
+pub use cluster::replica_keeper::{
+    REPLICA_KEEPER, ReplicaKeeper, ReplicaKeeperArgs, ReplicaKeeperMsg,
+};
+pub use cluster::replica_plan::{INFERENCE_ROLE, InferenceNode, replica_nodes};
+pub use cluster::router::InferenceRouter;
 pub use cluster::segment_read::{
     LinkObject, MAX_READ as MAX_LINK_READ, linked, read_remote as read_over_link,
 };

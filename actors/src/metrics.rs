@@ -52,6 +52,36 @@ metrics! {
         &["model", "tenant", "priority"],
         vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
     );
+    /// Frames handed to a model's replica, by how they went: `local` (this node's), `link`
+    /// (ractor_cluster) or `nats` (no link).
+    INFERENCE_ROUTED: IntCounterVec = register_int_counter_vec!(
+        "vms_inference_routed_total",
+        "frames sent to a model worker replica, by path",
+        &["model", "via"],
+    );
+    /// Frames sent again because their replica went away before answering.
+    INFERENCE_RESENT: IntCounterVec = register_int_counter_vec!(
+        "vms_inference_resent_total",
+        "frames sent again to another replica after theirs went away",
+        &["model"],
+    );
+    /// What crossing to another node's replica cost a frame: its round trip less its time there.
+    INFERENCE_CROSSING: Histogram = register_histogram!(
+        "vms_inference_crossing_seconds",
+        "round trip of a frame to another node's replica, less its time there",
+        vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    );
+    /// Frames or answers over NATS refused because their seal did not verify.
+    FRAMES_REFUSED: IntCounter = register_int_counter!(
+        "vms_inference_frames_refused_total",
+        "frames or answers over NATS without a valid cluster seal",
+    );
+    /// Model worker replicas this node runs (1 or 0 per model).
+    MODEL_REPLICAS: IntGaugeVec = register_int_gauge_vec!(
+        "vms_model_replicas",
+        "model worker replicas running on this node",
+        &["model"],
+    );
     /// Ticket actors (SLA timers) running on this node.
     TICKET_ACTORS: IntGauge = register_int_gauge!(
         "vms_ticket_actors",
@@ -336,7 +366,12 @@ pub fn forget_camera(camera: &str) {
     ] {
         let _ = c.remove_label_values(&[camera]);
     }
-    for stage in ["handoff", "detector_queue"] {
+    for stage in [
+        "handoff",
+        "detector_queue",
+        "detector_deadline",
+        "no_replica",
+    ] {
         let _ = FRAMES_DROPPED.remove_label_values(&[camera, stage]);
     }
     let _ = SEGMENTS_PENDING.remove_label_values(&[camera]);

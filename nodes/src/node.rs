@@ -38,6 +38,8 @@ pub struct RunningNode {
     links: Option<vms_actors::Links>,
     /// Takes the footage of the cameras this node stands by for.
     mirror_server: Option<vms_actors::MirrorServer>,
+    /// Runs this node's model worker replicas.
+    replicas: Option<ActorRef<vms_actors::ReplicaKeeperMsg>>,
 }
 
 use vms_messages::validate::redacted_url;
@@ -185,8 +187,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let analytics = if config.analytics.enabled {
         let cfg = config.analytics.clone();
         let analytics_outbox = Arc::clone(&outbox);
+        let inference = config
+            .cluster
+            .roles
+            .iter()
+            .any(|r| r == vms_actors::INFERENCE_ROLE);
         let loading = tokio::task::spawn_blocking(move || {
-            vms_actors::Analytics::start(&cfg, analytics_outbox)
+            vms_actors::Analytics::start(&cfg, analytics_outbox, inference)
         });
         match step("models", loading).await? {
             Ok(a) => Some(Arc::new(a)),
@@ -217,10 +224,39 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .iter()
         .flat_map(|a| a.models().map(str::to_string).collect::<Vec<_>>())
         .collect();
+    // This node's model worker replicas, placed before its cameras start so their first frames
+    // find them, and the router that sends each frame to a replica here or on another node.
+    let local_replicas = Arc::new(vms_actors::LocalReplicas::default());
+    let replicas = match &analytics {
+        Some(analytics) => {
+            let keeper = vms_actors::ReplicaKeeperArgs {
+                ctx: Arc::clone(&ctx),
+                membership: Arc::clone(&membership),
+                analytics: Arc::clone(analytics),
+                local: Arc::clone(&local_replicas),
+            };
+            let spawning = Actor::spawn(
+                Some(vms_actors::REPLICA_KEEPER.into()),
+                vms_actors::ReplicaKeeper,
+                keeper,
+            );
+            let (keeper, _) = step("model replicas", spawning)
+                .await
+                .context("the model replica keeper did not start")?;
+            Some(keeper)
+        }
+        None => None,
+    };
     let analysis = analytics.map(|analytics| {
+        let router = vms_actors::InferenceRouter::new(
+            Arc::clone(&ctx),
+            Arc::clone(&membership),
+            Arc::clone(&local_replicas),
+        );
         Arc::new(vms_actors::Detection {
             ctx: Arc::clone(&ctx),
             analytics,
+            inference: Arc::new(router),
         }) as Arc<dyn vms_actors::KeyframeAnalysis>
     });
     let tier = match config.storage.object_store()? {
@@ -322,6 +358,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         usage,
         links,
         mirror_server,
+        replicas,
     })
 }
 
@@ -348,6 +385,11 @@ impl RunningNode {
             .await
         {
             tracing::warn!(error = %e, "actors did not stop in time");
+        }
+        if let Some(keeper) = &self.replicas {
+            let _ = keeper
+                .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                .await;
         }
         let _ = self.ctx.nats.flush().await;
         tracing::info!("node stopped");

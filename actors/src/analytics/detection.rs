@@ -1,6 +1,7 @@
-//! Analytics of a node: one [`ModelWorker`] per model the node runs (`analytics.models`), shared by
-//! every camera, and per camera a keyframe [`FrameSampler`] feeding a task that checks the camera's
-//! rules and raises events.
+//! Analytics of a node: the models rules may name (`analytics.models`), and per camera a keyframe
+//! [`FrameSampler`] feeding a task that checks the camera's rules and raises events. Frames for an
+//! ONNX model go through [`Inference`] to one of the cluster's worker replicas of it (placed on
+//! `inference` nodes, possibly this one); built-in pixel detectors run on the camera's own instance.
 //!
 //! Cameras whose tenant licence lists one of the node's models are sampled; each frame goes to the
 //! models the camera's enabled rules name (at once), and the rules are checked on every sampled frame by its [`RuleEngine`] (intrusion, loitering, line crossing,
@@ -8,6 +9,7 @@
 //! them; the event id is derived from (camera, rule, bucket), so it is stored once (`ON CONFLICT DO
 //! NOTHING`) and published once (JetStream `Nats-Msg-Id` deduplication) however often it is retried.
 
+use crate::analytics::inference::{Inference, Routed};
 use crate::analytics::outbox::Outbox;
 use crate::analytics::rules::RuleEngine;
 use crate::context::NodeContext;
@@ -30,15 +32,20 @@ use vms_models::{
     QueueObserver, Submission, WorkerOptions, runtime,
 };
 
-/// One model the node runs: an ONNX model with its worker, shared by every camera, or a built-in
-/// pixel detector of which every camera has its own instance.
+/// One model rules may name: an ONNX model run by the cluster's worker replicas (`pooled`), or a
+/// built-in pixel detector of which every camera has its own instance.
 struct NodeModel {
     name: String,
-    worker: Option<ModelWorker>,
+    pooled: Option<PooledModel>,
+}
+
+/// What a replica of an ONNX model is started from.
+struct PooledModel {
+    factory: DetectorFactory,
     input: (u32, u32),
 }
 
-/// The node's models, each with its worker.
+/// The node's models: what its cameras sample for, and what its replicas are started from.
 pub struct Analytics {
     models: Vec<NodeModel>,
     sample: (u32, u32),
@@ -47,6 +54,9 @@ pub struct Analytics {
     embedder: Option<Arc<std::sync::Mutex<OnnxEmbedder>>>,
     /// How long a sampled frame may wait for a model worker.
     frame_deadline: Duration,
+    /// Worker options of each replica.
+    workers: usize,
+    batch: Batching,
 }
 
 /// Frames each model worker's queues (high and standard) hold before shedding.
@@ -68,9 +78,14 @@ fn sample_size(inputs: &[(u32, u32)]) -> (u32, u32) {
 }
 
 impl Analytics {
-    /// Loads the node's models and starts a worker for each; events go to `outbox`. A model that
-    /// cannot be loaded is logged and left out; none loading is an error.
-    pub fn start(config: &AnalyticsConfig, outbox: Arc<Outbox>) -> Result<Self, ModelError> {
+    /// Reads the node's models (their manifests; no session is opened here: replicas open theirs);
+    /// events go to `outbox`. The appearance embedder is loaded on a node that runs `inference`. A
+    /// model that cannot be read is logged and left out; none left is an error.
+    pub fn start(
+        config: &AnalyticsConfig,
+        outbox: Arc<Outbox>,
+        inference: bool,
+    ) -> Result<Self, ModelError> {
         let env = runtime::environment(config.onnxruntime.as_deref())?;
         let zoo = config
             .zoo_dir
@@ -82,37 +97,20 @@ impl Analytics {
             if vms_models::builtin::create(name).is_some() {
                 models.push(NodeModel {
                     name: name.clone(),
-                    worker: None,
-                    input: (0, 0),
+                    pooled: None,
                 });
                 continue;
             }
-            let loaded = Manifest::load(&zoo.join(name)).and_then(|manifest| {
+            let loaded = Manifest::load(&zoo.join(name)).map(|manifest| {
                 let input = (manifest.input.width, manifest.input.height);
                 let threads = config.intra_threads;
                 let factory: DetectorFactory = Arc::new(move || {
                     vms_models::registry::open_detector(manifest.clone(), env, threads)
                 });
-                let observer: Arc<dyn QueueObserver> =
-                    Arc::new(super::queue_metrics::QueueMetrics::new(name));
-                let worker = ModelWorker::start_with(
-                    name,
-                    factory,
-                    WorkerOptions {
-                        threads: config.workers,
-                        capacity: QUEUE_DEPTH,
-                        batch: Batching {
-                            max: config.batch_max,
-                            wait: Duration::from_millis(config.batch_wait_ms),
-                        },
-                        observer: Some(observer),
-                    },
-                )?;
-                Ok(NodeModel {
+                NodeModel {
                     name: name.clone(),
-                    worker: Some(worker),
-                    input,
-                })
+                    pooled: Some(PooledModel { factory, input }),
+                }
             });
             match loaded {
                 Ok(m) => models.push(m),
@@ -134,12 +132,11 @@ impl Analytics {
         }
         let inputs: Vec<(u32, u32)> = models
             .iter()
-            .filter(|m| m.worker.is_some())
-            .map(|m| m.input)
+            .filter_map(|m| m.pooled.as_ref().map(|p| p.input))
             .collect();
         let sample = sample_size(&inputs);
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        let embedder = (!config.embedding.is_empty())
+        let embedder = (inference && !config.embedding.is_empty())
             .then(|| {
                 Manifest::load(&zoo.join(&config.embedding))
                     .and_then(|m| OnnxEmbedder::open(m, env, config.intra_threads))
@@ -157,7 +154,42 @@ impl Analytics {
             outbox,
             embedder,
             frame_deadline: Duration::from_millis(config.frame_deadline_ms),
+            workers: config.workers,
+            batch: Batching {
+                max: config.batch_max,
+                wait: Duration::from_millis(config.batch_wait_ms),
+            },
         })
+    }
+
+    /// The ONNX models, which run on worker replicas.
+    pub fn pooled_models(&self) -> impl Iterator<Item = &str> {
+        self.models
+            .iter()
+            .filter(|m| m.pooled.is_some())
+            .map(|m| m.name.as_str())
+    }
+
+    /// Opens the sessions of a replica of `model` (blocking: a session takes a while to load).
+    pub fn start_worker(&self, model: &str) -> Result<ModelWorker, ModelError> {
+        let pooled = self
+            .models
+            .iter()
+            .find(|m| m.name == model)
+            .and_then(|m| m.pooled.as_ref())
+            .ok_or_else(|| ModelError::Manifest(format!("{model} is not a pooled model")))?;
+        let observer: Arc<dyn QueueObserver> =
+            Arc::new(super::queue_metrics::QueueMetrics::new(model));
+        ModelWorker::start_with(
+            model,
+            Arc::clone(&pooled.factory),
+            WorkerOptions {
+                threads: self.workers,
+                capacity: QUEUE_DEPTH,
+                batch: self.batch,
+                observer: Some(observer),
+            },
+        )
     }
 
     /// The models rules may name, as tenant licences name them.
@@ -193,11 +225,11 @@ impl Analytics {
         .flatten()
     }
 
-    fn worker(&self, model: &str) -> Option<&ModelWorker> {
+    /// Whether `model` runs on worker replicas (not on each camera's own instance).
+    fn is_pooled(&self, model: &str) -> bool {
         self.models
             .iter()
-            .find(|m| m.name == model)
-            .and_then(|m| m.worker.as_ref())
+            .any(|m| m.name == model && m.pooled.is_some())
     }
 }
 
@@ -231,6 +263,8 @@ pub struct Detection {
     pub ctx: Arc<NodeContext>,
     /// The node's detectors and outbox.
     pub analytics: Arc<Analytics>,
+    /// Where frames for pooled models go: the cluster's replicas.
+    pub inference: Arc<dyn Inference>,
 }
 
 impl KeyframeAnalysis for Detection {
@@ -243,8 +277,8 @@ impl KeyframeAnalysis for Detection {
         camera: &Camera,
         epoch: Option<i64>,
     ) -> Result<(Box<dyn CameraAnalysis>, KeyframeSink), String> {
-        let (running, sink) = CameraAnalytics::start(&self.ctx, &self.analytics, camera, epoch)
-            .map_err(|e| e.to_string())?;
+        let (running, sink) =
+            CameraAnalytics::start(self, camera, epoch).map_err(|e| e.to_string())?;
         Ok((Box::new(running), sink))
     }
 }
@@ -265,11 +299,15 @@ impl CameraAnalytics {
     /// Starts sampling and the rules of `camera`, whose events carry the ownership `epoch`; returns
     /// it with the sink the pipeline feeds.
     pub fn start(
-        ctx: &Arc<NodeContext>,
-        analytics: &Arc<Analytics>,
+        detection: &Detection,
         camera: &Camera,
         epoch: Option<i64>,
     ) -> Result<(Self, KeyframeSink), crate::media::sampler::SamplerError> {
+        let Detection {
+            ctx,
+            analytics,
+            inference,
+        } = detection;
         let (tx, rx) = mpsc::channel::<SampledFrame>(2);
         let label = camera.id.to_string();
         let (w, h) = analytics.sample;
@@ -298,6 +336,7 @@ impl CameraAnalytics {
         let task = tokio::spawn(run_rules(
             Arc::clone(ctx),
             Arc::clone(analytics),
+            Arc::clone(inference),
             camera.clone(),
             Arc::clone(&rules),
             rx,
@@ -339,6 +378,7 @@ async fn load_share(ctx: &NodeContext, camera: &Camera, into: &CameraRules) {
 async fn run_rules(
     ctx: Arc<NodeContext>,
     analytics: Arc<Analytics>,
+    inference: Arc<dyn Inference>,
     camera: Camera,
     rules: Arc<CameraRules>,
     mut frames: mpsc::Receiver<SampledFrame>,
@@ -395,8 +435,9 @@ async fn run_rules(
             } else {
                 Priority::Standard
             };
-            let submitted = analytics.worker(model).map(|w| {
-                w.submit_as(
+            let submitted = analytics.is_pooled(model).then(|| {
+                inference.detect(
+                    model,
                     job.clone(),
                     Submission {
                         priority,
@@ -427,23 +468,20 @@ async fn run_rules(
             async move {
                 match (submitted, inline) {
                     (Some(pending), _) => pending.await,
-                    (None, Some(result)) => Ok(result),
-                    (None, None) => Ok(Ok(Vec::new())),
+                    (None, Some(result)) => Routed::Done(result),
+                    (None, None) => Routed::Done(Ok(Vec::new())),
                 }
             }
         });
         let results = futures_util::future::join_all(runs.collect::<Vec<_>>()).await;
-        // Shed from a full queue (the channel closed) or past its deadline: not run.
-        let shed = results.iter().any(Result::is_err);
-        let expired = results
-            .iter()
-            .any(|r| matches!(r, Ok(Err(vms_models::DetectorError::Expired))));
-        let counter = if shed || expired {
-            let reason = if shed {
-                "detector_queue"
-            } else {
-                "detector_deadline"
-            };
+        // Shed from a full queue, past its deadline, or no replica to take it: not run.
+        let unrun = results.iter().find_map(|r| match r {
+            Routed::Shed => Some("detector_queue"),
+            Routed::NoReplica => Some("no_replica"),
+            Routed::Done(Err(vms_models::DetectorError::Expired)) => Some("detector_deadline"),
+            Routed::Done(_) => None,
+        });
+        let counter = if let Some(reason) = unrun {
             crate::metrics::FRAMES_DROPPED.with_label_values(&[label.as_str(), reason])
         } else {
             usage.frames.fetch_add(1, Ordering::Relaxed);
@@ -453,13 +491,13 @@ async fn run_rules(
         let mut hits = Vec::new();
         for ((model, model_rules), result) in by_model.iter().zip(results) {
             let detections = match result {
-                Ok(Ok(d)) => d,
-                Ok(Err(vms_models::DetectorError::Expired)) => continue, // counted above
-                Ok(Err(e)) => {
+                Routed::Done(Ok(d)) => d,
+                Routed::Done(Err(vms_models::DetectorError::Expired)) => continue, // counted above
+                Routed::Done(Err(e)) => {
                     tracing::warn!(camera_id = %camera.id, model = %model, error = %e, "detector failed on a frame");
                     continue;
                 }
-                Err(_) => continue, // dropped by a full queue
+                Routed::Shed | Routed::NoReplica => continue, // counted above
             };
             tracing::debug!(camera_id = %camera.id, model = %model, detections = ?detections, "sampled frame");
             hits.extend(engine.evaluate(model_rules, &detections, frame.at));
@@ -495,7 +533,7 @@ async fn run_rules(
                 .with_label_values(&[&label])
                 .inc();
             // What an object model found has an appearance; what a pixel detector found does not.
-            let embedding = if analytics.worker(&rule.detector).is_some() {
+            let embedding = if analytics.is_pooled(&rule.detector) {
                 analytics.embedding(&job, hit.bbox).await
             } else {
                 None

@@ -4,6 +4,7 @@
 
 pub(crate) mod detection;
 pub(crate) mod feed;
+pub(crate) mod inference;
 pub(crate) mod outbox;
 pub(crate) mod queue_metrics;
 pub(crate) mod rules;

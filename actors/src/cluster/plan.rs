@@ -17,7 +17,7 @@ pub const ZONE_LABEL: &str = "zone";
 
 /// FNV-1a with a 64-bit finaliser (MurmurHash3's), stable across processes and builds: FNV alone
 /// scores nodes whose names differ in one last byte too much alike.
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h = bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });

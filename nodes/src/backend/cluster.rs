@@ -103,6 +103,11 @@ impl ClusterService for NodeBackend {
         node: Option<String>,
         limit: i64,
     ) -> Result<vms_messages::PlacementView, ApiError> {
+        let models = self
+            .membership
+            .as_ref()
+            .map(|m| model_placement(&m.nodes()))
+            .unwrap_or_default();
         self.db(move |s| async move {
             let leader = s.lease_holder(vms_actors::PLACEMENT_LEASE).await?;
             let totals = s.placement_totals().await?;
@@ -118,8 +123,35 @@ impl ClusterService for NodeBackend {
                 handovers: totals.handovers,
                 items,
                 next_cursor,
+                models,
             })
         })
         .await
     }
+}
+
+/// Where each model's worker replicas run, from the heartbeats of the nodes that are up.
+fn model_placement(nodes: &[vms_messages::NodeView]) -> Vec<vms_messages::ModelPlacement> {
+    let mut by_model: std::collections::BTreeMap<String, Vec<vms_messages::ReplicaPlacement>> =
+        std::collections::BTreeMap::new();
+    for node in nodes
+        .iter()
+        .filter(|n| n.state == vms_messages::NodeState::Up)
+    {
+        for r in &node.replicas {
+            by_model
+                .entry(r.model.clone())
+                .or_default()
+                .push(vms_messages::ReplicaPlacement {
+                    node_id: node.id.clone(),
+                    queued: r.queued,
+                    sessions: r.sessions,
+                    service_us: r.service_us,
+                });
+        }
+    }
+    by_model
+        .into_iter()
+        .map(|(model, replicas)| vms_messages::ModelPlacement { model, replicas })
+        .collect()
 }

@@ -293,6 +293,9 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
                     "camera_id",
                 ],
             );
+            if !args.json {
+                print_model_replicas(&page["models"]);
+            }
         }
         CtlCommand::Channels { command } => match command {
             ChannelsCommand::List => {
@@ -405,4 +408,36 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints where each model's worker replicas run (`vms ctl placement`).
+fn print_model_replicas(models: &serde_json::Value) {
+    let Some(models) = models.as_array() else {
+        return;
+    };
+    if models.is_empty() {
+        println!("model replicas: none running");
+        return;
+    }
+    println!("model replicas:");
+    for m in models {
+        let replicas: Vec<String> = m["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "{} (queued {}, {} ms/frame)",
+                    r["node_id"].as_str().unwrap_or("-"),
+                    r["queued"],
+                    r["service_us"].as_u64().unwrap_or(0) / 1000
+                )
+            })
+            .collect();
+        println!(
+            "  {}: {}",
+            m["model"].as_str().unwrap_or("-"),
+            replicas.join(", ")
+        );
+    }
 }

@@ -278,6 +278,14 @@ impl Membership {
         seen.get(id)?.heartbeat.mirror.clone()
     }
 
+    /// Reports the model worker replicas this node runs and their load (from the next heartbeat).
+    pub fn set_replicas(&self, replicas: Vec<vms_messages::ReplicaLoad>) {
+        self.me
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replicas = replicas;
+    }
+
     /// Reports how many cameras this node was given (in the next heartbeats).
     pub fn set_owned(&self, n: usize) {
         self.owned
@@ -373,6 +381,7 @@ fn view(
                 last_seen_ms: u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX),
                 clock_skew_ms: s.skew_ms,
                 disk: hb.disk,
+                replicas: hb.replicas.clone(),
             }
         })
         .collect();
@@ -419,6 +428,7 @@ fn first_heartbeat(config: &NodeConfig, instance: Uuid, now: DateTime<Utc>) -> H
         seq: 1,
         leaving: false,
         disk: disk_use(&config.data_dir),
+        replicas: Vec::new(),
         mac: String::new(),
     }
 }
