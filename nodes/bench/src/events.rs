@@ -38,6 +38,20 @@ pub struct EventsBenchArgs {
     /// over the keyframe interval as independent cameras are.
     #[arg(long)]
     pub aligned: bool,
+    /// Frames a second each camera samples for the detector (default: keyframes only, 1 a second).
+    #[arg(long)]
+    pub sample_fps: Option<u32>,
+    /// Run a cluster instead of one node: this many recording nodes (`ingest` role only), whose
+    /// frames are detected on `--inference-nodes` nodes (`inference` role only).
+    #[arg(long, default_value_t = 0)]
+    pub ingest_nodes: usize,
+    /// Inference nodes of the cluster (with `--ingest-nodes`).
+    #[arg(long, default_value_t = 1)]
+    pub inference_nodes: usize,
+    /// With `--ingest-nodes`: measure with one inference node, then with `--inference-nodes`, in
+    /// the same run, and print the ratio of detections per second.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 /// Runs the benchmark.
@@ -55,7 +69,7 @@ pub async fn events(args: EventsBenchArgs) -> anyhow::Result<()> {
 
 /// The node's frame counters, summed over its cameras.
 #[derive(Clone, Copy, Debug, Default)]
-struct Frames {
+pub(crate) struct Frames {
     decoded: f64,
     sampled: f64,
     detected: f64,
@@ -74,11 +88,26 @@ impl Frames {
                 "vms_frames_dropped_total",
                 Some("stage=\"handoff\""),
             ),
-            dropped_queue: metric_sum(
-                text,
-                "vms_frames_dropped_total",
-                Some("stage=\"detector_queue\""),
-            ),
+            dropped_queue: ["detector_queue", "detector_deadline", "no_replica"]
+                .iter()
+                .map(|stage| {
+                    metric_sum(
+                        text,
+                        "vms_frames_dropped_total",
+                        Some(&format!("stage=\"{stage}\"")),
+                    )
+                })
+                .sum(),
+        }
+    }
+
+    fn plus(self, other: Self) -> Self {
+        Self {
+            decoded: self.decoded + other.decoded,
+            sampled: self.sampled + other.sampled,
+            detected: self.detected + other.detected,
+            dropped_handoff: self.dropped_handoff + other.dropped_handoff,
+            dropped_queue: self.dropped_queue + other.dropped_queue,
         }
     }
 
@@ -90,6 +119,10 @@ impl Frames {
             dropped_handoff: self.dropped_handoff - before.dropped_handoff,
             dropped_queue: self.dropped_queue - before.dropped_queue,
         }
+    }
+
+    pub(crate) fn detected(self) -> f64 {
+        self.detected
     }
 
     fn dropped(self) -> usize {
@@ -144,7 +177,10 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             .create_camera(
                 TenantScope::All,
                 tenant.id,
-                &CameraCreate::new(tenant.id, format!("cam{i}"), sim.url(i)),
+                &CameraCreate {
+                    sample_fps: args.sample_fps,
+                    ..CameraCreate::new(tenant.id, format!("cam{i}"), sim.url(i))
+                },
             )
             .await?;
         store
@@ -164,6 +200,13 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             )
             .await?;
     }
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    if args.ingest_nodes > 0 {
+        let result = super::events_cluster::compare(args, db_url, dir, &client).await;
+        sim.stop().await;
+        return result;
+    }
     let mut node = BenchNode::spawn(
         dir,
         db_url,
@@ -172,12 +215,21 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
             ("VMS_ANALYTICS__MODELS", "person".to_string()),
         ],
     )?;
-    let measured = measure(args, &mut node).await;
+    let measured = measure(args, std::slice::from_mut(&mut node)).await;
     node.stop().await;
     sim.stop().await;
     let (frames, started, ended) = measured?;
-    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
+    report(args, &client, frames, (started, ended)).await?;
+    Ok(())
+}
+
+/// Prints the frame counts and the latency percentiles of the events stored in `window`.
+pub(crate) async fn report(
+    args: &EventsBenchArgs,
+    client: &tokio_postgres::Client,
+    frames: Frames,
+    (started, ended): (DateTime<Utc>, DateTime<Utc>),
+) -> anyhow::Result<()> {
     let mut latencies: Vec<f64> = client
         .query(
             "SELECT extract(epoch FROM created_at - at)::float8 FROM events
@@ -202,7 +254,7 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         frames.decoded, frames.sampled, frames.detected
     );
     println!(
-        "dropped          {:.0} at the hand-off to the rules, {:.0} by the detector queue",
+        "dropped          {:.0} at the hand-off to the rules, {:.0} unrun (queue full, deadline, no replica)",
         frames.dropped_handoff, frames.dropped_queue
     );
     println!(
@@ -221,17 +273,30 @@ async fn run(args: &EventsBenchArgs, db_url: &str, dir: &std::path::Path) -> any
         "latency max      {}",
         shown(quantile(&latencies, missed, 1.0))
     );
+    println!(
+        "detections/s     {:.1}",
+        frames.detected / args.seconds.max(1) as f64
+    );
     Ok(())
 }
 
-/// Warms up, then reads the node's frame counters around the measured window; returns their
-/// difference and the window.
-async fn measure(
+/// Warms up, then reads the frame counters of `nodes` (summed) around the measured window; returns
+/// their difference and the window.
+pub(crate) async fn measure(
     args: &EventsBenchArgs,
-    node: &mut BenchNode,
+    nodes: &mut [BenchNode],
 ) -> anyhow::Result<(Frames, DateTime<Utc>, DateTime<Utc>)> {
-    node.ready(Duration::from_secs(60)).await?;
-    let token = node.admin_token().await?;
+    for node in nodes.iter_mut() {
+        node.ready(Duration::from_secs(60)).await?;
+    }
+    let token = nodes[0].admin_token().await?;
+    let read = async |nodes: &[BenchNode]| -> anyhow::Result<Frames> {
+        let mut sum = Frames::default();
+        for node in nodes {
+            sum = sum.plus(Frames::read(&node.metrics(&token).await?));
+        }
+        Ok(sum)
+    };
     eprintln!(
         "[bench] {} cameras with a person walking through ({} keyframes), {} s (after 10 s warm-up)",
         args.cameras,
@@ -239,11 +304,11 @@ async fn measure(
         args.seconds
     );
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let before = Frames::read(&node.metrics(&token).await?);
+    let before = read(nodes).await?;
     let started = Utc::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let ended = Utc::now();
-    let after = Frames::read(&node.metrics(&token).await?);
+    let after = read(nodes).await?;
     // Events of frames captured in the window but still in flight are stored before the node stops.
     tokio::time::sleep(Duration::from_secs(2)).await;
     Ok((after.since(before), started, ended))

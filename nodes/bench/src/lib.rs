@@ -7,6 +7,7 @@ pub mod context;
 pub mod coverage;
 pub mod detect;
 pub mod events;
+mod events_cluster;
 pub mod export;
 pub mod fairness;
 pub mod glass;
