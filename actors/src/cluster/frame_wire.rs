@@ -191,6 +191,44 @@ pub fn opened(
             == 0
 }
 
+/// The cluster cookie frames over NATS are sealed with (empty when none is set).
+pub fn cookie_of(ctx: &crate::context::NodeContext) -> std::sync::Arc<str> {
+    ctx.config
+        .cluster
+        .resolve_cookie()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .into()
+}
+
+/// NATS headers sealing `body` under `cookie`, sent now.
+pub fn sealed_headers(cookie: &str, body: &[u8]) -> async_nats::HeaderMap {
+    let (sent, mac) = seal(cookie, chrono::Utc::now().timestamp_millis(), body);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(SENT_HEADER, sent.as_str());
+    headers.insert(MAC_HEADER, mac.as_str());
+    headers
+}
+
+/// Whether a NATS message carries a seal of its payload under `cookie`, made within the cluster's
+/// message window of now.
+pub fn is_sealed(cookie: &str, msg: &async_nats::Message) -> bool {
+    let header = |name: &str| {
+        msg.headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    opened(
+        cookie,
+        (header(SENT_HEADER), header(MAC_HEADER)),
+        &msg.payload,
+        chrono::Utc::now().timestamp_millis(),
+        crate::cluster_auth::MESSAGE_WINDOW,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

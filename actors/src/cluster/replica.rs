@@ -237,14 +237,7 @@ async fn answer(worker: &ModelWorker, request: &[u8]) -> FrameAnswer {
 /// Answers frames sent over NATS to this replica: each must be sealed under the cluster cookie and
 /// recent, or it is dropped (and counted) unread.
 async fn serve_nats(ctx: Arc<NodeContext>, model: String, worker: Arc<ModelWorker>) {
-    let cookie: Arc<str> = ctx
-        .config
-        .cluster
-        .resolve_cookie()
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .into();
+    let cookie = frame_wire::cookie_of(&ctx);
     let subject = subjects::model_frames(&ctx.config.cluster.name, ctx.node_id(), &model);
     let mut frames = match ctx.nats.subscribe(subject).await {
         Ok(s) => s,
@@ -257,24 +250,7 @@ async fn serve_nats(ctx: Arc<NodeContext>, model: String, worker: Arc<ModelWorke
         let Some(reply_to) = msg.reply.clone() else {
             continue;
         };
-        let header = |name: &str| {
-            msg.headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str())
-        };
-        let sealed = (
-            header(frame_wire::SENT_HEADER),
-            header(frame_wire::MAC_HEADER),
-        );
-        let now = chrono::Utc::now().timestamp_millis();
-        if !frame_wire::opened(
-            &cookie,
-            sealed,
-            &msg.payload,
-            now,
-            crate::cluster_auth::MESSAGE_WINDOW,
-        ) {
+        if !frame_wire::is_sealed(&cookie, &msg) {
             crate::metrics::FRAMES_REFUSED.inc();
             tracing::warn!(model = %model, "frame over NATS without a valid seal refused");
             continue;
@@ -282,11 +258,7 @@ async fn serve_nats(ctx: Arc<NodeContext>, model: String, worker: Arc<ModelWorke
         let (nats, worker, cookie) = (ctx.nats.clone(), Arc::clone(&worker), Arc::clone(&cookie));
         tokio::spawn(async move {
             let body = frame_wire::encode_answer(&answer(&worker, &msg.payload).await);
-            let (sent, mac) =
-                frame_wire::seal(&cookie, chrono::Utc::now().timestamp_millis(), &body);
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(frame_wire::SENT_HEADER, sent.as_str());
-            headers.insert(frame_wire::MAC_HEADER, mac.as_str());
+            let headers = frame_wire::sealed_headers(&cookie, &body);
             let _ = nats
                 .publish_with_headers(reply_to, headers, body.into())
                 .await;

@@ -96,14 +96,7 @@ impl InferenceRouter {
         membership: Arc<Membership>,
         local: Arc<LocalReplicas>,
     ) -> Self {
-        let cookie: Arc<str> = ctx
-            .config
-            .cluster
-            .resolve_cookie()
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .into();
+        let cookie = frame_wire::cookie_of(&ctx);
         Self {
             ctx,
             membership,
@@ -244,14 +237,7 @@ impl InferenceRouter {
                 request.len()
             )));
         }
-        let (sent, mac) = frame_wire::seal(
-            &self.cookie,
-            chrono::Utc::now().timestamp_millis(),
-            &request,
-        );
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(frame_wire::SENT_HEADER, sent.as_str());
-        headers.insert(frame_wire::MAC_HEADER, mac.as_str());
+        let headers = frame_wire::sealed_headers(&self.cookie, &request);
         let subject = subjects::model_frames(&self.ctx.config.cluster.name, node, model);
         let ask = tokio::time::timeout(
             left,
@@ -280,24 +266,7 @@ impl InferenceRouter {
             },
             () = gone => return Err(Failure::Gone),
         };
-        let header = |name: &str| {
-            msg.headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str())
-        };
-        let sealed = (
-            header(frame_wire::SENT_HEADER),
-            header(frame_wire::MAC_HEADER),
-        );
-        let now = chrono::Utc::now().timestamp_millis();
-        if !frame_wire::opened(
-            &self.cookie,
-            sealed,
-            &msg.payload,
-            now,
-            crate::cluster_auth::MESSAGE_WINDOW,
-        ) {
+        if !frame_wire::is_sealed(&self.cookie, &msg) {
             crate::metrics::FRAMES_REFUSED.inc();
             return Err(Failure::Transport("an answer without a valid seal".into()));
         }
