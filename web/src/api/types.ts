@@ -97,6 +97,8 @@ export interface NodeView {
   started_at: string;
   last_seen_ms: number;
   disk?: { total_bytes: number; free_bytes: number } | null;
+  /** Model worker replicas the node runs, with their load. */
+  replicas?: { model: string; queued: number; sessions: number; service_us: number }[];
 }
 
 export interface PlacementEntry {

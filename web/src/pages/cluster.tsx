@@ -1,4 +1,4 @@
-// The cluster (platform admins): nodes with roles, labels, load, leader and state; where each
+// The cluster (platform admins): nodes with roles, labels, load, model replicas, leader and state; where each
 // camera records; drain, undrain and remove; and moves as they happen.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -56,7 +56,7 @@ export function ClusterPage() {
       {act.error && <ErrorBox error={act.error} />}
       <Show r={nodes} what="nodes">
         {(list) => (
-          <Table caption="Nodes" columns={['Node', 'State', 'Roles', 'Labels', 'Cameras', 'Disk used', 'Started', '']}>
+          <Table caption="Nodes" columns={['Node', 'State', 'Roles', 'Labels', 'Cameras', 'Model replicas', 'Disk used', 'Started', '']}>
             {list.map((n) => (
               <tr key={n.id} data-node={n.id}>
                 <td>
@@ -73,6 +73,11 @@ export function ClusterPage() {
                 </td>
                 <td>
                   {n.cameras} / {n.max_cameras || '∞'}
+                </td>
+                <td>
+                  {n.replicas?.length
+                    ? n.replicas.map((r) => `${r.model} (${r.queued} queued, ${Math.round(r.service_us / 1000)} ms)`).join(', ')
+                    : '—'}
                 </td>
                 <td>{n.disk ? `${bytes(n.disk.total_bytes - n.disk.free_bytes)} / ${bytes(n.disk.total_bytes)}` : '—'}</td>
                 <td>{time(n.started_at)}</td>
