@@ -3,7 +3,8 @@
 //! and each runs a replica of the person model). The cameras' frames travel from `a` to the
 //! replicas over the ractor_cluster links, and `GET /placement` lists the replicas.
 //!
-//! Then one inference node is SIGKILLed while frames are in flight. The frames it held are sent
+//! Then one inference node is SIGKILLed while frames are in flight (each camera samples 5 frames a
+//! second, which keeps both replicas busy; the test fails unless a frame was resent). The frames it held are sent
 //! again to the survivor, detection goes on within 3 s, and the events oracle compares the window
 //! after the kill with an equal window before it (the scene repeats, so a run without a fault
 //! raises as many events per camera, give or take the one bucket a window's edges cut): no event is
@@ -16,6 +17,8 @@ use vms_testkit::wait_for;
 
 /// Seconds of each window: three passes of the person scene's 10 s clip.
 const WINDOW: f64 = 30.0;
+/// Frames each camera samples a second.
+const SAMPLE_FPS: u32 = 5;
 /// Longest pause in detection the kill may cause.
 const RESUME_WITHIN: Duration = Duration::from_secs(3);
 
@@ -85,6 +88,19 @@ async fn an_ingest_node_detects_on_inference_nodes_and_survives_one_dying() -> a
         "cameras must be placed on the only ingest node: {map:?}"
     );
     cluster.wait_recording(Duration::from_secs(30)).await?;
+    // Five sampled frames a second per camera keep both replicas busy, so the kill finds frames in
+    // flight on its victim.
+    for camera in cluster.cameras.clone() {
+        let (status, body) = cluster
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/cameras/{camera}"),
+                Some(serde_json::json!({ "sample_fps": SAMPLE_FPS })),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "PATCH camera: {status} {body}");
+    }
 
     // The replicas run on b and c only, as the placement map says.
     let (b, c) = (cluster.id("b"), cluster.id("c"));
@@ -202,6 +218,10 @@ async fn an_ingest_node_detects_on_inference_nodes_and_survives_one_dying() -> a
     anyhow::ensure!(
         dropped == 0.0,
         "{dropped} frames dropped unrun across the kill"
+    );
+    anyhow::ensure!(
+        resent >= 1.0,
+        "no frame was in flight on the killed node: the scenario did not happen"
     );
     for (camera, n) in &before {
         let m = after.get(camera).copied().unwrap_or(0);
