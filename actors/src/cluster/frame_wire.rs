@@ -11,7 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use vms_models::{Detection, DetectorError};
+use vms_messages::ReplicaLoad;
+use vms_models::{Detection, DetectorError, WorkerLoad};
 
 /// Largest request sent over a link: ractor_cluster tears a link down on a message over 16 MiB.
 pub const LINK_LIMIT: usize = 15 * 1024 * 1024;
@@ -99,14 +100,29 @@ pub struct FrameAnswer {
     /// What became of the frame.
     #[serde(flatten)]
     pub outcome: Outcome,
-    /// Frames queued at the replica after it.
-    pub queued: u32,
-    /// The replica's sessions.
-    pub sessions: u32,
-    /// The replica's recent time per frame, in microseconds.
-    pub service_us: u64,
+    /// The replica's load after it, as heartbeats report it.
+    pub load: ReplicaLoad,
     /// Microseconds the frame spent at the replica (queued and run).
     pub spent_us: u64,
+}
+
+/// A worker's load as heartbeats and answers carry it.
+pub fn reported_load(model: &str, load: WorkerLoad) -> ReplicaLoad {
+    ReplicaLoad {
+        model: model.to_string(),
+        queued: u32::try_from(load.queued).unwrap_or(u32::MAX),
+        sessions: u32::try_from(load.sessions).unwrap_or(u32::MAX),
+        service_us: u64::try_from(load.service.as_micros()).unwrap_or(u64::MAX),
+    }
+}
+
+/// The worker load a heartbeat or an answer reports.
+pub fn worker_load(reported: &ReplicaLoad) -> WorkerLoad {
+    WorkerLoad {
+        queued: reported.queued as usize,
+        sessions: reported.sessions as usize,
+        service: Duration::from_micros(reported.service_us),
+    }
 }
 
 impl Outcome {
@@ -271,11 +287,18 @@ mod tests {
         ] {
             let answer = FrameAnswer {
                 outcome,
-                queued: 2,
-                sessions: 1,
-                service_us: 15_000,
+                load: ReplicaLoad {
+                    model: "person".into(),
+                    queued: 2,
+                    sessions: 1,
+                    service_us: 15_000,
+                },
                 spent_us: 31_000,
             };
+            assert_eq!(
+                reported_load("person", worker_load(&answer.load)),
+                answer.load
+            );
             assert_eq!(decode_answer(&encode_answer(&answer)), Ok(answer));
         }
     }

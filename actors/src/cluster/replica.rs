@@ -61,15 +61,7 @@ impl LocalReplicas {
         let all = self.0.read().unwrap_or_else(PoisonError::into_inner);
         let mut loads: Vec<ReplicaLoad> = all
             .iter()
-            .map(|(model, worker)| {
-                let load = worker.load();
-                ReplicaLoad {
-                    model: model.clone(),
-                    queued: u32::try_from(load.queued).unwrap_or(u32::MAX),
-                    sessions: u32::try_from(load.sessions).unwrap_or(u32::MAX),
-                    service_us: u64::try_from(load.service.as_micros()).unwrap_or(u64::MAX),
-                }
-            })
+            .map(|(model, worker)| frame_wire::reported_load(model, worker.load()))
             .collect();
         loads.sort_by(|a, b| a.model.cmp(&b.model));
         loads
@@ -224,12 +216,9 @@ async fn answer(worker: &ModelWorker, request: &[u8]) -> FrameAnswer {
             }
         }
     };
-    let load = worker.load();
     FrameAnswer {
         outcome,
-        queued: u32::try_from(load.queued).unwrap_or(u32::MAX),
-        sessions: u32::try_from(load.sessions).unwrap_or(u32::MAX),
-        service_us: u64::try_from(load.service.as_micros()).unwrap_or(u64::MAX),
+        load: frame_wire::reported_load(worker.name(), worker.load()),
         spent_us: u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX),
     }
 }

@@ -131,11 +131,7 @@ impl InferenceRouter {
             let route = routes.get(&(model.to_string(), node.id.clone()));
             let mut load = match route.and_then(|r| r.reported) {
                 Some((load, at)) if at.elapsed() < REPORT_FRESH => load,
-                _ => WorkerLoad {
-                    queued: beat.queued as usize,
-                    sessions: beat.sessions as usize,
-                    service: Duration::from_micros(beat.service_us),
-                },
+                _ => frame_wire::worker_load(beat),
             };
             load.queued += route.map_or(0, |r| r.inflight);
             let crossing = route
@@ -178,14 +174,7 @@ impl InferenceRouter {
         let route = routes
             .entry((model.to_string(), node.to_string()))
             .or_default();
-        route.reported = Some((
-            WorkerLoad {
-                queued: answer.queued as usize,
-                sessions: answer.sessions as usize,
-                service: Duration::from_micros(answer.service_us),
-            },
-            Instant::now(),
-        ));
+        route.reported = Some((frame_wire::worker_load(&answer.load), Instant::now()));
         route.crossing = Some(match route.crossing {
             None => crossing,
             Some(old) => old - old / 8 + crossing / 8,

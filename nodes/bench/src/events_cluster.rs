@@ -6,7 +6,7 @@
 //! and prints the ratio of detections per second (goal ≥ 1.8 for two).
 
 use super::events::{EventsBenchArgs, measure, report};
-use super::node::{BenchNode, metric_sum};
+use super::node::{BenchNode, free_port, metric_sum};
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,9 +16,7 @@ fn spawn(
     (dir, db_url): (&Path, &str),
     (cluster, id, roles): (&str, &str, &str),
 ) -> anyhow::Result<BenchNode> {
-    let link_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let link_port = free_port()?;
     BenchNode::spawn(
         &dir.join(id),
         db_url,

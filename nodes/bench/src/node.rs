@@ -35,9 +35,7 @@ impl BenchNode {
         env: &[(&str, String)],
         cpus: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let mut cmd = match cpus {
             Some(cpus) => {
                 let mut taskset = Command::new("taskset");
@@ -181,6 +179,13 @@ pub fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
                 .flatten()
         })
         .sum()
+}
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]
