@@ -63,7 +63,7 @@ pub use recording::export::{ExportInput, WrittenExport, write_export};
 pub use recording::object_tier::{ObjectTier, ObjectTierError};
 pub use recording::orphans::{ORPHAN_AGE, OrphanSweep, OrphanSweeper, highest_seq_on_disk};
 pub use recording::retention::{RetentionActor, RetentionArgs};
-pub use recording::tenant::{TenantActor, TenantArgs};
+pub use recording::tenant_cameras::{TenantActor, TenantArgs};
 pub use recording::uploader::{
     UploaderActor, UploaderArgs, set_size_check as set_upload_size_check,
 };

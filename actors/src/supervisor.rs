@@ -14,7 +14,7 @@ use crate::recording::analysis::KeyframeAnalysis;
 use crate::recording::camera::CameraMsg;
 use crate::recording::object_tier::ObjectTier;
 use crate::recording::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
-use crate::recording::tenant::{TenantActor, TenantArgs, TenantMsg};
+use crate::recording::tenant_cameras::{TenantActor, TenantArgs, TenantMsg};
 use crate::recording::uploader::{UPLOADER_ACTOR, UploaderActor, UploaderArgs};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;

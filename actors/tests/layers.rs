@@ -60,7 +60,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "fragmenter" => ("fragmenter", "media"),
         "rtsp" => ("rtsp", "media"),
         "analysis" => ("analysis", "recording"),
-        "tenant" => ("tenant", "recording"),
+        "tenant_cameras" => ("tenant_cameras", "recording"),
         "camera" => ("camera", "recording"),
         "segmenter" => ("segmenter", "recording"),
         "retention" => ("retention", "recording"),

@@ -11,5 +11,5 @@ pub(crate) mod object_tier;
 pub(crate) mod orphans;
 pub(crate) mod retention;
 pub(crate) mod segmenter;
-pub(crate) mod tenant;
+pub(crate) mod tenant_cameras;
 pub(crate) mod uploader;
