@@ -2,7 +2,7 @@
 //! sampling for analytics, and the NATS publisher, over the PostgreSQL store of the `vms-store`
 //! crate.
 //!
-//! Supervision tree: [`NodeSupervisor`] → [`TenantActor`] per tenant → [`CameraActor`] per camera →
+//! Supervision tree: [`NodeSupervisor`] → [`TenantCameras`] per tenant → [`CameraActor`] per camera →
 //! its segmenter; plus the singletons retention, notifier and the ticket keeper (with a ticket actor per
 //! open ticket).
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
@@ -63,7 +63,7 @@ pub use recording::export::{ExportInput, WrittenExport, write_export};
 pub use recording::object_tier::{ObjectTier, ObjectTierError};
 pub use recording::orphans::{ORPHAN_AGE, OrphanSweep, OrphanSweeper, highest_seq_on_disk};
 pub use recording::retention::{RetentionActor, RetentionArgs};
-pub use recording::tenant_cameras::{TenantActor, TenantArgs};
+pub use recording::tenant_cameras::{TenantCameras, TenantCamerasArgs};
 pub use recording::uploader::{
     UploaderActor, UploaderArgs, set_size_check as set_upload_size_check,
 };

@@ -1,4 +1,4 @@
-//! `NodeSupervisor`: the root actor of a node. Starts a `TenantActor` per tenant and the node's
+//! `NodeSupervisor`: the root actor of a node. Starts a `TenantCameras` per tenant and the node's
 //! singletons (retention, notifier, ticket keeper), routes configuration changes to them, and
 //! restarts any of them that crashes.
 
@@ -14,7 +14,7 @@ use crate::recording::analysis::KeyframeAnalysis;
 use crate::recording::camera::CameraMsg;
 use crate::recording::object_tier::ObjectTier;
 use crate::recording::retention::{RETENTION_ACTOR, RetentionActor, RetentionArgs};
-use crate::recording::tenant_cameras::{TenantActor, TenantArgs, TenantMsg};
+use crate::recording::tenant_cameras::{TenantCameras, TenantCamerasArgs, TenantCamerasMsg};
 use crate::recording::uploader::{UPLOADER_ACTOR, UploaderActor, UploaderArgs};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
@@ -63,7 +63,7 @@ pub enum NodeMsg {
         /// Its tenant.
         tenant: TenantId,
     },
-    /// (Re)start a tenant actor, loading the tenant from the store.
+    /// (Re)start a tenant's cameras actor, loading the tenant from the store.
     StartTenant(TenantId),
     /// (Re)start one of the node's singleton actors.
     StartSingleton(Singleton),
@@ -210,7 +210,7 @@ pub struct NodeState {
     ctx: Arc<NodeContext>,
     /// What the supervisor hands to the actors it starts.
     args: NodeArgs,
-    tenants: HashMap<TenantId, ActorRef<TenantMsg>>,
+    tenants: HashMap<TenantId, ActorRef<TenantCamerasMsg>>,
     by_actor: HashMap<ActorId, TenantId>,
     singletons: HashMap<Singleton, ActorCell>,
     /// Cameras tell it when the disk is full; retention listens.
@@ -226,7 +226,7 @@ impl NodeState {
         if self.tenants.contains_key(&id) {
             return;
         }
-        let args = TenantArgs {
+        let args = TenantCamerasArgs {
             tenant,
             ctx: Arc::clone(&self.ctx),
             ownership: Arc::clone(&self.args.ownership),
@@ -237,8 +237,8 @@ impl NodeState {
             live: Arc::clone(&self.args.live),
         };
         match Actor::spawn_linked(
-            Some(format!("tenant:{id}")),
-            TenantActor,
+            Some(format!("tenant-cameras:{id}")),
+            TenantCameras,
             args,
             myself.get_cell(),
         )
@@ -249,13 +249,13 @@ impl NodeState {
                 self.tenants.insert(id, actor);
             }
             Err(e) => {
-                tracing::warn!(tenant_id = %id, error = %e, "tenant actor did not start; retrying");
+                tracing::warn!(tenant_id = %id, error = %e, "tenant cameras actor did not start; retrying");
                 myself.send_after(RESTART_DELAY * 4, move || NodeMsg::StartTenant(id));
             }
         }
     }
 
-    /// Brings the tenant actors in line with PostgreSQL: starts the missing, updates the rest (each
+    /// Brings the tenant cameras actors in line with PostgreSQL: starts the missing, updates the rest (each
     /// then reconciles its cameras and rules), stops those whose tenant is gone.
     async fn reconcile(&mut self, myself: &ActorRef<NodeMsg>) {
         let tenants = match self.ctx.store.all_tenants().await {
@@ -284,8 +284,8 @@ impl NodeState {
         for tenant in tenants {
             match self.tenants.get(&tenant.id) {
                 Some(actor) => {
-                    let _ = actor.cast(TenantMsg::Updated(tenant));
-                    let _ = actor.cast(TenantMsg::Reconcile);
+                    let _ = actor.cast(TenantCamerasMsg::Updated(tenant));
+                    let _ = actor.cast(TenantCamerasMsg::Reconcile);
                 }
                 None => self.start_tenant(myself, tenant).await,
             }
@@ -386,7 +386,7 @@ impl Actor for NodeSupervisor {
                 }
                 match state.tenants.get(&tenant.id) {
                     Some(actor) => {
-                        let _ = actor.cast(TenantMsg::Updated(tenant));
+                        let _ = actor.cast(TenantCamerasMsg::Updated(tenant));
                     }
                     None => state.start_tenant(&myself, tenant).await,
                 }
@@ -401,22 +401,22 @@ impl Actor for NodeSupervisor {
             }
             NodeMsg::CameraUpserted(camera) => {
                 if !state.tenants.contains_key(&camera.tenant_id) {
-                    // The tenant actor loads its cameras, this one included.
+                    // The tenant cameras actor loads its cameras, this one included.
                     state.load_and_start_tenant(&myself, camera.tenant_id).await;
                 } else if let Some(actor) = state.tenants.get(&camera.tenant_id) {
-                    let _ = actor.cast(TenantMsg::CameraUpserted(camera));
+                    let _ = actor.cast(TenantCamerasMsg::CameraUpserted(camera));
                 }
             }
             NodeMsg::CameraRemoved { camera, tenant } => {
                 if let Some(actor) = state.tenants.get(&tenant) {
-                    let _ = actor.cast(TenantMsg::CameraRemoved(camera));
+                    let _ = actor.cast(TenantCamerasMsg::CameraRemoved(camera));
                 }
             }
             NodeMsg::StartTenant(id) => state.load_and_start_tenant(&myself, id).await,
             NodeMsg::Reconcile => state.reconcile(&myself).await,
             NodeMsg::CameraReleased(camera) => {
                 for actor in state.tenants.values() {
-                    let _ = actor.cast(TenantMsg::Release(camera));
+                    let _ = actor.cast(TenantCamerasMsg::Release(camera));
                 }
             }
             NodeMsg::ToCamera {
@@ -425,12 +425,12 @@ impl Actor for NodeSupervisor {
                 msg,
             } => {
                 if let Some(actor) = state.tenants.get(&tenant) {
-                    let _ = actor.cast(TenantMsg::ToCamera(camera, msg));
+                    let _ = actor.cast(TenantCamerasMsg::ToCamera(camera, msg));
                 }
             }
             NodeMsg::RulesChanged(camera) => {
                 for actor in state.tenants.values() {
-                    let _ = actor.cast(TenantMsg::ToCamera(camera, CameraMsg::RulesChanged));
+                    let _ = actor.cast(TenantCamerasMsg::ToCamera(camera, CameraMsg::RulesChanged));
                 }
             }
             NodeMsg::StartSingleton(which) => {

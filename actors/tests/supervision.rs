@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_actors::NodeContext;
 use vms_actors::camera_actor_name;
-use vms_actors::{TenantActor, TenantArgs};
+use vms_actors::{TenantCameras, TenantCamerasArgs};
 use vms_config::NodeConfig;
 use vms_messages::{CameraCreate, TenantCreate};
 use vms_store::{ScratchDatabase, test_server};
@@ -62,8 +62,8 @@ async fn a_dead_camera_actor_is_restarted_and_its_neighbour_is_untouched() -> an
         });
         let (tenant_actor, _) = Actor::spawn(
             None,
-            TenantActor,
-            TenantArgs {
+            TenantCameras,
+            TenantCamerasArgs {
                 tenant,
                 ctx,
                 ownership: Arc::new(vms_actors::Ownership::unplaced()),

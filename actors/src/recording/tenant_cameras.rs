@@ -1,6 +1,7 @@
-//! `TenantActor`: one per tenant; holds the tenant's licence and supervises its cameras, restarting a
-//! crashed camera from its configuration without touching the others. When the licence ends, its cameras
-//! stop recording (their recordings stay) until the licence is renewed.
+//! `TenantCameras`: one per tenant on every node; holds the tenant's licence and supervises the
+//! cameras this node records, restarting a crashed camera from its configuration without touching
+//! the others. When the licence ends, its cameras stop recording (their recordings stay) until the
+//! licence is renewed. (The cluster-wide, leased `TenantActor` is `crate::tenancy`'s.)
 
 use crate::clock::Clock;
 use crate::context::NodeContext;
@@ -24,8 +25,8 @@ const LICENCE_CHECK: Duration = Duration::from_secs(1);
 /// Delay before a crashed camera is restarted.
 const RESTART_DELAY: Duration = Duration::from_millis(500);
 
-/// Messages of [`TenantActor`].
-pub enum TenantMsg {
+/// Messages of [`TenantCameras`].
+pub enum TenantCamerasMsg {
     /// A camera was added or changed.
     CameraUpserted(Camera),
     /// A camera was deleted: stop it and delete its files.
@@ -45,10 +46,10 @@ pub enum TenantMsg {
     ToCamera(CameraId, CameraMsg),
 }
 
-impl ractor::Message for TenantMsg {}
+impl ractor::Message for TenantCamerasMsg {}
 
-/// Arguments of [`TenantActor`].
-pub struct TenantArgs {
+/// Arguments of [`TenantCameras`].
+pub struct TenantCamerasArgs {
     /// The tenant.
     pub tenant: Tenant,
     /// Node context.
@@ -72,8 +73,8 @@ struct RunningCamera {
     actor: Option<ActorRef<CameraMsg>>,
 }
 
-/// State of [`TenantActor`].
-pub struct TenantState {
+/// State of [`TenantCameras`].
+pub struct TenantCamerasState {
     tenant: Tenant,
     ctx: Arc<NodeContext>,
     ownership: Arc<Ownership>,
@@ -102,10 +103,10 @@ fn same_settings(a: &Camera, b: &Camera) -> bool {
 }
 
 /// Supervises one tenant's cameras; see the module docs.
-pub struct TenantActor;
+pub struct TenantCameras;
 
-impl TenantState {
-    async fn start(&mut self, myself: &ActorRef<TenantMsg>, id: CameraId) {
+impl TenantCamerasState {
+    async fn start(&mut self, myself: &ActorRef<TenantCamerasMsg>, id: CameraId) {
         let analytics = self.analytics_allowed(&self.tenant);
         let Some(running) = self.cameras.get_mut(&id) else {
             return;
@@ -142,14 +143,14 @@ impl TenantState {
             }
             Err(e) => {
                 tracing::warn!(camera_id = %id, error = %e, "camera actor did not start; retrying");
-                myself.send_after(RESTART_DELAY * 4, move || TenantMsg::Start(id));
+                myself.send_after(RESTART_DELAY * 4, move || TenantCamerasMsg::Start(id));
             }
         }
     }
 
     /// A camera created or changed: reconfigures its actor (which restarts only for a change that
     /// needs it), or starts it.
-    async fn upsert(&mut self, myself: &ActorRef<TenantMsg>, camera: Camera) {
+    async fn upsert(&mut self, myself: &ActorRef<TenantCamerasMsg>, camera: Camera) {
         let id = camera.id;
         match self.cameras.get_mut(&id) {
             Some(running) => {
@@ -191,7 +192,7 @@ impl TenantState {
 
     /// Applies what PostgreSQL says of this tenant's cameras: each one there is upserted (a no-op
     /// when nothing changed), each one gone is removed, and every running camera re-reads its rules.
-    async fn reconcile(&mut self, myself: &ActorRef<TenantMsg>) {
+    async fn reconcile(&mut self, myself: &ActorRef<TenantCamerasMsg>) {
         if self.ctx.config.cluster.fake_cameras {
             return; // nothing records: nothing to bring in line
         }
@@ -238,7 +239,7 @@ impl TenantState {
     }
 
     /// Stops every camera when the licence has ended and starts them again when it is renewed.
-    async fn apply_licence(&mut self, myself: &ActorRef<TenantMsg>) {
+    async fn apply_licence(&mut self, myself: &ActorRef<TenantCamerasMsg>) {
         let expired = self.tenant.licence_expired(chrono::Utc::now());
         if expired && !self.suspended {
             self.suspended = true;
@@ -281,10 +282,10 @@ impl TenantState {
     }
 }
 
-impl Actor for TenantActor {
-    type Msg = TenantMsg;
-    type State = TenantState;
-    type Arguments = TenantArgs;
+impl Actor for TenantCameras {
+    type Msg = TenantCamerasMsg;
+    type State = TenantCamerasState;
+    type Arguments = TenantCamerasArgs;
 
     async fn pre_start(
         &self,
@@ -304,7 +305,7 @@ impl Actor for TenantActor {
                 )
             })
             .collect();
-        Ok(TenantState {
+        Ok(TenantCamerasState {
             suspended: args.tenant.licence_expired(chrono::Utc::now()),
             tenant: args.tenant,
             ctx: args.ctx,
@@ -329,7 +330,7 @@ impl Actor for TenantActor {
         for id in ids {
             state.start(&myself, id).await;
         }
-        myself.send_interval(LICENCE_CHECK, || TenantMsg::CheckLicence);
+        myself.send_interval(LICENCE_CHECK, || TenantCamerasMsg::CheckLicence);
         tracing::info!(tenant_id = %state.tenant.id, cameras = state.cameras.len(), suspended = state.suspended, "tenant started");
         Ok(())
     }
@@ -350,10 +351,10 @@ impl Actor for TenantActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TenantMsg::CameraUpserted(camera) => state.upsert(&myself, camera).await,
-            TenantMsg::CameraRemoved(id) => state.remove(id).await,
-            TenantMsg::Reconcile => state.reconcile(&myself).await,
-            TenantMsg::Updated(tenant) => {
+            TenantCamerasMsg::CameraUpserted(camera) => state.upsert(&myself, camera).await,
+            TenantCamerasMsg::CameraRemoved(id) => state.remove(id).await,
+            TenantCamerasMsg::Reconcile => state.reconcile(&myself).await,
+            TenantCamerasMsg::Updated(tenant) => {
                 let restart =
                     state.analytics_allowed(&tenant) != state.analytics_allowed(&state.tenant);
                 state.tenant = tenant;
@@ -367,8 +368,8 @@ impl Actor for TenantActor {
                 }
                 state.apply_licence(&myself).await;
             }
-            TenantMsg::Start(id) => state.start(&myself, id).await,
-            TenantMsg::Release(id) => {
+            TenantCamerasMsg::Start(id) => state.start(&myself, id).await,
+            TenantCamerasMsg::Release(id) => {
                 let actor = state.cameras.get_mut(&id).and_then(|r| r.actor.take());
                 if let Some(actor) = actor {
                     state.by_actor.remove(&actor.get_id());
@@ -385,8 +386,8 @@ impl Actor for TenantActor {
                     state.stopping.insert(id, stop);
                 }
             }
-            TenantMsg::CheckLicence => state.apply_licence(&myself).await,
-            TenantMsg::ToCamera(id, msg) => {
+            TenantCamerasMsg::CheckLicence => state.apply_licence(&myself).await,
+            TenantCamerasMsg::ToCamera(id, msg) => {
                 if let Some(actor) = state.cameras.get(&id).and_then(|r| r.actor.as_ref()) {
                     let _ = actor.cast(msg);
                 }
@@ -415,7 +416,7 @@ impl Actor for TenantActor {
         if let Some(running) = state.cameras.get_mut(&id) {
             running.actor = None;
             tracing::error!(camera_id = %id, why = %why, "camera actor ended unexpectedly; restarting it");
-            myself.send_after(RESTART_DELAY, move || TenantMsg::Start(id));
+            myself.send_after(RESTART_DELAY, move || TenantCamerasMsg::Start(id));
         }
         Ok(())
     }
