@@ -252,6 +252,10 @@ pub struct TenantUsage {
     pub frames_detected: u64,
     /// Bytes of its footage stored now.
     pub bytes_stored: u64,
+    /// Byte-hours of footage kept in the period: for each hour its `TenantActor` sampled, the most
+    /// bytes it kept in that hour, summed (GiB-months: divide by 2^30 and by 730). Hours when no
+    /// node held the tenant's lease add nothing.
+    pub stored_byte_hours: f64,
     /// Its cameras now.
     pub cameras: u32,
 }

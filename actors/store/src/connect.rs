@@ -119,6 +119,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "inference priority and share",
         include_str!("../migrations/0025_inference_priority.sql"),
     ),
+    (
+        26,
+        "tenant storage hours",
+        include_str!("../migrations/0026_tenant_storage_hours.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

@@ -27,6 +27,7 @@ mod rules;
 mod scratch;
 mod security;
 mod segments;
+mod tenancy;
 mod tenants;
 mod tickets;
 mod tiering;
@@ -57,6 +58,7 @@ pub use playback::{MAX_PLAYBACK_SEGMENTS, Recorded, TimelineInput, one_line, tim
 pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
 pub use scratch::{ScratchDatabase, detection, ended_segment, tenant_with_camera, test_server};
 pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
+pub use tenancy::{TenantLease, TenantStanding, set_tenant_lease_fence, tenant_lease};
 
 pub(crate) use fence::owner_at_epoch;
 

@@ -32,7 +32,7 @@ impl Store {
 
     /// `tenant`'s usage from `from` to `to` (within `scope`: another tenant's is not found):
     /// detector time of the hours that start in the period, camera-hours of the segments that start
-    /// in it, and the bytes of the footage stored now.
+    /// in it, byte-hours of the storage samples of its hours, and the bytes of the footage stored now.
     pub async fn tenant_usage(
         &self,
         scope: TenantScope,
@@ -47,7 +47,9 @@ impl Store {
                    (SELECT COALESCE(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments
                      WHERE tenant_id = t.id AND start_ts >= $3 AND start_ts < $4) AS recorded_seconds,
                    (SELECT COALESCE(sum(bytes), 0)::int8 FROM segments WHERE tenant_id = t.id) AS bytes,
-                   (SELECT count(*)::int8 FROM cameras WHERE tenant_id = t.id) AS cameras
+                   (SELECT count(*)::int8 FROM cameras WHERE tenant_id = t.id) AS cameras,
+                   (SELECT COALESCE(sum(bytes), 0)::float8 FROM tenant_storage_hours
+                     WHERE tenant_id = t.id AND hour >= $3 AND hour < $4) AS byte_hours
                  FROM tenants t,
                    LATERAL (SELECT COALESCE(sum(detector_seconds), 0)::float8 AS detector_seconds,
                                    COALESCE(sum(frames), 0)::int8 AS frames
@@ -67,6 +69,7 @@ impl Store {
             detector_seconds: row.get("detector_seconds"),
             frames_detected: u64::try_from(row.get::<_, i64>("frames")).unwrap_or(0),
             bytes_stored: u64::try_from(row.get::<_, i64>("bytes")).unwrap_or(0),
+            stored_byte_hours: row.get("byte_hours"),
             cameras: u32::try_from(row.get::<_, i64>("cameras")).unwrap_or(u32::MAX),
         })
     }

@@ -231,6 +231,7 @@ mod tests {
                 detector_seconds: 2.0,
                 frames_detected: 3,
                 bytes_stored: 4,
+                stored_byte_hours: 8.0,
                 cameras: 1,
             })
         }

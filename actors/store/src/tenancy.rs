@@ -1,0 +1,170 @@
+//! What a tenant's leased `TenantActor` reads and writes: its lease's name, the tenant's standing
+//! (licence and what it uses now, by the database's clock), the hourly storage sample it writes under
+//! its lease, and the leases held, for the placement view.
+
+use crate::tenants::{TENANT_COLS, tenant_from_row};
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use vms_messages::{Tenant, TenantId};
+
+/// Prefix of the tenant leases' names in `cluster_leases`.
+const LEASE_PREFIX: &str = "tenant:";
+
+static LEASE_FENCE: AtomicBool = AtomicBool::new(true);
+
+/// Test-only switch: with `false`, a storage sample is written whoever holds the tenant's lease (a
+/// test shows a stale holder's write then lands, so the fence test can fail). Never call it outside
+/// tests.
+pub fn set_tenant_lease_fence(on: bool) {
+    LEASE_FENCE.store(on, Ordering::SeqCst);
+}
+
+/// The name of `tenant`'s lease in `cluster_leases`.
+pub fn tenant_lease(tenant: TenantId) -> String {
+    format!("{LEASE_PREFIX}{tenant}")
+}
+
+/// A tenant's licence beside what it uses now, as its `TenantActor` reads them each round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantStanding {
+    /// The tenant and its licence.
+    pub tenant: Tenant,
+    /// The licence has ended by the database's clock.
+    pub expired: bool,
+    /// Its cameras.
+    pub cameras: u32,
+    /// Bytes of its footage kept, over all tiers (each segment once).
+    pub bytes_stored: u64,
+    /// Hours of footage recorded this calendar month (UTC).
+    pub camera_hours_this_month: f64,
+    /// Seconds detectors spent on its frames this calendar month (UTC), on every node.
+    pub detector_seconds_this_month: f64,
+}
+
+/// A tenant lease and its holder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantLease {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The node that holds it.
+    pub node: String,
+    /// Its epoch: one higher on every change of holder.
+    pub epoch: i64,
+    /// When it ends unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Every tenant's id.
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client.query("SELECT id FROM tenants", &[]).await?;
+        Ok(rows.iter().map(|r| TenantId(r.get(0))).collect())
+    }
+
+    /// `tenant`'s standing now; `None` when the tenant is gone.
+    pub async fn tenant_standing(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<TenantStanding>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "WITH month AS (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start)
+                     SELECT {TENANT_COLS},
+                       (expires_at IS NOT NULL AND expires_at <= now()) AS expired,
+                       (SELECT count(*) FROM cameras c WHERE c.tenant_id = t.id)::int8 AS camera_count,
+                       (SELECT coalesce(sum(bytes), 0)::int8 FROM segments s WHERE s.tenant_id = t.id) AS bytes_stored,
+                       (SELECT coalesce(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments s, month
+                         WHERE s.tenant_id = t.id AND s.start_ts >= month.start) AS recorded_seconds,
+                       (SELECT coalesce(sum(detector_seconds), 0)::float8 FROM tenant_usage u, month
+                         WHERE u.tenant_id = t.id AND u.hour >= month.start) AS detector_seconds
+                     FROM tenants t WHERE t.id = $1"
+                ),
+                &[&tenant.0],
+            )
+            .await?;
+        Ok(row.map(|row| TenantStanding {
+            tenant: tenant_from_row(&row),
+            expired: row.get("expired"),
+            cameras: u32::try_from(row.get::<_, i64>("camera_count")).unwrap_or(u32::MAX),
+            bytes_stored: u64::try_from(row.get::<_, i64>("bytes_stored")).unwrap_or(0),
+            camera_hours_this_month: row.get::<_, f64>("recorded_seconds") / 3600.0,
+            detector_seconds_this_month: row.get("detector_seconds"),
+        }))
+    }
+
+    /// Records that `tenant` keeps `bytes` now, in this hour's storage sample (the hour keeps the
+    /// most it saw), as `node` holding the tenant's lease at `epoch`. `false`, and nothing written,
+    /// when `node` no longer holds the lease at that epoch (another node took it over) or the
+    /// tenant is gone.
+    pub async fn record_storage_hour(
+        &self,
+        tenant: TenantId,
+        bytes: u64,
+        node: &str,
+        epoch: i64,
+    ) -> Result<bool, StoreError> {
+        let fence = if LEASE_FENCE.load(Ordering::SeqCst) {
+            "EXISTS (SELECT 1 FROM cluster_leases l
+                     WHERE l.name = $5 AND l.holder = $3 AND l.epoch = $4 AND l.expires_at > now())"
+        } else {
+            "$5::text IS NOT NULL" // true, naming the lease still
+        };
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let client = self.pool.get().await?;
+        let written = client
+            .execute(
+                &format!(
+                    "INSERT INTO tenant_storage_hours (tenant_id, hour, bytes, node, epoch)
+                     SELECT $1, date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', $2, $3, $4
+                     WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) AND {fence}
+                     ON CONFLICT (tenant_id, hour) DO UPDATE SET
+                       bytes = GREATEST(tenant_storage_hours.bytes, EXCLUDED.bytes),
+                       node = EXCLUDED.node, epoch = EXCLUDED.epoch"
+                ),
+                &[&tenant.0, &bytes, &node, &epoch, &tenant_lease(tenant)],
+            )
+            .await?;
+        Ok(written > 0)
+    }
+
+    /// Gives up lease `name` if `holder` holds it, so the next holder need not wait for its expiry.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE cluster_leases SET expires_at = now() WHERE name = $1 AND holder = $2 AND expires_at > now()",
+                &[&name, &holder],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant leases held now, by tenant.
+    pub async fn tenant_leases(&self) -> Result<Vec<TenantLease>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT name, holder, epoch, expires_at FROM cluster_leases
+                 WHERE name LIKE 'tenant:%' AND expires_at > now() ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name: String = r.get(0);
+                let id = name.strip_prefix(LEASE_PREFIX)?.parse().ok()?;
+                Some(TenantLease {
+                    tenant_id: TenantId(id),
+                    node: r.get(1),
+                    epoch: r.get(2),
+                    expires_at: r.get(3),
+                })
+            })
+            .collect())
+    }
+}
