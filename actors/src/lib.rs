@@ -5,6 +5,8 @@
 //! Supervision tree: [`NodeSupervisor`] → [`TenantCameras`] per tenant → [`CameraActor`] per camera →
 //! its segmenter; plus the singletons retention, notifier and the ticket keeper (with a ticket actor per
 //! open ticket).
+//! Beside it, the tenant keeper runs a leased [`TenantActor`] for each tenant whose home this node
+//! is (one in the cluster per tenant), and the replica keeper this node's model worker replicas.
 //! Every actor builds its state from its arguments in `pre_start`, so a restart starts clean.
 
 mod analytics;
@@ -21,6 +23,7 @@ mod ownership;
 mod recording;
 mod signing;
 mod supervisor;
+mod tenancy;
 
 // The modules are private: what other crates use is re-exported here, by folder. The layer order
 // and what each folder may import are in `docs/architecture.md` and checked by `tests/layers.rs`.
@@ -102,6 +105,11 @@ pub use cluster::segment_read::{
 };
 pub use cluster_auth::{ClusterAuth, sign as sign_change, unsigned_change};
 pub use recording::mirrored::{drop_uploaded_days, index_mirrored};
+
+// Tenancy: one leased tenant actor per tenant in the cluster.
+pub use tenancy::home::tenant_home;
+pub use tenancy::tenant_actor::{TenantActor, TenantActorArgs, TenantActorMsg, tenant_actor_name};
+pub use tenancy::tenant_keeper::{TENANT_KEEPER, TenantKeeper, TenantKeeperArgs, TenantKeeperMsg};
 
 // The node supervisor.
 pub use supervisor::{NODE_SUPERVISOR, NodeArgs, NodeMsg, NodeSupervisor};

@@ -82,6 +82,24 @@ metrics! {
         "model worker replicas running on this node",
         &["model"],
     );
+    /// Tenant leases this node holds (its `TenantActor`s that lead).
+    TENANT_LEASES: IntGauge = register_int_gauge!(
+        "vms_tenant_leases",
+        "tenant leases this node holds: its tenant actors that lead",
+    );
+    /// A tenant's licence and usage, exported by the node holding its lease only (so a sum over
+    /// the nodes counts each tenant once).
+    TENANT_USAGE: GaugeVec = register_gauge_vec!(
+        "vms_tenant_usage",
+        "a tenant's usage and licence limits, from the node that holds its lease: measure is cameras, max_cameras, bytes_stored, storage_quota_bytes, camera_hours_month, detector_seconds_month, inference_share, lease_epoch or licence_expired",
+        &["tenant", "measure"],
+    );
+    /// Times a tenant actor told the cluster its tenant was over its storage quota.
+    TENANT_OVER_QUOTA: IntCounterVec = register_int_counter_vec!(
+        "vms_tenant_over_quota_total",
+        "times a tenant's actor found it over its storage quota and told the nodes",
+        &["tenant"],
+    );
     /// Ticket actors (SLA timers) running on this node.
     TICKET_ACTORS: IntGauge = register_int_gauge!(
         "vms_ticket_actors",

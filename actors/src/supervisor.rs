@@ -84,6 +84,8 @@ pub enum NodeMsg {
     },
     /// A camera's analytics rules changed: its actor, if it runs here, re-reads them.
     RulesChanged(CameraId),
+    /// The tenant keeps more footage than its quota: retention sweeps now.
+    OverQuota(TenantId),
 }
 
 /// The actors a node runs once, beside its tenants.
@@ -202,6 +204,10 @@ impl LocalActors for ActorRef<NodeMsg> {
 
     fn rules_changed(&self, camera: CameraId) {
         let _ = self.cast(NodeMsg::RulesChanged(camera));
+    }
+
+    fn storage_over_quota(&self, tenant: TenantId) {
+        let _ = self.cast(NodeMsg::OverQuota(tenant));
     }
 }
 
@@ -432,6 +438,11 @@ impl Actor for NodeSupervisor {
                 for actor in state.tenants.values() {
                     let _ = actor.cast(TenantCamerasMsg::ToCamera(camera, CameraMsg::RulesChanged));
                 }
+            }
+            NodeMsg::OverQuota(tenant) => {
+                tracing::info!(tenant_id = %tenant, "tenant over its storage quota; retention sweeps now");
+                // The retention actor sweeps at once on this notice (a full disk gives the same).
+                state.disk_full.notify_one();
             }
             NodeMsg::StartSingleton(which) => {
                 match which

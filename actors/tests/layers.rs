@@ -3,7 +3,7 @@
 //! other through a cycle:
 //!
 //! ```text
-//! supervisor → cluster → notify → analytics → recording → media → context → base
+//! supervisor → tenancy → cluster → notify → analytics → recording → media → context → base
 //! ```
 //!
 //! `base` is `metrics`, `backoff`, `signing`, `cluster_auth` (the cluster's signing key, which every
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Layers, lowest first.
-const ORDER: [&str; 8] = [
+const ORDER: [&str; 9] = [
     "base",
     "context",
     "media",
@@ -26,6 +26,7 @@ const ORDER: [&str; 8] = [
     "analytics",
     "notify",
     "cluster",
+    "tenancy",
     "supervisor",
 ];
 
@@ -90,6 +91,10 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
         "replica_keeper" => ("replica_keeper", "cluster"),
         "replica_plan" => ("replica_plan", "cluster"),
         "router" => ("router", "cluster"),
+        "tenancy" => ("tenancy", "tenancy"),
+        "home" => ("home", "tenancy"),
+        "tenant_actor" => ("tenant_actor", "tenancy"),
+        "tenant_keeper" => ("tenant_keeper", "tenancy"),
         "supervisor" => ("supervisor", "supervisor"),
         _ => return None,
     })

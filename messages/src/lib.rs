@@ -56,7 +56,9 @@ pub use notify::{
     DELIVERY_HEADER, Delivery, DeliveryPage, DeliveryState, MAX_RECIPIENTS, SIGNATURE_HEADER,
     TIMESTAMP_HEADER, delivery_id, validate_email_address, validate_webhook_url,
 };
-pub use placement::{ModelPlacement, PlacementEntry, PlacementView, ReplicaPlacement};
+pub use placement::{
+    ModelPlacement, PlacementEntry, PlacementView, ReplicaPlacement, TenantPlacement,
+};
 pub use rule::{
     CrossingDirection, DetectorInfo, DetectorList, MAX_ZONE_POINTS, Rule, RuleCreate, RuleKind,
     RulePage, RulePriority, RuleUpdate, ScheduleWindow, Weekday, contains, in_schedule,

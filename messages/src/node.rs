@@ -209,4 +209,11 @@ pub enum Change {
         /// The camera.
         camera_id: crate::CameraId,
     },
+    /// The tenant's `TenantActor` found it keeping more footage than its storage quota: each node
+    /// checks that against PostgreSQL and, if so, deletes the footage over it now rather than at its
+    /// next retention sweep.
+    StorageOverQuota {
+        /// The tenant.
+        tenant_id: crate::TenantId,
+    },
 }

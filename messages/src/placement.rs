@@ -53,6 +53,21 @@ pub struct PlacementView {
     /// Where each pooled model's worker replicas run, by model (from the nodes' heartbeats).
     #[serde(default)]
     pub models: Vec<ModelPlacement>,
+    /// Where each tenant's leased `TenantActor` runs, by tenant (tenants whose lease no node holds
+    /// right now are absent).
+    #[serde(default)]
+    pub tenants: Vec<TenantPlacement>,
+}
+
+/// The node holding one tenant's lease: its `TenantActor` runs there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantPlacement {
+    /// The tenant.
+    pub tenant_id: crate::TenantId,
+    /// The node.
+    pub node_id: String,
+    /// The lease's epoch: one higher on every change of node.
+    pub epoch: i64,
 }
 
 /// The replicas of one model across the cluster.

@@ -40,6 +40,8 @@ pub struct RunningNode {
     mirror_server: Option<vms_actors::MirrorServer>,
     /// Runs this node's model worker replicas.
     replicas: Option<ActorRef<vms_actors::ReplicaKeeperMsg>>,
+    /// Runs the leased actors of the tenants whose home this node is.
+    tenants: ActorRef<vms_actors::TenantKeeperMsg>,
 }
 
 use vms_messages::validate::redacted_url;
@@ -308,6 +310,21 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         Arc::clone(&cluster_auth),
         Arc::new(supervisor.clone()),
     );
+    // The leased tenant actors of the tenants whose home this node is.
+    let keeper = vms_actors::TenantKeeperArgs {
+        ctx: Arc::clone(&ctx),
+        membership: Arc::clone(&membership),
+        auth: Arc::clone(&cluster_auth),
+        actors: Arc::new(supervisor.clone()),
+    };
+    let spawning = Actor::spawn(
+        Some(vms_actors::TENANT_KEEPER.into()),
+        vms_actors::TenantKeeper,
+        keeper,
+    );
+    let (tenants, _) = step("tenant actors", spawning)
+        .await
+        .context("the tenant keeper did not start")?;
     // ractor_cluster links to the other nodes (calls for the actors they run).
     let links = step(
         "cluster links",
@@ -359,6 +376,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         links,
         mirror_server,
         replicas,
+        tenants,
     })
 }
 
@@ -376,6 +394,11 @@ impl RunningNode {
         }
         drop(self.links);
         drop(self.mirror_server);
+        // Its tenant actors give their leases up, so the tenants' next homes lead at once.
+        let _ = self
+            .tenants
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
         self.membership.leave().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;

@@ -164,5 +164,30 @@ async fn apply(ctx: &NodeContext, actors: &dyn LocalActors, change: Change) {
             }
         },
         Change::Rules { camera_id } => actors.rules_changed(camera_id),
+        Change::StorageOverQuota { tenant_id } => {
+            if over_quota(ctx, tenant_id).await {
+                actors.storage_over_quota(tenant_id);
+            }
+        }
+    }
+}
+
+/// Whether PostgreSQL says `tenant` keeps more footage than its quota (a hint says so; the store
+/// decides).
+pub(crate) async fn over_quota(ctx: &NodeContext, tenant: vms_messages::TenantId) -> bool {
+    let quota = match ctx.store.tenant(TenantScope::All, tenant).await {
+        Ok(t) => t.storage_quota_bytes,
+        Err(e) => {
+            tracing::debug!(tenant_id = %tenant, error = %e, "cannot read a tenant's quota; the next sweep enforces it");
+            return false;
+        }
+    };
+    let Some(quota) = quota else { return false };
+    match ctx.store.tenant_stored_bytes(tenant).await {
+        Ok(bytes) => bytes > quota,
+        Err(e) => {
+            tracing::debug!(tenant_id = %tenant, error = %e, "cannot read a tenant's stored bytes; the next sweep enforces its quota");
+            false
+        }
     }
 }

@@ -19,6 +19,9 @@ pub trait LocalActors: Send + Sync {
     fn release(&self, camera: CameraId);
     /// A camera's rules changed: its actor, if it runs here, re-reads them.
     fn rules_changed(&self, camera: CameraId);
+    /// A tenant keeps more footage than its storage quota (PostgreSQL confirmed it): retention
+    /// deletes what this node holds over it now.
+    fn storage_over_quota(&self, tenant: TenantId);
 }
 
 /// Stops recording `lost` here (nothing is deleted).

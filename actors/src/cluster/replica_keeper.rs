@@ -21,6 +21,8 @@ pub const REPLICA_KEEPER: &str = "replica-keeper";
 const ROUND: Duration = Duration::from_millis(500);
 /// How long a replica that did not start waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How often the drained nodes are read from PostgreSQL (every few rounds, not every one).
+const DRAINED_EVERY: Duration = Duration::from_secs(2);
 
 /// Places this node's replicas.
 pub struct ReplicaKeeper;
@@ -50,6 +52,8 @@ pub struct ReplicaKeeperState {
     args: ReplicaKeeperArgs,
     running: HashMap<String, ActorRef<ReplicaMsg>>,
     drained: HashSet<String>,
+    /// When the drained nodes were last read.
+    drained_read: Option<Instant>,
     /// Replicas that did not start, and when.
     failed: HashMap<String, Instant>,
 }
@@ -103,10 +107,18 @@ impl ReplicaKeeperState {
     }
 
     async fn round(&mut self, myself: &ActorRef<ReplicaKeeperMsg>) {
-        match self.args.ctx.store.drained_nodes().await {
-            Ok(d) => self.drained = d,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read drained nodes; keeping the last list")
+        if self
+            .drained_read
+            .is_none_or(|at| at.elapsed() >= DRAINED_EVERY)
+        {
+            match self.args.ctx.store.drained_nodes().await {
+                Ok(d) => {
+                    self.drained = d;
+                    self.drained_read = Some(Instant::now());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read drained nodes; keeping the last list")
+                }
             }
         }
         let wanted = self.wanted();
@@ -173,6 +185,7 @@ impl Actor for ReplicaKeeper {
             args,
             running: HashMap::new(),
             drained: HashSet::new(),
+            drained_read: None,
             failed: HashMap::new(),
         };
         // The first round runs before the node's cameras start, so their first frames find the

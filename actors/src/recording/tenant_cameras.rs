@@ -1,7 +1,7 @@
 //! `TenantCameras`: one per tenant on every node; holds the tenant's licence and supervises the
 //! cameras this node records, restarting a crashed camera from its configuration without touching
 //! the others. When the licence ends, its cameras stop recording (their recordings stay) until the
-//! licence is renewed. (The cluster-wide, leased `TenantActor` is `crate::tenancy`'s.)
+//! licence is renewed. (The cluster-wide, leased `TenantActor` lives in `tenancy/`.)
 
 use crate::clock::Clock;
 use crate::context::NodeContext;

@@ -110,6 +110,16 @@ impl ClusterService for NodeBackend {
             .unwrap_or_default();
         self.db(move |s| async move {
             let leader = s.lease_holder(vms_actors::PLACEMENT_LEASE).await?;
+            let tenants = s
+                .tenant_leases()
+                .await?
+                .into_iter()
+                .map(|l| vms_messages::TenantPlacement {
+                    tenant_id: l.tenant_id,
+                    node_id: l.node,
+                    epoch: l.epoch,
+                })
+                .collect();
             let totals = s.placement_totals().await?;
             let items = s.placement_page(after, node.as_deref(), limit).await?;
             let next_cursor = (items.len() as i64 == limit)
@@ -124,6 +134,7 @@ impl ClusterService for NodeBackend {
                 items,
                 next_cursor,
                 models,
+                tenants,
             })
         })
         .await

@@ -295,6 +295,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
             );
             if !args.json {
                 print_model_replicas(&page["models"]);
+                print_tenant_leases(&page["tenants"]);
             }
         }
         CtlCommand::Channels { command } => match command {
@@ -408,6 +409,26 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints which node leads each tenant (`vms ctl placement`).
+fn print_tenant_leases(tenants: &serde_json::Value) {
+    let Some(tenants) = tenants.as_array() else {
+        return;
+    };
+    if tenants.is_empty() {
+        println!("tenant actors: none leading");
+        return;
+    }
+    println!("tenant actors:");
+    for t in tenants {
+        println!(
+            "  {}: {} (epoch {})",
+            t["tenant_id"].as_str().unwrap_or("-"),
+            t["node_id"].as_str().unwrap_or("-"),
+            t["epoch"]
+        );
+    }
 }
 
 /// Prints where each model's worker replicas run (`vms ctl placement`).
