@@ -24,7 +24,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vms_config::AnalyticsConfig;
 use vms_messages::event_id;
-use vms_messages::{Camera, CameraId, Event, Rule, RulePriority, TenantScope, subjects};
+use vms_messages::{
+    Camera, CameraId, Event, Rule, RulePriority, TenantId, TenantScope, subjects,
+};
 use vms_models::DetectorFactory;
 use vms_models::OnnxEmbedder;
 use vms_models::{
@@ -239,13 +241,18 @@ pub struct CameraAnalytics {
     task: tokio::task::JoinHandle<()>,
     rules: Arc<CameraRules>,
     camera: CameraId,
+    tenant: TenantId,
     ctx: Arc<NodeContext>,
 }
 
-/// A camera's rules and its tenant's inference share, read together from PostgreSQL.
+/// A camera's rules, and its tenant's inference share and licensed detectors, read from
+/// PostgreSQL.
 struct CameraRules {
     rules: RwLock<Vec<Rule>>,
     share: AtomicU32,
+    /// The detectors the tenant's licence allows now: a rule on any other does not run, though
+    /// it was allowed when it was made.
+    licensed: RwLock<Vec<String>>,
 }
 
 impl Default for CameraRules {
@@ -253,9 +260,39 @@ impl Default for CameraRules {
         Self {
             rules: RwLock::default(),
             share: AtomicU32::new(vms_messages::DEFAULT_INFERENCE_SHARE),
+            licensed: RwLock::default(),
         }
     }
 }
+
+impl CameraRules {
+    /// The rules to run on a frame: enabled, on a detector this node runs and the licence allows.
+    fn runnable(&self, runs: impl Fn(&str) -> bool) -> Vec<Rule> {
+        let licensed = self.licensed.read().unwrap_or_else(PoisonError::into_inner);
+        self.rules
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|r| {
+                r.enabled
+                    && runs(&r.detector)
+                    && (!*LICENCE_CHECKED || licensed.contains(&r.detector))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Whether a rule runs only on a detector the licence allows now: always, unless a test set
+/// `VMS_TEST_LICENCE_CHECK=off` for a node process to show that a withdrawn detector then keeps
+/// running (so the licence test can fail). Nothing else may.
+static LICENCE_CHECKED: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    let off = std::env::var("VMS_TEST_LICENCE_CHECK").as_deref() == Ok("off");
+    if off {
+        tracing::warn!("VMS_TEST_LICENCE_CHECK=off runs withdrawn detectors: for tests only");
+    }
+    !off
+});
 
 /// The node's analytics as the recording actors see them: what starts a camera's analysis.
 pub struct Detection {
@@ -285,7 +322,10 @@ impl KeyframeAnalysis for Detection {
 
 impl CameraAnalysis for CameraAnalytics {
     fn reload(&self) -> BoxFuture<'_, ()> {
-        Box::pin(load_rules(&self.ctx, self.camera, &self.rules))
+        Box::pin(async move {
+            load_rules(&self.ctx, self.camera, &self.rules).await;
+            load_licence(&self.ctx, self.camera, self.tenant, &self.rules).await;
+        })
     }
 }
 
@@ -347,15 +387,12 @@ impl CameraAnalytics {
             task,
             rules,
             camera: camera.id,
+            tenant: camera.tenant_id,
             ctx: Arc::clone(ctx),
         };
         Ok((me, sink))
     }
 }
-
-/// How often a camera's task rereads its tenant's inference share (a licence change sends no
-/// rule reload).
-const SHARE_REREAD: Duration = Duration::from_secs(60);
 
 async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &CameraRules) {
     match ctx.store.camera_rules(TenantScope::All, camera).await {
@@ -366,11 +403,17 @@ async fn load_rules(ctx: &NodeContext, camera: CameraId, into: &CameraRules) {
     }
 }
 
-async fn load_share(ctx: &NodeContext, camera: &Camera, into: &CameraRules) {
-    match ctx.store.tenant(TenantScope::All, camera.tenant_id).await {
-        Ok(t) => into.share.store(t.inference_share, Ordering::Relaxed),
+/// Reads the inference share and licensed detectors of `tenant`, whose camera `camera` is, into
+/// `into`: when the camera starts, and on every reload (a licence change reloads its tenant's
+/// cameras, as reconciliation does).
+async fn load_licence(ctx: &NodeContext, camera: CameraId, tenant: TenantId, into: &CameraRules) {
+    match ctx.store.tenant(TenantScope::All, tenant).await {
+        Ok(t) => {
+            into.share.store(t.inference_share, Ordering::Relaxed);
+            *into.licensed.write().unwrap_or_else(PoisonError::into_inner) = t.allowed_detectors;
+        }
         Err(e) => {
-            tracing::warn!(camera_id = %camera.id, error = %e, "cannot read the inference share; keeping the previous one")
+            tracing::warn!(camera_id = %camera, error = %e, "cannot read the tenant's licence; keeping the previous share and detectors")
         }
     }
 }
@@ -386,8 +429,7 @@ async fn run_rules(
     epoch: Option<i64>,
 ) {
     load_rules(&ctx, camera.id, &rules).await;
-    load_share(&ctx, &camera, &rules).await;
-    let mut share_read = std::time::Instant::now();
+    load_licence(&ctx, camera.id, camera.tenant_id, &rules).await;
     let tenant: Arc<str> = Arc::from(camera.tenant_id.to_string());
     let mut engine = RuleEngine::default();
     let mut builtins: HashMap<String, Option<Box<dyn Detector>>> = HashMap::new();
@@ -395,22 +437,12 @@ async fn run_rules(
     // Detector time on this camera's frames is its tenant's usage.
     let usage = super::usage::tally(camera.tenant_id);
     while let Some(frame) = frames.recv().await {
-        if share_read.elapsed() >= SHARE_REREAD {
-            load_share(&ctx, &camera, &rules).await;
-            share_read = std::time::Instant::now();
-        }
         // The enabled rules, by the model they need.
         let mut by_model: Vec<(String, Vec<Rule>)> = Vec::new();
-        for rule in rules
-            .rules
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|r| r.enabled && analytics.runs(&r.detector))
-        {
+        for rule in rules.runnable(|d| analytics.runs(d)) {
             match by_model.iter_mut().find(|(m, _)| *m == rule.detector) {
-                Some((_, list)) => list.push(rule.clone()),
-                None => by_model.push((rule.detector.clone(), vec![rule.clone()])),
+                Some((_, list)) => list.push(rule),
+                None => by_model.push((rule.detector.clone(), vec![rule])),
             }
         }
         if by_model.is_empty() {

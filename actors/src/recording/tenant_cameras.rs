@@ -357,7 +357,16 @@ impl Actor for TenantCameras {
             TenantCamerasMsg::Updated(tenant) => {
                 let restart =
                     state.analytics_allowed(&tenant) != state.analytics_allowed(&state.tenant);
+                let reread = tenant.inference_share != state.tenant.inference_share
+                    || tenant.allowed_detectors != state.tenant.allowed_detectors;
                 state.tenant = tenant;
+                if reread && !restart {
+                    // The cameras' rule tasks read the share and the licensed detectors again:
+                    // their next frames go with the new share, to the detectors still allowed.
+                    for actor in state.cameras.values().filter_map(|r| r.actor.as_ref()) {
+                        let _ = actor.cast(CameraMsg::RulesChanged);
+                    }
+                }
                 if restart && !state.suspended {
                     // Analytics were granted or withdrawn: restart the cameras with or without them.
                     state.stop_all().await;
