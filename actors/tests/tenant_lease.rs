@@ -5,7 +5,8 @@
 use std::time::Duration;
 use vms_messages::{TenantCreate, TenantScope};
 use vms_store::{
-    ScratchDatabase, set_tenant_lease_fence, tenant_lease, tenant_with_camera, test_server,
+    ScratchDatabase, ended_segment, set_tenant_lease_fence, tenant_lease, tenant_with_camera,
+    test_server,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +100,7 @@ async fn a_tenants_standing_counts_its_cameras_and_footage() -> anyhow::Result<(
     let db = ScratchDatabase::create(&test_server(), "vms_t").await?;
     let result = async {
         let store = db.store(4).await?;
-        let (tenant, _) = tenant_with_camera(
+        let (tenant, camera) = tenant_with_camera(
             &store,
             TenantCreate {
                 name: "standing".into(),
@@ -115,6 +116,34 @@ async fn a_tenants_standing_counts_its_cameras_and_footage() -> anyhow::Result<(
         assert_eq!(standing.tenant.storage_quota_bytes, Some(50));
         assert_eq!(standing.bytes_stored, 0);
         assert!(!standing.expired);
+        // The bytes kept follow the segments indexed and deleted (the triggers' running total).
+        let mut ids = Vec::new();
+        for seq in 1..=3 {
+            let seg = ended_segment(
+                &camera,
+                seq,
+                chrono::Duration::seconds(60 - seq),
+                std::path::Path::new("/x"),
+                1000 * seq,
+            );
+            ids.push(store.insert_segment(&seg, "n", None).await?.0.id);
+        }
+        let kept = |store: vms_store::Store| async move {
+            let standing = store.tenant_standing(tenant.id).await?.expect("the tenant");
+            assert_eq!(
+                standing.bytes_stored,
+                store.tenant_stored_bytes(tenant.id).await?
+            );
+            anyhow::Ok(standing.bytes_stored)
+        };
+        assert_eq!(kept(store.clone()).await?, 6000);
+        store.delete_segments(&ids[..1]).await?;
+        assert_eq!(kept(store.clone()).await?, 5000);
+        let month = store.month_usage(tenant.id).await?;
+        assert!(
+            (month.camera_hours - 10.0 / 3600.0).abs() < 1e-9,
+            "{month:?}"
+        );
         assert_eq!(store.tenant_ids().await?, vec![tenant.id]);
         assert!(
             store

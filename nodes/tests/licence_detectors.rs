@@ -35,7 +35,10 @@ async fn frames_while_withdrawn(check_off: bool) -> anyhow::Result<f64> {
         .await?;
     let cam = sb.create_camera(&tenant, "hall", &sb.sim.url(0)).await?;
     let (s, b) = sb
-        .post(&format!("/cameras/{cam}/rules"), &json!({"name": "p", "detector": "person"}))
+        .post(
+            &format!("/cameras/{cam}/rules"),
+            &json!({"name": "p", "detector": "person"}),
+        )
         .await?;
     anyhow::ensure!(s == 201, "rule: {s} {b}");
     let licence = |detectors: serde_json::Value| {
@@ -81,6 +84,9 @@ async fn a_detector_withdrawn_from_the_licence_stops_running() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_licence_check_a_withdrawn_detector_runs_on() -> anyhow::Result<()> {
     let frames = frames_while_withdrawn(true).await?;
-    assert!(frames > 0.0, "the check switched off must let the detector run on");
+    assert!(
+        frames > 0.0,
+        "the check switched off must let the detector run on"
+    );
     Ok(())
 }

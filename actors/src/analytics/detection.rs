@@ -24,9 +24,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vms_config::AnalyticsConfig;
 use vms_messages::event_id;
-use vms_messages::{
-    Camera, CameraId, Event, Rule, RulePriority, TenantId, TenantScope, subjects,
-};
+use vms_messages::{Camera, CameraId, Event, Rule, RulePriority, TenantId, TenantScope, subjects};
 use vms_models::DetectorFactory;
 use vms_models::OnnxEmbedder;
 use vms_models::{
@@ -410,7 +408,10 @@ async fn load_licence(ctx: &NodeContext, camera: CameraId, tenant: TenantId, int
     match ctx.store.tenant(TenantScope::All, tenant).await {
         Ok(t) => {
             into.share.store(t.inference_share, Ordering::Relaxed);
-            *into.licensed.write().unwrap_or_else(PoisonError::into_inner) = t.allowed_detectors;
+            *into
+                .licensed
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = t.allowed_detectors;
         }
         Err(e) => {
             tracing::warn!(camera_id = %camera, error = %e, "cannot read the tenant's licence; keeping the previous share and detectors")

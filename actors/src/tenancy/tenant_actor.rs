@@ -3,8 +3,9 @@
 //! `cluster_leases`, renewed every [`ROUND`], [`LEASE_TTL`] long, one epoch higher on every change
 //! of holder). While it leads, every [`MEASURE_EVERY`] it:
 //!
-//! - reads the tenant's standing (licence, cameras, bytes kept, this month's camera-hours and
-//!   detector time) and exports it as `vms_tenant_usage`, from this node only;
+//! - reads the tenant's standing (licence, cameras, bytes kept) and, every [`MONTH_EVERY`], this
+//!   month's camera-hours and detector time, and exports them as `vms_tenant_usage`, from this
+//!   node only;
 //! - writes this hour's storage sample (`tenant_storage_hours`, the most bytes kept in the hour),
 //!   fenced by its epoch: a holder that lost the lease writes nothing, and stops leading;
 //! - enforces the storage quota across the cluster: over it, it tells every node (a
@@ -25,7 +26,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_messages::{Change, NodeState, TenantId};
-use vms_store::{TenantStanding, tenant_lease};
+use vms_store::{MonthUsage, TenantStanding, tenant_lease};
 
 /// Time between lease renewals.
 pub const ROUND: Duration = Duration::from_secs(1);
@@ -33,6 +34,8 @@ pub const ROUND: Duration = Duration::from_secs(1);
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often a leading actor measures its tenant and enforces its quota.
 pub const MEASURE_EVERY: Duration = Duration::from_secs(5);
+/// How often a leading actor reads its tenant's month of usage (a scan of the month's segments).
+pub const MONTH_EVERY: Duration = Duration::from_secs(60);
 
 /// The registered name of `tenant`'s actor.
 pub fn tenant_actor_name(tenant: TenantId) -> String {
@@ -69,19 +72,21 @@ pub struct TenantActorState {
     /// The epoch it leads at, and when it last renewed.
     leading: Option<(i64, Instant)>,
     measured: Option<Instant>,
+    /// This month's usage, and when it was read.
+    month: Option<(MonthUsage, Instant)>,
 }
 
 /// Speaks for one tenant across the cluster; see the module docs.
 pub struct TenantActor;
 
-/// The `vms_tenant_usage` measures of a standing, with the lease's epoch.
-fn measures(s: &TenantStanding, epoch: i64) -> Vec<(&'static str, f64)> {
+/// The `vms_tenant_usage` measures of a standing and month, with the lease's epoch.
+fn measures(s: &TenantStanding, month: MonthUsage, epoch: i64) -> Vec<(&'static str, f64)> {
     let mut m = vec![
         ("cameras", f64::from(s.cameras)),
         ("max_cameras", f64::from(s.tenant.max_cameras)),
         ("bytes_stored", s.bytes_stored as f64),
-        ("camera_hours_month", s.camera_hours_this_month),
-        ("detector_seconds_month", s.detector_seconds_this_month),
+        ("camera_hours_month", month.camera_hours),
+        ("detector_seconds_month", month.detector_seconds),
         ("inference_share", f64::from(s.tenant.inference_share)),
         ("lease_epoch", epoch as f64),
         ("licence_expired", f64::from(u8::from(s.expired))),
@@ -147,6 +152,7 @@ impl TenantActorState {
                     }
                     tracing::info!(tenant_id = %self.args.tenant, epoch, "tenant lease taken; this node leads the tenant");
                     self.measured = None;
+                    self.month = None;
                 }
                 self.leading = Some((epoch, Instant::now()));
             }
@@ -184,8 +190,12 @@ impl TenantActorState {
             self.lose("fenced: its epoch is no longer the lease's");
             return Ok(());
         }
+        if self.month.is_none_or(|(_, at)| at.elapsed() >= MONTH_EVERY) {
+            self.month = Some((store.month_usage(tenant).await?, Instant::now()));
+        }
+        let month = self.month.map(|(m, _)| m).unwrap_or_default();
         let label = tenant.to_string();
-        for (measure, value) in measures(&standing, epoch) {
+        for (measure, value) in measures(&standing, month, epoch) {
             TENANT_USAGE
                 .with_label_values(&[&label, measure])
                 .set(value);
@@ -230,6 +240,7 @@ impl Actor for TenantActor {
             lease,
             leading: None,
             measured: None,
+            month: None,
         })
     }
 
@@ -291,13 +302,16 @@ mod tests {
             expired: false,
             cameras: 3,
             bytes_stored: 10,
-            camera_hours_this_month: 1.5,
-            detector_seconds_this_month: 2.0,
+        };
+        let month = MonthUsage {
+            camera_hours: 1.5,
+            detector_seconds: 2.0,
         };
         let names = |m: Vec<(&'static str, f64)>| m.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
-        assert!(!names(measures(&standing, 1)).contains(&"storage_quota_bytes"));
+        assert!(!names(measures(&standing, month, 1)).contains(&"storage_quota_bytes"));
         standing.tenant.storage_quota_bytes = Some(5);
-        let m = measures(&standing, 7);
+        let m = measures(&standing, month, 7);
+        assert!(m.contains(&("camera_hours_month", 1.5)));
         assert!(m.contains(&("storage_quota_bytes", 5.0)));
         assert!(m.contains(&("lease_epoch", 7.0)));
         assert!(m.iter().all(|(n, _)| MEASURES.contains(n)));

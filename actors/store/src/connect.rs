@@ -124,6 +124,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tenant storage hours",
         include_str!("../migrations/0026_tenant_storage_hours.sql"),
     ),
+    (
+        27,
+        "tenant storage",
+        include_str!("../migrations/0027_tenant_storage.sql"),
+    ),
 ];
 
 /// Advisory lock key serialising migrations across nodes.

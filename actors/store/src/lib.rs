@@ -58,7 +58,7 @@ pub use playback::{MAX_PLAYBACK_SEGMENTS, Recorded, TimelineInput, one_line, tim
 pub use rules::{DEFAULT_COOLDOWN, DEFAULT_DWELL, DEFAULT_MIN_COUNT, DEFAULT_MIN_SCORE};
 pub use scratch::{ScratchDatabase, detection, ended_segment, tenant_with_camera, test_server};
 pub use segments::{RECOVERED_SLACK, SEQ_BLOCK};
-pub use tenancy::{TenantLease, TenantStanding, set_tenant_lease_fence, tenant_lease};
+pub use tenancy::{MonthUsage, TenantLease, TenantStanding, set_tenant_lease_fence, tenant_lease};
 
 pub(crate) use fence::owner_at_epoch;
 

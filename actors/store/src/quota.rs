@@ -19,11 +19,9 @@ impl Store {
         self.segment_files(
             &format!(
                 "WITH over AS (
-                   SELECT s.tenant_id, sum(s.bytes) - t.storage_quota_bytes AS excess
-                   FROM segments s JOIN tenants t ON t.id = s.tenant_id
-                   WHERE t.storage_quota_bytes IS NOT NULL
-                   GROUP BY s.tenant_id, t.storage_quota_bytes
-                   HAVING sum(s.bytes) > t.storage_quota_bytes),
+                   SELECT s.tenant_id, s.bytes - t.storage_quota_bytes AS excess
+                   FROM tenant_storage s JOIN tenants t ON t.id = s.tenant_id
+                   WHERE t.storage_quota_bytes IS NOT NULL AND s.bytes > t.storage_quota_bytes),
                  ranked AS (
                    SELECT s.id, o.excess,
                           sum(s.bytes) OVER (PARTITION BY s.tenant_id ORDER BY s.start_ts, s.id) - s.bytes AS older
@@ -39,12 +37,13 @@ impl Store {
         .await
     }
 
-    /// Bytes of footage `tenant` keeps over all tiers (each segment once), for its quota.
+    /// Bytes of footage `tenant` keeps over all tiers (each segment once), for its quota: the
+    /// running total the triggers on `segments` keep.
     pub async fn tenant_stored_bytes(&self, tenant: TenantId) -> Result<u64, StoreError> {
         let client = self.pool.get().await?;
         let bytes: i64 = client
             .query_one(
-                "SELECT coalesce(sum(bytes), 0)::bigint FROM segments WHERE tenant_id = $1",
+                "SELECT coalesce(max(bytes), 0) FROM tenant_storage WHERE tenant_id = $1",
                 &[&tenant.0],
             )
             .await?

@@ -25,7 +25,8 @@ pub fn tenant_lease(tenant: TenantId) -> String {
     format!("{LEASE_PREFIX}{tenant}")
 }
 
-/// A tenant's licence beside what it uses now, as its `TenantActor` reads them each round.
+/// A tenant's licence beside what it keeps now, as its `TenantActor` reads them each round (a
+/// few rows, whatever its footage).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TenantStanding {
     /// The tenant and its licence.
@@ -36,10 +37,16 @@ pub struct TenantStanding {
     pub cameras: u32,
     /// Bytes of its footage kept, over all tiers (each segment once).
     pub bytes_stored: u64,
-    /// Hours of footage recorded this calendar month (UTC).
-    pub camera_hours_this_month: f64,
-    /// Seconds detectors spent on its frames this calendar month (UTC), on every node.
-    pub detector_seconds_this_month: f64,
+}
+
+/// What a tenant used this calendar month (UTC); a scan of the month's segments, so read less
+/// often than the standing.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MonthUsage {
+    /// Hours of footage recorded.
+    pub camera_hours: f64,
+    /// Seconds detectors spent on its frames, on every node.
+    pub detector_seconds: f64,
 }
 
 /// A tenant lease and its holder.
@@ -72,15 +79,10 @@ impl Store {
         let row = client
             .query_opt(
                 &format!(
-                    "WITH month AS (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start)
-                     SELECT {TENANT_COLS},
+                    "SELECT {TENANT_COLS},
                        (expires_at IS NOT NULL AND expires_at <= now()) AS expired,
                        (SELECT count(*) FROM cameras c WHERE c.tenant_id = t.id)::int8 AS camera_count,
-                       (SELECT coalesce(sum(bytes), 0)::int8 FROM segments s WHERE s.tenant_id = t.id) AS bytes_stored,
-                       (SELECT coalesce(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments s, month
-                         WHERE s.tenant_id = t.id AND s.start_ts >= month.start) AS recorded_seconds,
-                       (SELECT coalesce(sum(detector_seconds), 0)::float8 FROM tenant_usage u, month
-                         WHERE u.tenant_id = t.id AND u.hour >= month.start) AS detector_seconds
+                       (SELECT coalesce(max(bytes), 0) FROM tenant_storage s WHERE s.tenant_id = t.id) AS bytes_stored
                      FROM tenants t WHERE t.id = $1"
                 ),
                 &[&tenant.0],
@@ -91,9 +93,28 @@ impl Store {
             expired: row.get("expired"),
             cameras: u32::try_from(row.get::<_, i64>("camera_count")).unwrap_or(u32::MAX),
             bytes_stored: u64::try_from(row.get::<_, i64>("bytes_stored")).unwrap_or(0),
-            camera_hours_this_month: row.get::<_, f64>("recorded_seconds") / 3600.0,
-            detector_seconds_this_month: row.get("detector_seconds"),
         }))
+    }
+
+    /// What `tenant` used this calendar month (UTC): camera-hours of the segments that start in
+    /// it, and detector time of its hours.
+    pub async fn month_usage(&self, tenant: TenantId) -> Result<MonthUsage, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "WITH month AS (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start)
+                 SELECT
+                   (SELECT coalesce(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments s, month
+                     WHERE s.tenant_id = $1 AND s.start_ts >= month.start) AS recorded_seconds,
+                   (SELECT coalesce(sum(detector_seconds), 0)::float8 FROM tenant_usage u, month
+                     WHERE u.tenant_id = $1 AND u.hour >= month.start) AS detector_seconds",
+                &[&tenant.0],
+            )
+            .await?;
+        Ok(MonthUsage {
+            camera_hours: row.get::<_, f64>("recorded_seconds") / 3600.0,
+            detector_seconds: row.get("detector_seconds"),
+        })
     }
 
     /// Records that `tenant` keeps `bytes` now, in this hour's storage sample (the hour keeps the

@@ -46,7 +46,7 @@ impl Store {
                 "SELECT u.detector_seconds, u.frames,
                    (SELECT COALESCE(sum(extract(epoch FROM end_ts - start_ts)), 0)::float8 FROM segments
                      WHERE tenant_id = t.id AND start_ts >= $3 AND start_ts < $4) AS recorded_seconds,
-                   (SELECT COALESCE(sum(bytes), 0)::int8 FROM segments WHERE tenant_id = t.id) AS bytes,
+                   (SELECT COALESCE(max(bytes), 0) FROM tenant_storage WHERE tenant_id = t.id) AS bytes,
                    (SELECT count(*)::int8 FROM cameras WHERE tenant_id = t.id) AS cameras,
                    (SELECT COALESCE(sum(bytes), 0)::float8 FROM tenant_storage_hours
                      WHERE tenant_id = t.id AND hour >= $3 AND hour < $4) AS byte_hours
