@@ -11,6 +11,7 @@
 
 mod analytics;
 mod backoff;
+mod children;
 mod clock;
 mod cluster;
 mod cluster_auth;

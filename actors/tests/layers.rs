@@ -6,8 +6,9 @@
 //! supervisor → tenancy → cluster → notify → analytics → recording → media → context → base
 //! ```
 //!
-//! `base` is `metrics`, `backoff`, `signing`, `cluster_auth` (the cluster's signing key, which every
-//! layer signs or verifies with) and `ownership` (the cameras this node records, written by
+//! `base` is `metrics`, `backoff`, `children` (what keepers do when a child actor ends),
+//! `signing`, `cluster_auth` (the cluster's signing key, which every layer signs or verifies with)
+//! and `ownership` (the cameras this node records, written by
 //! placement and read by recording) and `clock` (time, real or simulated). A higher layer
 //! reaches a lower one's services only through
 //! traits the lower one defines (`recording::analysis`, `cluster::local`) and the supervisor wires.
@@ -41,6 +42,7 @@ fn module_of(name: &str) -> Option<(&'static str, &'static str)> {
     Some(match name {
         "metrics" => ("metrics", "base"),
         "backoff" => ("backoff", "base"),
+        "children" => ("children", "base"),
         "signing" => ("signing", "base"),
         "cluster_auth" => ("cluster_auth", "base"),
         "ownership" => ("ownership", "base"),

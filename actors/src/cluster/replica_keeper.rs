@@ -5,6 +5,7 @@
 //! without the `inference` role runs none, and loads no session at all.
 
 use crate::analytics::Analytics;
+use crate::children::{ChildEnd, forget_ended};
 use crate::cluster::membership::Membership;
 use crate::cluster::replica::{LocalReplicas, ModelReplica, ReplicaArgs, ReplicaMsg, replica_name};
 use crate::cluster::replica_plan::{INFERENCE_ROLE, InferenceNode, replica_nodes};
@@ -213,14 +214,8 @@ impl Actor for ReplicaKeeper {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorTerminated(cell, ..)
-        | SupervisionEvent::ActorFailed(cell, _) = &event
-        {
-            let gone = cell.get_id();
-            state.running.retain(|_, a| a.get_id() != gone);
-            if let SupervisionEvent::ActorFailed(_, e) = &event {
-                tracing::warn!(error = %e, "a model replica failed; it starts again next round");
-            }
+        if let ChildEnd::Failed(e) = forget_ended(&mut state.running, &event) {
+            tracing::warn!(error = %e, "a model replica failed; it starts again next round");
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 
 use super::ticket_actor::{TicketActor, TicketArgs, TicketMsg, ticket_actor_name};
 use crate::analytics::outbox::Outbox;
+use crate::children::{ChildEnd, forget_ended};
 use crate::clock::Clock;
 use crate::context::NodeContext;
 use crate::ownership::Ownership;
@@ -186,15 +187,11 @@ impl Actor for TicketKeeper {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let gone = match &event {
-            SupervisionEvent::ActorTerminated(cell, ..)
-            | SupervisionEvent::ActorFailed(cell, _) => Some(cell.get_id()),
-            _ => None,
-        };
-        if let Some(gone) = gone {
-            state.active.retain(|_, a| a.get_id() != gone);
-            state.report_count();
-            if let SupervisionEvent::ActorFailed(_, e) = &event {
+        match forget_ended(&mut state.active, &event) {
+            ChildEnd::NotAChild => {}
+            ChildEnd::Stopped => state.report_count(),
+            ChildEnd::Failed(e) => {
+                state.report_count();
                 // The next watch restarts it, from the rows.
                 tracing::warn!(error = %e, "a ticket actor failed");
                 state.synced = None;

@@ -6,6 +6,7 @@
 
 use super::home::tenant_home;
 use super::tenant_actor::{TenantActor, TenantActorArgs, TenantActorMsg, tenant_actor_name};
+use crate::children::{ChildEnd, forget_ended};
 use crate::cluster::local::LocalActors;
 use crate::cluster::membership::Membership;
 use crate::cluster_auth::ClusterAuth;
@@ -180,14 +181,8 @@ impl Actor for TenantKeeper {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorTerminated(cell, ..)
-        | SupervisionEvent::ActorFailed(cell, _) = &event
-        {
-            let gone = cell.get_id();
-            state.running.retain(|_, a| a.get_id() != gone);
-            if let SupervisionEvent::ActorFailed(_, e) = &event {
-                tracing::warn!(error = %e, "a tenant actor failed; it starts again next round");
-            }
+        if let ChildEnd::Failed(e) = forget_ended(&mut state.running, &event) {
+            tracing::warn!(error = %e, "a tenant actor failed; it starts again next round");
         }
         Ok(())
     }
