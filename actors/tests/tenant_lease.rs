@@ -27,8 +27,19 @@ async fn a_holder_that_lost_the_tenant_lease_writes_nothing() -> anyhow::Result<
         let hour_at_start = chrono::Utc::now().format("%Y%m%d%H").to_string();
         assert_eq!(store.acquire_lease(&lease, "a", ttl, &[]).await?, Some(1));
         assert!(store.record_storage_hour(tenant.id, 100, "a", 1).await?);
+        // The keeper's batch renewal: only the holder's leases, with their epochs.
+        let names = vec![lease.clone(), "tenant:not-held".to_string()];
+        assert_eq!(
+            store.renew_leases(&names, "a", ttl).await?,
+            vec![(lease.clone(), 1)]
+        );
+        assert!(store.renew_leases(&names, "b", ttl).await?.is_empty());
         // a stops renewing; once the lease has expired, b takes it at the next epoch.
         tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+        assert!(
+            store.renew_leases(&names, "a", ttl).await?.is_empty(),
+            "an expired lease is not renewed"
+        );
         assert_eq!(
             store
                 .acquire_lease(&lease, "b", Duration::from_secs(30), &[])

@@ -126,6 +126,10 @@ async fn each_tenant_has_one_leader_that_enforces_its_quota_and_fails_over() -> 
             "tenant {tenant} led by {node}, not its home"
         );
     }
+    // The tenants made once every node was up were led by their home from the first: epoch 1.
+    for (tenant, (node, epoch)) in led.iter().filter(|(t, _)| **t != cluster.tenant) {
+        assert_eq!(*epoch, 1, "tenant {tenant} (led by {node}) changed leader");
+    }
     assert!(
         per_node.len() >= 2,
         "{all} tenants all led by one node: {per_node:?}"
@@ -200,6 +204,8 @@ async fn each_tenant_has_one_leader_that_enforces_its_quota_and_fails_over() -> 
         .find(|n| *n != victim)
         .expect("a survivor");
     let before = leaders(&cluster, &survivor).await?;
+    // Leadership held still while the quota was enforced: no lease changed hands.
+    assert_eq!(before, led, "a tenant changed leader with every node up");
     let theirs: HashSet<String> = before
         .iter()
         .filter(|(_, (node, _))| *node == victim_id)

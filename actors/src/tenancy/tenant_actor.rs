@@ -1,7 +1,9 @@
 //! [`TenantActor`]: the one actor in the cluster that speaks for a tenant. It runs on the tenant's
 //! home node and leads only while it holds the tenant's lease in PostgreSQL (`tenant:<id>` in
-//! `cluster_leases`, renewed every [`ROUND`], [`LEASE_TTL`] long, one epoch higher on every change
-//! of holder). While it leads, every [`MEASURE_EVERY`] it:
+//! `cluster_leases`, [`LEASE_TTL`] long, one epoch higher on every change of holder). It takes the
+//! lease itself, trying every [`ROUND`] while it does not lead; the node's keeper renews the leases
+//! of all its actors in one statement a round and tells each whether its lease is still its own.
+//! While it leads, every [`MEASURE_EVERY`] it:
 //!
 //! - reads the tenant's standing (licence, cameras, bytes kept) and, every [`MONTH_EVERY`], this
 //!   month's camera-hours and detector time, and exports them as `vms_tenant_usage`, from this
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use vms_messages::{Change, NodeState, TenantId};
 use vms_store::{MonthUsage, TenantStanding, tenant_lease};
 
-/// Time between lease renewals.
+/// Time between tries to take the lease (and between the keeper's renewals).
 pub const ROUND: Duration = Duration::from_secs(1);
 /// How long a lease lasts unrenewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -45,8 +47,16 @@ pub fn tenant_actor_name(tenant: TenantId) -> String {
 /// Messages of [`TenantActor`].
 #[derive(Debug)]
 pub enum TenantActorMsg {
-    /// Renew (or take) the lease, and measure when due.
+    /// Take the lease if it does not lead; measure when due if it does.
     Round,
+    /// The keeper's renewal of this node's leases, asked at `asked`: the lease's epoch when it was
+    /// renewed, `None` when it is not this node's (any more).
+    Renewal {
+        /// The epoch renewed.
+        epoch: Option<i64>,
+        /// When the renewal was sent to PostgreSQL.
+        asked: Instant,
+    },
 }
 
 impl ractor::Message for TenantActorMsg {}
@@ -69,7 +79,7 @@ pub struct TenantActorArgs {
 pub struct TenantActorState {
     args: TenantActorArgs,
     lease: String,
-    /// The epoch it leads at, and when it last renewed.
+    /// The epoch it leads at, and when its lease was last taken or renewed (no later than that).
     leading: Option<(i64, Instant)>,
     measured: Option<Instant>,
     /// This month's usage, and when it was read.
@@ -123,6 +133,29 @@ impl TenantActorState {
         }
     }
 
+    /// Leads at `epoch`, held as of `at`.
+    fn lead(&mut self, epoch: i64, at: Instant) {
+        if self.leading.map(|(e, _)| e) != Some(epoch) {
+            if self.leading.is_none() {
+                TENANT_LEASES.inc();
+            }
+            tracing::info!(tenant_id = %self.args.tenant, epoch, "tenant lease taken; this node leads the tenant");
+            self.measured = None;
+            self.month = None;
+        }
+        self.leading = Some((epoch, at));
+    }
+
+    /// The keeper's renewal: a renewed lease goes on; one not renewed is lost, unless this actor
+    /// took it after the renewal was asked.
+    fn renewed(&mut self, epoch: Option<i64>, asked: Instant) {
+        match (epoch, self.leading) {
+            (Some(epoch), _) => self.lead(epoch, asked),
+            (None, Some((_, at))) if at <= asked => self.lose("another node holds it"),
+            (None, _) => {}
+        }
+    }
+
     fn lose(&mut self, why: &str) {
         if let Some((epoch, _)) = self.leading.take() {
             tracing::warn!(tenant_id = %self.args.tenant, epoch, why, "tenant lease lost; this node no longer leads the tenant");
@@ -132,6 +165,26 @@ impl TenantActorState {
     }
 
     async fn round(&mut self) {
+        if self
+            .leading
+            .is_some_and(|(_, at)| at.elapsed() >= LEASE_TTL)
+        {
+            self.lose("not renewed in time");
+        }
+        if self.leading.is_none() {
+            self.take().await;
+        }
+        let due = self.measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY);
+        if let (Some((epoch, _)), true) = (self.leading, due) {
+            self.measured = Some(Instant::now());
+            if let Err(e) = self.measure(epoch).await {
+                tracing::debug!(tenant_id = %self.args.tenant, error = %e, "cannot measure the tenant; next round");
+            }
+        }
+    }
+
+    /// Tries to take the lease (from a holder this node's view has gone, once it is silent).
+    async fn take(&mut self) {
         let gone: Vec<String> = self
             .args
             .membership
@@ -141,38 +194,15 @@ impl TenantActorState {
             .map(|n| n.id)
             .collect();
         let store = &self.args.ctx.store;
+        let asked = Instant::now();
         match store
             .acquire_lease(&self.lease, self.me(), LEASE_TTL, &gone)
             .await
         {
-            Ok(Some(epoch)) => {
-                if self.leading.map(|(e, _)| e) != Some(epoch) {
-                    if self.leading.is_none() {
-                        TENANT_LEASES.inc();
-                    }
-                    tracing::info!(tenant_id = %self.args.tenant, epoch, "tenant lease taken; this node leads the tenant");
-                    self.measured = None;
-                    self.month = None;
-                }
-                self.leading = Some((epoch, Instant::now()));
-            }
-            Ok(None) => self.lose("another node holds it"),
+            Ok(Some(epoch)) => self.lead(epoch, asked),
+            Ok(None) => {}
             Err(e) => {
-                tracing::debug!(tenant_id = %self.args.tenant, error = %e, "cannot renew the tenant lease");
-                if self
-                    .leading
-                    .is_some_and(|(_, at)| at.elapsed() >= LEASE_TTL)
-                {
-                    self.lose("not renewed in time");
-                }
-                return;
-            }
-        }
-        let due = self.measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY);
-        if let (Some((epoch, _)), true) = (self.leading, due) {
-            self.measured = Some(Instant::now());
-            if let Err(e) = self.measure(epoch).await {
-                tracing::debug!(tenant_id = %self.args.tenant, error = %e, "cannot measure the tenant; next round");
+                tracing::debug!(tenant_id = %self.args.tenant, error = %e, "cannot take the tenant lease")
             }
         }
     }
@@ -252,6 +282,7 @@ impl Actor for TenantActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TenantActorMsg::Round => state.round().await,
+            TenantActorMsg::Renewal { epoch, asked } => state.renewed(epoch, asked),
         }
         Ok(())
     }

@@ -2,10 +2,14 @@
 //! (`tenancy::home`, over the nodes its membership view has up and PostgreSQL has undrained), and
 //! stops those whose home moved. Two views that differ may both start a tenant's actor for a
 //! while; the tenant's lease lets only one of them lead. The tenant list and the drained nodes are
-//! read every [`READ_EVERY`]; the plan is evaluated every [`ROUND`].
+//! read every [`READ_EVERY`]; the plan is evaluated every [`ROUND`]. Each round the keeper also
+//! renews the leases of all its actors in one statement and tells each actor what came of its own,
+//! so a node's lease writes do not grow with its tenants.
 
 use super::home::tenant_home;
-use super::tenant_actor::{TenantActor, TenantActorArgs, TenantActorMsg, tenant_actor_name};
+use super::tenant_actor::{
+    LEASE_TTL, ROUND, TenantActor, TenantActorArgs, TenantActorMsg, tenant_actor_name,
+};
 use crate::children::{ChildEnd, forget_ended};
 use crate::cluster::local::LocalActors;
 use crate::cluster::membership::Membership;
@@ -16,11 +20,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vms_messages::{NodeState, TenantId};
+use vms_store::tenant_lease;
 
 /// Registered name of the keeper.
 pub const TENANT_KEEPER: &str = "tenant-keeper";
-/// Time between rounds.
-const ROUND: Duration = Duration::from_secs(1);
 /// How often the tenants and the drained nodes are read from PostgreSQL.
 const READ_EVERY: Duration = Duration::from_secs(5);
 
@@ -88,10 +91,36 @@ impl TenantKeeperState {
         }
     }
 
+    /// Renews the leases of the actors running here, and tells each what came of its own.
+    async fn renew(&self) {
+        if self.running.is_empty() {
+            return;
+        }
+        let names: Vec<String> = self.running.keys().map(|t| tenant_lease(*t)).collect();
+        let asked = Instant::now();
+        let store = &self.args.ctx.store;
+        let renewed: HashMap<String, i64> = match store
+            .renew_leases(&names, self.args.ctx.node_id(), LEASE_TTL)
+            .await
+        {
+            Ok(r) => r.into_iter().collect(),
+            Err(e) => {
+                // Unrenewed, each actor stops leading once its lease has run out.
+                tracing::debug!(error = %e, "cannot renew the tenant leases");
+                return;
+            }
+        };
+        for (tenant, actor) in &self.running {
+            let epoch = renewed.get(&tenant_lease(*tenant)).copied();
+            let _ = actor.cast(TenantActorMsg::Renewal { epoch, asked });
+        }
+    }
+
     async fn round(&mut self, myself: &ActorRef<TenantKeeperMsg>) {
         if self.read.is_none_or(|at| at.elapsed() >= READ_EVERY) {
             self.read().await;
         }
+        self.renew().await;
         let homes = self.homes();
         let me = self.args.ctx.node_id().to_string();
         let wanted: HashSet<TenantId> = self

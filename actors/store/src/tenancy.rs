@@ -152,6 +152,30 @@ impl Store {
         Ok(written > 0)
     }
 
+    /// Renews, in one statement, those of leases `names` that `holder` holds and that have not
+    /// expired, for `ttl` more; their names and epochs. A lease missing from the answer is no longer
+    /// `holder`'s.
+    pub async fn renew_leases(
+        &self,
+        names: &[String],
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "UPDATE cluster_leases SET expires_at = now() + make_interval(secs => $3)
+                 WHERE name = ANY($1) AND holder = $2 AND expires_at > now()
+                 RETURNING name, epoch",
+                &[&names, &holder, &ttl.as_secs_f64()],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Gives up lease `name` if `holder` holds it, so the next holder need not wait for its expiry.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
