@@ -156,12 +156,19 @@ impl TenantActorState {
         }
     }
 
+    /// Stops leading, because `why`: the lease went elsewhere or ran out.
     fn lose(&mut self, why: &str) {
         if let Some((epoch, _)) = self.leading.take() {
             tracing::warn!(tenant_id = %self.args.tenant, epoch, why, "tenant lease lost; this node no longer leads the tenant");
-            TENANT_LEASES.dec();
-            self.forget_usage();
+            self.stop_leading();
         }
+    }
+
+    /// Stops leading and exporting the tenant's usage.
+    fn stop_leading(&mut self) {
+        self.leading = None;
+        TENANT_LEASES.dec();
+        self.forget_usage();
     }
 
     async fn round(&mut self) {
@@ -303,7 +310,8 @@ impl Actor for TenantActor {
             {
                 tracing::debug!(tenant_id = %state.args.tenant, error = %e, "cannot give the tenant lease up; it expires");
             }
-            state.lose("the actor stopped");
+            tracing::info!(tenant_id = %state.args.tenant, "tenant lease given up; its next home leads");
+            state.stop_leading();
         }
         Ok(())
     }
