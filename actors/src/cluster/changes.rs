@@ -173,20 +173,16 @@ async fn apply(ctx: &NodeContext, actors: &dyn LocalActors, change: Change) {
 }
 
 /// Whether PostgreSQL says `tenant` keeps more footage than its quota (a hint says so; the store
-/// decides).
-pub(crate) async fn over_quota(ctx: &NodeContext, tenant: vms_messages::TenantId) -> bool {
-    let quota = match ctx.store.tenant(TenantScope::All, tenant).await {
-        Ok(t) => t.storage_quota_bytes,
+/// decides, from the tenant's standing: its licence and bytes kept, in one query).
+async fn over_quota(ctx: &NodeContext, tenant: vms_messages::TenantId) -> bool {
+    match ctx.store.tenant_standing(tenant).await {
+        Ok(Some(s)) => s
+            .tenant
+            .storage_quota_bytes
+            .is_some_and(|quota| s.bytes_stored > quota),
+        Ok(None) => false,
         Err(e) => {
-            tracing::debug!(tenant_id = %tenant, error = %e, "cannot read a tenant's quota; the next sweep enforces it");
-            return false;
-        }
-    };
-    let Some(quota) = quota else { return false };
-    match ctx.store.tenant_stored_bytes(tenant).await {
-        Ok(bytes) => bytes > quota,
-        Err(e) => {
-            tracing::debug!(tenant_id = %tenant, error = %e, "cannot read a tenant's stored bytes; the next sweep enforces its quota");
+            tracing::debug!(tenant_id = %tenant, error = %e, "cannot read a tenant's standing; the next sweep enforces its quota");
             false
         }
     }

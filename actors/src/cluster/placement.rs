@@ -25,7 +25,7 @@
 //!   the others' heartbeats must reach it first.
 
 use crate::cluster::local::{LocalActors, release};
-use crate::cluster::membership::Membership;
+use crate::cluster::membership::{Membership, not_up};
 use crate::cluster::plan::{candidates, plan};
 use crate::context::NodeContext;
 use crate::ownership::Ownership;
@@ -33,7 +33,7 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vms_messages::{CameraId, NodeState, subjects};
+use vms_messages::{CameraId, subjects};
 use vms_store::Grant;
 
 /// Name of the leader's lease.
@@ -145,11 +145,7 @@ async fn follow_logged(
 
 async fn lead(ctx: &NodeContext, membership: &Membership) -> Result<(), vms_store::StoreError> {
     let nodes = membership.nodes();
-    let gone: Vec<String> = nodes
-        .iter()
-        .filter(|n| n.state != NodeState::Up)
-        .map(|n| n.id.clone())
-        .collect();
+    let gone = not_up(&nodes);
     let Some(epoch) = ctx
         .store
         .acquire_lease(LEASE, ctx.node_id(), LEASE_TTL, &gone)

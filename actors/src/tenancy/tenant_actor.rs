@@ -20,14 +20,14 @@
 
 use crate::cluster::changes;
 use crate::cluster::local::LocalActors;
-use crate::cluster::membership::Membership;
+use crate::cluster::membership::{Membership, not_up};
 use crate::cluster_auth::ClusterAuth;
 use crate::context::NodeContext;
 use crate::metrics::{TENANT_LEASES, TENANT_OVER_QUOTA, TENANT_USAGE};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vms_messages::{Change, NodeState, TenantId};
+use vms_messages::{Change, TenantId};
 use vms_store::{MonthUsage, TenantStanding, tenant_lease};
 
 /// Time between tries to take the lease (and between the keeper's renewals).
@@ -192,14 +192,7 @@ impl TenantActorState {
 
     /// Tries to take the lease (from a holder this node's view has gone, once it is silent).
     async fn take(&mut self) {
-        let gone: Vec<String> = self
-            .args
-            .membership
-            .nodes()
-            .into_iter()
-            .filter(|n| n.state != NodeState::Up)
-            .map(|n| n.id)
-            .collect();
+        let gone = not_up(&self.args.membership.nodes());
         let store = &self.args.ctx.store;
         let asked = Instant::now();
         match store

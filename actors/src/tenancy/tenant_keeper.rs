@@ -63,8 +63,7 @@ impl TenantKeeperState {
     /// The nodes a tenant may call home: up (this one included) and not drained.
     fn homes(&self) -> Vec<String> {
         let me = self.args.ctx.node_id();
-        let mut nodes: Vec<String> = self
-            .args
+        self.args
             .membership
             .nodes()
             .into_iter()
@@ -72,9 +71,7 @@ impl TenantKeeperState {
             .map(|n| n.id)
             .chain(std::iter::once(me.to_string()))
             .filter(|n| !self.drained.contains(n))
-            .collect();
-        nodes.sort();
-        nodes
+            .collect()
     }
 
     async fn read(&mut self) {
@@ -110,8 +107,9 @@ impl TenantKeeperState {
                 return;
             }
         };
-        for (tenant, actor) in &self.running {
-            let epoch = renewed.get(&tenant_lease(*tenant)).copied();
+        // `names` follows `running`'s order: the map is unchanged since.
+        for (actor, name) in self.running.values().zip(&names) {
+            let epoch = renewed.get(name).copied();
             let _ = actor.cast(TenantActorMsg::Renewal { epoch, asked });
         }
     }

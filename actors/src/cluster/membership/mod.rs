@@ -337,6 +337,16 @@ impl Membership {
 }
 
 /// The nodes of `seen`, by id, judged against `down_after`.
+/// The ids of `nodes` that are not up (down, suspect or left): whose leases a node may take over
+/// once their holder has been silent long enough.
+pub(crate) fn not_up(nodes: &[NodeView]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| n.state != NodeState::Up)
+        .map(|n| n.id.clone())
+        .collect()
+}
+
 /// How long a node whose link dropped may be silent before it is down: one and a half heartbeats.
 fn suspect_after(heartbeat_every: Duration) -> Duration {
     heartbeat_every + heartbeat_every / 2
