@@ -230,6 +230,10 @@ impl TenantActorState {
                 .with_label_values(&[&label, measure])
                 .set(value);
         }
+        if standing.tenant.storage_quota_bytes.is_none() {
+            // A quota lifted since the last measure leaves no stale series behind.
+            let _ = TENANT_USAGE.remove_label_values(&[&label, "storage_quota_bytes"]);
+        }
         if standing.cameras > standing.tenant.max_cameras {
             tracing::warn!(tenant_id = %tenant, cameras = standing.cameras, max_cameras = standing.tenant.max_cameras, "tenant has more cameras than its licence allows");
         }
