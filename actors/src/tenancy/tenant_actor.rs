@@ -8,8 +8,9 @@
 //! - reads the tenant's standing (licence, cameras, bytes kept) and, every [`MONTH_EVERY`], this
 //!   month's camera-hours and detector time, and exports them as `vms_tenant_usage`, from this
 //!   node only;
-//! - writes this hour's storage sample (`tenant_storage_hours`, the most bytes kept in the hour),
-//!   fenced by its epoch: a holder that lost the lease writes nothing, and stops leading;
+//! - every [`MONTH_EVERY`] too (and as soon as it leads), writes this hour's storage sample
+//!   (`tenant_storage_hours`, the most bytes kept in the hour), fenced by its epoch: a holder that
+//!   lost the lease writes nothing, and stops leading;
 //! - enforces the storage quota across the cluster: over it, it tells every node (a
 //!   `StorageOverQuota` hint, which each node checks against PostgreSQL), and each deletes the
 //!   oldest unheld footage it holds over the quota at once instead of at its next sweep.
@@ -36,7 +37,8 @@ pub const ROUND: Duration = Duration::from_secs(1);
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often a leading actor measures its tenant and enforces its quota.
 pub const MEASURE_EVERY: Duration = Duration::from_secs(5);
-/// How often a leading actor reads its tenant's month of usage (a scan of the month's segments).
+/// How often a leading actor reads its tenant's month of usage (a scan of the month's segments)
+/// and writes its storage sample (a write per tenant: once a minute, not at every measure).
 pub const MONTH_EVERY: Duration = Duration::from_secs(60);
 
 /// The registered name of `tenant`'s actor.
@@ -213,14 +215,14 @@ impl TenantActorState {
         let Some(standing) = store.tenant_standing(tenant).await? else {
             return Ok(()); // deleted: the keeper stops this actor
         };
-        if !store
-            .record_storage_hour(tenant, standing.bytes_stored, self.me(), epoch)
-            .await?
-        {
-            self.lose("fenced: its epoch is no longer the lease's");
-            return Ok(());
-        }
         if self.month.is_none_or(|(_, at)| at.elapsed() >= MONTH_EVERY) {
+            if !store
+                .record_storage_hour(tenant, standing.bytes_stored, self.me(), epoch)
+                .await?
+            {
+                self.lose("fenced: its epoch is no longer the lease's");
+                return Ok(());
+            }
             self.month = Some((store.month_usage(tenant).await?, Instant::now()));
         }
         let month = self.month.map(|(m, _)| m).unwrap_or_default();
